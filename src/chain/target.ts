@@ -1,0 +1,84 @@
+import { bigIntToLe32, leToNumber } from './bytes.js';
+
+/**
+ * Targets and difficulty. A hash meets a target when the hash, read as a little-endian 256-bit number,
+ * is at most the target. Difficulty 1 is the Bitcoin diff-1 target 0xFFFF * 2^208, which every X11 pool we
+ * know uses; `multiplier` scales it for pools that publish difficulty in other units
+ * (target = diff1 * multiplier / difficulty).
+ */
+export const DIFF1_TARGET = 0xffffn << 208n;
+const MAX_TARGET = (1n << 256n) - 1n;
+
+/** Expected hashes per difficulty-1 share: 2^256 / (diff1 + 1), about 2^48 / 0xFFFF (= 2^32 * 1.0000153). */
+export const HASHES_PER_DIFF1 = 2 ** 48 / 0xffff;
+
+/** The target encoded by compact nBits (Bitcoin's rules). Throws on a negative or overflowing encoding. */
+export function targetFromBits(bits: number): bigint {
+  const exponent = bits >>> 24;
+  const mantissa = bits & 0x007fffff;
+  if (bits & 0x00800000) throw new RangeError(`nbits ${bits.toString(16)} is negative`);
+  const target = exponent <= 3 ? BigInt(mantissa >>> (8 * (3 - exponent))) : BigInt(mantissa) << BigInt(8 * (exponent - 3));
+  if (target > MAX_TARGET) throw new RangeError(`nbits ${bits.toString(16)} overflows 256 bits`);
+  return target;
+}
+
+/** Split a finite positive double exactly into mantissa * 2^exponent with an integer mantissa. */
+function exactParts(x: number): { mantissa: bigint; exponent: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const hi = view.getUint32(0);
+  const lo = view.getUint32(4);
+  const biased = (hi >>> 20) & 0x7ff;
+  let mantissa = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  let exponent: number;
+  if (biased === 0) {
+    exponent = -1074; // subnormal
+  } else {
+    mantissa |= 1n << 52n;
+    exponent = biased - 1075;
+  }
+  return { mantissa, exponent };
+}
+
+/** The target for a difficulty, exact (no floating-point rounding beyond the difficulty's own value). */
+export function targetFromDifficulty(difficulty: number, multiplier = 1): bigint {
+  if (!(difficulty > 0) || !Number.isFinite(difficulty)) throw new RangeError(`difficulty must be a positive number, got ${difficulty}`);
+  if (!(multiplier > 0) || !Number.isFinite(multiplier)) throw new RangeError(`difficulty multiplier must be a positive number, got ${multiplier}`);
+  // target = diff1 * multiplier / difficulty, with multiplier and difficulty as exact binary fractions.
+  const m = exactParts(multiplier);
+  const d = exactParts(difficulty);
+  let numerator = DIFF1_TARGET * m.mantissa;
+  let denominator = d.mantissa;
+  const shift = m.exponent - d.exponent;
+  if (shift >= 0) numerator <<= BigInt(shift);
+  else denominator <<= BigInt(-shift);
+  const target = numerator / denominator;
+  return target > MAX_TARGET ? MAX_TARGET : target;
+}
+
+/** The difficulty of a target (a double; good for figures and vardiff, never for accept/reject). */
+export function difficultyFromTarget(target: bigint, multiplier = 1): number {
+  if (target <= 0n) return Infinity;
+  return (Number(DIFF1_TARGET) * multiplier) / Number(target);
+}
+
+/** The difficulty a hash achieves (its "share difficulty"): diff1 / hash, from the 32 digest bytes (little-endian). */
+export function difficultyFromHash(hashLe: Uint8Array, multiplier = 1): number {
+  const value = leToNumber(hashLe);
+  return value === 0 ? Infinity : (Number(DIFF1_TARGET) * multiplier) / value;
+}
+
+/** A target as 32 little-endian bytes, the form used by the fast comparison on the share path. */
+export function targetToLe(target: bigint): Buffer {
+  return bigIntToLe32(target);
+}
+
+/** Hashes behind difficulty-weighted work: hashrate (H/s) = work per second * HASHES_PER_DIFF1. */
+export function hashesForWork(work: number): number {
+  return work * HASHES_PER_DIFF1;
+}
+
+/** The network difficulty for nBits. */
+export function difficultyFromBits(bits: number): number {
+  return difficultyFromTarget(targetFromBits(bits));
+}

@@ -1,0 +1,218 @@
+import { LRUCache } from 'lru-cache';
+import { isHex, leLessOrEqual } from '../chain/bytes.js';
+import type { PowHasher } from '../chain/hasher.js';
+import { HEADER_SIZE } from '../chain/header.js';
+import { merkleRootFromBranch } from '../chain/merkle.js';
+import { sha256d } from '../chain/sha256.js';
+import { difficultyFromHash } from '../chain/target.js';
+import { rejectReasonOf, StratumError, StratumErrorCode, type RejectReason } from '../stratum/errors.js';
+import type { SubmitParams } from '../stratum/messages.js';
+import type { DeviceTarget } from './device-target.js';
+import type { Job } from './job.js';
+
+/**
+ * The share path: rebuild coinbase, merkle root and header from the job and the submit, hash with X11, and
+ * judge the share for the device, the pool and the network. Pure computation: no sockets, no timers.
+ *
+ * Checks, in this order, each with its standard error:
+ *   extranonce2 of the assigned length (20); job known (21) and not cleaned (21); ntime 8 hex and within
+ *   [job ntime, now + 7200 s] (20); nonce 8 hex (20); version bits inside the negotiated mask (20);
+ *   not a duplicate (22); share difficulty at least the device's (23).
+ */
+
+/** What the share path needs to know about the device that submitted. */
+export interface DeviceWork {
+  /** The device's full extranonce1 (the pool's extranonce1 followed by the device's prefix), lower-case hex. */
+  readonly extranonce1: string;
+  readonly extranonce2Size: number;
+  /** BIP 310 mask negotiated with `mining.configure`; 0 when the device does not roll the version. */
+  readonly versionMask: number;
+  readonly target: DeviceTarget;
+}
+
+export type JobLookup = (jobId: string) => { job: Job; stale: boolean } | undefined;
+
+export interface AcceptedShare {
+  readonly ok: true;
+  readonly job: Job;
+  /** Lower-case, normalised submit fields as they go upstream. */
+  readonly extranonce2: string;
+  readonly ntime: string;
+  readonly nonce: string;
+  readonly versionBits: string | undefined;
+  readonly header: Buffer;
+  /** Raw X11 digest (internal order); display order is its reverse. */
+  readonly hash: Buffer;
+  /** The difficulty the hash achieves. */
+  readonly shareDifficulty: number;
+  /** The difficulty credited to the device (the target it met: current, or the one just before a retarget). */
+  readonly creditedDifficulty: number;
+  readonly meetsPool: boolean;
+  readonly meetsNetwork: boolean;
+}
+
+export interface RejectedShare {
+  readonly ok: false;
+  readonly error: StratumError;
+  readonly reason: RejectReason;
+  /** Present once the share was hashed (low difficulty). */
+  readonly shareDifficulty?: number;
+  readonly header?: Buffer;
+  readonly hash?: Buffer;
+  readonly job?: Job;
+}
+
+export type ShareOutcome = AcceptedShare | RejectedShare;
+
+export interface ShareValidatorOptions {
+  hasher: PowHasher;
+  difficultyMultiplier?: number;
+  /** How many recent shares are remembered for duplicate detection. */
+  duplicateCacheSize?: number;
+  /** How far ntime may run ahead of the clock (seconds). */
+  maxNtimeAheadSeconds?: number;
+  /** After a retarget, shares meeting the previous difficulty count for this long (ms), and always for jobs sent before it. */
+  retargetGraceMs?: number;
+  now?: () => number;
+}
+
+export const DEFAULT_DUPLICATE_CACHE_SIZE = 250_000;
+
+function reject(code: StratumErrorCode, message: string, extra?: Partial<RejectedShare>): RejectedShare {
+  return { ok: false, error: new StratumError(code, message), reason: rejectReasonOf[code], ...extra };
+}
+
+export class ShareValidator {
+  private readonly hasher: PowHasher;
+  private readonly multiplier: number;
+  private readonly maxAhead: number;
+  private readonly graceMs: number;
+  private readonly now: () => number;
+  private readonly seen: LRUCache<string, true>;
+  private coinbase = Buffer.allocUnsafe(1024);
+  private readonly header = Buffer.allocUnsafe(HEADER_SIZE);
+
+  constructor(opts: ShareValidatorOptions) {
+    this.hasher = opts.hasher;
+    this.multiplier = opts.difficultyMultiplier ?? 1;
+    this.maxAhead = opts.maxNtimeAheadSeconds ?? 7200;
+    this.graceMs = opts.retargetGraceMs ?? 5000;
+    this.now = opts.now ?? Date.now;
+    this.seen = new LRUCache({ max: opts.duplicateCacheSize ?? DEFAULT_DUPLICATE_CACHE_SIZE });
+  }
+
+  /** Shares remembered for duplicate detection. */
+  get remembered(): number {
+    return this.seen.size;
+  }
+
+  validate(submit: SubmitParams, device: DeviceWork, lookup: JobLookup): ShareOutcome {
+    const en2Size = device.extranonce2Size;
+    if (!isHex(submit.extranonce2, en2Size)) {
+      return reject(StratumErrorCode.Other, `Invalid extranonce2: expected ${en2Size * 2} hex digits (${en2Size} bytes)`);
+    }
+    const found = lookup(submit.jobId);
+    if (!found) return reject(StratumErrorCode.JobNotFound, 'Job not found');
+    if (found.stale) return reject(StratumErrorCode.JobNotFound, 'Stale job: superseded by a clean job');
+    const job = found.job;
+
+    if (!isHex(submit.ntime, 4)) return reject(StratumErrorCode.Other, 'Invalid ntime: expected 8 hex digits');
+    const ntime = parseInt(submit.ntime, 16) >>> 0;
+    if (ntime < job.ntime) return reject(StratumErrorCode.Other, 'ntime out of range: earlier than the job\'s ntime');
+    const nowMs = this.now();
+    if (ntime > Math.floor(nowMs / 1000) + this.maxAhead) return reject(StratumErrorCode.Other, 'ntime out of range: too far in the future');
+
+    if (!isHex(submit.nonce, 4)) return reject(StratumErrorCode.Other, 'Invalid nonce: expected 8 hex digits');
+    const nonce = parseInt(submit.nonce, 16) >>> 0;
+
+    let version = job.version;
+    let versionBits: string | undefined;
+    if (submit.versionBits !== undefined) {
+      if (!isHex(submit.versionBits, 4)) return reject(StratumErrorCode.Other, 'Invalid version bits: expected 8 hex digits');
+      const bits = parseInt(submit.versionBits, 16) >>> 0;
+      const mask = device.versionMask >>> 0;
+      if ((bits & ~mask) >>> 0 !== 0) {
+        return reject(StratumErrorCode.Other, mask === 0 ? 'Version rolling was not negotiated (mining.configure)' : 'Version bits outside the negotiated mask');
+      }
+      version = ((job.version & ~mask) | (bits & mask)) >>> 0;
+      versionBits = submit.versionBits.toLowerCase();
+    }
+
+    const extranonce2 = submit.extranonce2.toLowerCase();
+    const ntimeHex = submit.ntime.toLowerCase();
+    const nonceHex = submit.nonce.toLowerCase();
+    const key = `${job.id}:${device.extranonce1}:${extranonce2}:${ntimeHex}:${nonceHex}:${versionBits ?? ''}`;
+    if (this.seen.has(key)) return reject(StratumErrorCode.DuplicateShare, 'Duplicate share');
+    this.seen.set(key, true);
+
+    const header = this.buildHeader(job, device.extranonce1, extranonce2, version, ntime, nonce);
+    const hash = Buffer.from(this.hasher.hash(header));
+    const shareDifficulty = difficultyFromHash(hash, this.multiplier);
+    const meetsPool = leLessOrEqual(hash, job.poolTarget);
+    const meetsNetwork = leLessOrEqual(hash, job.networkTarget);
+
+    const t = device.target;
+    let credited: number;
+    if (leLessOrEqual(hash, t.target)) {
+      credited = t.difficulty;
+    } else if (t.previous && (job.receivedAt <= t.changedAt || nowMs - t.changedAt <= this.graceMs) && leLessOrEqual(hash, t.previous.target)) {
+      credited = t.previous.difficulty;
+    } else if (meetsPool) {
+      // Never lose a share the pool would pay for, whatever the device's own target says.
+      credited = job.poolDifficulty;
+    } else {
+      return reject(StratumErrorCode.LowDifficulty, `Low difficulty share: ${formatDifficulty(shareDifficulty)} < ${formatDifficulty(t.difficulty)}`, {
+        shareDifficulty,
+        header: Buffer.from(header),
+        hash,
+        job,
+      });
+    }
+    return {
+      ok: true,
+      job,
+      extranonce2,
+      ntime: ntimeHex,
+      nonce: nonceHex,
+      versionBits,
+      header: Buffer.from(header),
+      hash,
+      shareDifficulty,
+      creditedDifficulty: credited,
+      meetsPool,
+      meetsNetwork,
+    };
+  }
+
+  /** coinbase = coinb1 + extranonce1 + extranonce2 + coinb2; merkle root from the branch; the 80-byte header. */
+  private buildHeader(job: Job, extranonce1: string, extranonce2: string, version: number, ntime: number, nonce: number): Buffer {
+    const size = job.coinb1.length + (extranonce1.length + extranonce2.length) / 2 + job.coinb2.length;
+    if (size > this.coinbase.length) this.coinbase = Buffer.allocUnsafe(size * 2);
+    const cb = this.coinbase;
+    let off = job.coinb1.copy(cb, 0);
+    off += cb.write(extranonce1, off, 'hex');
+    off += cb.write(extranonce2, off, 'hex');
+    off += job.coinb2.copy(cb, off);
+    const root = merkleRootFromBranch(sha256d(cb.subarray(0, off)), job.merkleBranch);
+    const h = this.header;
+    h.writeUInt32LE(version, 0);
+    job.prevhash.copy(h, 4);
+    root.copy(h, 36);
+    h.writeUInt32LE(ntime, 68);
+    h.writeUInt32LE(job.nbits, 72);
+    h.writeUInt32LE(nonce, 76);
+    return h;
+  }
+}
+
+/** Difficulty for messages: short, no exponent for everyday values. */
+export function formatDifficulty(d: number): string {
+  if (!Number.isFinite(d)) return String(d);
+  if (d >= 1e9 || (d > 0 && d < 1e-6)) return d.toExponential(4);
+  return Number(d.toPrecision(6)).toString();
+}
+
+/** The display (explorer) form of a digest. */
+export function displayHash(hash: Uint8Array): string {
+  return Buffer.from(hash).reverse().toString('hex');
+}
