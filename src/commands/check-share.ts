@@ -1,0 +1,13 @@
+import type { Command } from './command.js';
+
+// Placeholder replaced by the command's implementation in this same change set.
+const command: Command = {
+  name: 'check-share',
+  summary: 'check-share',
+  help: 'dash-farm-proxy check-share: not implemented yet',
+  async run() {
+    process.stderr.write('dash-farm-proxy check-share: not implemented yet\n');
+    return 1;
+  },
+};
+export default command;

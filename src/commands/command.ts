@@ -1,0 +1,17 @@
+/** One `dash-farm-proxy` sub-command. `run` returns the process exit code. */
+export interface Command {
+  readonly name: string;
+  /** One line for the command list in `--help`. */
+  readonly summary: string;
+  /** The full help text of the command (flags, defaults, examples). */
+  readonly help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** A usage error: printed with the command's help hint, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

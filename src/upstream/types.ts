@@ -1,0 +1,63 @@
+import type { NotifyParams } from '../stratum/messages.js';
+
+/**
+ * The contract between the upstream side (pool connections, failover) and the proxy core. The upstream
+ * never knows a device: it hands jobs in and takes submits out.
+ */
+
+export interface PoolConfig {
+  /** Short name for logs, metrics (`pool` label) and the dashboard. */
+  name: string;
+  /** `stratum+tcp://host:port` or `stratum+ssl://host:port`. */
+  url: string;
+  user: string;
+  password: string;
+  /** TLS only: check the pool's certificate (default true). */
+  tlsVerify?: boolean;
+}
+
+export interface ExtranonceInfo {
+  extranonce1: string;
+  extranonce2Size: number;
+}
+
+export interface UpstreamJob {
+  notify: NotifyParams;
+  /** The pool's difficulty in force for this job (a new difficulty takes effect with the next job). */
+  difficulty: number;
+  /** The session's extranonce when the job arrived. */
+  extranonce: ExtranonceInfo;
+  receivedAt: number;
+}
+
+export interface UpstreamSubmit {
+  /** The pool-side worker name (the farm's user, or the device's name in pass-through mode). */
+  worker: string;
+  /** The pool's job id. */
+  jobId: string;
+  /** The full pool extranonce2: the device's prefix followed by the device's own extranonce2. */
+  extranonce2: string;
+  ntime: string;
+  nonce: string;
+  versionBits?: string;
+}
+
+export type SubmitResult =
+  | { accepted: true; latencyMs: number }
+  | { accepted: false; reason: string; code: number | null; latencyMs: number; timedOut: boolean };
+
+/** Events of an upstream (one connection slot that fails over between pools). */
+export interface UpstreamEvents {
+  /** Subscribed and authorized on `pool`; jobs will follow. Fires again after every reconnect or failover. */
+  ready: [info: ExtranonceInfo & { pool: string; url: string }];
+  job: [job: UpstreamJob];
+  /** The pool changed this session's extranonce (`mining.set_extranonce`). Old jobs are void. */
+  extranonce: [info: ExtranonceInfo];
+  /** The pool's version-rolling mask (`mining.configure` answer or `mining.set_version_mask`). */
+  versionMask: [mask: number];
+  /** The connection was lost; jobs from it are void until the next `ready`. */
+  down: [info: { pool: string; url: string; reason: string }];
+  /** Failover moved to another pool (or back to a higher-priority one). */
+  switch: [info: { from: string | null; to: string; reason: string }];
+  message: [info: { pool: string; text: string }];
+}
