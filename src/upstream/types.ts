@@ -14,6 +14,8 @@ export interface PoolConfig {
   password: string;
   /** TLS only: check the pool's certificate (default true). */
   tlsVerify?: boolean;
+  /** TLS only: PEM text of extra CA certificate(s) to trust for this pool (the config loader reads the file). */
+  tlsCa?: string;
 }
 
 export interface ExtranonceInfo {
@@ -60,4 +62,19 @@ export interface UpstreamEvents {
   /** Failover moved to another pool (or back to a higher-priority one). */
   switch: [info: { from: string | null; to: string; reason: string }];
   message: [info: { pool: string; text: string }];
+}
+
+/**
+ * What the proxy core needs from an upstream: events in, submits out. `UpstreamSlot` (failover over an
+ * ordered pool list) implements it; tests may use a scripted one.
+ */
+export interface Upstream {
+  on<K extends keyof UpstreamEvents>(event: K, listener: (...args: UpstreamEvents[K]) => void): this;
+  off<K extends keyof UpstreamEvents>(event: K, listener: (...args: UpstreamEvents[K]) => void): this;
+  start(): void;
+  stop(): Promise<void>;
+  submit(share: UpstreamSubmit): Promise<SubmitResult>;
+  /** Pass-through worker naming: authorize a device's own name on the current pool connection. */
+  authorizeWorker(name: string, password: string): Promise<boolean>;
+  readonly isReady: boolean;
 }

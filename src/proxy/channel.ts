@@ -1,0 +1,72 @@
+import type { Session } from '../downstream/session.js';
+import type { ExtranonceInfo, Upstream } from '../upstream/types.js';
+import { ExtranonceAllocator, planSplit, type SplitPlan } from './extranonce-allocator.js';
+import { JobRegistry } from './job-registry.js';
+
+/**
+ * One upstream session and what hangs off it: the devices sharing its extranonce space, its jobs under
+ * the proxy's ids, and the current job serialized once (the same bytes go to every device).
+ */
+export class Channel {
+  readonly sessions = new Set<Session>();
+  readonly registry: JobRegistry;
+  allocator: ExtranonceAllocator | null = null;
+  plan: SplitPlan | null = null;
+  extranonce: ExtranonceInfo | null = null;
+  pool: string | null = null;
+  poolUrl: string | null = null;
+  /** The pool's version-rolling mask, when it granted one. */
+  versionMask = 0;
+  /** The latest job as devices receive it, and the same job with clean_jobs forced on (for devices joining). */
+  private jobLine: Buffer | null = null;
+  private cleanJobLine: Buffer | null = null;
+
+  constructor(
+    readonly index: number,
+    readonly upstream: Upstream,
+    opts: { difficultyMultiplier: number; maxJobs?: number },
+  ) {
+    this.registry = new JobRegistry({ difficultyMultiplier: opts.difficultyMultiplier, maxJobs: opts.maxJobs ?? 16 });
+  }
+
+  get ready(): boolean {
+    return this.extranonce !== null && this.upstream.isReady;
+  }
+
+  /** Free prefixes in this channel's extranonce space. */
+  get room(): number {
+    return this.allocator ? this.allocator.available : 0;
+  }
+
+  /** Set up (or re-check) the split for the pool's extranonce. Returns true when existing prefixes still fit. */
+  configure(info: ExtranonceInfo, expectedDevices: number, minDeviceExtranonce2: number): boolean {
+    const previous = this.plan;
+    this.extranonce = info;
+    if (previous && info.extranonce2Size - previous.prefixSize >= 1) {
+      this.plan = { ...previous, deviceExtranonce2Size: info.extranonce2Size - previous.prefixSize };
+      return true;
+    }
+    this.plan = planSplit(info.extranonce2Size, expectedDevices, minDeviceExtranonce2);
+    this.allocator = new ExtranonceAllocator(this.plan);
+    return previous === null;
+  }
+
+  setJob(line: Buffer, cleanLine: Buffer): void {
+    this.jobLine = line;
+    this.cleanJobLine = cleanLine;
+  }
+
+  clearJob(): void {
+    this.jobLine = null;
+    this.cleanJobLine = null;
+  }
+
+  /** The current job for a device that just joined (clean_jobs on), if any. */
+  get joinLine(): Buffer | null {
+    return this.cleanJobLine;
+  }
+
+  get currentLine(): Buffer | null {
+    return this.jobLine;
+  }
+}

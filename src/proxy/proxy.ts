@@ -1,0 +1,428 @@
+import type { PowHasher } from '../chain/hasher.js';
+import type { Session, SessionHost, SubscribeGrant } from '../downstream/session.js';
+import type { EventBus } from '../observe/events.js';
+import { silentLogger, type Logger } from '../observe/log.js';
+import { StratumError, StratumErrorCode } from '../stratum/errors.js';
+import { notificationLine } from '../stratum/jsonrpc.js';
+import { Method, type SubmitParams } from '../stratum/messages.js';
+import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js';
+import { Channel } from './channel.js';
+import { initialTarget, retarget } from './device-target.js';
+import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
+import type { Job } from './job.js';
+import { displayHash, ShareValidator } from './share-validator.js';
+import { DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
+
+/**
+ * The manager in the middle. Pool side: channels (one upstream session each) bring jobs in; the proxy
+ * serializes each job once and writes the same bytes to every device of the channel. Device side: sessions
+ * ask to subscribe, authorize and submit; shares go through the validator, pool-qualifying ones go upstream
+ * with the device's prefix, and the pool's answer comes back to that device. Events report everything.
+ */
+export type WorkerMode = 'farm' | 'passthrough';
+
+export interface ProxyOptions {
+  hasher: PowHasher;
+  /** Makes the upstream for channel `index` (all channels talk to the same pool list). */
+  createUpstream: (index: number) => Upstream;
+  bus: EventBus;
+  log?: Logger;
+  /** Devices expected on the farm: sizes the extranonce prefix. */
+  expectedDevices?: number;
+  minDeviceExtranonce2?: number;
+  /** Upstream sessions the proxy may open when one session's extranonce space is full. */
+  maxUpstreamConnections?: number;
+  /** 'farm': every share goes upstream under the pool's user; 'passthrough': under the device's own name. */
+  workerMode?: WorkerMode;
+  startDifficulty?: number;
+  vardiff?: Partial<VardiffOptions>;
+  difficultyMultiplier?: number;
+  duplicateCacheSize?: number;
+  retargetGraceMs?: number;
+  /** How long a subscribe may wait for a pool connection before it is refused. */
+  subscribeWaitMs?: number;
+  /** Devices told to reconnect per second after an extranonce change they cannot follow. */
+  reconnectPerSecond?: number;
+  /** Access check for a device's credentials: return a reason to refuse, or null. */
+  checkAccess?: (username: string, password: string, ip: string) => string | null;
+  /** How often quiet devices are looked at by vardiff (ms). */
+  vardiffTickMs?: number;
+}
+
+const UPSTREAM_FARM_WORKER = '';
+
+export class Proxy implements SessionHost {
+  readonly channels: Channel[] = [];
+  private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff'>> & { vardiff: VardiffOptions };
+  private readonly log: Logger;
+  private readonly bus: EventBus;
+  private readonly validator: ShareValidator;
+  private readonly checkAccess: ProxyOptions['checkAccess'];
+  private readonly waiting: { resolve: () => void; timer: NodeJS.Timeout }[] = [];
+  private readonly reconnectQueue: Session[] = [];
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  readonly counters = { accepted: 0, rejected: 0, forwarded: 0, poolAccepted: 0, poolRejected: 0, blockCandidates: 0 };
+
+  constructor(options: ProxyOptions) {
+    this.opts = {
+      hasher: options.hasher,
+      createUpstream: options.createUpstream,
+      bus: options.bus,
+      expectedDevices: options.expectedDevices ?? 1000,
+      minDeviceExtranonce2: options.minDeviceExtranonce2 ?? DEFAULT_MIN_DEVICE_EXTRANONCE2,
+      maxUpstreamConnections: options.maxUpstreamConnections ?? 16,
+      workerMode: options.workerMode ?? 'farm',
+      startDifficulty: options.startDifficulty ?? 0.01,
+      vardiff: { ...DEFAULT_VARDIFF, ...options.vardiff },
+      difficultyMultiplier: options.difficultyMultiplier ?? 1,
+      duplicateCacheSize: options.duplicateCacheSize ?? 250_000,
+      retargetGraceMs: options.retargetGraceMs ?? 5000,
+      subscribeWaitMs: options.subscribeWaitMs ?? 20_000,
+      reconnectPerSecond: options.reconnectPerSecond ?? 50,
+      vardiffTickMs: options.vardiffTickMs ?? 5000,
+    };
+    this.log = options.log ?? silentLogger;
+    this.bus = options.bus;
+    this.checkAccess = options.checkAccess;
+    this.validator = new ShareValidator({
+      hasher: options.hasher,
+      difficultyMultiplier: this.opts.difficultyMultiplier,
+      duplicateCacheSize: this.opts.duplicateCacheSize,
+      retargetGraceMs: this.opts.retargetGraceMs,
+    });
+  }
+
+  start(): void {
+    this.openChannel();
+    this.tickTimer = setInterval(() => this.vardiffTick(), this.opts.vardiffTickMs);
+    this.tickTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.reconnectTimer) clearInterval(this.reconnectTimer);
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    await Promise.all(this.channels.map((c) => c.upstream.stop()));
+  }
+
+  /** True when at least one channel has a pool connection and a job. */
+  get isReady(): boolean {
+    return this.channels.some((c) => c.ready && c.currentLine !== null);
+  }
+
+  get deviceCount(): number {
+    let n = 0;
+    for (const c of this.channels) n += c.sessions.size;
+    return n;
+  }
+
+  /** Every session currently placed in a channel. */
+  *sessions(): IterableIterator<Session> {
+    for (const c of this.channels) yield* c.sessions;
+  }
+
+  // ---- pool side -------------------------------------------------------------------------------------
+
+  private openChannel(): Channel {
+    const index = this.channels.length;
+    const upstream = this.opts.createUpstream(index);
+    const channel = new Channel(index, upstream, { difficultyMultiplier: this.opts.difficultyMultiplier });
+    this.channels.push(channel);
+    upstream.on('ready', (info) => this.onUpstreamReady(channel, info));
+    upstream.on('job', (job) => this.onJob(channel, job));
+    upstream.on('extranonce', (info) => this.onExtranonce(channel, info));
+    upstream.on('versionMask', (mask) => {
+      channel.versionMask = mask;
+    });
+    upstream.on('down', (info) => {
+      channel.registry.invalidateAll();
+      channel.clearJob();
+      this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
+      this.bus.emit('pool.down', { pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
+    });
+    upstream.on('switch', (info) => {
+      this.log.warn('pool switch', { channel: index, ...info });
+      this.bus.emit('pool.switch', { ...info, at: Date.now() });
+    });
+    upstream.on('message', (info) => this.log.info('message from pool', { pool: info.pool, text: info.text }));
+    this.bus.emit('pool.connections', { count: this.channels.length, at: Date.now() });
+    upstream.start();
+    return channel;
+  }
+
+  private onUpstreamReady(channel: Channel, info: ExtranonceInfo & { pool: string; url: string }): void {
+    const first = channel.extranonce === null;
+    const changed = !first && (channel.extranonce!.extranonce1 !== info.extranonce1 || channel.extranonce!.extranonce2Size !== info.extranonce2Size);
+    channel.pool = info.pool;
+    channel.poolUrl = info.url;
+    this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
+    this.bus.emit('pool.up', { pool: info.pool, url: info.url, at: Date.now() });
+    if (first) {
+      channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
+      this.log.info('extranonce split', { channel: channel.index, prefixBytes: channel.plan!.prefixSize, deviceExtranonce2Size: channel.plan!.deviceExtranonce2Size, capacity: channel.plan!.capacity });
+    } else if (changed) {
+      this.onExtranonce(channel, info);
+    } else {
+      channel.registry.invalidateAll();
+      channel.allocator?.advance(channel.registry.generation);
+    }
+    this.wakeWaiters();
+  }
+
+  private onJob(channel: Channel, upstreamJob: UpstreamJob): void {
+    const started = process.hrtime.bigint();
+    let job: Job;
+    try {
+      job = channel.registry.add(upstreamJob);
+    } catch (err) {
+      this.log.warn('job from pool refused', { channel: channel.index, reason: (err as Error).message });
+      return;
+    }
+    channel.allocator?.advance(channel.registry.generation);
+    const n = job.notify;
+    const params = [job.id, n.prevhash, n.coinb1, n.coinb2, n.merkleBranch, n.version, n.nbits, n.ntime];
+    const line = Buffer.from(notificationLine(Method.Notify, [...params, n.cleanJobs]));
+    const cleanLine = n.cleanJobs ? line : Buffer.from(notificationLine(Method.Notify, [...params, true]));
+    channel.setJob(line, cleanLine);
+    let devices = 0;
+    for (const s of channel.sessions) {
+      if (s.state !== 'authorized' || s.parked) continue;
+      // A device's difficulty must never be above the pool's: lower it before the job it applies to.
+      if (s.target && s.target.difficulty > job.poolDifficulty) this.retargetSession(s, clamp(s.target.difficulty, job.poolDifficulty, this.opts.vardiff));
+      s.write(line);
+      devices++;
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.bus.emit('job.fanout', { jobId: job.id, clean: job.cleanJobs, devices, seconds, at: Date.now() });
+    this.wakeWaiters();
+  }
+
+  /** The pool changed the session's extranonce: devices that can follow get set_extranonce, the rest reconnect. */
+  private onExtranonce(channel: Channel, info: ExtranonceInfo): void {
+    channel.registry.invalidateAll();
+    channel.clearJob();
+    const kept = channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
+    channel.allocator?.advance(channel.registry.generation);
+    this.log.warn('pool extranonce changed', { channel: channel.index, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size, devicesFollow: kept });
+    for (const s of [...channel.sessions]) {
+      if (kept && s.extranonceSubscribed && s.state !== 'connected') {
+        s.extranonce1 = info.extranonce1 + s.prefix;
+        s.extranonce2Size = channel.plan!.deviceExtranonce2Size;
+        s.notify(Method.SetExtranonce, [s.extranonce1, s.extranonce2Size]);
+      } else {
+        s.parked = true;
+        this.reconnectQueue.push(s);
+      }
+    }
+    this.drainReconnects();
+  }
+
+  private drainReconnects(): void {
+    if (this.reconnectTimer || this.reconnectQueue.length === 0) return;
+    const perTick = Math.max(1, Math.ceil(this.opts.reconnectPerSecond / 10));
+    this.reconnectTimer = setInterval(() => {
+      for (let i = 0; i < perTick && this.reconnectQueue.length > 0; i++) {
+        const s = this.reconnectQueue.shift()!;
+        if (s.state === 'closed') continue;
+        s.notify(Method.Reconnect, []);
+        s.end('asked to reconnect (pool extranonce changed)');
+      }
+      if (this.reconnectQueue.length === 0 && this.reconnectTimer) {
+        clearInterval(this.reconnectTimer);
+        this.reconnectTimer = null;
+      }
+    }, 100);
+    this.reconnectTimer.unref();
+  }
+
+  // ---- device side (SessionHost) ---------------------------------------------------------------------
+
+  async subscribe(session: Session): Promise<SubscribeGrant> {
+    const deadline = Date.now() + this.opts.subscribeWaitMs;
+    for (;;) {
+      if (this.stopped) throw new StratumError(StratumErrorCode.Other, 'Proxy is shutting down');
+      if (session.state === 'closed') throw new StratumError(StratumErrorCode.Other, 'Connection closed');
+      const channel = this.channelWithRoom();
+      if (channel) {
+        const prefix = channel.allocator!.allocate()!;
+        session.prefix = prefix;
+        session.channel = channel;
+        channel.sessions.add(session);
+        return { extranonce1: channel.extranonce!.extranonce1 + prefix, extranonce2Size: channel.plan!.deviceExtranonce2Size };
+      }
+      const allReady = this.channels.every((c) => c.ready);
+      if (allReady && this.channels.length < this.opts.maxUpstreamConnections) {
+        this.log.info('extranonce space full: opening another pool connection', { channels: this.channels.length + 1 });
+        this.openChannel();
+      } else if (allReady) {
+        throw new StratumError(StratumErrorCode.Other, 'Proxy is full: no extranonce space left');
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new StratumError(StratumErrorCode.Other, 'No pool connection yet, try again');
+      await this.waitForChange(left);
+    }
+  }
+
+  async authorize(session: Session, username: string, password: string): Promise<void> {
+    const refusal = this.checkAccess?.(username, password, session.ip);
+    if (refusal) throw new StratumError(StratumErrorCode.Unauthorized, refusal);
+    if (this.opts.workerMode === 'passthrough') {
+      const channel = session.channel as Channel | null;
+      if (!channel) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
+      const ok = await channel.upstream.authorizeWorker(username, password);
+      if (!ok) throw new StratumError(StratumErrorCode.Unauthorized, `The pool refused worker ${username.slice(0, 64)}`);
+    }
+  }
+
+  ready(session: Session): void {
+    const channel = session.channel as Channel;
+    const now = Date.now();
+    const poolDifficulty = channel.registry.current?.poolDifficulty ?? Infinity;
+    session.vardiff = vardiffStart(session.suggestedDifficulty ?? this.opts.startDifficulty, poolDifficulty, this.opts.vardiff, now);
+    session.target = initialTarget(session.vardiff.difficulty, this.opts.difficultyMultiplier, now);
+    this.bus.emit('device.authorized', { sessionId: session.id, worker: session.worker!, ip: session.ip, at: now });
+    this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty: session.target.difficulty, at: now });
+    session.notify(Method.SetDifficulty, [session.target.difficulty]);
+    const join = channel.joinLine;
+    if (join) session.write(join);
+  }
+
+  versionMask(requested: number): number {
+    // Only bits the pool allows can be rolled: the first channel's mask stands for the pool's.
+    const poolMask = this.channels[0]?.versionMask ?? 0;
+    return (requested & poolMask) >>> 0;
+  }
+
+  suggestDifficulty(session: Session, difficulty: number): void {
+    if (session.state !== 'authorized' || !session.target || !session.vardiff) return;
+    const channel = session.channel as Channel;
+    const pool = channel.registry.current?.poolDifficulty ?? Infinity;
+    const d = clamp(difficulty, pool, this.opts.vardiff);
+    if (d !== session.target.difficulty) this.retargetSession(session, d);
+  }
+
+  submit(session: Session, params: SubmitParams): Promise<void> | void {
+    const channel = session.channel as Channel;
+    const now = Date.now();
+    if (!session.target) throw new StratumError(StratumErrorCode.Unauthorized, 'Unauthorized worker');
+    const outcome = this.validator.validate(params, session as Session & { target: NonNullable<Session['target']> }, (id) => channel.registry.lookup(id));
+    const worker = session.worker!;
+    if (!outcome.ok) {
+      this.counters.rejected++;
+      this.bus.emit('share.rejected', { sessionId: session.id, worker, ip: session.ip, reason: outcome.reason, code: outcome.error.code, message: outcome.error.message, at: now });
+      throw outcome.error;
+    }
+    this.counters.accepted++;
+    this.bus.emit('share.accepted', {
+      sessionId: session.id,
+      worker,
+      ip: session.ip,
+      difficulty: outcome.creditedDifficulty,
+      shareDifficulty: outcome.shareDifficulty,
+      meetsPool: outcome.meetsPool,
+      meetsNetwork: outcome.meetsNetwork,
+      at: now,
+    });
+    if (session.vardiff) {
+      const next = vardiffUpdate(session.vardiff, true, outcome.job.poolDifficulty, this.opts.vardiff, now);
+      if (next !== null) this.retargetSession(session, next);
+    }
+    const pool = channel.pool ?? 'unknown';
+    if (outcome.meetsNetwork) {
+      this.counters.blockCandidates++;
+      const hash = displayHash(outcome.hash);
+      this.log.warn('*** BLOCK CANDIDATE ***', { worker, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, pool });
+      this.bus.emit('block.candidate', { sessionId: session.id, worker, pool, jobId: outcome.job.poolJobId, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, at: now });
+    }
+    if (!outcome.meetsPool) return;
+
+    this.counters.forwarded++;
+    const share = {
+      worker: this.opts.workerMode === 'passthrough' ? params.worker : UPSTREAM_FARM_WORKER,
+      jobId: outcome.job.poolJobId,
+      extranonce2: session.prefix + outcome.extranonce2,
+      ntime: outcome.ntime,
+      nonce: outcome.nonce,
+      ...(outcome.versionBits !== undefined ? { versionBits: outcome.versionBits } : {}),
+    };
+    return channel.upstream.submit(share).then((result) => {
+      this.bus.emit('share.upstream', {
+        sessionId: session.id,
+        worker,
+        pool,
+        accepted: result.accepted,
+        reason: result.accepted ? null : result.reason,
+        latencyMs: result.latencyMs,
+        at: Date.now(),
+      });
+      if (result.accepted) {
+        this.counters.poolAccepted++;
+        return;
+      }
+      this.counters.poolRejected++;
+      const code = result.code !== null && result.code >= 20 && result.code <= 25 ? (result.code as StratumErrorCode) : StratumErrorCode.Other;
+      throw new StratumError(code, `Rejected by the pool: ${result.reason}`);
+    });
+  }
+
+  closed(session: Session, reason: string): void {
+    const channel = session.channel as Channel | null;
+    if (channel) {
+      channel.sessions.delete(session);
+      if (session.prefix) channel.allocator?.release(session.prefix, channel.registry.generation);
+    }
+    this.bus.emit('device.disconnected', { sessionId: session.id, worker: session.worker, ip: session.ip, reason, at: Date.now() });
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------
+
+  private retargetSession(session: Session, difficulty: number): void {
+    const now = Date.now();
+    session.target = retarget(session.target!, difficulty, this.opts.difficultyMultiplier, now);
+    if (session.vardiff) session.vardiff.difficulty = difficulty;
+    session.notify(Method.SetDifficulty, [difficulty]);
+    this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty, at: now });
+  }
+
+  private vardiffTick(): void {
+    const now = Date.now();
+    for (const channel of this.channels) {
+      const pool = channel.registry.current?.poolDifficulty ?? Infinity;
+      for (const s of channel.sessions) {
+        if (s.state !== 'authorized' || !s.vardiff) continue;
+        const next = vardiffUpdate(s.vardiff, false, pool, this.opts.vardiff, now);
+        if (next !== null) this.retargetSession(s, next);
+      }
+    }
+  }
+
+  private channelWithRoom(): Channel | null {
+    for (const c of this.channels) if (c.ready && c.room > 0) return c;
+    return null;
+  }
+
+  private waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry = {
+        resolve: () => {
+          clearTimeout(entry.timer);
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          resolve();
+        },
+        timer: setTimeout(() => entry.resolve(), Math.min(ms, 1000)),
+      };
+      this.waiting.push(entry);
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiting]) w.resolve();
+  }
+}

@@ -1,0 +1,57 @@
+import { EventEmitter } from 'node:events';
+import type { NotifyParams } from '../../src/stratum/messages.js';
+import type { SubmitResult, Upstream, UpstreamEvents, UpstreamSubmit } from '../../src/upstream/types.js';
+
+/**
+ * An in-process upstream for proxy tests: the test plays the pool by calling ready()/job()/down(), and
+ * decides each submit's answer. No sockets.
+ */
+export class FakeUpstream extends EventEmitter implements Upstream {
+  isReady = false;
+  readonly submits: UpstreamSubmit[] = [];
+  readonly authorized: string[] = [];
+  answer: (s: UpstreamSubmit) => SubmitResult | Promise<SubmitResult> = () => ({ accepted: true, latencyMs: 1 });
+  acceptWorker: (name: string) => boolean = () => true;
+  pool = 'fake';
+  difficulty = 1;
+  extranonce = { extranonce1: 'e155', extranonce2Size: 10 };
+  started = false;
+
+  override on<K extends keyof UpstreamEvents>(event: K, listener: (...args: UpstreamEvents[K]) => void): this {
+    return super.on(event, listener as (...a: unknown[]) => void);
+  }
+  override off<K extends keyof UpstreamEvents>(event: K, listener: (...args: UpstreamEvents[K]) => void): this {
+    return super.off(event, listener as (...a: unknown[]) => void);
+  }
+  start(): void {
+    this.started = true;
+  }
+  async stop(): Promise<void> {
+    this.isReady = false;
+  }
+  async submit(s: UpstreamSubmit): Promise<SubmitResult> {
+    this.submits.push(s);
+    return this.answer(s);
+  }
+  async authorizeWorker(name: string): Promise<boolean> {
+    this.authorized.push(name);
+    return this.acceptWorker(name);
+  }
+
+  ready(extranonce = this.extranonce): void {
+    this.extranonce = extranonce;
+    this.isReady = true;
+    this.emit('ready', { ...extranonce, pool: this.pool, url: `stratum+tcp://${this.pool}:3333` });
+  }
+  job(notify: NotifyParams, difficulty = this.difficulty): void {
+    this.emit('job', { notify, difficulty, extranonce: { ...this.extranonce }, receivedAt: Date.now() });
+  }
+  down(reason = 'test'): void {
+    this.isReady = false;
+    this.emit('down', { pool: this.pool, url: `stratum+tcp://${this.pool}:3333`, reason });
+  }
+  setExtranonce(extranonce1: string, extranonce2Size: number): void {
+    this.extranonce = { extranonce1, extranonce2Size };
+    this.emit('extranonce', { ...this.extranonce });
+  }
+}

@@ -1,0 +1,238 @@
+import t from 'tap';
+import { DeviceServer } from '../../src/downstream/server.js';
+import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
+import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
+import type { NotifyParams } from '../../src/stratum/messages.js';
+import { FakeUpstream } from '../helpers/fake-upstream.js';
+import { loadBlocks } from '../helpers/fixtures.js';
+import { mine } from '../helpers/mine.js';
+import { hasher } from '../helpers/share-kit.js';
+import { StratumTestClient, type Line } from '../helpers/stratum-client.js';
+
+/**
+ * The proxy core with an in-process pool (FakeUpstream) and real devices over loopback TCP. The job is
+ * real Dash block 844898: its coinbase tail e155|0000|0000000001000000 is read as pool extranonce1 (2 bytes),
+ * the first device's prefix (2 bytes) and that device's extranonce2 (8 bytes), so the block's own nonce is a
+ * share the proxy must accept, forward and flag as a block candidate.
+ */
+const block = loadBlocks().find((b) => b.id === 'dash-mainnet-844898')!;
+const full = block.stratum.coinb_full;
+const scriptEnd = (block.coinbase.scriptsig_offset + block.coinbase.scriptsig_length) * 2;
+const tail = full.slice(scriptEnd - 24, scriptEnd); // 12 bytes: e155 0000 0000000001000000
+const BLOCK_EN2 = tail.slice(8);
+const DEVICE_DIFF = 1e-6;
+
+function blockNotify(jobId: string, clean = true, ntime = block.stratum.ntime): NotifyParams {
+  const s = block.stratum;
+  return { jobId, prevhash: s.prevhash, coinb1: full.slice(0, scriptEnd - 24), coinb2: full.slice(scriptEnd), merkleBranch: s.merkle_branch, version: s.version, nbits: s.nbits, ntime, cleanJobs: clean };
+}
+
+type Events = { [K in keyof ProxyEventMap]?: ProxyEventMap[K][] };
+
+async function setup(t: Tap.Test, options: Partial<ProxyOptions> = {}) {
+  const bus = new EventBus();
+  const up = new FakeUpstream();
+  up.difficulty = 0.001;
+  const events: Events = {};
+  for (const name of ['share.accepted', 'share.rejected', 'share.upstream', 'block.candidate', 'device.disconnected', 'job.fanout'] as const) {
+    bus.on(name, (e) => ((events[name] ??= []) as unknown[]).push(e));
+  }
+  const proxy = new Proxy({ hasher, bus, createUpstream: () => up, startDifficulty: DEVICE_DIFF, vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF }, ...options });
+  proxy.start();
+  const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus);
+  const { port } = await server.listen();
+  const clients: StratumTestClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await server.close();
+    await proxy.stop();
+  });
+  const connect = async () => {
+    const c = await StratumTestClient.connect(port);
+    clients.push(c);
+    return c;
+  };
+  /** Subscribe and authorize; resolves with the subscribe answer. */
+  const device = async (worker = 'rig1', extranonceSubscribe = false) => {
+    const c = await connect();
+    const sub = await c.request('mining.subscribe', ['test-miner/1.0']);
+    if (extranonceSubscribe) await c.request('mining.extranonce.subscribe', []);
+    const auth = await c.request('mining.authorize', [worker, 'x']);
+    return { c, sub, auth };
+  };
+  up.ready();
+  return { bus, up, proxy, server, port, events, connect, device };
+}
+
+const resultOf = (l: Line) => l.result;
+const errorOf = (l: Line) => l.error as [number, string, null] | null;
+
+t.test('handshake: unique prefixes, difficulty before the job, one serialized job for every device', async (t) => {
+  const { up, device } = await setup(t);
+  up.job(blockNotify('p1'));
+  const a = await device('rig1');
+  const b = await device('rig2');
+  t.same(resultOf(a.sub), [[['mining.set_difficulty', '00000001'], ['mining.notify', '00000001']], 'e1550000', 8]);
+  t.equal((b.sub.result as unknown[])[1], 'e1550001', 'the second device gets the next prefix');
+  t.equal(a.auth.result, true);
+  const firstNotify = await a.c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const diffIndex = a.c.received.findIndex((l) => l.method === 'mining.set_difficulty');
+  t.ok(diffIndex >= 0 && diffIndex < a.c.received.indexOf(firstNotify), 'set_difficulty precedes the job');
+  t.same(a.c.received[diffIndex]!.params, [DEVICE_DIFF]);
+  t.not(firstNotify.params![0], 'p1', 'devices see the proxy\'s own job id');
+  t.equal(firstNotify.params![8], true, 'a joining device gets the job with clean_jobs on');
+
+  const gotA = a.c.waitFor((l) => l.method === 'mining.notify' && l.params![8] === false);
+  const gotB = b.c.waitFor((l) => l.method === 'mining.notify' && l.params![8] === false);
+  up.job(blockNotify('p2', false));
+  await Promise.all([gotA, gotB]);
+  const rawA = a.c.raw.filter((r) => r.includes('mining.notify')).at(-1);
+  const rawB = b.c.raw.filter((r) => r.includes('mining.notify')).at(-1);
+  t.equal(rawA, rawB, 'both devices received the same bytes for the new job');
+});
+
+t.test('the block\'s own share: accepted, forwarded with the device prefix, flagged as a block candidate', async (t) => {
+  const { up, device, events } = await setup(t);
+  up.job(blockNotify('p1'));
+  const { c } = await device('rig1');
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const ans = await c.request('mining.submit', ['rig1', job.params![0], BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
+  t.equal(ans.result, true);
+  t.equal(errorOf(ans), null);
+  t.equal(up.submits.length, 1, 'forwarded to the pool');
+  t.same(up.submits[0], { worker: '', jobId: 'p1', extranonce2: '0000' + BLOCK_EN2, ntime: block.stratum.ntime, nonce: block.stratum.nonce });
+  t.equal(events['block.candidate']?.length, 1);
+  t.equal(events['block.candidate']![0]!.hash, block.hash);
+  t.equal(events['share.upstream']?.[0]?.accepted, true);
+});
+
+t.test('every rejection path gets its standard code, and the connection stays', async (t) => {
+  const { up, device, connect } = await setup(t);
+  up.job(blockNotify('p1'));
+
+  const fresh = await connect();
+  const notSub = await fresh.request('mining.submit', ['rig1', '1', BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
+  t.same(errorOf(notSub), [25, 'Not subscribed', null]);
+  await fresh.request('mining.subscribe', []);
+  const notAuth = await fresh.request('mining.submit', ['rig1', '1', BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
+  t.same(errorOf(notAuth), [24, 'Unauthorized worker', null]);
+
+  const { c } = await device('rig1');
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const jobId = job.params![0] as string;
+  const en1 = 'e1550001';
+  const notify = blockNotify(jobId);
+
+  const unknown = await c.request('mining.frobnicate', []);
+  t.same(errorOf(unknown), [20, 'Unknown method: mining.frobnicate', null]);
+  c.sendRaw('this is not json\n');
+  const garbage = await c.waitFor((l) => l.id === null && l.error !== null && l.error !== undefined);
+  t.same(errorOf(garbage), [20, 'Malformed JSON', null]);
+  const wrongWorker = await c.request('mining.submit', ['someone-else', jobId, '0000000000000000', notify.ntime, '00000000']);
+  t.same(errorOf(wrongWorker), [24, 'Unauthorized worker: someone-else', null]);
+  const badEn2 = await c.request('mining.submit', ['rig1', jobId, '00', notify.ntime, '00000000']);
+  t.same(errorOf(badEn2), [20, 'Invalid extranonce2: expected 16 hex digits (8 bytes)', null]);
+  const noJob = await c.request('mining.submit', ['rig1', 'ffff', '0000000000000000', notify.ntime, '00000000']);
+  t.same(errorOf(noJob), [21, 'Job not found', null]);
+  const missing = await c.request('mining.submit', ['rig1', jobId]);
+  t.equal(errorOf(missing)?.[0], 20);
+  t.match(errorOf(missing)?.[1], /mining.submit: expected 5 or 6 params/);
+
+  const good = mine(notify, en1, '0000000000000001', DEVICE_DIFF);
+  const ok = await c.request('mining.submit', ['rig1', jobId, '0000000000000001', good.ntime, good.nonce]);
+  t.equal(ok.result, true, 'a mined share at the device difficulty is accepted');
+  const dup = await c.request('mining.submit', ['rig1', jobId, '0000000000000001', good.ntime, good.nonce.toUpperCase()]);
+  t.same(errorOf(dup), [22, 'Duplicate share', null]);
+  const low = mine(notify, en1, '0000000000000002', 2 ** -32, { below: DEVICE_DIFF });
+  const lowAns = await c.request('mining.submit', ['rig1', jobId, '0000000000000002', low.ntime, low.nonce]);
+  t.equal(errorOf(lowAns)?.[0], 23);
+  t.match(errorOf(lowAns)?.[1], /^Low difficulty share: [0-9.e-]+ < 0\.000001$/);
+  t.notOk(c.closed, 'still connected after all of that');
+
+  // A clean job voids the old one.
+  const next = c.waitFor((l) => l.method === 'mining.notify' && l.params![0] !== jobId);
+  up.job(blockNotify('p2', true));
+  await next;
+  const stale = mine(notify, en1, '0000000000000003', DEVICE_DIFF);
+  const staleAns = await c.request('mining.submit', ['rig1', jobId, '0000000000000003', stale.ntime, stale.nonce]);
+  t.same(errorOf(staleAns), [21, 'Stale job: superseded by a clean job', null]);
+});
+
+t.test('answers go back in request order, even with one id reused and a pool answer pending', async (t) => {
+  const { up, device } = await setup(t);
+  let release: () => void = () => {};
+  up.answer = () => new Promise((resolve) => (release = () => resolve({ accepted: true, latencyMs: 200 })));
+  up.job(blockNotify('p1'));
+  const { c } = await device('rig1');
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const jobId = job.params![0] as string;
+  const low = mine(blockNotify(jobId), 'e1550000', '0000000000000009', 2 ** -32, { below: DEVICE_DIFF });
+  const answers: Line[] = [];
+  const collect = (n: number) => new Promise<void>((resolve) => {
+    const check = () => {
+      const got = c.received.filter((l) => l.id === 4);
+      if (got.length >= n) {
+        answers.push(...got);
+        resolve();
+      } else setTimeout(check, 10);
+    };
+    check();
+  });
+  c.sendRaw(JSON.stringify({ id: 4, method: 'mining.submit', params: ['rig1', jobId, BLOCK_EN2, block.stratum.ntime, block.stratum.nonce] }) + '\n');
+  c.sendRaw(JSON.stringify({ id: 4, method: 'mining.submit', params: ['rig1', jobId, '0000000000000009', low.ntime, low.nonce] }) + '\n');
+  c.sendRaw(JSON.stringify({ id: 4, method: 'mining.submit', params: ['rig1', jobId, BLOCK_EN2, block.stratum.ntime, block.stratum.nonce] }) + '\n');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(c.received.filter((l) => l.id === 4).length, 0, 'nothing is answered while the first (pool) share waits for the pool');
+  release();
+  await collect(3);
+  t.equal(answers[0]!.result, true, 'first: the block share, answered after the pool');
+  t.equal(errorOf(answers[1]!)?.[0], 23, 'second: low difficulty');
+  t.equal(errorOf(answers[2]!)?.[0], 22, 'third: duplicate of the first');
+});
+
+t.test('the pool\'s rejection reaches the device that sent the share, and a dead pool makes jobs stale', async (t) => {
+  const { up, device, events } = await setup(t);
+  up.answer = () => ({ accepted: false, reason: 'Duplicate share', code: 22, latencyMs: 3, timedOut: false });
+  up.job(blockNotify('p1'));
+  const { c } = await device('rig1');
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const ans = await c.request('mining.submit', ['rig1', job.params![0], BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
+  t.same(errorOf(ans), [22, 'Rejected by the pool: Duplicate share', null]);
+  t.equal(events['share.upstream']![0]!.accepted, false);
+  t.equal(events['share.upstream']![0]!.worker, 'rig1');
+
+  up.down('connection reset');
+  const good = mine(blockNotify(job.params![0] as string), 'e1550000', '0000000000000005', DEVICE_DIFF);
+  const afterDown = await c.request('mining.submit', ['rig1', job.params![0], '0000000000000005', good.ntime, good.nonce]);
+  t.equal(errorOf(afterDown)?.[0], 21, 'a share on a job of a lost pool connection is stale, never "accepted"');
+  t.equal(up.submits.length, 1, 'nothing more went upstream');
+});
+
+t.test('pool extranonce change: set_extranonce to subscribers, client.reconnect to the rest', async (t) => {
+  const { up, device, proxy } = await setup(t, { reconnectPerSecond: 1000 });
+  up.job(blockNotify('p1'));
+  const follower = await device('rig1', true);
+  const other = await device('rig2', false);
+  const setEn = follower.c.waitFor((l) => l.method === 'mining.set_extranonce');
+  const reconnect = other.c.waitFor((l) => l.method === 'client.reconnect');
+  up.setExtranonce('abcd', 10);
+  t.same((await setEn).params, ['abcd0000', 8]);
+  await reconnect;
+  await other.c.waitClosed();
+  t.notOk(follower.c.closed, 'the subscriber stays connected');
+  t.equal(proxy.deviceCount, 1);
+});
+
+t.test('pass-through worker naming authorizes each device upstream and submits under its name', async (t) => {
+  const { up, device } = await setup(t, { workerMode: 'passthrough' });
+  up.acceptWorker = (name) => name !== 'intruder';
+  up.job(blockNotify('p1'));
+  const { c, auth } = await device('farm.rig7');
+  t.equal(auth.result, true);
+  const refused = await device('intruder');
+  t.same(errorOf(refused.auth), [24, 'The pool refused worker intruder', null]);
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  await c.request('mining.submit', ['farm.rig7', job.params![0], BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
+  t.equal(up.submits[0]!.worker, 'farm.rig7');
+  t.same(up.authorized, ['farm.rig7', 'intruder']);
+});
