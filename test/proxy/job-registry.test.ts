@@ -1,0 +1,55 @@
+import t from 'tap';
+import { JobRegistry } from '../../src/proxy/job-registry.js';
+import type { NotifyParams } from '../../src/stratum/messages.js';
+
+const notify = (jobId: string, clean: boolean, nbits = '1b0404cb'): NotifyParams => ({
+  jobId,
+  prevhash: '00'.repeat(32),
+  coinb1: '01',
+  coinb2: '02',
+  merkleBranch: [],
+  version: '20000000',
+  nbits,
+  ntime: '5abd9173',
+  cleanJobs: clean,
+});
+const up = (n: NotifyParams, difficulty = 1) => ({ notify: n, difficulty, extranonce: { extranonce1: 'aa', extranonce2Size: 4 }, receivedAt: 1 });
+
+t.test('ids are the proxy\'s own and unique, even when the pool reuses its ids', async (t) => {
+  const a = new JobRegistry();
+  const b = new JobRegistry();
+  const j1 = a.add(up(notify('1', true)));
+  const j2 = b.add(up(notify('1', true)));
+  t.not(j1.id, j2.id);
+  t.equal(j1.poolJobId, '1');
+});
+
+t.test('a clean job makes older jobs stale; a non-clean job does not', async (t) => {
+  const r = new JobRegistry();
+  const a = r.add(up(notify('a', true)));
+  const b = r.add(up(notify('b', false)));
+  t.same(r.lookup(a.id)?.stale, false);
+  t.same(r.lookup(b.id)?.stale, false);
+  const c = r.add(up(notify('c', true)));
+  t.same(r.lookup(a.id)?.stale, true);
+  t.same(r.lookup(b.id)?.stale, true);
+  t.same(r.lookup(c.id)?.stale, false);
+  t.equal(r.current, c);
+  r.invalidateAll();
+  t.same(r.lookup(c.id)?.stale, true, 'invalidateAll voids the current job too');
+  t.equal(r.current, null);
+  t.equal(r.lookup('nope'), undefined);
+});
+
+t.test('old jobs are forgotten past maxJobs', async (t) => {
+  const r = new JobRegistry({ maxJobs: 3 });
+  const ids = ['1', '2', '3', '4'].map((id) => r.add(up(notify(id, false))).id);
+  t.equal(r.lookup(ids[0]!), undefined);
+  t.ok(r.lookup(ids[3]!));
+});
+
+t.test('a job with an impossible nbits is refused with the field named', async (t) => {
+  const r = new JobRegistry();
+  t.throws(() => r.add(up(notify('x', true, '1d800000'))), /nbits 1d800000.*negative/);
+  t.throws(() => r.add(up(notify('x', true, '00000000'))), /zero target/);
+});
