@@ -7,16 +7,18 @@ const opts: VardiffOptions = { ...DEFAULT_VARDIFF, minDifficulty: 0.001, maxDiff
 function run(rateForDifficulty: (d: number) => number, start: number, pool: number, seconds: number): number[] {
   const s = vardiffStart(start, pool, opts, 0);
   const seen = [s.difficulty];
-  let next = 0;
+  // Expected shares accumulate at the rate for the current difficulty (memoryless, deterministic);
+  // several shares in one 100 ms step are delivered one call each.
+  let owed = 0;
   for (let ms = 0; ms <= seconds * 1000; ms += 100) {
-    const rate = rateForDifficulty(s.difficulty); // shares per second at this difficulty
-    let share = false;
-    if (rate > 0 && ms >= next) {
-      share = true;
-      next = ms + 1000 / rate;
+    owed += rateForDifficulty(s.difficulty) * 0.1;
+    let d: number | null = null;
+    if (owed < 1) d = vardiffUpdate(s, false, pool, opts, ms);
+    for (; owed >= 1 && d === null; owed--) d = vardiffUpdate(s, true, pool, opts, ms);
+    if (d !== null) {
+      seen.push(d);
+      owed = 0;
     }
-    const d = vardiffUpdate(s, share, pool, opts, ms);
-    if (d !== null) seen.push(d);
   }
   return seen;
 }
