@@ -33,7 +33,7 @@ export interface UpstreamJob {
 }
 
 export interface UpstreamSubmit {
-  /** The pool-side worker name (the farm's user, or the device's name in pass-through mode). */
+  /** The pool-side worker name: the device's name in pass-through mode, or '' for the pool's own configured user. */
   worker: string;
   /** The pool's job id. */
   jobId: string;

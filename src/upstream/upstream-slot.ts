@@ -1,0 +1,372 @@
+import { EventEmitter } from 'node:events';
+import { Backoff, checkBackoffOptions, type BackoffOptions } from './backoff.js';
+import { PoolConnection, type PoolConnectionOptions, type PoolDownInfo, type UpstreamLog } from './pool-connection.js';
+import { parsePoolUrl, type PoolEndpoint } from './pool-url.js';
+import type { ExtranonceInfo, PoolConfig, SubmitResult, Upstream, UpstreamEvents, UpstreamSubmit } from './types.js';
+
+/**
+ * One logical upstream connection over an ORDERED list of pools. It connects to the first; when a session
+ * fails it reconnects with backoff and, after `failoverAfter` failed attempts in a row (or at once when the
+ * pool refuses the authorization), moves to the next pool. While on a lower-priority pool it probes the
+ * higher-priority ones every `probeIntervalMs` with a separate connection, and switches back as soon as
+ * one of them is healthy (subscribed and authorized): that probe session simply becomes the active one.
+ *
+ * Only the active connection's events come out. Nothing is left running after `stop()`.
+ */
+
+export interface SlotEvents extends UpstreamEvents {
+  /**
+   * A connection attempt is scheduled in `delayMs` (the backoff in action). `failures`: failed attempts in a
+   * row on this pool so far (0 right after a failover or a pool's client.reconnect).
+   */
+  retry: [info: { pool: string; url: string; failures: number; delayMs: number; reason: string }];
+}
+
+export interface UpstreamSlotOptions {
+  pools: PoolConfig[];
+  /** Failed attempts in a row on one pool before moving to the next. Default 3. */
+  failoverAfter?: number;
+  /** How often a higher-priority pool is probed while on a lower one, milliseconds. Default 30000. */
+  probeIntervalMs?: number;
+  /** Time given to a pool we leave to answer the submits in flight, milliseconds. Default 5000. */
+  switchGraceMs?: number;
+  /** Reconnect delays. Default: base 1 s, max 60 s, factor 2, full jitter. */
+  backoff?: BackoffOptions;
+  /** Options for every pool session (timeouts, version rolling, line limit...). */
+  connection?: Omit<PoolConnectionOptions, 'endpoint' | 'log'>;
+  /** Worker names remembered for re-authorization after a reconnect (pass-through mode). Default 100000. */
+  maxRememberedWorkers?: number;
+  log?: UpstreamLog;
+}
+
+const NO_POOL: SubmitResult = { accepted: false, reason: 'no pool connection', code: null, latencyMs: 0, timedOut: false };
+
+/** Check the ordered pool list; throws an Error naming the field (`pools[1].url: ...`). */
+export function checkPools(pools: unknown): asserts pools is PoolConfig[] {
+  if (!Array.isArray(pools) || pools.length === 0) throw new Error('pools: at least one pool is required');
+  const names = new Set<string>();
+  pools.forEach((p: unknown, i) => {
+    const at = `pools[${i}]`;
+    if (typeof p !== 'object' || p === null) throw new Error(`${at}: must be an object with name, url, user and password`);
+    const pool = p as Record<string, unknown>;
+    if (typeof pool.name !== 'string' || pool.name.trim() === '') throw new Error(`${at}.name: must be a non-empty string`);
+    if (names.has(pool.name)) throw new Error(`${at}.name: '${pool.name}' is used by another pool`);
+    names.add(pool.name);
+    if (typeof pool.url !== 'string') throw new Error(`${at}.url: must be a string`);
+    try {
+      parsePoolUrl(pool.url);
+    } catch (e) {
+      throw new Error(`${at}.url: ${(e as Error).message}`);
+    }
+    if (typeof pool.user !== 'string' || pool.user === '') throw new Error(`${at}.user: must be a non-empty string`);
+    if (typeof pool.password !== 'string') throw new Error(`${at}.password: must be a string`);
+    if (pool.tlsVerify !== undefined && typeof pool.tlsVerify !== 'boolean') throw new Error(`${at}.tlsVerify: must be true or false`);
+    if (pool.tlsCa !== undefined && typeof pool.tlsCa !== 'string') throw new Error(`${at}.tlsCa: must be PEM text`);
+  });
+}
+
+export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
+  readonly pools: readonly PoolConfig[];
+  private readonly failoverAfter: number;
+  private readonly probeIntervalMs: number;
+  private readonly switchGraceMs: number;
+  private readonly maxRememberedWorkers: number;
+  private readonly connectionOptions: Omit<PoolConnectionOptions, 'endpoint' | 'log'>;
+  private readonly log: UpstreamLog;
+  private readonly backoff: Backoff;
+
+  /** Index of the pool the slot is on (connected or trying). */
+  private index = 0;
+  /** Failed attempts in a row on the current pool. */
+  private failures = 0;
+  private active: PoolConnection | null = null;
+  private probe: PoolConnection | null = null;
+  private probeIndex = -1;
+  private redirect: { index: number; endpoint: PoolEndpoint; waitMs: number } | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private started = false;
+  private stopped = false;
+  private readonly workers = new Map<string, string>();
+  /** Every connection not yet down: active, probe, and ones being let go after a switch. */
+  private readonly allConnections = new Set<PoolConnection>();
+
+  constructor(options: UpstreamSlotOptions) {
+    super();
+    checkPools(options.pools);
+    const positiveInt = (v: number | undefined, name: string, dflt: number): number => {
+      if (v === undefined) return dflt;
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${String(v)}`);
+      return v;
+    };
+    const positive = (v: number | undefined, name: string, dflt: number): number => {
+      if (v === undefined) return dflt;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number of milliseconds, got ${String(v)}`);
+      return v;
+    };
+    this.pools = options.pools.map((p) => ({ ...p }));
+    this.failoverAfter = positiveInt(options.failoverAfter, 'failoverAfter', 3);
+    this.probeIntervalMs = positive(options.probeIntervalMs, 'probeIntervalMs', 30_000);
+    this.switchGraceMs = positive(options.switchGraceMs, 'switchGraceMs', 5_000);
+    this.maxRememberedWorkers = positiveInt(options.maxRememberedWorkers, 'maxRememberedWorkers', 100_000);
+    if (options.backoff) checkBackoffOptions(options.backoff);
+    this.backoff = new Backoff(options.backoff);
+    this.connectionOptions = { ...options.connection };
+    this.log = options.log ?? (() => {});
+  }
+
+  // ---- public surface -------------------------------------------------------------------------------------
+
+  // Plain generic signatures (Node's typed EventEmitter uses conditional types that do not line up with the
+  // `Upstream` interface); same behaviour.
+  override on<K extends keyof SlotEvents>(event: K, listener: (...args: SlotEvents[K]) => void): this {
+    return super.on(event as never, listener as never);
+  }
+  override once<K extends keyof SlotEvents>(event: K, listener: (...args: SlotEvents[K]) => void): this {
+    return super.once(event as never, listener as never);
+  }
+  override off<K extends keyof SlotEvents>(event: K, listener: (...args: SlotEvents[K]) => void): this {
+    return super.off(event as never, listener as never);
+  }
+
+  get isReady(): boolean {
+    return this.active?.isReady === true;
+  }
+
+  /** The pool serving now (null when none is up). */
+  get current(): { name: string; url: string } | null {
+    const c = this.active;
+    return c?.isReady ? { name: c.pool.name, url: c.url } : null;
+  }
+
+  get extranonce(): ExtranonceInfo | null {
+    return this.active?.isReady ? this.active.extranonce : null;
+  }
+
+  get versionMask(): number | null {
+    return this.active?.isReady ? this.active.versionMask : null;
+  }
+
+  start(): void {
+    if (this.stopped) throw new Error('upstream slot: start() after stop()');
+    if (this.started) return;
+    this.started = true;
+    this.connect();
+  }
+
+  /** Close every connection and timer; pending submits resolve as lost. No events after this. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clearReconnectTimer();
+    this.clearProbeTimer();
+    const all = [...this.allConnections];
+    this.active = null;
+    this.probe = null;
+    for (const c of all) c.close('upstream stopped');
+    await Promise.all(all.map((c) => c.closed));
+    this.allConnections.clear();
+  }
+
+  /** Forward a share on the active connection; resolves at once with 'no pool connection' when none is up. */
+  submit(share: UpstreamSubmit): Promise<SubmitResult> {
+    const c = this.active;
+    if (!c?.isReady) return Promise.resolve({ ...NO_POOL });
+    return c.submit(share);
+  }
+
+  /**
+   * Pass-through worker naming: authorize `name` on the current pool session. The name is remembered and
+   * authorized again on every new session (reconnect, failover). Resolves false when no pool is up.
+   */
+  authorizeWorker(name: string, password: string): Promise<boolean> {
+    if (this.workers.has(name) || this.workers.size < this.maxRememberedWorkers) this.workers.set(name, password);
+    else this.log('warn', `upstream: more than ${this.maxRememberedWorkers} worker names; '${name}' will not be re-authorized after a reconnect`);
+    const c = this.active;
+    if (!c?.isReady) return Promise.resolve(false);
+    return c.authorizeWorker(name, password);
+  }
+
+  /** Stop re-authorizing a worker name on new sessions. */
+  forgetWorker(name: string): void {
+    this.workers.delete(name);
+  }
+
+  // ---- connections ------------------------------------------------------------------------------------------
+
+  private newConnection(index: number, endpoint?: PoolEndpoint): PoolConnection {
+    const conn = new PoolConnection(this.pools[index]!, { ...this.connectionOptions, ...(endpoint ? { endpoint } : {}), log: this.log });
+    this.allConnections.add(conn);
+    conn.on('ready', (info) => {
+      if (this.stopped) return;
+      if (conn === this.probe) return this.promote(conn, info);
+      if (conn !== this.active) return;
+      this.failures = 0;
+      this.backoff.reset();
+      this.emit('ready', info);
+      this.reauthorizeWorkers(conn);
+      this.updateProbing();
+    });
+    conn.on('job', (job) => {
+      if (conn === this.active && !this.stopped) this.emit('job', job);
+    });
+    conn.on('extranonce', (info) => {
+      if (conn === this.active && !this.stopped) this.emit('extranonce', info);
+    });
+    conn.on('versionMask', (mask) => {
+      if (conn === this.active && !this.stopped) this.emit('versionMask', mask);
+    });
+    conn.on('message', (info) => {
+      if (conn === this.active && !this.stopped) this.emit('message', info);
+    });
+    conn.on('reconnectRequested', (req) => {
+      if (conn === this.active && !this.stopped) this.redirect = { index: this.index, endpoint: req.endpoint, waitMs: req.waitMs };
+    });
+    conn.on('down', (info) => {
+      this.allConnections.delete(conn);
+      if (this.stopped) return;
+      if (conn === this.probe) return this.onProbeDown(info);
+      if (conn === this.active) return this.onActiveDown(conn, info);
+    });
+    return conn;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const redirect = this.redirect?.index === this.index ? this.redirect : null;
+    this.redirect = null;
+    const conn = this.newConnection(this.index, redirect?.endpoint);
+    this.active = conn;
+    conn.start();
+  }
+
+  private onActiveDown(conn: PoolConnection, info: PoolDownInfo): void {
+    this.active = null;
+    this.emit('down', info);
+    if (this.stopped) return;
+    const pool = this.pools[this.index]!;
+
+    if (info.cause === 'reconnect' && this.redirect) {
+      // The pool asked for it: not a failure; wait what it said (bounded by the connection options). A pool
+      // that sends us away before the session was even up gets the backoff too, so it cannot make us spin.
+      this.failures = 0;
+      const delay = conn.wasReady ? this.redirect.waitMs : Math.max(this.redirect.waitMs, this.backoff.next());
+      this.scheduleConnect(delay, info.reason);
+      return this.updateProbing();
+    }
+
+    this.failures = conn.wasReady ? 1 : this.failures + 1;
+    const authRefused = info.cause === 'auth';
+    if (this.pools.length > 1 && (authRefused || this.failures >= this.failoverAfter)) {
+      const from = pool.name;
+      this.index = (this.index + 1) % this.pools.length;
+      this.failures = 0;
+      const why = authRefused ? info.reason : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
+      const to = this.pools[this.index]!.name;
+      this.log('warn', `upstream: failing over from ${from} to ${to}: ${why}`);
+      this.emit('switch', { from, to, reason: `pool ${from}: ${why}` });
+      // Another pool: no reason to wait (the backoff keeps growing until a session succeeds, so a full
+      // round of dead pools still slows down).
+      this.scheduleConnect(0, why);
+    } else {
+      this.scheduleConnect(this.backoff.next(), info.reason);
+    }
+    this.updateProbing();
+  }
+
+  private scheduleConnect(delayMs: number, reason: string): void {
+    this.clearReconnectTimer();
+    const pool = this.pools[this.index]!;
+    this.emit('retry', { pool: pool.name, url: pool.url, failures: this.failures, delayMs, reason });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delayMs);
+  }
+
+  // ---- probing higher-priority pools ----------------------------------------------------------------------
+
+  /** Keep exactly one probe schedule while on a lower-priority pool, none otherwise. */
+  private updateProbing(): void {
+    if (this.stopped) return;
+    if (this.probe && this.probeIndex >= this.index) {
+      const p = this.probe;
+      this.probe = null;
+      p.close('probe no longer needed');
+    }
+    if (this.index === 0) {
+      this.clearProbeTimer();
+      return;
+    }
+    if (this.probe || this.probeTimer) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      this.runProbe(0);
+    }, this.probeIntervalMs);
+  }
+
+  private runProbe(candidate: number): void {
+    if (this.stopped || candidate >= this.index) return this.updateProbing();
+    this.probeIndex = candidate;
+    const conn = this.newConnection(candidate);
+    this.probe = conn;
+    this.log('debug', `upstream: probing ${this.pools[candidate]!.name}`);
+    conn.start();
+  }
+
+  private onProbeDown(info: PoolDownInfo): void {
+    const tried = this.probeIndex;
+    this.probe = null;
+    this.log('debug', `upstream: probe of ${info.pool} failed: ${info.reason}`);
+    if (tried + 1 < this.index) {
+      // Next candidate in priority order, outside this call stack.
+      this.probeTimer = setTimeout(() => {
+        this.probeTimer = null;
+        this.runProbe(tried + 1);
+      }, 0);
+      return;
+    }
+    this.updateProbing();
+  }
+
+  /** A probe to a higher-priority pool is subscribed and authorized: it becomes the active session. */
+  private promote(conn: PoolConnection, info: SlotEvents['ready'][0]): void {
+    const from = this.pools[this.index]!.name;
+    const old = this.active;
+    this.probe = null;
+    this.index = this.probeIndex;
+    this.failures = 0;
+    this.backoff.reset();
+    this.redirect = null;
+    this.clearReconnectTimer();
+    this.active = conn;
+    if (old) {
+      old.retire(`switched back to ${conn.pool.name}`, this.switchGraceMs);
+    }
+    const to = conn.pool.name;
+    this.log('info', `upstream: switching back from ${from} to ${to}`);
+    this.emit('switch', { from, to, reason: `higher-priority pool ${to} is healthy again` });
+    if (conn !== this.active || this.stopped) return; // a listener stopped us
+    this.emit('ready', info);
+    this.reauthorizeWorkers(conn);
+    this.updateProbing();
+  }
+
+  private reauthorizeWorkers(conn: PoolConnection): void {
+    for (const [name, password] of this.workers) {
+      void conn.authorizeWorker(name, password).then((ok) => {
+        if (!ok && conn.isReady) this.log('warn', `upstream: worker '${name}' not authorized on ${conn.pool.name}`);
+      });
+    }
+  }
+
+  private clearReconnectTimer(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+  }
+
+  private clearProbeTimer(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+  }
+}
