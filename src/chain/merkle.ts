@@ -1,4 +1,4 @@
-import { sha256d } from './sha256.js';
+import { sha256d, sha256dInto } from './sha256.js';
 
 /**
  * The merkle root a miner builds: root = sha256d(coinbase), then root = sha256d(root || branch[i]) for each
@@ -6,15 +6,21 @@ import { sha256d } from './sha256.js';
  * result goes into header bytes 36..68 as is.
  */
 export function merkleRootFromBranch(coinbaseHash: Uint8Array, branch: readonly Uint8Array[]): Buffer {
-  let root: Buffer = Buffer.from(coinbaseHash);
-  if (branch.length === 0) return root;
   const pair = Buffer.allocUnsafe(64);
-  for (const step of branch) {
-    pair.set(root, 0);
-    pair.set(step, 32);
-    root = sha256d(pair);
+  pair.set(coinbaseHash.subarray(0, 32), 0);
+  foldMerkleBranch(pair, branch);
+  return Buffer.from(pair.subarray(0, 32));
+}
+
+/**
+ * The same fold in place, allocation-free for the share path: `pair` is 64 bytes whose first 32 hold the
+ * coinbase hash on entry and the merkle root on return (its last 32 are work space).
+ */
+export function foldMerkleBranch(pair: Buffer, branch: readonly Uint8Array[]): void {
+  for (let i = 0; i < branch.length; i++) {
+    pair.set(branch[i]!, 32);
+    sha256dInto(pair, pair, 0);
   }
-  return root;
 }
 
 /** The merkle root of a whole block from its transaction hashes (internal order), Bitcoin's rule of pairing an odd last hash with itself. */

@@ -67,7 +67,7 @@ export function createJob(notify: NotifyParams, ctx: JobContext): Job {
     poolDifficulty: ctx.poolDifficulty,
     poolTarget: targetToLe(targetFromDifficulty(ctx.poolDifficulty, multiplier)),
     networkTarget: targetToLe(network),
-    networkDifficulty: difficultyFromTarget(network),
+    networkDifficulty: difficultyFromTarget(network, multiplier),
     receivedAt: ctx.receivedAt ?? Date.now(),
   };
 }

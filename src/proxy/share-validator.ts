@@ -2,8 +2,8 @@ import { LRUCache } from 'lru-cache';
 import { isHex, leLessOrEqual } from '../chain/bytes.js';
 import type { PowHasher } from '../chain/hasher.js';
 import { HEADER_SIZE } from '../chain/header.js';
-import { merkleRootFromBranch } from '../chain/merkle.js';
-import { sha256d } from '../chain/sha256.js';
+import { foldMerkleBranch } from '../chain/merkle.js';
+import { sha256dInto } from '../chain/sha256.js';
 import { difficultyFromHash } from '../chain/target.js';
 import { rejectReasonOf, StratumError, StratumErrorCode, type RejectReason } from '../stratum/errors.js';
 import type { SubmitParams } from '../stratum/messages.js';
@@ -91,6 +91,8 @@ export class ShareValidator {
   private readonly seen: LRUCache<string, true>;
   private coinbase = Buffer.allocUnsafe(1024);
   private readonly header = Buffer.allocUnsafe(HEADER_SIZE);
+  /** sha256d(coinbase) then the merkle fold, in place (see foldMerkleBranch). */
+  private readonly merklePair = Buffer.allocUnsafe(64);
 
   constructor(opts: ShareValidatorOptions) {
     this.hasher = opts.hasher;
@@ -193,11 +195,13 @@ export class ShareValidator {
     off += cb.write(extranonce1, off, 'hex');
     off += cb.write(extranonce2, off, 'hex');
     off += job.coinb2.copy(cb, off);
-    const root = merkleRootFromBranch(sha256d(cb.subarray(0, off)), job.merkleBranch);
+    const pair = this.merklePair;
+    sha256dInto(cb.subarray(0, off), pair, 0);
+    foldMerkleBranch(pair, job.merkleBranch);
     const h = this.header;
     h.writeUInt32LE(version, 0);
     job.prevhash.copy(h, 4);
-    root.copy(h, 36);
+    pair.copy(h, 36, 0, 32);
     h.writeUInt32LE(ntime, 68);
     h.writeUInt32LE(job.nbits, 72);
     h.writeUInt32LE(nonce, 76);

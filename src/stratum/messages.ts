@@ -80,7 +80,12 @@ export function parseAuthorize(params: unknown[]): AuthorizeParams {
   if (username.length === 0) throw bad(Method.Authorize, 'username (param 1) must not be empty');
   if (username.length > MAX_WORKER_NAME) throw bad(Method.Authorize, `username (param 1) is longer than ${MAX_WORKER_NAME} characters`);
   const pw = params[1];
-  const password = typeof pw === 'string' ? pw : pw === undefined || pw === null ? '' : String(pw);
+  let password: string;
+  if (typeof pw === 'string') password = pw;
+  else if (pw === undefined || pw === null) password = '';
+  // Some firmware sends a number or a boolean as the password: read it as text.
+  else if (typeof pw === 'number' || typeof pw === 'boolean') password = String(pw);
+  else throw bad(Method.Authorize, 'password (param 2) must be a string');
   return { username, password };
 }
 
