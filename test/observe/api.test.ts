@@ -1,0 +1,228 @@
+import t, { type Test } from 'tap';
+import { request } from 'undici';
+import { registerApiRoutes } from '../../src/observe/api.js';
+import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
+import { FarmStats } from '../../src/observe/farm-stats.js';
+import { HttpServer } from '../../src/observe/http-server.js';
+import { ProxyMetrics } from '../../src/observe/metrics.js';
+import { registerMetricsRoute } from '../../src/observe/metrics-route.js';
+import { seriesValue } from '../helpers/metrics-sut.js';
+
+/** Expected hashes per difficulty-1 share: 2^256 / (0xFFFF * 2^208 + 1), about 2^48 / 0xFFFF. */
+const HASHES_PER_DIFF1 = 2 ** 48 / 0xffff;
+/** A fixed "now", on a 10-second boundary plus 5 s. */
+const NOW = Date.UTC(2026, 5, 1, 12, 0, 5);
+
+async function start(t: Test, token?: string) {
+  const bus = new EventBus();
+  // The clock follows the events as they are emitted (as in real time), then stays at NOW.
+  let now = NOW;
+  const clock = () => now;
+  const stats = new FarmStats(bus, { now: clock });
+  const metrics = new ProxyMetrics(bus, { processMetrics: false, now: clock, onForget: (w) => stats.forget(w) });
+  const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
+  registerApiRoutes(http, stats, { now: clock });
+  registerMetricsRoute(http, metrics);
+  const { port } = await http.listen();
+  t.teardown(async () => {
+    metrics.close();
+    await http.close();
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const get = async (path: string, headers: Record<string, string> = {}) => {
+    const res = await request(`${base}${path}`, { headers });
+    const text = await res.body.text();
+    return { status: res.statusCode, text, json: () => JSON.parse(text) as any };
+  };
+  /** Emit the farm's history in time order, the clock at each event's time, then set it to NOW. */
+  const replay = (events: Timed[]) => {
+    for (const e of [...events].sort((a, b) => a.at - b.at)) {
+      now = e.at;
+      e.emit();
+    }
+    now = NOW;
+  };
+  return { bus, stats, metrics, get, replay };
+}
+
+interface Timed {
+  at: number;
+  emit: () => void;
+}
+
+/** Four devices: rig-a mines 30 shares of difficulty 1000 in the last 5 minutes, rig-b a few, rig-c went offline. */
+function farm(bus: EventBus): Timed[] {
+  const out: Timed[] = [];
+  const on = <K extends keyof ProxyEventMap>(name: K, event: ProxyEventMap[K]) => out.push({ at: event.at, emit: () => bus.emit(name, event) });
+  const ip = '10.1.1.1';
+  on('pool.up', { pool: 'main', url: 'stratum+tcp://pool:3333', at: NOW - 600_000 });
+  on('pool.switch', { from: null, to: 'main', reason: 'start', at: NOW - 600_000 });
+  on('pool.up', { pool: 'backup', url: 'stratum+tcp://backup:3333', at: NOW - 600_000 });
+  on('pool.down', { pool: 'backup', url: 'stratum+tcp://backup:3333', reason: 'connection refused', at: NOW - 500_000 });
+  for (const [i, worker] of ['rig-a', 'rig-b', 'rig-c', 'farm/rig 4'].entries()) {
+    on('device.connected', { sessionId: i, ip, at: NOW - 900_000 });
+    on('device.authorized', { sessionId: i, worker, ip, at: NOW - 900_000 });
+    on('device.difficulty', { sessionId: i, worker, difficulty: 1000, at: NOW - 900_000 });
+  }
+  // rig-a: 30 shares, one every 10 s, the last at NOW (buckets NOW-290 s .. NOW), plus 5 older than 5 minutes.
+  for (let k = 34; k >= 0; k--) {
+    on('share.accepted', { sessionId: 0, worker: 'rig-a', ip, difficulty: 1000, shareDifficulty: 1500, meetsPool: k % 5 === 0, meetsNetwork: false, at: NOW - k * 10_000 });
+  }
+  on('share.upstream', { sessionId: 0, worker: 'rig-a', pool: 'main', accepted: true, reason: null, latencyMs: 30, at: NOW });
+  on('share.upstream', { sessionId: 0, worker: 'rig-a', pool: 'main', accepted: false, reason: 'Stale share', latencyMs: 30, at: NOW });
+  // rig-b: 2 shares of 500 and 3 rejections.
+  on('device.difficulty', { sessionId: 1, worker: 'rig-b', difficulty: 500, at: NOW - 60_000 });
+  on('share.accepted', { sessionId: 1, worker: 'rig-b', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 12_000 });
+  on('share.accepted', { sessionId: 1, worker: 'rig-b', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 1_000 });
+  for (const reason of ['stale', 'stale', 'duplicate'] as const) {
+    on('share.rejected', { sessionId: 1, worker: 'rig-b', ip, reason, code: reason === 'stale' ? 21 : 22, message: reason, at: NOW - 1_000 });
+  }
+  on('block.candidate', { sessionId: 1, worker: 'rig-b', pool: 'main', jobId: 'j', hash: 'ab'.repeat(32), shareDifficulty: 1e9, networkDifficulty: 1e8, at: NOW - 2_000 });
+  on('device.disconnected', { sessionId: 2, worker: 'rig-c', ip, reason: 'closed', at: NOW - 100_000 });
+  return out;
+}
+
+t.test('/api/summary: the farm totals', async (t) => {
+  const s = await start(t);
+  s.replay(farm(s.bus));
+  const res = await s.get('/api/summary');
+  t.equal(res.status, 200);
+  const body = res.json();
+  t.equal(body.at, NOW);
+  t.equal(body.devicesOnline, 3);
+  t.equal(body.devicesOffline, 1);
+  t.equal(body.accepted, 37);
+  t.equal(body.rejected, 3);
+  t.same(body.rejectedByReason, { stale: 2, duplicate: 1 });
+  t.equal(body.forwarded, 7, 'shares that met the pool target');
+  t.equal(body.poolAccepted, 1);
+  t.equal(body.poolRejected, 1);
+  t.equal(body.blockCandidates, 1);
+  t.equal(body.activePool, 'main');
+  t.equal(body.poolsUp, 1);
+  // 30 shares x 1000 from rig-a and 2 x 500 from rig-b in the last 300 s.
+  t.equal(body.hashrate, (31_000 * HASHES_PER_DIFF1) / 300);
+  t.equal(body.hashrateWindowSeconds, 300);
+});
+
+t.test('/api/devices: every worker, sorted, filtered by state', async (t) => {
+  const s = await start(t);
+  s.replay(farm(s.bus));
+  const all = (await s.get('/api/devices')).json();
+  t.equal(all.count, 4);
+  t.same(
+    all.devices.map((d: any) => d.worker),
+    ['farm/rig 4', 'rig-a', 'rig-b', 'rig-c'],
+  );
+  const b = all.devices.find((d: any) => d.worker === 'rig-b');
+  t.equal(b.accepted, 2);
+  t.equal(b.rejected, 3);
+  t.equal(b.rejectRate, 3 / 5);
+  t.equal(b.difficulty, 500);
+  t.equal(b.blockCandidates, 1);
+  t.equal(b.online, true);
+  const online = (await s.get('/api/devices?state=online')).json();
+  t.same(
+    online.devices.map((d: any) => d.worker),
+    ['farm/rig 4', 'rig-a', 'rig-b'],
+  );
+  const offline = (await s.get('/api/devices?state=offline')).json();
+  t.same(
+    offline.devices.map((d: any) => d.worker),
+    ['rig-c'],
+  );
+  t.equal(offline.devices[0].disconnectedAt, NOW - 100_000);
+  const bad = await s.get('/api/devices?state=sleeping');
+  t.equal(bad.status, 400);
+  t.same(bad.json(), { error: 'state must be "online" or "offline", got "sleeping"' });
+});
+
+t.test('/api/devices/<worker>: one worker with its hashrate history', async (t) => {
+  const s = await start(t);
+  s.replay(farm(s.bus));
+  const res = await s.get('/api/devices/rig-a');
+  t.equal(res.status, 200);
+  const body = res.json();
+  t.equal(body.device.worker, 'rig-a');
+  t.equal(body.device.accepted, 35);
+  t.equal(body.device.work, 35_000);
+  t.equal(body.device.upstreamAccepted, 1);
+  t.equal(body.device.upstreamRejected, 1);
+  t.equal(body.device.lastShareAt, NOW);
+  t.equal(body.device.hashrate, (30_000 * HASHES_PER_DIFF1) / 300, '30 shares of 1000 in 300 s');
+  t.equal(body.history.bucketSeconds, 10);
+  t.equal(body.history.hashrate.length, 60, 'ten minutes of 10 s buckets');
+  const nowBucket = Math.floor(NOW / 10_000);
+  t.equal(body.history.start, (nowBucket - 59) * 10_000, 'start of the oldest bucket');
+  // One share of 1000 in each of the last 35 buckets, none before.
+  const perBucket = (1000 * HASHES_PER_DIFF1) / 10;
+  t.same(body.history.hashrate, [...Array(25).fill(0), ...Array(35).fill(perBucket)]);
+
+  const special = await s.get(`/api/devices/${encodeURIComponent('farm/rig 4')}`);
+  t.equal(special.status, 200, 'names with / and space, percent-encoded');
+  t.equal(special.json().device.worker, 'farm/rig 4');
+
+  const missing = await s.get('/api/devices/nope');
+  t.equal(missing.status, 404);
+  t.same(missing.json(), { error: 'no such worker: nope' });
+  const empty = await s.get('/api/devices/');
+  t.equal(empty.status, 400);
+  t.same(empty.json(), { error: 'worker name missing: use /api/devices/<worker>' });
+  const broken = await s.get('/api/devices/%E0%A4%A');
+  t.equal(broken.status, 400);
+  t.same(broken.json(), { error: 'the worker name in the path is not valid percent-encoding' });
+});
+
+t.test('/api/pools', async (t) => {
+  const s = await start(t);
+  s.replay(farm(s.bus));
+  const body = (await s.get('/api/pools')).json();
+  t.same(
+    body.pools.map((p: any) => [p.name, p.up, p.active, p.lastError, p.accepted, p.rejected]),
+    [
+      ['main', true, true, null, 1, 1],
+      ['backup', false, false, 'connection refused', 0, 0],
+    ],
+  );
+});
+
+t.test('the API and /metrics give the same numbers', async (t) => {
+  const s = await start(t);
+  s.replay(farm(s.bus));
+  const metrics = (await s.get('/metrics')).text;
+  const devices = (await s.get('/api/devices')).json().devices as any[];
+  for (const d of devices) {
+    const w = `worker="${d.worker}"`;
+    t.equal(seriesValue(metrics, `dash_proxy_device_shares_total{${w},result="accepted"}`), d.accepted, `${d.worker} accepted`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_work_total{${w}}`), d.work, `${d.worker} work`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_difficulty{${w}}`), d.difficulty, `${d.worker} difficulty`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_connected{${w}}`), d.online ? 1 : 0, `${d.worker} connected`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_upstream_shares_total{${w},result="accepted"}`), d.upstreamAccepted, `${d.worker} pool accepted`);
+    const rejected = ['invalid', 'stale', 'duplicate', 'low_difficulty', 'unauthorized', 'not_subscribed'].reduce((n, r) => n + (seriesValue(metrics, `dash_proxy_device_shares_total{${w},result="${r}"}`) ?? 0), 0);
+    t.equal(rejected, d.rejected, `${d.worker} rejected`);
+    if (d.lastShareAt !== null) t.equal(seriesValue(metrics, `dash_proxy_device_last_share_timestamp_seconds{${w}}`), d.lastShareAt / 1000);
+  }
+  const summary = (await s.get('/api/summary')).json();
+  t.equal(seriesValue(metrics, 'dash_proxy_shares_total{result="accepted"}'), summary.accepted);
+  t.equal(seriesValue(metrics, 'dash_proxy_devices_connected'), summary.devicesOnline);
+  t.equal(seriesValue(metrics, 'dash_proxy_devices_offline'), summary.devicesOffline);
+  t.equal(seriesValue(metrics, 'dash_proxy_block_candidates_total'), summary.blockCandidates);
+
+  // When a worker's retention runs out, both forget it together.
+  s.metrics.sweep(NOW + 3600_000);
+  t.equal((await s.get('/api/devices/rig-c')).status, 404);
+  t.notOk((await s.get('/metrics')).text.includes('rig-c'));
+});
+
+t.test('with a token: 401 without it, 200 with it (header or query)', async (t) => {
+  const s = await start(t, 's3cret');
+  s.replay(farm(s.bus));
+  for (const path of ['/api/summary', '/api/devices', '/api/devices/rig-a', '/api/pools', '/metrics']) {
+    const denied = await s.get(path);
+    t.equal(denied.status, 401, `${path} without token`);
+    t.same(denied.json(), { error: 'token required' });
+    t.equal((await s.get(path, { authorization: 'Bearer wrong' })).status, 401, `${path} with a wrong token`);
+    t.equal((await s.get(path, { authorization: 'Bearer s3cret' })).status, 200, `${path} with the token in the header`);
+    t.equal((await s.get(`${path}${path.includes('?') ? '&' : '?'}token=s3cret`)).status, 200, `${path} with the token in the query`);
+  }
+});

@@ -1,0 +1,368 @@
+import { gunzipSync } from 'node:zlib';
+import t, { type Test } from 'tap';
+import { request } from 'undici';
+import { EventBus } from '../../src/observe/events.js';
+import { FarmStats } from '../../src/observe/farm-stats.js';
+import { HttpServer } from '../../src/observe/http-server.js';
+import { ProxyMetrics, upstreamResultOf, type ProxyMetricsOptions } from '../../src/observe/metrics.js';
+import { registerMetricsRoute } from '../../src/observe/metrics-route.js';
+import { familyLines, seriesValue } from '../helpers/metrics-sut.js';
+
+const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
+
+function setup(t: Test, opts: ProxyMetricsOptions = {}) {
+  const bus = new EventBus();
+  let now = T0;
+  const metrics = new ProxyMetrics(bus, { processMetrics: false, now: () => now, ...opts });
+  t.teardown(() => metrics.close());
+  return {
+    bus,
+    metrics,
+    setNow: (ms: number) => {
+      now = ms;
+    },
+    render: () => metrics.render(),
+    authorize: (worker: string, sessionId: number, at = now, ip = `10.0.0.${sessionId}`) => {
+      bus.emit('device.connected', { sessionId, ip, at });
+      bus.emit('device.authorized', { sessionId, worker, ip, at });
+    },
+    disconnect: (worker: string | null, sessionId: number, at = now, ip = `10.0.0.${sessionId}`) => bus.emit('device.disconnected', { sessionId, worker, ip, reason: 'closed', at }),
+    accept: (worker: string, sessionId: number, difficulty: number, at = now, ip = `10.0.0.${sessionId}`) =>
+      bus.emit('share.accepted', { sessionId, worker, ip, difficulty, shareDifficulty: difficulty * 2, meetsPool: false, meetsNetwork: false, at }),
+  };
+}
+
+t.test('device metrics follow the device events', async (t) => {
+  const s = setup(t);
+  s.authorize('rig-1', 1);
+  let text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1"}'), 1, 'connected after authorize');
+  t.equal(seriesValue(text, 'dash_proxy_devices_connected'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_sessions_open'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 0, 'accepted exported at 0');
+  for (const r of ['invalid', 'stale', 'duplicate', 'low_difficulty']) {
+    t.equal(seriesValue(text, `dash_proxy_device_shares_total{worker="rig-1",result="${r}"}`), 0, `${r} exported at 0 so rate() sees the first one`);
+  }
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="unauthorized"}'), undefined, 'rare reasons only once seen');
+  t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1"}'), undefined, 'no last-share time before a share');
+  t.equal(seriesValue(text, 'dash_proxy_device_difficulty{worker="rig-1"}'), 0);
+
+  s.bus.emit('device.difficulty', { sessionId: 1, worker: 'rig-1', difficulty: 512, at: T0 });
+  s.accept('rig-1', 1, 512, T0 + 1000);
+  s.accept('rig-1', 1, 512, T0 + 2000);
+  s.bus.emit('device.difficulty', { sessionId: 1, worker: 'rig-1', difficulty: 1024.5, at: T0 });
+  s.accept('rig-1', 1, 1024.5, T0 + 3500);
+  s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
+  s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
+  s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'unauthorized', code: 24, message: 'x', at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', pool: 'main', accepted: true, reason: null, latencyMs: 40, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', pool: 'main', accepted: false, reason: 'Duplicate share', latencyMs: 60, at: T0 });
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="stale"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="unauthorized"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="duplicate"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1"}'), 512 + 512 + 1024.5, 'work = sum of credited difficulties');
+  t.equal(seriesValue(text, 'dash_proxy_device_difficulty{worker="rig-1"}'), 1024.5);
+  t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1"}'), (T0 + 3500) / 1000);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="rejected"}'), 1);
+  // Farm-wide counters move with them.
+  t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_shares_total{result="stale"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_work_total'), 2048.5);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="main",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="main",result="duplicate"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_count{pool="main"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_sum{pool="main"}'), 0.1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_bucket{le="0.05",pool="main"}'), 1, '40 ms is under 50 ms, 60 ms is not');
+
+  s.disconnect('rig-1', 1);
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1"}'), 0, 'offline but still exported');
+  t.equal(seriesValue(text, 'dash_proxy_devices_connected'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_sessions_open'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3, 'counters kept while offline');
+});
+
+t.test('rejections of unknown or missing workers count for the farm only', async (t) => {
+  const s = setup(t);
+  s.bus.emit('share.rejected', { sessionId: 7, worker: null, ip: '10.0.0.7', reason: 'not_subscribed', code: 25, message: 'Not subscribed', at: T0 });
+  s.bus.emit('share.rejected', { sessionId: 8, worker: 'never-authorized', ip: '10.0.0.8', reason: 'unauthorized', code: 24, message: 'Unauthorized worker', at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 8, worker: 'never-authorized', pool: 'main', accepted: true, reason: null, latencyMs: 5, at: T0 });
+  const text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_shares_total{result="not_subscribed"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_shares_total{result="unauthorized"}'), 1);
+  t.notOk(text.includes('never-authorized'), 'no series for a name that never authorized');
+  t.equal(familyLines(text, 'dash_proxy_device_shares_total').length, 0);
+});
+
+t.test('pool, job, block and limit metrics', async (t) => {
+  const s = setup(t, { version: '9.8.7' });
+  const at = T0;
+  s.bus.emit('pool.connections', { count: 3, at });
+  s.bus.emit('pool.up', { pool: 'main', url: 'stratum+tcp://a:1', at });
+  s.bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://b:1', at });
+  s.bus.emit('pool.switch', { from: null, to: 'main', reason: 'start', at });
+  let text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_build_info{version="9.8.7"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connections'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="backup"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="main"}'), 1);
+
+  s.bus.emit('pool.down', { pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
+  s.bus.emit('pool.switch', { from: 'main', to: 'backup', reason: 'main down', at });
+  s.bus.emit('job.fanout', { jobId: '1', clean: true, devices: 10, seconds: 0.003, at });
+  s.bus.emit('job.fanout', { jobId: '2', clean: false, devices: 10, seconds: 0.3, at });
+  s.bus.emit('block.candidate', { sessionId: 1, worker: 'w', pool: 'backup', jobId: '2', hash: '00', shareDifficulty: 9, networkDifficulty: 8, at });
+  s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.1', at });
+  s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.2', at });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', pool: 'backup', accepted: false, reason: 'submit timed out', latencyMs: 10_000, at });
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="backup"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_count'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_bucket{le="0.005"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_bucket{le="0.5"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_block_candidates_total'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_connections_refused_total{cause="max_devices"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="backup",result="timeout"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_count{pool="backup"}'), undefined, 'a timeout is not a round trip');
+});
+
+t.test('block candidates counter and farm shares exist at 0 before anything happens', async (t) => {
+  const s = setup(t);
+  const text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_block_candidates_total'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_work_total'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_devices_connected'), 0);
+});
+
+t.test("the pool's free-text verdicts become a bounded result label", async (t) => {
+  const cases: [boolean, string | null, string][] = [
+    [true, null, 'accepted'],
+    [false, 'Job not found', 'stale'],
+    [false, 'Stale share', 'stale'],
+    [false, 'Duplicate share', 'duplicate'],
+    [false, 'Low difficulty share', 'low_difficulty'],
+    [false, 'Above target', 'low_difficulty'],
+    [false, 'Unauthorized worker', 'unauthorized'],
+    [false, 'timeout', 'timeout'],
+    [false, 'submit timed out after 10 s', 'timeout'],
+    [false, 'Invalid nonce', 'other'],
+    [false, null, 'other'],
+  ];
+  for (const [accepted, reason, expected] of cases) t.equal(upstreamResultOf(accepted, reason), expected, `${reason} -> ${expected}`);
+});
+
+t.test('retention: series of a disconnected worker are removed after retentionSeconds, not before', async (t) => {
+  const forgotten: string[] = [];
+  const s = setup(t, { retentionSeconds: 60, onForget: (w) => forgotten.push(w) });
+  s.authorize('rig-1', 1);
+  s.authorize('rig-2', 2);
+  s.accept('rig-1', 1, 100);
+  s.disconnect('rig-1', 1, T0);
+  t.same(s.metrics.sweep(T0 + 59_999), [], 'kept until the time is up');
+  t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1"}'), 0);
+  t.same(s.metrics.sweep(T0 + 60_000), ['rig-1'], 'removed when the time is up');
+  t.same(forgotten, ['rig-1'], 'onForget called for it');
+  const text = await s.render();
+  t.notOk(text.includes('worker="rig-1"'), 'no series of rig-1 left');
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-2"}'), 1, 'an online worker is never removed');
+  t.same(s.metrics.sweep(T0 + 10 * 86_400_000), [], 'however long it has been online');
+  t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 1, 'farm totals keep what the worker did');
+
+  // Back after its series expired: it starts again from zero (a counter reset to Prometheus).
+  s.authorize('rig-1', 3, T0 + 70_000);
+  s.accept('rig-1', 3, 100, T0 + 71_000);
+  t.equal(seriesValue(await s.render(), 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 1);
+});
+
+t.test('retention: a worker that reconnects in time continues its counters', async (t) => {
+  const s = setup(t, { retentionSeconds: 60 });
+  s.authorize('rig-1', 1);
+  s.accept('rig-1', 1, 100);
+  s.accept('rig-1', 1, 100);
+  s.disconnect('rig-1', 1, T0);
+  s.authorize('rig-1', 2, T0 + 30_000, '10.0.0.99');
+  t.same(s.metrics.sweep(T0 + 120_000), [], 'not removed: it is back');
+  s.accept('rig-1', 2, 50, T0 + 121_000);
+  const text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1"}'), 250);
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1"}'), 1);
+
+  // Two sessions under one name: offline only when both are gone, and the clock starts at the last.
+  s.authorize('rig-1', 3, T0 + 122_000);
+  s.disconnect('rig-1', 2, T0 + 123_000);
+  t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1"}'), 1, 'one session left');
+  s.disconnect('rig-1', 3, T0 + 130_000);
+  t.same(s.metrics.sweep(T0 + 189_999), []);
+  t.same(s.metrics.sweep(T0 + 190_000), ['rig-1']);
+  // A duplicate disconnect (or one for a session never authorized) changes nothing.
+  s.disconnect('rig-1', 3, T0 + 191_000);
+  s.disconnect(null, 9, T0 + 191_000);
+  t.equal(seriesValue(await s.render(), 'dash_proxy_devices_offline'), 0);
+});
+
+t.test('retention runs by itself on a timer, and FarmStats forgets the worker at the same time', async (t) => {
+  const bus = new EventBus();
+  const stats = new FarmStats(bus);
+  const metrics = new ProxyMetrics(bus, { processMetrics: false, retentionSeconds: 0.2, sweepIntervalSeconds: 0.05, onForget: (w) => stats.forget(w) });
+  t.teardown(() => metrics.close());
+  const at = Date.now();
+  bus.emit('device.authorized', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', at });
+  bus.emit('share.accepted', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at });
+  bus.emit('device.disconnected', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', reason: 'closed', at: Date.now() });
+  t.ok(stats.devices.has('rig-x'));
+  t.ok((await metrics.render()).includes('worker="rig-x"'), 'still there right after disconnecting');
+  const deadline = Date.now() + 20_000;
+  while (stats.devices.has('rig-x') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.notOk(stats.devices.has('rig-x'), 'FarmStats forgot it');
+  t.notOk((await metrics.render()).includes('worker="rig-x"'), 'its series are gone');
+  t.ok(Date.now() - at >= 200, 'not before the retention time');
+});
+
+t.test('the ip label option', async (t) => {
+  const s = setup(t, { labelIp: true });
+  s.authorize('rig-1', 1, T0, '192.168.1.20');
+  s.accept('rig-1', 1, 64, T0, '192.168.1.20');
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', pool: 'main', accepted: true, reason: null, latencyMs: 5, at: T0 });
+  let text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",ip="192.168.1.20",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",ip="192.168.1.20"}'), 64);
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1",ip="192.168.1.20"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",ip="192.168.1.20",result="accepted"}'), 1);
+  for (const name of ['dash_proxy_device_shares_total', 'dash_proxy_device_work_total', 'dash_proxy_device_difficulty', 'dash_proxy_device_connected', 'dash_proxy_device_upstream_shares_total', 'dash_proxy_device_last_share_timestamp_seconds']) {
+    const lines = familyLines(text, name);
+    t.ok(lines.length > 0 && lines.every((l) => l.includes('ip="192.168.1.20"')), `${name} carries the ip`);
+  }
+  // Moved to another address: same counters, new label value.
+  s.disconnect('rig-1', 1, T0, '192.168.1.20');
+  s.authorize('rig-1', 2, T0, '192.168.1.21');
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",ip="192.168.1.21"}'), 64);
+  t.notOk(text.includes('192.168.1.20'));
+
+  const plain = setup(t);
+  plain.authorize('rig-1', 1, T0, '192.168.1.20');
+  t.notOk((await plain.render()).includes('ip="'), 'no ip label without the option');
+});
+
+t.test('label values are escaped', async (t) => {
+  const s = setup(t);
+  s.authorize('a"b\\c\nd', 1);
+  const text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="a\\"b\\\\c\\nd"}'), 1);
+});
+
+t.test('chunked rendering equals prom-client rendering every family whole', async (t) => {
+  const s = setup(t, { retentionSeconds: 1 });
+  // Enough devices for several chunks, with holes where workers were removed.
+  for (let i = 0; i < 1300; i++) {
+    s.authorize(`rig-${i}`, i + 1);
+    if (i % 3 === 0) s.accept(`rig-${i}`, i + 1, i + 0.5);
+  }
+  for (let i = 0; i < 1300; i += 7) s.disconnect(`rig-${i}`, i + 1, T0);
+  s.metrics.sweep(T0 + 1000);
+  for (let i = 1300; i < 1310; i++) s.authorize(`rig-${i}`, i + 1); // reuse freed slots
+  const text = await s.render();
+  t.equal(text, await s.metrics.registry.metrics(), 'identical to Registry.metrics()');
+  t.equal(text.split('\n').filter((l) => l === '# TYPE dash_proxy_device_connected gauge').length, 1, 'one TYPE line per family');
+  const expectedDevices = 1300 - Math.ceil(1300 / 7) + 10;
+  t.equal(familyLines(text, 'dash_proxy_device_connected').length, expectedDevices, 'every live device once');
+  t.equal(familyLines(text, 'dash_proxy_device_last_share_timestamp_seconds').length, [...Array(1300).keys()].filter((i) => i % 3 === 0 && i % 7 !== 0).length);
+});
+
+t.test('events after close() change nothing; bad options are refused', async (t) => {
+  const s = setup(t);
+  s.metrics.close();
+  s.authorize('late', 1);
+  t.notOk((await s.render()).includes('late'));
+  t.throws(() => new ProxyMetrics(new EventBus(), { processMetrics: false, retentionSeconds: -1 }), /retentionSeconds/);
+  t.throws(() => new ProxyMetrics(new EventBus(), { processMetrics: false, sweepIntervalSeconds: 0 }), /sweepIntervalSeconds/);
+});
+
+t.test('process metrics carry the prefix, without the gauges named *_total', async (t) => {
+  const bus = new EventBus();
+  const metrics = new ProxyMetrics(bus);
+  t.teardown(() => metrics.close());
+  const text = await metrics.render();
+  t.ok(seriesValue(text, 'dash_proxy_process_resident_memory_bytes')! > 0);
+  t.match(text, /^dash_proxy_process_cpu_seconds_total \d/m);
+  t.notMatch(text, /^# TYPE \S+_total gauge$/m);
+  t.notMatch(text, /^(?!dash_proxy_|#)\S/m, 'every sample starts with dash_proxy_');
+});
+
+t.test('GET /metrics serves the text, gzip when asked, behind the token', async (t) => {
+  const bus = new EventBus();
+  const metrics = new ProxyMetrics(bus, { processMetrics: false });
+  const http = new HttpServer({ host: '127.0.0.1', port: 0, token: 'tok' });
+  registerMetricsRoute(http, metrics);
+  const { port } = await http.listen();
+  t.teardown(async () => {
+    metrics.close();
+    await http.close();
+  });
+  for (let i = 0; i < 600; i++) bus.emit('device.authorized', { sessionId: i, worker: `rig-${i}`, ip: '10.0.0.1', at: T0 });
+  const url = `http://127.0.0.1:${port}/metrics`;
+  const expected = await metrics.render();
+
+  const denied = await request(url);
+  t.equal(denied.statusCode, 401);
+  await denied.body.dump();
+
+  const plain = await request(url, { headers: { authorization: 'Bearer tok' } });
+  t.equal(plain.statusCode, 200);
+  t.match(String(plain.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  t.equal(plain.headers['content-encoding'], undefined);
+  t.equal(await plain.body.text(), expected);
+
+  const zipped = await request(`${url}?token=tok`, { headers: { 'accept-encoding': 'gzip' } });
+  t.equal(zipped.statusCode, 200);
+  t.equal(zipped.headers['content-encoding'], 'gzip');
+  t.equal(gunzipSync(Buffer.from(await zipped.body.arrayBuffer())).toString('utf8'), expected);
+
+  const head = await request(url, { method: 'HEAD', headers: { authorization: 'Bearer tok' } });
+  t.equal(head.statusCode, 200);
+  t.equal(await head.body.text(), '');
+});
+
+t.test('a worker appears once per scrape even when devices come and go while it is rendered', async (t) => {
+  const bus = new EventBus();
+  const metrics = new ProxyMetrics(bus, { processMetrics: false, retentionSeconds: 0, sweepIntervalSeconds: 0.005 });
+  t.teardown(() => metrics.close());
+  const n = 1200;
+  const at = () => Date.now();
+  for (let i = 0; i < n; i++) bus.emit('device.authorized', { sessionId: i, worker: `rig-${i}`, ip: '10.0.0.1', at: at() });
+  const pieces: string[] = [];
+  let churn = 0;
+  for await (const piece of metrics.pieces()) {
+    pieces.push(piece);
+    // Between pieces: an early and a late worker leave (retention 0: a sweep would remove both at once,
+    // freeing an early and a late slot) and come back, the early one first (it would take the late slot).
+    for (let k = 0; k < 2; k++, churn++) {
+      const early = `rig-${churn % 200}`;
+      const late = `rig-${1000 + (churn % 200)}`;
+      for (const worker of [early, late]) bus.emit('device.disconnected', { sessionId: churn, worker, ip: '10.0.0.1', reason: 'closed', at: at() });
+      await new Promise((r) => setTimeout(r, 15));
+      for (const worker of [early, late]) bus.emit('device.authorized', { sessionId: churn, worker, ip: '10.0.0.1', at: at() });
+    }
+  }
+  const text = pieces.join('');
+  for (const family of ['dash_proxy_device_connected', 'dash_proxy_device_work_total']) {
+    const workers = familyLines(text, family).map((l) => /worker="([^"]+)"/.exec(l)![1]);
+    t.equal(new Set(workers).size, workers.length, `${family}: no worker twice`);
+    t.equal(workers.length, n, `${family}: every worker once`);
+  }
+  t.ok(churn > 0);
+});
