@@ -1,0 +1,677 @@
+import { hostname } from 'node:os';
+import type { Dispatcher } from 'undici';
+import { formatDifficulty } from '../proxy/share-validator.js';
+import type { RejectReason } from '../stratum/errors.js';
+import type { EventBus } from './events.js';
+import type { FarmSummary } from './farm-stats.js';
+import { silentLogger, type Logger } from './log.js';
+import { formatHashrate } from './units.js';
+import { ALERT_KINDS, realTimers, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type Timers, type WebhookConfig, type WebhookFormat } from './webhooks.js';
+
+/**
+ * Alerts that reach people: the proxy's events and FarmStats' summary turned into a few meaningful messages
+ * for the configured webhooks (see webhooks.ts for formats and delivery).
+ *
+ * - device offline / back online: a device whose last session closed is reported only when it has not come
+ *   back within `offlineGraceSeconds`; "back online" only for a device that was reported offline.
+ * - pool down / back up / failover: on the pool.* events; a pool already reported down is not reported again
+ *   until it is back up.
+ * - farm hashrate drop: the farm hashrate (FarmStats.summary, itself a 5-minute average) below its average
+ *   over `hashrateAverageMinutes` by `hashrateDropPercent` or more; recovered at half that drop.
+ * - reject rate high: rejected / (accepted + rejected) farm-wide over `rejectRateWindowMinutes`, with at
+ *   least `rejectRateMinShares` shares in the window; back to normal below half the threshold.
+ * - block candidate: at once, alone, never grouped, never rate-limited.
+ *
+ * No storm: events of one kind arriving within `groupWindowSeconds` become one message with a count and the
+ * first `maxNamesListed` names (1,000 devices going offline at once is one message); each webhook also has a
+ * rate limit and sends what waits meanwhile as one digest.
+ *
+ * The bus listeners only update maps and counters: grouping, checks and sending happen on a 1 s tick.
+ */
+
+// ---- configuration --------------------------------------------------------------------------------------
+
+export interface AlertsConfig {
+  webhooks: WebhookConfig[];
+  /** The proxy's name in alerts (several proxies may share a webhook). Null: the host name. */
+  instance: string | null;
+  offlineGraceSeconds: number;
+  groupWindowSeconds: number;
+  maxNamesListed: number;
+  /** 0 turns the hashrate alert off. */
+  hashrateDropPercent: number;
+  hashrateAverageMinutes: number;
+  /** 0 turns the reject-rate alert off. */
+  rejectRatePercent: number;
+  rejectRateWindowMinutes: number;
+  rejectRateMinShares: number;
+  checkIntervalSeconds: number;
+  requestTimeoutSeconds: number;
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  queueSize: number;
+}
+
+export const DEFAULT_ALERTS_CONFIG: AlertsConfig = {
+  webhooks: [],
+  instance: null,
+  offlineGraceSeconds: 60,
+  groupWindowSeconds: 10,
+  maxNamesListed: 10,
+  hashrateDropPercent: 30,
+  hashrateAverageMinutes: 60,
+  rejectRatePercent: 5,
+  rejectRateWindowMinutes: 10,
+  rejectRateMinShares: 100,
+  checkIntervalSeconds: 30,
+  requestTimeoutSeconds: 10,
+  maxAttempts: 5,
+  retryBaseSeconds: 1,
+  retryMaxSeconds: 30,
+  queueSize: 500,
+};
+
+export const DEFAULT_WEBHOOK_MAX_PER_MINUTE = 10;
+const WEBHOOK_FIELDS = ['name', 'url', 'format', 'headers', 'events', 'chatId', 'maxPerMinute'] as const;
+/** RFC 9110 token characters: what a header name may be made of. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export class AlertsConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid alerts configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'AlertsConfigError';
+  }
+}
+
+/** Validate the `alerts` section; throws AlertsConfigError listing every problem, each naming its field. */
+export function validateAlertsConfig(raw: unknown, path = 'alerts'): AlertsConfig {
+  const problems: string[] = [];
+  const config = checkAlertsConfig(raw, problems, path);
+  if (problems.length > 0) throw new AlertsConfigError(problems);
+  return config;
+}
+
+/** Same checks, adding problems to `problems` (for a caller that gathers every config problem at once). */
+export function checkAlertsConfig(raw: unknown, problems: string[], path = 'alerts'): AlertsConfig {
+  if (raw === undefined || raw === null) return { ...DEFAULT_ALERTS_CONFIG, webhooks: [] };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push(`${path} must be an object like {"webhooks": [{"url": "https://...", "format": "slack"}]} (got ${JSON.stringify(raw)})`);
+    return { ...DEFAULT_ALERTS_CONFIG, webhooks: [] };
+  }
+  const obj = raw as Record<string, unknown>;
+  const known = Object.keys(DEFAULT_ALERTS_CONFIG);
+  for (const k of Object.keys(obj)) if (!known.includes(k)) problems.push(`${path}.${k}: unknown field (known: ${known.join(', ')})`);
+  const value = (k: keyof AlertsConfig): unknown => (obj[k] === undefined ? DEFAULT_ALERTS_CONFIG[k] : obj[k]);
+  const num = (k: keyof AlertsConfig, o: { min?: number; max?: number; int?: boolean; positive?: boolean }): number =>
+    checkNumber(`${path}.${k}`, value(k), o, problems, DEFAULT_ALERTS_CONFIG[k] as number);
+
+  let instance: string | null = null;
+  const rawInstance = value('instance');
+  if (rawInstance !== null && rawInstance !== '') {
+    if (typeof rawInstance !== 'string') problems.push(`${path}.instance must be a non-empty string or null (got ${JSON.stringify(rawInstance)})`);
+    else instance = rawInstance;
+  }
+
+  const config: AlertsConfig = {
+    webhooks: checkWebhooks(value('webhooks'), `${path}.webhooks`, problems),
+    instance,
+    offlineGraceSeconds: num('offlineGraceSeconds', { min: 0, max: 86_400 }),
+    groupWindowSeconds: num('groupWindowSeconds', { min: 0, max: 3600 }),
+    maxNamesListed: num('maxNamesListed', { int: true, min: 1, max: 1000 }),
+    hashrateDropPercent: num('hashrateDropPercent', { min: 0, max: 99 }),
+    hashrateAverageMinutes: num('hashrateAverageMinutes', { min: 5, max: 10_080 }),
+    rejectRatePercent: num('rejectRatePercent', { min: 0, max: 100 }),
+    rejectRateWindowMinutes: num('rejectRateWindowMinutes', { min: 1, max: 1440 }),
+    rejectRateMinShares: num('rejectRateMinShares', { int: true, min: 1 }),
+    checkIntervalSeconds: num('checkIntervalSeconds', { min: 1, max: 3600 }),
+    requestTimeoutSeconds: num('requestTimeoutSeconds', { positive: true, max: 300 }),
+    maxAttempts: num('maxAttempts', { int: true, min: 1, max: 20 }),
+    retryBaseSeconds: num('retryBaseSeconds', { positive: true, max: 3600 }),
+    retryMaxSeconds: num('retryMaxSeconds', { positive: true, max: 3600 }),
+    queueSize: num('queueSize', { int: true, min: 1, max: 100_000 }),
+  };
+  if (config.retryMaxSeconds < config.retryBaseSeconds) {
+    problems.push(`${path}.retryMaxSeconds (${config.retryMaxSeconds}) must be >= ${path}.retryBaseSeconds (${config.retryBaseSeconds})`);
+  }
+  return config;
+}
+
+function checkNumber(at: string, v: unknown, o: { min?: number; max?: number; int?: boolean; positive?: boolean }, problems: string[], fallback: number): number {
+  const ok = typeof v === 'number' && Number.isFinite(v) && (!o.int || Number.isInteger(v)) && (o.min === undefined || v >= o.min) && (o.max === undefined || v <= o.max) && (!o.positive || v > 0);
+  if (ok) return v;
+  const bounds =
+    o.min !== undefined && o.max !== undefined
+      ? `from ${o.min} to ${o.max}`
+      : [o.positive ? '> 0' : '', o.min !== undefined ? `>= ${o.min}` : '', o.max !== undefined ? `<= ${o.max}` : ''].filter(Boolean).join(' and ');
+  problems.push(`${at} must be ${`${o.int ? 'an integer' : 'a number'} ${bounds}`.trim()} (got ${JSON.stringify(v)})`);
+  return fallback;
+}
+
+function checkWebhooks(raw: unknown, path: string, problems: string[]): WebhookConfig[] {
+  if (!Array.isArray(raw)) {
+    problems.push(`${path} must be a list of webhooks like [{"url": "https://...", "format": "slack"}] (got ${JSON.stringify(raw)})`);
+    return [];
+  }
+  const out: WebhookConfig[] = [];
+  const names = new Set<string>();
+  raw.forEach((w: unknown, i) => {
+    const at = `${path}[${i}]`;
+    if (typeof w !== 'object' || w === null || Array.isArray(w)) {
+      problems.push(`${at} must be an object with url and format`);
+      return;
+    }
+    const hook = w as Record<string, unknown>;
+    for (const k of Object.keys(hook)) if (!(WEBHOOK_FIELDS as readonly string[]).includes(k)) problems.push(`${at}.${k}: unknown field (known: ${WEBHOOK_FIELDS.join(', ')})`);
+
+    // The URL is never echoed back: webhook URLs carry secrets (Slack's path, Telegram's bot token).
+    let url = '';
+    if (typeof hook.url !== 'string' || hook.url === '') {
+      problems.push(`${at}.url must be the webhook's http:// or https:// URL`);
+    } else {
+      try {
+        const parsed = new URL(hook.url);
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') problems.push(`${at}.url must be an http:// or https:// URL (got scheme ${parsed.protocol})`);
+        else url = hook.url;
+      } catch {
+        problems.push(`${at}.url is not a valid URL`);
+      }
+    }
+
+    let format: WebhookFormat = 'json';
+    if (hook.format !== undefined) {
+      if (typeof hook.format !== 'string' || !(WEBHOOK_FORMATS as readonly string[]).includes(hook.format)) {
+        problems.push(`${at}.format must be one of ${WEBHOOK_FORMATS.join(', ')} (got ${JSON.stringify(hook.format)})`);
+      } else {
+        format = hook.format as WebhookFormat;
+      }
+    }
+
+    let name = `webhook${i + 1}`;
+    if (hook.name !== undefined) {
+      if (typeof hook.name !== 'string' || hook.name.trim() === '') problems.push(`${at}.name must be a non-empty string`);
+      else name = hook.name;
+    }
+    if (names.has(name)) problems.push(`${at}.name '${name}' is used twice`);
+    names.add(name);
+
+    const headers: Record<string, string> = {};
+    if (hook.headers !== undefined) {
+      if (typeof hook.headers !== 'object' || hook.headers === null || Array.isArray(hook.headers)) {
+        problems.push(`${at}.headers must be an object of header names to string values, like {"Authorization": "Bearer ..."}`);
+      } else {
+        for (const [k, v] of Object.entries(hook.headers)) {
+          if (!HEADER_NAME.test(k)) problems.push(`${at}.headers: '${k}' is not a valid header name`);
+          else if (typeof v !== 'string' || /[\r\n\0]/.test(v)) problems.push(`${at}.headers.${k} must be a string on one line`);
+          else headers[k] = v;
+        }
+      }
+    }
+
+    let events: AlertKind[] = [...ALERT_KINDS];
+    if (hook.events !== undefined) {
+      if (!Array.isArray(hook.events) || hook.events.length === 0) {
+        problems.push(`${at}.events must be a non-empty list of alert kinds (leave it out for all): ${ALERT_KINDS.join(', ')}`);
+      } else {
+        const bad = hook.events.filter((e) => typeof e !== 'string' || !(ALERT_KINDS as readonly string[]).includes(e));
+        if (bad.length > 0) problems.push(`${at}.events: unknown alert kind ${bad.map((b) => JSON.stringify(b)).join(', ')} (known: ${ALERT_KINDS.join(', ')})`);
+        else events = [...new Set(hook.events as AlertKind[])];
+      }
+    }
+
+    let chatId: string | number | null = null;
+    if (format === 'telegram') {
+      const c = hook.chatId;
+      if ((typeof c === 'string' && c.trim() !== '') || (typeof c === 'number' && Number.isSafeInteger(c))) chatId = c;
+      else problems.push(`${at}.chatId must be the Telegram chat id (a number like -1001234567890, or "@channelname") when format is telegram`);
+    } else if (hook.chatId !== undefined) {
+      problems.push(`${at}.chatId is only used with format telegram (format is ${format})`);
+    }
+
+    const maxPerMinute = checkNumber(`${at}.maxPerMinute`, hook.maxPerMinute ?? DEFAULT_WEBHOOK_MAX_PER_MINUTE, { int: true, min: 1, max: 600 }, problems, DEFAULT_WEBHOOK_MAX_PER_MINUTE);
+    out.push({ name, url, format, headers, events, chatId, maxPerMinute });
+  });
+  return out;
+}
+
+// ---- the alert manager ----------------------------------------------------------------------------------
+
+/** Where alerts go: a WebhookSender, or anything with the same surface. */
+export interface AlertSink {
+  accepts(kind: AlertKind): boolean;
+  enqueue(alert: Alert): void;
+  close(flushMs?: number): Promise<void>;
+  /** Resolves when nothing waits to be sent. */
+  idle?(): Promise<void>;
+}
+
+export interface SummarySource {
+  summary(at?: number): FarmSummary;
+}
+
+export interface AlertManagerOptions {
+  log?: Logger;
+  /** Clock and timers for the tick, the grace and the windows, and for the senders. */
+  timers?: Timers;
+  /** Where alerts go (default: one WebhookSender per configured webhook). */
+  sinks?: AlertSink[];
+  /** HTTP dispatcher for the default senders (default: an undici Agent per sender). */
+  dispatcher?: Dispatcher;
+}
+
+/** How often the manager looks at graces, group windows and the stats checks. */
+export const ALERT_TICK_MS = 1000;
+/** The hashrate average needs at least this much history before a drop is judged. */
+export const HASHRATE_MIN_HISTORY_MS = 5 * 60_000;
+/** Devices remembered as reported offline (for "back online"); the oldest are forgotten beyond this. */
+const MAX_REMEMBERED_OFFLINE = 200_000;
+
+interface GroupItem {
+  name: string;
+  note: string;
+}
+
+interface Group {
+  kind: AlertKind;
+  flushAt: number;
+  count: number;
+  /** The first maxNamesListed items. */
+  items: GroupItem[];
+  /** Occurrences per note (reasons) or per line. */
+  tally: Map<string, number>;
+}
+
+interface RejectSample {
+  at: number;
+  accepted: number;
+  rejected: number;
+  byReason: Partial<Record<RejectReason, number>>;
+}
+
+export class AlertManager {
+  readonly instance: string;
+  private readonly sinks: AlertSink[];
+  private readonly log: Logger;
+  private readonly timers: Timers;
+  private readonly subscriptions: (() => void)[] = [];
+  private readonly listeners = new Set<(alert: Alert) => void>();
+  private timer: unknown = null;
+  private running = false;
+
+  private readonly workerOfSession = new Map<number, string>();
+  private readonly liveSessions = new Map<string, number>();
+  /** Workers whose last session closed, waiting out the grace, in order of disconnection. */
+  private readonly pendingOffline = new Map<string, { since: number; ip: string; reason: string }>();
+  /** Workers reported offline, with the time they went. */
+  private readonly reportedOffline = new Map<string, number>();
+  private readonly downPools = new Set<string>();
+  private readonly groups = new Map<AlertKind, Group>();
+
+  private nextCheckAt = 0;
+  private hashrateSamples: { at: number; hashrate: number }[] = [];
+  private hashrateAlert: { reference: number; since: number } | null = null;
+  private rejectSamples: RejectSample[] = [];
+  private rejectsHigh = false;
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly stats: SummarySource,
+    readonly config: AlertsConfig,
+    opts: AlertManagerOptions = {},
+  ) {
+    this.log = (opts.log ?? silentLogger).child({ component: 'alerts' });
+    this.timers = opts.timers ?? realTimers;
+    this.instance = config.instance ?? hostname();
+    this.sinks =
+      opts.sinks ??
+      config.webhooks.map(
+        (hook) =>
+          new WebhookSender(hook, {
+            instance: this.instance,
+            log: this.log,
+            timers: this.timers,
+            ...(opts.dispatcher !== undefined && { dispatcher: opts.dispatcher }),
+            delivery: {
+              requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+              maxAttempts: config.maxAttempts,
+              queueSize: config.queueSize,
+              backoff: { baseMs: config.retryBaseSeconds * 1000, maxMs: config.retryMaxSeconds * 1000, factor: 2, jitter: 'full' },
+            },
+          }),
+      );
+  }
+
+  /** Every alert produced, before it is handed to the webhooks (for the dashboard feed, tests). */
+  onAlert(listener: (alert: Alert) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when every webhook has sent (or given up on) everything handed to it. */
+  async idle(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.idle?.()));
+  }
+
+  /** Listen to the bus and start the tick (pass `tick: false` to drive `tick()` yourself, e.g. in tests). */
+  start(opts: { tick?: boolean } = {}): void {
+    if (this.running) return;
+    this.running = true;
+    const on = this.subscriptions;
+    on.push(this.bus.on('device.authorized', (e) => this.onAuthorized(e.sessionId, e.worker)));
+    on.push(this.bus.on('device.disconnected', (e) => this.onDisconnected(e.sessionId, e.ip, e.reason)));
+    on.push(this.bus.on('pool.down', (e) => this.onPoolDown(e.pool, e.reason)));
+    on.push(this.bus.on('pool.up', (e) => this.onPoolUp(e.pool)));
+    on.push(this.bus.on('pool.switch', (e) => this.onPoolSwitch(e.from, e.to, e.reason)));
+    on.push(
+      this.bus.on('block.candidate', (e) =>
+        this.emit({
+          kind: 'block.candidate',
+          severity: 'info',
+          title: `Block candidate found by ${e.worker}`,
+          lines: [`hash ${e.hash}`, `share difficulty ${formatDifficulty(e.shareDifficulty)}, network difficulty ${formatDifficulty(e.networkDifficulty)}`, `pool ${e.pool}, job ${e.jobId}`],
+          count: 1,
+          at: e.at,
+          details: { worker: e.worker, hash: e.hash, pool: e.pool, jobId: e.jobId, shareDifficulty: e.shareDifficulty, networkDifficulty: e.networkDifficulty },
+        }),
+      ),
+    );
+    this.nextCheckAt = this.timers.now() + this.config.checkIntervalSeconds * 1000;
+    if (opts.tick !== false) this.schedule();
+  }
+
+  /** Stop listening; send what is grouped, give the webhooks up to `flushMs` to deliver, then close them. */
+  async stop(flushMs = 2000): Promise<void> {
+    for (const off of this.subscriptions.splice(0)) off();
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) this.flushGroups(Infinity);
+    this.running = false;
+    await Promise.all(this.sinks.map((s) => s.close(flushMs)));
+  }
+
+  /** One step: graces that ran out, group windows that closed, stats checks that are due. */
+  tick(now = this.timers.now()): void {
+    const graceMs = this.config.offlineGraceSeconds * 1000;
+    for (const [worker, p] of this.pendingOffline) {
+      if (now - p.since < graceMs) break; // in order of disconnection: the rest are younger
+      this.pendingOffline.delete(worker);
+      this.reportedOffline.set(worker, p.since);
+      if (this.reportedOffline.size > MAX_REMEMBERED_OFFLINE) this.reportedOffline.delete(this.reportedOffline.keys().next().value!);
+      this.group('device.offline', { name: worker, note: p.ip }, p.reason, now);
+    }
+    if (now >= this.nextCheckAt && (this.config.hashrateDropPercent > 0 || this.config.rejectRatePercent > 0)) {
+      this.nextCheckAt = now + this.config.checkIntervalSeconds * 1000;
+      const summary = this.stats.summary(now);
+      this.checkHashrate(summary, now);
+      this.checkRejects(summary, now);
+    }
+    this.flushGroups(now);
+  }
+
+  // ---- events (cheap: maps and counters only) ------------------------------------------------------------
+
+  private onAuthorized(sessionId: number, worker: string): void {
+    if (this.workerOfSession.has(sessionId)) return;
+    this.workerOfSession.set(sessionId, worker);
+    this.liveSessions.set(worker, (this.liveSessions.get(worker) ?? 0) + 1);
+    if (this.pendingOffline.delete(worker)) return; // back within the grace: nothing to tell
+    const since = this.reportedOffline.get(worker);
+    if (since !== undefined) {
+      this.reportedOffline.delete(worker);
+      const now = this.timers.now();
+      this.group('device.online', { name: worker, note: `offline ${formatSpan(now - since)}` }, null, now);
+    }
+  }
+
+  private onDisconnected(sessionId: number, ip: string, reason: string): void {
+    const worker = this.workerOfSession.get(sessionId);
+    if (worker === undefined) return; // never authorized: not a device we know
+    this.workerOfSession.delete(sessionId);
+    const live = (this.liveSessions.get(worker) ?? 1) - 1;
+    if (live > 0) {
+      this.liveSessions.set(worker, live);
+      return;
+    }
+    this.liveSessions.delete(worker);
+    this.pendingOffline.delete(worker); // keep the map in order of disconnection
+    this.pendingOffline.set(worker, { since: this.timers.now(), ip, reason });
+  }
+
+  private onPoolDown(pool: string, reason: string): void {
+    if (this.downPools.has(pool)) return; // already reported; told again when it is back up
+    this.downPools.add(pool);
+    this.group('pool.down', { name: pool, note: reason }, `${pool}: ${reason}`, this.timers.now());
+  }
+
+  private onPoolUp(pool: string): void {
+    if (!this.downPools.delete(pool)) return; // first connection, or a reconnect nobody was told about
+    this.group('pool.up', { name: pool, note: '' }, null, this.timers.now());
+  }
+
+  private onPoolSwitch(from: string | null, to: string, reason: string): void {
+    if (from === null) return; // the first pool chosen at start-up
+    this.group('pool.switch', { name: `${from} → ${to}`, note: reason }, `${from} → ${to}: ${reason}`, this.timers.now());
+  }
+
+  // ---- grouping -------------------------------------------------------------------------------------------
+
+  private group(kind: AlertKind, item: GroupItem, tallyKey: string | null, now: number): void {
+    let g = this.groups.get(kind);
+    if (!g) {
+      g = { kind, flushAt: now + this.config.groupWindowSeconds * 1000, count: 0, items: [], tally: new Map() };
+      this.groups.set(kind, g);
+    }
+    g.count++;
+    if (g.items.length < this.config.maxNamesListed) g.items.push(item);
+    if (tallyKey !== null) g.tally.set(tallyKey, (g.tally.get(tallyKey) ?? 0) + 1);
+  }
+
+  private flushGroups(now: number): void {
+    for (const [kind, g] of this.groups) {
+      if (g.flushAt > now) continue;
+      this.groups.delete(kind);
+      this.emit(renderGroup(g, this.config, now));
+    }
+  }
+
+  // ---- checks on the farm summary -------------------------------------------------------------------------
+
+  private checkHashrate(s: FarmSummary, now: number): void {
+    const dropPercent = this.config.hashrateDropPercent;
+    if (dropPercent <= 0) return;
+    const windowMs = this.config.hashrateAverageMinutes * 60_000;
+    const history = this.hashrateSamples.filter((x) => x.at > now - windowMs);
+    this.hashrateSamples = [...history, { at: now, hashrate: s.hashrate }];
+    const current = s.hashrate;
+    const devices = `${s.devicesOnline} devices online, ${s.devicesOffline} offline`;
+
+    if (this.hashrateAlert) {
+      const { reference, since } = this.hashrateAlert;
+      if (current >= reference * (1 - dropPercent / 200)) {
+        this.hashrateAlert = null;
+        this.emit({
+          kind: 'hashrate.recovered',
+          severity: 'info',
+          title: `Farm hashrate recovered: ${formatHashrate(current)}`,
+          lines: [`${Math.round((current / reference) * 100)}% of the ${formatHashrate(reference)} average before the drop, ${formatSpan(now - since)} later`, devices],
+          count: 1,
+          at: now,
+          details: { hashrate: current, average: reference, devicesOnline: s.devicesOnline, devicesOffline: s.devicesOffline },
+        });
+      } else if (now - since >= windowMs) {
+        // Low for a whole averaging window: that is the farm now. Start over from here.
+        this.hashrateAlert = null;
+        this.hashrateSamples = [{ at: now, hashrate: current }];
+        this.log.info('hashrate alert: the lower hashrate is taken as the new normal', { hashrate: current, previousAverage: reference });
+      }
+      return;
+    }
+
+    if (history.length === 0 || now - history[0]!.at < Math.min(HASHRATE_MIN_HISTORY_MS, windowMs)) return;
+    const average = history.reduce((sum, x) => sum + x.hashrate, 0) / history.length;
+    if (!(average > 0) || current >= average * (1 - dropPercent / 100)) return;
+    this.hashrateAlert = { reference: average, since: now };
+    const down = Math.round((1 - current / average) * 100);
+    this.emit({
+      kind: 'hashrate.drop',
+      severity: 'warning',
+      title: `Farm hashrate down ${down}%: ${formatHashrate(current)}`,
+      lines: [`average over the last ${this.config.hashrateAverageMinutes} min: ${formatHashrate(average)}`, devices],
+      count: 1,
+      at: now,
+      details: { hashrate: current, average, dropPercent: down, devicesOnline: s.devicesOnline, devicesOffline: s.devicesOffline },
+    });
+  }
+
+  private checkRejects(s: FarmSummary, now: number): void {
+    const threshold = this.config.rejectRatePercent;
+    if (threshold <= 0) return;
+    const windowMs = this.config.rejectRateWindowMinutes * 60_000;
+    this.rejectSamples.push({ at: now, accepted: s.accepted, rejected: s.rejected, byReason: { ...s.rejectedByReason } });
+    // Keep the newest sample at or before the window's start as the base.
+    while (this.rejectSamples.length > 1 && this.rejectSamples[1]!.at <= now - windowMs) this.rejectSamples.shift();
+    const base = this.rejectSamples[0]!;
+    const rejected = s.rejected - base.rejected;
+    const total = s.accepted - base.accepted + rejected;
+    if (total < this.config.rejectRateMinShares) return;
+    const rate = (rejected / total) * 100;
+    const minutes = Math.round((now - base.at) / 60_000) || 1;
+    if (!this.rejectsHigh && rate >= threshold) {
+      this.rejectsHigh = true;
+      const byReason: Record<string, number> = {};
+      for (const [reason, n] of Object.entries(s.rejectedByReason)) {
+        const d = (n ?? 0) - (base.byReason[reason as RejectReason] ?? 0);
+        if (d > 0) byReason[reason] = d;
+      }
+      const reasons = Object.entries(byReason)
+        .sort((a, b) => b[1] - a[1])
+        .map(([r, n]) => `${n} ${r.replace('_', ' ')}`)
+        .join(', ');
+      this.emit({
+        kind: 'rejects.high',
+        severity: 'warning',
+        title: `Reject rate ${rate.toFixed(1)}% over the last ${minutes} min`,
+        lines: [`${rejected} of ${total} shares rejected${reasons ? `: ${reasons}` : ''}`, `threshold ${threshold}%`],
+        count: 1,
+        at: now,
+        details: { ratePercent: rate, rejected, total, byReason, windowMinutes: minutes, thresholdPercent: threshold },
+      });
+    } else if (this.rejectsHigh && rate < threshold / 2) {
+      this.rejectsHigh = false;
+      this.emit({
+        kind: 'rejects.normal',
+        severity: 'info',
+        title: `Reject rate back to ${rate.toFixed(1)}%`,
+        lines: [`${rejected} of ${total} shares rejected over the last ${minutes} min`],
+        count: 1,
+        at: now,
+        details: { ratePercent: rate, rejected, total, windowMinutes: minutes },
+      });
+    }
+  }
+
+  // ---- output ---------------------------------------------------------------------------------------------
+
+  private emit(alert: Alert): void {
+    const fields = { kind: alert.kind, count: alert.count };
+    if (alert.severity === 'info') this.log.info(`alert: ${alert.title}`, fields);
+    else this.log.warn(`alert: ${alert.title}`, fields);
+    for (const l of this.listeners) l(alert);
+    for (const s of this.sinks) if (s.accepts(alert.kind)) s.enqueue(alert);
+  }
+
+  private schedule(): void {
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = null;
+      if (!this.running) return;
+      try {
+        this.tick();
+      } catch (err) {
+        this.log.error('alert check failed', { error: (err as Error).message });
+      }
+      this.schedule();
+    }, ALERT_TICK_MS);
+  }
+}
+
+// ---- rendering groups (pure) ----------------------------------------------------------------------------
+
+const SEVERITY: Record<AlertKind, AlertSeverity> = {
+  'device.offline': 'warning',
+  'device.online': 'info',
+  'pool.down': 'critical',
+  'pool.up': 'info',
+  'pool.switch': 'warning',
+  'hashrate.drop': 'warning',
+  'hashrate.recovered': 'info',
+  'rejects.high': 'warning',
+  'rejects.normal': 'info',
+  'block.candidate': 'info',
+};
+
+function tallyText(tally: Map<string, number>): string[] {
+  return [...tally.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => (n > 1 ? `${k} (${n}×)` : k));
+}
+
+function listed(g: Group, show: (i: GroupItem) => string): string[] {
+  const lines = g.items.map(show);
+  if (g.count > g.items.length) lines.push(`… and ${g.count - g.items.length} more`);
+  return lines;
+}
+
+function renderGroup(g: Group, config: AlertsConfig, now: number): Alert {
+  const one = g.count === 1 ? g.items[0]! : null;
+  const names = g.items.map((i) => i.name);
+  const base = { kind: g.kind, severity: SEVERITY[g.kind], count: g.count, at: now };
+  switch (g.kind) {
+    case 'device.offline': {
+      const reasons = [...g.tally.entries()].sort((a, b) => b[1] - a[1]);
+      return {
+        ...base,
+        title: one ? `Device ${one.name} offline` : `${g.count} devices offline`,
+        lines: [
+          ...listed(g, (i) => `${i.name} (${i.note})`),
+          `not back within ${config.offlineGraceSeconds} s; last reason: ${reasons.map(([r, n]) => (g.count > 1 ? `${n} ${r}` : r)).join(', ')}`,
+        ],
+        details: { devices: g.count, workers: names, reasons: Object.fromEntries(reasons), graceSeconds: config.offlineGraceSeconds },
+      };
+    }
+    case 'device.online':
+      return {
+        ...base,
+        title: one ? `Device ${one.name} back online` : `${g.count} devices back online`,
+        lines: listed(g, (i) => `${i.name} (${i.note})`),
+        details: { devices: g.count, workers: names },
+      };
+    case 'pool.down':
+      return {
+        ...base,
+        title: one ? `Pool ${one.name} is down` : `${g.count} pools down: ${names.join(', ')}`,
+        lines: tallyText(g.tally),
+        details: { pools: names, reasons: Object.fromEntries(g.tally) },
+      };
+    case 'pool.up':
+      return { ...base, title: one ? `Pool ${one.name} is back up` : `${g.count} pools back up: ${names.join(', ')}`, lines: [], details: { pools: names } };
+    case 'pool.switch':
+      return {
+        ...base,
+        title: one ? `Pool switch: ${one.name}` : `${g.count} pool switches`,
+        lines: tallyText(g.tally),
+        details: { switches: g.count, changes: Object.fromEntries(g.tally) },
+      };
+    default:
+      return { ...base, title: `${g.count} × ${g.kind}`, lines: listed(g, (i) => i.name), details: {} };
+  }
+}
+
+// ---- formatting helpers -----------------------------------------------------------------------------------
+
+/** 42_000 -> "42 s", 300_000 -> "5 min", 7_200_000 -> "2 h". */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 120) return `${m} min`;
+  const h = m / 60;
+  return h < 48 ? `${Number(h.toFixed(1))} h` : `${Number((h / 24).toFixed(1))} d`;
+}

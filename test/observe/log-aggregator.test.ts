@@ -1,0 +1,162 @@
+import t, { type Test } from 'tap';
+import { EventBus } from '../../src/observe/events.js';
+import { createLogger } from '../../src/observe/log.js';
+import { LogAggregator } from '../../src/observe/log-aggregator.js';
+import type { Timers } from '../../src/observe/webhooks.js';
+import type { RejectReason } from '../../src/stratum/errors.js';
+
+/** The aggregator on a real EventBus, a captured JSON logger and a clock that moves only when told. */
+
+class ManualTimers implements Timers {
+  t = 1_000_000;
+  private timer: { at: number; fn: () => void } | null = null;
+  now = () => this.t;
+  setTimeout = (fn: () => void, ms: number): unknown => {
+    this.timer = { at: this.t + ms, fn };
+    return 1;
+  };
+  clearTimeout = (): void => {
+    this.timer = null;
+  };
+  advance(ms: number): void {
+    const end = this.t + ms;
+    while (this.timer && this.timer.at <= end) {
+      const { at, fn } = this.timer;
+      this.timer = null;
+      this.t = at;
+      fn();
+    }
+    this.t = end;
+  }
+}
+
+function setup(t: Test, opts: ConstructorParameters<typeof LogAggregator>[2] = {}) {
+  const bus = new EventBus();
+  const lines: { level: string; msg: string; [k: string]: unknown }[] = [];
+  const log = createLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) });
+  const timers = new ManualTimers();
+  const agg = new LogAggregator(bus, log, { timers, ...opts });
+  agg.start();
+  t.teardown(() => agg.stop());
+  const reject = (worker: string | null, reason: RejectReason, ip = '10.0.0.9') =>
+    bus.emit('share.rejected', { sessionId: 1, worker, ip, reason, code: 21, message: 'x', at: timers.now() });
+  const accept = () =>
+    bus.emit('share.accepted', { sessionId: 1, worker: 'w', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at: timers.now() });
+  return { bus, lines, timers, agg, reject, accept };
+}
+
+t.test('rejected shares: one summary line per interval with counts, devices and first names', async (t) => {
+  const { lines, timers, reject, accept } = setup(t, { intervalSeconds: 60, maxNames: 3 });
+  for (let k = 0; k < 963; k++) accept();
+  for (let k = 0; k < 30; k++) reject(`rig${k % 12}`, 'stale');
+  for (let k = 0; k < 7; k++) reject('rig3', 'duplicate');
+  t.same(lines, [], 'nothing logged per share');
+  timers.advance(60_000);
+  t.equal(lines.length, 1);
+  t.equal(lines[0]!.msg, '37 shares rejected in the last 60 s (of 1000): 30 stale (12 devices: rig0, rig1, rig2, ...), 7 duplicate (rig3)');
+  t.equal(lines[0]!.level, 'info');
+  t.same(lines[0]!.byReason, { stale: { shares: 30, devices: 12, names: ['rig0', 'rig1', 'rig2'] }, duplicate: { shares: 7, devices: 1, names: ['rig3'] } });
+  t.equal(lines[0]!.accepted, 963);
+
+  timers.advance(60_000);
+  t.equal(lines.length, 1, 'a quiet interval logs nothing');
+  reject(null, 'unauthorized', '192.0.2.7');
+  timers.advance(60_000);
+  t.equal(lines[1]!.msg, '1 share rejected in the last 60 s: 1 unauthorized (192.0.2.7)', 'a share without a worker is named by its address');
+});
+
+t.test('a storm of 10,000 rejects from 2,000 devices is still one line', async (t) => {
+  const { lines, timers, reject } = setup(t, { intervalSeconds: 30 });
+  for (let k = 0; k < 10_000; k++) reject(`d${k % 2000}`, k % 4 === 0 ? 'low_difficulty' : 'stale');
+  timers.advance(30_000);
+  t.equal(lines.length, 1);
+  t.match(lines[0]!.msg, /^10000 shares rejected in the last 30 s: 7500 stale \(1500 devices: d1, d2, d3, d5, d6, \.\.\.\), 2500 low difficulty \(500 devices: d0, d4, d8, d12, d16, \.\.\.\)$/);
+});
+
+t.test('connects and disconnects are summarized with the reasons', async (t) => {
+  const { bus, lines, timers } = setup(t);
+  for (let k = 0; k < 120; k++) {
+    bus.emit('device.connected', { sessionId: k, ip: '10.0.0.1', at: 0 });
+    bus.emit('device.authorized', { sessionId: k, worker: `rig${k}`, ip: '10.0.0.1', at: 0 });
+  }
+  bus.emit('device.disconnected', { sessionId: 1, worker: 'rig1', ip: '10.0.0.1', reason: 'idle timeout', at: 0 });
+  bus.emit('device.disconnected', { sessionId: 2, worker: 'rig2', ip: '10.0.0.1', reason: 'idle timeout', at: 0 });
+  bus.emit('device.disconnected', { sessionId: 3, worker: 'rig3', ip: '10.0.0.1', reason: 'closed by peer', at: 0 });
+  bus.emit('device.connected', { sessionId: 500, ip: '10.0.0.2', at: 0 });
+  bus.emit('device.disconnected', { sessionId: 500, worker: null, ip: '10.0.0.2', reason: 'handshake timeout', at: 0 });
+  t.same(lines, []);
+  timers.advance(60_000);
+  t.equal(lines.length, 1);
+  t.equal(lines[0]!.msg, '120 devices connected, 3 disconnected in the last 60 s (2 idle timeout, 1 closed by peer); 1 connection closed before authorizing');
+  t.match(lines[0], { connections: 121, authorized: 120, disconnected: 3, closedBeforeAuthorize: 1, disconnectReasons: { 'idle timeout': 2, 'closed by peer': 1 } });
+});
+
+t.test('block candidates, pool changes and a new refusal cause are logged at once', async (t) => {
+  const { bus, lines, timers } = setup(t);
+  bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '00000000000000abc', shareDifficulty: 5e6, networkDifficulty: 1e6, at: 0 });
+  t.match(lines.at(-1), { level: 'warn', msg: 'block candidate from rig7: 00000000000000abc', pool: 'main', jobId: '1a' });
+  bus.emit('pool.switch', { from: null, to: 'main', reason: 'start', at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'mining on pool main' });
+  bus.emit('pool.down', { pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection reset', at: 0 });
+  t.match(lines.at(-1), { level: 'warn', msg: 'pool main is down: connection reset' });
+  bus.emit('pool.switch', { from: 'main', to: 'backup', reason: 'main down', at: 0 });
+  t.match(lines.at(-1), { level: 'warn', msg: 'pool switch main → backup: main down' });
+  bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://backup:3333', at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'pool backup is up' });
+  const before = lines.length;
+  for (let k = 0; k < 200; k++) bus.emit('limit.refused', { cause: 'max_connections_per_ip', ip: `10.0.0.${k % 250}`, at: 0 });
+  bus.emit('limit.refused', { cause: 'submit_rate', ip: '10.0.0.9', at: 0 });
+  t.equal(lines.length, before + 2, 'one line per new cause, not per refusal');
+  t.match(lines.slice(before), [{ level: 'warn', cause: 'max_connections_per_ip' }, { level: 'warn', cause: 'submit_rate' }]);
+  timers.advance(60_000);
+  t.match(lines.at(-1), { level: 'warn', msg: '201 refusals in the last 60 s: 200 max_connections_per_ip, 1 submit_rate', refused: 201 });
+  bus.emit('limit.refused', { cause: 'max_connections_per_ip', ip: '10.0.0.1', at: 0 });
+  t.equal(lines.length, before + 3, 'a cause seen before is not logged at once again');
+  timers.advance(60_000);
+  t.match(lines.at(-1), { msg: '1 refusal in the last 60 s: 1 max_connections_per_ip' });
+});
+
+t.test('a pool that stays down: the change at once, failed reconnects counted in the summary', async (t) => {
+  const { bus, lines, timers } = setup(t);
+  bus.emit('pool.up', { pool: 'main', url: 'u', at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'pool main is up' });
+  bus.emit('pool.down', { pool: 'main', url: 'u', reason: 'pool closed the connection', at: 0 });
+  for (let k = 0; k < 4; k++) bus.emit('pool.down', { pool: 'main', url: 'u', reason: 'connect failed: ECONNREFUSED', at: 0 });
+  t.equal(lines.length, 2, 'one line for the change, none for the failed reconnects');
+  t.match(lines.at(-1), { level: 'warn', msg: 'pool main is down: pool closed the connection' });
+  timers.advance(60_000);
+  t.equal(lines.length, 3);
+  t.match(lines.at(-1), { level: 'warn', msg: 'pool main still down: 4 failed reconnects in the last 60 s (last: connect failed: ECONNREFUSED)', failedReconnects: 4, downSeconds: 60 });
+  timers.advance(60_000);
+  t.equal(lines.length, 3, 'no reconnect attempt in that interval: nothing to say');
+  timers.advance(30_000);
+  bus.emit('pool.up', { pool: 'main', url: 'u', at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'pool main is up again after 150 s' });
+  timers.advance(60_000);
+  t.equal(lines.length, 4, 'a pool that is up has no summary line');
+});
+
+t.test('immediate lines can be turned off (when the core logs them itself)', async (t) => {
+  const { bus, lines } = setup(t, { immediate: { blocks: false, pools: false, refusals: false } });
+  bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '00', shareDifficulty: 5, networkDifficulty: 1, at: 0 });
+  bus.emit('pool.down', { pool: 'main', url: 'u', reason: 'r', at: 0 });
+  bus.emit('limit.refused', { cause: 'tls', ip: 'unknown', at: 0 });
+  t.same(lines, []);
+});
+
+t.test('stop() writes the last, partial interval', async (t) => {
+  const { lines, timers, agg, reject } = setup(t, { intervalSeconds: 60 });
+  timers.advance(20_000);
+  reject('rig1', 'stale');
+  timers.advance(5_000);
+  agg.stop();
+  t.equal(lines.length, 1);
+  t.equal(lines[0]!.msg, '1 share rejected in the last 25 s: 1 stale (rig1)');
+  reject('rig1', 'stale');
+  timers.advance(120_000);
+  t.equal(lines.length, 1, 'nothing after stop');
+});
+
+t.test('intervalSeconds must be positive', async (t) => {
+  t.throws(() => new LogAggregator(new EventBus(), createLogger({ write: () => {} }), { intervalSeconds: 0 }), /intervalSeconds must be a positive number, got 0/);
+});
