@@ -1,0 +1,751 @@
+// Dash Farm Proxy dashboard: plain browser JavaScript, no framework, no build step, no other host.
+// Data comes from the proxy's websocket feed (src/observe/feed.ts): one snapshot on connect, then a delta
+// about once a second with only the devices that changed. The device table renders only the rows in
+// view (virtual scrolling), so 10,000 devices cost the same to draw as 40.
+'use strict';
+
+(() => {
+  const ROW_HEIGHT = 30;
+  const OVERSCAN = 6;
+  /** Rejected / (accepted + rejected) above this highlights a device. */
+  const HIGH_REJECT = 0.05;
+  const MAX_EVENTS = 200;
+  const HISTORY_REFRESH_MS = 10_000;
+  const RECONNECT_MIN_MS = 500;
+  const RECONNECT_MAX_MS = 15_000;
+
+  const token = new URLSearchParams(location.search).get('token');
+  const $ = (id) => document.getElementById(id);
+
+  // ---------- formatting ----------
+
+  const integer = new Intl.NumberFormat('en-US');
+  const HASH_UNITS = ['H/s', 'kH/s', 'MH/s', 'GH/s', 'TH/s', 'PH/s', 'EH/s'];
+  const SI = ['', 'k', 'M', 'G', 'T', 'P', 'E'];
+
+  function scaled(n) {
+    const digits = n >= 100 ? 0 : n >= 10 ? 1 : 2;
+    return n.toFixed(digits);
+  }
+
+  function formatHashrate(h) {
+    if (!Number.isFinite(h) || h <= 0) return '0 H/s';
+    let i = 0;
+    while (h >= 999.5 && i < HASH_UNITS.length - 1) {
+      h /= 1000;
+      i++;
+    }
+    return `${scaled(h)} ${HASH_UNITS[i]}`;
+  }
+
+  function formatDifficulty(d) {
+    if (!Number.isFinite(d) || d <= 0) return '–';
+    if (d >= 1000) {
+      let i = 0;
+      while (d >= 999.5 && i < SI.length - 1) {
+        d /= 1000;
+        i++;
+      }
+      return `${scaled(d)}${SI[i]}`;
+    }
+    if (d >= 0.01) return String(Number(d.toPrecision(3)));
+    return d.toExponential(2).replace('e-', 'e−');
+  }
+
+  function formatPercent(r) {
+    if (!Number.isFinite(r) || r <= 0) return '0%';
+    const p = r * 100;
+    return `${p >= 10 ? p.toFixed(1) : p.toFixed(2)}%`;
+  }
+
+  function formatAge(ms) {
+    if (ms === null) return '–';
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+    const h = Math.floor(m / 60);
+    if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
+    return `${Math.floor(h / 24)}d`;
+  }
+
+  function formatClock(at) {
+    const d = new Date(at);
+    return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+  }
+
+  /** "rig-2" before "rig-10": digit runs padded, so plain string comparison sorts naturally. */
+  function naturalKey(name) {
+    return name.toLowerCase().replace(/\d+/g, (run) => run.padStart(12, '0'));
+  }
+
+  // ---------- state ----------
+
+  /** worker -> DeviceView (+ _key: natural sort key, _search: lower-case worker and IP). */
+  const devices = new Map();
+  /** The filtered, sorted devices: what the table shows. */
+  let view = [];
+  let summary = null;
+  let pools = [];
+  let events = [];
+  let sortKey = 'worker';
+  let sortDir = 1;
+  let filterText = '';
+  let filterStatus = 'all';
+  let selected = null;
+  /** Server clock minus ours, so ages follow the proxy's clock. */
+  let serverOffset = 0;
+  let lastMessageAt = 0;
+  let viewDirty = true;
+  let frameRequested = false;
+
+  const perf = {
+    messages: 0,
+    snapshots: 0,
+    lastMessageBytes: 0,
+    lastMessageDevices: 0,
+    /** JSON.parse + applying the message to the store (ms). */
+    lastApplyMs: 0,
+    maxApplyMs: 0,
+    /** Filter + sort + drawing the visible rows, in the animation frame after a message (ms). */
+    lastRenderMs: 0,
+    maxRenderMs: 0,
+    /** Time from a message's arrival to the end of the frame that shows it (ms). */
+    lastUpdateMs: 0,
+    renders: 0,
+    rowElements: 0,
+    devices: 0,
+    shown: 0,
+  };
+  window.dashboardPerf = perf;
+  let messageArrivedAt = 0;
+
+  const serverNow = () => Date.now() + serverOffset;
+  const isProblem = (d) => !d.online || d.rejectRate > HIGH_REJECT;
+
+  // ---------- columns ----------
+
+  const COLUMNS = [
+    { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker },
+    { key: 'status', label: 'Status', cls: 'c-status', value: (d) => (d.online ? 0 : 1), text: (d) => (d.online ? 'online' : 'offline') },
+    { key: 'hashrate', label: 'Hashrate', cls: 'c-num', value: (d) => d.hashrate, text: (d) => formatHashrate(d.hashrate), firstDir: -1 },
+    { key: 'difficulty', label: 'Difficulty', cls: 'c-num', value: (d) => d.difficulty, text: (d) => formatDifficulty(d.difficulty), firstDir: -1 },
+    { key: 'accepted', label: 'Accepted', cls: 'c-num', value: (d) => d.accepted, text: (d) => integer.format(d.accepted), firstDir: -1 },
+    { key: 'rejected', label: 'Rejected', cls: 'c-num', value: (d) => d.rejected, text: (d) => integer.format(d.rejected), firstDir: -1 },
+    { key: 'rejectRate', label: 'Reject %', cls: 'c-num c-reject', value: (d) => d.rejectRate, text: (d) => formatPercent(d.rejectRate), firstDir: -1 },
+    {
+      key: 'lastShare',
+      label: 'Last share',
+      cls: 'c-num c-age',
+      value: (d) => (d.lastShareAt === null ? Infinity : -d.lastShareAt),
+      text: (d) => (d.lastShareAt === null ? '–' : formatAge(serverNow() - d.lastShareAt)),
+    },
+    { key: 'ip', label: 'Address', cls: 'c-ip', value: (d) => d.ip, text: (d) => d.ip },
+  ];
+
+  // ---------- elements ----------
+
+  const body = $('grid-body');
+  const spacer = $('spacer');
+  const headRow = $('head-row');
+  const headButtons = new Map();
+
+  for (const col of COLUMNS) {
+    const cell = document.createElement('div');
+    cell.className = `cell ${col.cls}`;
+    cell.setAttribute('role', 'columnheader');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'sort';
+    button.dataset.key = col.key;
+    button.textContent = col.label;
+    const arrow = document.createElement('span');
+    arrow.className = 'sort-arrow';
+    arrow.setAttribute('aria-hidden', 'true');
+    button.append(arrow);
+    button.addEventListener('click', () => {
+      if (sortKey === col.key) sortDir = -sortDir;
+      else {
+        sortKey = col.key;
+        sortDir = col.firstDir ?? 1;
+      }
+      updateSortHeaders();
+      invalidateView();
+    });
+    cell.append(button);
+    headRow.append(cell);
+    headButtons.set(col.key, { cell, arrow });
+  }
+
+  function updateSortHeaders() {
+    for (const [key, { cell, arrow }] of headButtons) {
+      const active = key === sortKey;
+      cell.setAttribute('aria-sort', active ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
+      cell.classList.toggle('sorted', active);
+      arrow.textContent = active ? (sortDir > 0 ? '▲' : '▼') : '';
+    }
+  }
+  updateSortHeaders();
+
+  /** Row elements reused while scrolling; each remembers what it shows to skip unchanged DOM writes. */
+  const rowPool = [];
+
+  function makeRow() {
+    const el = document.createElement('div');
+    el.className = 'row';
+    el.setAttribute('role', 'row');
+    const cells = COLUMNS.map((col) => {
+      const c = document.createElement('div');
+      c.className = `cell ${col.cls}`;
+      c.setAttribute('role', 'cell');
+      el.append(c);
+      return c;
+    });
+    const row = { el, cells, texts: COLUMNS.map(() => ''), cls: 'row', worker: null, top: -1 };
+    spacer.append(el);
+    rowPool.push(row);
+    perf.rowElements = rowPool.length;
+    return row;
+  }
+
+  function paintRow(row, d, index) {
+    if (row.worker !== d.worker) {
+      row.worker = d.worker;
+      row.el.dataset.worker = d.worker;
+    }
+    const top = index * ROW_HEIGHT;
+    if (row.top !== top) {
+      row.top = top;
+      row.el.style.transform = `translateY(${top}px)`;
+    }
+    let cls = 'row';
+    if (!d.online) cls += ' offline';
+    if (d.rejectRate > HIGH_REJECT) cls += ' high-reject';
+    if (d.worker === selected) cls += ' selected';
+    if (index % 2 === 1) cls += ' odd';
+    if (row.cls !== cls) {
+      row.cls = cls;
+      row.el.className = cls;
+    }
+    for (let c = 0; c < COLUMNS.length; c++) {
+      const text = COLUMNS[c].text(d);
+      if (row.texts[c] !== text) {
+        row.texts[c] = text;
+        row.cells[c].textContent = text;
+      }
+    }
+    if (row.el.hidden) row.el.hidden = false;
+  }
+
+  // ---------- table: filter, sort, render ----------
+
+  function invalidateView() {
+    viewDirty = true;
+    requestRender();
+  }
+
+  function requestRender() {
+    if (frameRequested) return;
+    frameRequested = true;
+    requestAnimationFrame(render);
+  }
+
+  function rebuildView() {
+    const text = filterText;
+    const status = filterStatus;
+    const out = [];
+    for (const d of devices.values()) {
+      if (status === 'online' && !d.online) continue;
+      if (status === 'offline' && d.online) continue;
+      if (status === 'problem' && !isProblem(d)) continue;
+      if (text && !d._search.includes(text)) continue;
+      out.push(d);
+    }
+    const col = COLUMNS.find((c) => c.key === sortKey) ?? COLUMNS[0];
+    const value = col.value;
+    const dir = sortDir;
+    // Decorate once, so the comparator does no property lookups through the column accessor.
+    const keyed = out.map((d) => ({ v: value(d), k: d._key, d }));
+    keyed.sort((a, b) => (a.v < b.v ? -dir : a.v > b.v ? dir : a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+    view = keyed.map((x) => x.d);
+    viewDirty = false;
+  }
+
+  function render() {
+    frameRequested = false;
+    const started = performance.now();
+    if (viewDirty) rebuildView();
+    const total = view.length;
+    spacer.style.height = `${total * ROW_HEIGHT}px`;
+    const height = body.clientHeight || 600;
+    const first = Math.max(0, Math.floor(body.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(total, Math.ceil((body.scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+    while (rowPool.length < last - first) makeRow();
+    for (let i = 0; i < rowPool.length; i++) {
+      const row = rowPool[i];
+      const index = first + i;
+      if (index < last) paintRow(row, view[index], index);
+      else if (!row.el.hidden) row.el.hidden = true;
+    }
+    $('empty').hidden = total > 0 || devices.size === 0;
+    setText('count', total === devices.size ? integer.format(total) : `${integer.format(total)} of ${integer.format(devices.size)}`);
+    // Keep the header's columns over the rows' when the body shows a scrollbar.
+    const scrollbar = `${body.offsetWidth - body.clientWidth}px`;
+    if (headRow.parentElement.style.paddingRight !== scrollbar) headRow.parentElement.style.paddingRight = scrollbar;
+    perf.devices = devices.size;
+    perf.shown = total;
+    perf.renders++;
+    const ended = performance.now();
+    if (messageArrivedAt) {
+      perf.lastRenderMs = ended - started;
+      perf.maxRenderMs = Math.max(perf.maxRenderMs, perf.lastRenderMs);
+      perf.lastUpdateMs = ended - messageArrivedAt;
+      messageArrivedAt = 0;
+    }
+  }
+
+  body.addEventListener('scroll', requestRender, { passive: true });
+  new ResizeObserver(requestRender).observe(body);
+
+  body.addEventListener('click', (e) => {
+    const rowEl = e.target instanceof Element ? e.target.closest('.row') : null;
+    if (rowEl && rowEl.dataset.worker) select(rowEl.dataset.worker);
+  });
+
+  $('filter').addEventListener('input', (e) => {
+    filterText = e.target.value.trim().toLowerCase();
+    body.scrollTop = 0;
+    invalidateView();
+  });
+
+  for (const button of $('status-filter').querySelectorAll('button')) {
+    button.addEventListener('click', () => {
+      filterStatus = button.dataset.status;
+      for (const b of $('status-filter').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === button));
+      body.scrollTop = 0;
+      invalidateView();
+    });
+  }
+
+  // ---------- messages ----------
+
+  function keep(d) {
+    const old = devices.get(d.worker);
+    d._key = old ? old._key : naturalKey(d.worker);
+    d._search = `${d.worker}\n${d.ip}`.toLowerCase();
+    devices.set(d.worker, d);
+  }
+
+  function onMessage(text) {
+    messageArrivedAt = performance.now();
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!msg || (msg.type !== 'snapshot' && msg.type !== 'delta')) return;
+    lastMessageAt = Date.now();
+    serverOffset = msg.at - lastMessageAt;
+    if (msg.type === 'snapshot') {
+      devices.clear();
+      events = [];
+      perf.snapshots++;
+      reconnectAttempt = 0;
+      setConnection('live', 'Live');
+    }
+    for (const d of msg.devices) keep(d);
+    if (msg.removed) for (const w of msg.removed) devices.delete(w);
+    summary = msg.summary;
+    pools = msg.pools;
+    if (msg.events.length) {
+      events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
+      renderEvents();
+    } else if (msg.type === 'snapshot') {
+      renderEvents();
+    }
+    renderTotals();
+    renderPools();
+    if (selected !== null) {
+      renderFacts();
+      if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
+    }
+    perf.messages++;
+    perf.lastMessageBytes = text.length;
+    perf.lastMessageDevices = msg.devices.length;
+    perf.lastApplyMs = performance.now() - messageArrivedAt;
+    perf.maxApplyMs = Math.max(perf.maxApplyMs, perf.lastApplyMs);
+    invalidateView();
+  }
+
+  function setText(id, text) {
+    const el = $(id);
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function renderTotals() {
+    const s = summary;
+    if (!s) return;
+    setText('t-hashrate', formatHashrate(s.hashrate));
+    setText('t-online', integer.format(s.devicesOnline));
+    setText('t-devices', ` / ${integer.format(s.devicesOnline + s.devicesOffline)}`);
+    setText('t-offline', integer.format(s.devicesOffline));
+    $('t-offline-line').classList.toggle('bad', s.devicesOffline > 0);
+    setText('t-accepted', integer.format(s.accepted));
+    setText('t-forwarded', integer.format(s.forwarded));
+    setText('t-rejected', integer.format(s.rejected));
+    const rate = s.accepted + s.rejected === 0 ? 0 : s.rejected / (s.accepted + s.rejected);
+    setText('t-reject-rate', `${formatPercent(rate)} of submitted`);
+    $('t-reject-rate').classList.toggle('warn', rate > HIGH_REJECT);
+    setText('t-blocks', integer.format(s.blockCandidates));
+    setText('t-pools-up', `${s.poolsUp} of ${pools.length} pool${pools.length === 1 ? '' : 's'} up`);
+    const active = activePool();
+    setText('t-pool', active ? active.name : pools.length === 0 ? 'no pool' : s.poolsUp > 0 ? 'standby' : 'all down');
+    $('t-pool-dot').className = `pool-dot ${active ? 'up' : s.poolsUp > 0 ? 'standby' : 'down'}`;
+    setText('t-pool-accepted', integer.format(s.poolAccepted));
+    setText('t-pool-rejected', integer.format(s.poolRejected));
+  }
+
+  /** The pool being mined: the one marked active, or the only pool that is up (no switch has happened yet). */
+  function activePool() {
+    const marked = pools.find((p) => p.active && p.up);
+    if (marked) return marked;
+    const up = pools.filter((p) => p.up);
+    return up.length === 1 && !pools.some((p) => p.active) ? up[0] : null;
+  }
+
+  function renderPools() {
+    const list = $('pool-list');
+    const active = activePool();
+    const items = pools.map((p) => {
+      const isActive = p === active;
+      const li = document.createElement('li');
+      li.className = `pool ${isActive ? 'active' : p.up ? 'up' : 'down'}`;
+      const dot = document.createElement('span');
+      dot.className = `pool-dot ${isActive ? 'up' : p.up ? 'standby' : 'down'}`;
+      const name = document.createElement('span');
+      name.className = 'pool-name';
+      name.textContent = p.name;
+      const url = document.createElement('span');
+      url.className = 'pool-url';
+      url.textContent = p.url;
+      const state = document.createElement('span');
+      state.className = 'pool-state';
+      state.textContent = isActive ? 'active' : p.up ? 'standby' : 'down';
+      if (!p.up && p.lastError) state.title = p.lastError;
+      const counts = document.createElement('span');
+      counts.className = 'pool-counts';
+      counts.textContent = `${integer.format(p.accepted)} / ${integer.format(p.rejected)}`;
+      counts.title = 'accepted / rejected by the pool';
+      li.append(dot, name, state, url, counts);
+      return li;
+    });
+    if (items.length === 0) {
+      const li = document.createElement('li');
+      li.className = 'muted';
+      li.textContent = 'No pool yet.';
+      items.push(li);
+    }
+    list.replaceChildren(...items);
+  }
+
+  const EVENT_LABELS = { block: 'Block', pool: 'Pool', 'device-offline': 'Offline', 'device-online': 'Online' };
+
+  function renderEvents() {
+    const list = $('event-list');
+    const items = events.map((e) => {
+      const li = document.createElement('li');
+      li.className = `event ev-${e.kind}`;
+      const time = document.createElement('time');
+      time.dateTime = new Date(e.at).toISOString();
+      time.textContent = formatClock(e.at);
+      const tag = document.createElement('span');
+      tag.className = 'tag';
+      tag.textContent = EVENT_LABELS[e.kind] ?? e.kind;
+      const msg = document.createElement('span');
+      msg.className = 'msg';
+      msg.textContent = e.message;
+      li.append(time, tag, msg);
+      return li;
+    });
+    if (items.length === 0) {
+      const li = document.createElement('li');
+      li.className = 'muted';
+      li.textContent = 'Nothing yet: blocks, pool changes and devices going offline appear here.';
+      items.push(li);
+    }
+    list.replaceChildren(...items);
+    setText('event-count', events.length ? String(events.length) : '');
+  }
+
+  // ---------- selected device: facts and chart ----------
+
+  let history = null;
+  let historyFor = null;
+  let historyFetchedAt = 0;
+  let historyInFlight = false;
+
+  function select(worker) {
+    selected = worker;
+    history = null;
+    historyFor = worker;
+    historyFetchedAt = 0;
+    setText('detail-title', worker);
+    $('facts').hidden = false;
+    renderFacts();
+    drawChart();
+    maybeRefreshHistory(true);
+    requestRender();
+  }
+
+  function renderFacts() {
+    const d = devices.get(selected);
+    if (!d) {
+      setText('detail-status', 'gone');
+      return;
+    }
+    const status = $('detail-status');
+    setText('detail-status', d.online ? 'online' : 'offline');
+    status.className = `count badge ${d.online ? 'ok' : 'bad'}`;
+    setText('f-hashrate', formatHashrate(d.hashrate));
+    setText('f-difficulty', formatDifficulty(d.difficulty));
+    setText('f-accepted', integer.format(d.accepted));
+    setText('f-rejected', `${integer.format(d.rejected)} (${formatPercent(d.rejectRate)})`);
+    setText('f-last', d.lastShareAt === null ? '–' : `${formatAge(serverNow() - d.lastShareAt)} ago`);
+    setText('f-ip', d.ip);
+  }
+
+  async function maybeRefreshHistory(force = false) {
+    if (selected === null || historyInFlight) return;
+    if (!force && Date.now() - historyFetchedAt < HISTORY_REFRESH_MS) return;
+    const worker = selected;
+    historyInFlight = true;
+    historyFetchedAt = Date.now();
+    try {
+      const res = await fetch(`api/devices/${encodeURIComponent(worker)}`, {
+        cache: 'no-store',
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      if (worker !== selected) return;
+      if (!res.ok) {
+        history = { error: res.status === 404 ? 'No history for this device.' : `History unavailable (HTTP ${res.status}).` };
+      } else {
+        const body = await res.json();
+        history = { ...body.history, connectedAt: body.device.connectedAt };
+      }
+      historyFor = worker;
+      drawChart();
+    } catch {
+      if (worker === selected) {
+        history = { error: 'History unavailable (no connection).' };
+        drawChart();
+      }
+    } finally {
+      historyInFlight = false;
+    }
+  }
+
+  const canvas = $('chart');
+  new ResizeObserver(() => drawChart()).observe(canvas);
+
+  function niceStep(raw) {
+    const p = 10 ** Math.floor(Math.log10(raw));
+    const f = raw / p;
+    return p * (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10);
+  }
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function drawChart() {
+    const note = $('chart-note');
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    if (w === 0 || h === 0) return;
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    if (selected === null) {
+      note.hidden = false;
+      return;
+    }
+    if (!history || historyFor !== selected) {
+      note.textContent = 'Loading history…';
+      note.hidden = false;
+      return;
+    }
+    if (history.error) {
+      note.textContent = history.error;
+      note.hidden = false;
+      return;
+    }
+    // The newest bucket is still filling up: leave it out rather than draw a false drop at "now".
+    const values = history.hashrate.slice(0, -1);
+    const max = Math.max(...values, 0);
+    note.hidden = max > 0;
+    if (max === 0) {
+      note.textContent =
+        history.hashrate.at(-1) > 0
+          ? `Collecting: the first point appears within ${history.bucketSeconds} s.`
+          : 'No accepted shares in the last 10 minutes.';
+    }
+
+    const left = 64;
+    const right = 8;
+    const top = 10;
+    const bottom = 22;
+    const pw = w - left - right;
+    const ph = h - top - bottom;
+    const grid = cssVar('--grid');
+    const muted = cssVar('--muted');
+    const accent = cssVar('--accent');
+    ctx.font = '11px system-ui, -apple-system, "Segoe UI", sans-serif';
+    ctx.textBaseline = 'middle';
+    ctx.lineWidth = 1;
+
+    // Grid lines at round values: 1, 2, 2.5 or 5 times a power of ten, three or four of them.
+    const step = max > 0 ? niceStep(max / 3) : 1;
+    const lines = max > 0 ? Math.ceil((max * 1.05) / step) : 3;
+    const yMax = step * lines;
+    for (let i = 0; i <= lines; i++) {
+      const y = Math.round(top + ph - (ph * i) / lines) + 0.5;
+      ctx.strokeStyle = grid;
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(w - right, y);
+      ctx.stroke();
+      if (max > 0) {
+        ctx.fillStyle = muted;
+        ctx.textAlign = 'right';
+        ctx.fillText(i === 0 ? '0' : formatHashrate(step * i), left - 8, y);
+      }
+    }
+    ctx.textAlign = 'center';
+    ctx.fillStyle = muted;
+    const spanMin = Math.round((values.length * history.bucketSeconds) / 60);
+    ctx.fillText(`−${spanMin} min`, left + 18, h - 9);
+    ctx.fillText(`−${Math.round(spanMin / 2)} min`, left + pw / 2, h - 9);
+    ctx.fillText('now', w - right - 12, h - 9);
+    if (max === 0) return;
+
+    const x = (i) => left + (pw * i) / (values.length - 1);
+    const y = (v) => top + ph - (ph * v) / yMax;
+    // A device that connected within the window has no past: start its line where it arrived rather
+    // than draw zeros before it existed.
+    let from = 0;
+    const bucketMs = history.bucketSeconds * 1000;
+    if (history.connectedAt !== null && history.connectedAt > history.start) {
+      const arrived = Math.floor((history.connectedAt - history.start) / bucketMs);
+      if (values.slice(0, arrived).every((v) => v === 0)) from = Math.min(arrived, values.length - 1);
+    }
+    const fill = ctx.createLinearGradient(0, top, 0, top + ph);
+    fill.addColorStop(0, cssVar('--accent-fill'));
+    fill.addColorStop(1, 'rgba(0, 141, 228, 0)');
+    ctx.beginPath();
+    ctx.moveTo(x(from), top + ph);
+    for (let i = from; i < values.length; i++) ctx.lineTo(x(i), y(values[i]));
+    ctx.lineTo(x(values.length - 1), top + ph);
+    ctx.closePath();
+    ctx.fillStyle = fill;
+    ctx.fill();
+    ctx.beginPath();
+    for (let i = from; i < values.length; i++) (i === from ? ctx.moveTo : ctx.lineTo).call(ctx, x(i), y(values[i]));
+    ctx.strokeStyle = accent;
+    ctx.lineWidth = 2;
+    ctx.lineJoin = 'round';
+    ctx.stroke();
+    const lastX = x(values.length - 1);
+    const lastY = y(values[values.length - 1]);
+    ctx.beginPath();
+    ctx.arc(lastX, lastY, 3, 0, Math.PI * 2);
+    ctx.fillStyle = accent;
+    ctx.fill();
+  }
+
+  // ---------- connection ----------
+
+  let socket = null;
+  let reconnectAttempt = 0;
+  let reconnectAt = 0;
+  let reconnectTimer = null;
+
+  function setConnection(state, text) {
+    const conn = $('conn');
+    conn.dataset.state = state;
+    setText('conn-text', text);
+    document.body.classList.toggle('disconnected', state !== 'live');
+  }
+
+  function connect() {
+    reconnectTimer = null;
+    setConnection('connecting', 'Connecting…');
+    const url = new URL('ws', location.href);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.search = token ? `?token=${encodeURIComponent(token)}` : '';
+    url.hash = '';
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    ws.addEventListener('message', (e) => {
+      if (typeof e.data === 'string') onMessage(e.data);
+    });
+    ws.addEventListener('close', () => {
+      if (socket !== ws) return;
+      socket = null;
+      scheduleReconnect();
+    });
+  }
+
+  function scheduleReconnect() {
+    // Exponential backoff with jitter, so a restarted proxy is not hit by every page at once.
+    const base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** reconnectAttempt);
+    const delay = Math.round(base * (0.7 + Math.random() * 0.6));
+    reconnectAttempt++;
+    reconnectAt = Date.now() + delay;
+    setConnection('reconnecting', 'Reconnecting');
+    reconnectTimer = setTimeout(connect, delay);
+    tickClock();
+  }
+
+  function tickClock() {
+    const age = $('conn-age');
+    const state = $('conn').dataset.state;
+    if (state === 'reconnecting') {
+      setText('conn-text', `Reconnecting in ${Math.max(0, Math.ceil((reconnectAt - Date.now()) / 1000))}s`);
+      age.textContent = lastMessageAt ? `last data ${formatAge(Date.now() - lastMessageAt)} ago` : '';
+    } else if (state === 'live' && lastMessageAt) {
+      age.textContent = `updated ${formatClock(serverNow())}`;
+      const silent = Date.now() - lastMessageAt;
+      $('conn').classList.toggle('stale', silent > 5000);
+      if (silent > 5000) age.textContent = `no data for ${formatAge(silent)}`;
+    } else {
+      age.textContent = '';
+    }
+  }
+
+  // Ages tick every second on the client; only the visible rows are redrawn.
+  setInterval(() => {
+    tickClock();
+    if (selected !== null) renderFacts();
+    requestRender();
+  }, 1000);
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && !socket && reconnectTimer !== null) {
+      clearTimeout(reconnectTimer);
+      connect();
+    }
+  });
+
+  renderEvents();
+  connect();
+})();
