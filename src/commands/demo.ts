@@ -1,13 +1,148 @@
+import { createProxyApp } from '../app.js';
+import { buildConfig } from '../config.js';
+import { loadX11Wasm } from '../chain/x11-wasm.js';
+import { createLogger } from '../observe/log.js';
+import { SimFleet } from '../sim/fleet.js';
+import { SimPool } from '../sim/pool.js';
 import type { Command } from './command.js';
+import { UsageError } from './command.js';
+import { defineFlags } from './flags.js';
+import { runUntilSignal } from './start.js';
+import { formatHashrate } from '../observe/units.js';
 
-// Placeholder replaced by the command's implementation in this same change set.
+/**
+ * The whole product on one machine: a simulated Dash pool, the proxy in front of it, and a simulated fleet of
+ * ASICs that really hash X11, all on loopback. Progress on stderr; the last stdout line is a JSON summary.
+ */
+const flags = defineFlags({
+  devices: { type: 'int', default: 20, min: 1, max: 19_000, help: 'simulated ASICs' },
+  duration: { type: 'duration', default: 0, min: 0, help: 'stop after this long (e.g. 30s, 5m); 0 runs until Ctrl-C' },
+  hashrate: { type: 'number', default: 500, positive: true, help: 'X11 hashes per second per simulated device (really computed)' },
+  maxHashrate: { type: 'number', default: 25_000, positive: true, help: 'cap on the whole fleet\'s hashes per second (it shares this machine with the proxy)' },
+  port: { type: 'int', default: 3333, min: 0, max: 65535, help: 'Stratum port of the proxy (0: any free port)' },
+  httpPort: { type: 'int', default: 8080, min: 0, max: 65535, help: 'HTTP port: dashboard, /metrics, /api (0: any free port)' },
+  poolDifficulty: { type: 'number', default: 6e-6, positive: true, help: 'the simulated pool\'s share difficulty' },
+  misbehave: { type: 'number', default: 0.01, min: 0, max: 0.5, help: 'share of submits that are duplicate, stale, low-difficulty or malformed (exercises every reject path)' },
+  progress: { type: 'duration', default: 5000, min: 500, help: 'how often progress is printed' },
+  logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, default: 'warn', help: 'proxy log level' },
+});
+
+export interface DemoSummary {
+  devices: number;
+  durationSeconds: number;
+  accepted: number;
+  rejected: Record<string, number>;
+  forwarded: number;
+  poolAccepted: number;
+  poolRejected: number;
+  blockCandidates: number;
+  hashrate: number;
+  pool: { accepted: number; rejected: number; blocks: number };
+  fleet: { submitted: number; accepted: number; rejected: number; reconnects: number };
+}
+
 const command: Command = {
   name: 'demo',
-  summary: 'demo',
-  help: 'dash-farm-proxy demo: not implemented yet',
-  async run() {
-    process.stderr.write('dash-farm-proxy demo: not implemented yet\n');
-    return 1;
+  summary: 'simulated pool + proxy + simulated fleet',
+  help: flags.helpText({
+    summary: 'Runs a simulated Dash pool, the proxy and a fleet of simulated ASICs that really hash X11, all on this machine.\nOpen the printed dashboard address in a browser; the last line on stdout is a JSON summary.',
+    usage: 'dash-farm-proxy demo [--devices N] [--duration 30s] [options]',
+    footer: ['Example:', '  dash-farm-proxy demo --devices 20 --duration 30s'],
+  }),
+  async run(argv) {
+    const v = flags.parse(argv);
+    const log = createLogger({ level: v.logLevel, format: 'pretty' });
+    const hasher = await loadX11Wasm();
+    const pool = new SimPool({ difficulty: v.poolDifficulty, jobIntervalMs: 10_000, blockIntervalMs: 60_000, hasher });
+    const poolAddr = await pool.listen();
+    // Device difficulty: vardiff aims at 12 shares a minute; start near that for the configured hashrate.
+    const ideal = v.hashrate / ((12 / 60) * 2 ** 32);
+    const config = buildConfig({
+      pools: [{ name: 'sim-pool', url: poolAddr.url, user: 'XdemoFarmAddress.farm', password: 'x' }],
+      listen: { host: '127.0.0.1', port: v.port, tls: null },
+      http: { host: '127.0.0.1', port: v.httpPort, token: null, allowedOrigins: [] },
+      expectedDevices: v.devices,
+      difficulty: { start: Number(ideal.toPrecision(3)), min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
+      log: { level: v.logLevel, format: 'pretty' },
+      shutdown: { drainSeconds: 5 },
+    });
+    const app = await createProxyApp(config, { hasher, log });
+    let addrs: Awaited<ReturnType<typeof app.start>>;
+    try {
+      addrs = await app.start();
+    } catch (err) {
+      await app.stop();
+      await pool.close();
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE') throw new UsageError(`a port is already in use (${e.message}): pick others with --port and --http-port (0 = any free port)`);
+      throw err;
+    }
+    const r = v.misbehave / 4;
+    const fleet = new SimFleet({
+      port: addrs.stratum.port,
+      devices: v.devices,
+      hashrate: v.hashrate,
+      maxHashrate: v.maxHashrate,
+      workerPrefix: 'rig',
+      hasher,
+      misbehaviour: { duplicate: r, stale: r, lowDifficulty: r, malformed: r },
+    });
+    const out = process.stderr;
+    out.write(
+      [
+        'dash-farm-proxy demo',
+        `  simulated pool   ${poolAddr.url} (difficulty ${v.poolDifficulty})`,
+        `  proxy (devices)  stratum+tcp://127.0.0.1:${addrs.stratum.port}`,
+        `  dashboard        http://127.0.0.1:${addrs.http.port}/`,
+        `  metrics          http://127.0.0.1:${addrs.http.port}/metrics   API: http://127.0.0.1:${addrs.http.port}/api/summary`,
+        `  fleet            ${v.devices} simulated ASICs at ${formatHashrate(v.hashrate)} each (real X11)`,
+        v.duration > 0 ? `  running for ${v.duration / 1000} s (Ctrl-C stops earlier)` : '  press Ctrl-C to stop',
+        '',
+      ].join('\n'),
+    );
+    const started = Date.now();
+    await fleet.start();
+    const progress = setInterval(() => {
+      const s = app.stats.summary();
+      const rejected = Object.entries(s.rejectedByReason).map(([k, n]) => `${k} ${n}`).join(', ');
+      out.write(
+        `t=${Math.round((Date.now() - started) / 1000)}s  devices ${s.devicesOnline}/${v.devices} online  accepted ${s.accepted}  rejected ${s.rejected}${rejected ? ` (${rejected})` : ''}  forwarded ${s.forwarded}  pool accepted ${s.poolAccepted}  blocks ${s.blockCandidates}  hashrate ${formatHashrate(s.hashrate)}\n`,
+      );
+    }, v.progress);
+    progress.unref();
+
+    const stopAll = async () => {
+      clearInterval(progress);
+      await fleet.stop();
+      await app.stop();
+      await pool.close();
+    };
+    const code = await runUntilSignal(stopAll, v.duration > 0 ? { afterMs: v.duration } : {});
+    process.stdout.write(JSON.stringify(summarize(app, pool, fleet, v.devices, (Date.now() - started) / 1000)) + '\n');
+    return code;
   },
 };
+
+function summarize(app: Awaited<ReturnType<typeof createProxyApp>>, pool: SimPool, fleet: SimFleet, devices: number, seconds: number): DemoSummary {
+  const s = app.stats.summary();
+  const c = app.proxy.counters;
+  const p = pool.stats();
+  const f = fleet.stats();
+  const rejected: Record<string, number> = {};
+  for (const [k, n] of Object.entries(s.rejectedByReason)) rejected[k] = n ?? 0;
+  return {
+    devices,
+    durationSeconds: Math.round(seconds * 10) / 10,
+    accepted: c.accepted,
+    rejected,
+    forwarded: c.forwarded,
+    poolAccepted: c.poolAccepted,
+    poolRejected: c.poolRejected,
+    blockCandidates: c.blockCandidates,
+    hashrate: Math.round(s.hashrate),
+    pool: { accepted: p.totals.accepted, rejected: p.totals.rejected, blocks: p.totals.blocks },
+    fleet: { submitted: f.totals.submitted, accepted: f.totals.accepted, rejected: f.totals.rejected, reconnects: f.reconnects },
+  };
+}
+
 export default command;

@@ -1,13 +1,157 @@
+import { createProxyApp } from '../app.js';
+import { buildConfig, ConfigError, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
+import { reloadConfig } from '../reload.js';
 import type { Command } from './command.js';
+import { UsageError } from './command.js';
+import { defineFlags } from './flags.js';
 
-// Placeholder replaced by the command's implementation in this same change set.
+export const startFlags = defineFlags({
+  config: { type: 'string', short: 'c', placeholder: 'file', help: 'JSON config file (see config/proxy.example.json); flags and DASH_PROXY_* variables override it' },
+  pool: { type: 'string', placeholder: 'url[,url...]', help: 'pool url(s) in failover order, e.g. stratum+tcp://dash.pool.example:3333' },
+  user: { type: 'string', help: 'pool login for the farm (wallet address or account), used for every --pool' },
+  password: { type: 'string', help: 'pool password (default x)' },
+  host: { type: 'string', help: 'address devices connect to (default 0.0.0.0)' },
+  port: { type: 'int', min: 0, max: 65535, help: 'Stratum port for devices (default 3333)' },
+  httpHost: { type: 'string', help: 'address of the HTTP server: /metrics, /api, dashboard (default 0.0.0.0)' },
+  httpPort: { type: 'int', min: 0, max: 65535, help: 'HTTP port (default 8080)' },
+  token: { type: 'string', help: 'read-only token required for /metrics, /api and the dashboard' },
+  workerMode: { type: 'enum', choices: ['farm', 'passthrough'] as const, help: "'farm': shares go upstream under --user (default); 'passthrough': under each device's own name" },
+  expectedDevices: { type: 'int', min: 1, help: 'devices on the farm, sizes the extranonce split (default 1000)' },
+  startDifficulty: { type: 'number', positive: true, help: 'first difficulty of a device before vardiff tunes it (default 256)' },
+  logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, help: 'log level (default info)' },
+  logFormat: { type: 'enum', choices: ['json', 'pretty'] as const, help: 'log format (default json)' },
+});
+
+export const startHelp = startFlags.helpText({
+  summary: 'Run the proxy: devices connect to it, it holds the pool connection(s), validates every share and forwards the ones that meet the pool target.',
+  usage: 'dash-farm-proxy start [--config file] [options]',
+  footer: [
+    'Examples:',
+    '  dash-farm-proxy start --pool stratum+tcp://dash.pool.example:3333 --user XyourDashAddress.farm1',
+    '  dash-farm-proxy start --config config/proxy.example.json',
+    '',
+    'Every config field can also come from the environment: DASH_PROXY_LISTEN_PORT=3334, DASH_PROXY_HTTP_TOKEN=...,',
+    'DASH_PROXY_POOLS=\'[{"url":"stratum+tcp://host:3333","user":"..."}]\'. Precedence: flags > environment > file > defaults.',
+    'Signals: SIGTERM/SIGINT stop gracefully (devices told to reconnect, pending pool answers awaited).',
+    'SIGHUP reloads the configuration: pools, limits, difficulty and access lists apply at once; the log says what needs a restart.',
+  ],
+});
+
+/** Layers from the command line, as a partial config. */
+export function configFromFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const { values: v, given } = startFlags.parseArgs(argv);
+  const file = v.config ? readConfigFile(v.config) : undefined;
+  const flags: Record<string, unknown> = {};
+  const set = (path: string, value: unknown) => {
+    const keys = path.split('.');
+    let cur = flags;
+    for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+    cur[keys[keys.length - 1]!] = value;
+  };
+  if (given.has('pool')) {
+    if (!v.user && !given.has('user')) throw new UsageError('--pool needs --user (the pool login for the farm)');
+    set(
+      'pools',
+      v.pool!.split(',').map((url, i) => ({ name: `pool${i + 1}`, url: url.trim(), user: v.user, password: v.password ?? 'x' })),
+    );
+  } else if (given.has('user') || given.has('password')) {
+    throw new UsageError('--user and --password go with --pool (or set them in the config file)');
+  }
+  if (given.has('host')) set('listen.host', v.host);
+  if (given.has('port')) set('listen.port', v.port);
+  if (given.has('httpHost')) set('http.host', v.httpHost);
+  if (given.has('httpPort')) set('http.port', v.httpPort);
+  if (given.has('token')) set('http.token', v.token);
+  if (given.has('workerMode')) set('workerMode', v.workerMode);
+  if (given.has('expectedDevices')) set('expectedDevices', v.expectedDevices);
+  if (given.has('startDifficulty')) set('difficulty.start', v.startDifficulty);
+  if (given.has('logLevel')) set('log.level', v.logLevel);
+  if (given.has('logFormat')) set('log.format', v.logFormat);
+  return buildConfig(file, configFromEnv(env), flags as never);
+}
+
+/** Run until SIGINT/SIGTERM (or `afterMs`, when given), then stop gracefully. */
+export async function runUntilSignal(stop: () => Promise<void>, opts: { afterMs?: number } = {}): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    let timer: NodeJS.Timeout | undefined;
+    const handler = (why: string) => {
+      if (stopping) {
+        process.stderr.write(`second ${why}: exiting now\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      clearTimeout(timer);
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+      process.once('SIGINT', () => handler('SIGINT'));
+      process.once('SIGTERM', () => handler('SIGTERM'));
+      process.stderr.write(`${why}: stopping (devices told to reconnect, waiting for pending pool answers)\n`);
+      stop().then(
+        () => {
+          process.removeAllListeners('SIGINT');
+          process.removeAllListeners('SIGTERM');
+          resolve(0);
+        },
+        (err: unknown) => {
+          process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', handler);
+    process.once('SIGTERM', handler);
+    if (opts.afterMs !== undefined && opts.afterMs > 0) timer = setTimeout(() => handler(`${opts.afterMs! / 1000} s elapsed`), opts.afterMs);
+  });
+}
+
 const command: Command = {
   name: 'start',
-  summary: 'start',
-  help: 'dash-farm-proxy start: not implemented yet',
-  async run() {
-    process.stderr.write('dash-farm-proxy start: not implemented yet\n');
-    return 1;
+  summary: 'run the proxy',
+  help: startHelp,
+  async run(argv) {
+    let config: ProxyConfig;
+    try {
+      config = configFromFlags(argv);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`dash-farm-proxy start: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+    let app: Awaited<ReturnType<typeof createProxyApp>>;
+    try {
+      app = await createProxyApp(config);
+    } catch (err) {
+      // [hardening] e.g. a TLS certificate file that cannot be read or used: one clear line, not a stack.
+      process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
+      return err instanceof ConfigError ? 2 : 1;
+    }
+    // [hardening] SIGHUP: read the same file, environment and flags again and apply what can change live
+    // (src/reload.ts); a configuration with errors is refused with its problems logged, the running one kept.
+    let stopping = false;
+    const onHangup = () => {
+      if (stopping) return;
+      app.log.info('SIGHUP: reloading the configuration');
+      reloadConfig(app, () => configFromFlags(argv));
+    };
+    process.on('SIGHUP', onHangup);
+    try {
+      try {
+        await app.start();
+      } catch (err) {
+        process.stderr.write(`dash-farm-proxy start: cannot listen: ${(err as Error).message}\n`);
+        await app.stop();
+        return 1;
+      }
+      return await runUntilSignal(() => {
+        stopping = true;
+        return app.stop();
+      });
+    } finally {
+      process.off('SIGHUP', onHangup);
+    }
   },
 };
 export default command;

@@ -4,11 +4,21 @@ import type { AddressInfo } from 'node:net';
 import type { EventBus } from '../observe/events.js';
 import { silentLogger, type Logger } from '../observe/log.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../stratum/framing.js';
-import { normalizeIp, Session, type SessionHost } from './session.js';
+import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE_MS, normalizeIp, Session, type SessionHost, type SessionLimits } from './session.js';
 
 /**
  * The device-facing Stratum server (TCP, or TLS when a certificate is given). It accepts connections within
  * the limits, makes one Session per device, and closes devices that never finish the handshake or go silent.
+ *
+ * Every refusal (a limit, an address not allowed, a slow reader, a flood) emits `limit.refused` {cause, ip}
+ * (exported as `dash_proxy_connections_refused_total{cause}`) and is logged once per cause, not per packet.
+ * Causes: shutting_down, address, max_devices, max_per_ip, tls, handshake_timeout, idle_timeout, submit_rate,
+ * line_too_long, write_buffer, pending_replies, workers_per_connection, authorize_refused (credentials not on
+ * the allow-list, a wrong password, or a worker the pool refused).
+ *
+ * Limits can change while running (`updateLimits`, `setAddressCheck`: SIGHUP); devices already connected
+ * are never dropped by a change, the new values apply to what they do next (and, for the line length and
+ * the per-address count, to new connections).
  */
 export interface DeviceServerOptions {
   host: string;
@@ -22,51 +32,120 @@ export interface DeviceServerOptions {
   idleTimeoutMs?: number;
   maxLineBytes?: number;
   maxWriteBufferBytes?: number;
+  /** Submits per second per device (average; bursts of twice that pass). */
+  submitsPerSecond?: number;
+  /** Requests of one device waiting behind an unanswered one before it is dropped. Default 1000. */
+  maxPendingReplies?: number;
+  /** Distinct worker names one connection may authorize. Default 64. */
+  maxWorkersPerSession?: number;
   /** Optional check of the remote address (CIDR allow-list): return a reason to refuse, or null. */
-  checkAddress?: (ip: string) => string | null;
+  checkAddress?: ((ip: string) => string | null) | undefined;
+}
+
+/** The limits that can change at run time. */
+export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress'>>;
+
+export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
+  maxDevices: 20_000,
+  maxConnectionsPerIp: 20_000,
+  handshakeTimeoutMs: 30_000,
+  idleTimeoutMs: 600_000,
+  maxLineBytes: DEFAULT_MAX_LINE_BYTES,
+  maxWriteBufferBytes: 256 * 1024,
+  submitsPerSecond: 50,
+  maxPendingReplies: DEFAULT_MAX_PENDING_REPLIES,
+  maxWorkersPerSession: DEFAULT_MAX_WORKERS_PER_SESSION,
+};
+
+/** Check limit values; throws a RangeError naming the field. */
+export function checkDeviceLimits(limits: Partial<DeviceLimits>): void {
+  for (const [key, value] of Object.entries(limits)) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_DEVICE_LIMITS)) throw new RangeError(`${key}: not a device limit`);
+    const integer = key !== 'submitsPerSecond' && key !== 'handshakeTimeoutMs' && key !== 'idleTimeoutMs';
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+      throw new RangeError(`${key} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
+    }
+    if (key === 'maxLineBytes' && value < 64) throw new RangeError(`maxLineBytes must be at least 64, got ${value}`);
+  }
 }
 
 export class DeviceServer {
   readonly sessions = new Set<Session>();
   private readonly server: net.Server;
   private readonly perIp = new Map<string, number>();
-  private readonly opts: Required<Omit<DeviceServerOptions, 'tls' | 'checkAddress'>> & Pick<DeviceServerOptions, 'tls' | 'checkAddress'>;
+  private readonly limitsNow: DeviceLimits;
+  /** Shared with every session: updating it changes the limits of live sessions at once. */
+  private readonly sessionLimits: SessionLimits;
+  private checkAddress: ((ip: string) => string | null) | undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
   private nextId = 1;
   /** Causes already logged, so a flood is logged once per cause and counted in metrics, not logged per packet. */
   private readonly loggedCauses = new Set<string>();
+  /** Internal errors already logged (bounded), by message. */
+  private readonly loggedFailures = new Set<string>();
   accepting = true;
 
   constructor(
-    options: DeviceServerOptions,
+    private readonly options: DeviceServerOptions,
     private readonly host: SessionHost,
     private readonly bus: EventBus,
     private readonly log: Logger = silentLogger,
   ) {
-    this.opts = {
-      host: options.host,
-      port: options.port,
-      tls: options.tls,
-      checkAddress: options.checkAddress,
-      maxDevices: options.maxDevices ?? 20_000,
-      maxConnectionsPerIp: options.maxConnectionsPerIp ?? 20_000,
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 30_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
-      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-      maxWriteBufferBytes: options.maxWriteBufferBytes ?? 256 * 1024,
+    const given = Object.fromEntries(Object.entries(options).filter(([k, v]) => v !== undefined && k in DEFAULT_DEVICE_LIMITS)) as Partial<DeviceLimits>;
+    checkDeviceLimits(given);
+    this.limitsNow = { ...DEFAULT_DEVICE_LIMITS, ...given };
+    this.sessionLimits = {
+      maxLineBytes: this.limitsNow.maxLineBytes,
+      maxWriteBufferBytes: this.limitsNow.maxWriteBufferBytes,
+      submitsPerSecond: this.limitsNow.submitsPerSecond,
+      maxPendingReplies: this.limitsNow.maxPendingReplies,
+      maxWorkersPerSession: this.limitsNow.maxWorkersPerSession,
     };
+    this.checkAddress = options.checkAddress;
     const onSocket = (socket: net.Socket) => this.onConnection(socket);
-    this.server = this.opts.tls ? tls.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, onSocket) : net.createServer(onSocket);
-    this.server.on('error', (err) => this.log.error('device server error', { error: err.message }));
-    if (this.opts.tls) {
-      this.server.on('tlsClientError', (err: Error) => this.refusedOnce('tls', 'unknown', `TLS handshake failed: ${err.message}`));
+    if (options.tls) {
+      try {
+        this.server = tls.createServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: Math.min(this.limitsNow.handshakeTimeoutMs, 120_000) }, onSocket);
+      } catch (err) {
+        throw new Error(`listen.tls: the certificate or key cannot be used: ${(err as Error).message}`);
+      }
+    } else {
+      this.server = net.createServer(onSocket);
     }
+    this.server.on('error', (err) => this.log.error('device server error', { error: err.message }));
+    if (options.tls) {
+      this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => this.refusedOnce('tls', normalizeIp(socket?.remoteAddress), `TLS handshake failed: ${err.message}`));
+    }
+  }
+
+  /** The limits in force. */
+  get limits(): Readonly<DeviceLimits> {
+    return this.limitsNow;
+  }
+
+  /**
+   * Change limits while running (validated first; nothing changes when one value is bad). Live sessions
+   * follow at once; no device is dropped by the change itself.
+   */
+  updateLimits(limits: Partial<DeviceLimits>): void {
+    checkDeviceLimits(limits);
+    for (const [key, value] of Object.entries(limits) as [keyof DeviceLimits, number | undefined][]) {
+      if (value === undefined) continue;
+      this.limitsNow[key] = value;
+      if (key in this.sessionLimits) this.sessionLimits[key as keyof SessionLimits] = value;
+    }
+  }
+
+  /** Replace the address check (CIDR allow-list); undefined lets every address in. Applies to new connections. */
+  setAddressCheck(check: ((ip: string) => string | null) | undefined): void {
+    this.checkAddress = check;
   }
 
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ port: this.opts.port, host: this.opts.host, backlog: 4096 }, () => {
+      this.server.listen({ port: this.options.port, host: this.options.host, backlog: 4096 }, () => {
         this.server.off('error', reject);
         resolve();
       });
@@ -80,34 +159,44 @@ export class DeviceServer {
     return (this.server.address() as AddressInfo | null) ?? null;
   }
 
-  /** Stop accepting new devices (shutdown); existing sessions stay. */
+  /**
+   * Stop accepting new devices (shutdown); existing sessions stay. Returns at once: the listening socket
+   * is closed now (net.Server's own close callback would wait for every device to leave).
+   */
   async stopAccepting(): Promise<void> {
     this.accepting = false;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.server.listening) this.server.close();
   }
 
+  /** End every session (queued bytes such as client.reconnect still go out, bounded) and close the server. */
   async close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     this.accepting = false;
-    for (const s of this.sessions) s.close('proxy shutting down');
-    await new Promise<void>((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
+    const sockets = [...this.sessions].map((s) => s.socket);
+    for (const s of [...this.sessions]) s.end('proxy shutting down');
+    if (this.server.listening) this.server.close();
+    // Every session socket is destroyed at the latest END_GRACE_MS after end(); wait for that, bounded.
+    await Promise.race([
+      Promise.all(sockets.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((resolve) => s.once('close', () => resolve()))))),
+      new Promise<void>((resolve) => setTimeout(resolve, END_GRACE_MS + 500).unref()),
+    ]);
   }
 
   private onConnection(socket: net.Socket): void {
     const ip = normalizeIp(socket.remoteAddress);
     const refuse = (cause: string, message: string) => {
       this.refusedOnce(cause, ip, message);
+      socket.on('error', () => {});
       socket.destroy();
     };
+    const limits = this.limitsNow;
     if (!this.accepting) return refuse('shutting_down', 'proxy is shutting down');
-    const addressRefusal = this.opts.checkAddress?.(ip);
+    const addressRefusal = this.checkAddress?.(ip);
     if (addressRefusal) return refuse('address', addressRefusal);
-    if (this.sessions.size >= this.opts.maxDevices) return refuse('max_devices', `device limit reached (${this.opts.maxDevices})`);
+    if (this.sessions.size >= limits.maxDevices) return refuse('max_devices', `device limit reached (${limits.maxDevices})`);
     const fromIp = this.perIp.get(ip) ?? 0;
-    if (fromIp >= this.opts.maxConnectionsPerIp) return refuse('max_per_ip', `connection limit per address reached (${this.opts.maxConnectionsPerIp})`);
+    if (fromIp >= limits.maxConnectionsPerIp) return refuse('max_per_ip', `connection limit per address reached (${limits.maxConnectionsPerIp})`);
     this.perIp.set(ip, fromIp + 1);
 
     const id = this.nextId++;
@@ -129,8 +218,10 @@ export class DeviceServer {
           else this.perIp.set(s.ip, n);
           host.closed(s, reason);
         },
+        limited: (s, cause) => this.refusedOnce(cause, s.ip, `device ${s.worker ?? s.ip} hit the ${cause} limit`),
+        failed: (s, error, method) => this.failedOnce(s, error, method),
       },
-      { maxLineBytes: this.opts.maxLineBytes, maxWriteBufferBytes: this.opts.maxWriteBufferBytes },
+      this.sessionLimits,
     );
     this.sessions.add(session);
     this.bus.emit('device.connected', { sessionId: id, ip, at: Date.now() });
@@ -140,17 +231,31 @@ export class DeviceServer {
     this.bus.emit('limit.refused', { cause, ip, at: Date.now() });
     if (this.loggedCauses.has(cause)) return;
     this.loggedCauses.add(cause);
-    this.log.warn('refusing devices', { cause, message, ip, note: 'logged once per cause; see dash_proxy_refused_total' });
+    this.log.warn('refusing devices', { cause, message, ip, note: 'logged once per cause; counted in dash_proxy_connections_refused_total' });
+  }
+
+  private failedOnce(session: Session, error: Error, method: string): void {
+    const key = `${method}: ${error.message}`;
+    if (this.loggedFailures.has(key) || this.loggedFailures.size >= 100) return;
+    this.loggedFailures.add(key);
+    this.log.error('internal error while handling a device request (the device got error 20; logged once per message)', {
+      method: method.slice(0, 64),
+      error: error.message,
+      stack: error.stack,
+      worker: session.worker,
+      ip: session.ip,
+    });
   }
 
   private sweep(): void {
     const now = Date.now();
+    const { handshakeTimeoutMs, idleTimeoutMs } = this.limitsNow;
     for (const s of this.sessions) {
-      if (s.state !== 'authorized' && now - s.connectedAt > this.opts.handshakeTimeoutMs) {
-        this.refusedOnce('handshake_timeout', s.ip, `no subscribe/authorize within ${this.opts.handshakeTimeoutMs} ms`);
+      if (s.state !== 'authorized' && now - s.connectedAt > handshakeTimeoutMs) {
+        this.refusedOnce('handshake_timeout', s.ip, `no subscribe/authorize within ${handshakeTimeoutMs} ms`);
         s.close('handshake timeout');
-      } else if (now - s.lastActivity > this.opts.idleTimeoutMs) {
-        this.refusedOnce('idle_timeout', s.ip, `silent for ${this.opts.idleTimeoutMs} ms`);
+      } else if (now - s.lastActivity > idleTimeoutMs) {
+        this.refusedOnce('idle_timeout', s.ip, `silent for ${idleTimeoutMs} ms`);
         s.close('idle timeout');
       }
     }

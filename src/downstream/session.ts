@@ -39,13 +39,36 @@ export interface SessionHost {
   /** Called once the device finished authorizing (jobs can flow). */
   ready(session: Session): void;
   closed(session: Session, reason: string): void;
+  /** A limit refused something from this device (counted and logged once per cause by the server). */
+  limited(session: Session, cause: string): void;
+  /**
+   * A bug, not the device's fault: handling a line threw something other than a StratumError. The device
+   * got error 20 and the connection stays; the host logs it. Optional.
+   */
+  failed?(session: Session, error: Error, method: string): void;
 }
 
+/**
+ * A session reads its limits from this object on every use, so the server can change them for every live
+ * session at once (SIGHUP) by updating one shared object. `maxLineBytes` is the exception: it sizes the
+ * session's line framer when the connection opens, so a new value applies to new connections.
+ */
 export interface SessionLimits {
   maxLineBytes: number;
   /** A device whose unsent output grows past this is dropped (it stopped reading). */
   maxWriteBufferBytes: number;
+  /** Submits per second allowed on average (a burst of twice that is allowed); excess gets error 20. */
+  submitsPerSecond: number;
+  /** Requests waiting for an earlier answer (answers go out in request order); past this the device is dropped. */
+  maxPendingReplies: number;
+  /** Distinct worker names one connection may authorize. */
+  maxWorkersPerSession: number;
 }
+
+export const DEFAULT_MAX_PENDING_REPLIES = 1000;
+export const DEFAULT_MAX_WORKERS_PER_SESSION = 64;
+/** After `end()`, how long the queued bytes get to reach a device before the socket is destroyed. */
+export const END_GRACE_MS = 2000;
 
 type Reply = { line: string | null };
 
@@ -73,8 +96,13 @@ export class Session {
   parked = false;
 
   private readonly framer: LineFramer;
+  /** Token bucket for submits. */
+  private submitTokens: number;
+  private submitRefilledAt = Date.now();
   private readonly replies: Reply[] = [];
   private closeReason: string | null = null;
+  /** While mining.subscribe waits for the host: resolves true once subscribed (a pipelined authorize waits on it). */
+  private subscribing: Promise<boolean> | null = null;
 
   constructor(
     readonly id: number,
@@ -84,7 +112,9 @@ export class Session {
   ) {
     this.ip = normalizeIp(socket.remoteAddress);
     this.framer = new LineFramer(limits.maxLineBytes);
+    this.submitTokens = limits.submitsPerSecond * 2;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     socket.on('close', () => this.close('connection closed by device'));
@@ -94,8 +124,11 @@ export class Session {
   write(data: string | Buffer): void {
     if (this.state === 'closed') return;
     this.socket.write(data);
-    if (this.socket.writableLength > this.limits.maxWriteBufferBytes) {
-      this.close(`device is not reading (over ${this.limits.maxWriteBufferBytes} bytes waiting to be sent)`);
+    const max = this.limits.maxWriteBufferBytes;
+    if (this.socket.writableLength > max) {
+      // The device stopped reading: drop it rather than buffer without limit.
+      this.host.limited(this, 'write_buffer');
+      this.close(`device is not reading (over ${max} bytes waiting to be sent)`);
     }
   }
 
@@ -103,20 +136,41 @@ export class Session {
     this.write(notificationLine(method, params));
   }
 
-  /** Close the connection once; the host hears about it once. */
+  /** Close the connection now (queued bytes are dropped); the host hears about it once. */
   close(reason: string): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.closeReason = reason;
+    if (!this.markClosed(reason)) return;
     this.socket.destroy();
     this.host.closed(this, reason);
   }
 
-  /** Flush what is queued, then close (used for client.reconnect and shutdown). */
+  /**
+   * Let what is queued reach the device, then close (error answers before a drop, client.reconnect,
+   * shutdown). Input from now on is read and discarded (so the device's own close is seen); a device that
+   * does not take the bytes within END_GRACE_MS is cut off.
+   */
   end(reason: string): void {
-    if (this.state === 'closed') return;
-    this.socket.end();
-    this.close(reason);
+    if (!this.markClosed(reason)) return;
+    const socket = this.socket;
+    socket.end();
+    if (!socket.destroyed) {
+      const timer = setTimeout(() => socket.destroy(), END_GRACE_MS);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+    }
+    this.host.closed(this, reason);
+  }
+
+  private markClosed(reason: string): boolean {
+    if (this.state === 'closed') return false;
+    this.state = 'closed';
+    this.closeReason = reason;
+    this.replies.length = 0;
+    return true;
+  }
+
+  /** Not narrowed by the compiler: a handler may have closed the session in between. */
+  get isClosed(): boolean {
+    return this.state === 'closed';
   }
 
   get reasonClosed(): string | null {
@@ -124,9 +178,12 @@ export class Session {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
     this.lastActivity = Date.now();
     const ok = this.framer.push(chunk, (line) => this.onLine(line));
-    if (!ok && this.state !== 'closed') {
+    if (!ok && !this.isClosed) {
+      // Nothing of the long line was kept (the framer drops it); the device hears why, then the connection ends.
+      this.host.limited(this, 'line_too_long');
       this.write(errorLine(null, new StratumError(StratumErrorCode.Other, `Line too long: over ${this.limits.maxLineBytes} bytes`)));
       this.end('line over the maximum length');
     }
@@ -167,49 +224,80 @@ export class Session {
       }
     } catch (err) {
       if (err instanceof StratumError) return this.answerError(id, err);
-      throw err;
+      // Never let one device's line take the process down: answer, report, keep serving.
+      this.host.failed?.(this, err instanceof Error ? err : new Error(String(err)), method);
+      return this.answerError(id, new StratumError(StratumErrorCode.Other, `Internal error while handling ${method.slice(0, 64)}`));
     }
   }
 
   private onSubscribe(id: RpcId, params: unknown[]): void {
     const p = parseSubscribe(params);
-    if (this.state !== 'connected') return this.answerError(id, new StratumError(StratumErrorCode.Other, 'Already subscribed'));
+    if (this.state !== 'connected' || this.subscribing) return this.answerError(id, new StratumError(StratumErrorCode.Other, 'Already subscribed'));
     this.userAgent = p.userAgent;
     const reply = this.deferReply();
-    this.host.subscribe(this).then(
+    if (!reply) return;
+    this.subscribing = this.host.subscribe(this).then(
       (grant) => {
-        if (this.state === 'closed') return;
+        this.subscribing = null;
+        if (this.state === 'closed') return false;
         this.extranonce1 = grant.extranonce1;
         this.extranonce2Size = grant.extranonce2Size;
         this.state = 'subscribed';
         const sub = this.id.toString(16).padStart(8, '0');
         this.resolveReply(reply, resultLine(id, [[['mining.set_difficulty', sub], ['mining.notify', sub]], grant.extranonce1, grant.extranonce2Size]));
+        return true;
       },
-      (err: unknown) => this.resolveReply(reply, errorLine(id, asStratumError(err))),
+      (err: unknown) => {
+        this.subscribing = null;
+        this.resolveReply(reply, errorLine(id, asStratumError(err)));
+        return false;
+      },
     );
   }
 
   private onAuthorize(id: RpcId, params: unknown[]): void {
     const p = parseAuthorize(params);
-    if (this.state === 'connected') return this.answerError(id, new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed'));
+    const subscribing = this.subscribing;
+    if (this.state === 'connected' && !subscribing) return this.answerError(id, new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed'));
+    if (!this.workers.has(p.username) && this.workers.size >= this.limits.maxWorkersPerSession) {
+      this.host.limited(this, 'workers_per_connection');
+      return this.answerError(id, new StratumError(StratumErrorCode.Unauthorized, `Too many worker names on one connection (limit ${this.limits.maxWorkersPerSession})`));
+    }
     const reply = this.deferReply();
-    this.host.authorize(this, p.username, p.password).then(
-      () => {
-        if (this.state === 'closed') return;
-        this.workers.add(p.username);
-        const first = this.worker === null;
-        if (first) this.worker = p.username;
-        this.state = 'authorized';
-        this.resolveReply(reply, resultLine(id, true));
-        if (first) this.host.ready(this);
-      },
-      (err: unknown) => this.resolveReply(reply, errorLine(id, asStratumError(err, StratumErrorCode.Unauthorized))),
-    );
+    if (!reply) return;
+    // A device may send authorize right behind subscribe without waiting for its answer: wait for it here.
+    const subscribed = subscribing ?? Promise.resolve(true);
+    subscribed
+      .then((ok) => {
+        if (!ok) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
+        return this.host.authorize(this, p.username, p.password);
+      })
+      .then(
+        () => {
+          if (this.state === 'closed') return;
+          this.workers.add(p.username);
+          const first = this.worker === null;
+          if (first) this.worker = p.username;
+          this.state = 'authorized';
+          this.resolveReply(reply, resultLine(id, true));
+          if (first) this.safely('ready', () => this.host.ready(this));
+        },
+        (err: unknown) => {
+          const refusal = asStratumError(err, StratumErrorCode.Unauthorized);
+          // Refused credentials are counted like any other refusal (a password guesser shows in the metrics).
+          if (refusal.code === StratumErrorCode.Unauthorized && this.state !== 'closed') this.host.limited(this, 'authorize_refused');
+          this.resolveReply(reply, errorLine(id, refusal));
+        },
+      );
   }
 
   private onSubmit(id: RpcId, params: unknown[]): void {
     if (this.state === 'connected') return this.answerError(id, new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed'));
     if (this.state !== 'authorized') return this.answerError(id, new StratumError(StratumErrorCode.Unauthorized, 'Unauthorized worker'));
+    if (!this.takeSubmitToken()) {
+      this.host.limited(this, 'submit_rate');
+      return this.answerError(id, new StratumError(StratumErrorCode.Other, `Too many submits: the limit is ${this.limits.submitsPerSecond} per second`));
+    }
     const p = parseSubmit(params);
     if (!this.workers.has(p.worker)) return this.answerError(id, new StratumError(StratumErrorCode.Unauthorized, `Unauthorized worker: ${p.worker.slice(0, 64)}`));
     let pending: Promise<void> | void;
@@ -220,10 +308,21 @@ export class Session {
     }
     if (!pending) return this.answer(id, true);
     const reply = this.deferReply();
+    if (!reply) return;
     pending.then(
       () => this.resolveReply(reply, resultLine(id, true)),
       (err: unknown) => this.resolveReply(reply, errorLine(id, asStratumError(err))),
     );
+  }
+
+  private takeSubmitToken(): boolean {
+    const now = Date.now();
+    const rate = this.limits.submitsPerSecond;
+    this.submitTokens = Math.min(rate * 2, this.submitTokens + ((now - this.submitRefilledAt) / 1000) * rate);
+    this.submitRefilledAt = now;
+    if (this.submitTokens < 1) return false;
+    this.submitTokens -= 1;
+    return true;
   }
 
   private onConfigure(id: RpcId, params: unknown[]): void {
@@ -251,19 +350,39 @@ export class Session {
   }
 
   private emitReply(line: string): void {
-    if (this.replies.length === 0) this.write(line);
-    else this.replies.push({ line });
+    if (this.replies.length === 0) return this.write(line);
+    if (this.tooManyPending()) return;
+    this.replies.push({ line });
   }
 
-  private deferReply(): Reply {
+  /** A place in the answer order for an answer that comes later; null when the device was dropped for flooding. */
+  private deferReply(): Reply | null {
+    if (this.tooManyPending()) return null;
     const r: Reply = { line: null };
     this.replies.push(r);
     return r;
   }
 
+  private tooManyPending(): boolean {
+    if (this.state === 'closed') return true;
+    if (this.replies.length < this.limits.maxPendingReplies) return false;
+    this.host.limited(this, 'pending_replies');
+    this.close(`more than ${this.limits.maxPendingReplies} requests waiting for an answer`);
+    return true;
+  }
+
   private resolveReply(r: Reply, line: string): void {
+    if (this.state === 'closed') return;
     r.line = line;
     while (this.replies.length > 0 && this.replies[0]!.line !== null) this.write(this.replies.shift()!.line!);
+  }
+
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.host.failed?.(this, err instanceof Error ? err : new Error(String(err)), what);
+    }
   }
 }
 

@@ -31,6 +31,8 @@ export interface DeviceRecord {
   lastShareAt: number | null;
   connectedAt: number | null;
   disconnectedAt: number | null;
+  /** When this worker was first seen (hashrate of a new device is averaged over its life, not the full window). */
+  firstSeenAt: number;
   /** Work per bucket, a ring indexed by absolute bucket number modulo BUCKETS. */
   buckets: Float64Array;
   /** Absolute bucket number (epoch seconds / BUCKET_SECONDS) of the newest bucket written. */
@@ -111,7 +113,7 @@ export class FarmStats {
     this.eventLog = opts.eventLog ?? 200;
     this.now = opts.now ?? Date.now;
     bus.on('device.authorized', (e) => {
-      const d = this.device(e.worker, e.ip);
+      const d = this.device(e.worker, e.ip, e.at);
       const wasOffline = d.sessions === 0;
       d.sessions++;
       d.ip = e.ip;
@@ -138,7 +140,7 @@ export class FarmStats {
       }
     });
     bus.on('share.accepted', (e) => {
-      const d = this.device(e.worker, e.ip);
+      const d = this.device(e.worker, e.ip, e.at);
       d.accepted++;
       d.work += e.difficulty;
       d.lastShareAt = e.at;
@@ -151,7 +153,7 @@ export class FarmStats {
       this.totals.rejected++;
       this.rejectedByReason[e.reason] = (this.rejectedByReason[e.reason] ?? 0) + 1;
       if (e.worker === null) return;
-      const d = this.device(e.worker, e.ip);
+      const d = this.device(e.worker, e.ip, e.at);
       d.rejected[e.reason] = (d.rejected[e.reason] ?? 0) + 1;
       d.version++;
     });
@@ -181,6 +183,8 @@ export class FarmStats {
     });
     bus.on('pool.up', (e) => {
       const p = this.pool(e.pool, e.url);
+      // The pool a connection just became ready on is the one being mined (failover moves it).
+      for (const other of this.pools.values()) other.active = other === p;
       p.up = true;
       p.lastChange = e.at;
       p.lastError = null;
@@ -220,7 +224,8 @@ export class FarmStats {
       if (b > d.bucketHead || b <= d.bucketHead - BUCKETS) continue;
       work += d.buckets[((b % BUCKETS) + BUCKETS) % BUCKETS]!;
     }
-    return (work * HASHES_PER_DIFF1) / HASHRATE_WINDOW_SECONDS;
+    const lived = Math.max(BUCKET_SECONDS, (at - d.firstSeenAt) / 1000);
+    return (work * HASHES_PER_DIFF1) / Math.min(HASHRATE_WINDOW_SECONDS, lived);
   }
 
   /** The device's hashrate per bucket over the last BUCKETS buckets, oldest first (for a sparkline). */
@@ -283,7 +288,7 @@ export class FarmStats {
     };
   }
 
-  private device(worker: string, ip: string): DeviceRecord {
+  private device(worker: string, ip: string, at: number): DeviceRecord {
     let d = this.devices.get(worker);
     if (!d) {
       d = {
@@ -300,6 +305,7 @@ export class FarmStats {
         lastShareAt: null,
         connectedAt: null,
         disconnectedAt: null,
+        firstSeenAt: at,
         buckets: new Float64Array(BUCKETS),
         bucketHead: 0,
         version: 0,

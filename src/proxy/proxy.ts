@@ -47,7 +47,26 @@ export interface ProxyOptions {
   checkAccess?: (username: string, password: string, ip: string) => string | null;
   /** How often quiet devices are looked at by vardiff (ms). */
   vardiffTickMs?: number;
+  /** [hardening] A pool connection with no usable job this long after it is ready is a pool fault (ms). Default 30000. */
+  firstJobTimeoutMs?: number;
+  /** [hardening] Unusable jobs in a row (no usable one between) that make a pool fault. Default 5. */
+  maxBadJobsInARow?: number;
 }
+
+/** [hardening] The live-changeable part of the options (SIGHUP reload). */
+export type ProxyLiveOptions = Pick<ProxyOptions, 'startDifficulty' | 'checkAccess'> & { vardiff?: Partial<VardiffOptions> };
+
+/**
+ * [hardening] An upstream that can be told its pool is unusable (UpstreamSlot: it fails over). Not part of
+ * `Upstream` in types.ts (another owner): checked for at run time.
+ */
+interface FaultReporting {
+  reportFault(reason: string): void;
+}
+const canReportFault = (u: Upstream): u is Upstream & FaultReporting => typeof (u as Partial<FaultReporting>).reportFault === 'function';
+
+/** A job whose ntime is this far ahead of our clock cannot be mined: every share of it would be refused. */
+const MAX_JOB_NTIME_AHEAD_S = 7200;
 
 const UPSTREAM_FARM_WORKER = '';
 
@@ -57,13 +76,21 @@ export class Proxy implements SessionHost {
   private readonly log: Logger;
   private readonly bus: EventBus;
   private readonly validator: ShareValidator;
-  private readonly checkAccess: ProxyOptions['checkAccess'];
+  private checkAccess: ProxyOptions['checkAccess'];
+  /** [hardening] Per channel: unusable jobs in a row, and the timer waiting for the first usable job. */
+  private readonly jobHealth = new Map<Channel, { badInARow: number; waitTimer: NodeJS.Timeout | null }>();
   private readonly waiting: { resolve: () => void; timer: NodeJS.Timeout }[] = [];
   private readonly reconnectQueue: Session[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  readonly counters = { accepted: 0, rejected: 0, forwarded: 0, poolAccepted: 0, poolRejected: 0, blockCandidates: 0 };
+  /** Pool submits not answered yet (shutdown waits for them, bounded). */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * Share counts. `poolRejected` counts the pool's own verdicts; `poolUnconfirmed` counts forwarded shares
+   * the pool never answered (connection lost, no pool, timeout): the device is told so, never "accepted".
+   */
+  readonly counters = { accepted: 0, rejected: 0, forwarded: 0, poolAccepted: 0, poolRejected: 0, poolUnconfirmed: 0, blockCandidates: 0 };
 
   constructor(options: ProxyOptions) {
     this.opts = {
@@ -82,6 +109,8 @@ export class Proxy implements SessionHost {
       subscribeWaitMs: options.subscribeWaitMs ?? 20_000,
       reconnectPerSecond: options.reconnectPerSecond ?? 50,
       vardiffTickMs: options.vardiffTickMs ?? 5000,
+      firstJobTimeoutMs: options.firstJobTimeoutMs ?? 30_000,
+      maxBadJobsInARow: options.maxBadJobsInARow ?? 5,
     };
     this.log = options.log ?? silentLogger;
     this.bus = options.bus;
@@ -108,7 +137,31 @@ export class Proxy implements SessionHost {
       clearTimeout(w.timer);
       w.resolve();
     }
+    for (const h of this.jobHealth.values()) if (h.waitTimer) clearTimeout(h.waitTimer);
+    this.jobHealth.clear();
     await Promise.all(this.channels.map((c) => c.upstream.stop()));
+  }
+
+  /**
+   * [hardening] Change options while running (SIGHUP). The start difficulty applies to devices that
+   * authorize from now on; vardiff settings to every device at its next retarget; the access check at once.
+   */
+  updateOptions(next: ProxyLiveOptions): void {
+    if (next.startDifficulty !== undefined) this.opts.startDifficulty = next.startDifficulty;
+    if (next.vardiff) this.opts.vardiff = { ...this.opts.vardiff, ...next.vardiff };
+    if ('checkAccess' in next) this.checkAccess = next.checkAccess;
+  }
+
+  /** Wait for pool answers still pending (including shares forwarded meanwhile), at most `ms`. */
+  async drain(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.inFlight.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
+      clearTimeout(timer);
+    }
   }
 
   /** True when at least one channel has a pool connection and a job. */
@@ -141,6 +194,7 @@ export class Proxy implements SessionHost {
       channel.versionMask = mask;
     });
     upstream.on('down', (info) => {
+      this.clearJobWait(channel);
       channel.registry.invalidateAll();
       channel.clearJob();
       this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
@@ -163,6 +217,7 @@ export class Proxy implements SessionHost {
     channel.poolUrl = info.url;
     this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
     this.bus.emit('pool.up', { pool: info.pool, url: info.url, at: Date.now() });
+    this.awaitUsableJob(channel);
     if (first) {
       channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
       this.log.info('extranonce split', { channel: channel.index, prefixBytes: channel.plan!.prefixSize, deviceExtranonce2Size: channel.plan!.deviceExtranonce2Size, capacity: channel.plan!.capacity });
@@ -179,11 +234,14 @@ export class Proxy implements SessionHost {
     const started = process.hrtime.bigint();
     let job: Job;
     try {
+      const unusable = unusableJobReason(upstreamJob);
+      if (unusable) throw new RangeError(unusable);
       job = channel.registry.add(upstreamJob);
     } catch (err) {
-      this.log.warn('job from pool refused', { channel: channel.index, reason: (err as Error).message });
+      this.badJob(channel, (err as Error).message);
       return;
     }
+    this.clearJobWait(channel);
     channel.allocator?.advance(channel.registry.generation);
     const n = job.notify;
     const params = [job.id, n.prevhash, n.coinb1, n.coinb2, n.merkleBranch, n.version, n.nbits, n.ntime];
@@ -340,7 +398,9 @@ export class Proxy implements SessionHost {
       this.log.warn('*** BLOCK CANDIDATE ***', { worker, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, pool });
       this.bus.emit('block.candidate', { sessionId: session.id, worker, pool, jobId: outcome.job.poolJobId, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, at: now });
     }
-    if (!outcome.meetsPool) return;
+    // [hardening] A block candidate always goes upstream, even below the pool's share target (only possible
+    // when the pool's difficulty is above the network's): the pool submits the block, nothing is lost.
+    if (!outcome.meetsPool && !outcome.meetsNetwork) return;
 
     this.counters.forwarded++;
     const share = {
@@ -351,7 +411,10 @@ export class Proxy implements SessionHost {
       nonce: outcome.nonce,
       ...(outcome.versionBits !== undefined ? { versionBits: outcome.versionBits } : {}),
     };
-    return channel.upstream.submit(share).then((result) => {
+    const pending = channel.upstream.submit(share);
+    this.inFlight.add(pending);
+    void pending.finally(() => this.inFlight.delete(pending));
+    return pending.then((result) => {
       this.bus.emit('share.upstream', {
         sessionId: session.id,
         worker,
@@ -365,10 +428,20 @@ export class Proxy implements SessionHost {
         this.counters.poolAccepted++;
         return;
       }
+      if (result.code === null) {
+        // No verdict from the pool: the connection went away (the job is void: stale) or it did not answer in time.
+        this.counters.poolUnconfirmed++;
+        if (result.timedOut) throw new StratumError(StratumErrorCode.Other, `The pool did not answer in time: ${result.reason}`);
+        throw new StratumError(StratumErrorCode.JobNotFound, `Stale: ${result.reason}`);
+      }
       this.counters.poolRejected++;
-      const code = result.code !== null && result.code >= 20 && result.code <= 25 ? (result.code as StratumErrorCode) : StratumErrorCode.Other;
+      const code = result.code >= 20 && result.code <= 25 ? (result.code as StratumErrorCode) : StratumErrorCode.Other;
       throw new StratumError(code, `Rejected by the pool: ${result.reason}`);
     });
+  }
+
+  limited(): void {
+    // Counted and logged by the device server.
   }
 
   closed(session: Session, reason: string): void {
@@ -381,6 +454,56 @@ export class Proxy implements SessionHost {
   }
 
   // ---- internals -------------------------------------------------------------------------------------
+
+  /**
+   * [hardening] The rule for pools that send jobs the proxy cannot use (a notify that does not parse is
+   * dropped by the pool connection with its reason logged; impossible values such as an nbits with no
+   * valid target, or an ntime hours ahead of our clock, are refused here with the reason logged): devices
+   * keep the last usable job. It becomes a pool fault, reported to the upstream (which fails over), when
+   * `maxBadJobsInARow` unusable jobs come in a row, or when no usable job arrived `firstJobTimeoutMs` after
+   * the connection became ready (that catches a pool whose every notify fails to parse, or that sends none).
+   */
+  private badJob(channel: Channel, reason: string): void {
+    const health = this.healthOf(channel);
+    health.badInARow++;
+    this.log.warn('job from pool refused', { channel: channel.index, pool: channel.pool, reason, inARow: health.badInARow });
+    if (health.badInARow >= this.opts.maxBadJobsInARow) {
+      health.badInARow = 0;
+      this.poolFault(channel, `${this.opts.maxBadJobsInARow} unusable jobs in a row (last: ${reason})`);
+    }
+  }
+
+  private awaitUsableJob(channel: Channel): void {
+    const health = this.healthOf(channel);
+    health.badInARow = 0;
+    if (health.waitTimer) clearTimeout(health.waitTimer);
+    health.waitTimer = setTimeout(() => {
+      health.waitTimer = null;
+      if (this.stopped) return;
+      this.poolFault(channel, `no usable job within ${this.opts.firstJobTimeoutMs / 1000} s of the connection being ready`);
+    }, this.opts.firstJobTimeoutMs);
+    health.waitTimer.unref();
+  }
+
+  private clearJobWait(channel: Channel): void {
+    const health = this.jobHealth.get(channel);
+    if (health) {
+      health.badInARow = 0;
+      if (health.waitTimer) clearTimeout(health.waitTimer);
+      health.waitTimer = null;
+    }
+  }
+
+  private healthOf(channel: Channel) {
+    let h = this.jobHealth.get(channel);
+    if (!h) this.jobHealth.set(channel, (h = { badInARow: 0, waitTimer: null }));
+    return h;
+  }
+
+  private poolFault(channel: Channel, reason: string): void {
+    this.log.error('pool fault', { channel: channel.index, pool: channel.pool, reason, action: canReportFault(channel.upstream) ? 'failing over' : 'none (this upstream cannot fail over)' });
+    if (canReportFault(channel.upstream)) channel.upstream.reportFault(reason);
+  }
 
   private retargetSession(session: Session, difficulty: number): void {
     const now = Date.now();
@@ -425,4 +548,12 @@ export class Proxy implements SessionHost {
   private wakeWaiters(): void {
     for (const w of [...this.waiting]) w.resolve();
   }
+}
+
+/** [hardening] Field checks beyond the notify's own format (nbits is checked when the job is decoded). */
+function unusableJobReason(job: UpstreamJob, nowMs = Date.now()): string | null {
+  const ntime = parseInt(job.notify.ntime, 16);
+  if (ntime > nowMs / 1000 + MAX_JOB_NTIME_AHEAD_S) return `mining.notify: ntime ${job.notify.ntime} is more than ${MAX_JOB_NTIME_AHEAD_S / 3600} h ahead of our clock`;
+  if (!(job.difficulty > 0) || !Number.isFinite(job.difficulty)) return `pool difficulty ${job.difficulty} is not a positive number`;
+  return null;
 }

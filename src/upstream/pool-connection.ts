@@ -742,7 +742,7 @@ export function readSubmitAnswer(result: unknown, error: unknown, latencyMs: num
   const err = describeWireError(error);
   if (err) return { accepted: false, reason: err.message, code: err.code, latencyMs, timedOut: false };
   if (result === true) return { accepted: true, latencyMs };
-  return { accepted: false, reason: `pool answered ${truncate(JSON.stringify(result) ?? 'nothing')} without an error`, code: null, latencyMs, timedOut: false };
+  return { accepted: false, reason: `pool answered ${truncate(JSON.stringify(result) ?? 'nothing')} without an error`, code: 20, latencyMs, timedOut: false };
 }
 
 function seconds(ms: number): string {

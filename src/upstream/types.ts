@@ -44,6 +44,10 @@ export interface UpstreamSubmit {
   versionBits?: string;
 }
 
+/**
+ * The outcome of a forwarded share. `code` is null exactly when the pool gave no verdict (connection lost,
+ * no pool, timeout); a pool's rejection always carries a code (20 when the pool named none).
+ */
 export type SubmitResult =
   | { accepted: true; latencyMs: number }
   | { accepted: false; reason: string; code: number | null; latencyMs: number; timedOut: boolean };

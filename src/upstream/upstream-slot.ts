@@ -66,7 +66,11 @@ export function checkPools(pools: unknown): asserts pools is PoolConfig[] {
 }
 
 export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
-  readonly pools: readonly PoolConfig[];
+  /** The ordered pool list in force (replaced by `setPools`). */
+  get pools(): readonly PoolConfig[] {
+    return this.poolList;
+  }
+  private poolList: PoolConfig[];
   private readonly failoverAfter: number;
   private readonly probeIntervalMs: number;
   private readonly switchGraceMs: number;
@@ -88,6 +92,8 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   private started = false;
   private stopped = false;
   private readonly workers = new Map<string, string>();
+  /** [hardening] Set by reportFault(): the active connection is being closed because its pool misbehaved. */
+  private faultReason: string | null = null;
   /** Every connection not yet down: active, probe, and ones being let go after a switch. */
   private readonly allConnections = new Set<PoolConnection>();
 
@@ -104,7 +110,7 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number of milliseconds, got ${String(v)}`);
       return v;
     };
-    this.pools = options.pools.map((p) => ({ ...p }));
+    this.poolList = options.pools.map((p) => ({ ...p }));
     this.failoverAfter = positiveInt(options.failoverAfter, 'failoverAfter', 3);
     this.probeIntervalMs = positive(options.probeIntervalMs, 'probeIntervalMs', 30_000);
     this.switchGraceMs = positive(options.switchGraceMs, 'switchGraceMs', 5_000);
@@ -192,6 +198,71 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     this.workers.delete(name);
   }
 
+  /**
+   * [hardening] The proxy found the current pool unusable (e.g. it sends only jobs that cannot be mined):
+   * close the session and treat it as a pool fault, i.e. fail over at once like a refused authorization.
+   */
+  reportFault(reason: string): void {
+    const c = this.active;
+    if (this.stopped || !c || c.state === 'closed') return;
+    this.faultReason = reason;
+    c.close(reason);
+  }
+
+  /**
+   * [hardening] Replace the ordered pool list while running (SIGHUP). The session in use is kept when its
+   * pool is still in the list with the same settings (url, user, password, TLS): if it is still first,
+   * nothing changes; if it moved down, a higher-priority pool is probed right away and takes over as soon
+   * as it is healthy (no gap). When the pool in use was removed or its settings changed, its session is
+   * retired (submits in flight get their answer within the switch grace) and the new first pool is
+   * connected at once. Throws (nothing changed) when the list is invalid.
+   */
+  setPools(pools: PoolConfig[]): void {
+    checkPools(pools);
+    const next = pools.map((p) => ({ ...p }));
+    const old = this.poolList[this.index];
+    this.poolList = next;
+    this.redirect = null;
+    if (!this.started || this.stopped) {
+      this.index = 0;
+      this.failures = 0;
+      return;
+    }
+    // A probe belongs to the old order: drop it; probing restarts below.
+    this.clearProbeTimer();
+    if (this.probe) {
+      const p = this.probe;
+      this.probe = null;
+      p.close('pool list changed');
+    }
+    const kept = old ? next.findIndex((p) => samePool(p, old)) : -1;
+    if (kept >= 0) {
+      const moved = kept !== this.index;
+      this.index = kept;
+      if (kept > 0 && moved) return this.runProbe(0);
+      return this.updateProbing();
+    }
+    // The pool in use is gone (or changed): leave it now for the new first pool.
+    const from = old?.name ?? null;
+    const conn = this.active;
+    this.active = null;
+    this.index = 0;
+    this.failures = 0;
+    this.backoff.reset();
+    this.clearReconnectTimer();
+    const why = `pool ${from ?? '?'} is no longer in the configuration`;
+    if (conn) {
+      if (conn.isReady) this.emit('down', { pool: conn.pool.name, url: conn.url, reason: why });
+      conn.retire(why, this.switchGraceMs);
+    }
+    if (this.stopped) return;
+    const to = next[0]!.name;
+    this.log('warn', `upstream: ${why}; switching to ${to}`);
+    this.emit('switch', { from, to, reason: why });
+    if (this.stopped) return;
+    this.connect();
+  }
+
   // ---- connections ------------------------------------------------------------------------------------------
 
   private newConnection(index: number, endpoint?: PoolEndpoint): PoolConnection {
@@ -256,12 +327,18 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     }
 
     this.failures = conn.wasReady ? 1 : this.failures + 1;
-    const authRefused = info.cause === 'auth';
-    if (this.pools.length > 1 && (authRefused || this.failures >= this.failoverAfter)) {
+    // [hardening] A pool fault fails over at once, like a refused authorization: the pool refused us, or
+    // after the session was up it stopped answering submits / went silent ('timeout'), sent unreadable
+    // lines ('protocol'), or the proxy reported it unusable (reportFault). A dropped connection or a failed
+    // connect is retried on the same pool first (network trouble passes). With one pool: backoff only.
+    const reported = this.faultReason;
+    this.faultReason = null;
+    const fault = info.cause === 'auth' || reported !== null || (conn.wasReady && (info.cause === 'timeout' || info.cause === 'protocol'));
+    if (this.pools.length > 1 && (fault || this.failures >= this.failoverAfter)) {
       const from = pool.name;
       this.index = (this.index + 1) % this.pools.length;
       this.failures = 0;
-      const why = authRefused ? info.reason : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
+      const why = fault ? (reported ?? info.reason) : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
       const to = this.pools[this.index]!.name;
       this.log('warn', `upstream: failing over from ${from} to ${to}: ${why}`);
       this.emit('switch', { from, to, reason: `pool ${from}: ${why}` });
@@ -369,4 +446,9 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     if (this.probeTimer) clearTimeout(this.probeTimer);
     this.probeTimer = null;
   }
+}
+
+/** The same pool with the same settings (a changed url, login or TLS setting makes it another pool). */
+function samePool(a: PoolConfig, b: PoolConfig): boolean {
+  return a.name === b.name && a.url === b.url && a.user === b.user && a.password === b.password && (a.tlsVerify ?? true) === (b.tlsVerify ?? true) && (a.tlsCa ?? '') === (b.tlsCa ?? '');
 }

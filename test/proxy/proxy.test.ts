@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
 import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
@@ -29,7 +29,7 @@ function blockNotify(jobId: string, clean = true, ntime = block.stratum.ntime): 
 
 type Events = { [K in keyof ProxyEventMap]?: ProxyEventMap[K][] };
 
-async function setup(t: Tap.Test, options: Partial<ProxyOptions> = {}) {
+async function setup(t: Test, options: Partial<ProxyOptions> = {}) {
   const bus = new EventBus();
   const up = new FakeUpstream();
   up.difficulty = 0.001;

@@ -1,61 +1,16 @@
 import t from 'tap';
-import { parseLine, type RpcRequest } from '../../src/stratum/jsonrpc.js';
 import { parseSubmit } from '../../src/stratum/messages.js';
 import { PoolConnection } from '../../src/upstream/pool-connection.js';
 import type { UpstreamJob } from '../../src/upstream/types.js';
 import { loadTranscript } from '../helpers/fixtures.js';
-import { nextEvent, ScriptedPool, type ScriptedClient } from '../helpers/scripted-pool.js';
+import { nextEvent, ScriptedPool } from '../helpers/scripted-pool.js';
+import { replay, stepsOf } from '../helpers/transcript-replay.js';
 
 /**
  * The POOL side of a real session (node-stratum-pool talking to cpuminer-opt) replayed by the scripted pool:
  * each of our requests gets the lines the real pool sent after the matching miner request, in order, with
  * the answer's id set to ours. Our PoolConnection plays the miner's part.
  */
-
-interface Step {
-  /** The miner's request in the recording. */
-  request: RpcRequest;
-  /** What the pool sent after it, up to the miner's next line. */
-  poolLines: string[];
-}
-
-function stepsOf(lines: ReturnType<typeof loadTranscript>): Step[] {
-  const steps: Step[] = [];
-  for (const rec of lines) {
-    if (rec.dir === 'miner->pool') {
-      const parsed = parseLine(rec.line);
-      if (!parsed.ok || parsed.message.kind !== 'request') throw new Error(`transcript: not a request: ${rec.line}`);
-      steps.push({ request: parsed.message, poolLines: [] });
-    } else {
-      if (steps.length === 0) throw new Error('transcript: pool line before any request');
-      steps[steps.length - 1]!.poolLines.push(rec.line);
-    }
-  }
-  return steps;
-}
-
-/** Answer each request with the recorded lines of the next unused step of the same method. */
-function replay(steps: Step[], mismatches: string[]): (client: ScriptedClient, req: RpcRequest) => void {
-  const used = new Set<number>();
-  return (client, req) => {
-    const i = steps.findIndex((s, k) => !used.has(k) && s.request.method === req.method);
-    if (i === -1) {
-      mismatches.push(`no recorded step left for ${req.method}`);
-      return;
-    }
-    used.add(i);
-    const step = steps[i]!;
-    if (req.method === 'mining.submit' && JSON.stringify(req.params) !== JSON.stringify(step.request.params)) {
-      mismatches.push(`submit ${JSON.stringify(req.params)} differs from the recorded ${JSON.stringify(step.request.params)}`);
-    }
-    for (const line of step.poolLines) {
-      const msg = JSON.parse(line) as Record<string, unknown>;
-      // The recorded answer to this request: give it our id. Notifications (id null) go as they are.
-      if (!('method' in msg) && msg.id === step.request.id) client.send({ ...msg, id: req.id });
-      else client.sendLine(line);
-    }
-  };
-}
 
 t.test('replaying node-stratum-pool: ready with 68000000/4, 3 jobs with the difficulty in force, 108 submits accepted', async (t) => {
   const steps = stepsOf(loadTranscript());

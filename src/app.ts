@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { loadX11Wasm } from './chain/x11-wasm.js';
+import type { PowHasher } from './chain/hasher.js';
+import type { ProxyConfig } from './config.js';
+import { AccessPolicy } from './downstream/access.js';
+import { DeviceServer } from './downstream/server.js';
+import { AlertManager } from './observe/alerts.js';
+import { registerApiRoutes } from './observe/api.js';
+import { registerDashboardRoutes } from './observe/dashboard.js';
+import { attachFeed, type Feed } from './observe/feed.js';
+import { LogAggregator } from './observe/log-aggregator.js';
+import { ProxyMetrics } from './observe/metrics.js';
+import { registerMetricsRoute } from './observe/metrics-route.js';
+import { EventBus } from './observe/events.js';
+import { FarmStats } from './observe/farm-stats.js';
+import { HttpServer, sendJson } from './observe/http-server.js';
+import { createLogger, type Logger } from './observe/log.js';
+import { Proxy } from './proxy/proxy.js';
+import { UpstreamSlot } from './upstream/upstream-slot.js';
+
+/**
+ * The whole proxy wired from a validated configuration: upstream slots, the proxy core, the device server,
+ * the event bus and its observers, and the HTTP server. `start` and `demo` both run this.
+ */
+export interface ProxyApp {
+  /** The configuration in force (SIGHUP reload replaces it: see src/reload.ts). */
+  config: ProxyConfig;
+  /** Device access (worker allow-list, password, CIDR allow-list), replaceable while running. */
+  readonly access: AccessPolicy;
+  readonly bus: EventBus;
+  readonly stats: FarmStats;
+  readonly proxy: Proxy;
+  readonly devices: DeviceServer;
+  readonly http: HttpServer;
+  /** The dashboard's websocket feed (/ws). */
+  readonly feed: Feed;
+  readonly log: Logger;
+  start(): Promise<{ stratum: AddressInfo; http: AddressInfo }>;
+  /** Graceful stop: no new devices, devices told to reconnect, pending pool answers awaited (bounded). */
+  stop(): Promise<void>;
+}
+
+export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHasher; log?: Logger } = {}): Promise<ProxyApp> {
+  const log = deps.log ?? createLogger({ level: config.log.level, format: config.log.format });
+  const hasher = deps.hasher ?? (await loadX11Wasm());
+  const bus = new EventBus();
+  const stats = new FarmStats(bus);
+
+  // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
+  // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
+  const live = { config };
+  const access = new AccessPolicy(config.access);
+
+  const upstreamLog = log.child({ component: 'upstream' });
+  const proxy = new Proxy({
+    hasher,
+    bus,
+    log: log.child({ component: 'proxy' }),
+    createUpstream: (index) =>
+      new UpstreamSlot({
+        pools: live.config.pools,
+        failoverAfter: config.upstream.failoverAfterAttempts,
+        probeIntervalMs: config.upstream.probeIntervalSeconds * 1000,
+        connection: { submitTimeoutMs: config.upstream.submitTimeoutSeconds * 1000, connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000 },
+        log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
+      }),
+    expectedDevices: config.expectedDevices,
+    minDeviceExtranonce2: config.minDeviceExtranonce2,
+    maxUpstreamConnections: config.maxUpstreamConnections,
+    workerMode: config.workerMode,
+    startDifficulty: config.difficulty.start,
+    vardiff: {
+      minDifficulty: config.difficulty.min,
+      maxDifficulty: config.difficulty.max,
+      targetSharesPerMinute: config.difficulty.targetSharesPerMinute,
+      retargetSeconds: config.difficulty.retargetSeconds,
+      maxStep: config.difficulty.maxStep,
+    },
+    difficultyMultiplier: config.difficulty.multiplier,
+    checkAccess: (username, password) => access.checkCredentials(username, password),
+  });
+
+  const devices = new DeviceServer(
+    {
+      host: config.listen.host,
+      port: config.listen.port,
+      tls: config.listen.tls ? { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } : undefined,
+      maxDevices: config.limits.maxDevices,
+      maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+      handshakeTimeoutMs: config.limits.handshakeTimeoutSeconds * 1000,
+      idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
+      maxLineBytes: config.limits.maxLineBytes,
+      maxWriteBufferBytes: config.limits.maxWriteBufferBytes,
+      submitsPerSecond: config.limits.submitsPerSecond,
+      checkAddress: (ip) => access.checkAddress(ip),
+    },
+    proxy,
+    bus,
+    log.child({ component: 'devices' }),
+  );
+
+  const http = new HttpServer({ host: config.http.host, port: config.http.port, token: config.http.token ?? undefined });
+  const metrics = new ProxyMetrics(bus, { labelIp: config.metrics.labelIp, retentionSeconds: config.metrics.retentionSeconds, onForget: (worker) => stats.forget(worker) });
+  registerMetricsRoute(http, metrics);
+  registerApiRoutes(http, stats);
+  registerDashboardRoutes(http);
+  const feed = attachFeed(http, stats, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }) });
+  http.route({ method: 'GET', path: '/healthz', public: true, handler: (_req, res) => sendJson(res, 200, { status: 'alive' }) });
+  http.route({
+    method: 'GET',
+    path: '/readyz',
+    public: true,
+    handler: (_req, res) => {
+      const ready = proxy.isReady;
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', reason: ready ? null : 'no pool connection with a current job' });
+    },
+  });
+
+  const alerts = new AlertManager(bus, stats, config.alerts, { log: log.child({ component: 'alerts' }) });
+  // Per-device noise (rejects, connects) is summarised; blocks, pool changes and new refusal causes are
+  // already logged at once by the proxy and the device server.
+  const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
+
+  let started = false;
+  return {
+    get config() {
+      return live.config;
+    },
+    set config(next: ProxyConfig) {
+      live.config = next;
+    },
+    access,
+    bus,
+    stats,
+    proxy,
+    devices,
+    http,
+    feed,
+    log,
+    async start() {
+      proxy.start();
+      alerts.start();
+      summaries.start();
+      const stratum = await devices.listen();
+      const httpAddr = await http.listen();
+      started = true;
+      log.info('proxy listening', { stratum: `${stratum.address}:${stratum.port}`, http: `${httpAddr.address}:${httpAddr.port}`, pools: config.pools.map((p) => p.url) });
+      return { stratum, http: httpAddr };
+    },
+    async stop() {
+      if (!started) {
+        await feed.close();
+        return proxy.stop();
+      }
+      started = false;
+      // Alerts stop first, so devices leaving at shutdown are not reported as going offline.
+      const alertsStopped = alerts.stop(2000);
+      await devices.stopAccepting().catch(() => {});
+      for (const s of devices.sessions) {
+        s.notify('client.reconnect', []);
+      }
+      await proxy.drain(live.config.shutdown.drainSeconds * 1000);
+      // [hardening] The pool side stops first: submits still unanswered after the drain resolve now, and
+      // their honest answer reaches the device before its session is ended (flushed, bounded).
+      await proxy.stop();
+      await devices.close();
+      // The feed first: open websockets would otherwise hold the HTTP server's close.
+      await feed.close();
+      await http.close();
+      await alertsStopped;
+      summaries.stop();
+      metrics.close();
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import type { ProxyApp } from './app.js';
+import { ConfigError, type ProxyConfig } from './config.js';
+import { AccessPolicy } from './downstream/access.js';
+import { checkDeviceLimits, type DeviceLimits } from './downstream/server.js';
+import { checkPools, UpstreamSlot } from './upstream/upstream-slot.js';
+
+/**
+ * Configuration reload (SIGHUP): what changed, what can change without dropping a device, and applying it.
+ *
+ * Applied live: the pool list (failover order, logins), device limits, vardiff settings and the start
+ * difficulty, access lists (worker names, password, CIDRs), the shutdown drain bound. No device is dropped by
+ * a reload: devices already connected keep their session (a worker taken off the allow-list, an address
+ * taken off the CIDR list or a lower per-address limit apply to new connections and authorizations; a new
+ * line length to new connections; the start difficulty to devices authorizing from now on; vardiff settings
+ * at each device's next retarget; the submit rate, write buffer and timeouts at once). Everything else
+ * (listening addresses and ports, TLS certificates, the HTTP server and its token, worker mode, the
+ * extranonce split, upstream timeouts, metrics and log settings) needs a restart: it is reported, and the
+ * running value stays in force.
+ */
+export interface ConfigDiff {
+  /** Changed fields applied while running (`pools`, `limits.maxConnectionsPerIp`, ...). */
+  apply: string[];
+  /** Changed fields that take effect only after a restart. */
+  restartNeeded: string[];
+}
+
+/** Fields (or whole sections, ending with '.') that a running proxy can change. */
+const LIVE: readonly string[] = [
+  'pools',
+  'limits.',
+  'difficulty.start',
+  'difficulty.min',
+  'difficulty.max',
+  'difficulty.targetSharesPerMinute',
+  'difficulty.retargetSeconds',
+  'difficulty.maxStep',
+  'access.',
+  'shutdown.drainSeconds',
+];
+
+const isLive = (path: string) => LIVE.some((l) => (l.endsWith('.') ? path.startsWith(l) : path === l));
+
+type Tree = Record<string, unknown>;
+const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Leaf paths whose values differ; arrays (pools, access lists) compare as a whole. Pure. */
+function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  if (isTree(a) && isTree(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].sort().flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+/** What differs between two validated configurations, split into live changes and restart-only ones. Pure. */
+export function diffConfig(old: ProxyConfig, next: ProxyConfig): ConfigDiff {
+  const changed = changedPaths(old, next);
+  return { apply: changed.filter(isLive), restartNeeded: changed.filter((p) => !isLive(p)) };
+}
+
+function getPath(tree: unknown, path: string): unknown {
+  let cur = tree;
+  for (const k of path.split('.')) cur = isTree(cur) ? cur[k] : undefined;
+  return cur;
+}
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let cur = tree;
+  for (const k of keys.slice(0, -1)) {
+    if (!isTree(cur[k])) cur[k] = {};
+    cur = cur[k] as Tree;
+  }
+  cur[keys[keys.length - 1]!] = structuredClone(value);
+}
+
+/**
+ * Apply what can change live from `next` to a running app, and report what needs a restart (logged).
+ * Nothing is changed when a part cannot be applied (checked first). Returns the diff; `app.config` becomes
+ * the configuration in force: `next`'s live values, the running values for the rest.
+ */
+export function applyConfig(app: ProxyApp, next: ProxyConfig): ConfigDiff {
+  const diff = diffConfig(app.config, next);
+  const changed = (prefix: string) => diff.apply.some((p) => p === prefix || p.startsWith(prefix + '.'));
+
+  const l = next.limits;
+  const limits: Partial<DeviceLimits> = {
+    maxDevices: l.maxDevices,
+    maxConnectionsPerIp: l.maxConnectionsPerIp,
+    handshakeTimeoutMs: l.handshakeTimeoutSeconds * 1000,
+    idleTimeoutMs: l.idleTimeoutSeconds * 1000,
+    maxLineBytes: l.maxLineBytes,
+    maxWriteBufferBytes: l.maxWriteBufferBytes,
+    submitsPerSecond: l.submitsPerSecond,
+  };
+  // Checks that may refuse, before anything changes.
+  try {
+    if (changed('pools')) checkPools(next.pools);
+    if (changed('limits')) checkDeviceLimits(limits);
+    if (changed('access')) new AccessPolicy(next.access);
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
+
+  if (changed('access')) app.access.update(next.access);
+  if (changed('limits')) app.devices.updateLimits(limits);
+  if (changed('difficulty')) {
+    const d = next.difficulty;
+    app.proxy.updateOptions({
+      startDifficulty: d.start,
+      vardiff: { minDifficulty: d.min, maxDifficulty: d.max, targetSharesPerMinute: d.targetSharesPerMinute, retargetSeconds: d.retargetSeconds, maxStep: d.maxStep },
+    });
+  }
+  if (changed('pools')) {
+    for (const channel of app.proxy.channels) {
+      if (channel.upstream instanceof UpstreamSlot) channel.upstream.setPools(next.pools);
+    }
+  }
+
+  const inForce = structuredClone(app.config) as unknown as Tree;
+  for (const path of diff.apply) setPath(inForce, path, getPath(next, path));
+  app.config = inForce as unknown as ProxyConfig;
+
+  if (diff.apply.length === 0 && diff.restartNeeded.length === 0) {
+    app.log.info('configuration reloaded: nothing changed');
+  } else {
+    app.log.info('configuration reloaded', { applied: diff.apply, restartNeeded: diff.restartNeeded });
+  }
+  if (diff.restartNeeded.length > 0) {
+    app.log.warn('some changed settings take effect only after a restart; the running values stay in force', { restartNeeded: diff.restartNeeded });
+  }
+  return diff;
+}
+
+/**
+ * Reload from `load` (the same file, environment and flags the proxy started with). A configuration with
+ * errors is refused, its problems logged, and the running one kept. Returns the diff, or null when refused.
+ */
+export function reloadConfig(app: ProxyApp, load: () => ProxyConfig): ConfigDiff | null {
+  let next: ProxyConfig;
+  try {
+    next = load();
+    return applyConfig(app, next);
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    app.log.error('configuration reload refused: the running configuration is kept', { problems });
+    return null;
+  }
+}

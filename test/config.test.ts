@@ -1,0 +1,103 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { buildConfig, ConfigError, configFromEnv, DEFAULT_CONFIG, readConfigFile, validateConfig } from '../src/config.js';
+import { configFromFlags } from '../src/commands/start.js';
+import { UsageError } from '../src/commands/command.js';
+
+const pool = { url: 'stratum+tcp://127.0.0.1:3333', user: 'Xaddr.farm' };
+const problemsOf = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+};
+
+t.test('the example config file is valid', async (t) => {
+  const cfg = buildConfig(readConfigFile(path.resolve('config/proxy.example.json')));
+  t.equal(cfg.pools.length, 2);
+  t.equal(cfg.pools[1]!.name, 'backup');
+});
+
+t.test('defaults fill everything but the pools', async (t) => {
+  const cfg = buildConfig({ pools: [pool] });
+  t.equal(cfg.listen.port, DEFAULT_CONFIG.listen.port);
+  t.equal(cfg.pools[0]!.name, 'pool1', 'a pool without a name gets one');
+  t.equal(cfg.pools[0]!.password, 'x');
+  t.equal(cfg.pools[0]!.tlsVerify, true, 'certificate checks are on by default');
+  t.same(problemsOf(() => buildConfig({})), [
+    'pools must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}] (or use --pool URL --user NAME)',
+  ]);
+});
+
+t.test('every bad value is reported with the field it concerns', async (t) => {
+  const problems = problemsOf(() =>
+    buildConfig({
+      pools: [{ url: 'http://x', user: '' }, { url: 'stratum+tcp://h:1', user: 'u', extra: 1 } as never],
+      listen: { port: 99999 },
+      http: { token: 5 } as never,
+      workerMode: 'solo',
+      difficulty: { start: -1, min: 10, max: 1 },
+      limits: { maxLineBytes: 10 },
+      log: { level: 'loud' },
+      metrics: { labelIp: 'yes' } as never,
+      frobnicate: true,
+    } as never),
+  );
+  const expect = [
+    /^frobnicate: unknown field/,
+    /^pools\[0\]\.url: pool url 'http:\/\/x': unsupported scheme 'http'/,
+    /^pools\[0\]\.user must be the pool login/,
+    /^pools\[1\]\.extra: unknown field/,
+    /^listen\.port must be an integer from 0 to 65535 \(got 99999\)$/,
+    /^http\.token must be a non-empty string or null \(got 5\)$/,
+    /^workerMode must be one of farm, passthrough \(got "solo"\)$/,
+    /^difficulty\.start must be a number > 0 \(got -1\)$/,
+    /^limits\.maxLineBytes must be an integer from 512 to 16777216 \(got 10\)$/,
+    /^metrics\.labelIp must be true or false \(got "yes"\)$/,
+    /^log\.level must be one of debug, info, warn, error \(got "loud"\)$/,
+    /^difficulty\.min \(10\) is above difficulty\.max \(1\)$/,
+  ];
+  for (const re of expect) t.ok(problems.some((p) => re.test(p)), `reported: ${re}`);
+  t.equal(problems.length, expect.length, `exactly these problems: ${problems.join(' | ')}`);
+});
+
+t.test('config file errors name the file', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dfp-config-'));
+  const bad = path.join(dir, 'bad.json');
+  writeFileSync(bad, '{"pools": [');
+  t.match(problemsOf(() => readConfigFile(bad))[0], /^config file .*bad\.json: not valid JSON/);
+  t.match(problemsOf(() => readConfigFile(path.join(dir, 'missing.json')))[0], /missing\.json: not found$/);
+  const arr = path.join(dir, 'arr.json');
+  writeFileSync(arr, '[]');
+  t.match(problemsOf(() => readConfigFile(arr))[0], /must hold a JSON object$/);
+});
+
+t.test('environment variables override the file, flags override both', async (t) => {
+  const env = { DASH_PROXY_LISTEN_PORT: '4444', DASH_PROXY_HTTP_TOKEN: 'secret', DASH_PROXY_POOLS: JSON.stringify([pool]), DASH_PROXY_METRICS_LABEL_IP: 'true', DASH_PROXY_EXPECTED_DEVICES: '5000' };
+  const fromEnv = configFromEnv(env);
+  const cfg = buildConfig({ listen: { port: 1111 } }, fromEnv);
+  t.equal(cfg.listen.port, 4444);
+  t.equal(cfg.http.token, 'secret');
+  t.equal(cfg.metrics.labelIp, true);
+  t.equal(cfg.expectedDevices, 5000);
+  const bad = problemsOf(() => buildConfig(configFromEnv({ DASH_PROXY_LISTEN_PORT: 'abc', DASH_PROXY_POOLS: JSON.stringify([pool]) })));
+  t.same(bad, ['listen.port must be an integer from 0 to 65535 (got "abc")'], 'a non-number from the environment is named');
+
+  const flagged = configFromFlags(['--pool', 'stratum+tcp://127.0.0.1:1,stratum+ssl://127.0.0.1:2', '--user', 'Xaddr', '--port', '5555', '--log-format', 'pretty'], env);
+  t.equal(flagged.listen.port, 5555);
+  t.same(flagged.pools.map((p) => p.url), ['stratum+tcp://127.0.0.1:1', 'stratum+ssl://127.0.0.1:2']);
+  t.equal(flagged.log.format, 'pretty');
+  t.throws(() => configFromFlags(['--pool', 'stratum+tcp://127.0.0.1:1'], {}), UsageError);
+  t.throws(() => configFromFlags(['--port', 'x'], {}), /--port/);
+});
+
+t.test('validateConfig refuses listen.tls of the wrong shape', async (t) => {
+  t.same(problemsOf(() => validateConfig({ ...DEFAULT_CONFIG, pools: [pool], listen: { host: '0.0.0.0', port: 1, tls: { cert: 1 } } } as never)), [
+    'listen.tls must be null or {"cert": "path/to/cert.pem", "key": "path/to/key.pem"}',
+  ]);
+});

@@ -1,0 +1,160 @@
+import t from 'tap';
+import { createProxyApp, type ProxyApp } from '../../src/app.js';
+import { buildConfig, ConfigError, type ProxyConfig } from '../../src/config.js';
+import { applyConfig, diffConfig, reloadConfig } from '../../src/reload.js';
+import { hasher } from '../helpers/share-kit.js';
+import { healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
+import { errorOf, GoodDevice, LineClient, recordingLogger, until } from './helpers.js';
+
+/**
+ * Configuration reload: the pure diff (what applies live, what needs a restart) and applying it to a
+ * running app (access lists, limits, start difficulty) without dropping anyone.
+ */
+type Test = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const pools = [{ name: 'A', url: 'stratum+tcp://127.0.0.1:3333', user: 'farm', password: 'x' }];
+const base = buildConfig({ pools });
+const edit = (over: Record<string, unknown>): ProxyConfig => buildConfig({ pools }, over as never);
+
+t.test('diffConfig: live fields apart from restart-only ones; arrays compare whole', async (t) => {
+  t.same(diffConfig(base, structuredClone(base)), { apply: [], restartNeeded: [] }, 'nothing changed');
+  const next = edit({
+    pools: [...pools, { name: 'B', url: 'stratum+tcp://127.0.0.1:3334', user: 'farm', password: 'x' }],
+    limits: { maxConnectionsPerIp: 5, submitsPerSecond: 10 },
+    difficulty: { start: 512, maxStep: 2, multiplier: 2 },
+    access: { workers: ['rig1'], password: 'pw', allowCidrs: ['10.0.0.0/8'] },
+    listen: { port: 4444 },
+    http: { token: 'secret' },
+    log: { level: 'debug' },
+    upstream: { submitTimeoutSeconds: 5 },
+    workerMode: 'passthrough',
+    shutdown: { drainSeconds: 3 },
+  });
+  t.same(diffConfig(base, next), {
+    apply: ['access.allowCidrs', 'access.password', 'access.workers', 'difficulty.maxStep', 'difficulty.start', 'limits.maxConnectionsPerIp', 'limits.submitsPerSecond', 'pools', 'shutdown.drainSeconds'],
+    restartNeeded: ['difficulty.multiplier', 'http.token', 'listen.port', 'log.level', 'upstream.submitTimeoutSeconds', 'workerMode'],
+  });
+  t.same(diffConfig(base, edit({ pools: [{ ...pools[0], password: 'y' }] })), { apply: ['pools'], restartNeeded: [] }, 'a pool password is a pool change');
+});
+
+async function runningApp(t: Test, config: ProxyConfig): Promise<ProxyApp & { records: ReturnType<typeof recordingLogger>['records'] }> {
+  const log = recordingLogger();
+  const app = await createProxyApp(config, { hasher, log });
+  await app.start();
+  t.teardown(() => app.stop());
+  return Object.assign(app, { records: log.records });
+}
+
+t.test('applyConfig on a running app: access lists, limits and start difficulty change, nobody is dropped', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool({ extranonce1: 'aaaa0000', extranonce2Size: 8, difficulty: 0.5 }) });
+  t.teardown(() => pool.close());
+  const cfg = (over: Record<string, unknown> = {}) =>
+    buildConfig(
+      {
+        pools: [{ name: 'A', url: pool.url, user: 'farm', password: 'x' }],
+        listen: { host: '127.0.0.1', port: 0, tls: null },
+        http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+        expectedDevices: 10,
+        difficulty: { start: 0.001, min: 1e-9, max: 1e9 },
+      },
+      over as never,
+    );
+  const app = await runningApp(t, cfg());
+  const port = app.devices.address!.port;
+  const refusedCauses: string[] = [];
+  app.bus.on('limit.refused', (e) => refusedCauses.push(e.cause));
+  await until(() => app.proxy.isReady, 'ready');
+  const rig1 = await GoodDevice.connect(port, 'rig1', '127.0.0.2');
+  const rig2 = await GoodDevice.connect(port, 'rig2', '127.0.0.3');
+  t.teardown(() => [rig1, rig2].forEach((d) => d.client.close()));
+  t.equal(rig1.current()?.difficulty ?? rig1.client.notifications('mining.set_difficulty')[0]?.params?.[0], 0.001);
+
+  const next = cfg({
+    difficulty: { start: 0.004, min: 1e-9, max: 1e9 },
+    limits: { submitsPerSecond: 1 },
+    access: { workers: ['rig1', 'rig3'], password: 'pw', allowCidrs: ['127.0.0.2/32', '127.0.0.3/32', '127.0.0.4/32'] },
+    listen: { host: '127.0.0.1', port: 1, tls: null },
+  });
+  const diff = applyConfig(app, next);
+  t.same(diff, { apply: ['access.allowCidrs', 'access.password', 'access.workers', 'difficulty.start', 'limits.submitsPerSecond'], restartNeeded: ['listen.port'] });
+  t.equal(app.config.listen.port, 0, 'the running value of a restart-only field stays in force');
+  t.equal(app.config.difficulty.start, 0.004, 'live values are in force');
+  t.match(app.records.find((r) => r.msg === 'configuration reloaded')?.fields, { applied: diff.apply, restartNeeded: ['listen.port'] });
+  t.ok(app.records.some((r) => r.level === 'warn' && r.msg.startsWith('some changed settings take effect only after a restart')));
+
+  t.notOk(rig1.client.closed || rig2.client.closed, 'devices already connected stay (rig2 is no longer on the list, but is not dropped)');
+  // New authorizations follow the new lists.
+  const c3 = await LineClient.connect(port, '127.0.0.4');
+  t.teardown(() => c3.close());
+  await c3.request('mining.subscribe', []);
+  t.same(errorOf(await c3.request('mining.authorize', ['rig2', 'pw'])), [24, 'Worker rig2 is not on the allow-list', null]);
+  t.same(errorOf(await c3.request('mining.authorize', ['rig3', 'x'])), [24, 'Wrong password', null]);
+  t.equal(refusedCauses.filter((c) => c === 'authorize_refused').length, 2, 'both refusals counted');
+  t.equal((await c3.request('mining.authorize', ['rig3', 'pw'])).result, true);
+  const d = await c3.waitFor((l) => l.method === 'mining.set_difficulty', 5000, true);
+  t.same(d.params, [0.004], 'a device authorizing now starts at the new difficulty');
+  const outsider = await LineClient.connect(port, '127.0.0.9');
+  await t.resolves(outsider.waitClosed(5000), 'an address outside the new CIDR list is refused');
+  // The new submit rate applies to a device already connected.
+  const flood = Array.from({ length: 4 }, (_, i) => JSON.stringify({ id: 500 + i, method: 'mining.submit', params: ['rig1', 'ffff', '0000000000000000', '00000000', '00000000'] })).join('\n');
+  rig1.client.send(flood + '\n');
+  await until(() => rig1.client.lines.filter((l) => typeof l.id === 'number' && l.id >= 500).length === 4, 'four answers');
+  t.ok(rig1.client.lines.some((l) => errorOf(l)?.[1] === 'Too many submits: the limit is 1 per second'), 'the new rate is in force for rig1');
+
+  // Reload with the same file again: the restart-only change is reported again, nothing else.
+  t.same(applyConfig(app, next), { apply: [], restartNeeded: ['listen.port'] });
+});
+
+t.test('a reload that cannot be applied changes nothing; a broken file is refused with its problems logged', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool() });
+  t.teardown(() => pool.close());
+  const good = buildConfig({
+    pools: [{ name: 'A', url: pool.url, user: 'farm', password: 'x' }],
+    listen: { host: '127.0.0.1', port: 0, tls: null },
+    http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+  });
+  const app = await runningApp(t, good);
+  const broken = { ...structuredClone(good), pools: [{ name: 'A', url: 'http://nope', user: 'farm', password: 'x' }], access: { workers: ['only'], password: null, allowCidrs: [] } };
+  t.throws(() => applyConfig(app, broken), ConfigError);
+  t.equal(app.access.checkCredentials('anyone', 'x'), null, 'the access list was not changed either');
+  t.same(app.config, good);
+
+  t.equal(
+    reloadConfig(app, () => {
+      throw new ConfigError(['limits.maxDevices must be an integer >= 1 (got 0)']);
+    }),
+    null,
+  );
+  t.equal(reloadConfig(app, () => broken), null, 'a config the slot refuses is refused as a whole');
+  const refused = app.records.filter((r) => r.level === 'error' && r.msg === 'configuration reload refused: the running configuration is kept').map((r) => r.fields.problems as string[]);
+  t.equal(refused.length, 2);
+  t.same(refused[0], ['limits.maxDevices must be an integer >= 1 (got 0)']);
+  t.match(refused[1]![0], /^pools\[0\]\.url: /);
+  t.equal(app.access.checkCredentials('anyone', 'x'), null);
+  t.same(reloadConfig(app, () => good), { apply: [], restartNeeded: [] }, 'a reload with nothing changed');
+});
+
+t.test('app.stop() with devices connected: they get client.reconnect and the stop completes (bounded)', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool({ extranonce2Size: 8 }) });
+  t.teardown(() => pool.close());
+  const log = recordingLogger();
+  const app = await createProxyApp(
+    buildConfig({
+      pools: [{ name: 'A', url: pool.url, user: 'farm', password: 'x' }],
+      listen: { host: '127.0.0.1', port: 0, tls: null },
+      http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+      expectedDevices: 10,
+    }),
+    { hasher, log },
+  );
+  await app.start();
+  await until(() => app.proxy.isReady, 'ready');
+  const devices = await Promise.all(['a', 'b', 'c'].map((w) => GoodDevice.connect(app.devices.address!.port, w)));
+  const started = Date.now();
+  await app.stop();
+  t.ok(Date.now() - started < 8000, `stopped in ${Date.now() - started} ms`);
+  for (const d of devices) {
+    t.ok(d.client.lines.some((l) => l.method === 'client.reconnect'), `${d.worker} got client.reconnect`);
+    await d.client.waitClosed(5000);
+  }
+});

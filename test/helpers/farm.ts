@@ -1,0 +1,91 @@
+import type { Test } from 'tap';
+import { createProxyApp, type ProxyApp } from '../../src/app.js';
+import type { SimPool as SimPoolType } from '../../src/sim/pool.js';
+import { buildConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/observe/log.js';
+import { SimFleet, type SimFleetOptions, type SimFleetStats } from '../../src/sim/fleet.js';
+import { SimPool, type SimPoolOptions } from '../../src/sim/pool.js';
+import { hasher } from './share-kit.js';
+
+/** A whole farm on loopback for end-to-end tests: simulated pool(s) -> the proxy app -> a simulated fleet. */
+type Teardown = { teardown(fn: () => unknown): void };
+export const WAIT = 45_000;
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function until(cond: () => boolean, what: string, timeoutMs = WAIT): Promise<void> {
+  const started = Date.now();
+  while (!cond()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(25);
+  }
+}
+
+export async function startPool(t: Teardown, opts: SimPoolOptions = {}): Promise<SimPool> {
+  const pool = new SimPool({ hasher, jobIntervalMs: 0, blockIntervalMs: 0, difficulty: 1e-6, ...opts });
+  await pool.listen();
+  t.teardown(() => pool.close());
+  return pool;
+}
+
+export interface ProxyOverrides {
+  startDifficulty?: number;
+  probeIntervalSeconds?: number;
+  failoverAfterAttempts?: number;
+  expectedDevices?: number;
+  submitTimeoutSeconds?: number;
+}
+
+export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverrides = {}): Promise<ProxyApp> {
+  const config = buildConfig({
+    pools: pools.map((p, i) => ({ name: `pool${String.fromCharCode(65 + i)}`, url: p.url, user: 'Xfarm.proxy', password: 'x' })),
+    listen: { host: '127.0.0.1', port: 0, tls: null },
+    http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+    expectedDevices: o.expectedDevices ?? 100,
+    difficulty: { start: o.startDifficulty ?? 2e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
+    upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: 5 },
+    shutdown: { drainSeconds: 5 },
+  });
+  const app = await createProxyApp(config, { hasher, log: silentLogger });
+  await app.start();
+  t.teardown(() => app.stop());
+  return app;
+}
+
+export async function startFleet(t: Teardown, app: ProxyApp, opts: Partial<SimFleetOptions> = {}): Promise<SimFleet> {
+  const fleet = new SimFleet({ hasher, port: app.devices.address!.port, devices: 10, hashrate: 300, maxHashrate: 20_000, reconnectDelayMs: 100, maxReconnectDelayMs: 500, ...opts });
+  t.teardown(() => fleet.stop());
+  await fleet.start();
+  return fleet;
+}
+
+/** Stop hashing and wait until every submit has its answer. */
+export async function quiesce(fleet: SimFleet): Promise<SimFleetStats> {
+  fleet.setHashrate(0);
+  await sleep(150);
+  return fleet.waitFor((s) => s.totals.accepted + s.totals.rejected + s.unanswered === s.totals.submitted, WAIT);
+}
+
+/** The books every scenario must balance at the end. */
+export async function checkBooks(t: Test, app: ProxyApp, fleet: SimFleet, pools: SimPoolType[]) {
+  const s = await quiesce(fleet);
+  await app.proxy.drain(5000);
+  const c = app.proxy.counters;
+  const poolAccepted = pools.reduce((n, p) => n + p.stats().totals.accepted, 0);
+  const poolRejected = pools.reduce((n, p) => n + p.stats().totals.rejected, 0);
+  t.equal(s.disconnects, 0, 'no device was disconnected');
+  t.equal(s.unanswered, 0, 'every submit was answered');
+  t.equal(c.poolAccepted, poolAccepted, 'every forwarded share the proxy calls accepted, a pool accepted');
+  t.equal(poolRejected, c.poolRejected, 'pool rejections are all accounted for');
+  t.equal(poolRejected, 0, 'no pool rejected a share the proxy forwarded');
+  t.equal(s.totals.accepted, c.accepted - c.poolRejected - c.poolUnconfirmed, 'a device hears "accepted" only for shares valid locally and not refused or left unanswered by the pool');
+  t.equal(s.byKind.valid.accepted + s.byKind.valid.rejected, s.byKind.valid.submitted);
+  for (const [code, n] of Object.entries(s.totals.rejectedByCode)) t.ok(code === '21', `rejections during the event are stale-job ones only (${n} x ${code})`);
+}
+
+export async function mining(fleet: SimFleet, app: ProxyApp, more = 20): Promise<void> {
+  const target = app.proxy.counters.accepted + more;
+  await until(() => app.proxy.counters.accepted >= target, `${more} more accepted shares`);
+  void fleet;
+}
+
