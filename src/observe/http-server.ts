@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -48,8 +49,8 @@ export class HttpServer {
     const token = this.options.token;
     if (!token) return true;
     const header = req.headers.authorization;
-    if (header === `Bearer ${token}`) return true;
-    return url.searchParams.get('token') === token;
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token');
+    return given !== null && given !== undefined && sameSecret(given, token);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -83,6 +84,13 @@ export class HttpServer {
     if (!route.public && !this.authorized(req, url)) return sendJson(res, 401, { error: 'token required' });
     await route.handler(req, res, url);
   }
+}
+
+/** Constant-time comparison, so the token cannot be guessed from response times. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

@@ -40,7 +40,7 @@ export type UpstreamResult = (typeof UPSTREAM_RESULTS)[number];
 export function upstreamResultOf(accepted: boolean, reason: string | null): UpstreamResult {
   if (accepted) return 'accepted';
   const text = (reason ?? '').toLowerCase();
-  if (/time[ds]?[\s_-]?out/.test(text)) return 'timeout';
+  if (/time[ds]?[\s_-]?out|did not answer in time/.test(text)) return 'timeout';
   if (/stale|job not found|unknown job|old job|job.*expired/.test(text)) return 'stale';
   if (/duplicate/.test(text)) return 'duplicate';
   if (/low.?diff|above target|high.?hash|difficulty/.test(text)) return 'low_difficulty';
@@ -341,7 +341,8 @@ export class ProxyMetrics {
     this.on(bus, 'pool.switch', (e) => {
       this.knowPool(e.to);
       for (const pool of this.poolNames) this.upstreamActive.set({ pool }, pool === e.to ? 1 : 0);
-      this.upstreamSwitches.inc({ to: e.to });
+      // The first pool mined on (from null) is no failover.
+      if (e.from !== null) this.upstreamSwitches.inc({ to: e.to });
     });
     this.on(bus, 'pool.connections', (e) => this.upstreamConnections.set(e.count));
     this.on(bus, 'job.fanout', (e) => this.fanoutSeconds.observe(e.seconds));

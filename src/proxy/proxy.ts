@@ -56,15 +56,6 @@ export interface ProxyOptions {
 /** [hardening] The live-changeable part of the options (SIGHUP reload). */
 export type ProxyLiveOptions = Pick<ProxyOptions, 'startDifficulty' | 'checkAccess'> & { vardiff?: Partial<VardiffOptions> };
 
-/**
- * [hardening] An upstream that can be told its pool is unusable (UpstreamSlot: it fails over). Not part of
- * `Upstream` in types.ts (another owner): checked for at run time.
- */
-interface FaultReporting {
-  reportFault(reason: string): void;
-}
-const canReportFault = (u: Upstream): u is Upstream & FaultReporting => typeof (u as Partial<FaultReporting>).reportFault === 'function';
-
 /** A job whose ntime is this far ahead of our clock cannot be mined: every share of it would be refused. */
 const MAX_JOB_NTIME_AHEAD_S = 7200;
 
@@ -219,6 +210,8 @@ export class Proxy implements SessionHost {
     this.bus.emit('pool.up', { pool: info.pool, url: info.url, at: Date.now() });
     this.awaitUsableJob(channel);
     if (first) {
+      // The first pool mined on: observers learn which pool is active (failovers come as 'switch').
+      if (channel.index === 0) this.bus.emit('pool.switch', { from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
       channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
       this.log.info('extranonce split', { channel: channel.index, prefixBytes: channel.plan!.prefixSize, deviceExtranonce2Size: channel.plan!.deviceExtranonce2Size, capacity: channel.plan!.capacity });
     } else if (changed) {
@@ -501,8 +494,8 @@ export class Proxy implements SessionHost {
   }
 
   private poolFault(channel: Channel, reason: string): void {
-    this.log.error('pool fault', { channel: channel.index, pool: channel.pool, reason, action: canReportFault(channel.upstream) ? 'failing over' : 'none (this upstream cannot fail over)' });
-    if (canReportFault(channel.upstream)) channel.upstream.reportFault(reason);
+    this.log.error('pool fault', { channel: channel.index, pool: channel.pool, reason, action: 'failing over' });
+    channel.upstream.reportFault(reason);
   }
 
   private retargetSession(session: Session, difficulty: number): void {

@@ -80,5 +80,7 @@ export interface Upstream {
   submit(share: UpstreamSubmit): Promise<SubmitResult>;
   /** Pass-through worker naming: authorize a device's own name on the current pool connection. */
   authorizeWorker(name: string, password: string): Promise<boolean>;
+  /** The proxy found the current pool unusable (e.g. only impossible jobs): fail over, or reconnect. */
+  reportFault(reason: string): void;
   readonly isReady: boolean;
 }

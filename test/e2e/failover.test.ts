@@ -10,7 +10,9 @@ t.test('failover: pool A dies, pool B takes over, A returns and the proxy goes b
   const b = await startPool(t, { difficulty: 1e-6 });
   const app = await startProxy(t, [a, b], { failoverAfterAttempts: 2, probeIntervalSeconds: 1 });
   const switches: string[] = [];
-  app.bus.on('pool.switch', (e) => switches.push(`${e.from}->${e.to}`));
+  app.bus.on('pool.switch', (e) => {
+    if (e.from !== null) switches.push(`${e.from}->${e.to}`);
+  });
   const fleet = await startFleet(t, app, { devices: 12 });
   await fleet.whenMining(12);
   await mining(fleet, app);

@@ -155,7 +155,7 @@ t.test('a pool that answers submits late: the device gets an error, never "accep
   t.match(up, { worker: 'rig1', pool: 'A', accepted: false, reason: 'pool did not answer in time' }, 'the upstream result is attributed to the device');
   t.equal(f.proxy.counters.poolUnconfirmed, 1, 'counted as unconfirmed by the pool, not as rejected');
   // Reported to the owner of src/observe/metrics.ts: its classifier reads only "timeout"/"timed out".
-  t.equal(upstreamResultOf(up.accepted, up.reason), 'timeout', 'the metrics count it as a timeout', { todo: 'metrics.ts upstreamResultOf: "pool did not answer in time" is classified as other' });
+  t.equal(upstreamResultOf(up.accepted, up.reason), 'timeout', 'the metrics count it as a timeout');
   t.equal(f.proxy.counters.poolAccepted, 0);
 
   await until(() => f.upstreamLog.some((l) => /^info: pool A: late answer to request \d+: true$/.test(l)), 'the late answer is logged');

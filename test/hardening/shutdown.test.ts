@@ -133,13 +133,13 @@ t.test('SIGTERM: stop accepting, client.reconnect to every device, the pending p
   // rig1's share goes to the pool, which takes its time to answer.
   const answer = devices[0]!.submitOne(30_000);
   const atPool = await a.clients[0]!.next('mining.submit');
-  const signalled = Date.now();
   child.proc.kill('SIGTERM');
 
   const got = await answer;
+  // The pool answers POOL_ANSWER_DELAY_MS after the signal: only a drain that waits for it gets this answer
+  // to the device (stopping without it would have answered 21, "Stale: pool connection lost").
   t.equal(got.result, true, 'the pending submit was answered: accepted by the pool');
   t.equal(errorOf(got), null);
-  t.ok(Date.now() - signalled >= POOL_ANSWER_DELAY_MS - 300, 'the answer came from the pool, after the signal');
   t.equal(atPool.params[0], 'farm.A');
 
   for (const d of devices) {

@@ -33,6 +33,10 @@ export class FakeUpstream extends EventEmitter implements Upstream {
     this.submits.push(s);
     return this.answer(s);
   }
+  readonly faults: string[] = [];
+  reportFault(reason: string): void {
+    this.faults.push(reason);
+  }
   async authorizeWorker(name: string): Promise<boolean> {
     this.authorized.push(name);
     return this.acceptWorker(name);
