@@ -250,7 +250,7 @@ export function validateConfig(input: Json): ProxyConfig {
     rawPools.forEach((p, i) => {
       const at = `pools[${i}]`;
       if (!p || typeof p !== 'object' || Array.isArray(p)) return problems.push(`${at} must be an object with url, user and password`);
-      for (const k of Object.keys(p)) if (!['name', 'url', 'user', 'password', 'tlsVerify'].includes(k)) problems.push(`${at}.${k}: unknown field (known: name, url, user, password, tlsVerify)`);
+      for (const k of Object.keys(p)) if (!['name', 'url', 'user', 'password', 'tlsVerify', 'tlsCa'].includes(k)) problems.push(`${at}.${k}: unknown field (known: name, url, user, password, tlsVerify, tlsCa)`);
       const url = p.url;
       if (typeof url !== 'string') return problems.push(`${at}.url must be a string like stratum+tcp://host:port`);
       try {
@@ -264,7 +264,20 @@ export function validateConfig(input: Json): ProxyConfig {
       const name = typeof p.name === 'string' && p.name !== '' ? p.name : `pool${i + 1}`;
       if (names.has(name)) problems.push(`${at}.name '${name}' is used twice`);
       names.add(name);
-      pools.push({ name, url, user: String(p.user ?? ''), password: typeof p.password === 'string' ? p.password : 'x', tlsVerify: p.tlsVerify !== false });
+      // tlsCa: a PEM file with the CA that signed a pool's certificate (a private CA), read here.
+      let tlsCa: string | undefined;
+      if (p.tlsCa !== undefined && p.tlsCa !== null) {
+        if (typeof p.tlsCa !== 'string' || p.tlsCa === '') problems.push(`${at}.tlsCa must be the path of a PEM file`);
+        else {
+          try {
+            tlsCa = readFileSync(p.tlsCa, 'utf8');
+            if (!tlsCa.includes('-----BEGIN CERTIFICATE-----')) problems.push(`${at}.tlsCa: ${p.tlsCa} holds no PEM certificate`);
+          } catch (err) {
+            problems.push(`${at}.tlsCa: cannot read ${p.tlsCa} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+          }
+        }
+      }
+      pools.push({ name, url, user: String(p.user ?? ''), password: typeof p.password === 'string' ? p.password : 'x', tlsVerify: p.tlsVerify !== false, ...(tlsCa ? { tlsCa } : {}) });
     });
   }
 

@@ -52,7 +52,7 @@ t.test('every bad value is reported with the field it concerns', async (t) => {
     /^frobnicate: unknown field/,
     /^pools\[0\]\.url: pool url 'http:\/\/x': unsupported scheme 'http'/,
     /^pools\[0\]\.user must be the pool login/,
-    /^pools\[1\]\.extra: unknown field/,
+    /^pools\[1\]\.extra: unknown field \(known: name, url, user, password, tlsVerify, tlsCa\)$/,
     /^listen\.port must be an integer from 0 to 65535 \(got 99999\)$/,
     /^http\.token must be a non-empty string or null \(got 5\)$/,
     /^workerMode must be one of farm, passthrough \(got "solo"\)$/,
@@ -100,4 +100,16 @@ t.test('validateConfig refuses listen.tls of the wrong shape', async (t) => {
   t.same(problemsOf(() => validateConfig({ ...DEFAULT_CONFIG, pools: [pool], listen: { host: '0.0.0.0', port: 1, tls: { cert: 1 } } } as never)), [
     'listen.tls must be null or {"cert": "path/to/cert.pem", "key": "path/to/key.pem"}',
   ]);
+});
+
+t.test('pools[].tlsCa reads a CA file, and names the field when it cannot', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dfp-ca-'));
+  const ca = path.join(dir, 'ca.pem');
+  writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const cfg = buildConfig({ pools: [{ ...pool, url: 'stratum+ssl://127.0.0.1:4443', tlsCa: ca }] });
+  t.match(cfg.pools[0]!.tlsCa, /BEGIN CERTIFICATE/);
+  t.match(problemsOf(() => buildConfig({ pools: [{ ...pool, tlsCa: path.join(dir, 'nope.pem') }] }))[0], /^pools\[0\]\.tlsCa: cannot read .*nope\.pem \(ENOENT\)$/);
+  const notPem = path.join(dir, 'x.txt');
+  writeFileSync(notPem, 'hello');
+  t.match(problemsOf(() => buildConfig({ pools: [{ ...pool, tlsCa: notPem }] }))[0], /^pools\[0\]\.tlsCa: .*x\.txt holds no PEM certificate$/);
 });

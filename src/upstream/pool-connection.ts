@@ -96,6 +96,8 @@ export interface PoolConnectionOptions {
   maxLineBytes?: number;
   /** Unreadable lines in a row before giving up on the pool. Default 10. */
   maxGarbageInARow?: number;
+  /** mining.notify messages in a row that fail their checks before the pool counts as faulty. Default 5. */
+  maxBadNotifiesInARow?: number;
   /** Unanswered submits in a row before the connection is declared dead. Default 5. */
   maxSubmitTimeoutsInARow?: number;
   /** No line at all from the pool for this long ends the connection, milliseconds; 0 = never. Default 600000. */
@@ -120,6 +122,7 @@ const DEFAULTS = {
   extranonceSubscribe: true,
   maxLineBytes: 64 * 1024,
   maxGarbageInARow: 10,
+  maxBadNotifiesInARow: 5,
   maxSubmitTimeoutsInARow: 5,
   idleTimeoutMs: 600_000,
   initialDifficulty: 1,
@@ -186,6 +189,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   private garbageInARow = 0;
   private garbageTotal = 0;
   private badNotifyTotal = 0;
+  private badNotifyInARow = 0;
   private submitTimeoutsInARow = 0;
 
   private resolveClosed!: () => void;
@@ -199,7 +203,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     this.url = options.endpoint ? formatPoolUrl(options.endpoint) : pool.url;
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as PoolConnectionOptions;
     this.opts = { ...DEFAULTS, ...defined, versionRolling: options.versionRolling, userAgent: options.userAgent ?? ourUserAgent } as typeof this.opts;
-    for (const key of ['connectTimeoutMs', 'handshakeTimeoutMs', 'submitTimeoutMs', 'configureTimeoutMs', 'maxGarbageInARow', 'maxSubmitTimeoutsInARow', 'maxBufferedJobs'] as const) {
+    for (const key of ['connectTimeoutMs', 'handshakeTimeoutMs', 'submitTimeoutMs', 'configureTimeoutMs', 'maxGarbageInARow', 'maxBadNotifiesInARow', 'maxSubmitTimeoutsInARow', 'maxBufferedJobs'] as const) {
       const v = this.opts[key];
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`pool '${pool.name}': ${key} must be a positive number, got ${String(v)}`);
     }
@@ -634,9 +638,15 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
       notify = parseNotify(msg.params);
     } catch (e) {
       this.badNotifyTotal++;
+      this.badNotifyInARow++;
       this.log('warn', `pool ${this.pool.name}: ignored bad mining.notify: ${(e as Error).message}`);
+      // Devices keep the last good job meanwhile; a pool that only sends unusable jobs is a faulty pool.
+      if (this.badNotifyInARow >= this.opts.maxBadNotifiesInARow) {
+        this.fail('protocol', `pool sent ${this.badNotifyInARow} unusable mining.notify in a row (last: ${(e as Error).message})`);
+      }
       return;
     }
+    this.badNotifyInARow = 0;
     const receivedAt = Date.now();
     if (this.stateNow === 'ready') {
       this.emitSafely('job', { notify, difficulty: this.difficultyNow, extranonce: { ...this.extranonceNow! }, receivedAt });

@@ -441,6 +441,11 @@ t.test('a bad mining.notify is ignored with the reason logged', async (t) => {
   t.ok(s.logs.includes('warn: pool p1: ignored bad mining.notify: mining.notify: prevhash (param 2) must be 64 hex digits'));
   t.ok(s.logs.includes('warn: pool p1: ignored bad mining.notify: mining.notify: expected 9 params, got 1'));
   t.ok(s.conn.isReady);
+
+  // Only unusable jobs, several in a row: a faulty pool (the slot fails over or reconnects).
+  const down = nextEvent<[PoolDownInfo]>(s.conn, 'down');
+  for (let i = 0; i < 5; i++) s.client.notify('mining.notify', ['x' + i]);
+  t.same((await down)[0], { pool: 'p1', url: s.pool.url, cause: 'protocol', reason: 'pool sent 5 unusable mining.notify in a row (last: mining.notify: expected 9 params, got 1)' });
 });
 
 t.test('a bad set_difficulty is ignored, the old one stays in force', async (t) => {
