@@ -112,8 +112,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     path: '/readyz',
     public: true,
     handler: (_req, res) => {
-      const ready = proxy.isReady;
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', reason: ready ? null : 'no pool connection with a current job' });
+      if (proxy.isReady) sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'not ready', reason: 'no pool connection with a current job' });
     },
   });
 
@@ -139,13 +139,21 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     feed,
     log,
     async start() {
+      // Ports first: a port in use fails the start before any pool connection is made.
+      const stratum = await devices.listen();
+      let httpAddr: AddressInfo;
+      try {
+        httpAddr = await http.listen();
+      } catch (err) {
+        await devices.close();
+        throw err;
+      }
       proxy.start();
       alerts.start();
       summaries.start();
-      const stratum = await devices.listen();
-      const httpAddr = await http.listen();
       started = true;
-      log.info('proxy listening', { stratum: `${stratum.address}:${stratum.port}`, http: `${httpAddr.address}:${httpAddr.port}`, pools: config.pools.map((p) => p.url) });
+      const scheme = live.config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
+      log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: live.config.pools.map((p) => p.url) });
       return { stratum, http: httpAddr };
     },
     async stop() {

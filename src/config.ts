@@ -101,19 +101,58 @@ export function readConfigFile(path: string): Record<string, Json> {
 }
 
 /**
- * Environment variables: DASH_PROXY_<FIELD_PATH> with dots as underscores, e.g. DASH_PROXY_LISTEN_PORT=3334,
- * DASH_PROXY_HTTP_TOKEN=secret, DASH_PROXY_POOLS='[{"name":"main",...}]' (JSON for lists and objects).
+ * Environment variables: DASH_PROXY_ and the field's path in capitals, dots and camelCase humps as `_`:
+ * `listen.port` is DASH_PROXY_LISTEN_PORT, `limits.maxDevices` is DASH_PROXY_LIMITS_MAX_DEVICES, and lists
+ * and objects are JSON: DASH_PROXY_POOLS='[{"url":"stratum+tcp://host:3333","user":"..."}]',
+ * DASH_PROXY_LISTEN_TLS='{"cert":"...","key":"..."}'. A DASH_PROXY_ variable that names no field, or JSON
+ * that does not parse, is an error naming the variable.
  */
+export function envName(path: string[]): string {
+  return 'DASH_PROXY_' + path.map((p) => p.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()).join('_');
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, Json> {
   const out: Record<string, Json> = {};
-  const paths = leafPaths(DEFAULT_CONFIG as unknown as Json);
-  for (const path of paths) {
-    const name = 'DASH_PROXY_' + path.map((p) => p.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()).join('_');
-    const raw = env[name];
-    if (raw === undefined) continue;
-    setPath(out, path, coerceEnv(raw, getPath(DEFAULT_CONFIG as unknown as Json, path)));
+  const problems: string[] = [];
+  const known = new Map(leafPaths(DEFAULT_CONFIG as unknown as Json).map((path) => [envName(path), path]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('DASH_PROXY_') || raw === undefined) continue;
+    const path = known.get(name);
+    if (!path) {
+      const near = closest(name, [...known.keys()]);
+      problems.push(`${name}: no such setting${near ? ` (did you mean ${near}?)` : ''}`);
+      continue;
+    }
+    const value = coerceEnv(raw, getPath(DEFAULT_CONFIG as unknown as Json, path));
+    if (value instanceof Error) problems.push(`${name}: ${value.message}`);
+    else setPath(out, path, value);
   }
+  if (problems.length > 0) throw new ConfigError(problems);
   return out;
+}
+
+/** The known name nearest to a misspelt one (edit distance at most 3), for the error message. */
+function closest(name: string, names: string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = 4;
+  for (const candidate of names) {
+    const d = editDistance(name, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 function leafPaths(v: Json, prefix: string[] = []): string[][] {
@@ -136,19 +175,25 @@ function setPath(obj: Record<string, Json>, path: string[], value: Json): void {
   cur[path[path.length - 1]!] = value;
 }
 
-function coerceEnv(raw: string, example: Json | undefined): Json {
+/** An environment string as the field's type; an Error when JSON was needed and does not parse. */
+function coerceEnv(raw: string, example: Json | undefined): Json | Error {
   if (typeof example === 'number') {
     const n = Number(raw);
+    // A non-number is kept as text: the validator then names the field and shows the value.
     return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
   }
   if (typeof example === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
-  if (Array.isArray(example) || (example !== null && typeof example === 'object')) {
+  const text = raw.trim();
+  const structured = Array.isArray(example) || (example !== null && typeof example === 'object');
+  // Lists and objects are JSON; so is an optional field (default null) given as an object or a list.
+  if (structured || text.startsWith('{') || text.startsWith('[')) {
     try {
-      return JSON.parse(raw) as Json;
-    } catch {
-      return raw;
+      return JSON.parse(text) as Json;
+    } catch (err) {
+      return new Error(`not valid JSON (${(err as Error).message})`);
     }
   }
+  if (example === null && text === 'null') return null;
   return raw;
 }
 
@@ -243,7 +288,9 @@ export function validateConfig(input: Json): ProxyConfig {
 
   const pools: PoolConfig[] = [];
   const rawPools = get('pools');
-  if (!Array.isArray(rawPools) || rawPools.length === 0) {
+  if (rawPools !== undefined && rawPools !== null && !Array.isArray(rawPools)) {
+    problems.push(`pools must be a list of pools, [{"url": ..., "user": ...}], not ${typeof rawPools === 'object' ? 'an object' : `a ${typeof rawPools}`}`);
+  } else if (!Array.isArray(rawPools) || rawPools.length === 0) {
     problems.push('pools must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}] (or use --pool URL --user NAME)');
   } else {
     const names = new Set<string>();
@@ -254,7 +301,9 @@ export function validateConfig(input: Json): ProxyConfig {
       const url = p.url;
       if (typeof url !== 'string') return problems.push(`${at}.url must be a string like stratum+tcp://host:port`);
       try {
-        parsePoolUrl(url);
+        const { host } = parsePoolUrl(url);
+        // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.
+        if (host === 'example' || host.endsWith('.example')) problems.push(`${at}.url: ${host} is a placeholder from the example: put your pool's address`);
       } catch (err) {
         problems.push(`${at}.url: ${(err as Error).message}`);
       }

@@ -17,10 +17,15 @@ const problemsOf = (fn: () => unknown): string[] => {
   return [];
 };
 
-t.test('the example config file is valid', async (t) => {
-  const cfg = buildConfig(readConfigFile(path.resolve('config/proxy.example.json')));
-  t.equal(cfg.pools.length, 2);
-  t.equal(cfg.pools[1]!.name, 'backup');
+t.test('the example config file is valid but for its placeholder pools, which are refused by name', async (t) => {
+  const example = readConfigFile(path.resolve('config/proxy.example.json'));
+  t.same(problemsOf(() => buildConfig(example)), [
+    "pools[0].url: dash.pool.example is a placeholder from the example: put your pool's address",
+    "pools[1].url: backup.pool.example is a placeholder from the example: put your pool's address",
+  ]);
+  const cfg = buildConfig(example, { pools: [pool] });
+  t.equal(cfg.pools.length, 1);
+  t.equal(cfg.listen.port, 3333);
 });
 
 t.test('defaults fill everything but the pools', async (t) => {
@@ -85,6 +90,15 @@ t.test('environment variables override the file, flags override both', async (t)
   t.equal(cfg.http.token, 'secret');
   t.equal(cfg.metrics.labelIp, true);
   t.equal(cfg.expectedDevices, 5000);
+  t.same(problemsOf(() => configFromEnv({ DASH_PROXY_POOLS: '[{url:1}]' })), ['DASH_PROXY_POOLS: not valid JSON (Expected property name or \'}\' in JSON at position 2)']);
+  t.same(problemsOf(() => buildConfig(configFromEnv({ DASH_PROXY_POOLS: JSON.stringify(pool) }))), ['pools must be a list of pools, [{"url": ..., "user": ...}], not an object']);
+  t.same(problemsOf(() => configFromEnv({ DASH_PROXY_HTTP_TOKN: 'x', DASH_PROXY_LIMITS_MAXDEVICES: '5' })), [
+    'DASH_PROXY_HTTP_TOKN: no such setting (did you mean DASH_PROXY_HTTP_TOKEN?)',
+    'DASH_PROXY_LIMITS_MAXDEVICES: no such setting (did you mean DASH_PROXY_LIMITS_MAX_DEVICES?)',
+  ]);
+  const tls = buildConfig(configFromEnv({ DASH_PROXY_POOLS: JSON.stringify([pool]), DASH_PROXY_LISTEN_TLS: '{"cert":"/c.pem","key":"/k.pem"}', DASH_PROXY_HTTP_TOKEN: 'null' }));
+  t.same(tls.listen.tls, { cert: '/c.pem', key: '/k.pem' }, 'an optional object field (default null) from JSON');
+  t.equal(tls.http.token, null);
   const bad = problemsOf(() => buildConfig(configFromEnv({ DASH_PROXY_LISTEN_PORT: 'abc', DASH_PROXY_POOLS: JSON.stringify([pool]) })));
   t.same(bad, ['listen.port must be an integer from 0 to 65535 (got "abc")'], 'a non-number from the environment is named');
 

@@ -71,13 +71,23 @@ export function configFromFlags(argv: string[], env: NodeJS.ProcessEnv = process
 }
 
 /** Run until SIGINT/SIGTERM (or `afterMs`, when given), then stop gracefully. */
-export async function runUntilSignal(stop: () => Promise<void>, opts: { afterMs?: number } = {}): Promise<number> {
+export interface RunOptions {
+  afterMs?: number;
+  /** Where "stopping" / "stopped" are told (the proxy's logger, so JSON logs stay JSON). Default: stderr text. */
+  report?: (level: 'info' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+const reportToStderr: NonNullable<RunOptions['report']> = (_level, message, fields) =>
+  process.stderr.write(`${message}${fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ''}\n`);
+
+export async function runUntilSignal(stop: () => Promise<void>, opts: RunOptions = {}): Promise<number> {
+  const report = opts.report ?? reportToStderr;
   return new Promise((resolve) => {
     let stopping = false;
     let timer: NodeJS.Timeout | undefined;
     const handler = (why: string) => {
       if (stopping) {
-        process.stderr.write(`second ${why}: exiting now\n`);
+        report('error', `second ${why}: exiting now`);
         process.exit(1);
       }
       stopping = true;
@@ -86,15 +96,16 @@ export async function runUntilSignal(stop: () => Promise<void>, opts: { afterMs?
       process.off('SIGTERM', handler);
       process.once('SIGINT', () => handler('SIGINT'));
       process.once('SIGTERM', () => handler('SIGTERM'));
-      process.stderr.write(`${why}: stopping (devices told to reconnect, waiting for pending pool answers)\n`);
+      report('info', `${why}: stopping (devices told to reconnect, waiting for pending pool answers)`, { reason: why });
       stop().then(
         () => {
           process.removeAllListeners('SIGINT');
           process.removeAllListeners('SIGTERM');
+          report('info', 'stopped');
           resolve(0);
         },
         (err: unknown) => {
-          process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
+          report('error', `error while stopping: ${(err as Error).message}`);
           resolve(1);
         },
       );
@@ -145,10 +156,13 @@ const command: Command = {
         await app.stop();
         return 1;
       }
-      return await runUntilSignal(() => {
-        stopping = true;
-        return app.stop();
-      });
+      return await runUntilSignal(
+        () => {
+          stopping = true;
+          return app.stop();
+        },
+        { report: (level, message, fields) => app.log[level](message, fields) },
+      );
     } finally {
       process.off('SIGHUP', onHangup);
     }

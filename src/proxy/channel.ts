@@ -15,6 +15,8 @@ export class Channel {
   extranonce: ExtranonceInfo | null = null;
   pool: string | null = null;
   poolUrl: string | null = null;
+  /** The current outage was logged (one warning per outage, not one per failed reconnect). */
+  downLogged = false;
   /** The pool's version-rolling mask, when it granted one. */
   versionMask = 0;
   /** The latest job as devices receive it, and the same job with clean_jobs forced on (for devices joining). */

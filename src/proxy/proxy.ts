@@ -188,7 +188,10 @@ export class Proxy implements SessionHost {
       this.clearJobWait(channel);
       channel.registry.invalidateAll();
       channel.clearJob();
-      this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
+      // Logged once per outage (the first failure); retries while it stays down are counted by the log summary.
+      if (!channel.downLogged) this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
+      else this.log.debug('pool connection still down', { channel: index, pool: info.pool, reason: info.reason });
+      channel.downLogged = true;
       this.bus.emit('pool.down', { pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
     });
     upstream.on('switch', (info) => {
@@ -206,6 +209,7 @@ export class Proxy implements SessionHost {
     const changed = !first && (channel.extranonce!.extranonce1 !== info.extranonce1 || channel.extranonce!.extranonce2Size !== info.extranonce2Size);
     channel.pool = info.pool;
     channel.poolUrl = info.url;
+    channel.downLogged = false;
     this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
     this.bus.emit('pool.up', { pool: info.pool, url: info.url, at: Date.now() });
     this.awaitUsableJob(channel);
@@ -307,7 +311,8 @@ export class Proxy implements SessionHost {
         channel.sessions.add(session);
         return { extranonce1: channel.extranonce!.extranonce1 + prefix, extranonce2Size: channel.plan!.deviceExtranonce2Size };
       }
-      const allReady = this.channels.every((c) => c.ready);
+      // Before start() there is no channel yet: wait for it rather than open one here.
+      const allReady = this.channels.length > 0 && this.channels.every((c) => c.ready);
       if (allReady && this.channels.length < this.opts.maxUpstreamConnections) {
         this.log.info('extranonce space full: opening another pool connection', { channels: this.channels.length + 1 });
         this.openChannel();

@@ -159,9 +159,10 @@ export class ShareValidator {
       credited = t.difficulty;
     } else if (t.previous && (job.receivedAt <= t.changedAt || nowMs - t.changedAt <= this.graceMs) && leLessOrEqual(hash, t.previous.target)) {
       credited = t.previous.difficulty;
-    } else if (meetsPool) {
-      // Never lose a share the pool would pay for, whatever the device's own target says.
-      credited = job.poolDifficulty;
+    } else if (meetsPool || meetsNetwork) {
+      // Never lose a share the pool would pay for, nor a block, whatever the device's own target says (the
+      // network target can be easier than the pool's on testnets and solo setups).
+      credited = meetsPool ? job.poolDifficulty : job.networkDifficulty;
     } else {
       return reject(StratumErrorCode.LowDifficulty, `Low difficulty share: ${formatDifficulty(shareDifficulty)} < ${formatDifficulty(t.difficulty)}`, {
         shareDifficulty,

@@ -714,7 +714,9 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     if (this.socket) this.socket.destroy();
     else this.resolveClosed(); // never started
     this.downInfo = { pool: this.pool.name, url: this.url, reason, cause };
-    this.log(cause === 'owner' ? 'info' : 'warn', `pool ${this.pool.name} down: ${reason}`);
+    // A session that was up and is lost is news; a reconnect attempt that fails again is not (the proxy
+    // logs the first failure and the log summary counts the rest).
+    this.log(cause === 'owner' ? 'info' : this.wasReady ? 'warn' : 'debug', `pool ${this.pool.name} down: ${reason}`);
     this.emitSafely('down', this.downInfo);
   }
 

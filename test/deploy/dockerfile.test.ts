@@ -95,8 +95,8 @@ t.test("the image's empty config plus DASH_PROXY_* variables is a complete confi
   const shipped = /echo '(\{\})' > \/etc\/dash-farm-proxy\/proxy\.json/.exec(runs(final).join('\n'));
   t.ok(shipped, 'the image writes a JSON object as its default config');
   writeFileSync(file, shipped![1]!);
-  const cfg = buildConfig(readConfigFile(file), configFromEnv({ DASH_PROXY_POOLS: '[{"url":"stratum+tcp://pool.example:3333","user":"Xaddr.farm"}]', DASH_PROXY_HTTP_TOKEN: 's3cret' }));
-  t.equal(cfg.pools[0]!.url, 'stratum+tcp://pool.example:3333');
+  const cfg = buildConfig(readConfigFile(file), configFromEnv({ DASH_PROXY_POOLS: '[{"url":"stratum+tcp://pool.farm.lan:3333","user":"Xaddr.farm"}]', DASH_PROXY_HTTP_TOKEN: 's3cret' }));
+  t.equal(cfg.pools[0]!.url, 'stratum+tcp://pool.farm.lan:3333');
   t.equal(cfg.http.token, 's3cret');
   t.equal(cfg.listen.host, '0.0.0.0', 'listens on every interface in the container');
   t.equal(cfg.http.host, '0.0.0.0');

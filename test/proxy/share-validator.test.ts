@@ -302,6 +302,17 @@ t.test('a share that meets the pool target is never rejected, even if the device
   t.equal(out.creditedDifficulty, S / 2, 'credited with the pool difficulty');
 });
 
+t.test('a share that meets the network target is never rejected, even with the pool and the device harder', async (t) => {
+  // A testnet or solo setup: the pool's difficulty (1e6) above the network's. The real block's share meets
+  // only the network target, and a block is never refused as "low difficulty".
+  const job = jobOf(notifyOf('j1'), EN1, 1e12, NOW_MS);
+  const out = validator({ now: () => NOW_MS }).validate(submitOf({ nonce: REAL_NONCE }), device(EN1, 4, 1e12), lookupOf([job]));
+  if (!out.ok) return t.fail(out.error.message);
+  t.equal(out.meetsNetwork, true);
+  t.equal(out.meetsPool, false);
+  t.equal(out.creditedDifficulty, job.networkDifficulty, 'credited with the network difficulty');
+});
+
 t.test('classification: device, pool, network', async (t) => {
   const v = validator({ now: () => NOW_MS });
   const dev = device(EN1, 4, S / 4);
