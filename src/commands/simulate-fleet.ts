@@ -39,6 +39,8 @@ const help = simulateFleetFlags.helpText({
     'Examples:',
     '  dash-farm-proxy simulate-fleet --url stratum+tcp://127.0.0.1:3334 --devices 100 --duration 60',
     '  dash-farm-proxy simulate-fleet --port 3333 --devices 5 --duplicate-rate 0.1 --stale-rate 0.05',
+    '      # with `dash-farm-proxy simulate-pool --port 3333 --difficulty 5e-8` running: about 5 shares a',
+    '      # second, and within 20 s some rejected as duplicate (error 22) and stale (error 21)',
   ],
 });
 

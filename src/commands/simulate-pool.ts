@@ -36,8 +36,11 @@ const help = simulatePoolFlags.helpText({
     'Durations take 500ms, 30s, 2m or a plain number of seconds.',
     '',
     'Examples:',
-    '  dash-farm-proxy simulate-pool --port 3333 --difficulty 0.000001',
+    '  dash-farm-proxy simulate-pool --port 3333 --difficulty 5e-8   # a share every ~1 s per 200 H/s device',
     '  dash-farm-proxy simulate-pool --port 0 --nbits 2000ffff --block-interval 0   # easy blocks, found ones only',
+    '',
+    'Then, in another terminal, a fleet that misbehaves now and then (duplicate and stale shares within 20 s):',
+    '  dash-farm-proxy simulate-fleet --port 3333 --devices 5 --duplicate-rate 0.1 --stale-rate 0.05',
     '',
     'Stops cleanly on Ctrl-C (SIGINT) or SIGTERM and prints the final stats.',
   ],
@@ -91,7 +94,8 @@ export async function runSimulatePool(v: SimulatePoolValues, signal: AbortSignal
   }
   io.out(
     `simulate-pool: listening on ${addr.url} (difficulty ${formatDifficulty(v.difficulty)}, nbits ${u32Hex(nbits)} = network difficulty ${formatDifficulty(networkDifficulty)}, ` +
-      `extranonce ${v.en1Size}+${v.en2Size} bytes, job every ${v.jobInterval ? formatDuration(v.jobInterval) : 'never'}, block every ${v.blockInterval ? formatDuration(v.blockInterval) : 'never'}, height ${pool.height})`,
+      `extranonce ${v.en1Size}+${v.en2Size} bytes, ${v.jobInterval ? `job every ${formatDuration(v.jobInterval)}` : 'no timed jobs'}, ` +
+      `${v.blockInterval ? `block every ${formatDuration(v.blockInterval)}` : 'no timed blocks (found blocks only)'}, height ${pool.height})`,
   );
   pool.on('block', (b) => io.out(`simulate-pool: block found at height ${b.height} by ${b.worker}: ${b.hash}`));
 

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { UsageError } from '../../src/commands/command.js';
-import simulateFleet, { parseStratumUrl } from '../../src/commands/simulate-fleet.js';
+import simulateFleet, { parseStratumUrl, simulateFleetFlags } from '../../src/commands/simulate-fleet.js';
 import simulatePool from '../../src/commands/simulate-pool.js';
+import { HASHES_PER_DIFF1 } from '../../src/chain/target.js';
 import { SimFleet } from '../../src/sim/fleet.js';
 import { SimPool } from '../../src/sim/pool.js';
 import { hasher } from '../helpers/share-kit.js';
@@ -64,6 +65,8 @@ t.test('simulate-pool: listens, serves a fleet, prints stats and stops cleanly o
   const listening = await run.line(/^simulate-pool: listening on stratum\+tcp:\/\/127\.0\.0\.1:\d+/);
   const port = Number(/127\.0\.0\.1:(\d+)/.exec(listening)![1]);
   t.match(listening, /difficulty 1\.0000e-8, nbits 1e0fffff/);
+  t.match(listening, /, no timed jobs, no timed blocks \(found blocks only\), /, 'interval 0 reads as no timed jobs/blocks');
+  t.notMatch(listening, /every never/);
   const fleet = new SimFleet({ hasher, port, devices: 2 });
   t.teardown(() => fleet.stop());
   await fleet.start();
@@ -123,6 +126,18 @@ t.test('bad flags are usage errors naming the flag', async (t) => {
   await rejectsUsage(t, simulatePool.run(['--bogus']), /^unknown flag '--bogus'$/);
   t.match(simulatePool.help, /--print-stats-every <duration>/);
   t.match(simulateFleet.help, /--low-difficulty-rate <number>/);
+});
+
+t.test('help examples: the pool and fleet examples name each other and give about a share a second per device', async (t) => {
+  const fleetExample = /simulate-fleet --port 3333 [^\n#]*\S/.exec(simulatePool.help)?.[0];
+  t.ok(fleetExample && simulateFleet.help.includes(fleetExample), `the pool help shows the fleet's own example (${fleetExample})`);
+  const poolExample = /simulate-pool --port 3333 --difficulty (\S+)/.exec(simulatePool.help);
+  t.ok(poolExample, 'the pool help has a port 3333 example');
+  t.ok(simulateFleet.help.includes(poolExample![0]), `the fleet help names the same pool (${poolExample![0]})`);
+  // Expected time between shares = difficulty * hashes per difficulty 1 / hashrate (the fleet's default).
+  const hashrate = simulateFleetFlags.parse([]).hashrate;
+  const secondsPerShare = (Number(poolExample![1]) * HASHES_PER_DIFF1) / hashrate;
+  t.ok(secondsPerShare >= 0.5 && secondsPerShare <= 2, `a share every ${secondsPerShare.toFixed(2)} s per device`);
 });
 
 t.test('parseStratumUrl', async (t) => {

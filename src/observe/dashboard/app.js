@@ -125,8 +125,10 @@
 
   // ---------- columns ----------
 
+  // Each cell also gets the class `col-<key>` (style.css hides low-value columns by it when the table is
+  // narrow). `title: true`: the cell's tooltip repeats its text, for names cut short with an ellipsis.
   const COLUMNS = [
-    { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker },
+    { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker, title: true },
     { key: 'status', label: 'Status', cls: 'c-status', value: (d) => (d.online ? 0 : 1), text: (d) => (d.online ? 'online' : 'offline') },
     { key: 'hashrate', label: 'Hashrate', cls: 'c-num', value: (d) => d.hashrate, text: (d) => formatHashrate(d.hashrate), firstDir: -1 },
     { key: 'difficulty', label: 'Difficulty', cls: 'c-num', value: (d) => d.difficulty, text: (d) => formatDifficulty(d.difficulty), firstDir: -1 },
@@ -140,7 +142,7 @@
       value: (d) => (d.lastShareAt === null ? Infinity : -d.lastShareAt),
       text: (d) => (d.lastShareAt === null ? '–' : formatAge(serverNow() - d.lastShareAt)),
     },
-    { key: 'ip', label: 'Address', cls: 'c-ip', value: (d) => d.ip, text: (d) => d.ip },
+    { key: 'ip', label: 'Address', cls: 'c-ip', value: (d) => d.ip, text: (d) => d.ip, title: true },
   ];
 
   // ---------- elements ----------
@@ -152,7 +154,7 @@
 
   for (const col of COLUMNS) {
     const cell = document.createElement('div');
-    cell.className = `cell ${col.cls}`;
+    cell.className = `cell ${col.cls} col-${col.key}`;
     cell.setAttribute('role', 'columnheader');
     const button = document.createElement('button');
     button.type = 'button';
@@ -196,7 +198,7 @@
     el.setAttribute('role', 'row');
     const cells = COLUMNS.map((col) => {
       const c = document.createElement('div');
-      c.className = `cell ${col.cls}`;
+      c.className = `cell ${col.cls} col-${col.key}`;
       c.setAttribute('role', 'cell');
       el.append(c);
       return c;
@@ -232,6 +234,7 @@
       if (row.texts[c] !== text) {
         row.texts[c] = text;
         row.cells[c].textContent = text;
+        if (COLUMNS[c].title) row.cells[c].title = text;
       }
     }
     if (row.el.hidden) row.el.hidden = false;
@@ -491,6 +494,7 @@
     historyFor = worker;
     historyFetchedAt = 0;
     setText('detail-title', worker);
+    $('detail-title').title = worker;
     $('facts').hidden = false;
     renderFacts();
     drawChart();
@@ -513,6 +517,7 @@
     setText('f-rejected', `${integer.format(d.rejected)} (${formatPercent(d.rejectRate)})`);
     setText('f-last', d.lastShareAt === null ? '–' : `${formatAge(serverNow() - d.lastShareAt)} ago`);
     setText('f-ip', d.ip);
+    $('f-ip').title = d.ip;
   }
 
   async function maybeRefreshHistory(force = false) {
