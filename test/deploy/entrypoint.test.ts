@@ -5,6 +5,7 @@ import path from 'node:path';
 import t from 'tap';
 import { SimPool } from '../../src/sim/pool.js';
 import { hasher } from '../helpers/share-kit.js';
+import { sleep } from '../helpers/wait.js';
 import { execForm, readDockerfile, repoRoot } from './dockerfile.js';
 
 /**
@@ -61,11 +62,11 @@ async function httpPortOf(r: Run): Promise<number> {
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
     for (const line of r.stderr().split('\n')) {
-      const m = /"http":"[^"]*:(\d+)"/.exec(line);
+      const m = /"http":"[^"]*:(\d+)\/?"/.exec(line);
       if (m) return Number(m[1]);
     }
     if (r.child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error(`no HTTP address in the proxy's log:\n${r.stderr()}`);
 }
@@ -109,7 +110,7 @@ t.test('the image entry runs the proxy: healthy, ready with a pool, passes the H
 
   t.equal(await status(port, '/healthz'), 200, '/healthz');
   const deadline = Date.now() + WAIT_MS;
-  while (Date.now() < deadline && (await status(port, '/readyz')) !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (Date.now() < deadline && (await status(port, '/readyz')) !== 200) await sleep(100);
   t.equal(await status(port, '/readyz'), 200, '/readyz once the simulated pool sent a job');
   t.equal(await runHealthcheck(port), 0, "the image's HEALTHCHECK command passes");
 

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { checkBooks, mining, startFleet, startPool, startProxy, until } from '../helpers/farm.js';
+import { checkBooks, mining, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Failover with devices mining through the proxy: pool A dies, pool B takes over, A returns and the proxy
@@ -21,13 +22,13 @@ t.test('failover: pool A dies, pool B takes over, A returns and the proxy goes b
 
   await a.refuse('reset');
   a.dropAll();
-  await until(() => app.proxy.channels[0]!.pool === 'poolB' && app.proxy.isReady, 'mining on pool B');
+  await until(() => app.proxy.channels[0]!.pool === 'poolB' && app.proxy.isReady, 'mining on pool B', WAIT);
   const bBefore = b.stats().totals.accepted;
-  await until(() => b.stats().totals.accepted > bBefore || app.proxy.counters.accepted > 0, 'shares on B');
+  await until(() => b.stats().totals.accepted > bBefore || app.proxy.counters.accepted > 0, 'shares on B', WAIT);
   await mining(fleet, app);
 
   await a.resume();
-  await until(() => app.proxy.channels[0]!.pool === 'poolA' && app.proxy.isReady, 'back on pool A');
+  await until(() => app.proxy.channels[0]!.pool === 'poolA' && app.proxy.isReady, 'back on pool A', WAIT);
   await mining(fleet, app);
   t.same(switches.slice(0, 2), ['poolA->poolB', 'poolB->poolA'], `switches: ${switches.join(', ')}`);
   await checkBooks(t, app, fleet, [a, b]);

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { SHARE_KINDS } from '../../src/sim/fleet.js';
-import { quiesce, startFleet, startPool, startProxy, until, WAIT } from '../helpers/farm.js';
+import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * 60 simulated ASICs (real X11) through the proxy to the simulated pool, which validates every forwarded share
@@ -22,8 +23,8 @@ t.test('a farm of 60 devices: local verdicts, forwarding ratio, and the pool agr
       i === 0 ? { misbehaviour: { duplicate: 0.3 } } : i === 1 ? { misbehaviour: { stale: 0.3 } } : i === 2 ? { misbehaviour: { lowDifficulty: 0.3 } } : i === 3 ? { misbehaviour: { malformed: 0.3 } } : {},
   });
   await fleet.whenMining(60, WAIT);
-  await until(() => fleet.stats().totals.accepted >= 300, '300 accepted shares');
-  await until(() => (['duplicate', 'stale', 'lowDifficulty', 'malformed'] as const).every((k) => fleet.stats().byKind[k].submitted >= 2), 'every misbehaviour at least twice');
+  await until(() => fleet.stats().totals.accepted >= 300, '300 accepted shares', WAIT);
+  await until(() => (['duplicate', 'stale', 'lowDifficulty', 'malformed'] as const).every((k) => fleet.stats().byKind[k].submitted >= 2), 'every misbehaviour at least twice', WAIT);
   const s = await quiesce(fleet);
   await app.proxy.drain(5000);
 

@@ -6,7 +6,7 @@ import { parseLine } from '../../src/stratum/jsonrpc.js';
 import { loadTranscript } from '../helpers/fixtures.js';
 import { ScriptedPool } from '../helpers/scripted-pool.js';
 import { hasher } from '../helpers/share-kit.js';
-import { StratumTestClient } from '../helpers/stratum-client.js';
+import { LineClient } from '../helpers/line-client.js';
 import { replay, stepsOf } from '../helpers/transcript-replay.js';
 
 /**
@@ -38,7 +38,7 @@ t.test('the recorded miner, through the proxy, to the recorded pool: exact answe
   const { stratum } = await app.start();
   t.teardown(() => app.stop());
 
-  const miner = await StratumTestClient.connect(stratum.port);
+  const miner = await LineClient.connect(stratum.port);
   t.teardown(() => miner.close());
   const minerRequests = transcript.filter((r) => r.dir === 'miner->pool').map((r) => parseLine(r.line)).map((p) => (p.ok && p.message.kind === 'request' ? p.message : null));
 
@@ -67,10 +67,10 @@ t.test('the recorded miner, through the proxy, to the recorded pool: exact answe
     const k = poolJobOrder.indexOf(poolJob!);
     await miner.waitFor(() => miner.notifications('mining.notify').length > k, 10_000, true);
     const localJob = miner.notifications('mining.notify')[k]!.params![0] as string;
-    const before = miner.raw.length;
+    const before = miner.rawLines.length;
     miner.sendRaw(JSON.stringify({ method: 'mining.submit', params: [w, localJob, en2!.slice(2), ntime, nonce], id: 4 }) + '\n');
     await miner.waitFor((l) => l.id === 4, 10_000);
-    const answer = miner.raw.slice(before).find((line) => line.startsWith('{"id":4'));
+    const answer = miner.rawLines.slice(before).find((line) => line.startsWith('{"id":4'));
     if (answer === '{"id":4,"result":true,"error":null}') answered++;
     else t.fail(`submit ${nonce} on job ${poolJob}: ${answer}`);
   }

@@ -10,7 +10,11 @@ import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { loadTranscript } from '../helpers/fixtures.js';
 import { hasher } from '../helpers/share-kit.js';
 import { notifyParams, ScriptedPool, type ScriptedClient } from '../helpers/scripted-pool.js';
-import { blockNotify, GoodDevice, LineClient, recordingLogger, sleep, until, type Line } from './helpers.js';
+import { blockNotify } from '../helpers/block-job.js';
+import { LineClient, type Line } from '../helpers/line-client.js';
+import { mulberry32 } from '../helpers/prng.js';
+import { sleep, until } from '../helpers/wait.js';
+import { GoodDevice, recordingLogger } from './helpers.js';
 
 /**
  * Bounded fuzzing of the two message paths at the session level, over loopback, with a fixed seed (a failure
@@ -26,17 +30,6 @@ const CASES = Math.max(1, Number(process.env.FUZZ_CASES ?? 300));
 const POOL_BATCHES = Math.max(1, Math.ceil(CASES * 0.4));
 const SEED = Number(process.env.FUZZ_SEED ?? 0x4a2d17);
 const DIFF = 2 ** -24;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fuzzer(seed: number) {
   const rand = mulberry32(seed);
@@ -185,7 +178,7 @@ t.test(`device path: ${CASES} fuzzed connections into real sessions (seed ${SEED
     open.push(client);
     for (let off = 0; off < stream.length; ) {
       const len = 1 + f.int(stream.length - off);
-      client.send(stream.subarray(off, off + len));
+      client.sendRaw(stream.subarray(off, off + len));
       off += len;
     }
     const answers = () => client.lines.filter((l) => l.method === undefined);

@@ -1,140 +1,13 @@
-import net from 'node:net';
-import { LineFramer } from '../../src/stratum/framing.js';
 import type { NotifyParams } from '../../src/stratum/messages.js';
 import type { Logger } from '../../src/observe/log.js';
-import { loadBlocks } from '../helpers/fixtures.js';
+import { errorOf, LineClient, type Line } from '../helpers/line-client.js';
 import { mine } from '../helpers/mine.js';
 
 /**
- * Pieces shared by the hardening tests: a line client that can pick its loopback source address (so one
- * "address" can flood while others behave), a well-behaved device that mines real X11 shares on the jobs
- * it is sent, a real Dash block as job material, a log recorder, bounded waits.
+ * Pieces shared by the hardening tests: a well-behaved device that mines real X11 shares on the jobs it is
+ * sent, a log recorder. (The line client is test/helpers/line-client.ts, the job material
+ * test/helpers/block-job.ts, bounded waits test/helpers/wait.ts.)
  */
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Poll `cond` every 10 ms; throws after `timeoutMs` naming `what`. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(10);
-  }
-}
-
-export interface Line {
-  id?: unknown;
-  method?: string;
-  params?: unknown[];
-  result?: unknown;
-  error?: unknown;
-}
-
-/** A raw Stratum line client over loopback, from a chosen 127.x.y.z source address. */
-export class LineClient {
-  readonly lines: Line[] = [];
-  readonly rawLines: string[] = [];
-  closed = false;
-  private nextId = 1;
-  private waiters: { test: (l: Line) => boolean; resolve: (l: Line) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
-  private closeWaiters: (() => void)[] = [];
-
-  private constructor(readonly socket: net.Socket) {
-    const framer = new LineFramer(4 * 1024 * 1024);
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, (text) => {
-        this.rawLines.push(text);
-        let line: Line;
-        try {
-          line = JSON.parse(text) as Line;
-        } catch {
-          return;
-        }
-        this.lines.push(line);
-        for (const w of [...this.waiters]) {
-          if (!w.test(line)) continue;
-          clearTimeout(w.timer);
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(line);
-          break;
-        }
-      }),
-    );
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(new Error('connection closed'));
-      }
-      for (const c of this.closeWaiters.splice(0)) c();
-    });
-  }
-
-  static connect(port: number, from = '127.0.0.1', timeoutMs = 10_000): Promise<LineClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', localAddress: from });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`no connection within ${timeoutMs} ms`));
-      }, timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve(new LineClient(socket));
-      });
-      socket.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
-  }
-
-  send(text: string | Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(text);
-  }
-
-  request(method: string, params: unknown[], id: number | string = this.nextId++, timeoutMs = 15_000): Promise<Line> {
-    const answer = this.waitFor((l) => l.id === id && l.method === undefined, timeoutMs);
-    this.send(JSON.stringify({ id, method, params }) + '\n');
-    return answer;
-  }
-
-  waitFor(test: (l: Line) => boolean, timeoutMs = 15_000, fromStart = false): Promise<Line> {
-    if (fromStart) {
-      const hit = this.lines.find(test);
-      if (hit) return Promise.resolve(hit);
-    }
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new Error('connection closed'));
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.timer !== timer);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for a line`));
-      }, timeoutMs);
-      this.waiters.push({ test, resolve, reject, timer });
-    });
-  }
-
-  waitClosed(timeoutMs = 15_000): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs);
-      this.closeWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  notifications(method: string): Line[] {
-    return this.lines.filter((l) => l.method === method);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-export const errorOf = (l: Line) => l.error as [number, string, null] | null;
 
 /** NotifyParams from the params of a mining.notify line. */
 export function notifyFromParams(p: unknown[]): NotifyParams {
@@ -211,27 +84,6 @@ export class GoodDevice {
     this.answers.push(answer);
     return answer;
   }
-}
-
-/** Real Dash block 844898 as a pool job (coinbase split around a 12-byte extranonce, as in test/proxy). */
-const block = loadBlocks().find((b) => b.id === 'dash-mainnet-844898')!;
-const full = block.stratum.coinb_full;
-const scriptEnd = (block.coinbase.scriptsig_offset + block.coinbase.scriptsig_length) * 2;
-
-export function blockNotify(jobId: string, clean = true, padCoinb2Bytes = 0): NotifyParams {
-  const s = block.stratum;
-  return {
-    jobId,
-    prevhash: s.prevhash,
-    coinb1: full.slice(0, scriptEnd - 24),
-    // Padding makes big job lines (a device that stops reading fills its buffer sooner); it is hashed like any coinbase byte.
-    coinb2: full.slice(scriptEnd) + '00'.repeat(padCoinb2Bytes),
-    merkleBranch: s.merkle_branch,
-    version: s.version,
-    nbits: s.nbits,
-    ntime: s.ntime,
-    cleanJobs: clean,
-  };
 }
 
 /** A logger that keeps every record (level, message, fields) for assertions. */

@@ -5,7 +5,11 @@ import { ProxyMetrics } from '../../src/observe/metrics.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { hasher } from '../helpers/share-kit.js';
-import { blockNotify, errorOf, GoodDevice, LineClient, recordingLogger, sleep, until } from './helpers.js';
+import { blockNotify } from '../helpers/block-job.js';
+import { errorOf, LineClient } from '../helpers/line-client.js';
+import { mulberry32 } from '../helpers/prng.js';
+import { sleep, until } from '../helpers/wait.js';
+import { GoodDevice, recordingLogger } from './helpers.js';
 
 /**
  * Hostile clients against the real Proxy + DeviceServer over loopback, while well-behaved devices keep
@@ -21,18 +25,6 @@ const WRITE_BUFFER = 64 * 1024;
 const SUBMITS_PER_SECOND = 50;
 /** Generous: the whole test process (proxy and every client) may grow this much while under attack. */
 const RSS_GROWTH_LIMIT = 300 * 1024 * 1024;
-
-/** mulberry32: deterministic bytes for the garbage client. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test('hostile clients: the good devices keep mining, every refusal is counted, memory stays bounded', async (t) => {
   const bus = new EventBus();
@@ -96,11 +88,11 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
   const garbage = phase('garbage bytes', async () => {
     const c = await LineClient.connect(port, '127.0.0.10');
     clients.push(c);
-    const rand = rng(0xbad5eed);
+    const rand = mulberry32(0xbad5eed); // deterministic bytes for the garbage client
     for (let i = 0; i < 200 && !c.closed; i++) {
       const b = Buffer.alloc(1 + Math.floor(rand() * 300));
       for (let j = 0; j < b.length; j++) b[j] = rand() < 0.03 ? 10 : Math.floor(rand() * 256);
-      c.send(b);
+      c.sendRaw(b);
       if (i % 20 === 0) await sleep(1);
     }
     await c.waitClosed(HANDSHAKE_MS + 10_000);
@@ -116,7 +108,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
   const longLine = phase('a 10 MiB line', async () => {
     const c = await LineClient.connect(port, '127.0.0.11');
     clients.push(c);
-    c.send(Buffer.alloc(10 * 1024 * 1024, 0x7b)); // '{' * 10 MiB, no newline
+    c.sendRaw(Buffer.alloc(10 * 1024 * 1024, 0x7b)); // '{' * 10 MiB, no newline
     await c.waitClosed(20_000);
     t.same(c.lines.map(errorOf), [[20, 'Line too long: over 16384 bytes', null]], 'one answer: error 20, line too long, then closed');
     t.ok(refused.some((r) => r.ip === '127.0.0.11' && r.cause === 'line_too_long'), 'counted as line_too_long');
@@ -126,7 +118,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
     const c = await LineClient.connect(port, '127.0.0.12');
     clients.push(c);
     const opened = Date.now();
-    c.send('{"id":1,"method":"mining.subscribe","params":["half-');
+    c.sendRaw('{"id":1,"method":"mining.subscribe","params":["half-');
     await c.waitClosed(HANDSHAKE_MS + 10_000);
     t.ok(Date.now() - opened >= HANDSHAKE_MS - 50, 'not closed before the handshake timeout');
     t.equal(c.lines.length, 0, 'nothing was answered: the half line was never a request');
@@ -169,7 +161,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
       const nonce = (i * 7919).toString(16).padStart(8, '0');
       text += JSON.stringify({ id: 1000 + i, method: 'mining.submit', params: ['flooder', job.params![0], i.toString(16).padStart(16, '0'), job.params![7], nonce] }) + '\n';
     }
-    c.send(text);
+    c.sendRaw(text);
     await until(() => c.lines.filter((l) => typeof l.id === 'number' && l.id >= 1000).length === N, 'an answer to every flooded submit', 30_000);
     const answers = c.lines.filter((l) => typeof l.id === 'number' && l.id >= 1000);
     t.same(answers.map((a) => a.id), Array.from({ length: N }, (_, i) => 1000 + i), 'every submit answered, in order');

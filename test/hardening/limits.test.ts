@@ -1,7 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
 import { buildConfig, ConfigError } from '../../src/config.js';
@@ -10,7 +6,10 @@ import { checkDeviceLimits, DeviceServer, type DeviceServerOptions } from '../..
 import type { Session, SessionHost, SubscribeGrant } from '../../src/downstream/session.js';
 import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
 import { StratumError } from '../../src/stratum/errors.js';
-import { errorOf, LineClient, recordingLogger, sleep, until } from './helpers.js';
+import { errorOf, LineClient } from '../helpers/line-client.js';
+import { makeCertificate } from '../helpers/tls-cert.js';
+import { sleep, until } from '../helpers/wait.js';
+import { recordingLogger } from './helpers.js';
 
 /**
  * The device server's limits and the session's defences, one at a time, against a scripted host (no proxy
@@ -88,8 +87,8 @@ t.test('requests piling up behind an unanswered one: the device is dropped past 
   const s = await serve(t, scriptedHost({ authorize: () => new Promise(() => {}) }), { maxPendingReplies: 50 });
   const c = await s.connect();
   await c.request('mining.subscribe', []);
-  c.send(JSON.stringify({ id: 'auth', method: 'mining.authorize', params: ['rig', 'x'] }) + '\n');
-  c.send(Array.from({ length: 60 }, (_, i) => JSON.stringify({ id: i, method: 'mining.ping', params: [] })).join('\n') + '\n');
+  c.sendRaw(JSON.stringify({ id: 'auth', method: 'mining.authorize', params: ['rig', 'x'] }) + '\n');
+  c.sendRaw(Array.from({ length: 60 }, (_, i) => JSON.stringify({ id: i, method: 'mining.ping', params: [] })).join('\n') + '\n');
   await c.waitClosed();
   t.equal(c.lines.filter((l) => l.result === 'pong').length, 0, 'nothing answered out of order');
   t.same(s.refused.map((r) => r.cause), ['pending_replies']);
@@ -109,7 +108,7 @@ t.test('authorize sent right behind subscribe (not waiting for its answer) is an
   let release: (g: SubscribeGrant) => void = () => {};
   const s = await serve(t, scriptedHost({ subscribe: () => new Promise((r) => (release = r)) }));
   const c = await s.connect();
-  c.send('{"id":1,"method":"mining.subscribe","params":[]}\n{"id":2,"method":"mining.authorize","params":["rig","x"]}\n');
+  c.sendRaw('{"id":1,"method":"mining.subscribe","params":[]}\n{"id":2,"method":"mining.authorize","params":["rig","x"]}\n');
   await sleep(100);
   t.equal(c.lines.length, 0, 'nothing answered while the subscribe waits');
   release({ extranonce1: 'aabbccdd', extranonce2Size: 4 });
@@ -120,7 +119,7 @@ t.test('authorize sent right behind subscribe (not waiting for its answer) is an
   // A failed subscribe makes the pipelined authorize fail with 25.
   const s2 = await serve(t, scriptedHost({ subscribe: async () => Promise.reject(new StratumError(20, 'No pool connection yet, try again')) }));
   const d = await s2.connect();
-  d.send('{"id":1,"method":"mining.subscribe","params":[]}\n{"id":2,"method":"mining.authorize","params":["rig","x"]}\n');
+  d.sendRaw('{"id":1,"method":"mining.subscribe","params":[]}\n{"id":2,"method":"mining.authorize","params":["rig","x"]}\n');
   await d.waitFor((l) => l.id === 2, 5000, true);
   t.same(d.lines.map(errorOf), [
     [20, 'No pool connection yet, try again', null],
@@ -135,7 +134,7 @@ t.test('limits change live: existing devices follow, nobody is dropped by the ch
   s.server.updateLimits({ submitsPerSecond: 1, maxConnectionsPerIp: 1 });
   t.equal(s.server.limits.submitsPerSecond, 1);
   const submit = (i: number) => JSON.stringify({ id: i, method: 'mining.submit', params: ['rig', '1', '00000000', '00000000', '00000000'] });
-  a.send(Array.from({ length: 5 }, (_, i) => submit(100 + i)).join('\n') + '\n');
+  a.sendRaw(Array.from({ length: 5 }, (_, i) => submit(100 + i)).join('\n') + '\n');
   await until(() => a.lines.filter((l) => typeof l.id === 'number' && l.id >= 100).length === 5, 'five answers');
   const limited = a.lines.filter((l) => errorOf(l)?.[1] === 'Too many submits: the limit is 1 per second');
   t.ok(limited.length >= 2, `the new rate applies to a device already connected (${limited.length} of 5 refused)`);
@@ -227,22 +226,6 @@ t.test('config: a bad CIDR is a config error naming the entry', async (t) => {
   t.same(buildConfig({ pools, access: { workers: [], password: null, allowCidrs: ['10.0.0.0/8', '::1'] } }).access.allowCidrs, ['10.0.0.0/8', '::1']);
 });
 
-/** A throwaway self-signed certificate for 127.0.0.1, made with openssl; null without it. */
-function makeCertificate(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(path.join(tmpdir(), 'dfp-hardening-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'],
-      { stdio: 'ignore', timeout: 30_000 },
-    );
-    return { key: readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 const cert = makeCertificate();
 
 t.test('device TLS: a TLS device is served; plain bytes on the TLS port are refused and counted as tls', { skip: cert ? false : 'openssl not available' }, async (t) => {
@@ -256,7 +239,7 @@ t.test('device TLS: a TLS device is served; plain bytes on the TLS port are refu
   const sub = JSON.parse(answer) as { id: number; result: unknown[]; error: unknown };
   t.same([sub.id, sub.result[1], sub.result[2], sub.error], [1, 'aabbccdd', 4, null], 'subscribed over TLS');
   const plain = await s.connect();
-  plain.send('{"id":1,"method":"mining.subscribe","params":[]}\n');
+  plain.sendRaw('{"id":1,"method":"mining.subscribe","params":[]}\n');
   await plain.waitClosed(10_000);
   t.equal(plain.lines.length, 0, 'no Stratum answer in clear text');
   await until(() => s.refused.some((r) => r.cause === 'tls'), 'the failed handshake counted');

@@ -4,7 +4,9 @@ import { buildConfig, ConfigError, type ProxyConfig } from '../../src/config.js'
 import { applyConfig, diffConfig, reloadConfig } from '../../src/reload.js';
 import { hasher } from '../helpers/share-kit.js';
 import { healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
-import { errorOf, GoodDevice, LineClient, recordingLogger, until } from './helpers.js';
+import { errorOf, LineClient } from '../helpers/line-client.js';
+import { until } from '../helpers/wait.js';
+import { GoodDevice, recordingLogger } from './helpers.js';
 
 /**
  * Configuration reload: the pure diff (what applies live, what needs a restart) and applying it to a
@@ -97,7 +99,7 @@ t.test('applyConfig on a running app: access lists, limits and start difficulty 
   await t.resolves(outsider.waitClosed(5000), 'an address outside the new CIDR list is refused');
   // The new submit rate applies to a device already connected.
   const flood = Array.from({ length: 4 }, (_, i) => JSON.stringify({ id: 500 + i, method: 'mining.submit', params: ['rig1', 'ffff', '0000000000000000', '00000000', '00000000'] })).join('\n');
-  rig1.client.send(flood + '\n');
+  rig1.client.sendRaw(flood + '\n');
   await until(() => rig1.client.lines.filter((l) => typeof l.id === 'number' && l.id >= 500).length === 4, 'four answers');
   t.ok(rig1.client.lines.some((l) => errorOf(l)?.[1] === 'Too many submits: the limit is 1 per second'), 'the new rate is in force for rig1');
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { PoolConfig } from '../../src/upstream/types.js';
 import { UpstreamSlot, type UpstreamSlotOptions } from '../../src/upstream/upstream-slot.js';
 import { healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
-import { sleep } from './helpers.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * UpstreamSlot.setPools (SIGHUP): the session in use is kept when its pool is still in the list with the
@@ -36,14 +36,9 @@ function slotOf(t: Test, options: UpstreamSlotOptions) {
     reasons.push(s.reason);
   });
   slot.on('ready', (r) => events.push(`ready:${r.pool}`));
-  const until = async (re: RegExp, count = 1, timeoutMs = 10_000) => {
-    const end = Date.now() + timeoutMs;
-    while (events.filter((e) => re.test(e)).length < count) {
-      if (Date.now() > end) throw new Error(`not ${count} events matching ${re} within ${timeoutMs} ms; got ${events.join(' ')}`);
-      await sleep(5);
-    }
-  };
-  return { slot, events, reasons, until };
+  const untilEvents = (re: RegExp, count = 1, timeoutMs = 10_000) =>
+    until(() => events.filter((e) => re.test(e)).length >= count, () => `${count} events matching ${re}; got ${events.join(' ')}`, timeoutMs);
+  return { slot, events, reasons, until: untilEvents };
 }
 
 t.test('before start: the list is replaced and the new first pool is the one connected', async (t) => {

@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { RpcRequest } from '../../src/stratum/jsonrpc.js';
 import { ScriptedPool, type ScriptedClient } from '../helpers/scripted-pool.js';
-import { blockNotify, errorOf, GoodDevice, LineClient, until } from './helpers.js';
+import { blockNotify } from '../helpers/block-job.js';
+import { errorOf, LineClient } from '../helpers/line-client.js';
+import { until } from '../helpers/wait.js';
+import { GoodDevice } from './helpers.js';
 
 /**
  * The real command in a child process (`node --import tsx src/cli.ts start --config <file>`) against

@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/observe/log.js';
 import { NO_MISBEHAVIOUR, SimFleet } from '../../src/sim/fleet.js';
 import { SimPool } from '../../src/sim/pool.js';
 import type { RejectReason } from '../../src/stratum/errors.js';
+import { mulberry32 } from './prng.js';
 
 /**
  * The system the dashboard's browser test drives, behind one interface:
@@ -338,17 +339,5 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       clearInterval(timer);
       await stopProxy();
     },
-  };
-}
-
-/** A small seeded PRNG (mulberry32), so the synthetic farm is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

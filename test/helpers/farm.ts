@@ -6,20 +6,11 @@ import { silentLogger } from '../../src/observe/log.js';
 import { SimFleet, type SimFleetOptions, type SimFleetStats } from '../../src/sim/fleet.js';
 import { SimPool, type SimPoolOptions } from '../../src/sim/pool.js';
 import { hasher } from './share-kit.js';
+import { sleep, until } from './wait.js';
 
 /** A whole farm on loopback for end-to-end tests: simulated pool(s) -> the proxy app -> a simulated fleet. */
 type Teardown = { teardown(fn: () => unknown): void };
 export const WAIT = 45_000;
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export async function until(cond: () => boolean, what: string, timeoutMs = WAIT): Promise<void> {
-  const started = Date.now();
-  while (!cond()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(25);
-  }
-}
 
 export async function startPool(t: Teardown, opts: SimPoolOptions = {}): Promise<SimPool> {
   const pool = new SimPool({ hasher, jobIntervalMs: 0, blockIntervalMs: 0, difficulty: 1e-6, ...opts });
@@ -85,7 +76,7 @@ export async function checkBooks(t: Test, app: ProxyApp, fleet: SimFleet, pools:
 
 export async function mining(fleet: SimFleet, app: ProxyApp, more = 20): Promise<void> {
   const target = app.proxy.counters.accepted + more;
-  await until(() => app.proxy.counters.accepted >= target, `${more} more accepted shares`);
+  await until(() => app.proxy.counters.accepted >= target, `${more} more accepted shares`, WAIT);
   void fleet;
 }
 

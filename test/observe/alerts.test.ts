@@ -6,6 +6,7 @@ import { EventBus } from '../../src/observe/events.js';
 import type { FarmSummary } from '../../src/observe/farm-stats.js';
 import { createLogger, type Logger } from '../../src/observe/log.js';
 import { ALERT_KINDS, WebhookSender, type Alert, type Timers, type WebhookConfig } from '../../src/observe/webhooks.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * Alerts end to end: events on a real EventBus, the AlertManager's grouping on a fake clock, and delivery
@@ -422,7 +423,7 @@ t.test('block candidate: sent at once, alone, even when the rate limit is spent 
     disconnect(connect(`rig${k}`), `rig${k}`);
     await step(1000);
   }
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await sleep(50);
   t.equal(alerts.length, 4);
   t.equal(r.count(null), 1, 'the other three wait (one was dropped: the queue holds 2)');
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '0000000000000abc', shareDifficulty: 2.5e6, networkDifficulty: 1.2e6, at: clock.now() });
@@ -449,7 +450,7 @@ t.test('rate limit per webhook: what waits goes out as one digest when the limit
   await offline('a2');
   await r.waitFor(2);
   for (const w of ['a3', 'a4', 'a5']) await offline(w);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await sleep(100);
   t.equal(alerts.length, 5);
   t.equal(r.count(null), 2, 'two messages in the first minute, no more');
   clock.advance(60_000); // the rate-limit wait runs on the same clock
@@ -654,7 +655,7 @@ t.test('bounded queue: the oldest alerts are dropped with a counted warning, nev
   await r.waitFor(3);
   // Now rate-limited (1 per minute, 3 messages sent): queue alerts until full, and beyond.
   for (let k = 0; k < 10; k++) s.enqueue(offlineAlert(`q${k}`));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await sleep(50);
   t.equal(s.pending, 3, 'the queue holds queueSize alerts');
   t.equal(s.stats.dropped, 7);
   const warnings = lines.filter((l) => l.msg === 'alert queue full: dropped the oldest alerts');

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { startDashboardSut, type DashboardSut } from '../helpers/dashboard-sut.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * The dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core) against the
@@ -220,7 +221,7 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
       want = expected().sort();
       got = (await shownWorkers(page)).sort();
       if (JSON.stringify(got) === JSON.stringify(want)) break;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     t.same(got, want, label);
   }
@@ -228,7 +229,7 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   await expectRows('filter offline: exactly the offline devices', () => views().filter((v) => !v.online).map((v) => v.worker));
   t.ok((await shownWorkers(page)).includes(victim));
   // The rejecting device misbehaves at random: wait (bounded) until the farm itself counts it as a problem.
-  for (let i = 0; i < 150 && views().filter((v) => v.online && v.rejectRate > 0.05).length === 0; i++) await new Promise((r) => setTimeout(r, 200));
+  for (let i = 0; i < 150 && views().filter((v) => v.online && v.rejectRate > 0.05).length === 0; i++) await sleep(200);
   await page.click('#status-filter button[data-status="problem"]');
   await expectRows('filter problem: offline or rejecting more than 5%', () => views().filter((v) => !v.online || v.rejectRate > 0.05).map((v) => v.worker));
   const problemRows = await shownWorkers(page);
@@ -341,7 +342,7 @@ t.test('10,000 devices: the table stays virtual; update cost measured', { skip, 
   let seen = (await perf()).messages;
   const deadline = Date.now() + 60_000;
   while (samples.length < 8 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const p = await perf();
     if (p.messages > seen && p.lastRenderMs > 0) {
       seen = p.messages;

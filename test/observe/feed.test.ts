@@ -8,6 +8,7 @@ import { EventBus } from '../../src/observe/events.js';
 import { FarmStats, type DeviceView, type FarmEvent } from '../../src/observe/farm-stats.js';
 import { attachFeed, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
 import { HttpServer } from '../../src/observe/http-server.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * The websocket feed over a real HttpServer on loopback, read by the `ws` client, with FarmStats fed by
@@ -295,7 +296,7 @@ t.test('every client gets the same delta bytes; the feed serializes once per tic
   accept(bus, 'x', 1);
   feed.tick();
   const deadline = Date.now() + 10_000;
-  while (raws.some((l) => l.length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (raws.some((l) => l.length < 2) && Date.now() < deadline) await sleep(10);
   t.ok(raws.every((l) => l.length === 2), 'each client got snapshot and delta');
   t.ok(raws[0]![1]!.equals(raws[1]![1]!) && raws[1]![1]!.equals(raws[2]![1]!), 'identical delta bytes');
   t.equal(feed.stats().lastTick!.bytes, raws[0]![1]!.length);
@@ -462,7 +463,7 @@ t.test('a client that does not read: frames skipped for it, memory bounded, clos
   let samples = 0;
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     for (const c of feed.clientStates()) peakBuffered = Math.max(peakBuffered, c.bufferedAmount);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     if (++samples % 5 === 0) peakLive = Math.max(peakLive, liveBytes());
@@ -492,7 +493,7 @@ t.test('a client that does not read: frames skipped for it, memory bounded, clos
   // The normal client still gets deltas after the stuck one is gone.
   const before = normalDeltas;
   const until = Date.now() + 30_000;
-  while (normalDeltas < before + 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  while (normalDeltas < before + 2 && Date.now() < until) await sleep(20);
   t.ok(normalDeltas >= before + 2, 'deltas continue');
 
   // The stuck client, reading again, finds its connection ended by the proxy.
@@ -526,7 +527,7 @@ t.test('a client that fell behind gets a fresh snapshot instead of the deltas it
   const until = Date.now() + 60_000;
   let snapshot: FeedMessage | null = null;
   while (Date.now() < until && !snapshot) {
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     feed.tick();
     for (const m of client.messages.splice(0)) if (m.type === 'snapshot') snapshot = m;
   }

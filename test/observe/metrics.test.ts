@@ -7,6 +7,7 @@ import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics, upstreamResultOf, type ProxyMetricsOptions } from '../../src/observe/metrics.js';
 import { registerMetricsRoute } from '../../src/observe/metrics-route.js';
 import { familyLines, seriesValue } from '../helpers/metrics-sut.js';
+import { sleep } from '../helpers/wait.js';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
 
@@ -226,7 +227,7 @@ t.test('retention runs by itself on a timer, and FarmStats forgets the worker at
   t.ok(stats.devices.has('rig-x'));
   t.ok((await metrics.render()).includes('worker="rig-x"'), 'still there right after disconnecting');
   const deadline = Date.now() + 20_000;
-  while (stats.devices.has('rig-x') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while (stats.devices.has('rig-x') && Date.now() < deadline) await sleep(20);
   t.notOk(stats.devices.has('rig-x'), 'FarmStats forgot it');
   t.notOk((await metrics.render()).includes('worker="rig-x"'), 'its series are gone');
   t.ok(Date.now() - at >= 200, 'not before the retention time');
@@ -354,7 +355,7 @@ t.test('a worker appears once per scrape even when devices come and go while it 
       const early = `rig-${churn % 200}`;
       const late = `rig-${1000 + (churn % 200)}`;
       for (const worker of [early, late]) bus.emit('device.disconnected', { sessionId: churn, worker, ip: '10.0.0.1', reason: 'closed', at: at() });
-      await new Promise((r) => setTimeout(r, 15));
+      await sleep(15);
       for (const worker of [early, late]) bus.emit('device.authorized', { sessionId: churn, worker, ip: '10.0.0.1', at: at() });
     }
   }

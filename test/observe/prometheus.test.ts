@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import { startMetricsSut, type MetricsSut } from '../helpers/metrics-sut.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * The metrics, dashboards and alert rules against a real Prometheus (Debian's `prometheus` and
@@ -138,8 +139,6 @@ async function freePort(): Promise<number> {
   await new Promise<void>((res) => server.close(() => res()));
   return port;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Sample {
   metric: Record<string, string>;

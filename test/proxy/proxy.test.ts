@@ -2,12 +2,12 @@ import t, { type Test } from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
 import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
-import type { NotifyParams } from '../../src/stratum/messages.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
-import { loadBlocks } from '../helpers/fixtures.js';
 import { mine } from '../helpers/mine.js';
 import { hasher } from '../helpers/share-kit.js';
-import { StratumTestClient, type Line } from '../helpers/stratum-client.js';
+import { blockNotify, jobBlock, jobBlockExtranonces } from '../helpers/block-job.js';
+import { errorOf, LineClient, type Line } from '../helpers/line-client.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * The proxy core with an in-process pool (FakeUpstream) and real devices over loopback TCP. The job is
@@ -15,17 +15,9 @@ import { StratumTestClient, type Line } from '../helpers/stratum-client.js';
  * the first device's prefix (2 bytes) and that device's extranonce2 (8 bytes), so the block's own nonce is a
  * share the proxy must accept, forward and flag as a block candidate.
  */
-const block = loadBlocks().find((b) => b.id === 'dash-mainnet-844898')!;
-const full = block.stratum.coinb_full;
-const scriptEnd = (block.coinbase.scriptsig_offset + block.coinbase.scriptsig_length) * 2;
-const tail = full.slice(scriptEnd - 24, scriptEnd); // 12 bytes: e155 0000 0000000001000000
-const BLOCK_EN2 = tail.slice(8);
+const block = jobBlock;
+const BLOCK_EN2 = jobBlockExtranonces.slice(8); // of e155 0000 0000000001000000
 const DEVICE_DIFF = 1e-6;
-
-function blockNotify(jobId: string, clean = true, ntime = block.stratum.ntime): NotifyParams {
-  const s = block.stratum;
-  return { jobId, prevhash: s.prevhash, coinb1: full.slice(0, scriptEnd - 24), coinb2: full.slice(scriptEnd), merkleBranch: s.merkle_branch, version: s.version, nbits: s.nbits, ntime, cleanJobs: clean };
-}
 
 type Events = { [K in keyof ProxyEventMap]?: ProxyEventMap[K][] };
 
@@ -41,14 +33,14 @@ async function setup(t: Test, options: Partial<ProxyOptions> = {}) {
   proxy.start();
   const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus);
   const { port } = await server.listen();
-  const clients: StratumTestClient[] = [];
+  const clients: LineClient[] = [];
   t.teardown(async () => {
     for (const c of clients) c.close();
     await server.close();
     await proxy.stop();
   });
   const connect = async () => {
-    const c = await StratumTestClient.connect(port);
+    const c = await LineClient.connect(port);
     clients.push(c);
     return c;
   };
@@ -65,7 +57,6 @@ async function setup(t: Test, options: Partial<ProxyOptions> = {}) {
 }
 
 const resultOf = (l: Line) => l.result;
-const errorOf = (l: Line) => l.error as [number, string, null] | null;
 
 t.test('handshake: unique prefixes, difficulty before the job, one serialized job for every device', async (t) => {
   const { up, device } = await setup(t);
@@ -76,9 +67,9 @@ t.test('handshake: unique prefixes, difficulty before the job, one serialized jo
   t.equal((b.sub.result as unknown[])[1], 'e1550001', 'the second device gets the next prefix');
   t.equal(a.auth.result, true);
   const firstNotify = await a.c.waitFor((l) => l.method === 'mining.notify', 5000, true);
-  const diffIndex = a.c.received.findIndex((l) => l.method === 'mining.set_difficulty');
-  t.ok(diffIndex >= 0 && diffIndex < a.c.received.indexOf(firstNotify), 'set_difficulty precedes the job');
-  t.same(a.c.received[diffIndex]!.params, [DEVICE_DIFF]);
+  const diffIndex = a.c.lines.findIndex((l) => l.method === 'mining.set_difficulty');
+  t.ok(diffIndex >= 0 && diffIndex < a.c.lines.indexOf(firstNotify), 'set_difficulty precedes the job');
+  t.same(a.c.lines[diffIndex]!.params, [DEVICE_DIFF]);
   t.not(firstNotify.params![0], 'p1', 'devices see the proxy\'s own job id');
   t.equal(firstNotify.params![8], true, 'a joining device gets the job with clean_jobs on');
 
@@ -86,8 +77,8 @@ t.test('handshake: unique prefixes, difficulty before the job, one serialized jo
   const gotB = b.c.waitFor((l) => l.method === 'mining.notify' && l.params![8] === false);
   up.job(blockNotify('p2', false));
   await Promise.all([gotA, gotB]);
-  const rawA = a.c.raw.filter((r) => r.includes('mining.notify')).at(-1);
-  const rawB = b.c.raw.filter((r) => r.includes('mining.notify')).at(-1);
+  const rawA = a.c.rawLines.filter((r) => r.includes('mining.notify')).at(-1);
+  const rawB = b.c.rawLines.filter((r) => r.includes('mining.notify')).at(-1);
   t.equal(rawA, rawB, 'both devices received the same bytes for the new job');
 });
 
@@ -167,24 +158,15 @@ t.test('answers go back in request order, even with one id reused and a pool ans
   const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
   const jobId = job.params![0] as string;
   const low = mine(blockNotify(jobId), 'e1550000', '0000000000000009', 2 ** -32, { below: DEVICE_DIFF });
-  const answers: Line[] = [];
-  const collect = (n: number) => new Promise<void>((resolve) => {
-    const check = () => {
-      const got = c.received.filter((l) => l.id === 4);
-      if (got.length >= n) {
-        answers.push(...got);
-        resolve();
-      } else setTimeout(check, 10);
-    };
-    check();
-  });
+  const answersTo4 = () => c.lines.filter((l) => l.id === 4);
   c.sendRaw(JSON.stringify({ id: 4, method: 'mining.submit', params: ['rig1', jobId, BLOCK_EN2, block.stratum.ntime, block.stratum.nonce] }) + '\n');
   c.sendRaw(JSON.stringify({ id: 4, method: 'mining.submit', params: ['rig1', jobId, '0000000000000009', low.ntime, low.nonce] }) + '\n');
   c.sendRaw(JSON.stringify({ id: 4, method: 'mining.submit', params: ['rig1', jobId, BLOCK_EN2, block.stratum.ntime, block.stratum.nonce] }) + '\n');
-  await new Promise((r) => setTimeout(r, 200));
-  t.equal(c.received.filter((l) => l.id === 4).length, 0, 'nothing is answered while the first (pool) share waits for the pool');
+  await sleep(200);
+  t.equal(c.lines.filter((l) => l.id === 4).length, 0, 'nothing is answered while the first (pool) share waits for the pool');
   release();
-  await collect(3);
+  await until(() => answersTo4().length >= 3, 'three answers to id 4');
+  const answers = answersTo4();
   t.equal(answers[0]!.result, true, 'first: the block share, answered after the pool');
   t.equal(errorOf(answers[1]!)?.[0], 23, 'second: low difficulty');
   t.equal(errorOf(answers[2]!)?.[0], 22, 'third: duplicate of the first');

@@ -2,7 +2,7 @@ import t from 'tap';
 import { SimFleet, type SimFleetOptions, type SimFleetStats } from '../../src/sim/fleet.js';
 import { SimPool, type SimPoolOptions } from '../../src/sim/pool.js';
 import { hasher } from '../helpers/share-kit.js';
-import { sleep } from './line-client.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * The simulated fleet mining on the simulated pool over loopback. At difficulty 1e-8 a device hashing 200 H/s
@@ -28,14 +28,6 @@ async function startFleet(tt: Test, pool: SimPool, opts: Partial<SimFleetOptions
   return fleet;
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = WAIT): Promise<void> {
-  const started = Date.now();
-  while (!cond()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for: ${what}`);
-    await sleep(25);
-  }
-}
-
 /** Stop hashing and wait until every submit sent has its answer. */
 async function quiesce(fleet: SimFleet): Promise<SimFleetStats> {
   fleet.setHashrate(0);
@@ -47,7 +39,7 @@ t.test('ten devices mine on the pool: shares accepted by its own validation, and
   const pool = await startPool(t);
   const fleet = await startFleet(t, pool, { devices: 10, workerPrefix: 'rack1' });
   await fleet.whenMining(10, WAIT);
-  await until(() => fleet.allDeviceStats().every((d) => d.shares.accepted >= 2), 'two accepted shares per device');
+  await until(() => fleet.allDeviceStats().every((d) => d.shares.accepted >= 2), 'two accepted shares per device', WAIT);
   const s = await quiesce(fleet);
   const p = pool.stats();
   t.equal(s.totals.rejected, 0, 'no rejections');
@@ -77,7 +69,7 @@ t.test('each misbehaviour gets the right error code at the pool', async (t) => {
   await fleet.whenMining(4, WAIT);
   // A clean job first, so "stale" submits name a job the pool really superseded.
   pool.newBlock();
-  await until(() => fleet.allDeviceStats().every((d) => d.cleanJobs >= 2), 'the clean job everywhere');
+  await until(() => fleet.allDeviceStats().every((d) => d.cleanJobs >= 2), 'the clean job everywhere', WAIT);
   // Honest shares in flight across the clean job are stale (21): count them before the misbehaviour starts.
   const before = (await quiesce(fleet)).byKind.valid;
   t.same(Object.keys(before.rejectedByCode).filter((c) => c !== '21'), [], 'only stale honest shares so far');
@@ -104,13 +96,14 @@ t.test('set_extranonce is followed from the next job; devices that did not subsc
   const pool = await startPool(t);
   const fleet = await startFleet(t, pool, { devices: 3 });
   await fleet.whenMining(3, WAIT);
-  await until(() => fleet.allDeviceStats().every((d) => d.shares.accepted >= 1), 'a share per device');
+  await until(() => fleet.allDeviceStats().every((d) => d.shares.accepted >= 1), 'a share per device', WAIT);
   const before = fleet.allDeviceStats();
   const { changed } = pool.setExtranonce('all');
   t.equal(changed.length, 3);
   await until(
     () => fleet.allDeviceStats().every((d, i) => d.extranonceChanges === 1 && d.shares.accepted >= before[i]!.shares.accepted + 2),
     'new extranonce and more accepted shares',
+    WAIT,
   );
   for (const d of fleet.allDeviceStats()) {
     const conn = pool.connectionOf(d.worker)!;
@@ -135,13 +128,13 @@ t.test('client.reconnect moves the fleet to the given pool; empty params mean th
   const fleet = await startFleet(t, pool1, { devices: 3 });
   await fleet.whenMining(3, WAIT);
   t.equal(pool1.sendReconnect({ host: '127.0.0.1', port: pool2.port, waitSeconds: 0 }), 3);
-  await until(() => pool2.stats().authorized === 3 && pool2.stats().totals.accepted >= 3, 'the fleet mining on pool 2');
-  await until(() => pool1.connectionCount === 0, 'pool 1 left');
+  await until(() => pool2.stats().authorized === 3 && pool2.stats().totals.accepted >= 3, 'the fleet mining on pool 2', WAIT);
+  await until(() => pool1.connectionCount === 0, 'pool 1 left', WAIT);
   const s = fleet.stats();
   t.equal(s.reconnectRequests, 3);
   for (const d of fleet.allDeviceStats()) t.equal(d.port, pool2.port);
   pool2.sendReconnect();
-  await until(() => pool2.stats().connectionsTotal === 6 && fleet.stats().mining === 3, 'reconnected to the same pool');
+  await until(() => pool2.stats().connectionsTotal === 6 && fleet.stats().mining === 3, 'reconnected to the same pool', WAIT);
   t.equal(fleet.stats().reconnectRequests, 6);
   t.equal(pool1.stats().connectionsTotal, 3);
 });
@@ -153,11 +146,11 @@ t.test('a new difficulty applies from the next job and both sides credit the sam
   const order: string[] = [];
   fleet.on('difficulty', (e) => e.device === 0 && order.push(`difficulty ${e.difficulty}`));
   fleet.on('job', (e) => e.device === 0 && order.push(`job ${e.difficulty}`));
-  await until(() => fleet.stats().totals.accepted >= 3, 'shares at 1e-8');
+  await until(() => fleet.stats().totals.accepted >= 3, 'shares at 1e-8', WAIT);
   pool.setDifficulty(2e-8);
-  await until(() => fleet.allDeviceStats().every((d) => d.difficulty === 2e-8), 'the new difficulty');
+  await until(() => fleet.allDeviceStats().every((d) => d.difficulty === 2e-8), 'the new difficulty', WAIT);
   const acceptedAtChange = fleet.stats().totals.accepted;
-  await until(() => fleet.stats().totals.accepted >= acceptedAtChange + 3, 'shares at 2e-8');
+  await until(() => fleet.stats().totals.accepted >= acceptedAtChange + 3, 'shares at 2e-8', WAIT);
   t.same(order.slice(0, 2), ['difficulty 2e-8', 'job 2e-8'], 'set_difficulty, then the job it applies to');
   const s = await quiesce(fleet);
   t.equal(s.totals.rejected, 0);
@@ -172,12 +165,12 @@ t.test('a found block triggers a clean job at the next height', async (t) => {
   const pool = await startPool(t, { nbits: '2000ffff' });
   const height = pool.height;
   const fleet = await startFleet(t, pool, { devices: 3 });
-  await until(() => pool.stats().blocks.length >= 1, 'a block');
+  await until(() => pool.stats().blocks.length >= 1, 'a block', WAIT);
   const block = pool.stats().blocks[0]!;
   t.equal(block.height, height);
   t.match(block.worker, /^sim\.[0-2]$/);
   t.ok(block.shareDifficulty >= block.networkDifficulty);
-  await until(() => fleet.allDeviceStats().every((d) => d.cleanJobs >= 2), 'clean jobs on every device');
+  await until(() => fleet.allDeviceStats().every((d) => d.cleanJobs >= 2), 'clean jobs on every device', WAIT);
   t.ok(pool.height > height);
   const s = await quiesce(fleet);
   const p = pool.stats();
@@ -194,7 +187,7 @@ t.test('kill, revive, dropped connections, refused authorization, version rollin
   await fleet.whenMining(3, WAIT);
   for (const c of pool.connectionStats()) t.equal(c.versionMask, 0x1fffe000, 'version rolling negotiated');
   fleet.killDevice(1);
-  await until(() => pool.connectionCount === 2, 'one connection gone');
+  await until(() => pool.connectionCount === 2, 'one connection gone', WAIT);
   t.equal(fleet.deviceStats(1).state, 'killed');
   fleet.reviveDevice(1);
   await fleet.whenMining(3, WAIT);
@@ -204,7 +197,7 @@ t.test('kill, revive, dropped connections, refused authorization, version rollin
   pool.dropAll();
   await fleet.waitFor((s) => s.reconnects >= 4 && s.mining === 3, WAIT);
   t.pass('the fleet reconnects after the pool dropped it');
-  await until(() => fleet.stats().totals.accepted >= 6, 'shares with rolled versions');
+  await until(() => fleet.stats().totals.accepted >= 6, 'shares with rolled versions', WAIT);
   const s = await quiesce(fleet);
   // Answers on the wire when the pool dropped the connections never arrive: the fleet counts them unanswered.
   const poolAccepted = pool.stats().totals.accepted;

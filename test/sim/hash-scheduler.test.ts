@@ -1,6 +1,6 @@
 import t from 'tap';
 import { HashScheduler, type HashTask } from '../../src/sim/hash-scheduler.js';
-import { sleep } from './line-client.js';
+import { sleep } from '../helpers/wait.js';
 
 class FakeTask implements HashTask {
   done = 0;

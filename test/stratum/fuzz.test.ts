@@ -6,6 +6,7 @@ import * as messages from '../../src/stratum/messages.js';
 import { initialTarget } from '../../src/proxy/device-target.js';
 import type { Job } from '../../src/proxy/job.js';
 import { loadTranscript } from '../helpers/fixtures.js';
+import { mulberry32 } from '../helpers/prng.js';
 import { jobOf, lookupOf, validator } from '../helpers/share-kit.js';
 
 /**
@@ -16,18 +17,6 @@ import { jobOf, lookupOf, validator } from '../helpers/share-kit.js';
  */
 const CASES = Math.max(1, Number(process.env.FUZZ_CASES ?? 3000));
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed1234);
-
-/** mulberry32: a tiny 32-bit PRNG, good enough to drive a fuzzer, deterministic for a seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = mulberry32(SEED);
 const int = (n: number) => Math.floor(rand() * n);

@@ -1,30 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type tls from 'node:tls';
 import t from 'tap';
 import { PoolConnection, type PoolDownInfo } from '../../src/upstream/pool-connection.js';
 import type { PoolConfig } from '../../src/upstream/types.js';
 import { healthyPool, nextEvent, ScriptedPool } from '../helpers/scripted-pool.js';
-
-/** A throwaway self-signed certificate for 127.0.0.1 and localhost, made with openssl; null without it. */
-function makeCertificate(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(path.join(tmpdir(), 'dfp-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-        '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-      { stdio: 'ignore', timeout: 30_000 },
-    );
-    return { key: readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { makeCertificate } from '../helpers/tls-cert.js';
 
 /** The subtest object tap hands to a test function. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];

@@ -3,6 +3,7 @@ import t from 'tap';
 import { PoolConnection, type PoolConnectionOptions, type PoolDownInfo } from '../../src/upstream/pool-connection.js';
 import type { PoolConfig, UpstreamJob } from '../../src/upstream/types.js';
 import { closedPort, nextEvent, notifyParams, ScriptedPool, type ScriptedClient } from '../helpers/scripted-pool.js';
+import { until } from '../helpers/wait.js';
 
 /** The subtest object tap hands to a test function. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -211,7 +212,7 @@ t.test('mining.set_extranonce: event, next jobs carry it; bad params answered wi
   t.same(s.jobs[0]!.extranonce, { extranonce1: 'abcdef01', extranonce2Size: 6 });
 
   s.client.request(77, 'mining.set_extranonce', ['xyz', 4]);
-  await waitFor(() => s.client.lines.some((l) => l.includes('"id":77')));
+  await until(() => s.client.lines.some((l) => l.includes('"id":77')), 'the answer to request 77', 10_000);
   const answer = JSON.parse(s.client.lines.find((l) => l.includes('"id":77'))!);
   t.same(answer, { id: 77, result: null, error: [20, 'mining.set_extranonce: extranonce1 (param 1) must be hex of at most 32 bytes', null] });
   t.same(s.conn.extranonce, { extranonce1: 'abcdef01', extranonce2Size: 6 }, 'unchanged by the bad one');
@@ -300,7 +301,7 @@ t.test('client.show_message, client.get_version, unknown requests', async (t) =>
 
   s.client.request(900, 'client.get_version', []);
   s.client.request('abc', 'mining.get_transactions_please', [1]);
-  await waitFor(() => s.client.lines.some((l) => l.includes('"id":"abc"')));
+  await until(() => s.client.lines.some((l) => l.includes('"id":"abc"')), 'the answer to request "abc"', 10_000);
   const byId = (id: unknown) => JSON.parse(s.client.lines.find((l) => JSON.parse(l).id === id)!);
   t.same(byId(900), { id: 900, result: USER_AGENT, error: null }, 'get_version answered with our user agent');
   t.same(byId('abc'), { id: 'abc', result: null, error: [20, 'unknown method mining.get_transactions_please', null] }, 'unknown method: error 20');
@@ -501,7 +502,7 @@ t.test('a listener that throws does not break the connection', async (t) => {
   await handshake(s);
   s.client.notify('mining.notify', notifyParams('1'));
   s.client.notify('mining.notify', notifyParams('2'));
-  await waitFor(() => s.jobs.length === 2);
+  await until(() => s.jobs.length === 2, 'two jobs', 10_000);
   t.ok(s.conn.isReady);
   t.ok(s.logs.some((l) => l.includes("a 'job' listener threw: observer bug")));
 });
@@ -511,12 +512,3 @@ t.test('bad options are refused with the field named', async (t) => {
   t.throws(() => new PoolConnection(pool, { submitTimeoutMs: 0 }), { message: "pool 'p': submitTimeoutMs must be a positive number, got 0" });
   t.throws(() => new PoolConnection({ ...pool, url: 'stratum+tcp://127.0.0.1' }), { message: "pool url 'stratum+tcp://127.0.0.1': missing port" });
 });
-
-/** Poll a condition (bounded). */
-async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

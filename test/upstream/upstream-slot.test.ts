@@ -2,6 +2,7 @@ import t from 'tap';
 import { UpstreamSlot, type UpstreamSlotOptions } from '../../src/upstream/upstream-slot.js';
 import type { PoolConfig, UpstreamJob } from '../../src/upstream/types.js';
 import { closedPort, healthyPool, notifyParams, ScriptedPool } from '../helpers/scripted-pool.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /** The subtest object tap hands to a test function. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -50,14 +51,9 @@ function slotOf(t: Test, options: UpstreamSlotOptions): Recorder {
     jobs.push(j);
     events.push(`job:${slot.current?.name}/${j.notify.jobId}`);
   });
-  const until = async (re: RegExp, count = 1, timeoutMs = 10_000) => {
-    const end = Date.now() + timeoutMs;
-    while (events.filter((e) => re.test(e)).length < count) {
-      if (Date.now() > end) throw new Error(`not ${count} events matching ${re} within ${timeoutMs} ms; got ${events.join(' ')}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
-  return { slot, events, jobs, logs, until };
+  const untilEvents = (re: RegExp, count = 1, timeoutMs = 10_000) =>
+    until(() => events.filter((e) => re.test(e)).length >= count, () => `${count} events matching ${re}; got ${events.join(' ')}`, timeoutMs);
+  return { slot, events, jobs, logs, until: untilEvents };
 }
 
 const only = (events: string[], ...kinds: string[]) => events.filter((e) => kinds.some((k) => e.startsWith(`${k}:`)));
@@ -252,7 +248,7 @@ t.test('pass-through workers are authorized again on every new session', async (
 });
 
 t.test('stop(): closes sessions and probes, clears timers, resolves pending submits, no events after', async (t) => {
-  await new Promise((res) => setTimeout(res, 20)); // let handles of earlier tests finish closing
+  await sleep(20); // let handles of earlier tests finish closing
   const before = resourceCounts();
   const a = await ScriptedPool.start();
   a.mode = 'reset';
@@ -267,14 +263,14 @@ t.test('stop(): closes sessions and probes, clears timers, resolves pending subm
   t.match(await pending, { accepted: false, reason: 'pool connection lost' });
   t.equal(r.slot.isReady, false);
   await b.clients[0]!.waitClosed();
-  await new Promise((res) => setTimeout(res, 200)); // longer than the probe interval and any backoff
+  await sleep(200); // longer than the probe interval and any backoff
   t.equal(r.events.length, count, 'no events after stop');
   const connectionsToA = a.connections;
-  await new Promise((res) => setTimeout(res, 200));
+  await sleep(200);
   t.equal(a.connections, connectionsToA, 'no more probes after stop');
   await a.close();
   await b.close();
-  await new Promise((res) => setTimeout(res, 20)); // closed handles leave the list on the next loop turn
+  await sleep(20); // closed handles leave the list on the next loop turn
   const after = resourceCounts();
   const leftovers = Object.entries(after).filter(([name, n]) => n > (before[name] ?? 0));
   t.same(leftovers, [], `no timers or sockets left behind (before ${JSON.stringify(before)}, after ${JSON.stringify(after)})`);
