@@ -6,21 +6,41 @@ import { targetFromDifficulty, targetToLe } from '../chain/target.js';
  */
 export interface DeviceTarget {
   readonly difficulty: number;
+  /** Little-endian 32 bytes. Shared between devices of the same difficulty: read it, never write into it. */
   readonly target: Buffer;
   readonly previous: { readonly difficulty: number; readonly target: Buffer } | null;
   /** Date.now() of the last change. */
   readonly changedAt: number;
 }
 
+/**
+ * Target bytes by difficulty and multiplier. Devices share a handful of difficulties (vardiff keeps three
+ * significant digits), so a farm of 10,000 devices holds a few dozen target buffers instead of one each
+ * (a Buffer object is about 100 bytes of heap). Bounded: cleared when it grows past MAX_CACHED.
+ */
+const MAX_CACHED = 1024;
+const cache = new Map<string, Buffer>();
+
+function targetBytes(difficulty: number, multiplier: number): Buffer {
+  const key = multiplier === 1 ? String(difficulty) : `${difficulty}*${multiplier}`;
+  let t = cache.get(key);
+  if (t === undefined) {
+    t = targetToLe(targetFromDifficulty(difficulty, multiplier));
+    if (cache.size >= MAX_CACHED) cache.clear();
+    cache.set(key, t);
+  }
+  return t;
+}
+
 export function initialTarget(difficulty: number, multiplier = 1, now = Date.now()): DeviceTarget {
-  return { difficulty, target: targetToLe(targetFromDifficulty(difficulty, multiplier)), previous: null, changedAt: now };
+  return { difficulty, target: targetBytes(difficulty, multiplier), previous: null, changedAt: now };
 }
 
 export function retarget(current: DeviceTarget, difficulty: number, multiplier = 1, now = Date.now()): DeviceTarget {
   if (difficulty === current.difficulty) return current;
   return {
     difficulty,
-    target: targetToLe(targetFromDifficulty(difficulty, multiplier)),
+    target: targetBytes(difficulty, multiplier),
     previous: { difficulty: current.difficulty, target: current.target },
     changedAt: now,
   };

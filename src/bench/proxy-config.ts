@@ -1,0 +1,50 @@
+/**
+ * The proxy's configuration for a benchmark run (written to a file and given to `start --config`), in the
+ * same shape as config/proxy.example.json. Everything listens on 127.0.0.1; limits are sized to the run.
+ */
+
+export interface BenchProxyConfigOptions {
+  poolPort: number;
+  /** The device port. */
+  port: number;
+  /** Devices in the run (sizes the extranonce split and the device limits). */
+  devices: number;
+}
+
+/** Difficulty for the share runs: so low that every hash meets it (the target clamps to the largest one). */
+export const EVERY_HASH_DIFFICULTY = 1e-12;
+
+function base(o: BenchProxyConfigOptions) {
+  const room = o.devices + 100;
+  return {
+    pools: [{ name: 'bench', url: `stratum+tcp://127.0.0.1:${o.poolPort}`, user: 'bench.farm', password: 'x' }],
+    listen: { host: '127.0.0.1', port: o.port, tls: null },
+    http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+    expectedDevices: Math.max(1, o.devices),
+    limits: { maxDevices: room, maxConnectionsPerIp: room },
+    log: { level: 'warn', format: 'json' },
+    shutdown: { drainSeconds: 0 },
+  };
+}
+
+/**
+ * Fan-out and memory: the yardstick's scripted pool sets difficulty 1024; devices start at 256 (the
+ * proxy's default, below the pool's as it must be).
+ */
+export function fanoutProxyConfig(o: BenchProxyConfigOptions): Record<string, unknown> {
+  return { ...base(o), difficulty: { start: 256, min: 0.001, max: 1e9 } };
+}
+
+/**
+ * Share throughput: device and pool difficulty so low that every submit is a valid share, fully validated
+ * (X11 and all) and forwarded. min = max = start keeps vardiff from raising it under the flood, and the
+ * per-device submit limit is out of the way.
+ */
+export function shareProxyConfig(o: BenchProxyConfigOptions): Record<string, unknown> {
+  const b = base(o);
+  return {
+    ...b,
+    difficulty: { start: EVERY_HASH_DIFFICULTY, min: EVERY_HASH_DIFFICULTY, max: EVERY_HASH_DIFFICULTY },
+    limits: { ...b.limits, submitsPerSecond: 1_000_000 },
+  };
+}

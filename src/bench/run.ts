@@ -1,0 +1,296 @@
+/**
+ * `npm run bench`: how many devices one proxy holds, how fast jobs reach them, and how many shares it
+ * validates, measured in one run against the machine's floor and ckpool's published figures.
+ *
+ *   npm run bench                       sizes 1,000 / 5,000 / 10,000 / the most the open-files limit allows, 3 repeats
+ *   npm run bench -- --quick            1,000 devices and a short share run, once (under a minute)
+ *   npm run bench -- --sizes 1000,max --repeat 5 --share-rate 500,2000,max --seconds 10 --out /tmp/b
+ *
+ * Fan-out and memory: the shared yardstick ../shared/tools/fanout-bench.js (or $SHARED_DIR/tools/...) plays
+ * the pool and N miners against `node dist/cli.js start --config FILE`, then against its own trivial relay
+ * (the floor), in the same run, alternating, `--repeat` times. Shares: a scripted pool and a load generator
+ * (one child process, one clock) with the proxy in between; raw X11 measured in this process.
+ *
+ * Prints the tables on stdout (progress on stderr), writes <out>/bench-<time>.json, .txt, .svg and .png.
+ * Reports figures, never fails on them: compare medians of repeated runs and ratios to the floor.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadX11Wasm } from '../chain/x11-wasm.js';
+import { UsageError } from '../commands/command.js';
+import { defineFlags } from '../commands/flags.js';
+import { chartSvg, writeChart } from './chart.js';
+import { runFanout, type FanoutResult } from './fanout.js';
+import { machineFacts, openFilesLimit } from './proc.js';
+import { fanoutToolPath, repoRoot } from './processes.js';
+import { runSharePhase, type SharePhaseResult } from './share-phase.js';
+import { extrapolate, readGoals, summarizeShares, summarizeSize, type SizeSummary } from './summary.js';
+import { extrapolationText, fanoutTable, goalsTable, sharesTable } from './table.js';
+
+export const benchFlags = defineFlags({
+  quick: { type: 'boolean', help: 'small sizes and a short share run, once: under a minute' },
+  sizes: { type: 'string', placeholder: 'n,n,...|max', help: "device counts for fan-out and memory; 'max' = the open-files limit minus 1,000 (default 1000,5000,10000,max; quick: 1000)" },
+  repeat: { type: 'int', min: 1, max: 50, help: 'runs of everything; figures are medians (default 3; quick: 1)' },
+  out: { type: 'string', default: 'bench-results', help: 'directory for the JSON, the table, the chart and the proxy logs' },
+  jobs: { type: 'int', min: 1, max: 1000, help: 'measured jobs per fan-out run (default 10; quick: 5)' },
+  interval: { type: 'duration', unit: 'ms', min: 100, help: 'time between jobs (default 2s; quick: 1s)' },
+  connectRate: { type: 'int', min: 10, help: 'new miner connections per second (default 1000, as for the ckpool figures)' },
+  shareRate: { type: 'string', placeholder: 'r,r,...|max', help: "offered submits per second, 'max' = as fast as the proxy answers (default 500,1000,2000,4000,max; quick: 500,2000,max)" },
+  seconds: { type: 'number', positive: true, max: 600, help: 'measured seconds per share rate (default 5; quick: 2)' },
+  shareDevices: { type: 'int', min: 1, max: 5000, default: 100, help: 'device connections submitting shares' },
+  txCount: { type: 'int', min: 0, max: 100_000, default: 127, help: 'transactions in the share job besides the coinbase (127: merkle branch of 7)' },
+  fanout: { type: 'boolean', default: true, help: 'run the fan-out and memory part (--no-fanout to skip)' },
+  shares: { type: 'boolean', default: true, help: 'run the share part (--no-shares to skip)' },
+  floor: { type: 'boolean', default: true, help: 'run the relay floor beside the proxy (--no-floor to skip)' },
+  chart: { type: 'boolean', default: true, help: 'draw the PNG chart (--no-chart to skip)' },
+  help: { type: 'boolean', short: 'h', help: 'this text' },
+});
+
+export interface BenchPlan {
+  sizes: number[];
+  /** Sizes asked for above what this machine allows (left out). */
+  sizesRefused: number[];
+  repeat: number;
+  jobs: number;
+  intervalMs: number;
+  settleMs: number;
+  connectRate: number;
+  shareRates: (number | null)[];
+  shareSeconds: number;
+  shareWarmupSeconds: number;
+  shareDevices: number;
+  txCount: number;
+  x11Ms: number;
+  parts: { fanout: boolean; shares: boolean; floor: boolean; chart: boolean };
+  fileLimit: { soft: number; hard: number; used: number };
+  maxDevices: number;
+  out: string;
+}
+
+/** The most devices one process can hold here: the open-files hard limit minus room for everything else. */
+export function maxDevicesFor(hardLimit: number, ephemeralPorts: number | null): number {
+  const byFiles = Number.isFinite(hardLimit) ? hardLimit - 1000 : 1_000_000;
+  // One source address gives the load generator at most the ephemeral port range.
+  const byPorts = ephemeralPorts === null ? Infinity : ephemeralPorts - 2000;
+  return Math.max(100, Math.floor(Math.min(byFiles, byPorts) / 1000) * 1000);
+}
+
+function parseList(flag: string, text: string, allowMax: boolean): (number | null)[] {
+  return text.split(',').map((raw) => {
+    const s = raw.trim();
+    if (allowMax && s === 'max') return null;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag}: expected positive integers${allowMax ? " or 'max'" : ''} separated by commas, got '${s}'`);
+    return n;
+  });
+}
+
+export function planFromArgs(argv: string[]): BenchPlan {
+  const v = benchFlags.parse(argv);
+  const quick = v.quick;
+  const limits = openFilesLimit('self') ?? { soft: 1024, hard: 1024 };
+  const facts = machineFacts();
+  const maxDevices = maxDevicesFor(limits.hard, facts.ephemeralPorts);
+  const sizeList = parseList('sizes', v.sizes ?? (quick ? '1000' : '1000,5000,10000,max'), true).map((n) => n ?? maxDevices);
+  const sizes = [...new Set(sizeList.filter((n) => n <= maxDevices))].sort((a, b) => a - b);
+  const sizesRefused = sizeList.filter((n) => n > maxDevices);
+  const largest = Math.max(0, ...sizes);
+  const used = Number.isFinite(limits.hard) ? limits.hard : Math.max(limits.soft, largest + 1000);
+  return {
+    sizes,
+    sizesRefused,
+    repeat: v.repeat ?? (quick ? 1 : 3),
+    jobs: v.jobs ?? (quick ? 5 : 10),
+    intervalMs: v.interval ?? (quick ? 1000 : 2000),
+    settleMs: quick ? 1000 : 2000,
+    connectRate: v.connectRate ?? 1000,
+    shareRates: parseList('share-rate', v.shareRate ?? (quick ? '500,2000,max' : '500,1000,2000,4000,max'), true),
+    shareSeconds: v.seconds ?? (quick ? 2 : 5),
+    shareWarmupSeconds: quick ? 0.5 : 1,
+    shareDevices: v.shareDevices,
+    txCount: v.txCount,
+    x11Ms: quick ? 1000 : 2000,
+    parts: { fanout: v.fanout && sizes.length > 0, shares: v.shares, floor: v.floor, chart: v.chart },
+    fileLimit: { soft: limits.soft, hard: limits.hard, used },
+    maxDevices,
+    out: resolve(v.out),
+  };
+}
+
+const T0 = performance.now();
+function printProgress(line: string): void {
+  process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(1)}s] ${line}\n`);
+}
+
+export interface BenchReport {
+  bench: 'dash-farm-proxy bench/1';
+  startedAt: string;
+  finishedAt: string;
+  elapsedSeconds: number;
+  env: Record<string, unknown>;
+  plan: Omit<BenchPlan, 'out'>;
+  fanout: { sizes: SizeSummary[]; runs: FanoutResult[] };
+  shares: { summary: ReturnType<typeof summarizeShares>; runs: SharePhaseResult[] };
+  goals: ReturnType<typeof readGoals>;
+  extrapolation: ReturnType<typeof extrapolate>;
+  files: { json: string; text: string; svg: string | null; png: string | null; chartNote: string | null; workDir: string };
+}
+
+export async function runBench(plan: BenchPlan, progress: (line: string) => void = printProgress): Promise<BenchReport> {
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const workDir = join(plan.out, `work-${stamp}`);
+  mkdirSync(workDir, { recursive: true });
+  const envStart = machineFacts();
+  progress(
+    `open-files limit: soft ${plan.fileLimit.soft}, hard ${plan.fileLimit.hard}; children run under \`ulimit -n ${plan.fileLimit.used}\` ` +
+      `(Node cannot raise its own), so at most ${plan.maxDevices.toLocaleString('en-US')} devices per process`,
+  );
+  if (plan.sizesRefused.length) progress(`left out: ${plan.sizesRefused.join(', ')} devices (above ${plan.maxDevices} for this limit)`);
+  progress(`load average ${envStart.loadavg.join(' ')} on ${cpus().length} CPUs: other work on this machine moves every figure; compare medians and ratios`);
+
+  const runs: FanoutResult[] = [];
+  if (plan.parts.fanout) {
+    progress(`fan-out: ${plan.sizes.map((n) => n.toLocaleString('en-US')).join(', ')} devices, ${plan.repeat} repeat(s), ${plan.jobs} jobs every ${plan.intervalMs} ms, tool ${fanoutToolPath()}`);
+    for (let rep = 1; rep <= plan.repeat; rep++) {
+      for (const devices of plan.sizes) {
+        for (const target of plan.parts.floor ? (['proxy', 'floor'] as const) : (['proxy'] as const)) {
+          progress(`fan-out ${rep}/${plan.repeat}: ${target === 'proxy' ? 'dash-farm-proxy' : 'relay floor'} with ${devices.toLocaleString('en-US')} devices`);
+          const r = await runFanout({
+            target,
+            devices,
+            jobs: plan.jobs,
+            intervalMs: plan.intervalMs,
+            settleMs: plan.settleMs,
+            connectRate: plan.connectRate,
+            fileLimit: plan.fileLimit.used,
+            workDir,
+            progress: (l) => progress(`  ${l}`),
+          });
+          runs.push({ ...r });
+          progress(
+            `  held ${r.connected}, ${r.kibPerDevice ?? '?'} KiB/device (after jobs ${r.kibPerDeviceAfterJobs ?? '?'}), ` +
+              `fan-out p50 ${r.p50ms ?? '?'} p99 ${r.p99ms ?? '?'} max ${r.maxms ?? '?'} ms${r.complete ? '' : `, INCOMPLETE: ${r.error ?? `${r.missed} deliveries missed`}`}`,
+          );
+        }
+      }
+    }
+  }
+  const sizes = plan.parts.fanout
+    ? plan.sizes.map((n) => summarizeSize(n, runs.filter((r) => r.devices === n && r.target === 'proxy'), runs.filter((r) => r.devices === n && r.target === 'floor'), plan.jobs))
+    : [];
+
+  const sharePhases: SharePhaseResult[] = [];
+  if (plan.parts.shares) {
+    const hasher = await loadX11Wasm();
+    for (let rep = 1; rep <= plan.repeat; rep++) {
+      progress(`shares ${rep}/${plan.repeat}: ${plan.shareDevices} devices, rates ${plan.shareRates.map((r) => r ?? 'max').join(', ')}, ${plan.shareSeconds} s each`);
+      sharePhases.push(
+        await runSharePhase({
+          devices: plan.shareDevices,
+          rates: plan.shareRates,
+          warmupMs: plan.shareWarmupSeconds * 1000,
+          measureMs: plan.shareSeconds * 1000,
+          windowPerDevice: 4,
+          txCount: plan.txCount,
+          x11Ms: plan.x11Ms,
+          hasher,
+          fileLimit: plan.fileLimit.used,
+          workDir,
+          progress: (l) => progress(`  ${l}`),
+        }),
+      );
+    }
+  }
+  const shares = summarizeShares(sharePhases);
+  const goals = readGoals(sizes, shares);
+  const extrapolation = sizes.length ? extrapolate(sizes, shares, plan.maxDevices) : null;
+
+  const finishedAt = new Date();
+  const base = join(plan.out, `bench-${stamp}`);
+  const files: BenchReport['files'] = { json: `${base}.json`, text: `${base}.txt`, svg: null, png: null, chartNote: null, workDir };
+  if (plan.parts.chart && sizes.length > 0) {
+    const subtitle = `dash-farm-proxy ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} · ${cpus().length} CPUs · medians of ${plan.repeat} run(s) · ${plan.jobs} jobs every ${plan.intervalMs} ms · fanout-bench.js`;
+    const chart = await writeChart(chartSvg(sizes, subtitle), `${base}.svg`, `${base}.png`);
+    files.svg = `${base}.svg`;
+    files.png = chart.png;
+    files.chartNote = chart.why;
+  }
+  const { out: _out, ...planForJson } = plan;
+  void _out;
+  const report: BenchReport = {
+    bench: 'dash-farm-proxy bench/1',
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    elapsedSeconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
+    env: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, loadavgStart: envStart.loadavg, loadavgEnd: machineFacts().loadavg, somaxconn: envStart.somaxconn, ephemeralPorts: envStart.ephemeralPorts, repo: repoRoot },
+    plan: planForJson,
+    fanout: { sizes, runs },
+    shares: { summary: shares, runs: sharePhases },
+    goals,
+    extrapolation,
+    files,
+  };
+  writeFileSync(files.json, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(files.text, renderText(report) + '\n');
+  return report;
+}
+
+export function renderText(r: BenchReport): string {
+  const parts: string[] = [];
+  parts.push(
+    `dash-farm-proxy benchmark, ${r.startedAt.slice(0, 19).replace('T', ' ')} UTC, ${r.env.cpus} CPUs, Node ${r.env.node}, load average ${(r.env.loadavgStart as number[]).join(' ')} -> ${(r.env.loadavgEnd as number[]).join(' ')}, ` +
+      `open-files limit ${r.plan.fileLimit.used} (max ${r.plan.maxDevices.toLocaleString('en-US')} devices per process), medians of ${r.plan.repeat} run(s), range in brackets`,
+  );
+  if (r.fanout.sizes.length) {
+    parts.push('', `Fan-out and memory (fanout-bench.js: ${r.plan.jobs} jobs every ${r.plan.intervalMs} ms after 1 warm-up job, miners connected at ${r.plan.connectRate}/s; floor = its trivial Node relay; ckpool = its README, same machine):`, '', fanoutTable(r.fanout.sizes));
+  }
+  const s = r.shares.summary;
+  if (s) {
+    parts.push(
+      '',
+      `Shares (${s.devices} devices, every submit a unique valid share, fully validated and forwarded; merkle branch ${s.merkleBranch}, coinbase ${s.coinbaseBytes} B; ` +
+        `raw X11 ${s.rawX11HashesPerSecond.median?.toLocaleString('en-US') ?? '?'} hashes/s on one core (${s.rawX11HashesPerCpuSecond.median?.toLocaleString('en-US') ?? '?'} per CPU second), same run; ` +
+        'forward = device send -> pool receive; per CPU s = validated shares per second of proxy CPU time against X11 hashes per second of CPU time):',
+      '',
+      sharesTable(s),
+      '',
+      `Best: ${s.best.validatedPerSecond?.toLocaleString('en-US') ?? '-'} validated shares/s (${s.best.ratioToRawX11 ?? '-'} of raw X11); per second of proxy CPU: ${s.best.validatedPerCpuSecond?.toLocaleString('en-US') ?? '-'} (${s.best.cpuRatioToRawX11 ?? '-'} of raw X11).`,
+    );
+  }
+  if (r.goals.length) parts.push('', 'Goals (reported, not enforced):', '', goalsTable(r.goals));
+  if (r.extrapolation) parts.push('', extrapolationText(r.extrapolation));
+  parts.push('', `Files: ${r.files.json}${r.files.png ? `, ${r.files.png}` : ''}${r.files.chartNote ? ` (chart: ${r.files.chartNote})` : ''}; proxy configs and logs in ${r.files.workDir}`);
+  return parts.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let plan: BenchPlan;
+  try {
+    if (benchFlags.parse(argv).help) {
+      process.stdout.write(benchFlags.helpText({ summary: 'Benchmark: devices held, memory per device, job fan-out latency against the relay floor, share throughput against raw X11, forwarding latency, CPU per share.', usage: 'npm run bench -- [options]' }) + '\n');
+      return 0;
+    }
+    plan = planFromArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const report = await runBench(plan);
+  process.stdout.write(renderText(report) + '\n');
+  return 0;
+}
+
+if (process.argv[1] && /[\\/]bench[\\/]run\.(js|ts)$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,264 @@
+import type { FanoutResult, FanoutTarget } from './fanout.js';
+import type { SharePhaseResult, ShareStep } from './share-phase.js';
+import { median, range, ratio, round } from './stats.js';
+
+/**
+ * Repeated runs folded into one figure each (the median, with the range beside it), the goals of issue 8
+ * read against them, and the extrapolation to 100,000 devices. Pure: no I/O.
+ */
+
+/** ckpool 0.9.9 in proxy mode, measured with the same yardstick on this machine (fanout-bench.README.md). */
+export const CKPOOL_REFERENCE = [
+  { devices: 1000, kibPerDevice: 6.2, p50ms: 11.5, p99ms: 23.4, maxms: 23.7 },
+  { devices: 5000, kibPerDevice: 6.0, p50ms: 48.6, p99ms: 83.3, maxms: 87.3 },
+  { devices: 10000, kibPerDevice: 5.95, p50ms: 97.8, p99ms: 154.2, maxms: 164.2 },
+] as const;
+
+export interface Figure {
+  median: number | null;
+  range: [number, number] | null;
+}
+
+function figure(values: (number | null)[], digits = 2): Figure {
+  const r = range(values);
+  return { median: round(median(values), digits), range: r ? [round(r[0], digits)!, round(r[1], digits)!] : null };
+}
+
+export interface FanoutSummary {
+  target: FanoutTarget;
+  runs: number;
+  complete: number;
+  connected: Figure;
+  kibPerDevice: Figure;
+  kibPerDeviceAfterJobs: Figure;
+  rssAfterKiB: Figure;
+  p50ms: Figure;
+  p99ms: Figure;
+  maxms: Figure;
+  medianJobP99ms: Figure;
+  medianJobMaxms: Figure;
+  minms: Figure;
+  benchBusyMs: Figure;
+  proxySecFanoutPerJob: Figure;
+  errors: string[];
+}
+
+export function summarizeFanout(target: FanoutTarget, runs: FanoutResult[], jobs: number): FanoutSummary {
+  const pick = (f: (r: FanoutResult) => number | null, digits = 2) => figure(runs.map(f), digits);
+  return {
+    target,
+    runs: runs.length,
+    complete: runs.filter((r) => r.complete).length,
+    connected: pick((r) => r.connected, 0),
+    kibPerDevice: pick((r) => r.kibPerDevice),
+    kibPerDeviceAfterJobs: pick((r) => r.kibPerDeviceAfterJobs),
+    rssAfterKiB: pick((r) => r.rssAfterKiB, 0),
+    p50ms: pick((r) => r.p50ms),
+    p99ms: pick((r) => r.p99ms),
+    maxms: pick((r) => r.maxms),
+    medianJobP99ms: pick((r) => r.medianJobP99ms),
+    medianJobMaxms: pick((r) => r.medianJobMaxms),
+    minms: pick((r) => r.minms),
+    benchBusyMs: pick((r) => r.benchBusyMsMedian),
+    proxySecFanoutPerJob: pick((r) => (r.cpu.proxySecFanout === null ? null : r.cpu.proxySecFanout / jobs), 4),
+    errors: runs.filter((r) => r.error).map((r) => r.error!),
+  };
+}
+
+export interface SizeSummary {
+  devices: number;
+  proxy: FanoutSummary;
+  floor: FanoutSummary | null;
+  /** Median over repeats of (proxy p99 / floor p99) of the same repeat. */
+  p99ToFloor: Figure;
+  /** The same for the median over jobs of the last delivery (steadier than the pooled p99). */
+  lastDeliveryToFloor: Figure;
+  ckpool: (typeof CKPOOL_REFERENCE)[number] | null;
+}
+
+export function summarizeSize(devices: number, proxyRuns: FanoutResult[], floorRuns: FanoutResult[], jobs: number): SizeSummary {
+  const pairs = proxyRuns.map((p, i) => [p, floorRuns[i]] as const);
+  return {
+    devices,
+    proxy: summarizeFanout('proxy', proxyRuns, jobs),
+    floor: floorRuns.length ? summarizeFanout('floor', floorRuns, jobs) : null,
+    p99ToFloor: figure(pairs.map(([p, f]) => ratio(p.p99ms, f?.p99ms))),
+    lastDeliveryToFloor: figure(pairs.map(([p, f]) => ratio(p.medianJobMaxms, f?.medianJobMaxms))),
+    ckpool: CKPOOL_REFERENCE.find((c) => c.devices === devices) ?? null,
+  };
+}
+
+export interface RateSummary {
+  offeredPerSecond: number | null;
+  runs: number;
+  sentPerSecond: Figure;
+  validatedPerSecond: Figure;
+  ratioToRawX11: Figure;
+  cpuRatioToRawX11: Figure;
+  forwardP50ms: Figure;
+  forwardP99ms: Figure;
+  forwardMaxms: Figure;
+  answerP50ms: Figure;
+  answerP99ms: Figure;
+  proxyCpuPer1000: Figure;
+  proxyCpuBusy: Figure;
+  loadCpuBusy: Figure;
+  loadLoopDelayP99Ms: Figure;
+  /** Validated shares per second of proxy CPU time: what one fully available core would sustain. */
+  validatedPerCpuSecond: Figure;
+  rejected: number;
+  unanswered: number;
+  notForwarded: number;
+}
+
+export interface SharesSummary {
+  devices: number;
+  merkleBranch: number;
+  coinbaseBytes: number;
+  rawX11HashesPerSecond: Figure;
+  rawX11HashesPerCpuSecond: Figure;
+  rates: RateSummary[];
+  best: { validatedPerSecond: number | null; ratioToRawX11: number | null; validatedPerCpuSecond: number | null; cpuRatioToRawX11: number | null };
+}
+
+export function summarizeShares(phases: SharePhaseResult[]): SharesSummary | null {
+  if (phases.length === 0) return null;
+  const first = phases[0]!;
+  const rates = first.steps.map((s, i): RateSummary => {
+    const steps = phases.map((p) => p.steps[i]).filter((x): x is ShareStep => x !== undefined);
+    const pick = (f: (s: ShareStep) => number | null, digits = 2) => figure(steps.map(f), digits);
+    return {
+      offeredPerSecond: s.offeredPerSecond,
+      runs: steps.length,
+      sentPerSecond: pick((x) => x.sentPerSecond, 0),
+      validatedPerSecond: pick((x) => x.validatedPerSecond, 0),
+      ratioToRawX11: pick((x) => x.ratioToRawX11, 3),
+      cpuRatioToRawX11: pick((x) => x.cpuRatioToRawX11, 3),
+      forwardP50ms: pick((x) => x.forwardMs.p50, 3),
+      forwardP99ms: pick((x) => x.forwardMs.p99, 3),
+      forwardMaxms: pick((x) => x.forwardMs.max, 3),
+      answerP50ms: pick((x) => x.answerMs.p50, 3),
+      answerP99ms: pick((x) => x.answerMs.p99, 3),
+      proxyCpuPer1000: pick((x) => x.proxyCpuPer1000, 4),
+      proxyCpuBusy: pick((x) => x.proxyCpuBusy, 3),
+      loadCpuBusy: pick((x) => x.loadCpuBusy, 3),
+      loadLoopDelayP99Ms: pick((x) => x.loadLoopDelayP99Ms, 2),
+      validatedPerCpuSecond: pick((x) => (x.proxyCpuSeconds ? (x.validatedPerSecond * x.seconds) / x.proxyCpuSeconds : null), 0),
+      rejected: steps.reduce((a, x) => a + x.rejected, 0),
+      unanswered: steps.reduce((a, x) => a + x.unanswered, 0),
+      notForwarded: steps.reduce((a, x) => a + x.notForwarded, 0),
+    };
+  });
+  const raw = figure(phases.map((p) => p.rawX11.hashesPerSecond), 0);
+  const rawCpu = figure(phases.map((p) => p.rawX11.hashesPerCpuSecond), 0);
+  const bestBy = (f: (r: RateSummary) => number | null) => rates.reduce<number | null>((a, r) => (f(r) !== null && (a === null || f(r)! > a) ? f(r) : a), null);
+  const bestValidated = bestBy((r) => r.validatedPerSecond.median);
+  const bestPerCpu = bestBy((r) => r.validatedPerCpuSecond.median);
+  return {
+    devices: first.devices,
+    merkleBranch: first.merkleBranch,
+    coinbaseBytes: first.coinbaseBytes,
+    rawX11HashesPerSecond: raw,
+    rawX11HashesPerCpuSecond: rawCpu,
+    rates,
+    best: {
+      validatedPerSecond: bestValidated,
+      ratioToRawX11: bestBy((r) => r.ratioToRawX11.median),
+      validatedPerCpuSecond: bestPerCpu,
+      cpuRatioToRawX11: bestBy((r) => r.cpuRatioToRawX11.median),
+    },
+  };
+}
+
+export interface Goal {
+  goal: string;
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+const fmt = (x: number | null | undefined, digits = 2, unit = '') => (x === null || x === undefined ? 'n/a' : `${Number(x.toFixed(digits))}${unit}`);
+
+export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null): Goal[] {
+  const goals: Goal[] = [];
+  const measuredSizes = sizes.filter((s) => s.proxy.kibPerDevice.median !== null);
+  if (measuredSizes.length) {
+    const worst = Math.max(...measuredSizes.map((s) => Math.max(s.proxy.kibPerDevice.median ?? 0, s.proxy.kibPerDeviceAfterJobs.median ?? 0)));
+    const largest = measuredSizes[measuredSizes.length - 1]!;
+    const perSize = measuredSizes
+      .map((s) => `${s.devices / 1000}k ${fmt(s.proxy.kibPerDevice.median)}/${fmt(s.proxy.kibPerDeviceAfterJobs.median)}${s.floor ? ` (floor ${fmt(s.floor.kibPerDevice.median)})` : ''}`)
+      .join(', ');
+    goals.push({
+      goal: `proxy memory per device, KiB after connect/after jobs, every size up to ${largest.devices.toLocaleString('en-US')}`,
+      target: '<= 6 KiB (ckpool 5.95)',
+      measured: `worst ${fmt(worst)}: ${perSize}`,
+      met: worst <= 6,
+    });
+  }
+  const tenK = sizes.find((s) => s.devices === 10_000);
+  if (tenK) {
+    const p99 = tenK.proxy.p99ms.median;
+    goals.push({ goal: 'fan-out p99 at 10,000 devices', target: '< 154 ms (ckpool)', measured: fmt(p99, 1, ' ms'), met: p99 === null ? null : p99 < 154 });
+    const r = tenK.p99ToFloor.median;
+    goals.push({ goal: 'fan-out p99 at 10,000 devices / relay floor p99 (same repeat)', target: '<= 1.5x (ckpool: 154/75 = 2.05x)', measured: fmt(r, 2, 'x'), met: r === null ? null : r <= 1.5 });
+  }
+  if (shares) {
+    const r = shares.best.ratioToRawX11;
+    goals.push({
+      goal: 'validated shares/s / raw X11 hashes/s (one core)',
+      target: '>= 0.85',
+      measured: `${fmt(r, 3)} wall clock; ${fmt(shares.best.cpuRatioToRawX11, 3)} per proxy CPU second`,
+      met: r === null ? null : r >= 0.85,
+    });
+    const at2000 = shares.rates.find((x) => x.offeredPerSecond === 2000);
+    if (at2000) {
+      const p99 = at2000.forwardP99ms.median;
+      goals.push({ goal: 'forwarding p99 at 2,000 shares/s', target: '< 2 ms', measured: fmt(p99, 3, ' ms'), met: p99 === null ? null : p99 < 2 });
+    }
+  }
+  return goals;
+}
+
+export interface Extrapolation {
+  devices: number;
+  basis: string;
+  processes: number;
+  devicesPerProcess: number;
+  memoryMiB: number | null;
+  memoryPerProcessMiB: number | null;
+  shareRatePerSecond: number;
+  shareCores: number | null;
+  fanoutCpuSecondsPerJob: number | null;
+  openFilesPerProcess: number;
+}
+
+/**
+ * 100,000 devices on one host, from the per-device figures of the largest measured size: several proxy
+ * processes of at most `devicesPerProcess` devices each (this machine's open-files limit), each with its
+ * own baseline memory; shares at the vardiff target rate (12 per device per minute by default).
+ */
+export function extrapolate(sizes: SizeSummary[], shares: SharesSummary | null, devicesPerProcess: number, devices = 100_000, sharesPerMinute = 12): Extrapolation | null {
+  const largest = [...sizes].reverse().find((s) => s.proxy.kibPerDeviceAfterJobs.median !== null || s.proxy.kibPerDevice.median !== null);
+  if (!largest) return null;
+  const perDeviceKiB = Math.max(largest.proxy.kibPerDevice.median ?? 0, largest.proxy.kibPerDeviceAfterJobs.median ?? 0);
+  const baseline = largest.proxy.rssAfterKiB.median !== null && largest.proxy.kibPerDevice.median !== null ? largest.proxy.rssAfterKiB.median - largest.proxy.kibPerDevice.median * largest.devices : null;
+  const processes = Math.ceil(devices / devicesPerProcess);
+  const perProcessDevices = Math.ceil(devices / processes);
+  const perProcessKiB = baseline === null ? null : baseline + perDeviceKiB * perProcessDevices;
+  const shareRate = (devices * sharesPerMinute) / 60;
+  const at = shares?.rates.find((r) => r.offeredPerSecond === 2000) ?? shares?.rates[0];
+  const cpuPer1000 = at?.proxyCpuPer1000.median ?? null;
+  const fanoutPerJob = largest.proxy.proxySecFanoutPerJob.median;
+  return {
+    devices,
+    basis: `${largest.devices.toLocaleString('en-US')}-device runs (memory), ${at ? `${at.offeredPerSecond ?? 'max'}/s share runs` : 'no share runs'} (CPU)`,
+    processes,
+    devicesPerProcess: perProcessDevices,
+    memoryMiB: perProcessKiB === null ? null : round((perProcessKiB * processes) / 1024, 0),
+    memoryPerProcessMiB: perProcessKiB === null ? null : round(perProcessKiB / 1024, 0),
+    shareRatePerSecond: round(shareRate, 0)!,
+    shareCores: cpuPer1000 === null ? null : round((shareRate / 1000) * cpuPer1000, 2),
+    fanoutCpuSecondsPerJob: fanoutPerJob === null ? null : round((fanoutPerJob / largest.devices) * devices, 3),
+    openFilesPerProcess: perProcessDevices + 200,
+  };
+}
