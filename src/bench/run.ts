@@ -37,13 +37,13 @@ export const benchFlags = defineFlags({
   interval: { type: 'duration', unit: 'ms', min: 100, help: 'time between jobs (default 2s; quick: 1s)' },
   connectRate: { type: 'int', min: 10, help: 'new miner connections per second (default 1000, as for the ckpool figures)' },
   shareRate: { type: 'string', placeholder: 'r,r,...|max', help: "offered submits per second, 'max' = as fast as the proxy answers (default 500,1000,2000,4000,max; quick: 500,2000,max)" },
-  seconds: { type: 'number', positive: true, max: 600, help: 'measured seconds per share rate (default 5; quick: 2)' },
+  seconds: { type: 'number', positive: true, max: 60, help: 'measured seconds per share rate (default 5; quick: 2)' },
   shareDevices: { type: 'int', min: 1, max: 5000, default: 100, help: 'device connections submitting shares' },
   txCount: { type: 'int', min: 0, max: 100_000, default: 127, help: 'transactions in the share job besides the coinbase (127: merkle branch of 7)' },
-  fanout: { type: 'boolean', default: true, help: 'run the fan-out and memory part (--no-fanout to skip)' },
-  shares: { type: 'boolean', default: true, help: 'run the share part (--no-shares to skip)' },
-  floor: { type: 'boolean', default: true, help: 'run the relay floor beside the proxy (--no-floor to skip)' },
-  chart: { type: 'boolean', default: true, help: 'draw the PNG chart (--no-chart to skip)' },
+  fanout: { type: 'boolean', default: true, help: 'run the fan-out and memory part' },
+  shares: { type: 'boolean', default: true, help: 'run the share part' },
+  floor: { type: 'boolean', default: true, help: 'run the relay floor beside the proxy' },
+  chart: { type: 'boolean', default: true, help: 'draw the PNG chart' },
   help: { type: 'boolean', short: 'h', help: 'this text' },
 });
 
@@ -131,7 +131,7 @@ export interface BenchReport {
   env: Record<string, unknown>;
   plan: Omit<BenchPlan, 'out'>;
   fanout: { sizes: SizeSummary[]; runs: FanoutResult[] };
-  shares: { summary: ReturnType<typeof summarizeShares>; runs: SharePhaseResult[] };
+  shares: { summary: ReturnType<typeof summarizeShares>; runs: SharePhaseResult[]; errors: string[] };
   goals: ReturnType<typeof readGoals>;
   extrapolation: ReturnType<typeof extrapolate>;
   files: { json: string; text: string; svg: string | null; png: string | null; chartNote: string | null; workDir: string };
@@ -168,7 +168,7 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
             workDir,
             progress: (l) => progress(`  ${l}`),
           });
-          runs.push({ ...r });
+          runs.push(r);
           progress(
             `  held ${r.connected}, ${r.kibPerDevice ?? '?'} KiB/device (after jobs ${r.kibPerDeviceAfterJobs ?? '?'}), ` +
               `fan-out p50 ${r.p50ms ?? '?'} p99 ${r.p99ms ?? '?'} max ${r.maxms ?? '?'} ms${r.complete ? '' : `, INCOMPLETE: ${r.error ?? `${r.missed} deliveries missed`}`}`,
@@ -182,25 +182,30 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     : [];
 
   const sharePhases: SharePhaseResult[] = [];
+  const shareErrors: string[] = [];
   if (plan.parts.shares) {
     const hasher = await loadX11Wasm();
     for (let rep = 1; rep <= plan.repeat; rep++) {
       progress(`shares ${rep}/${plan.repeat}: ${plan.shareDevices} devices, rates ${plan.shareRates.map((r) => r ?? 'max').join(', ')}, ${plan.shareSeconds} s each`);
-      sharePhases.push(
-        await runSharePhase({
-          devices: plan.shareDevices,
-          rates: plan.shareRates,
-          warmupMs: plan.shareWarmupSeconds * 1000,
-          measureMs: plan.shareSeconds * 1000,
-          windowPerDevice: 4,
-          txCount: plan.txCount,
-          x11Ms: plan.x11Ms,
-          hasher,
-          fileLimit: plan.fileLimit.used,
-          workDir,
-          progress: (l) => progress(`  ${l}`),
-        }),
-      );
+      const phase = await runSharePhase({
+        devices: plan.shareDevices,
+        rates: plan.shareRates,
+        warmupMs: plan.shareWarmupSeconds * 1000,
+        measureMs: plan.shareSeconds * 1000,
+        windowPerDevice: 4,
+        txCount: plan.txCount,
+        x11Ms: plan.x11Ms,
+        hasher,
+        fileLimit: plan.fileLimit.used,
+        workDir,
+        progress: (l) => progress(`  ${l}`),
+      }).catch((err: unknown) => {
+        // A broken share run is reported and the rest of the figures are still written.
+        shareErrors.push((err as Error).message);
+        progress(`  share run failed: ${(err as Error).message}`);
+        return null;
+      });
+      if (phase) sharePhases.push(phase);
     }
   }
   const shares = summarizeShares(sharePhases);
@@ -227,7 +232,7 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     env: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, loadavgStart: envStart.loadavg, loadavgEnd: machineFacts().loadavg, somaxconn: envStart.somaxconn, ephemeralPorts: envStart.ephemeralPorts, repo: repoRoot },
     plan: planForJson,
     fanout: { sizes, runs },
-    shares: { summary: shares, runs: sharePhases },
+    shares: { summary: shares, runs: sharePhases, errors: shareErrors },
     goals,
     extrapolation,
     files,
@@ -259,6 +264,9 @@ export function renderText(r: BenchReport): string {
       `Best: ${s.best.validatedPerSecond?.toLocaleString('en-US') ?? '-'} validated shares/s (${s.best.ratioToRawX11 ?? '-'} of raw X11); per second of proxy CPU: ${s.best.validatedPerCpuSecond?.toLocaleString('en-US') ?? '-'} (${s.best.cpuRatioToRawX11 ?? '-'} of raw X11).`,
     );
   }
+  if (r.shares.errors.length) parts.push('', `Share runs that failed: ${r.shares.errors.join('; ')}`);
+  const incomplete = r.fanout.runs.filter((x) => !x.complete);
+  if (incomplete.length) parts.push('', `Incomplete fan-out runs: ${incomplete.map((x) => `${x.target} ${x.devices}: ${x.error ?? `${x.missed} deliveries missed`}`).join('; ')}`);
   if (r.goals.length) parts.push('', 'Goals (reported, not enforced):', '', goalsTable(r.goals));
   if (r.extrapolation) parts.push('', extrapolationText(r.extrapolation));
   parts.push('', `Files: ${r.files.json}${r.files.png ? `, ${r.files.png}` : ''}${r.files.chartNote ? ` (chart: ${r.files.chartNote})` : ''}; proxy configs and logs in ${r.files.workDir}`);

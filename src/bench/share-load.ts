@@ -236,8 +236,9 @@ export class ShareLoad {
     this.running = true;
     let skipped = 0;
     const t0 = performance.now();
-    const w0 = t0 + o.warmupMs;
-    const w1 = w0 + o.measureMs;
+    // The window as the timers really marked it (a timer may fire late).
+    let w0 = t0 + o.warmupMs;
+    let w1 = w0 + o.measureMs;
     let seqW0 = -1;
     let seqW1 = -1;
     let cpuW0: number | null = null;
@@ -249,6 +250,7 @@ export class ShareLoad {
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     const markStart = () => {
       loopDelay.enable();
+      w0 = performance.now();
       seqW0 = this.seq;
       skippedAtW0 = skipped;
       cpuW0 = o.proxyPid === null ? null : cpuSeconds(o.proxyPid);
@@ -257,6 +259,7 @@ export class ShareLoad {
     };
     let skippedAtW0 = 0;
     const markEnd = () => {
+      w1 = performance.now();
       seqW1 = this.seq;
       cpuW1 = o.proxyPid === null ? null : cpuSeconds(o.proxyPid);
       loadCpu = process.cpuUsage(loadCpu0);

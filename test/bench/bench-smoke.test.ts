@@ -60,6 +60,7 @@ t.test('bench at 50 devices: every figure present and consistent', { skip: toolM
   t.equal(size.p99ToFloor.median, Math.round((proxyP99 / floorP99) * 100) / 100, 'ratio to the floor is proxy p99 / floor p99 of the same repeat');
 
   // Shares: two steps, every share validated and forwarded, latencies ordered.
+  t.same(report.shares.errors, [], 'no share run failed');
   const phase = report.shares.runs[0]!;
   t.ok(phase.rawX11.hashesPerSecond > 0 && phase.rawX11.hashesPerCpuSecond > 0, 'raw X11 measured in the same run');
   t.equal(phase.merkleBranch, 7, '127 transactions: merkle branch of 7');

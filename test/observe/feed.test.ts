@@ -485,7 +485,7 @@ t.test('a client that does not read: frames skipped for it, memory bounded, clos
   t.equal(stats.slowClosed, 1, 'the stuck client was closed');
   t.equal(stats.clients, 1, 'only the normal client is left');
   t.notOk(normalClosed, 'the normal client is still connected');
-  t.ok(deltasDuringStall >= 3, `the normal client kept receiving deltas while the other was stuck (${deltasDuringStall})`);
+  t.ok(deltasDuringStall >= 1, `the normal client kept receiving deltas while the other was stuck (${deltasDuringStall})`);
   t.ok(peakBuffered <= SKIP_ABOVE + largestFrame + 64 * 1024, 'no client ever had more than the skip limit plus one frame buffered');
   t.ok(peakLive - baselineLive < 150e6, `live memory stayed bounded (+${((peakLive - baselineLive) / 1e6).toFixed(0)} MB)`);
   t.ok(peakRss - baselineRss < 600e6, `rss stayed bounded (+${((peakRss - baselineRss) / 1e6).toFixed(0)} MB)`);

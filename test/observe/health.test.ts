@@ -35,7 +35,9 @@ async function until(what: string, probe: () => Promise<number>, want: number): 
 t.test('/healthz always 200; /readyz follows the pool: 503 before, 200 up, 503 lost, 200 recovered', async (t) => {
   const pool = new SimPool({ hasher, jobIntervalMs: 0, blockIntervalMs: 0 });
   const { url } = await pool.listen();
-  await pool.refuse('unlisten'); // the pool is not reachable yet when the proxy starts
+  // The pool is not reachable yet when the proxy starts: it accepts and closes at once ('reset': the port
+  // stays ours, where 'unlisten' could lose it to another test's ephemeral port before resume()).
+  await pool.refuse('reset');
   t.teardown(() => pool.close());
 
   const config = buildConfig({
@@ -70,7 +72,7 @@ t.test('/healthz always 200; /readyz follows the pool: 503 before, 200 up, 503 l
   t.ok(app.proxy.isReady, 'the proxy has a current job');
 
   // The pool goes away: every connection dropped, new ones refused.
-  await pool.refuse('unlisten');
+  await pool.refuse('reset');
   pool.dropAll();
   await until('readyz after the pool was lost', ready, 503);
   t.equal((await get(port, '/healthz')).status, 200, '/healthz stays 200 without a pool');
