@@ -22,6 +22,7 @@ export class Channel {
   /** The latest job as devices receive it, and the same job with clean_jobs forced on (for devices joining). */
   private jobLine: Buffer | null = null;
   private cleanJobLine: Buffer | null = null;
+  private keepWorkLine: Buffer | null = null;
 
   constructor(
     readonly index: number,
@@ -53,14 +54,21 @@ export class Channel {
     return previous === null;
   }
 
-  setJob(line: Buffer, cleanLine: Buffer): void {
+  setJob(line: Buffer, cleanLine: Buffer, keepWorkLine: Buffer): void {
     this.jobLine = line;
     this.cleanJobLine = cleanLine;
+    this.keepWorkLine = keepWorkLine;
   }
 
   clearJob(): void {
     this.jobLine = null;
     this.cleanJobLine = null;
+    this.keepWorkLine = null;
+  }
+
+  /** The current job again for a device that got a new difficulty (clean_jobs off: its work in hand stays valid). */
+  get resendLine(): Buffer | null {
+    return this.keepWorkLine;
   }
 
   /** The current job for a device that just joined (clean_jobs on), if any. */

@@ -36,12 +36,19 @@ export function initialTarget(difficulty: number, multiplier = 1, now = Date.now
   return { difficulty, target: targetBytes(difficulty, multiplier), previous: null, changedAt: now };
 }
 
-export function retarget(current: DeviceTarget, difficulty: number, multiplier = 1, now = Date.now()): DeviceTarget {
+/**
+ * The new target, remembering the one it replaces. Two changes close together (within `graceMs`, before the
+ * device can have moved on from the first) keep the easier of the two earlier targets, so a share mined at
+ * the difficulty of two changes ago and still in flight is not turned down.
+ */
+export function retarget(current: DeviceTarget, difficulty: number, multiplier = 1, now = Date.now(), graceMs = 5000): DeviceTarget {
   if (difficulty === current.difficulty) return current;
+  const earlier = current.previous;
+  const keepEarlier = earlier !== null && now - current.changedAt <= graceMs && earlier.difficulty < current.difficulty;
   return {
     difficulty,
     target: targetBytes(difficulty, multiplier),
-    previous: { difficulty: current.difficulty, target: current.target },
+    previous: keepEarlier ? earlier : { difficulty: current.difficulty, target: current.target },
     changedAt: now,
   };
 }

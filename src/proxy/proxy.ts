@@ -244,12 +244,13 @@ export class Proxy implements SessionHost {
     const params = [job.id, n.prevhash, n.coinb1, n.coinb2, n.merkleBranch, n.version, n.nbits, n.ntime];
     const line = Buffer.from(notificationLine(Method.Notify, [...params, n.cleanJobs]));
     const cleanLine = n.cleanJobs ? line : Buffer.from(notificationLine(Method.Notify, [...params, true]));
-    channel.setJob(line, cleanLine);
+    const keepWorkLine = n.cleanJobs ? Buffer.from(notificationLine(Method.Notify, [...params, false])) : line;
+    channel.setJob(line, cleanLine, keepWorkLine);
     let devices = 0;
     for (const s of channel.sessions) {
       if (s.state !== 'authorized' || s.parked) continue;
       // A device's difficulty must never be above the pool's: lower it before the job it applies to.
-      if (s.target && s.target.difficulty > job.poolDifficulty) this.retargetSession(s, clamp(s.target.difficulty, job.poolDifficulty, this.opts.vardiff));
+      if (s.target && s.target.difficulty > job.poolDifficulty) this.retargetSession(s, clamp(s.target.difficulty, job.poolDifficulty, this.opts.vardiff), false);
       s.write(line);
       devices++;
     }
@@ -503,11 +504,17 @@ export class Proxy implements SessionHost {
     channel.upstream.reportFault(reason);
   }
 
-  private retargetSession(session: Session, difficulty: number): void {
+  /**
+   * New difficulty for one device. Miners apply mining.set_difficulty from the next job on, so the current
+   * job follows at once (clean_jobs false: work in hand stays valid) unless the caller is about to send one.
+   */
+  private retargetSession(session: Session, difficulty: number, resendJob = true): void {
     const now = Date.now();
-    session.target = retarget(session.target!, difficulty, this.opts.difficultyMultiplier, now);
+    session.target = retarget(session.target!, difficulty, this.opts.difficultyMultiplier, now, this.opts.retargetGraceMs);
     if (session.vardiff) session.vardiff.difficulty = difficulty;
     session.notify(Method.SetDifficulty, [difficulty]);
+    const job = resendJob && !session.parked ? (session.channel as Channel | null)?.resendLine : null;
+    if (job) session.write(job);
     this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty, at: now });
   }
 

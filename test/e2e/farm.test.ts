@@ -29,7 +29,7 @@ t.test('a farm of 60 devices: local verdicts, forwarding ratio, and the pool agr
   await app.proxy.drain(5000);
 
   t.equal(fleet.stats().disconnects, 0, 'no device was disconnected');
-  t.equal(s.byKind.valid.rejected, 0, 'every valid share was accepted by the proxy');
+  t.equal(s.byKind.valid.rejected, 0, `every valid share was accepted by the proxy (rejected by code: ${JSON.stringify(s.byKind.valid.rejectedByCode)})`);
   t.equal(s.byKind.valid.accepted, s.byKind.valid.submitted);
   const expectCode = { duplicate: 22, stale: 21, lowDifficulty: 23, malformed: 20 } as const;
   for (const [kind, code] of Object.entries(expectCode)) {

@@ -82,6 +82,33 @@ t.test('handshake: unique prefixes, difficulty before the job, one serialized jo
   t.equal(rawA, rawB, 'both devices received the same bytes for the new job');
 });
 
+t.test('a retarget is followed by the current job, so the new difficulty applies at once', async (t) => {
+  const { up, device } = await setup(t, { vardiff: { minDifficulty: 1e-9, maxDifficulty: 1 } });
+  up.job(blockNotify('p1'));
+  const { c } = await device('rig1');
+  const first = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const seen = c.lines.length;
+  const next = c.waitFor((l) => l.method === 'mining.notify', 5000);
+  c.sendRequest(99, 'mining.suggest_difficulty', [DEVICE_DIFF * 4]);
+  const again = await next;
+  const after = c.lines.slice(seen);
+  const diffAt = after.findIndex((l) => l.method === 'mining.set_difficulty');
+  t.same(after[diffAt]?.params, [DEVICE_DIFF * 4], 'the new difficulty');
+  t.ok(diffAt >= 0 && diffAt < after.indexOf(again), 'set_difficulty, then the job');
+  t.equal(again.params![0], first.params![0], 'the same job');
+  t.equal(again.params![8], false, 'clean_jobs off: work in hand stays valid');
+
+  // A retarget forced by a job (the pool's difficulty fell below the device's) sends that job only once.
+  const before = c.lines.length;
+  up.difficulty = DEVICE_DIFF * 2;
+  up.job(blockNotify('p2', false));
+  await c.waitFor((l) => l.method === 'mining.notify', 5000);
+  await sleep(100);
+  const tail = c.lines.slice(before);
+  t.same(tail.map((l) => l.method), ['mining.set_difficulty', 'mining.notify'], 'lowered to the pool\'s difficulty, then the new job once');
+  t.same(tail[0]!.params, [DEVICE_DIFF * 2]);
+});
+
 t.test('the block\'s own share: accepted, forwarded with the device prefix, flagged as a block candidate', async (t) => {
   const { up, device, events } = await setup(t);
   up.job(blockNotify('p1'));

@@ -292,6 +292,27 @@ t.test('a retarget: the previous difficulty counts for jobs sent before it and w
   t.equal(d.ok && d.creditedDifficulty, S / 4);
 });
 
+t.test('two retargets close together: a share mined at the difficulty of two changes ago still counts', async (t) => {
+  // S/2 -> 2S at T1, then 2S -> 4S: the share (S) was mined on a job from before T1, at S/2.
+  const T1 = NOW_MS + 100_000;
+  const first = retarget(initialTarget(S / 2, 1, NOW_MS), S * 2, 1, T1);
+  const job = jobOf(notifyOf('j1'), EN1, S * 1000, T1 - 1000);
+  const check = (target: DeviceTarget) =>
+    new ShareValidator({ hasher, now: () => target.changedAt + 1 }).validate(submitOf({ nonce: OTHER_NONCE }), { extranonce1: EN1, extranonce2Size: 4, versionMask: 0, target }, lookupOf([job]));
+
+  const soon = retarget(first, S * 4, 1, T1 + 1000);
+  t.equal(soon.previous?.difficulty, S / 2, 'within the grace window the easier earlier target is kept');
+  const ok = check(soon);
+  t.equal(ok.ok && ok.creditedDifficulty, S / 2, 'the in-flight share counts at the difficulty it met');
+
+  const late = retarget(first, S * 4, 1, T1 + 6000);
+  t.equal(late.previous?.difficulty, S * 2, 'after the window only the last target is remembered');
+  rejected(t, check(late), 23, `Low difficulty share: ${formatDifficulty(S)} < ${formatDifficulty(S * 4)}`, 'low_difficulty');
+
+  const down = retarget(retarget(initialTarget(S * 4, 1, NOW_MS), S * 2, 1, T1), S / 2, 1, T1 + 1000);
+  t.equal(down.previous?.difficulty, S * 2, 'going down twice, the previous is simply the one replaced (it is easier than the one before)');
+});
+
 t.test('a share that meets the pool target is never rejected, even if the device target is harder', async (t) => {
   // A misconfigured device difficulty (2S) above the pool's (S/2): the share (S) is the pool's, so it counts.
   const job = jobOf(notifyOf('j1'), EN1, S / 2, NOW_MS);
