@@ -85,6 +85,8 @@ export class DeviceServer {
   /** Internal errors already logged (bounded), by message. */
   private readonly loggedFailures = new Set<string>();
   accepting = true;
+  /** What every session calls back: one object for all of them (per-connection closures cost memory at farm scale). */
+  private readonly sessionHost: SessionHost;
 
   constructor(
     private readonly options: DeviceServerOptions,
@@ -103,6 +105,23 @@ export class DeviceServer {
       maxWorkersPerSession: this.limitsNow.maxWorkersPerSession,
     };
     this.checkAddress = options.checkAddress;
+    this.sessionHost = {
+      subscribe: (s) => this.host.subscribe(s),
+      authorize: (s, u, p) => this.host.authorize(s, u, p),
+      submit: (s, p) => this.host.submit(s, p),
+      versionMask: (m) => this.host.versionMask(m),
+      suggestDifficulty: (s, d) => this.host.suggestDifficulty(s, d),
+      ready: (s) => this.host.ready(s),
+      closed: (s, reason) => {
+        this.sessions.delete(s);
+        const n = (this.perIp.get(s.ip) ?? 1) - 1;
+        if (n <= 0) this.perIp.delete(s.ip);
+        else this.perIp.set(s.ip, n);
+        this.host.closed(s, reason);
+      },
+      limited: (s, cause) => this.refusedOnce(cause, s.ip, `device ${s.worker ?? s.ip} hit the ${cause} limit`),
+      failed: (s, error, method) => this.failedOnce(s, error, method),
+    };
     const onSocket = (socket: net.Socket) => this.onConnection(socket);
     if (options.tls) {
       try {
@@ -200,29 +219,7 @@ export class DeviceServer {
     this.perIp.set(ip, fromIp + 1);
 
     const id = this.nextId++;
-    const host = this.host;
-    const session = new Session(
-      id,
-      socket,
-      {
-        subscribe: (s) => host.subscribe(s),
-        authorize: (s, u, p) => host.authorize(s, u, p),
-        submit: (s, p) => host.submit(s, p),
-        versionMask: (m) => host.versionMask(m),
-        suggestDifficulty: (s, d) => host.suggestDifficulty(s, d),
-        ready: (s) => host.ready(s),
-        closed: (s, reason) => {
-          this.sessions.delete(s);
-          const n = (this.perIp.get(s.ip) ?? 1) - 1;
-          if (n <= 0) this.perIp.delete(s.ip);
-          else this.perIp.set(s.ip, n);
-          host.closed(s, reason);
-        },
-        limited: (s, cause) => this.refusedOnce(cause, s.ip, `device ${s.worker ?? s.ip} hit the ${cause} limit`),
-        failed: (s, error, method) => this.failedOnce(s, error, method),
-      },
-      this.sessionLimits,
-    );
+    const session = new Session(id, socket, this.sessionHost, this.sessionLimits);
     this.sessions.add(session);
     this.bus.emit('device.connected', { sessionId: id, ip, at: Date.now() });
   }
