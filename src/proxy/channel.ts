@@ -19,7 +19,10 @@ export class Channel {
   downLogged = false;
   /** The pool's version-rolling mask, when it granted one. */
   versionMask = 0;
-  /** The latest job as devices receive it, and the same job with clean_jobs forced on (for devices joining). */
+  /**
+   * The latest job as devices receive it, the same job with clean_jobs forced on (for devices joining) and
+   * forced off (sent again after a device's difficulty changes).
+   */
   private jobLine: Buffer | null = null;
   private cleanJobLine: Buffer | null = null;
   private keepWorkLine: Buffer | null = null;

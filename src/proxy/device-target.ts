@@ -32,6 +32,9 @@ function targetBytes(difficulty: number, multiplier: number): Buffer {
   return t;
 }
 
+/** After a retarget, how long shares meeting the previous difficulty still count on newer jobs (ms). */
+export const DEFAULT_RETARGET_GRACE_MS = 5000;
+
 export function initialTarget(difficulty: number, multiplier = 1, now = Date.now()): DeviceTarget {
   return { difficulty, target: targetBytes(difficulty, multiplier), previous: null, changedAt: now };
 }
@@ -41,7 +44,7 @@ export function initialTarget(difficulty: number, multiplier = 1, now = Date.now
  * device can have moved on from the first) keep the easier of the two earlier targets, so a share mined at
  * the difficulty of two changes ago and still in flight is not turned down.
  */
-export function retarget(current: DeviceTarget, difficulty: number, multiplier = 1, now = Date.now(), graceMs = 5000): DeviceTarget {
+export function retarget(current: DeviceTarget, difficulty: number, multiplier = 1, now = Date.now(), graceMs = DEFAULT_RETARGET_GRACE_MS): DeviceTarget {
   if (difficulty === current.difficulty) return current;
   const earlier = current.previous;
   const keepEarlier = earlier !== null && now - current.changedAt <= graceMs && earlier.difficulty < current.difficulty;

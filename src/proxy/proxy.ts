@@ -7,7 +7,7 @@ import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
 import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js';
 import { Channel } from './channel.js';
-import { initialTarget, retarget } from './device-target.js';
+import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
 import type { Job } from './job.js';
 import { displayHash, ShareValidator } from './share-validator.js';
@@ -96,7 +96,7 @@ export class Proxy implements SessionHost {
       vardiff: { ...DEFAULT_VARDIFF, ...options.vardiff },
       difficultyMultiplier: options.difficultyMultiplier ?? 1,
       duplicateCacheSize: options.duplicateCacheSize ?? 250_000,
-      retargetGraceMs: options.retargetGraceMs ?? 5000,
+      retargetGraceMs: options.retargetGraceMs ?? DEFAULT_RETARGET_GRACE_MS,
       subscribeWaitMs: options.subscribeWaitMs ?? 20_000,
       reconnectPerSecond: options.reconnectPerSecond ?? 50,
       vardiffTickMs: options.vardiffTickMs ?? 5000,

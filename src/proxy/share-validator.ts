@@ -7,7 +7,7 @@ import { sha256dInto } from '../chain/sha256.js';
 import { difficultyFromHash } from '../chain/target.js';
 import { rejectReasonOf, StratumError, StratumErrorCode, type RejectReason } from '../stratum/errors.js';
 import type { SubmitParams } from '../stratum/messages.js';
-import type { DeviceTarget } from './device-target.js';
+import { DEFAULT_RETARGET_GRACE_MS, type DeviceTarget } from './device-target.js';
 import type { Job } from './job.js';
 
 /**
@@ -98,7 +98,7 @@ export class ShareValidator {
     this.hasher = opts.hasher;
     this.multiplier = opts.difficultyMultiplier ?? 1;
     this.maxAhead = opts.maxNtimeAheadSeconds ?? 7200;
-    this.graceMs = opts.retargetGraceMs ?? 5000;
+    this.graceMs = opts.retargetGraceMs ?? DEFAULT_RETARGET_GRACE_MS;
     this.now = opts.now ?? Date.now;
     this.seen = new LRUCache({ max: opts.duplicateCacheSize ?? DEFAULT_DUPLICATE_CACHE_SIZE });
   }
