@@ -173,6 +173,8 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   private configureTimer: NodeJS.Timeout | null = null;
   private retiring = false;
   private retireReason = '';
+  /** How the session is reported down once retired: `owner` (we switch pools) or `reconnect` (the pool asked). */
+  private retireCause: DownCause = 'owner';
   /** Ids whose wait timed out: a late answer to them is logged, not treated as unknown. */
   private readonly lateIds = new Set<number>();
   private subscribeSent = false;
@@ -369,16 +371,21 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
    * meanwhile: used when switching to another pool so shares in flight still get their answer.
    */
   retire(reason: string, graceMs: number): void {
-    if (this.stateNow === 'closed') return;
+    this.leave('owner', reason, graceMs);
+  }
+
+  private leave(cause: DownCause, reason: string, graceMs: number): void {
+    if (this.stateNow === 'closed' || this.retiring) return;
     this.retiring = true;
     this.retireReason = reason;
+    this.retireCause = cause;
     if (this.pendingSubmits === 0) {
-      this.close(reason);
+      this.fail(cause, reason);
       return;
     }
     this.retireTimer = setTimeout(() => {
       this.retireTimer = null;
-      this.close(reason);
+      this.fail(cause, reason);
     }, graceMs);
   }
 
@@ -687,17 +694,25 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     const waitMs = Math.min(r.waitSeconds * 1000, this.opts.maxReconnectWaitMs);
     const where = `${endpoint.host}:${endpoint.port}`;
     this.emitSafely('reconnectRequested', { endpoint, waitMs });
-    this.fail('reconnect', `pool asked to reconnect to ${where} in ${seconds(waitMs)}`);
+    // Shares already sent may be accepted by the pool: wait for their answers (new submits are refused
+    // meanwhile) so every verdict reaches its device, then go. A submit's own timeout bounds the wait.
+    this.leave('reconnect', `pool asked to reconnect to ${where} in ${seconds(waitMs)}`, this.opts.submitTimeoutMs);
   }
 
   // ---- ending -------------------------------------------------------------------------------------------
 
   private closeIfRetiredAndIdle(): void {
-    if (this.retiring && this.stateNow !== 'closed' && this.pendingSubmits === 0) this.close(this.retireReason);
+    if (this.retiring && this.stateNow !== 'closed' && this.pendingSubmits === 0) this.fail(this.retireCause, this.retireReason);
   }
 
   private fail(cause: DownCause, reason: string): void {
     if (this.stateNow === 'closed') return;
+    // A pool that asked us to reconnect and then closes (or stalls) while we wait for answers: still the
+    // reconnect it asked for, not a fault.
+    if (this.retiring && this.retireCause === 'reconnect' && cause !== 'owner') {
+      cause = 'reconnect';
+      reason = this.retireReason;
+    }
     this.stateNow = 'closed';
     this.clearTimer('connectTimer');
     this.clearTimer('idleTimer');

@@ -292,6 +292,41 @@ t.test('client.reconnect: same host (new port) followed; other host only when al
   t.same(await req4, [{ endpoint: { host: '127.0.0.1', port: bare.pool.port, tls: false }, waitMs: 0 }], 'no params: same place, now');
 });
 
+t.test('client.reconnect with shares in flight: their answers are awaited before leaving, new ones refused', async (t) => {
+  const s = await setup(t, { submitTimeoutMs: 30_000 });
+  await handshake(s);
+  const inFlight = [s.conn.submit(share('00000001')), s.conn.submit(share('00000002'))];
+  const sent = [await s.client.next('mining.submit'), await s.client.next('mining.submit')];
+  let down = false;
+  s.conn.on('down', () => (down = true));
+  s.client.notify('client.reconnect', ['127.0.0.1', s.pool.port, 0]);
+  await nextEvent(s.conn, 'reconnectRequested');
+  t.notOk(down, 'still up while two submits wait for their answers');
+  t.match(await s.conn.submit(share('00000003')), { accepted: false, reason: 'pool connection is closing', code: null }, 'a new share is not sent to a session we are leaving');
+  s.client.reply(sent[0]!.id, true);
+  t.match(await inFlight[0]!, { accepted: true }, 'the answer that was on its way still counts');
+  t.notOk(down, 'one answer still owed');
+  const downEvent = nextEvent<[PoolDownInfo]>(s.conn, 'down');
+  s.client.reply(sent[1]!.id, null, [23, 'Low difficulty share', null]);
+  t.match(await inFlight[1]!, { accepted: false, code: 23 }, 'the pool\'s last verdict reaches us');
+  const [info] = await downEvent;
+  t.same(info, { pool: 'p1', url: s.pool.url, cause: 'reconnect', reason: `pool asked to reconnect to 127.0.0.1:${s.pool.port} in 0 s` });
+  await s.client.waitClosed();
+
+  // The pool closes right after asking: the shares it never answered are lost, and it is still the reconnect
+  // the pool asked for (not a fault that would count toward failover).
+  const c = await setup(t, { submitTimeoutMs: 30_000 });
+  await handshake(c);
+  const lost = c.conn.submit(share('00000004'));
+  await c.client.next('mining.submit');
+  const down2 = nextEvent<[PoolDownInfo]>(c.conn, 'down');
+  c.client.notify('client.reconnect', []);
+  await nextEvent(c.conn, 'reconnectRequested');
+  c.client.destroy();
+  t.match(await lost, { accepted: false, reason: 'pool connection lost', code: null });
+  t.match((await down2)[0], { cause: 'reconnect' });
+});
+
 t.test('client.show_message, client.get_version, unknown requests', async (t) => {
   const s = await setup(t);
   await handshake(s);
