@@ -38,7 +38,16 @@ export interface DemoSummary {
   blockCandidates: number;
   hashrate: number;
   pool: { accepted: number; rejected: number; blocks: number };
-  fleet: { submitted: number; accepted: number; rejected: number; reconnects: number };
+  fleet: {
+    submitted: number;
+    accepted: number;
+    rejected: number;
+    reconnects: number;
+    /** Shares the fleet made bad on purpose (--misbehave): the proxy should reject these. */
+    deliberatelyBad: number;
+    /** Honest shares the device heard rejected: should be 0 (a share in flight when the pool's job went stale is the one honest exception). */
+    validRejected: number;
+  };
 }
 
 const command: Command = {
@@ -141,7 +150,14 @@ function summarize(app: Awaited<ReturnType<typeof createProxyApp>>, pool: SimPoo
     blockCandidates: c.blockCandidates,
     hashrate: Math.round(s.hashrate),
     pool: { accepted: p.totals.accepted, rejected: p.totals.rejected, blocks: p.totals.blocks },
-    fleet: { submitted: f.totals.submitted, accepted: f.totals.accepted, rejected: f.totals.rejected, reconnects: f.reconnects },
+    fleet: {
+      submitted: f.totals.submitted,
+      accepted: f.totals.accepted,
+      rejected: f.totals.rejected,
+      reconnects: f.reconnects,
+      deliberatelyBad: f.totals.submitted - f.byKind.valid.submitted,
+      validRejected: f.byKind.valid.rejected,
+    },
   };
 }
 
