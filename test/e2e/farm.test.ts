@@ -18,13 +18,19 @@ t.test('a farm of 60 devices: local verdicts, forwarding ratio, and the pool agr
     devices: 60,
     hashrate: 250,
     workerPrefix: 'rack',
-    // Devices 0-3 misbehave, each in one way; the rest are honest.
+    // Devices 0-3 misbehave, each in one way, after 80% of their valid shares (a device finds about one share
+    // every 5 s, so a lower rate can leave a kind short of two within the wait); the rest are honest.
     deviceOptions: (i) =>
-      i === 0 ? { misbehaviour: { duplicate: 0.3 } } : i === 1 ? { misbehaviour: { stale: 0.3 } } : i === 2 ? { misbehaviour: { lowDifficulty: 0.3 } } : i === 3 ? { misbehaviour: { malformed: 0.3 } } : {},
+      i === 0 ? { misbehaviour: { duplicate: 0.8 } } : i === 1 ? { misbehaviour: { stale: 0.8 } } : i === 2 ? { misbehaviour: { lowDifficulty: 0.8 } } : i === 3 ? { misbehaviour: { malformed: 0.8 } } : {},
   });
   await fleet.whenMining(60, WAIT);
   await until(() => fleet.stats().totals.accepted >= 300, '300 accepted shares', WAIT);
-  await until(() => (['duplicate', 'stale', 'lowDifficulty', 'malformed'] as const).every((k) => fleet.stats().byKind[k].submitted >= 2), 'every misbehaviour at least twice', WAIT);
+  const bad = ['duplicate', 'stale', 'lowDifficulty', 'malformed'] as const;
+  await until(
+    () => bad.every((k) => fleet.stats().byKind[k].submitted >= 2),
+    () => `every misbehaviour at least twice (sent: ${bad.map((k) => `${k} ${fleet.stats().byKind[k].submitted}`).join(', ')})`,
+    WAIT,
+  );
   const s = await quiesce(fleet);
   await app.proxy.drain(5000);
 
