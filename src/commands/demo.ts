@@ -45,7 +45,7 @@ export interface DemoSummary {
     reconnects: number;
     /** Shares the fleet made bad on purpose (--misbehave): the proxy should reject these. */
     deliberatelyBad: number;
-    /** Honest shares the device heard rejected: should be 0 (a share in flight when the pool's job went stale is the one honest exception). */
+    /** Honest shares the device heard rejected: 0 unless a share was in flight when its job went stale (new block, pool reconnect) or the pool did not answer. */
     validRejected: number;
   };
 }
