@@ -171,10 +171,11 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   private idleTimer: NodeJS.Timeout | null = null;
   private retireTimer: NodeJS.Timeout | null = null;
   private configureTimer: NodeJS.Timeout | null = null;
-  private retiring = false;
-  private retireReason = '';
-  /** How the session is reported down once retired: `owner` (we switch pools) or `reconnect` (the pool asked). */
-  private retireCause: DownCause = 'owner';
+  /**
+   * Set while leaving with submits still unanswered: how the session is reported down once they are, `owner`
+   * (we switch pools) or `reconnect` (the pool asked), and why.
+   */
+  private leaving: { cause: DownCause; reason: string } | null = null;
   /** Ids whose wait timed out: a late answer to them is logged, not treated as unknown. */
   private readonly lateIds = new Set<number>();
   private subscribeSent = false;
@@ -298,8 +299,8 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
    * resolves it.
    */
   submit(share: UpstreamSubmit): Promise<SubmitResult> {
-    if (this.stateNow !== 'ready' || this.retiring) {
-      const reason = this.stateNow === 'closed' ? SUBMIT_LOST : this.retiring ? 'pool connection is closing' : 'pool connection not ready';
+    if (this.stateNow !== 'ready' || this.leaving) {
+      const reason = this.stateNow === 'closed' ? SUBMIT_LOST : this.leaving ? 'pool connection is closing' : 'pool connection not ready';
       return Promise.resolve({ accepted: false, reason, code: null, latencyMs: 0, timedOut: false });
     }
     // An empty worker means the farm's own pool login (workerMode 'farm').
@@ -375,10 +376,8 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   }
 
   private leave(cause: DownCause, reason: string, graceMs: number): void {
-    if (this.stateNow === 'closed' || this.retiring) return;
-    this.retiring = true;
-    this.retireReason = reason;
-    this.retireCause = cause;
+    if (this.stateNow === 'closed' || this.leaving) return;
+    this.leaving = { cause, reason };
     if (this.pendingSubmits === 0) {
       this.fail(cause, reason);
       return;
@@ -702,16 +701,16 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   // ---- ending -------------------------------------------------------------------------------------------
 
   private closeIfRetiredAndIdle(): void {
-    if (this.retiring && this.stateNow !== 'closed' && this.pendingSubmits === 0) this.fail(this.retireCause, this.retireReason);
+    if (this.leaving && this.stateNow !== 'closed' && this.pendingSubmits === 0) this.fail(this.leaving.cause, this.leaving.reason);
   }
 
   private fail(cause: DownCause, reason: string): void {
     if (this.stateNow === 'closed') return;
     // A pool that asked us to reconnect and then closes (or stalls) while we wait for answers: still the
     // reconnect it asked for, not a fault.
-    if (this.retiring && this.retireCause === 'reconnect' && cause !== 'owner') {
+    if (this.leaving?.cause === 'reconnect' && cause !== 'owner') {
       cause = 'reconnect';
-      reason = this.retireReason;
+      reason = this.leaving.reason;
     }
     this.stateNow = 'closed';
     this.clearTimer('connectTimer');
