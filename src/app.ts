@@ -12,10 +12,10 @@ import { attachFeed, type Feed } from './observe/feed.js';
 import { LogAggregator } from './observe/log-aggregator.js';
 import { ProxyMetrics } from './observe/metrics.js';
 import { registerMetricsRoute } from './observe/metrics-route.js';
-import { EventBus } from './observe/events.js';
+import { EventBus } from './core/events.js';
 import { FarmStats } from './observe/farm-stats.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
-import { createLogger, type Logger } from './observe/log.js';
+import { createLogger, type Logger } from './core/log.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 

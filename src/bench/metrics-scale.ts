@@ -14,7 +14,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { Worker } from 'node:worker_threads';
-import { EventBus } from '../observe/events.js';
+import { EventBus } from '../core/events.js';
 import { FarmStats } from '../observe/farm-stats.js';
 import { HttpServer } from '../observe/http-server.js';
 import { ProxyMetrics } from '../observe/metrics.js';

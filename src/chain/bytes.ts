@@ -60,3 +60,8 @@ export function leToNumber(buf: Uint8Array): number {
   }
   return v;
 }
+
+/** The display (explorer) form of a digest. */
+export function displayHash(hash: Uint8Array): string {
+  return Buffer.from(hash).reverse().toString('hex');
+}

@@ -3,7 +3,8 @@ import type { PowHasher } from '../chain/hasher.js';
 import { difficultyFromTarget, targetFromBits, targetFromDifficulty, targetToLe } from '../chain/target.js';
 import { initialTarget } from '../proxy/device-target.js';
 import { createJob, type Job } from '../proxy/job.js';
-import { displayHash, ShareValidator } from '../proxy/share-validator.js';
+import { displayHash } from '../chain/bytes.js';
+import { ShareValidator } from '../proxy/share-validator.js';
 import { StratumError } from '../stratum/errors.js';
 import { MAX_EXTRANONCE2_SIZE, parseNotify, parseSubmit, type NotifyParams, type SubmitParams } from '../stratum/messages.js';
 

@@ -1,14 +1,14 @@
 import { createProxyApp } from '../app.js';
 import { buildConfig } from '../config.js';
 import { loadX11Wasm } from '../chain/x11-wasm.js';
-import { createLogger } from '../observe/log.js';
+import { createLogger } from '../core/log.js';
 import { SimFleet } from '../sim/fleet.js';
 import { SimPool } from '../sim/pool.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
 import { runUntilSignal } from './start.js';
-import { formatHashrate } from '../observe/units.js';
+import { formatHashrate } from '../util/format.js';
 
 /**
  * The whole product on one machine: a simulated Dash pool, the proxy in front of it, and a simulated fleet of

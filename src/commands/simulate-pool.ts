@@ -1,6 +1,6 @@
 import { u32Hex } from '../chain/bytes.js';
 import { difficultyFromBits } from '../chain/target.js';
-import { formatDifficulty } from '../proxy/share-validator.js';
+import { formatDifficulty } from '../util/format.js';
 import type { ShareCounters } from '../sim/counters.js';
 import { SimPool, type SimPoolOptions } from '../sim/pool.js';
 import { stopSignal, untilAborted } from '../sim/stop-signal.js';

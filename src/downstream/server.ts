@@ -1,8 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import type { EventBus } from '../observe/events.js';
-import { silentLogger, type Logger } from '../observe/log.js';
+import type { EventBus } from '../core/events.js';
+import { silentLogger, type Logger } from '../core/log.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../stratum/framing.js';
 import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE_MS, normalizeIp, Session, type SessionHost, type SessionLimits } from './session.js';
 

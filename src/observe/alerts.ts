@@ -1,12 +1,13 @@
 import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
-import { formatDifficulty } from '../proxy/share-validator.js';
+import { formatDifficulty } from '../util/format.js';
+import { realTimers, type Timers } from '../util/timers.js';
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../core/events.js';
 import type { FarmSummary } from './farm-stats.js';
-import { silentLogger, type Logger } from './log.js';
-import { formatHashrate } from './units.js';
-import { ALERT_KINDS, realTimers, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type Timers, type WebhookConfig, type WebhookFormat } from './webhooks.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { formatHashrate } from '../util/format.js';
+import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type WebhookConfig, type WebhookFormat } from './webhooks.js';
 
 /**
  * Alerts that reach people: the proxy's events and FarmStats' summary turned into a few meaningful messages

@@ -1,6 +1,6 @@
 import { HASHES_PER_DIFF1 } from '../chain/target.js';
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../core/events.js';
 
 /**
  * The farm's live state, built from the event stream only: one record per worker name (a device that

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { BUCKET_SECONDS, type DeviceView, type FarmEvent, type FarmStats, type FarmSummary, type PoolRecord } from './farm-stats.js';
 import type { HttpServer } from './http-server.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../core/log.js';
 
 /**
  * The dashboard's live feed: a websocket on the proxy's HTTP port (path `/ws`), JSON text frames.

@@ -1,7 +1,7 @@
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus } from './events.js';
-import type { Logger } from './log.js';
-import { realTimers, type Timers } from './webhooks.js';
+import type { EventBus } from '../core/events.js';
+import type { Logger } from '../core/log.js';
+import { realTimers, type Timers } from '../util/timers.js';
 
 /**
  * Logs for a farm of thousands of devices: per-device noise (rejected shares, connects and disconnects,

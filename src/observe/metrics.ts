@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { version as packageVersion } from '../version.js';
-import type { EventBus, ProxyEventMap } from './events.js';
+import type { EventBus, ProxyEventMap } from '../core/events.js';
 import { Col, DeviceSeriesStore, REJECT_REASONS, rejectColumn } from './metrics-store.js';
 
 /**

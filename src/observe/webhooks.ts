@@ -1,6 +1,7 @@
+import { realTimers, type Timers } from '../util/timers.js';
 import { Agent, RetryAgent, request, type Dispatcher } from 'undici';
-import { Backoff, type BackoffOptions } from '../upstream/backoff.js';
-import { silentLogger, type Logger } from './log.js';
+import { Backoff, type BackoffOptions } from '../util/backoff.js';
+import { silentLogger, type Logger } from '../core/log.js';
 
 /**
  * Alert delivery to webhooks: the message formats (generic JSON, Slack incoming webhook, Telegram Bot API
@@ -83,23 +84,6 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
   queueSize: 500,
   backoff: { baseMs: 1000, maxMs: 30_000, factor: 2, jitter: 'full' },
   maxBatch: 20,
-};
-
-/** Clock and timers, injectable so tests run without waiting. Real timers are unref'd. */
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
 // ---- rendering (pure) ---------------------------------------------------------------------------------

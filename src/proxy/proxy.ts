@@ -1,7 +1,7 @@
 import type { PowHasher } from '../chain/hasher.js';
 import type { Session, SessionHost, SubscribeGrant } from '../downstream/session.js';
-import type { EventBus } from '../observe/events.js';
-import { silentLogger, type Logger } from '../observe/log.js';
+import type { EventBus } from '../core/events.js';
+import { silentLogger, type Logger } from '../core/log.js';
 import { StratumError, StratumErrorCode } from '../stratum/errors.js';
 import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
@@ -10,7 +10,8 @@ import { Channel } from './channel.js';
 import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
 import type { Job } from './job.js';
-import { displayHash, ShareValidator } from './share-validator.js';
+import { displayHash } from '../chain/bytes.js';
+import { ShareValidator } from './share-validator.js';
 import { DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
 
 /**

@@ -7,6 +7,7 @@ import { sha256dInto } from '../chain/sha256.js';
 import { difficultyFromHash } from '../chain/target.js';
 import { rejectReasonOf, StratumError, StratumErrorCode, type RejectReason } from '../stratum/errors.js';
 import type { SubmitParams } from '../stratum/messages.js';
+import { formatDifficulty } from '../util/format.js';
 import { DEFAULT_RETARGET_GRACE_MS, type DeviceTarget } from './device-target.js';
 import type { Job } from './job.js';
 
@@ -208,16 +209,4 @@ export class ShareValidator {
     h.writeUInt32LE(nonce, 76);
     return h;
   }
-}
-
-/** Difficulty for messages: short, no exponent for everyday values. */
-export function formatDifficulty(d: number): string {
-  if (!Number.isFinite(d)) return String(d);
-  if (d >= 1e9 || (d > 0 && d < 1e-6)) return d.toExponential(4);
-  return Number(d.toPrecision(6)).toString();
-}
-
-/** The display (explorer) form of a digest. */
-export function displayHash(hash: Uint8Array): string {
-  return Buffer.from(hash).reverse().toString('hex');
 }

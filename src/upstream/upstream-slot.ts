@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Backoff, checkBackoffOptions, type BackoffOptions } from './backoff.js';
+import { Backoff, checkBackoffOptions, type BackoffOptions } from '../util/backoff.js';
 import { PoolConnection, type PoolConnectionOptions, type PoolDownInfo, type UpstreamLog } from './pool-connection.js';
 import { parsePoolUrl, type PoolEndpoint } from './pool-url.js';
 import type { ExtranonceInfo, PoolConfig, SubmitResult, Upstream, UpstreamEvents, UpstreamSubmit } from './types.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { HASHES_PER_DIFF1 } from '../../src/chain/target.js';
-import { EventBus } from '../../src/observe/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { BUCKETS, BUCKET_SECONDS, FarmStats } from '../../src/observe/farm-stats.js';
 
 /**

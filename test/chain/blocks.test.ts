@@ -5,7 +5,7 @@ import { coinbaseMerkleBranch, merkleRoot, merkleRootFromBranch } from '../../sr
 import { sha256d } from '../../src/chain/sha256.js';
 import { targetFromBits } from '../../src/chain/target.js';
 import { swapWords32 } from '../../src/chain/bytes.js';
-import { displayHash } from '../../src/proxy/share-validator.js';
+import { displayHash } from '../../src/chain/bytes.js';
 import { cutCoinbase, loadBlocks } from '../helpers/fixtures.js';
 import { device, hasher, jobOf, lookupOf, validator } from '../helpers/share-kit.js';
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { u32Hex } from '../../src/chain/bytes.js';
 import { checkShare, CheckShareInputError, parseCheckShareInput, type ShareReport } from '../../src/commands/check-share-report.js';
-import { formatDifficulty } from '../../src/proxy/share-validator.js';
+import { formatDifficulty } from '../../src/util/format.js';
 import { parseLine } from '../../src/stratum/jsonrpc.js';
 import { cutCoinbase, loadBlocks, loadTranscript, type FixtureBlock } from '../helpers/fixtures.js';
 import { hasher } from '../helpers/share-kit.js';

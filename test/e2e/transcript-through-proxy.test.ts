@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createProxyApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/observe/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { parseLine } from '../../src/stratum/jsonrpc.js';
 import { loadTranscript } from '../helpers/fixtures.js';
 import { ScriptedPool } from '../helpers/scripted-pool.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
-import { EventBus } from '../../src/observe/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { targetFromBits } from '../../src/chain/target.js';
 import { parseLine, type RpcId } from '../../src/stratum/jsonrpc.js';

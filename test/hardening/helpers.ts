@@ -1,5 +1,5 @@
 import type { NotifyParams } from '../../src/stratum/messages.js';
-import type { Logger } from '../../src/observe/log.js';
+import type { Logger } from '../../src/core/log.js';
 import { errorOf, LineClient, type Line } from '../helpers/line-client.js';
 import { mine } from '../helpers/mine.js';
 

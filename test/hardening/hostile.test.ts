@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
-import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
+import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';

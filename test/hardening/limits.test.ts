@@ -4,7 +4,7 @@ import { buildConfig, ConfigError } from '../../src/config.js';
 import { AccessPolicy, parseCidr } from '../../src/downstream/access.js';
 import { checkDeviceLimits, DeviceServer, type DeviceServerOptions } from '../../src/downstream/server.js';
 import type { Session, SessionHost, SubscribeGrant } from '../../src/downstream/session.js';
-import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
+import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { StratumError } from '../../src/stratum/errors.js';
 import { errorOf, LineClient } from '../helpers/line-client.js';
 import { makeCertificate } from '../helpers/tls-cert.js';

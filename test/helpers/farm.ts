@@ -2,7 +2,7 @@ import type { Test } from 'tap';
 import { createProxyApp, type ProxyApp } from '../../src/app.js';
 import type { SimPool as SimPoolType } from '../../src/sim/pool.js';
 import { buildConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/observe/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { SimFleet, type SimFleetOptions, type SimFleetStats } from '../../src/sim/fleet.js';
 import { SimPool, type SimPoolOptions } from '../../src/sim/pool.js';
 import { hasher } from './share-kit.js';

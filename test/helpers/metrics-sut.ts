@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { createProxyApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/observe/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { SimFleet } from '../../src/sim/fleet.js';
 import { SimPool } from '../../src/sim/pool.js';
 import { closedPort } from './scripted-pool.js';

@@ -2,10 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { AlertManager, AlertsConfigError, checkAlertsConfig, DEFAULT_ALERTS_CONFIG, validateAlertsConfig, type AlertsConfig } from '../../src/observe/alerts.js';
-import { EventBus } from '../../src/observe/events.js';
+import { EventBus } from '../../src/core/events.js';
 import type { FarmSummary } from '../../src/observe/farm-stats.js';
-import { createLogger, type Logger } from '../../src/observe/log.js';
-import { ALERT_KINDS, WebhookSender, type Alert, type Timers, type WebhookConfig } from '../../src/observe/webhooks.js';
+import { createLogger, type Logger } from '../../src/core/log.js';
+import { ALERT_KINDS, WebhookSender, type Alert, type WebhookConfig } from '../../src/observe/webhooks.js';
+import type { Timers } from '../../src/util/timers.js';
 import { sleep } from '../helpers/wait.js';
 
 /**

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { registerApiRoutes } from '../../src/observe/api.js';
-import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
+import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { FarmStats } from '../../src/observe/farm-stats.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';

@@ -4,7 +4,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { EventBus } from '../../src/observe/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { FarmStats, type DeviceView, type FarmEvent } from '../../src/observe/farm-stats.js';
 import { attachFeed, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
 import { HttpServer } from '../../src/observe/http-server.js';

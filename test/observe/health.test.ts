@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createProxyApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/observe/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { SimPool } from '../../src/sim/pool.js';
 import { hasher } from '../helpers/share-kit.js';
 import { sleep } from '../helpers/wait.js';

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { EventBus } from '../../src/observe/events.js';
-import { createLogger } from '../../src/observe/log.js';
+import { EventBus } from '../../src/core/events.js';
+import { createLogger } from '../../src/core/log.js';
 import { LogAggregator } from '../../src/observe/log-aggregator.js';
-import type { Timers } from '../../src/observe/webhooks.js';
+import type { Timers } from '../../src/util/timers.js';
 import type { RejectReason } from '../../src/stratum/errors.js';
 
 /** The aggregator on a real EventBus, a captured JSON logger and a clock that moves only when told. */

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { EventBus } from '../../src/observe/events.js';
+import { EventBus } from '../../src/core/events.js';
 import { FarmStats } from '../../src/observe/farm-stats.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics, upstreamResultOf, type ProxyMetricsOptions } from '../../src/observe/metrics.js';

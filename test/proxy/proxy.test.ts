@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
-import { EventBus, type ProxyEventMap } from '../../src/observe/events.js';
+import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { mine } from '../helpers/mine.js';

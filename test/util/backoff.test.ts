@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Backoff } from '../../src/upstream/backoff.js';
+import { Backoff } from '../../src/util/backoff.js';
 
 /** A random source that replays fixed values (cycling). */
 const fixed = (...values: number[]) => {
