@@ -4,11 +4,14 @@ import type { AddressInfo } from 'node:net';
 import type { EventBus } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../stratum/framing.js';
-import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE_MS, normalizeIp, Session, type SessionHost, type SessionLimits } from './session.js';
+import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE_MS, Session, type MiningHost, type SessionHost, type SessionLimits } from './session.js';
 
 /**
  * The device-facing Stratum server (TCP, or TLS when a certificate is given). It accepts connections within
- * the limits, makes one Session per device, and closes devices that never finish the handshake or go silent.
+ * the limits, does what is socket-specific (no Nagle delay, keepalive, the remote address), makes one Session
+ * per device over its socket, and closes devices that never finish the handshake or go silent. Mining
+ * requests go to the mining host (the proxy core); the connection's lifecycle (closed, limited, failed) is
+ * handled here, and the mining host hears `disconnected` once a device is gone.
  *
  * Every refusal (a limit, an address not allowed, a slow reader, a flood) emits `limit.refused` {cause, ip}
  * (exported as `dash_proxy_connections_refused_total{cause}`) and is logged once per cause, not per packet.
@@ -90,7 +93,7 @@ export class DeviceServer {
 
   constructor(
     private readonly options: DeviceServerOptions,
-    private readonly host: SessionHost,
+    private readonly host: MiningHost,
     private readonly bus: EventBus,
     private readonly log: Logger = silentLogger,
   ) {
@@ -109,7 +112,7 @@ export class DeviceServer {
       subscribe: (s) => this.host.subscribe(s),
       authorize: (s, u, p) => this.host.authorize(s, u, p),
       submit: (s, p) => this.host.submit(s, p),
-      versionMask: (m) => this.host.versionMask(m),
+      versionMask: (s, m) => this.host.versionMask(s, m),
       suggestDifficulty: (s, d) => this.host.suggestDifficulty(s, d),
       ready: (s) => this.host.ready(s),
       closed: (s, reason) => {
@@ -117,7 +120,7 @@ export class DeviceServer {
         const n = (this.perIp.get(s.ip) ?? 1) - 1;
         if (n <= 0) this.perIp.delete(s.ip);
         else this.perIp.set(s.ip, n);
-        this.host.closed(s, reason);
+        this.host.disconnected(s, reason);
       },
       limited: (s, cause) => this.refusedOnce(cause, s.ip, `device ${s.worker ?? s.ip} hit the ${cause} limit`),
       failed: (s, error, method) => this.failedOnce(s, error, method),
@@ -192,7 +195,7 @@ export class DeviceServer {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.accepting = false;
-    const sockets = [...this.sessions].map((s) => s.socket);
+    const sockets = [...this.sessions].map((s) => s.stream);
     for (const s of [...this.sessions]) s.end('proxy shutting down');
     if (this.server.listening) this.server.close();
     // Every session socket is destroyed at the latest END_GRACE_MS after end(); wait for that, bounded.
@@ -218,8 +221,10 @@ export class DeviceServer {
     if (fromIp >= limits.maxConnectionsPerIp) return refuse('max_per_ip', `connection limit per address reached (${limits.maxConnectionsPerIp})`);
     this.perIp.set(ip, fromIp + 1);
 
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
     const id = this.nextId++;
-    const session = new Session(id, socket, this.sessionHost, this.sessionLimits);
+    const session = new Session(id, socket, ip, this.sessionHost, this.sessionLimits);
     this.sessions.add(session);
     this.bus.emit('device.connected', { sessionId: id, ip, at: Date.now() });
   }
@@ -257,4 +262,10 @@ export class DeviceServer {
       }
     }
   }
+}
+
+/** `::ffff:1.2.3.4` -> `1.2.3.4`. */
+export function normalizeIp(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }

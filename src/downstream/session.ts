@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { StratumError, StratumErrorCode } from '../stratum/errors.js';
 import { LineFramer } from '../stratum/framing.js';
 import { errorLine, notificationLine, parseLine, resultLine, type RpcId } from '../stratum/jsonrpc.js';
@@ -12,13 +12,13 @@ import {
   requestedVersionMask,
   type SubmitParams,
 } from '../stratum/messages.js';
-import type { DeviceTarget } from '../proxy/device-target.js';
-import type { VardiffState } from '../proxy/vardiff.js';
 
 /**
  * One device's connection: framing, the state machine (connected -> subscribed -> authorized), answers in
- * request order, and a bounded write buffer. It decides nothing about jobs or shares: it asks its host (the
- * proxy core) and writes what the host hands it.
+ * request order, and a bounded write buffer. It speaks the protocol only, over any `Duplex` (the device
+ * server hands it a TCP or TLS socket, tests an in-memory pair): it decides nothing about jobs or shares and
+ * holds no mining state (prefix, target, vardiff live in the proxy's device state); it asks its host and
+ * writes what the host hands it.
  */
 export type SessionState = 'connected' | 'subscribed' | 'authorized' | 'closed';
 
@@ -28,25 +28,42 @@ export interface SubscribeGrant {
   extranonce2Size: number;
 }
 
-export interface SessionHost {
+/**
+ * What mining needs: the device's requests, answered by the proxy core. A method may throw (or reject
+ * with) a StratumError, which the device gets as its answer.
+ */
+export interface MiningHost {
   subscribe(session: Session): Promise<SubscribeGrant>;
   authorize(session: Session, username: string, password: string): Promise<void>;
   /** Resolves when the share is judged (and, for pool shares, answered by the pool); rejects with StratumError. */
   submit(session: Session, params: SubmitParams): Promise<void> | void;
-  /** The version-rolling mask to grant for the one the device asks (BIP 310), or 0 for none. */
-  versionMask(requested: number): number;
+  /** The version-rolling mask to grant this device for the one it asks (BIP 310), or 0 for none. */
+  versionMask(session: Session, requested: number): number;
   suggestDifficulty(session: Session, difficulty: number): void;
   /** Called once the device finished authorizing (jobs can flow). */
   ready(session: Session): void;
+  /** The connection is gone (called once, after `closed`): release what the device held. */
+  disconnected(session: Session, reason: string): void;
+}
+
+/** What the connection's owner (the device server) needs: the connection's lifecycle. */
+export interface ConnectionHost {
+  /** The session closed (once); the owner forgets it and tells the mining host. */
   closed(session: Session, reason: string): void;
   /** A limit refused something from this device (counted and logged once per cause by the server). */
   limited(session: Session, cause: string): void;
   /**
    * A bug, not the device's fault: handling a line threw something other than a StratumError. The device
-   * got error 20 and the connection stays; the host logs it. Optional.
+   * got error 20 and the connection stays; the owner logs it.
    */
-  failed?(session: Session, error: Error, method: string): void;
+  failed(session: Session, error: Error, method: string): void;
 }
+
+/**
+ * What a session calls back. The server makes one such object for all its sessions (a closure per
+ * connection would cost memory at farm scale): lifecycle calls it handles itself, mining calls it passes on.
+ */
+export type SessionHost = ConnectionHost & Omit<MiningHost, 'disconnected'>;
 
 /**
  * A session reads its limits from this object on every use, so the server can change them for every live
@@ -74,26 +91,18 @@ type Reply = { line: string | null };
 
 export class Session {
   state: SessionState = 'connected';
-  readonly ip: string;
   readonly connectedAt = Date.now();
   lastActivity = Date.now();
   /** Worker names this connection authorized; the first is the device's name. */
   readonly workers = new Set<string>();
   worker: string | null = null;
   userAgent: string | undefined;
-  extranonce1 = '';
-  extranonce2Size = 0;
-  /** The device's prefix in its channel (hex), and the channel that granted it. Set by the host. */
-  prefix = '';
-  channel: unknown = null;
+  /** The BIP 310 mask negotiated with mining.configure (0: the device does not roll the version). */
   versionMask = 0;
+  /** The device sent mining.extranonce.subscribe: it follows mining.set_extranonce. */
   extranonceSubscribed = false;
+  /** The difficulty the device asked for with mining.suggest_difficulty, if it did. */
   suggestedDifficulty: number | null = null;
-  /** Vardiff and share target, owned by the host. */
-  vardiff: VardiffState | null = null;
-  target: DeviceTarget | null = null;
-  /** Set while the device has no usable jobs (e.g. waiting for it to reconnect after an extranonce change). */
-  parked = false;
 
   private readonly framer: LineFramer;
   /** Token bucket for submits. */
@@ -104,28 +113,30 @@ export class Session {
   /** While mining.subscribe waits for the host: resolves true once subscribed (a pipelined authorize waits on it). */
   private subscribing: Promise<boolean> | null = null;
 
+  /**
+   * `stream` carries the device's bytes both ways; `ip` is where it connects from (the server reads it from
+   * the socket; it is only reported, never used by the protocol).
+   */
   constructor(
     readonly id: number,
-    readonly socket: Socket,
+    readonly stream: Duplex,
+    readonly ip: string,
     private readonly host: SessionHost,
     private readonly limits: SessionLimits,
   ) {
-    this.ip = normalizeIp(socket.remoteAddress);
     this.framer = new LineFramer(limits.maxLineBytes);
     this.submitTokens = limits.submitsPerSecond * 2;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
-    socket.on('close', () => this.close('connection closed by device'));
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (err: Error) => this.close(`socket error: ${err.message}`));
+    stream.on('close', () => this.close('connection closed by device'));
   }
 
   /** Write a pre-serialized line (shared bytes for a job fan-out, or a string). */
   write(data: string | Buffer): void {
     if (this.state === 'closed') return;
-    this.socket.write(data);
+    this.stream.write(data);
     const max = this.limits.maxWriteBufferBytes;
-    if (this.socket.writableLength > max) {
+    if (this.stream.writableLength > max) {
       // The device stopped reading: drop it rather than buffer without limit.
       this.host.limited(this, 'write_buffer');
       this.close(`device is not reading (over ${max} bytes waiting to be sent)`);
@@ -136,10 +147,21 @@ export class Session {
     this.write(notificationLine(method, params));
   }
 
+  /**
+   * Narrow the negotiated version-rolling mask (BIP 310 mining.set_version_mask), e.g. when the pool
+   * connection that serves the device allows fewer bits than were granted before it subscribed.
+   */
+  restrictVersionMask(mask: number): void {
+    const next = (this.versionMask & mask) >>> 0;
+    if (next === this.versionMask) return;
+    this.versionMask = next;
+    this.notify(Method.SetVersionMask, [next.toString(16).padStart(8, '0')]);
+  }
+
   /** Close the connection now (queued bytes are dropped); the host hears about it once. */
   close(reason: string): void {
     if (!this.markClosed(reason)) return;
-    this.socket.destroy();
+    this.stream.destroy();
     this.host.closed(this, reason);
   }
 
@@ -150,12 +172,12 @@ export class Session {
    */
   end(reason: string): void {
     if (!this.markClosed(reason)) return;
-    const socket = this.socket;
-    socket.end();
-    if (!socket.destroyed) {
-      const timer = setTimeout(() => socket.destroy(), END_GRACE_MS);
+    const stream = this.stream;
+    stream.end();
+    if (!stream.destroyed) {
+      const timer = setTimeout(() => stream.destroy(), END_GRACE_MS);
       timer.unref();
-      socket.once('close', () => clearTimeout(timer));
+      stream.once('close', () => clearTimeout(timer));
     }
     this.host.closed(this, reason);
   }
@@ -225,7 +247,7 @@ export class Session {
     } catch (err) {
       if (err instanceof StratumError) return this.answerError(id, err);
       // Never let one device's line take the process down: answer, report, keep serving.
-      this.host.failed?.(this, err instanceof Error ? err : new Error(String(err)), method);
+      this.host.failed(this, err instanceof Error ? err : new Error(String(err)), method);
       return this.answerError(id, new StratumError(StratumErrorCode.Other, `Internal error while handling ${method.slice(0, 64)}`));
     }
   }
@@ -240,8 +262,6 @@ export class Session {
       (grant) => {
         this.subscribing = null;
         if (this.state === 'closed') return false;
-        this.extranonce1 = grant.extranonce1;
-        this.extranonce2Size = grant.extranonce2Size;
         this.state = 'subscribed';
         const sub = this.id.toString(16).padStart(8, '0');
         this.resolveReply(reply, resultLine(id, [[['mining.set_difficulty', sub], ['mining.notify', sub]], grant.extranonce1, grant.extranonce2Size]));
@@ -330,7 +350,7 @@ export class Session {
     const result: Record<string, unknown> = {};
     const requested = requestedVersionMask(cfg);
     if (requested !== undefined) {
-      const granted = this.host.versionMask(requested);
+      const granted = this.host.versionMask(this, requested) >>> 0;
       this.versionMask = granted;
       result['version-rolling'] = granted !== 0;
       if (granted !== 0) result['version-rolling.mask'] = granted.toString(16).padStart(8, '0');
@@ -381,7 +401,7 @@ export class Session {
     try {
       fn();
     } catch (err) {
-      this.host.failed?.(this, err instanceof Error ? err : new Error(String(err)), what);
+      this.host.failed(this, err instanceof Error ? err : new Error(String(err)), what);
     }
   }
 }
@@ -389,10 +409,4 @@ export class Session {
 function asStratumError(err: unknown, code: StratumErrorCode = StratumErrorCode.Other): StratumError {
   if (err instanceof StratumError) return err;
   return new StratumError(code, (err as Error)?.message ?? String(err));
-}
-
-/** `::ffff:1.2.3.4` -> `1.2.3.4`. */
-export function normalizeIp(addr: string | undefined): string {
-  if (!addr) return 'unknown';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }

@@ -1,5 +1,5 @@
-import type { Session } from '../downstream/session.js';
 import type { ExtranonceInfo, Upstream } from '../upstream/types.js';
+import type { DeviceState } from './device-state.js';
 import { ExtranonceAllocator, planSplit, type SplitPlan } from './extranonce-allocator.js';
 import { JobRegistry } from './job-registry.js';
 
@@ -8,7 +8,8 @@ import { JobRegistry } from './job-registry.js';
  * the proxy's ids, and the current job serialized once (the same bytes go to every device).
  */
 export class Channel {
-  readonly sessions = new Set<Session>();
+  /** The devices this connection serves (their records are owned by the proxy's DeviceStates). */
+  readonly devices = new Set<DeviceState>();
   readonly registry: JobRegistry;
   allocator: ExtranonceAllocator | null = null;
   plan: SplitPlan | null = null;
@@ -17,7 +18,7 @@ export class Channel {
   poolUrl: string | null = null;
   /** The current outage was logged (one warning per outage, not one per failed reconnect). */
   downLogged = false;
-  /** The pool's version-rolling mask, when it granted one. */
+  /** The pool's version-rolling mask on this connection, when it granted one. */
   versionMask = 0;
   /**
    * The latest job as devices receive it, the same job with clean_jobs forced on (for devices joining) and
@@ -55,6 +56,12 @@ export class Channel {
     this.plan = planSplit(info.extranonce2Size, expectedDevices, minDeviceExtranonce2);
     this.allocator = new ExtranonceAllocator(this.plan);
     return previous === null;
+  }
+
+  /** A device left: forget it and give its prefix back (reusable once the jobs it could have mined are gone). */
+  leave(device: DeviceState): void {
+    if (!this.devices.delete(device)) return;
+    this.allocator?.release(device.prefix, this.registry.generation);
   }
 
   setJob(line: Buffer, cleanLine: Buffer, keepWorkLine: Buffer): void {

@@ -1,5 +1,5 @@
 import type { PowHasher } from '../chain/hasher.js';
-import type { Session, SessionHost, SubscribeGrant } from '../downstream/session.js';
+import type { MiningHost, Session, SubscribeGrant } from '../downstream/session.js';
 import type { EventBus } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { StratumError, StratumErrorCode } from '../stratum/errors.js';
@@ -7,6 +7,7 @@ import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
 import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js';
 import { Channel } from './channel.js';
+import { DeviceStates, type MiningDevice } from './device-state.js';
 import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
 import type { Job } from './job.js';
@@ -62,8 +63,10 @@ const MAX_JOB_NTIME_AHEAD_S = 7200;
 
 const UPSTREAM_FARM_WORKER = '';
 
-export class Proxy implements SessionHost {
+export class Proxy implements MiningHost {
   readonly channels: Channel[] = [];
+  /** Each subscribed device's mining state (channel, prefix, target, vardiff), by session. */
+  private readonly devices = new DeviceStates();
   private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff'>> & { vardiff: VardiffOptions };
   private readonly log: Logger;
   private readonly bus: EventBus;
@@ -161,15 +164,9 @@ export class Proxy implements SessionHost {
     return this.channels.some((c) => c.ready && c.currentLine !== null);
   }
 
+  /** Devices placed in a channel (subscribed and not gone). */
   get deviceCount(): number {
-    let n = 0;
-    for (const c of this.channels) n += c.sessions.size;
-    return n;
-  }
-
-  /** Every session currently placed in a channel. */
-  *sessions(): IterableIterator<Session> {
-    for (const c of this.channels) yield* c.sessions;
+    return this.devices.size;
   }
 
   // ---- pool side -------------------------------------------------------------------------------------
@@ -182,9 +179,7 @@ export class Proxy implements SessionHost {
     upstream.on('ready', (info) => this.onUpstreamReady(channel, info));
     upstream.on('job', (job) => this.onJob(channel, job));
     upstream.on('extranonce', (info) => this.onExtranonce(channel, info));
-    upstream.on('versionMask', (mask) => {
-      channel.versionMask = mask;
-    });
+    upstream.on('versionMask', (mask) => this.onVersionMask(channel, mask));
     upstream.on('down', (info) => {
       this.clearJobWait(channel);
       channel.registry.invalidateAll();
@@ -248,11 +243,11 @@ export class Proxy implements SessionHost {
     const keepWorkLine = n.cleanJobs ? Buffer.from(notificationLine(Method.Notify, [...params, false])) : line;
     channel.setJob(line, cleanLine, keepWorkLine);
     let devices = 0;
-    for (const s of channel.sessions) {
-      if (s.state !== 'authorized' || s.parked) continue;
+    for (const d of channel.devices) {
+      if (d.parked || !d.isMining() || d.session.state !== 'authorized') continue;
       // A device's difficulty must never be above the pool's: lower it before the job it applies to.
-      if (s.target && s.target.difficulty > job.poolDifficulty) this.retargetSession(s, clamp(s.target.difficulty, job.poolDifficulty, this.opts.vardiff), false);
-      s.write(line);
+      if (d.target.difficulty > job.poolDifficulty) this.retargetSession(d, clamp(d.target.difficulty, job.poolDifficulty, this.opts.vardiff), false);
+      d.session.write(line);
       devices++;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -267,17 +262,27 @@ export class Proxy implements SessionHost {
     const kept = channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
     channel.allocator?.advance(channel.registry.generation);
     this.log.warn('pool extranonce changed', { channel: channel.index, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size, devicesFollow: kept });
-    for (const s of [...channel.sessions]) {
-      if (kept && s.extranonceSubscribed && s.state !== 'connected') {
-        s.extranonce1 = info.extranonce1 + s.prefix;
-        s.extranonce2Size = channel.plan!.deviceExtranonce2Size;
-        s.notify(Method.SetExtranonce, [s.extranonce1, s.extranonce2Size]);
+    for (const d of [...channel.devices]) {
+      // A device whose subscribe answer has not gone out yet would get the new extranonce before the old one.
+      if (kept && d.session.extranonceSubscribed && d.session.state !== 'connected') {
+        d.extranonce1 = info.extranonce1 + d.prefix;
+        d.extranonce2Size = channel.plan!.deviceExtranonce2Size;
+        d.session.notify(Method.SetExtranonce, [d.extranonce1, d.extranonce2Size]);
       } else {
-        s.parked = true;
-        this.reconnectQueue.push(s);
+        d.parked = true;
+        this.reconnectQueue.push(d.session);
       }
     }
     this.drainReconnects();
+  }
+
+  /**
+   * The pool (re)granted a version-rolling mask on this connection. Its devices keep what they were granted
+   * as long as the pool allows it; bits the pool no longer allows are taken back (mining.set_version_mask).
+   */
+  private onVersionMask(channel: Channel, mask: number): void {
+    channel.versionMask = mask >>> 0;
+    for (const d of channel.devices) d.session.restrictVersionMask(channel.versionMask);
   }
 
   private drainReconnects(): void {
@@ -298,20 +303,19 @@ export class Proxy implements SessionHost {
     this.reconnectTimer.unref();
   }
 
-  // ---- device side (SessionHost) ---------------------------------------------------------------------
+  // ---- device side (MiningHost) ----------------------------------------------------------------------
 
   async subscribe(session: Session): Promise<SubscribeGrant> {
     const deadline = Date.now() + this.opts.subscribeWaitMs;
     for (;;) {
       if (this.stopped) throw new StratumError(StratumErrorCode.Other, 'Proxy is shutting down');
       if (session.state === 'closed') throw new StratumError(StratumErrorCode.Other, 'Connection closed');
-      const channel = this.channelWithRoom();
+      const channel = this.channelWithRoom(session.versionMask);
       if (channel) {
-        const prefix = channel.allocator!.allocate()!;
-        session.prefix = prefix;
-        session.channel = channel;
-        channel.sessions.add(session);
-        return { extranonce1: channel.extranonce!.extranonce1 + prefix, extranonce2Size: channel.plan!.deviceExtranonce2Size };
+        const device = this.devices.place(session, channel, channel.allocator!.allocate()!);
+        // Granted before subscribing from every connection's mask; this connection may allow fewer bits.
+        session.restrictVersionMask(channel.versionMask);
+        return { extranonce1: device.extranonce1, extranonce2Size: device.extranonce2Size };
       }
       // Before start() there is no channel yet: wait for it rather than open one here.
       const allReady = this.channels.length > 0 && this.channels.every((c) => c.ready);
@@ -331,45 +335,56 @@ export class Proxy implements SessionHost {
     const refusal = this.checkAccess?.(username, password, session.ip);
     if (refusal) throw new StratumError(StratumErrorCode.Unauthorized, refusal);
     if (this.opts.workerMode === 'passthrough') {
-      const channel = session.channel as Channel | null;
-      if (!channel) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
-      const ok = await channel.upstream.authorizeWorker(username, password);
+      const device = this.devices.of(session);
+      if (!device) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
+      const ok = await device.channel.upstream.authorizeWorker(username, password);
       if (!ok) throw new StratumError(StratumErrorCode.Unauthorized, `The pool refused worker ${username.slice(0, 64)}`);
     }
   }
 
   ready(session: Session): void {
-    const channel = session.channel as Channel;
+    const device = this.devices.of(session);
+    if (!device) throw new Error('a device finished authorizing without being subscribed');
+    const channel = device.channel;
     const now = Date.now();
     const poolDifficulty = channel.registry.current?.poolDifficulty ?? Infinity;
-    session.vardiff = vardiffStart(session.suggestedDifficulty ?? this.opts.startDifficulty, poolDifficulty, this.opts.vardiff, now);
-    session.target = initialTarget(session.vardiff.difficulty, this.opts.difficultyMultiplier, now);
+    device.vardiff = vardiffStart(session.suggestedDifficulty ?? this.opts.startDifficulty, poolDifficulty, this.opts.vardiff, now);
+    device.target = initialTarget(device.vardiff.difficulty, this.opts.difficultyMultiplier, now);
     this.bus.emit('device.authorized', { sessionId: session.id, worker: session.worker!, ip: session.ip, at: now });
-    this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty: session.target.difficulty, at: now });
-    session.notify(Method.SetDifficulty, [session.target.difficulty]);
+    this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty: device.target.difficulty, at: now });
+    session.notify(Method.SetDifficulty, [device.target.difficulty]);
     const join = channel.joinLine;
-    if (join) session.write(join);
+    if (join && !device.parked) session.write(join);
   }
 
-  versionMask(requested: number): number {
-    // Only bits the pool allows can be rolled: the first channel's mask stands for the pool's.
-    const poolMask = this.channels[0]?.versionMask ?? 0;
-    return (requested & poolMask) >>> 0;
+  /**
+   * Only bits the pool allows can be rolled, and each pool connection has its own mask. A subscribed device
+   * gets what its own connection allows. Real miners send mining.configure before mining.subscribe, when the
+   * connection that will serve them is not chosen yet: they get the bits every connection that has been up
+   * allows (the intersection), so any of them can serve the device; subscribe then prefers a connection that
+   * allows every granted bit, and if the one it must use allows fewer (a connection opened later with a
+   * narrower mask), the grant is narrowed with mining.set_version_mask before the subscribe answer.
+   */
+  versionMask(session: Session, requested: number): number {
+    const device = this.devices.of(session);
+    const allowed = device ? device.channel.versionMask : this.commonVersionMask();
+    return (requested & allowed) >>> 0;
   }
 
   suggestDifficulty(session: Session, difficulty: number): void {
-    if (session.state !== 'authorized' || !session.target || !session.vardiff) return;
-    const channel = session.channel as Channel;
-    const pool = channel.registry.current?.poolDifficulty ?? Infinity;
+    const device = this.devices.of(session);
+    if (session.state !== 'authorized' || !device?.isMining()) return;
+    const pool = device.channel.registry.current?.poolDifficulty ?? Infinity;
     const d = clamp(difficulty, pool, this.opts.vardiff);
-    if (d !== session.target.difficulty) this.retargetSession(session, d);
+    if (d !== device.target.difficulty) this.retargetSession(device, d);
   }
 
   submit(session: Session, params: SubmitParams): Promise<void> | void {
-    const channel = session.channel as Channel;
+    const device = this.devices.of(session);
     const now = Date.now();
-    if (!session.target) throw new StratumError(StratumErrorCode.Unauthorized, 'Unauthorized worker');
-    const outcome = this.validator.validate(params, session as Session & { target: NonNullable<Session['target']> }, (id) => channel.registry.lookup(id));
+    if (!device?.isMining()) throw new StratumError(StratumErrorCode.Unauthorized, 'Unauthorized worker');
+    const channel = device.channel;
+    const outcome = this.validator.validate(params, device, (id) => channel.registry.lookup(id));
     const worker = session.worker!;
     if (!outcome.ok) {
       this.counters.rejected++;
@@ -387,10 +402,8 @@ export class Proxy implements SessionHost {
       meetsNetwork: outcome.meetsNetwork,
       at: now,
     });
-    if (session.vardiff) {
-      const next = vardiffUpdate(session.vardiff, true, outcome.job.poolDifficulty, this.opts.vardiff, now);
-      if (next !== null) this.retargetSession(session, next);
-    }
+    const next = vardiffUpdate(device.vardiff, true, outcome.job.poolDifficulty, this.opts.vardiff, now);
+    if (next !== null) this.retargetSession(device, next);
     const pool = channel.pool ?? 'unknown';
     if (outcome.meetsNetwork) {
       this.counters.blockCandidates++;
@@ -406,7 +419,7 @@ export class Proxy implements SessionHost {
     const share = {
       worker: this.opts.workerMode === 'passthrough' ? params.worker : UPSTREAM_FARM_WORKER,
       jobId: outcome.job.poolJobId,
-      extranonce2: session.prefix + outcome.extranonce2,
+      extranonce2: device.prefix + outcome.extranonce2,
       ntime: outcome.ntime,
       nonce: outcome.nonce,
       ...(outcome.versionBits !== undefined ? { versionBits: outcome.versionBits } : {}),
@@ -440,16 +453,8 @@ export class Proxy implements SessionHost {
     });
   }
 
-  limited(): void {
-    // Counted and logged by the device server.
-  }
-
-  closed(session: Session, reason: string): void {
-    const channel = session.channel as Channel | null;
-    if (channel) {
-      channel.sessions.delete(session);
-      if (session.prefix) channel.allocator?.release(session.prefix, channel.registry.generation);
-    }
+  disconnected(session: Session, reason: string): void {
+    this.devices.remove(session);
     this.bus.emit('device.disconnected', { sessionId: session.id, worker: session.worker, ip: session.ip, reason, at: Date.now() });
   }
 
@@ -509,12 +514,13 @@ export class Proxy implements SessionHost {
    * New difficulty for one device. Miners apply mining.set_difficulty from the next job on, so the current
    * job follows at once (clean_jobs false: work in hand stays valid) unless the caller is about to send one.
    */
-  private retargetSession(session: Session, difficulty: number, resendJob = true): void {
+  private retargetSession(device: MiningDevice, difficulty: number, resendJob = true): void {
     const now = Date.now();
-    session.target = retarget(session.target!, difficulty, this.opts.difficultyMultiplier, now, this.opts.retargetGraceMs);
-    if (session.vardiff) session.vardiff.difficulty = difficulty;
+    const session = device.session;
+    device.target = retarget(device.target, difficulty, this.opts.difficultyMultiplier, now, this.opts.retargetGraceMs);
+    device.vardiff.difficulty = difficulty;
     session.notify(Method.SetDifficulty, [difficulty]);
-    const job = resendJob && !session.parked ? (session.channel as Channel | null)?.resendLine : null;
+    const job = resendJob && !device.parked ? device.channel.resendLine : null;
     if (job) session.write(job);
     this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty, at: now });
   }
@@ -523,17 +529,35 @@ export class Proxy implements SessionHost {
     const now = Date.now();
     for (const channel of this.channels) {
       const pool = channel.registry.current?.poolDifficulty ?? Infinity;
-      for (const s of channel.sessions) {
-        if (s.state !== 'authorized' || !s.vardiff) continue;
-        const next = vardiffUpdate(s.vardiff, false, pool, this.opts.vardiff, now);
-        if (next !== null) this.retargetSession(s, next);
+      for (const d of channel.devices) {
+        if (d.session.state !== 'authorized' || !d.isMining()) continue;
+        const next = vardiffUpdate(d.vardiff, false, pool, this.opts.vardiff, now);
+        if (next !== null) this.retargetSession(d, next);
       }
     }
   }
 
-  private channelWithRoom(): Channel | null {
-    for (const c of this.channels) if (c.ready && c.room > 0) return c;
-    return null;
+  /** A ready channel with a free prefix, preferring one that allows every bit of `versionMask`. */
+  private channelWithRoom(versionMask: number): Channel | null {
+    let fallback: Channel | null = null;
+    for (const c of this.channels) {
+      if (!c.ready || c.room <= 0) continue;
+      if ((versionMask & ~c.versionMask) === 0) return c;
+      fallback ??= c;
+    }
+    return fallback;
+  }
+
+  /** The version bits every pool connection that has been up allows (0 before any was). */
+  private commonVersionMask(): number {
+    let mask = 0xffffffff;
+    let any = false;
+    for (const c of this.channels) {
+      if (c.extranonce === null) continue;
+      mask &= c.versionMask;
+      any = true;
+    }
+    return any ? mask >>> 0 : 0;
   }
 
   private waitForChange(ms: number): Promise<void> {

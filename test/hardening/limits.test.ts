@@ -3,7 +3,7 @@ import t from 'tap';
 import { buildConfig, ConfigError } from '../../src/config.js';
 import { AccessPolicy, parseCidr } from '../../src/downstream/access.js';
 import { checkDeviceLimits, DeviceServer, type DeviceServerOptions } from '../../src/downstream/server.js';
-import type { Session, SessionHost, SubscribeGrant } from '../../src/downstream/session.js';
+import type { MiningHost, Session, SubscribeGrant } from '../../src/downstream/session.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { StratumError } from '../../src/stratum/errors.js';
 import { errorOf, LineClient } from '../helpers/line-client.js';
@@ -19,7 +19,7 @@ import { recordingLogger } from './helpers.js';
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
 /** A host whose every answer the test decides. */
-function scriptedHost(over: Partial<SessionHost> = {}): SessionHost {
+function scriptedHost(over: Partial<MiningHost> = {}): MiningHost {
   return {
     subscribe: async (): Promise<SubscribeGrant> => ({ extranonce1: 'aabbccdd', extranonce2Size: 4 }),
     authorize: async () => {},
@@ -27,13 +27,12 @@ function scriptedHost(over: Partial<SessionHost> = {}): SessionHost {
     versionMask: () => 0,
     suggestDifficulty: () => {},
     ready: () => {},
-    closed: () => {},
-    limited: () => {},
+    disconnected: () => {},
     ...over,
   };
 }
 
-async function serve(t: Test, host: SessionHost, options: Partial<DeviceServerOptions> = {}) {
+async function serve(t: Test, host: MiningHost, options: Partial<DeviceServerOptions> = {}) {
   const bus = new EventBus();
   const log = recordingLogger();
   const refused: ProxyEventMap['limit.refused'][] = [];
