@@ -1,10 +1,11 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { LineFramer } from '../../src/stratum/framing.js';
 import { parseLine, type RpcId, type RpcMessage, type RpcRequest, type RpcResponse } from '../../src/stratum/jsonrpc.js';
 
 /**
  * The device side of a Stratum V1 connection for tests, over loopback (from a chosen 127.x.y.z source address
- * when a test needs several "addresses"). Everything received is kept, in arrival order, three ways:
+ * when a test needs several "addresses"), or over an in-memory stream (`over`, with test/helpers/duplex-pair.ts). Everything received is kept, in arrival order, three ways:
  * - `rawLines`: every line as text (garbage too);
  * - `lines`: every line that is JSON, as `JSON.parse` reads it;
  * - `messages`: every line that is a Stratum message, as src/stratum/jsonrpc.ts reads it (with `kind`);
@@ -44,7 +45,7 @@ export class LineClient {
   private readonly taken = new Set<RpcMessage>();
   private closeWaiters: (() => void)[] = [];
 
-  private constructor(readonly socket: net.Socket) {
+  private constructor(readonly socket: Duplex) {
     const framer = new LineFramer(MAX_LINE_BYTES);
     socket.on('data', (chunk: Buffer) => framer.push(chunk, (text) => this.onLine(text)));
     socket.on('error', () => {});
@@ -56,6 +57,11 @@ export class LineClient {
       }
       for (const c of this.closeWaiters.splice(0)) c();
     });
+  }
+
+  /** A client over an in-memory stream (the device end of `duplexPair()`): no socket. */
+  static over(stream: Duplex): LineClient {
+    return new LineClient(stream);
   }
 
   /** Connect to 127.0.0.1:`port` from the loopback address `from`. */
