@@ -99,6 +99,8 @@ export class Session {
   userAgent: string | undefined;
   /** The BIP 310 mask negotiated with mining.configure (0: the device does not roll the version). */
   versionMask = 0;
+  /** The bits the device asked to roll, when it was granted version rolling (0 otherwise). */
+  private versionBitsAsked = 0;
   /** The device sent mining.extranonce.subscribe: it follows mining.set_extranonce. */
   extranonceSubscribed = false;
   /** The difficulty the device asked for with mining.suggest_difficulty, if it did. */
@@ -148,12 +150,13 @@ export class Session {
   }
 
   /**
-   * Narrow the negotiated version-rolling mask (BIP 310 mining.set_version_mask), e.g. when the pool
-   * connection that serves the device allows fewer bits than were granted before it subscribed.
+   * The bits the device may roll are now `allowed` (the pool connection that serves it allows fewer or more
+   * than when it was granted): a device granted version rolling gets the bits it asked for within them, and
+   * hears of a change with BIP 310 mining.set_version_mask. A device not granted rolling is left alone.
    */
-  restrictVersionMask(mask: number): void {
-    const next = (this.versionMask & mask) >>> 0;
-    if (next === this.versionMask) return;
+  allowVersionBits(allowed: number): void {
+    const next = (this.versionBitsAsked & allowed) >>> 0;
+    if (next === this.versionMask || this.versionBitsAsked === 0) return;
     this.versionMask = next;
     this.notify(Method.SetVersionMask, [next.toString(16).padStart(8, '0')]);
   }
@@ -352,6 +355,7 @@ export class Session {
     if (requested !== undefined) {
       const granted = this.host.versionMask(this, requested) >>> 0;
       this.versionMask = granted;
+      this.versionBitsAsked = granted === 0 ? 0 : requested >>> 0;
       result['version-rolling'] = granted !== 0;
       if (granted !== 0) result['version-rolling.mask'] = granted.toString(16).padStart(8, '0');
     }

@@ -277,12 +277,13 @@ export class Proxy implements MiningHost {
   }
 
   /**
-   * The pool (re)granted a version-rolling mask on this connection. Its devices keep what they were granted
-   * as long as the pool allows it; bits the pool no longer allows are taken back (mining.set_version_mask).
+   * The pool (re)granted a version-rolling mask on this connection (a reconnect, a failover to a pool with
+   * another mask): its devices roll what they asked for within it, told with mining.set_version_mask when
+   * that changes, so no share carries bits the pool now refuses.
    */
   private onVersionMask(channel: Channel, mask: number): void {
     channel.versionMask = mask >>> 0;
-    for (const d of channel.devices) d.session.restrictVersionMask(channel.versionMask);
+    for (const d of channel.devices) d.session.allowVersionBits(channel.versionMask);
   }
 
   private drainReconnects(): void {
@@ -314,7 +315,7 @@ export class Proxy implements MiningHost {
       if (channel) {
         const device = this.devices.place(session, channel, channel.allocator!.allocate()!);
         // Granted before subscribing from every connection's mask; this connection may allow fewer bits.
-        session.restrictVersionMask(channel.versionMask);
+        if ((session.versionMask & ~channel.versionMask) !== 0) session.allowVersionBits(session.versionMask & channel.versionMask);
         return { extranonce1: device.extranonce1, extranonce2Size: device.extranonce2Size };
       }
       // Before start() there is no channel yet: wait for it rather than open one here.
@@ -363,7 +364,8 @@ export class Proxy implements MiningHost {
    * connection that will serve them is not chosen yet: they get the bits every connection that has been up
    * allows (the intersection), so any of them can serve the device; subscribe then prefers a connection that
    * allows every granted bit, and if the one it must use allows fewer (a connection opened later with a
-   * narrower mask), the grant is narrowed with mining.set_version_mask before the subscribe answer.
+   * narrower mask), the grant is narrowed with mining.set_version_mask before the subscribe answer. When a
+   * connection's mask changes later (reconnect, failover), its devices follow it (`onVersionMask`).
    */
   versionMask(session: Session, requested: number): number {
     const device = this.devices.of(session);

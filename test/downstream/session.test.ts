@@ -343,22 +343,31 @@ t.test('a failed subscribe fails the authorize pipelined behind it with 25', asy
 
 // ---- the rest of the protocol ----------------------------------------------------------------------
 
-t.test('mining.configure: the host grants the mask; other extensions are declined; the mask can only narrow later', async (t) => {
+t.test('mining.configure: the host grants the mask; other extensions are declined; the allowed bits can change later', async (t) => {
   const { session, device } = open(t);
-  const a = await device.request('mining.configure', [['version-rolling', 'minimum-difficulty'], { 'version-rolling.mask': 'ffffffff', 'version-rolling.min-bit-count': 2 }]);
+  const a = await device.request('mining.configure', [['version-rolling', 'minimum-difficulty'], { 'version-rolling.mask': '3fffff00', 'version-rolling.min-bit-count': 2 }]);
   t.same(a.result, { 'version-rolling': true, 'version-rolling.mask': '1fffe000', 'minimum-difficulty': false });
   t.equal(session.versionMask, 0x1fffe000);
-  session.restrictVersionMask(0x00ffe000);
-  const n = await device.waitFor((l) => l.method === 'mining.set_version_mask', undefined, true);
-  t.same(n.params, ['00ffe000']);
+  const masks = () => device.notifications('mining.set_version_mask').map((l) => l.params![0]);
+
+  session.allowVersionBits(0x00ffe000);
+  await until(() => masks().length === 1, 'the narrower mask sent');
+  t.same(masks(), ['00ffe000']);
   t.equal(session.versionMask, 0x00ffe000);
-  session.restrictVersionMask(0xffffffff);
-  t.equal(session.versionMask, 0x00ffe000, 'never widened');
+  session.allowVersionBits(0xffffffff);
+  await until(() => masks().length === 2, 'the wider mask sent');
+  t.same(masks(), ['00ffe000', '3fffff00'], 'widened back, never past the bits the device asked for');
+  t.equal(session.versionMask, 0x3fffff00);
+  session.allowVersionBits(0x3fffffff);
   await sleep(20);
-  t.equal(device.notifications('mining.set_version_mask').length, 1, 'no notification when nothing changes');
+  t.equal(masks().length, 2, 'no notification when nothing changes');
 
   const none = await device.request('mining.configure', [['version-rolling'], { 'version-rolling.mask': '00001fff' }]);
   t.same(none.result, { 'version-rolling': false }, 'no bit the pool allows: rolling refused');
+  t.equal(session.versionMask, 0);
+  session.allowVersionBits(0xffffffff);
+  await sleep(20);
+  t.equal(masks().length, 2, 'a device refused rolling is not offered it later');
   t.equal(session.versionMask, 0);
 });
 

@@ -95,6 +95,11 @@ t.test('each device gets the version-rolling mask of its own pool connection', a
   t.same(a.client.notifications('mining.set_version_mask')[1]!.params, ['0000e000']);
   t.equal(a.session.versionMask, 0x0000e000);
   t.equal(first[0]!.session.versionMask, 0, 'never configured: nothing to narrow');
+  // A failover back to a pool that allows more: the device rolls what it asked for within it again.
+  ups[1]!.emit('versionMask', MASK1);
+  await until(() => a.client.notifications('mining.set_version_mask').length === 3, 'the wider mask reached the device');
+  t.same(a.client.notifications('mining.set_version_mask')[2]!.params, ['00ffe000']);
+  t.equal(a.session.versionMask, MASK1);
   t.equal(first[0]!.client.notifications('mining.set_version_mask').length, 0);
   t.same(failures, []);
 });
