@@ -82,5 +82,7 @@ export interface Upstream {
   authorizeWorker(name: string, password: string): Promise<boolean>;
   /** The proxy found the current pool unusable (e.g. only impossible jobs): fail over, or reconnect. */
   reportFault(reason: string): void;
+  /** A new ordered pool list (SIGHUP), for an upstream that follows one. */
+  setPools?(pools: PoolConfig[]): void;
   readonly isReady: boolean;
 }
