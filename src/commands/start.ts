@@ -4,6 +4,7 @@ import { reloadConfig } from '../reload.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
+import { setPath } from '../util/path.js';
 
 export const startFlags = defineFlags({
   config: { type: 'string', short: 'c', placeholder: 'file', help: 'JSON config file (see config/proxy.example.json); flags and DASH_PROXY_* variables override it' },
@@ -42,12 +43,7 @@ export function configFromFlags(argv: string[], env: NodeJS.ProcessEnv = process
   const { values: v, given } = startFlags.parseArgs(argv);
   const file = v.config ? readConfigFile(v.config) : undefined;
   const flags: Record<string, unknown> = {};
-  const set = (path: string, value: unknown) => {
-    const keys = path.split('.');
-    let cur = flags;
-    for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
-    cur[keys[keys.length - 1]!] = value;
-  };
+  const set = (path: string, value: unknown) => setPath(flags, path.split('.'), value);
   if (given.has('pool')) {
     if (!v.user && !given.has('user')) throw new UsageError('--pool needs --user (the pool login for the farm)');
     set(
