@@ -94,6 +94,9 @@ export const DEFAULT_CONFIG: ProxyConfig = {
   alerts: DEFAULT_ALERTS_CONFIG,
 };
 
+/** What a pool entry may leave out (its name is `pool1`, `pool2`, ... by position). */
+export const POOL_DEFAULTS = { password: 'x', tlsVerify: true };
+
 // ---- schema pieces ----------------------------------------------------------------------------------------
 
 interface Bounds {
@@ -126,11 +129,11 @@ const POOL: JsonSchema = {
   additionalProperties: false,
   required: ['url', 'user'],
   properties: {
-    name: { type: 'string', pattern: '\\S', description: 'short name for logs, metrics and the dashboard (default: pool1, pool2, ... by position)' },
+    name: { type: 'string', minLength: 1, pattern: '\\S', description: 'short name for logs, metrics and the dashboard (default: pool1, pool2, ... by position)' },
     url: { type: 'string', minLength: 1, description: 'stratum+tcp://host:port or stratum+ssl://host:port' },
     user: { type: 'string', minLength: 1, description: 'the pool login: wallet address or account.worker' },
-    password: { type: 'string', default: 'x', description: 'the pool password' },
-    tlsVerify: { type: 'boolean', default: true, description: 'stratum+ssl only: check the pool certificate' },
+    password: { type: 'string', default: POOL_DEFAULTS.password, description: 'the pool password' },
+    tlsVerify: { type: 'boolean', default: POOL_DEFAULTS.tlsVerify, description: 'stratum+ssl only: check the pool certificate' },
     tlsCa: { type: ['string', 'null'], minLength: 1, description: 'stratum+ssl only: path of a PEM file with the private CA that signed the pool certificate' },
   },
 };
@@ -252,4 +255,9 @@ export function configSchema(): JsonSchema {
       }),
     },
   };
+}
+
+/** The schema as shipped in config/proxy.schema.json. */
+export function configSchemaText(): string {
+  return JSON.stringify(configSchema(), null, 2) + '\n';
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { configSchema, DEFAULT_CONFIG, type ProxyConfig } from './config-schema.js';
+import { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig } from './config-schema.js';
 import { parseCidr } from './downstream/access.js';
 import { checkAlertsConfig } from './observe/alerts.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
@@ -8,7 +8,7 @@ import type { PoolConfig } from './upstream/types.js';
 import { closestName, schemaChecker, type SchemaProblem } from './util/json-schema.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
 
-export { configSchema, DEFAULT_CONFIG, type ProxyConfig };
+export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
 
 /**
  * The proxy's configuration: defaults, then a JSON file, then environment variables, then command-line
@@ -199,8 +199,8 @@ function normalizePools(raw: unknown): PoolConfig[] {
     return {
       ...rest,
       name: p.name === undefined ? `pool${i + 1}` : p.name,
-      password: p.password === undefined ? 'x' : p.password,
-      tlsVerify: p.tlsVerify === undefined ? true : p.tlsVerify,
+      password: p.password === undefined ? POOL_DEFAULTS.password : p.password,
+      tlsVerify: p.tlsVerify === undefined ? POOL_DEFAULTS.tlsVerify : p.tlsVerify,
       ...(tlsCa !== undefined && tlsCa !== null ? { tlsCa } : {}),
     } as PoolConfig;
   });
