@@ -1,5 +1,5 @@
 import { DEFAULT_DEVICE_LIMITS } from './downstream/server.js';
-import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, type AlertsConfig, type NumberRule } from './observe/alerts.js';
+import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig, type NumberRule } from './observe/alerts.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS } from './observe/webhooks.js';
 import { PROXY_DEFAULTS, type WorkerMode } from './proxy/proxy.js';
 import { DEFAULT_VARDIFF } from './proxy/vardiff.js';
@@ -138,7 +138,7 @@ const POOL: JsonSchema = {
   },
 };
 
-const WEBHOOK: JsonSchema = {
+export const WEBHOOK_SCHEMA: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['url'],
@@ -149,7 +149,7 @@ const WEBHOOK: JsonSchema = {
     headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers, e.g. {"Authorization": "Bearer ..."}' },
     events: { type: 'array', minItems: 1, items: { type: 'string', enum: [...ALERT_KINDS] }, description: 'alert kinds sent to this webhook (default: all)' },
     chatId: { type: ['string', 'integer'], description: 'format telegram: the chat id (-1001234567890 or "@channel")' },
-    maxPerMinute: int({ min: 1, max: 600 }, DEFAULT_WEBHOOK_MAX_PER_MINUTE, 'messages a minute at most; the rest waits and goes as one digest'),
+    maxPerMinute: fromRule(WEBHOOK_MAX_PER_MINUTE_RULE, DEFAULT_WEBHOOK_MAX_PER_MINUTE, 'messages a minute at most; the rest waits and goes as one digest'),
   },
 };
 
@@ -247,7 +247,7 @@ export function configSchema(): JsonSchema {
         drainSeconds: num({ min: 0, max: 600 }, d.shutdown.drainSeconds, 'on SIGTERM, how long pending pool answers are awaited'),
       }),
       alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools and blocks', {
-        webhooks: { type: 'array', items: WEBHOOK, default: [], description: 'where alerts go' },
+        webhooks: { type: 'array', items: WEBHOOK_SCHEMA, default: [], description: 'where alerts go' },
         instance: textOrNull("the proxy's name in alerts (default: the host name)"),
         ...Object.fromEntries(
           Object.entries(ALERT_NUMBER_RULES).map(([k, rule]) => [k, fromRule(rule, DEFAULT_ALERTS_CONFIG[k as keyof typeof ALERT_NUMBER_RULES], ALERT_WORDS[k as keyof typeof ALERT_NUMBER_RULES])]),

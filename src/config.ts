@@ -5,7 +5,7 @@ import { checkAlertsConfig } from './observe/alerts.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
 import { poolListProblems } from './upstream/upstream-slot.js';
 import type { PoolConfig } from './upstream/types.js';
-import { closestName, schemaChecker, type SchemaProblem } from './util/json-schema.js';
+import { closestName, schemaChecker, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
 
 export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
@@ -115,7 +115,9 @@ export function buildConfig(...layers: (Record<string, Json> | undefined)[]): Pr
   return validateConfig(merged);
 }
 
-const checker = schemaChecker(configSchema(), {
+const SCHEMA = configSchema();
+
+const checker = schemaChecker(SCHEMA, {
   pools: {
     text: (keyword, value) =>
       keyword === 'type' && value !== null
@@ -130,7 +132,7 @@ const checker = schemaChecker(configSchema(), {
 
 /** Validate a whole configuration (defaults already merged in); throws ConfigError listing every problem. */
 export function validateConfig(input: Json): ProxyConfig {
-  const root = emptyToNull(isTree(input) ? structuredClone(input) : {}, ['http.token', 'access.password', 'alerts.instance']);
+  const root = emptyToNull(isTree(input) ? structuredClone(input) : {}, NULLABLE_TEXT);
   delete root.$schema;
   // The alerts section is checked by its component (src/observe/alerts.ts), with the same bounds.
   const problems: SchemaProblem[] = checker.check(root).filter((p) => !p.path.startsWith('alerts.') && p.path !== 'alerts');
@@ -217,8 +219,19 @@ function readCaFile(path: string): string | { problem: string } {
   return text.includes('-----BEGIN CERTIFICATE-----') ? text : { problem: `${path} holds no PEM certificate` };
 }
 
+/** Fields of the sections (not inside lists) that are text or null, from the schema: `http.token`, ... */
+function nullableText(schema: JsonSchema, prefix: string[] = []): string[][] {
+  const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  return Object.entries(props).flatMap(([k, s]) => {
+    const types = Array.isArray(s.type) ? s.type : [s.type];
+    if (types.includes('string') && types.includes('null')) return [[...prefix, k]];
+    return types.includes('object') ? nullableText(s, [...prefix, k]) : [];
+  });
+}
+const NULLABLE_TEXT = nullableText(SCHEMA);
+
 /** Optional text fields given as '' mean "not set" (an empty environment variable, for instance). */
-function emptyToNull(root: Tree, paths: string[]): Tree {
-  for (const path of paths) if (getPath(root, path.split('.')) === '') setPath(root, path.split('.'), null);
+function emptyToNull(root: Tree, paths: string[][]): Tree {
+  for (const path of paths) if (getPath(root, path) === '') setPath(root, path, null);
   return root;
 }

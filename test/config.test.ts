@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import AjvModule from 'ajv';
-import { configSchema, configSchemaText } from '../src/config-schema.js';
-import { DEFAULT_ALERTS_CONFIG } from '../src/observe/alerts.js';
+import { configSchema, configSchemaText, WEBHOOK_SCHEMA } from '../src/config-schema.js';
+import { DEFAULT_ALERTS_CONFIG, WEBHOOK_FIELDS } from '../src/observe/alerts.js';
 import { getPath, leafPaths } from '../src/util/path.js';
 import { buildConfig, ConfigError, configFromEnv, DEFAULT_CONFIG, readConfigFile, validateConfig } from '../src/config.js';
 import { configFromFlags } from '../src/commands/start.js';
@@ -166,6 +166,7 @@ t.test('the schema\'s defaults are DEFAULT_CONFIG, and the example file writes t
     return undefined;
   };
   const fromSchema = defaultsOf(configSchema()) as Record<string, unknown>;
+  t.same(Object.keys((WEBHOOK_SCHEMA.properties ?? {}) as object), [...WEBHOOK_FIELDS], 'the schema knows the webhook fields alerts.ts knows');
   t.same(fromSchema, { ...DEFAULT_CONFIG, alerts: { ...DEFAULT_ALERTS_CONFIG } });
   const example = readConfigFile(path.resolve('config/proxy.example.json'));
   for (const leaf of leafPaths(example).filter((p) => p[0] !== 'pools' && p[0] !== '$schema')) {

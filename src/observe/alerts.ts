@@ -100,6 +100,7 @@ export const ALERT_NUMBER_RULES: Record<keyof AlertNumbers, NumberRule> = {
 };
 
 export const DEFAULT_WEBHOOK_MAX_PER_MINUTE = 10;
+export const WEBHOOK_MAX_PER_MINUTE_RULE: NumberRule = { int: true, min: 1, max: 600 };
 export const WEBHOOK_FIELDS = ['name', 'url', 'format', 'headers', 'events', 'chatId', 'maxPerMinute'] as const;
 /** RFC 9110 token characters: what a header name may be made of. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -239,7 +240,7 @@ function checkWebhooks(raw: unknown, path: string, problems: string[]): WebhookC
       problems.push(`${at}.chatId is only used with format telegram (format is ${format})`);
     }
 
-    const maxPerMinute = checkNumber(`${at}.maxPerMinute`, hook.maxPerMinute ?? DEFAULT_WEBHOOK_MAX_PER_MINUTE, { int: true, min: 1, max: 600 }, problems, DEFAULT_WEBHOOK_MAX_PER_MINUTE);
+    const maxPerMinute = checkNumber(`${at}.maxPerMinute`, hook.maxPerMinute ?? DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, problems, DEFAULT_WEBHOOK_MAX_PER_MINUTE);
     out.push({ name, url, format, headers, events, chatId, maxPerMinute });
   });
   return out;
