@@ -171,7 +171,7 @@ export function validateConfig(input: Json): ProxyConfig {
   const valid = (k: string) => typeof d[k] === 'number' && !seen(`difficulty.${k}`);
   if (valid('min') && valid('max') && (d.min as number) > (d.max as number)) later('difficulty.min', `difficulty.min (${d.min}) is above difficulty.max (${d.max})`);
   else if (valid('start') && valid('min') && valid('max') && ((d.start as number) < (d.min as number) || (d.start as number) > (d.max as number))) {
-    later('difficulty.start', `difficulty.start (${d.start}) must be from difficulty.min (${d.min}) to difficulty.max (${d.max})`);
+    later('difficulty.start', `difficulty.start (${d.start}) must be from difficulty.min (${d.min}) to difficulty.max (${d.max}): move the bound too`);
   }
 
   const alertProblems: string[] = [];

@@ -199,7 +199,7 @@ t.test('more problems, each naming its field and value: unknown fields with a su
   t.same(problemsOf(() => buildConfig({ pools: [pool], difficulty: { strat: 5 } } as never)), [
     'difficulty.strat: unknown field (did you mean start? known: start, min, max, targetSharesPerMinute, retargetSeconds, maxStep, multiplier)',
   ]);
-  t.same(problemsOf(() => buildConfig({ pools: [pool], difficulty: { start: 0.01 } })), ['difficulty.start (0.01) must be from difficulty.min (1) to difficulty.max (1000000000)']);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], difficulty: { start: 0.01 } })), ['difficulty.start (0.01) must be from difficulty.min (1) to difficulty.max (1000000000): move the bound too']);
   t.equal(buildConfig({ pools: [pool], difficulty: { start: 0.01, min: 0.001 } }).difficulty.start, 0.01, 'a start inside the bounds set');
   t.same(problemsOf(() => buildConfig({ pools: [pool, { ...pool, name: 'pool1' }] })), ["pools[1].name: 'pool1' is used by another pool"], 'the upstream\'s own rule, one message');
   t.same(problemsOf(() => buildConfig({ pools: [{ ...pool, name: ' ' }] })), ['pools[0].name must be a non-empty string (got " ")']);
