@@ -561,14 +561,20 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
       this.emitJob(b, en);
     }
     if (this.isClosed()) return;
-    const waitMs = this.health.sessionReady();
-    if (waitMs !== null) {
-      this.firstJobTimer = setTimeout(() => {
-        this.firstJobTimer = null;
-        const fault = this.health.firstJobFault();
-        if (fault) this.poolFault('timeout', fault);
-      }, waitMs);
-    }
+    this.health.sessionReady();
+    this.armFirstJobTimer();
+  }
+
+  /** Wait for the first usable job as long as the judge says; then it tells whether the pool is at fault. */
+  private armFirstJobTimer(): void {
+    const leftMs = this.health.firstJobWaitLeftMs();
+    if (leftMs === null) return;
+    this.firstJobTimer = setTimeout(() => {
+      this.firstJobTimer = null;
+      const fault = this.health.firstJobFault();
+      if (fault) this.poolFault('timeout', fault);
+      else this.armFirstJobTimer(); // a timer may fire a little before the clock says the time is up
+    }, Math.max(1, leftMs));
   }
 
   private emitJob(job: BufferedJob, extranonce: ExtranonceInfo): void {

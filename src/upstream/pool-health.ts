@@ -8,7 +8,7 @@ import { checkJob, type UsableNotify } from './job-check.js';
  * became ready (a pool whose every notify is unusable, or that sends none).
  *
  * One judge per session: a reconnect is a new session with a new judge, so nothing carries over. Pure: the
- * clock is injected; the owner arms the timer (`sessionReady` says when) and asks `firstJobFault` then.
+ * clock is injected; the owner arms its timer for `firstJobWaitLeftMs` and asks `firstJobFault` then.
  */
 
 export interface PoolHealthOptions {
@@ -67,19 +67,23 @@ export class PoolHealth {
     return { usable: false, reason: checked.reason, inARow, fault: `${inARow} unusable jobs in a row (last: ${checked.reason})` };
   }
 
-  /**
-   * The session is subscribed and authorized: the wait for its first usable job starts now. Returns the
-   * milliseconds after which `firstJobFault` should be asked, or null when a usable job came already.
-   */
-  sessionReady(): number | null {
+  /** The session is subscribed and authorized: the wait for its first usable job starts now. */
+  sessionReady(): void {
     this.readyAt = this.now();
-    return this.usableSeen ? null : this.firstJobTimeoutMs;
+  }
+
+  /**
+   * Milliseconds left to wait for the first usable job (0 once the time is up); null when nothing is
+   * awaited: the session is not ready yet, or a usable job came.
+   */
+  firstJobWaitLeftMs(): number | null {
+    if (this.readyAt === null || this.usableSeen) return null;
+    return Math.max(0, this.readyAt + this.firstJobTimeoutMs - this.now());
   }
 
   /** The fault when the session has been ready `firstJobTimeoutMs` without one usable job; null otherwise. */
   firstJobFault(): string | null {
-    if (this.readyAt === null || this.usableSeen) return null;
-    if (this.now() - this.readyAt < this.firstJobTimeoutMs) return null;
+    if (this.firstJobWaitLeftMs() !== 0) return null;
     return `no usable job within ${this.firstJobTimeoutMs / 1000} s of the connection being ready`;
   }
 }

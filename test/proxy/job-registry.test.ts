@@ -1,5 +1,6 @@
 import t from 'tap';
 import { JobRegistry } from '../../src/proxy/job-registry.js';
+import { createJob } from '../../src/proxy/job.js';
 import type { NotifyParams } from '../../src/stratum/messages.js';
 import { targetFromBits } from '../../src/chain/target.js';
 import type { UpstreamJob } from '../../src/upstream/types.js';
@@ -66,4 +67,10 @@ t.test('a job carries the network target the upstream decoded', async (t) => {
   t.same(job.networkTarget, Buffer.from('00'.repeat(5) + '0404cb' + '00'.repeat(24), 'hex').reverse());
   t.equal(job.poolDifficulty, 1);
 });
-// The refusal of an impossible nbits (formerly here) is the upstream's: test/upstream/job-check.test.ts.
+// Pool jobs with an impossible nbits never get here: the upstream refuses them (test/upstream/job-check.test.ts).
+t.test('createJob for a notify of our own (simulator, benchmark, check-share): an impossible nbits is refused with the field named', async (t) => {
+  const ctx = { poolExtranonce1: 'aa', poolDifficulty: 1 };
+  t.throws(() => createJob(notify('x', true, '1d800000'), ctx), /nbits 1d800000.*negative/);
+  t.throws(() => createJob(notify('x', true, '00000000'), ctx), /zero target/);
+  t.equal(createJob(notify('x', true), ctx).nbits, 0x1b0404cb);
+});
