@@ -45,7 +45,7 @@ export interface JobContext {
 
 /**
  * Build a job from a usable notify: pool jobs come judged and decoded by the upstream (`ctx.networkTarget`);
- * the tools that make their own notify (simulator, benchmark, check-share) get its nBits decoded here. A
+ * the tools that make their own notify (benchmark, check-share, tests) get its nBits decoded here. A
  * notify that is not usable breaks that precondition: a RangeError names the field.
  */
 export function createJob(notify: NotifyParams, ctx: JobContext): Job {
