@@ -56,7 +56,7 @@ function segments(pointer: string): string[] {
 }
 
 /** `['pools', '0', 'url']` -> `pools[0].url`; with `anyIndex`, `pools[].url`. */
-export function fieldPath(parts: readonly string[], anyIndex = false): string {
+function fieldPath(parts: readonly string[], anyIndex = false): string {
   let out = '';
   for (const p of parts) out += /^\d+$/.test(p) ? `[${anyIndex ? '' : p}]` : out === '' ? p : `.${p}`;
   return out;
@@ -87,7 +87,7 @@ function describeErrors(errors: ErrorObject[], messages: Record<string, FieldMes
     }
     const wholeAt = wholeAncestor(parts, messages);
     if (wholeAt) {
-      add(wholeAt.path, `${wholeAt.path} ${wholeAt.message.text(e.keyword, undefined)}`);
+      add(wholeAt.path, `${wholeAt.path} ${wholeAt.message.text(e.keyword, e.data)}`);
       continue;
     }
     const path = fieldPath(parts);
@@ -112,7 +112,7 @@ function unknownField(path: string, name: string, known: string[]): string {
 }
 
 /** What a value must be, in words, from its schema: "an integer from 0 to 65535", "one of farm, passthrough". */
-export function describeSchema(s: JsonSchema): string {
+function describeSchema(s: JsonSchema): string {
   if (Array.isArray(s.enum)) return `one of ${s.enum.join(', ')}`;
   const types = Array.isArray(s.type) ? (s.type as string[]) : typeof s.type === 'string' ? [s.type] : [];
   const orNull = types.includes('null') ? ' or null' : '';
