@@ -122,7 +122,7 @@ const checker = schemaChecker(SCHEMA, {
     text: (keyword, value) =>
       keyword === 'type' && value !== null
         ? `must be a list of pools, [{"url": ..., "user": ...}], not ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`
-        : 'must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}] (or use --pool URL --user NAME)',
+        : `must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "${POOL_DEFAULTS.password}"}] (or use --pool URL --user NAME)`,
   },
   'pools[]': { text: () => 'must be an object with url, user and password' },
   'pools[].url': { text: () => 'must be a string like stratum+tcp://host:port' },
