@@ -58,7 +58,7 @@ const configure = (mask: string) => [['version-rolling'], { 'version-rolling.mas
 
 t.test('each device gets the version-rolling mask of its own pool connection', async (t) => {
   const { proxy, ups, device, failures } = setup(t);
-  ups[0]!.emit('versionMask', MASK0);
+  ups[0]!.setVersionMask(MASK0);
   ups[0]!.ready();
 
   // Configure before subscribe (as real miners do), with one connection up: its mask.
@@ -71,7 +71,7 @@ t.test('each device gets the version-rolling mask of its own pool connection', a
   t.equal(proxy.channels[0]!.room, 0, 'the first connection is full');
   const sub = a.client.request('mining.subscribe', []);
   await until(() => proxy.channels.length === 2, 'a second pool connection opened');
-  ups[1]!.emit('versionMask', MASK1);
+  ups[1]!.setVersionMask(MASK1);
   ups[1]!.ready();
   const subAnswer = await sub;
   t.same((subAnswer.result as unknown[]).slice(1), ['e15600', 1], 'placed on the second connection');
@@ -90,13 +90,13 @@ t.test('each device gets the version-rolling mask of its own pool connection', a
   t.equal(proxy.versionMask(a.session, 0xffffffff), MASK1);
 
   // The second pool narrows its mask: its devices hear it, the first connection's do not.
-  ups[1]!.emit('versionMask', 0x0000e000);
+  ups[1]!.setVersionMask(0x0000e000);
   await until(() => a.client.notifications('mining.set_version_mask').length === 2, 'the narrower mask reached the device');
   t.same(a.client.notifications('mining.set_version_mask')[1]!.params, ['0000e000']);
   t.equal(a.session.versionMask, 0x0000e000);
   t.equal(first[0]!.session.versionMask, 0, 'never configured: nothing to narrow');
   // A failover back to a pool that allows more: the device rolls what it asked for within it again.
-  ups[1]!.emit('versionMask', MASK1);
+  ups[1]!.setVersionMask(MASK1);
   await until(() => a.client.notifications('mining.set_version_mask').length === 3, 'the wider mask reached the device');
   t.same(a.client.notifications('mining.set_version_mask')[2]!.params, ['00ffe000']);
   t.equal(a.session.versionMask, MASK1);
