@@ -39,7 +39,7 @@ export interface UpstreamSlotOptions {
   log?: UpstreamLog;
 }
 
-const NO_POOL: SubmitResult = { accepted: false, reason: 'no pool connection', code: null, latencyMs: 0, timedOut: false };
+const NO_POOL: SubmitResult = { accepted: false, reason: 'no pool connection', code: null, cause: 'no-pool', latencyMs: 0, timedOut: false };
 
 /** Check the ordered pool list; throws an Error naming the field (`pools[1].url: ...`). */
 export function checkPools(pools: unknown): asserts pools is PoolConfig[] {

@@ -201,7 +201,7 @@ t.test('answers go back in request order, even with one id reused and a pool ans
 
 t.test('the pool\'s rejection reaches the device that sent the share, and a dead pool makes jobs stale', async (t) => {
   const { up, device, events } = await setup(t);
-  up.answer = () => ({ accepted: false, reason: 'Duplicate share', code: 22, latencyMs: 3, timedOut: false });
+  up.answer = () => ({ accepted: false, reason: 'Duplicate share', code: 22, cause: null, latencyMs: 3, timedOut: false });
   up.job(blockNotify('p1'));
   const { c } = await device('rig1');
   const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
