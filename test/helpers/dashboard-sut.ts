@@ -245,9 +245,9 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     const backfill = firstStart && (opts.backfill ?? true);
     const since = backfill ? now - 700_000 : now;
     clockOverride = since;
-    bus.emit('pool.up', { pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
-    bus.emit('pool.switch', { from: null, to: 'primary', reason: 'first pool up', at: since });
-    bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
+    bus.emit('pool.up', { connection: 0, pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
+    bus.emit('pool.switch', { connection: 0, from: null, to: 'primary', reason: 'first pool up', at: since });
+    bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
     for (const d of devices) {
       if (!d.alive) continue;
       bus.emit('device.authorized', { sessionId: d.sessionId, worker: d.worker, ip: d.ip, at: since });

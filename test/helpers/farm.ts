@@ -61,7 +61,7 @@ export async function quiesce(fleet: SimFleet): Promise<SimFleetStats> {
 export async function checkBooks(t: Test, app: ProxyApp, fleet: SimFleet, pools: SimPoolType[]) {
   const s = await quiesce(fleet);
   await app.proxy.drain(5000);
-  const c = app.proxy.counters;
+  const c = app.ledger.summary();
   const poolAccepted = pools.reduce((n, p) => n + p.stats().totals.accepted, 0);
   const poolRejected = pools.reduce((n, p) => n + p.stats().totals.rejected, 0);
   t.equal(s.disconnects, 0, 'no device was disconnected');
@@ -69,14 +69,14 @@ export async function checkBooks(t: Test, app: ProxyApp, fleet: SimFleet, pools:
   t.equal(c.poolAccepted, poolAccepted, 'every forwarded share the proxy calls accepted, a pool accepted');
   t.equal(poolRejected, c.poolRejected, 'pool rejections are all accounted for');
   t.equal(poolRejected, 0, 'no pool rejected a share the proxy forwarded');
-  t.equal(s.totals.accepted, c.accepted - c.poolRejected - c.poolUnconfirmed, 'a device hears "accepted" only for shares valid locally and not refused or left unanswered by the pool');
+  t.equal(s.totals.accepted, c.accepted - c.poolRejected - c.poolUnanswered, 'a device hears "accepted" only for shares valid locally and not refused or left unanswered by the pool');
   t.equal(s.byKind.valid.accepted + s.byKind.valid.rejected, s.byKind.valid.submitted);
   for (const [code, n] of Object.entries(s.totals.rejectedByCode)) t.ok(code === '21', `rejections during the event are stale-job ones only (${n} x ${code})`);
 }
 
 export async function mining(fleet: SimFleet, app: ProxyApp, more = 20): Promise<void> {
-  const target = app.proxy.counters.accepted + more;
-  await until(() => app.proxy.counters.accepted >= target, `${more} more accepted shares`, WAIT);
+  const target = app.ledger.summary().accepted + more;
+  await until(() => app.ledger.summary().accepted >= target, `${more} more accepted shares`, WAIT);
   void fleet;
 }
 

@@ -104,9 +104,9 @@ t.test('pool, job, block and limit metrics', async (t) => {
   const s = setup(t, { version: '9.8.7' });
   const at = T0;
   s.bus.emit('pool.connections', { count: 3, at });
-  s.bus.emit('pool.up', { pool: 'main', url: 'stratum+tcp://a:1', at });
-  s.bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://b:1', at });
-  s.bus.emit('pool.switch', { from: null, to: 'main', reason: 'start', at });
+  s.bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://a:1', at });
+  s.bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://b:1', at });
+  s.bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at });
   let text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_build_info{version="9.8.7"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_upstream_connections'), 3);
@@ -116,8 +116,8 @@ t.test('pool, job, block and limit metrics', async (t) => {
   t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup"}'), 0);
   t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="main"}'), undefined, 'the first pool mined on is no failover');
 
-  s.bus.emit('pool.down', { pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
-  s.bus.emit('pool.switch', { from: 'main', to: 'backup', reason: 'main down', at });
+  s.bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
+  s.bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main down', at });
   s.bus.emit('job.fanout', { jobId: '1', clean: true, devices: 10, seconds: 0.003, at });
   s.bus.emit('job.fanout', { jobId: '2', clean: false, devices: 10, seconds: 0.3, at });
   s.bus.emit('block.candidate', { sessionId: 1, worker: 'w', pool: 'backup', jobId: '2', hash: '00', shareDifficulty: 9, networkDifficulty: 8, at });
