@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   // Memory: the ledger with its devices, then what ProxyMetrics adds on top (per device), then plain prom-client.
   const bus = new EventBus();
   let before = heapUsed();
-  const ledger = new FarmLedger(bus, { sweepIntervalSeconds: 0 });
+  const ledger = new FarmLedger(bus);
   drive(bus, workers, ips);
   const ledgerPerDevice = (heapUsed() - before) / n;
   before = heapUsed();

@@ -168,7 +168,7 @@ export interface FarmLedgerOptions {
   eventLog?: number;
   /** Seconds a worker with no live session is kept (default 3600); then it is forgotten. */
   retentionSeconds?: number;
-  /** How often expired workers are looked for, in seconds (default: retention / 4, between 1 and 60; 0: never by itself). */
+  /** How often expired workers are looked for, in seconds (default: retention / 4, between 1 and 60). */
   sweepIntervalSeconds?: number;
   now?: () => number;
 }
@@ -220,16 +220,14 @@ export class FarmLedger {
     this.eventLog = opts.eventLog ?? 200;
     this.now = opts.now ?? Date.now;
     this.retentionSeconds = opts.retentionSeconds ?? 3600;
-    if (!(this.retentionSeconds >= 0) || !Number.isFinite(this.retentionSeconds)) throw new RangeError(`retentionSeconds must be a number >= 0, got ${opts.retentionSeconds}`);
+    if (!(this.retentionSeconds >= 0) || !Number.isFinite(this.retentionSeconds)) throw new RangeError(`retentionSeconds must be a finite number >= 0, got ${opts.retentionSeconds}`);
     const sweepSeconds = opts.sweepIntervalSeconds ?? Math.min(60, Math.max(1, this.retentionSeconds / 4));
-    if (!(sweepSeconds >= 0) || !Number.isFinite(sweepSeconds)) throw new RangeError(`sweepIntervalSeconds must be a number >= 0, got ${opts.sweepIntervalSeconds}`);
+    if (!(sweepSeconds > 0) || !Number.isFinite(sweepSeconds)) throw new RangeError(`sweepIntervalSeconds must be a positive number, got ${opts.sweepIntervalSeconds}`);
     this.listen(bus);
-    if (sweepSeconds > 0) {
-      this.sweepTimer = setInterval(() => {
-        if (this.pins === 0) this.sweep();
-      }, sweepSeconds * 1000);
-      this.sweepTimer.unref();
-    }
+    this.sweepTimer = setInterval(() => {
+      if (this.pins === 0) this.sweep();
+    }, sweepSeconds * 1000);
+    this.sweepTimer.unref();
   }
 
   // ---- reading ---------------------------------------------------------------------------------------------

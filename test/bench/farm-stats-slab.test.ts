@@ -13,7 +13,7 @@ const T0 = Date.UTC(2026, 5, 1, 12, 0, 0); // on a bucket boundary
 
 function farm(now: () => number) {
   const bus = new EventBus();
-  const stats = new FarmLedger(bus, { now, sweepIntervalSeconds: 0 });
+  const stats = new FarmLedger(bus, { now });
   const authorize = (worker: string, at: number) => bus.emit('device.authorized', { sessionId: 1, worker, ip: '10.0.0.1', at });
   const share = (worker: string, difficulty: number, at: number) =>
     bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: false, meetsNetwork: false, at });

@@ -143,7 +143,7 @@ t.test('a pool that accepts the connection and never answers: handshake timeouts
 
 t.test('a pool that answers submits late: the device gets an error, never "accepted", then failover', async (t) => {
   const f = await farm(t, { extranonce1: 'aaaa0000', ntime: NTIME_A, submitDelayMs: SUBMIT_TIMEOUT_MS + 400 });
-  const ledger = new FarmLedger(f.bus, { sweepIntervalSeconds: 0 });
+  const ledger = new FarmLedger(f.bus);
   t.teardown(() => ledger.close());
   const d = await f.device('rig1');
   const other = await f.device('rig2');

@@ -18,7 +18,7 @@ async function start(t: Test, token?: string) {
   // The clock follows the events as they are emitted (as in real time), then stays at NOW.
   let now = NOW;
   const clock = () => now;
-  const stats = new FarmLedger(bus, { now: clock, sweepIntervalSeconds: 0 });
+  const stats = new FarmLedger(bus, { now: clock });
   const metrics = new ProxyMetrics(bus, stats, { processMetrics: false });
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
   registerApiRoutes(http, stats, { now: clock });
