@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { AlertManager, AlertsConfigError, checkAlertsConfig, DEFAULT_ALERTS_CONFIG, validateAlertsConfig, type AlertsConfig } from '../../src/observe/alerts.js';
 import { EventBus } from '../../src/core/events.js';
-import type { FarmSummary } from '../../src/observe/farm-stats.js';
+import { FarmLedger, type FarmSummary } from '../../src/observe/farm-ledger.js';
 import { createLogger, type Logger } from '../../src/core/log.js';
 import { ALERT_KINDS, WebhookSender, type Alert, type WebhookConfig } from '../../src/observe/webhooks.js';
 import type { Timers } from '../../src/util/timers.js';
@@ -139,12 +139,20 @@ function summary(over: Partial<FarmSummary> = {}): FarmSummary {
     accepted: 0,
     rejected: 0,
     rejectedByReason: {},
+    sessionsOpen: 0,
+    work: 0,
     forwarded: 0,
     poolAccepted: 0,
     poolRejected: 0,
+    poolUnanswered: 0,
+    poolUnansweredByCause: { timeout: 0, 'connection-lost': 0, 'no-pool': 0 },
+    inFlight: 0,
     blockCandidates: 0,
     activePool: null,
     poolsUp: 0,
+    connections: 0,
+    connectionsUp: 0,
+    refusedByCause: {},
     ...over,
   };
 }
@@ -165,7 +173,11 @@ function config(webhooks: WebhookConfig[], over: Partial<AlertsConfig> = {}): Al
 async function setup(t: Test, cfg: AlertsConfig, opts: { stats?: FarmSummary; log?: Logger } = {}) {
   const bus = new EventBus();
   const clock = new FakeTimers();
-  const stats = { current: opts.stats ?? summary(), summary: () => stats.current };
+  // Presence (a worker's first session, its last one ending) comes from the real ledger on the same bus;
+  // the summary is set by the test.
+  const ledger = new FarmLedger(bus);
+  t.teardown(() => ledger.close());
+  const stats = { current: opts.stats ?? summary(), summary: () => stats.current, onPresence: ledger.onPresence.bind(ledger) };
   const alerts: Alert[] = [];
   // Graces, group windows, checks and the webhooks' rate limit all run on the fake clock.
   const manager = new AlertManager(bus, stats, cfg, { timers: clock, ...(opts.log && { log: opts.log }) });

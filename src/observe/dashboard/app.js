@@ -87,6 +87,7 @@
   let view = [];
   let summary = null;
   let pools = [];
+  let connections = [];
   let events = [];
   let sortKey = 'worker';
   let sortDir = 1;
@@ -361,6 +362,7 @@
     if (msg.removed) for (const w of msg.removed) devices.delete(w);
     summary = msg.summary;
     pools = msg.pools;
+    connections = msg.connections ?? [];
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -369,6 +371,7 @@
     }
     renderTotals();
     renderPools();
+    renderConnections();
     if (selected !== null) {
       renderFacts();
       if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
@@ -407,6 +410,7 @@
     $('t-pool-dot').className = `pool-dot ${active ? 'up' : s.poolsUp > 0 ? 'standby' : 'down'}`;
     setText('t-pool-accepted', integer.format(s.poolAccepted));
     setText('t-pool-rejected', integer.format(s.poolRejected));
+    setText('t-pool-unanswered', integer.format(s.poolUnanswered));
   }
 
   /** The pool being mined: the one marked active, or the only pool that is up (no switch has happened yet). */
@@ -438,8 +442,8 @@
       if (!p.up && p.lastError) state.title = p.lastError;
       const counts = document.createElement('span');
       counts.className = 'pool-counts';
-      counts.textContent = `${integer.format(p.accepted)} / ${integer.format(p.rejected)}`;
-      counts.title = 'accepted / rejected by the pool';
+      counts.textContent = `${integer.format(p.poolAccepted)} / ${integer.format(p.poolRejected)} / ${integer.format(p.poolUnanswered)}`;
+      counts.title = 'forwarded shares: accepted / rejected by the pool / unanswered (timeout, connection lost, no pool)';
       li.append(dot, name, state, url, counts);
       return li;
     });
@@ -450,6 +454,42 @@
       items.push(li);
     }
     list.replaceChildren(...items);
+  }
+
+  /** Each upstream connection: the pool it mines on, its state, version mask and the shares forwarded on it. */
+  function renderConnections() {
+    setText('connection-count', connections.length > 1 ? String(connections.length) : '');
+    const items = connections.map((c) => {
+      const li = document.createElement('li');
+      const state = c.up && c.active ? 'active' : c.up ? 'up' : 'down';
+      li.className = `pool ${state}`;
+      li.dataset.connection = String(c.index);
+      const dot = document.createElement('span');
+      dot.className = `pool-dot ${state === 'active' ? 'up' : state === 'up' ? 'standby' : 'down'}`;
+      const name = document.createElement('span');
+      name.className = 'pool-name';
+      name.textContent = `#${c.index} ${c.pool ?? '(connecting)'}`;
+      const stateEl = document.createElement('span');
+      stateEl.className = 'pool-state';
+      stateEl.textContent = state;
+      if (!c.up && c.lastError) stateEl.title = c.lastError;
+      const mask = document.createElement('span');
+      mask.className = 'pool-url';
+      mask.textContent = c.versionMask === null ? 'no version rolling' : `version mask 0x${(c.versionMask >>> 0).toString(16).padStart(8, '0')}`;
+      const counts = document.createElement('span');
+      counts.className = 'pool-counts';
+      counts.textContent = `${integer.format(c.forwarded)} → ${integer.format(c.poolAccepted)} / ${integer.format(c.poolRejected)} / ${integer.format(c.poolUnanswered)}`;
+      counts.title = 'forwarded → accepted / rejected by the pool / unanswered';
+      li.append(dot, name, stateEl, mask, counts);
+      return li;
+    });
+    if (items.length === 0) {
+      const li = document.createElement('li');
+      li.className = 'muted';
+      li.textContent = 'No connection yet.';
+      items.push(li);
+    }
+    $('connection-list').replaceChildren(...items);
   }
 
   const EVENT_LABELS = { block: 'Block', pool: 'Pool', 'device-offline': 'Offline', 'device-online': 'Online' };
