@@ -25,22 +25,24 @@ export interface ProxyOverrides {
   failoverAfterAttempts?: number;
   expectedDevices?: number;
   submitTimeoutSeconds?: number;
+  connectTimeoutSeconds?: number;
 }
 
-export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverrides = {}): Promise<ProxyApp> {
+/** The proxy app on loopback; `httpUrl` is where its dashboard, /api and /metrics answer. */
+export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverrides = {}): Promise<ProxyApp & { httpUrl: string }> {
   const config = buildConfig({
     pools: pools.map((p, i) => ({ name: `pool${String.fromCharCode(65 + i)}`, url: p.url, user: 'Xfarm.proxy', password: 'x' })),
     listen: { host: '127.0.0.1', port: 0, tls: null },
     http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
     expectedDevices: o.expectedDevices ?? 100,
     difficulty: { start: o.startDifficulty ?? 2e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
-    upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: 5 },
+    upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: o.connectTimeoutSeconds ?? 5 },
     shutdown: { drainSeconds: 5 },
   });
   const app = await createProxyApp(config, { hasher, log: silentLogger });
-  await app.start();
+  const { http } = await app.start();
   t.teardown(() => app.stop());
-  return app;
+  return Object.assign(app, { httpUrl: `http://127.0.0.1:${http.port}` });
 }
 
 export async function startFleet(t: Teardown, app: ProxyApp, opts: Partial<SimFleetOptions> = {}): Promise<SimFleet> {
