@@ -29,18 +29,11 @@ const flags = defineFlags({
 });
 
 /** The demo's closing line. The proxy's counts are the farm ledger's, in its words (see farm-ledger.ts). */
-export interface DemoSummary {
+export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' | 'poolAccepted' | 'poolRejected' | 'poolUnanswered' | 'inFlight' | 'blockCandidates' | 'hashrate'> {
   devices: number;
   durationSeconds: number;
-  accepted: number;
+  /** The proxy's rejections by reason. */
   rejected: Record<string, number>;
-  forwarded: number;
-  poolAccepted: number;
-  poolRejected: number;
-  poolUnanswered: number;
-  inFlight: number;
-  blockCandidates: number;
-  hashrate: number;
   /** The simulated pools' own counts (summed): shares received, accepted and rejected by them, blocks. */
   pool: { submitted: number; accepted: number; rejected: number; blocks: number };
   fleet: {

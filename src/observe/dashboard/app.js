@@ -422,74 +422,71 @@
   }
 
   function renderPools() {
-    const list = $('pool-list');
     const active = activePool();
     const items = pools.map((p) => {
       const isActive = p === active;
-      const li = document.createElement('li');
-      li.className = `pool ${isActive ? 'active' : p.up ? 'up' : 'down'}`;
-      const dot = document.createElement('span');
-      dot.className = `pool-dot ${isActive ? 'up' : p.up ? 'standby' : 'down'}`;
-      const name = document.createElement('span');
-      name.className = 'pool-name';
-      name.textContent = p.name;
-      const url = document.createElement('span');
-      url.className = 'pool-url';
-      url.textContent = p.url;
-      const state = document.createElement('span');
-      state.className = 'pool-state';
-      state.textContent = isActive ? 'active' : p.up ? 'standby' : 'down';
-      if (!p.up && p.lastError) state.title = p.lastError;
-      const counts = document.createElement('span');
-      counts.className = 'pool-counts';
-      counts.textContent = `${integer.format(p.poolAccepted)} / ${integer.format(p.poolRejected)} / ${integer.format(p.poolUnanswered)}`;
-      counts.title = 'forwarded shares: accepted / rejected by the pool / unanswered (timeout, connection lost, no pool)';
-      li.append(dot, name, state, url, counts);
-      return li;
+      return statusItem({
+        state: isActive ? 'active' : p.up ? 'up' : 'down',
+        dot: isActive ? 'up' : p.up ? 'standby' : 'down',
+        name: p.name,
+        stateText: isActive ? 'active' : p.up ? 'standby' : 'down',
+        error: p.up ? null : p.lastError,
+        detail: p.url,
+        counts: `${integer.format(p.poolAccepted)} / ${integer.format(p.poolRejected)} / ${integer.format(p.poolUnanswered)}`,
+        countsTitle: 'forwarded shares: accepted / rejected by the pool / unanswered (timeout, connection lost, no pool)',
+      });
     });
-    if (items.length === 0) {
-      const li = document.createElement('li');
-      li.className = 'muted';
-      li.textContent = 'No pool yet.';
-      items.push(li);
-    }
-    list.replaceChildren(...items);
+    fillList($('pool-list'), items, 'No pool yet.');
   }
 
   /** Each upstream connection: the pool it mines on, its state, version mask and the shares forwarded on it. */
   function renderConnections() {
     setText('connection-count', connections.length > 1 ? String(connections.length) : '');
     const items = connections.map((c) => {
-      const li = document.createElement('li');
       const state = c.up && c.active ? 'active' : c.up ? 'up' : 'down';
-      li.className = `pool ${state}`;
+      const li = statusItem({
+        state,
+        dot: state === 'active' ? 'up' : state === 'up' ? 'standby' : 'down',
+        name: `#${c.index} ${c.pool ?? '(connecting)'}`,
+        stateText: state,
+        error: c.up ? null : c.lastError,
+        detail: c.versionMask === null ? 'no version rolling' : `version mask 0x${(c.versionMask >>> 0).toString(16).padStart(8, '0')}`,
+        counts: `${integer.format(c.forwarded)} → ${integer.format(c.poolAccepted)} / ${integer.format(c.poolRejected)} / ${integer.format(c.poolUnanswered)}`,
+        countsTitle: 'forwarded → accepted / rejected by the pool / unanswered',
+      });
       li.dataset.connection = String(c.index);
-      const dot = document.createElement('span');
-      dot.className = `pool-dot ${state === 'active' ? 'up' : state === 'up' ? 'standby' : 'down'}`;
-      const name = document.createElement('span');
-      name.className = 'pool-name';
-      name.textContent = `#${c.index} ${c.pool ?? '(connecting)'}`;
-      const stateEl = document.createElement('span');
-      stateEl.className = 'pool-state';
-      stateEl.textContent = state;
-      if (!c.up && c.lastError) stateEl.title = c.lastError;
-      const mask = document.createElement('span');
-      mask.className = 'pool-url';
-      mask.textContent = c.versionMask === null ? 'no version rolling' : `version mask 0x${(c.versionMask >>> 0).toString(16).padStart(8, '0')}`;
-      const counts = document.createElement('span');
-      counts.className = 'pool-counts';
-      counts.textContent = `${integer.format(c.forwarded)} → ${integer.format(c.poolAccepted)} / ${integer.format(c.poolRejected)} / ${integer.format(c.poolUnanswered)}`;
-      counts.title = 'forwarded → accepted / rejected by the pool / unanswered';
-      li.append(dot, name, stateEl, mask, counts);
       return li;
     });
+    fillList($('connection-list'), items, 'No connection yet.');
+  }
+
+  /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
+  function statusItem(o) {
+    const li = document.createElement('li');
+    li.className = `pool ${o.state}`;
+    const part = (cls, text) => {
+      const el = document.createElement('span');
+      el.className = cls;
+      el.textContent = text;
+      return el;
+    };
+    const dot = part(`pool-dot ${o.dot}`, '');
+    const state = part('pool-state', o.stateText);
+    if (o.error) state.title = o.error;
+    const counts = part('pool-counts', o.counts);
+    counts.title = o.countsTitle;
+    li.append(dot, part('pool-name', o.name), state, part('pool-url', o.detail), counts);
+    return li;
+  }
+
+  function fillList(list, items, emptyText) {
     if (items.length === 0) {
       const li = document.createElement('li');
       li.className = 'muted';
-      li.textContent = 'No connection yet.';
+      li.textContent = emptyText;
       items.push(li);
     }
-    $('connection-list').replaceChildren(...items);
+    list.replaceChildren(...items);
   }
 
   const EVENT_LABELS = { block: 'Block', pool: 'Pool', 'device-offline': 'Offline', 'device-online': 'Online' };
