@@ -1,7 +1,10 @@
 import { HASHES_PER_DIFF1 } from '../chain/target.js';
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus, NoVerdictCause, PoolVerdict, ProxyEventMap } from '../core/events.js';
+import type { EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
 import { BUCKETS, BUCKET_SECONDS, Col, DeviceStore, REJECT_REASONS, rejectColumn } from './device-store.js';
+import { copyFlow, countForward, countVerdict, newFlow, poolResultOf, sumFlows, type ShareFlow } from './share-flow.js';
+
+export { POOL_RESULTS, poolResultOf, type PoolResult, type ShareFlow } from './share-flow.js';
 
 export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
 
@@ -38,35 +41,6 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
 
 /** Hashrate is averaged over this many seconds. */
 export const HASHRATE_WINDOW_SECONDS = 300;
-
-/**
- * The pool's verdicts as bounded labels (`result` of dash_proxy_upstream_shares_total): accepted; a
- * rejection by the pool's Stratum code (21 stale, 22 duplicate, 23 low_difficulty, 24 unauthorized, any
- * other code: other); no verdict by cause (timeout, connection_lost, no_pool).
- */
-export const POOL_RESULTS = ['accepted', 'stale', 'duplicate', 'low_difficulty', 'unauthorized', 'other', 'timeout', 'connection_lost', 'no_pool'] as const;
-export type PoolResult = (typeof POOL_RESULTS)[number];
-const UNANSWERED_RESULTS: readonly PoolResult[] = ['timeout', 'connection_lost', 'no_pool'];
-const CODE_RESULT: Record<number, PoolResult> = { 21: 'stale', 22: 'duplicate', 23: 'low_difficulty', 24: 'unauthorized' };
-const CAUSE_RESULT: Record<NoVerdictCause, PoolResult> = { timeout: 'timeout', 'connection-lost': 'connection_lost', 'no-pool': 'no_pool' };
-
-/** The bounded label of a verdict: from the pool's code or the cause, never from message text. */
-export function poolResultOf(verdict: PoolVerdict): PoolResult {
-  if (verdict.kind === 'accepted') return 'accepted';
-  if (verdict.kind === 'rejected') return CODE_RESULT[verdict.code] ?? 'other';
-  return CAUSE_RESULT[verdict.cause];
-}
-
-/** What became of forwarded shares on one pool or one connection. */
-export interface ShareFlow {
-  forwarded: number;
-  poolAccepted: number;
-  poolRejected: number;
-  poolUnanswered: number;
-  inFlight: number;
-  /** The verdicts by result (POOL_RESULTS). */
-  results: Record<PoolResult, number>;
-}
 
 export interface PoolRecord extends ShareFlow {
   name: string;
@@ -172,27 +146,6 @@ export interface FarmLedgerOptions {
   sweepIntervalSeconds?: number;
   now?: () => number;
 }
-
-function newFlow(): ShareFlow {
-  const results = {} as Record<PoolResult, number>;
-  for (const r of POOL_RESULTS) results[r] = 0;
-  return { forwarded: 0, poolAccepted: 0, poolRejected: 0, poolUnanswered: 0, inFlight: 0, results };
-}
-
-function countVerdict(flow: ShareFlow, result: PoolResult): void {
-  flow.results[result]++;
-  if (result === 'accepted') flow.poolAccepted++;
-  else if (UNANSWERED_RESULTS.includes(result)) flow.poolUnanswered++;
-  else flow.poolRejected++;
-  flow.inFlight = flow.forwarded - flow.poolAccepted - flow.poolRejected - flow.poolUnanswered;
-}
-
-function countForward(flow: ShareFlow): void {
-  flow.forwarded++;
-  flow.inFlight++;
-}
-
-const copyFlow = <T extends ShareFlow>(r: T): T => ({ ...r, results: { ...r.results } });
 
 export class FarmLedger {
   /** Every device's row (see device-store.ts). Read through the methods below. */
@@ -362,17 +315,7 @@ export class FarmLedger {
       if (this.isOnline(s)) online++;
       hashrate += this.hashrate(s, at);
     });
-    const flow = newFlow();
-    for (const p of this.pools.values()) {
-      flow.forwarded += p.forwarded;
-      for (const r of POOL_RESULTS) flow.results[r] += p.results[r];
-    }
-    for (const r of POOL_RESULTS) {
-      const n = flow.results[r];
-      if (r === 'accepted') flow.poolAccepted += n;
-      else if (UNANSWERED_RESULTS.includes(r)) flow.poolUnanswered += n;
-      else flow.poolRejected += n;
-    }
+    const flow = sumFlows(this.pools.values());
     let active: string | null = null;
     let up = 0;
     for (const p of this.pools.keys()) {
@@ -395,7 +338,7 @@ export class FarmLedger {
       poolRejected: flow.poolRejected,
       poolUnanswered: flow.poolUnanswered,
       poolUnansweredByCause: { timeout: flow.results.timeout, 'connection-lost': flow.results.connection_lost, 'no-pool': flow.results.no_pool },
-      inFlight: flow.forwarded - flow.poolAccepted - flow.poolRejected - flow.poolUnanswered,
+      inFlight: flow.inFlight,
       blockCandidates: this.farm.blockCandidates,
       activePool: active,
       poolsUp: up,
