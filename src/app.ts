@@ -16,6 +16,7 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
+import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, upstreamSlotOptions } from './options.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 
@@ -46,7 +47,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const log = deps.log ?? createLogger({ level: config.log.level, format: config.log.format });
   const hasher = deps.hasher ?? (await loadX11Wasm());
   const bus = new EventBus();
-  const ledger = new FarmLedger(bus, { retentionSeconds: config.metrics.retentionSeconds });
+  // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics retention.
+  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds });
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
@@ -55,45 +57,23 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
 
   const upstreamLog = log.child({ component: 'upstream' });
   const proxy = new Proxy({
+    ...proxyOptions(config),
     hasher,
     bus,
     log: log.child({ component: 'proxy' }),
+    // Channels opened later (and after a reload) take the pool list in force.
     createUpstream: (index) =>
       new UpstreamSlot({
-        pools: live.config.pools,
-        failoverAfter: config.upstream.failoverAfterAttempts,
-        probeIntervalMs: config.upstream.probeIntervalSeconds * 1000,
-        connection: { submitTimeoutMs: config.upstream.submitTimeoutSeconds * 1000, connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000 },
+        ...upstreamSlotOptions(live.config),
         log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
       }),
-    expectedDevices: config.expectedDevices,
-    minDeviceExtranonce2: config.minDeviceExtranonce2,
-    maxUpstreamConnections: config.maxUpstreamConnections,
-    workerMode: config.workerMode,
-    startDifficulty: config.difficulty.start,
-    vardiff: {
-      minDifficulty: config.difficulty.min,
-      maxDifficulty: config.difficulty.max,
-      targetSharesPerMinute: config.difficulty.targetSharesPerMinute,
-      retargetSeconds: config.difficulty.retargetSeconds,
-      maxStep: config.difficulty.maxStep,
-    },
-    difficultyMultiplier: config.difficulty.multiplier,
     checkAccess: (username, password) => access.checkCredentials(username, password),
   });
 
   const devices = new DeviceServer(
     {
-      host: config.listen.host,
-      port: config.listen.port,
+      ...deviceServerOptions(config),
       tls: config.listen.tls ? { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } : undefined,
-      maxDevices: config.limits.maxDevices,
-      maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
-      handshakeTimeoutMs: config.limits.handshakeTimeoutSeconds * 1000,
-      idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
-      maxLineBytes: config.limits.maxLineBytes,
-      maxWriteBufferBytes: config.limits.maxWriteBufferBytes,
-      submitsPerSecond: config.limits.submitsPerSecond,
       checkAddress: (ip) => access.checkAddress(ip),
     },
     proxy,
@@ -101,8 +81,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     log.child({ component: 'devices' }),
   );
 
-  const http = new HttpServer({ host: config.http.host, port: config.http.port, token: config.http.token ?? undefined });
-  const metrics = new ProxyMetrics(bus, ledger, { labelIp: config.metrics.labelIp });
+  const http = new HttpServer(httpServerOptions(config));
+  const metrics = new ProxyMetrics(bus, ledger, { labelIp: metricsOptions(config).labelIp });
   registerMetricsRoute(http, metrics);
   registerApiRoutes(http, ledger);
   registerDashboardRoutes(http);

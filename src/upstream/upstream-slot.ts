@@ -41,28 +41,45 @@ export interface UpstreamSlotOptions {
 
 const NO_POOL: SubmitResult = { accepted: false, reason: 'no pool connection', code: null, cause: 'no-pool', latencyMs: 0, timedOut: false };
 
-/** Check the ordered pool list; throws an Error naming the field (`pools[1].url: ...`). */
-export function checkPools(pools: unknown): asserts pools is PoolConfig[] {
-  if (!Array.isArray(pools) || pools.length === 0) throw new Error('pools: at least one pool is required');
+/** Defaults of the slot's options (the configuration's `upstream.*` defaults are these). */
+export const SLOT_DEFAULTS = { failoverAfter: 3, probeIntervalMs: 30_000 };
+
+/**
+ * The rules of an ordered pool list, each problem naming its field (`pools[1].url: ...`), all at once: the
+ * configuration reports them with its other problems, `checkPools` throws the first.
+ */
+export function poolListProblems(pools: unknown): { path: string; message: string }[] {
+  if (!Array.isArray(pools) || pools.length === 0) return [{ path: 'pools', message: 'pools: at least one pool is required' }];
+  const out: { path: string; message: string }[] = [];
+  const problem = (path: string, what: string) => out.push({ path, message: `${path}: ${what}` });
   const names = new Set<string>();
   pools.forEach((p: unknown, i) => {
     const at = `pools[${i}]`;
-    if (typeof p !== 'object' || p === null) throw new Error(`${at}: must be an object with name, url, user and password`);
+    if (typeof p !== 'object' || p === null) return problem(at, 'must be an object with name, url, user and password');
     const pool = p as Record<string, unknown>;
-    if (typeof pool.name !== 'string' || pool.name.trim() === '') throw new Error(`${at}.name: must be a non-empty string`);
-    if (names.has(pool.name)) throw new Error(`${at}.name: '${pool.name}' is used by another pool`);
-    names.add(pool.name);
-    if (typeof pool.url !== 'string') throw new Error(`${at}.url: must be a string`);
-    try {
-      parsePoolUrl(pool.url);
-    } catch (e) {
-      throw new Error(`${at}.url: ${(e as Error).message}`);
+    if (typeof pool.name !== 'string' || pool.name.trim() === '') problem(`${at}.name`, 'must be a non-empty string');
+    else if (names.has(pool.name)) problem(`${at}.name`, `'${pool.name}' is used by another pool`);
+    else names.add(pool.name);
+    if (typeof pool.url !== 'string') problem(`${at}.url`, 'must be a string');
+    else {
+      try {
+        parsePoolUrl(pool.url);
+      } catch (e) {
+        problem(`${at}.url`, (e as Error).message);
+      }
     }
-    if (typeof pool.user !== 'string' || pool.user === '') throw new Error(`${at}.user: must be a non-empty string`);
-    if (typeof pool.password !== 'string') throw new Error(`${at}.password: must be a string`);
-    if (pool.tlsVerify !== undefined && typeof pool.tlsVerify !== 'boolean') throw new Error(`${at}.tlsVerify: must be true or false`);
-    if (pool.tlsCa !== undefined && typeof pool.tlsCa !== 'string') throw new Error(`${at}.tlsCa: must be PEM text`);
+    if (typeof pool.user !== 'string' || pool.user === '') problem(`${at}.user`, 'must be a non-empty string');
+    if (typeof pool.password !== 'string') problem(`${at}.password`, 'must be a string');
+    if (pool.tlsVerify !== undefined && typeof pool.tlsVerify !== 'boolean') problem(`${at}.tlsVerify`, 'must be true or false');
+    if (pool.tlsCa !== undefined && typeof pool.tlsCa !== 'string') problem(`${at}.tlsCa`, 'must be PEM text');
   });
+  return out;
+}
+
+/** Check the ordered pool list; throws an Error with its first problem (`pools[1].url: ...`). */
+export function checkPools(pools: unknown): asserts pools is PoolConfig[] {
+  const problems = poolListProblems(pools);
+  if (problems.length > 0) throw new Error(problems[0]!.message);
 }
 
 export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
@@ -92,8 +109,6 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   private started = false;
   private stopped = false;
   private readonly workers = new Map<string, string>();
-  /** [hardening] Set by reportFault(): the active connection is being closed because its pool misbehaved. */
-  private faultReason: string | null = null;
   /** Every connection not yet down: active, probe, and ones being let go after a switch. */
   private readonly allConnections = new Set<PoolConnection>();
 
@@ -111,8 +126,8 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
       return v;
     };
     this.poolList = options.pools.map((p) => ({ ...p }));
-    this.failoverAfter = positiveInt(options.failoverAfter, 'failoverAfter', 3);
-    this.probeIntervalMs = positive(options.probeIntervalMs, 'probeIntervalMs', 30_000);
+    this.failoverAfter = positiveInt(options.failoverAfter, 'failoverAfter', SLOT_DEFAULTS.failoverAfter);
+    this.probeIntervalMs = positive(options.probeIntervalMs, 'probeIntervalMs', SLOT_DEFAULTS.probeIntervalMs);
     this.switchGraceMs = positive(options.switchGraceMs, 'switchGraceMs', 5_000);
     this.maxRememberedWorkers = positiveInt(options.maxRememberedWorkers, 'maxRememberedWorkers', 100_000);
     if (options.backoff) checkBackoffOptions(options.backoff);
@@ -199,17 +214,6 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   }
 
   /**
-   * [hardening] The proxy found the current pool unusable (e.g. it sends only jobs that cannot be mined):
-   * close the session and treat it as a pool fault, i.e. fail over at once like a refused authorization.
-   */
-  reportFault(reason: string): void {
-    const c = this.active;
-    if (this.stopped || !c || c.state === 'closed') return;
-    this.faultReason = reason;
-    c.close(reason);
-  }
-
-  /**
    * [hardening] Replace the ordered pool list while running (SIGHUP). The session in use is kept when its
    * pool is still in the list with the same settings (url, user, password, TLS): if it is still first,
    * nothing changes; if it moved down, a higher-priority pool is probed right away and takes over as soon
@@ -281,6 +285,12 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     conn.on('job', (job) => {
       if (conn === this.active && !this.stopped) this.emit('job', job);
     });
+    conn.on('jobRefused', (info) => {
+      if (conn === this.active && !this.stopped) this.emit('jobRefused', info);
+    });
+    conn.on('fault', (info) => {
+      if (conn === this.active && !this.stopped) this.emit('fault', info);
+    });
     conn.on('extranonce', (info) => {
       if (conn === this.active && !this.stopped) this.emit('extranonce', info);
     });
@@ -328,17 +338,16 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
 
     this.failures = conn.wasReady ? 1 : this.failures + 1;
     // [hardening] A pool fault fails over at once, like a refused authorization: the pool refused us, or
-    // after the session was up it stopped answering submits / went silent ('timeout'), sent unreadable
-    // lines ('protocol'), or the proxy reported it unusable (reportFault). A dropped connection or a failed
-    // connect is retried on the same pool first (network trouble passes). With one pool: backoff only.
-    const reported = this.faultReason;
-    this.faultReason = null;
-    const fault = info.cause === 'auth' || reported !== null || (conn.wasReady && (info.cause === 'timeout' || info.cause === 'protocol'));
+    // after the session was up it stopped answering submits / went silent / sent no usable job in time
+    // ('timeout'), or sent unreadable lines or only unusable jobs ('protocol'; the session's judge of its jobs
+    // is pool-health.ts). A dropped connection or a failed connect is retried on the same pool first (network
+    // trouble passes). With one pool: backoff only.
+    const fault = info.cause === 'auth' || (conn.wasReady && (info.cause === 'timeout' || info.cause === 'protocol'));
     if (this.pools.length > 1 && (fault || this.failures >= this.failoverAfter)) {
       const from = pool.name;
       this.index = (this.index + 1) % this.pools.length;
       this.failures = 0;
-      const why = fault ? (reported ?? info.reason) : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
+      const why = fault ? info.reason : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
       const to = this.pools[this.index]!.name;
       this.log('warn', `upstream: failing over from ${from} to ${to}: ${why}`);
       this.emit('switch', { from, to, reason: `pool ${from}: ${why}` });
