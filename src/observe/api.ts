@@ -21,26 +21,26 @@ export interface ApiOptions {
   now?: () => number;
 }
 
-export function registerApiRoutes(http: HttpServer, stats: FarmLedger, opts: ApiOptions = {}): void {
+export function registerApiRoutes(http: HttpServer, ledger: FarmLedger, opts: ApiOptions = {}): void {
   const prefix = opts.prefix ?? '/api';
   const now = opts.now ?? Date.now;
 
   http.route({
     method: 'GET',
     path: `${prefix}/summary`,
-    handler: (_req, res) => sendJson(res, 200, { ...stats.summary(now()), hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS }),
+    handler: (_req, res) => sendJson(res, 200, { ...ledger.summary(now()), hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS }),
   });
 
   http.route({
     method: 'GET',
     path: `${prefix}/pools`,
-    handler: (_req, res) => sendJson(res, 200, { at: now(), pools: stats.poolList() }),
+    handler: (_req, res) => sendJson(res, 200, { at: now(), pools: ledger.poolList() }),
   });
 
   http.route({
     method: 'GET',
     path: `${prefix}/connections`,
-    handler: (_req, res) => sendJson(res, 200, { at: now(), connections: stats.connections() }),
+    handler: (_req, res) => sendJson(res, 200, { at: now(), connections: ledger.connections() }),
   });
 
   http.route({
@@ -53,8 +53,8 @@ export function registerApiRoutes(http: HttpServer, stats: FarmLedger, opts: Api
       }
       const at = now();
       const devices: DeviceView[] = [];
-      stats.forEachDevice((slot) => {
-        if (state === null || (state === 'online') === stats.isOnline(slot)) devices.push(stats.view(slot, at));
+      ledger.forEachDevice((slot) => {
+        if (state === null || (state === 'online') === ledger.isOnline(slot)) devices.push(ledger.view(slot, at));
       });
       devices.sort((a, b) => (a.worker < b.worker ? -1 : a.worker > b.worker ? 1 : 0));
       sendJson(res, 200, { at, hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS, count: devices.length, devices });
@@ -72,20 +72,20 @@ export function registerApiRoutes(http: HttpServer, stats: FarmLedger, opts: Api
         return sendJson(res, 400, { error: 'the worker name in the path is not valid percent-encoding' });
       }
       if (worker === '') return sendJson(res, 400, { error: `worker name missing: use ${prefix}/devices/<worker>` });
-      const d = stats.slotOf(worker);
+      const d = ledger.slotOf(worker);
       if (d < 0) return sendJson(res, 404, { error: `no such worker: ${worker}` });
       const at = now();
       const firstBucket = Math.floor(at / 1000 / BUCKET_SECONDS) - BUCKETS + 1;
       sendJson(res, 200, {
         at,
         hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS,
-        device: stats.view(d, at),
+        device: ledger.view(d, at),
         history: {
           /** Start of the first (oldest) bucket. */
           start: firstBucket * BUCKET_SECONDS * 1000,
           bucketSeconds: BUCKET_SECONDS,
           /** Average hashrate (H/s) in each bucket, oldest first. */
-          hashrate: stats.history(d, at),
+          hashrate: ledger.history(d, at),
         },
       });
     },

@@ -132,7 +132,7 @@ interface SeenDevice {
   tick: number;
 }
 
-export function attachFeed(httpServer: HttpServer, stats: FarmLedger, opts: FeedOptions = {}): Feed {
+export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: FeedOptions = {}): Feed {
   const path = opts.path ?? '/ws';
   const intervalMs = opts.intervalMs ?? 1000;
   const maxClients = opts.maxClients ?? 64;
@@ -195,7 +195,7 @@ export function attachFeed(httpServer: HttpServer, stats: FarmLedger, opts: Feed
   };
   httpServer.server.on('upgrade', onUpgrade);
 
-  const unsubscribe = stats.onEvent((e) => {
+  const unsubscribe = ledger.onEvent((e) => {
     pendingEvents.push(e);
     if (pendingEvents.length > MAX_PENDING_EVENTS) pendingEvents.splice(0, pendingEvents.length - MAX_PENDING_EVENTS);
   });
@@ -227,22 +227,22 @@ export function attachFeed(httpServer: HttpServer, stats: FarmLedger, opts: Feed
     if (snapshotCache) return snapshotCache;
     const at = now();
     const devices: DeviceView[] = [];
-    stats.forEachDevice((slot, worker) => {
-      devices.push(stats.view(slot, at));
+    ledger.forEachDevice((slot, worker) => {
+      devices.push(ledger.view(slot, at));
       // A worker no tick has seen yet: count it as seen now, so that if it is forgotten before the next
       // tick this client is told (removed); version -1 still puts it in the next delta for the others.
       if (!seen.has(worker)) seen.set(worker, { version: -1, hashrate: -1, tick: tickNo });
     });
     // Events still pending will come in the next delta; leave them out here so none is shown twice.
-    const logged = stats.events.length - Math.min(pendingEvents.length, stats.events.length);
-    const events = stats.events.slice(Math.max(0, logged - recentEvents), logged);
-    const message: SnapshotMessage = { type: 'snapshot', at, summary: stats.summary(at), pools: poolList(), connections: stats.connections(), devices, events };
+    const logged = ledger.events.length - Math.min(pendingEvents.length, ledger.events.length);
+    const events = ledger.events.slice(Math.max(0, logged - recentEvents), logged);
+    const message: SnapshotMessage = { type: 'snapshot', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), devices, events };
     snapshotCache = Buffer.from(JSON.stringify(message));
     return snapshotCache;
   }
 
   function poolList(): PoolRecord[] {
-    return stats.poolList();
+    return ledger.poolList();
   }
 
   /** Compare the farm with the previous tick; returns the changed views and forgotten workers. */
@@ -252,30 +252,30 @@ export function attachFeed(httpServer: HttpServer, stats: FarmLedger, opts: Feed
     const bucketMoved = bucket !== lastBucket;
     lastBucket = bucket;
     const devices: DeviceView[] = [];
-    stats.forEachDevice((slot, worker) => {
+    ledger.forEachDevice((slot, worker) => {
       let prev = seen.get(worker);
       let changed = false;
-      const version = stats.version(slot);
+      const version = ledger.version(slot);
       if (!prev) {
-        prev = { version, hashrate: stats.hashrate(slot, at), tick: tickNo };
+        prev = { version, hashrate: ledger.hashrate(slot, at), tick: tickNo };
         seen.set(worker, prev);
         changed = true;
       } else if (prev.version !== version) {
         prev.version = version;
-        prev.hashrate = stats.hashrate(slot, at);
+        prev.hashrate = ledger.hashrate(slot, at);
         changed = true;
       } else if (bucketMoved) {
         // The window moved on: the hashrate may have changed without any event.
-        const hashrate = stats.hashrate(slot, at);
+        const hashrate = ledger.hashrate(slot, at);
         changed = hashrate !== prev.hashrate;
         prev.hashrate = hashrate;
       }
       prev.tick = tickNo;
-      if (changed && wanted) devices.push(stats.view(slot, at));
+      if (changed && wanted) devices.push(ledger.view(slot, at));
     });
     // Every current worker is in `seen` now; any extra entry is a worker the ledger forgot.
     const removed: string[] = [];
-    if (seen.size !== stats.deviceCount) {
+    if (seen.size !== ledger.deviceCount) {
       for (const [worker, s] of seen) {
         if (s.tick !== tickNo) {
           seen.delete(worker);
@@ -300,7 +300,7 @@ export function attachFeed(httpServer: HttpServer, stats: FarmLedger, opts: Feed
       counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: 0, buildMs: performance.now() - started };
       return;
     }
-    const message: DeltaMessage = { type: 'delta', at, summary: stats.summary(at), pools: poolList(), connections: stats.connections(), devices, removed, events };
+    const message: DeltaMessage = { type: 'delta', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), devices, removed, events };
     const frame = Buffer.from(JSON.stringify(message));
     counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: frame.length, buildMs: performance.now() - started };
 

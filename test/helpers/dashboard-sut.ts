@@ -19,7 +19,7 @@ import { mulberry32 } from './prng.js';
  *
  * - `demo`: the real thing, as `dash-farm-proxy demo` runs it: a SimPool, the proxy app (createProxyApp)
  *   and a SimFleet of devices that really hash X11, all on loopback. Killing a device closes its socket.
- * - `synthetic`: FarmStats fed by the proxy's own events at realistic ASIC rates (with 10 minutes of
+ * - `synthetic`: the farm ledger fed by the proxy's own events at realistic ASIC rates (with 10 minutes of
  *   history), for sizes the demo cannot run on a test machine (10,000 devices).
  *
  * Either way the browser talks to the same HttpServer + dashboard routes + websocket feed + JSON API.
