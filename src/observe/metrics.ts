@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { version as packageVersion } from '../version.js';
 import type { EventBus } from '../core/events.js';
 import { Col, REJECT_REASONS } from './device-store.js';
-import { POOL_RESULTS, type FarmLedger } from './farm-ledger.js';
+import { POOL_RESULTS, type FarmLedger, type FarmSummary } from './farm-ledger.js';
 
 /**
  * Prometheus metrics of the proxy: a view of the farm ledger (farm-ledger.ts), which defines every count.
@@ -85,6 +85,8 @@ export class ProxyMetrics {
   private readonly deviceFamilies = new Map<string, DeviceFamily>();
   private readonly upstreamSubmitSeconds: Histogram<'pool'>;
   private readonly fanoutSeconds: Histogram;
+  /** The ledger's summary, taken once per scrape (every farm-wide family reads it). */
+  private scrapeSummary: FarmSummary | null = null;
 
   constructor(
     bus: EventBus,
@@ -108,7 +110,7 @@ export class ProxyMetrics {
     new Gauge({ name: `${p}build_info`, help: 'Always 1; the version of the running dash-farm-proxy.', labelNames: ['version'], registers }).set({ version: opts.version ?? packageVersion }, 1);
 
     // Farm-wide (the words are the ledger's: see farm-ledger.ts).
-    const summary = () => ledger.summary();
+    const summary = () => this.scrapeSummary ?? ledger.summary();
     new ScrapedCounter(`${p}shares_total`, "Shares from all devices, by result: accepted (met the device's target), or the rejection reason.", ['result'], registry, () => {
       const s = summary();
       const out: SeriesValues = [{ labels: { result: 'accepted' }, value: s.accepted }];
@@ -196,6 +198,7 @@ export class ProxyMetrics {
    */
   async *pieces(): AsyncGenerator<string> {
     const unpin = this.ledger.pin();
+    this.scrapeSummary = this.ledger.summary();
     try {
       let since = performance.now();
       let first = true;
@@ -231,6 +234,7 @@ export class ProxyMetrics {
       }
       yield '\n';
     } finally {
+      this.scrapeSummary = null;
       unpin();
     }
   }
