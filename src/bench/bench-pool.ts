@@ -12,8 +12,9 @@ import type { ShareTimeline } from './share-timeline.js';
  * work being measured; the pool must cost as little as possible on the load generator's core).
  *
  * Shares: one job; with a timeline it records when each share arrived (the share's nonce is its sequence
- * number there). Fan-out: `nextBlock()` moves to a new block and writes its clean job to every upstream
- * session at once, saying when it wrote it.
+ * number there). Fan-out: `prepareBlock()` builds the next block's clean job ahead of time (a merkle
+ * branch of ten costs milliseconds), `writeBlock()` makes it current and writes it to every upstream
+ * session at once, saying when.
  */
 export interface BenchPoolOptions {
   /** Share difficulty sent to the proxy (shares: tiny, so every share the proxy accepts is forwarded). */
@@ -67,9 +68,18 @@ export class BenchPool {
     return this.authorized.size;
   }
 
-  /** A new block: its clean job replaces the current one and goes to every authorized session now. */
-  nextBlock(): BroadcastJob {
-    this.job = this.source.nextBlock(this.opts.difficulty);
+  private prepared: SimJob | null = null;
+
+  /** Build the next block's clean job now, so that `writeBlock()` only writes. */
+  prepareBlock(): void {
+    this.prepared ??= this.source.nextBlock(this.opts.difficulty);
+  }
+
+  /** The next block: its clean job (prepared, or built now) replaces the current one and goes to every authorized session. */
+  writeBlock(): BroadcastJob {
+    this.prepareBlock();
+    this.job = this.prepared!;
+    this.prepared = null;
     const line = this.job.notifyLine;
     const writtenAt = performance.now();
     for (const socket of this.authorized) socket.write(line);

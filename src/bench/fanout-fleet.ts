@@ -36,6 +36,12 @@ const AUTHORIZE_ID = 2;
 /** Retries of a device whose connection failed before it was ready. */
 const CONNECT_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
+/** Jobs searched for in each read: the newest and the three before it. */
+const EXPECTED_JOBS = 4;
+/** Bytes kept from the end of a read: a prevhash is 64 hex digits, so at most 63 of them end a read. */
+const CARRY_BYTES = 63;
+const NOTIFY = Buffer.from('"mining.notify"');
+const RECONNECT = Buffer.from('"client.reconnect"');
 
 const enum Phase {
   Waiting,
@@ -46,6 +52,8 @@ const enum Phase {
 
 class Device {
   socket: net.Socket | null = null;
+  /** The tail of the previous chunk (ready devices), so that a prevhash split between two reads is found. */
+  carry: Buffer | null = null;
   phase = Phase.Waiting;
   authorized = false;
   hasJob = false;
@@ -61,11 +69,10 @@ export class FanoutFleet {
   /** arrivals[k][i]: when device i first received job k (NaN: not yet). */
   private readonly arrivals: Float64Array[];
   private readonly got: Uint32Array;
-  private readonly jobOf = new Map<string, number>();
-  /** A notify line's prevhash, parsed once per distinct line (the proxy writes the same bytes to every device). */
-  private readonly prevhashOfLine = new Map<string, string | null>();
+  /** The jobs still searched for, newest first: job number and its prevhash as bytes. */
+  private expected: { k: number; prevhash: Buffer }[] = [];
   private settingUp = 0;
-  private expecting = false;
+  private readyCount = 0;
   private readonly reasons: Record<string, number> = {};
   /** Devices that lost their connection after they were ready. */
   droppedAfterReady = 0;
@@ -81,10 +88,9 @@ export class FanoutFleet {
     this.got = new Uint32Array(opts.jobs);
   }
 
+  /** Devices ready (authorized, holding a job) and still connected. */
   get ready(): number {
-    let n = 0;
-    for (const d of this.devices) if (d.phase === Phase.Ready) n++;
-    return n;
+    return this.readyCount;
   }
 
   /** Connect every device at the set rate; resolves when all are ready or failed, or at `timeoutMs`. */
@@ -119,18 +125,14 @@ export class FanoutFleet {
     return { ready: this.ready, failed: this.devices.filter((d) => d.phase === Phase.Failed).length, reasons: { ...this.reasons }, seconds: (performance.now() - t0) / 1000 };
   }
 
-  /** From now on, a notify with this prevhash is job `k`. */
+  /** From now on, a notify with this prevhash is job `k` (the last few jobs stay searched for late deliveries). */
   expect(k: number, prevhash: string): void {
-    this.expecting = true;
-    this.jobOf.set(prevhash, k);
+    this.expected = [{ k, prevhash: Buffer.from(prevhash, 'latin1') }, ...this.expected.slice(0, EXPECTED_JOBS - 1)];
   }
 
-  /** Devices ready now that have not yet received job `k`. */
-  missing(k: number): number {
-    let n = 0;
-    const row = this.arrivals[k]!;
-    for (const d of this.devices) if (d.phase === Phase.Ready && Number.isNaN(row[d.index]!)) n++;
-    return n;
+  /** True once every device still held has received job `k`. */
+  allHave(k: number): boolean {
+    return this.got[k]! >= this.readyCount;
   }
 
   /** Deliveries of job `k` so far. */
@@ -163,7 +165,8 @@ export class FanoutFleet {
     socket.on('connect', () => socket.write(`{"id":${SUBSCRIBE_ID},"method":"mining.subscribe","params":["bench-fanout"]}\n`));
     socket.on('data', (chunk: Buffer) => {
       const at = performance.now();
-      d.framer.push(chunk, (line) => this.onLine(d, line, at));
+      if (d.phase === Phase.Ready) this.onReadyData(d, chunk, at);
+      else d.framer.push(chunk, (line) => this.onLine(d, line, at));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (d.phase !== Phase.SettingUp || d.socket !== socket) return;
@@ -179,6 +182,7 @@ export class FanoutFleet {
       if (d.socket !== socket) return;
       if (d.phase === Phase.Ready) {
         this.droppedAfterReady++;
+        this.readyCount--;
         d.phase = Phase.Failed;
       } else if (d.phase === Phase.SettingUp) this.fail(d, 'closed by the proxy before it was ready');
     });
@@ -191,9 +195,17 @@ export class FanoutFleet {
     d.socket?.destroy();
   }
 
+  /** Setting up: answers to subscribe and authorize, and the first job. */
   private onLine(d: Device, line: string, at: number): void {
     // A notify is told apart without parsing it (the subscribe answer names mining.notify too, in its result).
-    if (line.includes('"mining.notify"') && !line.includes('"result"')) return this.onNotify(d, line, at);
+    if (line.includes('"mining.notify"') && !line.includes('"result"')) {
+      if (d.phase !== Phase.SettingUp) return;
+      d.hasJob = true;
+      this.becomeReadyIfSo(d);
+      // An expected job may already be in this very line (a device that became ready late).
+      if ((d.phase as Phase) === Phase.Ready) this.onReadyData(d, Buffer.from(line, 'latin1'), at);
+      return;
+    }
     let msg: { id?: unknown; method?: unknown; result?: unknown; error?: unknown };
     try {
       msg = JSON.parse(line) as typeof msg;
@@ -213,42 +225,28 @@ export class FanoutFleet {
     }
   }
 
-  private onNotify(d: Device, line: string, at: number): void {
-    if (d.phase === Phase.SettingUp) {
-      d.hasJob = true;
-      this.becomeReadyIfSo(d);
+  /** Ready: each read is searched for the prevhashes expected; nothing else is looked at. */
+  private onReadyData(d: Device, chunk: Buffer, at: number): void {
+    const data = d.carry === null ? chunk : Buffer.concat([d.carry, chunk]);
+    let matched = false;
+    for (const e of this.expected) {
+      if (data.indexOf(e.prevhash) === -1) continue;
+      matched = true;
+      const row = this.arrivals[e.k]!;
+      if (Number.isNaN(row[d.index]!)) {
+        row[d.index] = at;
+        this.got[e.k]!++;
+      }
     }
-    if (!this.expecting) return;
-    const prevhash = this.prevhashOf(line);
-    const k = prevhash === null ? undefined : this.jobOf.get(prevhash);
-    if (k === undefined) {
-      this.strayNotifies++;
-      return;
-    }
-    const row = this.arrivals[k]!;
-    if (Number.isNaN(row[d.index]!)) {
-      row[d.index] = at;
-      this.got[k]!++;
-    }
+    if (!matched && this.expected.length > 0 && data.indexOf(NOTIFY) !== -1) this.strayNotifies++;
+    if (data.indexOf(RECONNECT) !== -1) this.reconnectRequests++;
+    d.carry = data[data.length - 1] === 0x0a ? null : Buffer.from(data.subarray(Math.max(0, data.length - CARRY_BYTES)));
   }
 
   private becomeReadyIfSo(d: Device): void {
     if (!d.authorized || !d.hasJob) return;
     d.phase = Phase.Ready;
     this.settingUp--;
-  }
-
-  private prevhashOf(line: string): string | null {
-    let prevhash = this.prevhashOfLine.get(line);
-    if (prevhash !== undefined) return prevhash;
-    try {
-      const params = (JSON.parse(line) as { params?: unknown }).params;
-      prevhash = Array.isArray(params) && typeof params[1] === 'string' ? params[1] : null;
-    } catch {
-      prevhash = null;
-    }
-    if (this.prevhashOfLine.size >= 256) this.prevhashOfLine.clear();
-    this.prevhashOfLine.set(line, prevhash);
-    return prevhash;
+    this.readyCount++;
   }
 }
