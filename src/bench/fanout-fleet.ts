@@ -40,8 +40,6 @@ const RETRY_DELAY_MS = 200;
 const EXPECTED_JOBS = 4;
 /** Bytes kept from the end of a read: a prevhash is 64 hex digits, so at most 63 of them end a read. */
 const CARRY_BYTES = 63;
-const NOTIFY = Buffer.from('"mining.notify"');
-const RECONNECT = Buffer.from('"client.reconnect"');
 
 const enum Phase {
   Waiting,
@@ -76,10 +74,6 @@ export class FanoutFleet {
   private readonly reasons: Record<string, number> = {};
   /** Devices that lost their connection after they were ready. */
   droppedAfterReady = 0;
-  /** Notifies after the first expected job that matched no expected job. */
-  strayNotifies = 0;
-  /** client.reconnect requests from the proxy. */
-  reconnectRequests = 0;
 
   constructor(private readonly opts: FleetOptions) {
     const prefix = opts.workerPrefix ?? 'fan.d';
@@ -212,7 +206,6 @@ export class FanoutFleet {
     } catch {
       return;
     }
-    if (msg.method === 'client.reconnect') this.reconnectRequests++;
     if (d.phase !== Phase.SettingUp) return;
     if (msg.id === SUBSCRIBE_ID) {
       const r = msg.result;
@@ -228,18 +221,14 @@ export class FanoutFleet {
   /** Ready: each read is searched for the prevhashes expected; nothing else is looked at. */
   private onReadyData(d: Device, chunk: Buffer, at: number): void {
     const data = d.carry === null ? chunk : Buffer.concat([d.carry, chunk]);
-    let matched = false;
     for (const e of this.expected) {
       if (data.indexOf(e.prevhash) === -1) continue;
-      matched = true;
       const row = this.arrivals[e.k]!;
       if (Number.isNaN(row[d.index]!)) {
         row[d.index] = at;
         this.got[e.k]!++;
       }
     }
-    if (!matched && this.expected.length > 0 && data.indexOf(NOTIFY) !== -1) this.strayNotifies++;
-    if (data.indexOf(RECONNECT) !== -1) this.reconnectRequests++;
     d.carry = data[data.length - 1] === 0x0a ? null : Buffer.from(data.subarray(Math.max(0, data.length - CARRY_BYTES)));
   }
 
