@@ -40,10 +40,11 @@ export class JobRegistry {
     return this.latest;
   }
 
-  /** Register a pool job; throws (RangeError naming the field) when the pool sent an impossible one. */
+  /** Register a pool job (usable: the upstream judged it and decoded its network target). */
   add(upstream: UpstreamJob): Job {
     const job = createJob(upstream.notify, {
       id: newJobId(),
+      networkTarget: upstream.networkTarget,
       poolExtranonce1: upstream.extranonce.extranonce1,
       poolDifficulty: upstream.difficulty,
       difficultyMultiplier: this.multiplier,

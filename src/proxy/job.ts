@@ -1,6 +1,7 @@
 import { swapWords32 } from '../chain/bytes.js';
-import { difficultyFromTarget, targetFromBits, targetFromDifficulty, targetToLe } from '../chain/target.js';
+import { difficultyFromTarget, targetFromDifficulty, targetToLe } from '../chain/target.js';
 import type { NotifyParams } from '../stratum/messages.js';
+import { networkTargetOf } from '../upstream/job-check.js';
 
 /**
  * A pool job, decoded once when it arrives: everything the share path needs as ready bytes and numbers,
@@ -34,22 +35,22 @@ export interface Job {
 
 export interface JobContext {
   id?: string;
+  /** The network target from the notify's nBits, when the upstream decoded it already (it judged the job usable). */
+  networkTarget?: bigint;
   poolExtranonce1: string;
   poolDifficulty: number;
   difficultyMultiplier?: number;
   receivedAt?: number;
 }
 
-/** Decode a validated notify. Throws a RangeError naming the field when the pool sent an impossible value. */
+/**
+ * Build a job from a usable notify: pool jobs come judged and decoded by the upstream (`ctx.networkTarget`);
+ * the tools that make their own notify (benchmark, check-share, tests) get its nBits decoded here. A
+ * notify that is not usable breaks that precondition: a RangeError names the field.
+ */
 export function createJob(notify: NotifyParams, ctx: JobContext): Job {
   const nbits = parseInt(notify.nbits, 16) >>> 0;
-  let network: bigint;
-  try {
-    network = targetFromBits(nbits);
-  } catch (err) {
-    throw new RangeError(`mining.notify: nbits ${notify.nbits}: ${(err as Error).message}`);
-  }
-  if (network === 0n) throw new RangeError(`mining.notify: nbits ${notify.nbits} encodes a zero target`);
+  const network = ctx.networkTarget ?? usableNetworkTarget(notify.nbits);
   const multiplier = ctx.difficultyMultiplier ?? 1;
   return {
     id: ctx.id ?? notify.jobId,
@@ -70,4 +71,10 @@ export function createJob(notify: NotifyParams, ctx: JobContext): Job {
     networkDifficulty: difficultyFromTarget(network, multiplier),
     receivedAt: ctx.receivedAt ?? Date.now(),
   };
+}
+
+function usableNetworkTarget(nbitsHex: string): bigint {
+  const target = networkTargetOf(nbitsHex);
+  if (!target.ok) throw new RangeError(target.reason);
+  return target.value;
 }

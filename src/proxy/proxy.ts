@@ -9,7 +9,6 @@ import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js
 import { Channel } from './channel.js';
 import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
-import type { Job } from './job.js';
 import { displayHash } from '../chain/bytes.js';
 import { ShareValidator } from './share-validator.js';
 import { DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
@@ -48,17 +47,10 @@ export interface ProxyOptions {
   checkAccess?: (username: string, password: string, ip: string) => string | null;
   /** How often quiet devices are looked at by vardiff (ms). */
   vardiffTickMs?: number;
-  /** [hardening] A pool connection with no usable job this long after it is ready is a pool fault (ms). Default 30000. */
-  firstJobTimeoutMs?: number;
-  /** [hardening] Unusable jobs in a row (no usable one between) that make a pool fault. Default 5. */
-  maxBadJobsInARow?: number;
 }
 
 /** [hardening] The live-changeable part of the options (SIGHUP reload). */
 export type ProxyLiveOptions = Pick<ProxyOptions, 'startDifficulty' | 'checkAccess'> & { vardiff?: Partial<VardiffOptions> };
-
-/** A job whose ntime is this far ahead of our clock cannot be mined: every share of it would be refused. */
-const MAX_JOB_NTIME_AHEAD_S = 7200;
 
 const UPSTREAM_FARM_WORKER = '';
 
@@ -69,8 +61,6 @@ export class Proxy implements SessionHost {
   private readonly bus: EventBus;
   private readonly validator: ShareValidator;
   private checkAccess: ProxyOptions['checkAccess'];
-  /** [hardening] Per channel: unusable jobs in a row, and the timer waiting for the first usable job. */
-  private readonly jobHealth = new Map<Channel, { badInARow: number; waitTimer: NodeJS.Timeout | null }>();
   private readonly waiting: { resolve: () => void; timer: NodeJS.Timeout }[] = [];
   private readonly reconnectQueue: Session[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -101,8 +91,6 @@ export class Proxy implements SessionHost {
       subscribeWaitMs: options.subscribeWaitMs ?? 20_000,
       reconnectPerSecond: options.reconnectPerSecond ?? 50,
       vardiffTickMs: options.vardiffTickMs ?? 5000,
-      firstJobTimeoutMs: options.firstJobTimeoutMs ?? 30_000,
-      maxBadJobsInARow: options.maxBadJobsInARow ?? 5,
     };
     this.log = options.log ?? silentLogger;
     this.bus = options.bus;
@@ -129,8 +117,6 @@ export class Proxy implements SessionHost {
       clearTimeout(w.timer);
       w.resolve();
     }
-    for (const h of this.jobHealth.values()) if (h.waitTimer) clearTimeout(h.waitTimer);
-    this.jobHealth.clear();
     await Promise.all(this.channels.map((c) => c.upstream.stop()));
   }
 
@@ -181,12 +167,15 @@ export class Proxy implements SessionHost {
     this.channels.push(channel);
     upstream.on('ready', (info) => this.onUpstreamReady(channel, info));
     upstream.on('job', (job) => this.onJob(channel, job));
+    // [hardening] The upstream judges its pool's jobs (upstream/pool-health.ts): only usable ones reach onJob;
+    // devices keep the last usable job while refused ones are logged here, and a pool judged faulty fails over.
+    upstream.on('jobRefused', (info) => this.log.warn('job from pool refused', { channel: index, pool: info.pool, reason: info.reason, inARow: info.inARow }));
+    upstream.on('fault', (info) => this.log.error('pool fault', { channel: index, pool: info.pool, reason: info.reason, action: 'failing over' }));
     upstream.on('extranonce', (info) => this.onExtranonce(channel, info));
-    upstream.on('versionMask', (mask) => {
-      channel.versionMask = mask;
+    upstream.on('versionMask', (info) => {
+      channel.versionMask = info.mask;
     });
     upstream.on('down', (info) => {
-      this.clearJobWait(channel);
       channel.registry.invalidateAll();
       channel.clearJob();
       // Logged once per outage (the first failure); retries while it stays down are counted by the log summary.
@@ -213,7 +202,6 @@ export class Proxy implements SessionHost {
     channel.downLogged = false;
     this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
     this.bus.emit('pool.up', { pool: info.pool, url: info.url, at: Date.now() });
-    this.awaitUsableJob(channel);
     if (first) {
       // The first pool mined on: observers learn which pool is active (failovers come as 'switch').
       if (channel.index === 0) this.bus.emit('pool.switch', { from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
@@ -230,16 +218,7 @@ export class Proxy implements SessionHost {
 
   private onJob(channel: Channel, upstreamJob: UpstreamJob): void {
     const started = process.hrtime.bigint();
-    let job: Job;
-    try {
-      const unusable = unusableJobReason(upstreamJob);
-      if (unusable) throw new RangeError(unusable);
-      job = channel.registry.add(upstreamJob);
-    } catch (err) {
-      this.badJob(channel, (err as Error).message);
-      return;
-    }
-    this.clearJobWait(channel);
+    const job = channel.registry.add(upstreamJob);
     channel.allocator?.advance(channel.registry.generation);
     const n = job.notify;
     const params = [job.id, n.prevhash, n.coinb1, n.coinb2, n.merkleBranch, n.version, n.nbits, n.ntime];
@@ -456,56 +435,6 @@ export class Proxy implements SessionHost {
   // ---- internals -------------------------------------------------------------------------------------
 
   /**
-   * [hardening] The rule for pools that send jobs the proxy cannot use (a notify that does not parse is
-   * dropped by the pool connection with its reason logged; impossible values such as an nbits with no
-   * valid target, or an ntime hours ahead of our clock, are refused here with the reason logged): devices
-   * keep the last usable job. It becomes a pool fault, reported to the upstream (which fails over), when
-   * `maxBadJobsInARow` unusable jobs come in a row, or when no usable job arrived `firstJobTimeoutMs` after
-   * the connection became ready (that catches a pool whose every notify fails to parse, or that sends none).
-   */
-  private badJob(channel: Channel, reason: string): void {
-    const health = this.healthOf(channel);
-    health.badInARow++;
-    this.log.warn('job from pool refused', { channel: channel.index, pool: channel.pool, reason, inARow: health.badInARow });
-    if (health.badInARow >= this.opts.maxBadJobsInARow) {
-      health.badInARow = 0;
-      this.poolFault(channel, `${this.opts.maxBadJobsInARow} unusable jobs in a row (last: ${reason})`);
-    }
-  }
-
-  private awaitUsableJob(channel: Channel): void {
-    const health = this.healthOf(channel);
-    health.badInARow = 0;
-    if (health.waitTimer) clearTimeout(health.waitTimer);
-    health.waitTimer = setTimeout(() => {
-      health.waitTimer = null;
-      if (this.stopped) return;
-      this.poolFault(channel, `no usable job within ${this.opts.firstJobTimeoutMs / 1000} s of the connection being ready`);
-    }, this.opts.firstJobTimeoutMs);
-    health.waitTimer.unref();
-  }
-
-  private clearJobWait(channel: Channel): void {
-    const health = this.jobHealth.get(channel);
-    if (health) {
-      health.badInARow = 0;
-      if (health.waitTimer) clearTimeout(health.waitTimer);
-      health.waitTimer = null;
-    }
-  }
-
-  private healthOf(channel: Channel) {
-    let h = this.jobHealth.get(channel);
-    if (!h) this.jobHealth.set(channel, (h = { badInARow: 0, waitTimer: null }));
-    return h;
-  }
-
-  private poolFault(channel: Channel, reason: string): void {
-    this.log.error('pool fault', { channel: channel.index, pool: channel.pool, reason, action: 'failing over' });
-    channel.upstream.reportFault(reason);
-  }
-
-  /**
    * New difficulty for one device. Miners apply mining.set_difficulty from the next job on, so the current
    * job follows at once (clean_jobs false: work in hand stays valid) unless the caller is about to send one.
    */
@@ -554,12 +483,4 @@ export class Proxy implements SessionHost {
   private wakeWaiters(): void {
     for (const w of [...this.waiting]) w.resolve();
   }
-}
-
-/** [hardening] Field checks beyond the notify's own format (nbits is checked when the job is decoded). */
-function unusableJobReason(job: UpstreamJob, nowMs = Date.now()): string | null {
-  const ntime = parseInt(job.notify.ntime, 16);
-  if (ntime > nowMs / 1000 + MAX_JOB_NTIME_AHEAD_S) return `mining.notify: ntime ${job.notify.ntime} is more than ${MAX_JOB_NTIME_AHEAD_S / 3600} h ahead of our clock`;
-  if (!(job.difficulty > 0) || !Number.isFinite(job.difficulty)) return `pool difficulty ${job.difficulty} is not a positive number`;
-  return null;
 }

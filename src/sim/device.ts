@@ -1,6 +1,5 @@
 import net from 'node:net';
 import type { PowHasher } from '../chain/hasher.js';
-import { createJob, type Job } from '../proxy/job.js';
 import { StratumErrorCode } from '../stratum/errors.js';
 import { LineFramer } from '../stratum/framing.js';
 import { describeWireError, parseLine, requestLine, resultLine, type RpcId } from '../stratum/jsonrpc.js';
@@ -17,6 +16,7 @@ import {
 import { copyCounters, countRejected, newCounters, type ShareCounters } from './counters.js';
 import type { HashTask } from './hash-scheduler.js';
 import { MinerWork, type MinedShare } from './miner-work.js';
+import { decodeMiningJob, type MiningJob } from './mining-job.js';
 
 /**
  * One simulated ASIC: a Stratum V1 client that subscribes, authorizes, optionally negotiates version rolling
@@ -523,9 +523,9 @@ export class SimDevice implements HashTask {
       this.s.extranonceChanges++;
       this.emit('extranonce', { device: this.index, extranonce1: this.extranonce1, extranonce2Size: this.extranonce2Size });
     }
-    let job: Job;
+    let job: MiningJob;
     try {
-      job = createJob(notify, { poolExtranonce1: this.extranonce1, poolDifficulty: this.nextDifficulty });
+      job = decodeMiningJob(notify, this.nextDifficulty);
     } catch {
       this.s.badJobs++;
       return;

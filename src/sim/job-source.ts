@@ -3,10 +3,10 @@ import { swapWords32, u32Hex } from '../chain/bytes.js';
 import { coinbaseMerkleBranch } from '../chain/merkle.js';
 import { sha256d } from '../chain/sha256.js';
 import { targetFromBits } from '../chain/target.js';
-import { createJob, type Job } from '../proxy/job.js';
 import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type NotifyParams } from '../stratum/messages.js';
 import { buildCoinbase, type CoinbaseSpec } from './dash-coinbase.js';
+import { decodeMiningJob, type MiningJob } from './mining-job.js';
 
 /**
  * The simulated pool's block templates and jobs: heights, prevhashes, type-5 coinbases, merkle branches,
@@ -37,7 +37,7 @@ export interface SimJob {
   readonly seq: number;
   readonly height: number;
   /** The decoded job with the pool difficulty in force for it. */
-  readonly job: Job;
+  readonly job: MiningJob;
   readonly notify: NotifyParams;
   /** The `mining.notify` line, serialized once for every connection. */
   readonly notifyLine: Buffer;
@@ -48,7 +48,7 @@ export interface SimJob {
 }
 
 export interface JobLookupResult {
-  job: Job;
+  job: MiningJob;
   stale: boolean;
   seq: number;
 }
@@ -156,7 +156,7 @@ export class SimJobSource {
       ntime: u32Hex(ntime),
       cleanJobs: clean,
     };
-    const job = createJob(notify, { poolExtranonce1: '', poolDifficulty: difficulty, receivedAt: now });
+    const job = decodeMiningJob(notify, difficulty);
     const notifyLine = Buffer.from(
       notificationLine(Method.Notify, [notify.jobId, notify.prevhash, notify.coinb1, notify.coinb2, notify.merkleBranch, notify.version, notify.nbits, notify.ntime, notify.cleanJobs]),
     );

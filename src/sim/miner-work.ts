@@ -3,7 +3,7 @@ import type { PowHasher } from '../chain/hasher.js';
 import { writeHeader } from '../chain/header.js';
 import { merkleRootFromBranch } from '../chain/merkle.js';
 import { sha256d } from '../chain/sha256.js';
-import type { Job } from '../proxy/job.js';
+import type { MiningJob } from './mining-job.js';
 
 /**
  * What a simulated ASIC does with one job: build the coinbase with its extranonce1 and a rolling
@@ -22,7 +22,7 @@ export interface MinedShare {
 
 export interface MinerWorkOptions {
   /** The job, decoded with the device's difficulty as `poolDifficulty` (its `poolTarget` is the device's target). */
-  job: Job;
+  job: MiningJob;
   extranonce1: string;
   extranonce2Size: number;
   /** First extranonce2 value to use; the device carries the counter from job to job so (en2, nonce) never repeat. */
@@ -40,7 +40,7 @@ export function extranonce2Hex(counter: number, size: number): string {
 }
 
 export class MinerWork {
-  readonly job: Job;
+  readonly job: MiningJob;
   private readonly extranonce1: string;
   private readonly en2Size: number;
   private readonly noncesPerEn2: number;

@@ -1,11 +1,8 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { isHex, leLessOrEqual, u32Hex } from '../chain/bytes.js';
+import { displayHash, isHex, u32Hex } from '../chain/bytes.js';
 import type { PowHasher } from '../chain/hasher.js';
 import { loadX11Wasm } from '../chain/x11-wasm.js';
-import { initialTarget, type DeviceTarget } from '../proxy/device-target.js';
-import { displayHash } from '../chain/bytes.js';
-import { ShareValidator } from '../proxy/share-validator.js';
 import { StratumError, StratumErrorCode } from '../stratum/errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../stratum/framing.js';
 import { errorLine, notificationLine, parseLine, resultLine, type RpcId } from '../stratum/jsonrpc.js';
@@ -13,12 +10,14 @@ import { MAX_WORKER_NAME, Method, parseAuthorize, parseConfigure, parseSubmit, r
 import { copyCounters, countRejected, newCounters, type ShareCounters } from './counters.js';
 import { SimJobSource, type SimJob } from './job-source.js';
 import { PoolSession } from './pool-session.js';
+import { ShareJudge } from './share-judge.js';
 
 /**
  * A Stratum V1 Dash pool on loopback that behaves like a real one (node-stratum-pool, as recorded in the
  * shared transcript): set_difficulty and notify right after the subscribe answer, silent on methods real
- * pools ignore when told to be, answers in request order, and every share judged by our own ShareValidator
- * (one per pool) against the connection's extranonce1 and the difficulty in force for the job.
+ * pools ignore when told to be, answers in request order, and every share judged by the pool's own ShareJudge
+ * (share-judge.ts, built on the chain primitives and nothing of the proxy's) against the connection's
+ * extranonce1 and the difficulty in force for the job.
  *
  * Jobs are realistic Dash jobs (type-5 coinbase with CbTx payload, merkle branch, word-swapped prevhash),
  * serialized once and written as the same bytes to every connection. A share that meets the network target
@@ -213,11 +212,10 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
   private readonly totals = newCounters();
   private readonly methods: Record<string, number> = {};
   private readonly blocks: FoundBlock[] = [];
-  private readonly targets = new Map<number, DeviceTarget>();
   private readonly timers: NodeJS.Timeout[] = [];
   private servers: net.Server[] = [];
   private server: net.Server | undefined;
-  private validator: ShareValidator | undefined;
+  private judge: ShareJudge | undefined;
   private difficultyValue: number;
   private portValue: number;
   private nextSessionId = 1;
@@ -264,7 +262,7 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
     if (this.closed) throw new Error('SimPool: closed');
     if (this.server) return this.address();
     const hasher = this.opts.hasher ?? (await loadX11Wasm());
-    this.validator = new ShareValidator({ hasher, ...(this.opts.duplicateCacheSize !== undefined && { duplicateCacheSize: this.opts.duplicateCacheSize }) });
+    this.judge = new ShareJudge({ hasher, extranonce2Size: this.extranonce2Size, ...(this.opts.duplicateCacheSize !== undefined && { rememberShares: this.opts.duplicateCacheSize }) });
     if (!this.jobs.current) this.issue(this.jobs.nextJob(this.difficultyValue, true));
     await this.startServer();
     const jobMs = this.opts.jobIntervalMs ?? 30_000;
@@ -684,16 +682,6 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
     }
   }
 
-  private targetFor(difficulty: number): DeviceTarget {
-    let t = this.targets.get(difficulty);
-    if (!t) {
-      if (this.targets.size > 64) this.targets.clear();
-      t = initialTarget(difficulty, 1, 0);
-      this.targets.set(difficulty, t);
-    }
-    return t;
-  }
-
   private countersOf(worker: string): ShareCounters {
     let c = this.workerCounters.get(worker);
     if (!c) {
@@ -729,19 +717,13 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
     if (!s.subscribed) return refuse(new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed'));
     if (worker === null) return refuse(new StratumError(StratumErrorCode.Unauthorized, 'Unauthorized worker'));
     const found = this.jobs.lookup(submit.jobId);
-    const difficulty = found?.job.poolDifficulty ?? this.difficultyValue;
-    const outcome = this.validator!.validate(
-      submit,
-      { extranonce1: s.extranonce1For(found?.seq), extranonce2Size: this.extranonce2Size, versionMask: s.versionMask, target: this.targetFor(difficulty) },
-      (jobId) => this.jobs.lookup(jobId),
-    );
-
-    // A real pool checks the block target first: a block is taken even when it misses the share target.
-    const block = outcome.ok ? outcome.meetsNetwork : outcome.error.code === StratumErrorCode.LowDifficulty && !!outcome.hash && !!outcome.job && leLessOrEqual(outcome.hash, outcome.job.networkTarget);
-    if (!outcome.ok && !block) {
-      return refuse(outcome.error, { jobId: submit.jobId, shareDifficulty: outcome.shareDifficulty ?? null, difficulty: found ? difficulty : null });
+    const verdict = this.judge!.judge(submit, found, { extranonce1: s.extranonce1For(found?.seq), versionMask: s.versionMask });
+    if (!verdict.accepted) {
+      return refuse(verdict.error, { jobId: submit.jobId, shareDifficulty: verdict.shareDifficulty ?? null, difficulty: found ? found.job.poolDifficulty : null });
     }
-    const shareDifficulty = outcome.shareDifficulty ?? 0;
+    // The judge takes a block even when it misses the share target, as a real pool checks the block target first.
+    const { block, shareDifficulty } = verdict;
+    const difficulty = verdict.job.poolDifficulty;
     for (const c of counters) {
       c.accepted++;
       c.acceptedDifficulty += difficulty;
@@ -750,15 +732,14 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
     s.send(resultLine(id, true), delay);
     this.emit('share', { connectionId: s.id, worker, jobId: submit.jobId, accepted: true, code: null, message: null, shareDifficulty, difficulty, block, at });
     if (block) {
-      const job = outcome.job!;
       const foundBlock: FoundBlock = {
         height: this.jobs.height,
-        hash: displayHash(outcome.hash!),
+        hash: displayHash(verdict.hash),
         jobId: submit.jobId,
         worker,
         connectionId: s.id,
         shareDifficulty,
-        networkDifficulty: job.networkDifficulty,
+        networkDifficulty: verdict.job.networkDifficulty,
         at,
       };
       this.blocks.push(foundBlock);

@@ -7,16 +7,16 @@ import { LineFramer } from '../stratum/framing.js';
 import { describeWireError, errorLine, parseLine, requestLine, resultLine, type RpcId, type RpcRequest, type RpcResponse } from '../stratum/jsonrpc.js';
 import {
   Method,
-  parseNotify,
   parseReconnect,
   parseSetDifficulty,
   parseSetExtranonce,
   parseSetVersionMask,
   parseShowMessage,
   parseSubscribeResult,
-  type NotifyParams,
 } from '../stratum/messages.js';
 import { userAgent as ourUserAgent } from '../version.js';
+import type { UsableNotify } from './job-check.js';
+import { POOL_HEALTH_DEFAULTS, PoolHealth, type PoolHealthOptions } from './pool-health.js';
 import { formatPoolUrl, parsePoolUrl, type PoolEndpoint } from './pool-url.js';
 import type { ExtranonceInfo, PoolConfig, SubmitResult, UpstreamEvents, UpstreamSubmit } from './types.js';
 
@@ -28,6 +28,9 @@ import type { ExtranonceInfo, PoolConfig, SubmitResult, UpstreamEvents, Upstream
  * Facts about real pools it copes with (fixtures/transcripts/README.md): set_difficulty and notify come
  * before the authorize answer (they are buffered and delivered after `ready`); a new difficulty applies to
  * the next job; `mining.extranonce.subscribe` and `mining.configure` may never be answered.
+ *
+ * Every notify goes through the session's judge (pool-health.ts): only usable jobs come out as `job`; a
+ * refused one comes out as `jobRefused`, and a pool judged faulty as `fault` just before the session ends.
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -37,7 +40,7 @@ export type UpstreamLog = (level: LogLevel, message: string) => void;
 export type DownCause =
   /** TCP/TLS connect failed or timed out. */
   | 'connect'
-  /** The pool did not answer subscribe/authorize in time, or stopped answering submits, or went silent. */
+  /** The pool did not answer subscribe/authorize in time, stopped answering submits, went silent, or sent no usable job in time. */
   | 'timeout'
   /** The pool refused mining.subscribe or answered it with nonsense. */
   | 'subscribe'
@@ -45,7 +48,7 @@ export type DownCause =
   | 'auth'
   /** The pool closed the connection (or it broke). */
   | 'closed'
-  /** Unreadable lines or an over-long line. */
+  /** Unreadable lines, an over-long line, or unusable jobs in a row. */
   | 'protocol'
   /** The pool sent client.reconnect. */
   | 'reconnect'
@@ -63,6 +66,8 @@ export interface ReconnectRequest {
 export interface PoolConnectionEvents {
   ready: UpstreamEvents['ready'];
   job: UpstreamEvents['job'];
+  jobRefused: UpstreamEvents['jobRefused'];
+  fault: UpstreamEvents['fault'];
   extranonce: UpstreamEvents['extranonce'];
   versionMask: UpstreamEvents['versionMask'];
   down: [info: PoolDownInfo];
@@ -77,7 +82,7 @@ export interface VersionRollingRequest {
   minBitCount?: number;
 }
 
-export interface PoolConnectionOptions {
+export interface PoolConnectionOptions extends PoolHealthOptions {
   /** Connect here instead of the pool's url (after client.reconnect). */
   endpoint?: PoolEndpoint;
   /** TCP/TLS connect, milliseconds. Default 10000. */
@@ -96,8 +101,6 @@ export interface PoolConnectionOptions {
   maxLineBytes?: number;
   /** Unreadable lines in a row before giving up on the pool. Default 10. */
   maxGarbageInARow?: number;
-  /** mining.notify messages in a row that fail their checks before the pool counts as faulty. Default 5. */
-  maxBadNotifiesInARow?: number;
   /** Unanswered submits in a row before the connection is declared dead. Default 5. */
   maxSubmitTimeoutsInARow?: number;
   /** No line at all from the pool for this long ends the connection, milliseconds; 0 = never. Default 600000. */
@@ -122,7 +125,7 @@ const DEFAULTS = {
   extranonceSubscribe: true,
   maxLineBytes: 64 * 1024,
   maxGarbageInARow: 10,
-  maxBadNotifiesInARow: 5,
+  ...POOL_HEALTH_DEFAULTS,
   maxSubmitTimeoutsInARow: 5,
   idleTimeoutMs: 600_000,
   initialDifficulty: 1,
@@ -143,8 +146,7 @@ interface Pending {
   timer: NodeJS.Timeout | null;
 }
 
-interface BufferedJob {
-  notify: NotifyParams;
+interface BufferedJob extends UsableNotify {
   difficulty: number;
   receivedAt: number;
 }
@@ -171,6 +173,8 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   private idleTimer: NodeJS.Timeout | null = null;
   private retireTimer: NodeJS.Timeout | null = null;
   private configureTimer: NodeJS.Timeout | null = null;
+  /** Armed when the session becomes ready without a usable job yet. */
+  private firstJobTimer: NodeJS.Timeout | null = null;
   /**
    * Set while leaving with submits still unanswered: how the session is reported down once they are, `owner`
    * (we switch pools) or `reconnect` (the pool asked), and why.
@@ -191,9 +195,9 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
 
   private garbageInARow = 0;
   private garbageTotal = 0;
-  private badNotifyTotal = 0;
-  private badNotifyInARow = 0;
   private submitTimeoutsInARow = 0;
+  /** This session's judge of its jobs: one per session, so a reconnect starts clean. */
+  private readonly health: PoolHealth;
 
   private resolveClosed!: () => void;
   /** Resolves once the socket is fully closed (or at once if it never opened). */
@@ -206,7 +210,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     this.url = options.endpoint ? formatPoolUrl(options.endpoint) : pool.url;
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as PoolConnectionOptions;
     this.opts = { ...DEFAULTS, ...defined, versionRolling: options.versionRolling, userAgent: options.userAgent ?? ourUserAgent } as typeof this.opts;
-    for (const key of ['connectTimeoutMs', 'handshakeTimeoutMs', 'submitTimeoutMs', 'configureTimeoutMs', 'maxGarbageInARow', 'maxBadNotifiesInARow', 'maxSubmitTimeoutsInARow', 'maxBufferedJobs'] as const) {
+    for (const key of ['connectTimeoutMs', 'handshakeTimeoutMs', 'submitTimeoutMs', 'configureTimeoutMs', 'maxGarbageInARow', 'maxBadJobsInARow', 'firstJobTimeoutMs', 'maxSubmitTimeoutsInARow', 'maxBufferedJobs'] as const) {
       const v = this.opts[key];
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`pool '${pool.name}': ${key} must be a positive number, got ${String(v)}`);
     }
@@ -215,6 +219,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     this.log = options.log ?? (() => {});
     this.framer = new LineFramer(this.opts.maxLineBytes);
     this.difficultyNow = this.opts.initialDifficulty;
+    this.health = new PoolHealth({ maxBadJobsInARow: this.opts.maxBadJobsInARow, firstJobTimeoutMs: this.opts.firstJobTimeoutMs });
   }
 
   // ---- public surface -------------------------------------------------------------------------------------
@@ -244,9 +249,9 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   get garbageLines(): number {
     return this.garbageTotal;
   }
-  /** mining.notify messages refused by the parameter checks. */
+  /** mining.notify messages refused as unusable (see job-check.ts), in total. */
   get badNotifies(): number {
-    return this.badNotifyTotal;
+    return this.health.refusedJobs;
   }
   /** Submits waiting for the pool's answer. */
   get pendingSubmits(): number {
@@ -548,13 +553,40 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     this.phase = 'ready';
     const en = this.extranonceNow!;
     this.emitSafely('ready', { pool: this.pool.name, url: this.url, extranonce1: en.extranonce1, extranonce2Size: en.extranonce2Size });
-    if (this.versionMaskNow !== null && !this.isClosed()) this.emitSafely('versionMask', this.versionMaskNow);
+    if (this.versionMaskNow !== null && !this.isClosed()) this.emitSafely('versionMask', { pool: this.pool.name, url: this.url, mask: this.versionMaskNow });
     const buffered = this.bufferedJobs;
     this.bufferedJobs = [];
     for (const b of buffered) {
       if (this.isClosed()) break; // a listener may have closed us
-      this.emitSafely('job', { notify: b.notify, difficulty: b.difficulty, extranonce: { ...en }, receivedAt: b.receivedAt });
+      this.emitJob(b, en);
     }
+    if (this.isClosed()) return;
+    this.health.sessionReady();
+    this.armFirstJobTimer();
+  }
+
+  /** Wait for the first usable job as long as the judge says; then it tells whether the pool is at fault. */
+  private armFirstJobTimer(): void {
+    const leftMs = this.health.firstJobWaitLeftMs();
+    if (leftMs === null) return;
+    this.firstJobTimer = setTimeout(() => {
+      this.firstJobTimer = null;
+      const fault = this.health.firstJobFault();
+      if (fault) this.poolFault('timeout', fault);
+      else this.armFirstJobTimer(); // a timer may fire a little before the clock says the time is up
+    }, Math.max(1, leftMs));
+  }
+
+  private emitJob(job: BufferedJob, extranonce: ExtranonceInfo): void {
+    this.emitSafely('job', {
+      pool: this.pool.name,
+      url: this.url,
+      notify: job.notify,
+      networkTarget: job.networkTarget,
+      difficulty: job.difficulty,
+      extranonce: { ...extranonce },
+      receivedAt: job.receivedAt,
+    });
   }
 
   // ---- lines from the pool ----------------------------------------------------------------------------------
@@ -615,7 +647,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
         case Method.ShowMessage: {
           const text = parseShowMessage(msg.params);
           this.answer(msg.id, true);
-          this.emitSafely('message', { pool: this.pool.name, text });
+          this.emitSafely('message', { pool: this.pool.name, url: this.url, text });
           return;
         }
         case Method.GetVersion:
@@ -639,42 +671,43 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   }
 
   private onNotify(msg: RpcRequest): void {
-    let notify: NotifyParams;
-    try {
-      notify = parseNotify(msg.params);
-    } catch (e) {
-      this.badNotifyTotal++;
-      this.badNotifyInARow++;
-      this.log('warn', `pool ${this.pool.name}: ignored bad mining.notify: ${(e as Error).message}`);
-      // Devices keep the last good job meanwhile; a pool that only sends unusable jobs is a faulty pool.
-      if (this.badNotifyInARow >= this.opts.maxBadNotifiesInARow) {
-        this.fail('protocol', `pool sent ${this.badNotifyInARow} unusable mining.notify in a row (last: ${(e as Error).message})`);
-      }
+    const verdict = this.health.judge(msg.params, this.difficultyNow);
+    if (!verdict.usable) {
+      // Devices keep the last usable job meanwhile; a pool that only sends unusable jobs is a faulty pool.
+      this.log('warn', `pool ${this.pool.name}: ignored bad mining.notify: ${verdict.reason}`);
+      this.emitSafely('jobRefused', { pool: this.pool.name, url: this.url, reason: verdict.reason, inARow: verdict.inARow });
+      if (verdict.fault !== null) this.poolFault('protocol', verdict.fault);
       return;
     }
-    this.badNotifyInARow = 0;
-    const receivedAt = Date.now();
+    const job: BufferedJob = { notify: verdict.notify, networkTarget: verdict.networkTarget, difficulty: this.difficultyNow, receivedAt: verdict.receivedAt };
     if (this.stateNow === 'ready') {
-      this.emitSafely('job', { notify, difficulty: this.difficultyNow, extranonce: { ...this.extranonceNow! }, receivedAt });
+      this.clearTimer('firstJobTimer');
+      this.emitJob(job, this.extranonceNow!);
       return;
     }
     // Before `ready`: keep it (real pools send the first job before answering authorize).
-    if (notify.cleanJobs) this.bufferedJobs = [];
-    this.bufferedJobs.push({ notify, difficulty: this.difficultyNow, receivedAt });
+    if (job.notify.cleanJobs) this.bufferedJobs = [];
+    this.bufferedJobs.push(job);
     if (this.bufferedJobs.length > this.opts.maxBufferedJobs) this.bufferedJobs.shift();
+  }
+
+  /** The judge found the pool faulty: say so, then end the session (the slot fails over or reconnects). */
+  private poolFault(cause: 'protocol' | 'timeout', reason: string): void {
+    this.emitSafely('fault', { pool: this.pool.name, url: this.url, reason });
+    if (!this.isClosed()) this.fail(cause, reason);
   }
 
   private setExtranonce(en: ExtranonceInfo): void {
     const changed = this.extranonceNow !== null;
     this.extranonceNow = { extranonce1: en.extranonce1, extranonce2Size: en.extranonce2Size };
     if (!changed) return;
-    if (this.stateNow === 'ready') this.emitSafely('extranonce', { ...this.extranonceNow });
+    if (this.stateNow === 'ready') this.emitSafely('extranonce', { pool: this.pool.name, url: this.url, ...this.extranonceNow });
     else this.bufferedJobs = []; // jobs from before the change are void
   }
 
   private setVersionMask(mask: number): void {
     this.versionMaskNow = mask;
-    if (this.stateNow === 'ready') this.emitSafely('versionMask', mask);
+    if (this.stateNow === 'ready') this.emitSafely('versionMask', { pool: this.pool.name, url: this.url, mask });
   }
 
   private onReconnect(msg: RpcRequest): void {
@@ -717,6 +750,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     this.clearTimer('idleTimer');
     this.clearTimer('retireTimer');
     this.clearTimer('configureTimer');
+    this.clearTimer('firstJobTimer');
     const lost = [...this.pending.values()];
     this.pending.clear();
     this.lateIds.clear();
@@ -747,7 +781,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
     }, this.opts.idleTimeoutMs);
   }
 
-  private clearTimer(name: 'connectTimer' | 'idleTimer' | 'retireTimer' | 'configureTimer'): void {
+  private clearTimer(name: 'connectTimer' | 'idleTimer' | 'retireTimer' | 'configureTimer' | 'firstJobTimer'): void {
     const t = this[name];
     if (t) clearTimeout(t);
     this[name] = null;

@@ -23,12 +23,22 @@ export interface ExtranonceInfo {
   extranonce2Size: number;
 }
 
-export interface UpstreamJob {
+/** Which pool an upstream event is about: its name (from the config) and the url actually connected. */
+export interface PoolRef {
+  pool: string;
+  url: string;
+}
+
+/** A usable job: the upstream judged it (see pool-health.ts) and decoded what the proxy needs. */
+export interface UpstreamJob extends PoolRef {
   notify: NotifyParams;
-  /** The pool's difficulty in force for this job (a new difficulty takes effect with the next job). */
+  /** The network's target from the job's nBits (never zero). */
+  networkTarget: bigint;
+  /** The pool's difficulty in force for this job (a new difficulty takes effect with the next job); positive. */
   difficulty: number;
   /** The session's extranonce when the job arrived. */
   extranonce: ExtranonceInfo;
+  /** Milliseconds (Date.now()) when the job arrived. */
   receivedAt: number;
 }
 
@@ -52,20 +62,31 @@ export type SubmitResult =
   | { accepted: true; latencyMs: number }
   | { accepted: false; reason: string; code: number | null; latencyMs: number; timedOut: boolean };
 
-/** Events of an upstream (one connection slot that fails over between pools). */
+/**
+ * Events of an upstream (one connection slot that fails over between pools). Each payload names the pool it
+ * is about; the owner knows which slot (connection index) it made, so observers can tell connections apart.
+ */
 export interface UpstreamEvents {
   /** Subscribed and authorized on `pool`; jobs will follow. Fires again after every reconnect or failover. */
-  ready: [info: ExtranonceInfo & { pool: string; url: string }];
+  ready: [info: PoolRef & ExtranonceInfo];
+  /** A usable job (only usable jobs leave the upstream). */
   job: [job: UpstreamJob];
+  /** A job the pool sent was refused: why, and how many unusable jobs came in a row so far. */
+  jobRefused: [info: PoolRef & { reason: string; inARow: number }];
+  /**
+   * The pool was judged faulty (unusable jobs in a row, or no usable job in time after ready): its session
+   * ends now and `down` follows; the slot fails over (or reconnects, with one pool).
+   */
+  fault: [info: PoolRef & { reason: string }];
   /** The pool changed this session's extranonce (`mining.set_extranonce`). Old jobs are void. */
-  extranonce: [info: ExtranonceInfo];
+  extranonce: [info: PoolRef & ExtranonceInfo];
   /** The pool's version-rolling mask (`mining.configure` answer or `mining.set_version_mask`). */
-  versionMask: [mask: number];
+  versionMask: [info: PoolRef & { mask: number }];
   /** The connection was lost; jobs from it are void until the next `ready`. */
-  down: [info: { pool: string; url: string; reason: string }];
+  down: [info: PoolRef & { reason: string }];
   /** Failover moved to another pool (or back to a higher-priority one). */
   switch: [info: { from: string | null; to: string; reason: string }];
-  message: [info: { pool: string; text: string }];
+  message: [info: PoolRef & { text: string }];
 }
 
 /**
@@ -80,7 +101,5 @@ export interface Upstream {
   submit(share: UpstreamSubmit): Promise<SubmitResult>;
   /** Pass-through worker naming: authorize a device's own name on the current pool connection. */
   authorizeWorker(name: string, password: string): Promise<boolean>;
-  /** The proxy found the current pool unusable (e.g. only impossible jobs): fail over, or reconnect. */
-  reportFault(reason: string): void;
   readonly isReady: boolean;
 }

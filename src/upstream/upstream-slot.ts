@@ -92,8 +92,6 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   private started = false;
   private stopped = false;
   private readonly workers = new Map<string, string>();
-  /** [hardening] Set by reportFault(): the active connection is being closed because its pool misbehaved. */
-  private faultReason: string | null = null;
   /** Every connection not yet down: active, probe, and ones being let go after a switch. */
   private readonly allConnections = new Set<PoolConnection>();
 
@@ -199,17 +197,6 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   }
 
   /**
-   * [hardening] The proxy found the current pool unusable (e.g. it sends only jobs that cannot be mined):
-   * close the session and treat it as a pool fault, i.e. fail over at once like a refused authorization.
-   */
-  reportFault(reason: string): void {
-    const c = this.active;
-    if (this.stopped || !c || c.state === 'closed') return;
-    this.faultReason = reason;
-    c.close(reason);
-  }
-
-  /**
    * [hardening] Replace the ordered pool list while running (SIGHUP). The session in use is kept when its
    * pool is still in the list with the same settings (url, user, password, TLS): if it is still first,
    * nothing changes; if it moved down, a higher-priority pool is probed right away and takes over as soon
@@ -281,6 +268,12 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     conn.on('job', (job) => {
       if (conn === this.active && !this.stopped) this.emit('job', job);
     });
+    conn.on('jobRefused', (info) => {
+      if (conn === this.active && !this.stopped) this.emit('jobRefused', info);
+    });
+    conn.on('fault', (info) => {
+      if (conn === this.active && !this.stopped) this.emit('fault', info);
+    });
     conn.on('extranonce', (info) => {
       if (conn === this.active && !this.stopped) this.emit('extranonce', info);
     });
@@ -328,17 +321,16 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
 
     this.failures = conn.wasReady ? 1 : this.failures + 1;
     // [hardening] A pool fault fails over at once, like a refused authorization: the pool refused us, or
-    // after the session was up it stopped answering submits / went silent ('timeout'), sent unreadable
-    // lines ('protocol'), or the proxy reported it unusable (reportFault). A dropped connection or a failed
-    // connect is retried on the same pool first (network trouble passes). With one pool: backoff only.
-    const reported = this.faultReason;
-    this.faultReason = null;
-    const fault = info.cause === 'auth' || reported !== null || (conn.wasReady && (info.cause === 'timeout' || info.cause === 'protocol'));
+    // after the session was up it stopped answering submits / went silent / sent no usable job in time
+    // ('timeout'), or sent unreadable lines or only unusable jobs ('protocol'; the session's judge of its jobs
+    // is pool-health.ts). A dropped connection or a failed connect is retried on the same pool first (network
+    // trouble passes). With one pool: backoff only.
+    const fault = info.cause === 'auth' || (conn.wasReady && (info.cause === 'timeout' || info.cause === 'protocol'));
     if (this.pools.length > 1 && (fault || this.failures >= this.failoverAfter)) {
       const from = pool.name;
       this.index = (this.index + 1) % this.pools.length;
       this.failures = 0;
-      const why = fault ? (reported ?? info.reason) : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
+      const why = fault ? info.reason : `${this.failoverAfter} failed attempt${this.failoverAfter === 1 ? '' : 's'} in a row (last: ${info.reason})`;
       const to = this.pools[this.index]!.name;
       this.log('warn', `upstream: failing over from ${from} to ${to}: ${why}`);
       this.emit('switch', { from, to, reason: `pool ${from}: ${why}` });

@@ -227,10 +227,10 @@ t.test(`pool path: ${POOL_BATCHES} batches of fuzzed pool lines into a real Pool
   const slot = new UpstreamSlot({
     pools: [{ name: 'P', url: pool.url, user: 'u', password: 'x' }],
     backoff: { baseMs: 10, maxMs: 50, jitter: 'none' },
-    connection: { maxReconnectWaitMs: 20, handshakeTimeoutMs: 2000, submitTimeoutMs: 2000, maxGarbageInARow: 5 },
+    connection: { maxReconnectWaitMs: 20, handshakeTimeoutMs: 2000, submitTimeoutMs: 2000, maxGarbageInARow: 5, maxBadJobsInARow: 1000, firstJobTimeoutMs: 60_000 },
     log: (level, m) => upstreamLog.push(`${level}: ${m}`),
   });
-  const proxy = new Proxy({ hasher, bus, log, createUpstream: () => slot, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, expectedDevices: 10, maxBadJobsInARow: 1000, firstJobTimeoutMs: 60_000 });
+  const proxy = new Proxy({ hasher, bus, log, createUpstream: () => slot, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, expectedDevices: 10 });
   proxy.start();
   const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus, log);
   const { port } = await server.listen();

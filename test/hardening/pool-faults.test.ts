@@ -80,8 +80,6 @@ async function farm(t: Test, scriptA: PoolScript) {
     expectedDevices: 10,
     startDifficulty: DIFF,
     vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF },
-    firstJobTimeoutMs: 1500,
-    maxBadJobsInARow: 3,
     createUpstream: () => {
       const slot = new UpstreamSlot({
         pools: [
@@ -91,7 +89,7 @@ async function farm(t: Test, scriptA: PoolScript) {
         failoverAfter: 2,
         probeIntervalMs: 60_000,
         backoff: { baseMs: 20, maxMs: 100, factor: 2, jitter: 'none' },
-        connection: { handshakeTimeoutMs: 800, submitTimeoutMs: SUBMIT_TIMEOUT_MS, maxSubmitTimeoutsInARow: 2, maxGarbageInARow: 5, connectTimeoutMs: 3000 },
+        connection: { handshakeTimeoutMs: 800, submitTimeoutMs: SUBMIT_TIMEOUT_MS, maxSubmitTimeoutsInARow: 2, maxGarbageInARow: 5, connectTimeoutMs: 3000, firstJobTimeoutMs: 1500, maxBadJobsInARow: 3 },
         log: (level, m) => upstreamLog.push(`${level}: ${m}`),
       });
       slots.push(slot);
@@ -243,8 +241,8 @@ t.test('with one pool only, a pool fault means reconnecting with backoff (nowher
   });
   const bus = new EventBus();
   const log = recordingLogger();
-  const slot = new UpstreamSlot({ pools: [{ name: 'A', url: a.url, user: 'u', password: 'x' }], backoff: { baseMs: 20, maxMs: 50, jitter: 'none' } });
-  const proxy = new Proxy({ hasher, bus, log, createUpstream: () => slot, maxBadJobsInARow: 1 });
+  const slot = new UpstreamSlot({ pools: [{ name: 'A', url: a.url, user: 'u', password: 'x' }], backoff: { baseMs: 20, maxMs: 50, jitter: 'none' }, connection: { maxBadJobsInARow: 1 } });
+  const proxy = new Proxy({ hasher, bus, log, createUpstream: () => slot });
   t.teardown(async () => {
     await proxy.stop();
     await a.close();

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { NotifyParams } from '../../src/stratum/messages.js';
-import type { SubmitResult, Upstream, UpstreamEvents, UpstreamSubmit } from '../../src/upstream/types.js';
+import { networkTargetOf } from '../../src/upstream/job-check.js';
+import type { PoolRef, SubmitResult, Upstream, UpstreamEvents, UpstreamJob, UpstreamSubmit } from '../../src/upstream/types.js';
 
 /**
  * An in-process upstream for proxy tests: the test plays the pool by calling ready()/job()/down(), and
- * decides each submit's answer. No sockets.
+ * decides each submit's answer. No sockets. Like the real one, it hands out only usable jobs (the judge of
+ * pool health has its own tests in test/upstream/).
  */
 export class FakeUpstream extends EventEmitter implements Upstream {
   isReady = false;
@@ -33,10 +35,6 @@ export class FakeUpstream extends EventEmitter implements Upstream {
     this.submits.push(s);
     return this.answer(s);
   }
-  readonly faults: string[] = [];
-  reportFault(reason: string): void {
-    this.faults.push(reason);
-  }
   async authorizeWorker(name: string): Promise<boolean> {
     this.authorized.push(name);
     return this.acceptWorker(name);
@@ -45,17 +43,24 @@ export class FakeUpstream extends EventEmitter implements Upstream {
   ready(extranonce = this.extranonce): void {
     this.extranonce = extranonce;
     this.isReady = true;
-    this.emit('ready', { ...extranonce, pool: this.pool, url: `stratum+tcp://${this.pool}:3333` });
+    this.emit('ready', { ...extranonce, ...this.ref });
   }
+  /** A usable job from the pool (a test that passes an unusable one is wrong: it throws). */
   job(notify: NotifyParams, difficulty = this.difficulty): void {
-    this.emit('job', { notify, difficulty, extranonce: { ...this.extranonce }, receivedAt: Date.now() });
+    const network = networkTargetOf(notify.nbits);
+    if (!network.ok) throw new Error(`FakeUpstream.job: not a usable job: ${network.reason}`);
+    const job: UpstreamJob = { ...this.ref, notify, networkTarget: network.value, difficulty, extranonce: { ...this.extranonce }, receivedAt: Date.now() };
+    this.emit('job', job);
   }
   down(reason = 'test'): void {
     this.isReady = false;
-    this.emit('down', { pool: this.pool, url: `stratum+tcp://${this.pool}:3333`, reason });
+    this.emit('down', { ...this.ref, reason });
   }
   setExtranonce(extranonce1: string, extranonce2Size: number): void {
     this.extranonce = { extranonce1, extranonce2Size };
-    this.emit('extranonce', { ...this.extranonce });
+    this.emit('extranonce', { ...this.ref, ...this.extranonce });
+  }
+  private get ref(): PoolRef {
+    return { pool: this.pool, url: `stratum+tcp://${this.pool}:3333` };
   }
 }

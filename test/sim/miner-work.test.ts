@@ -3,6 +3,8 @@ import { initialTarget } from '../../src/proxy/device-target.js';
 import { createJob } from '../../src/proxy/job.js';
 import { extranonce2Hex, MinerWork, type MinedShare } from '../../src/sim/miner-work.js';
 import { SimJobSource } from '../../src/sim/job-source.js';
+import { decodeMiningJob } from '../../src/sim/mining-job.js';
+import { ShareJudge } from '../../src/sim/share-judge.js';
 import { cutCoinbase, loadBlocks } from '../helpers/fixtures.js';
 import { hasher, validator } from '../helpers/share-kit.js';
 
@@ -10,9 +12,10 @@ t.test('the header a simulated device builds is the real header of a real Dash b
   for (const block of loadBlocks().filter((b) => b.id === 'dash-mainnet-2045354' || b.id === 'dash-mainnet-844898')) {
     const cut = cutCoinbase(block, 4, 4);
     const s = block.stratum;
-    const job = createJob(
+    // Decoded as the simulated device decodes its jobs (mining-job.ts), not by the proxy.
+    const job = decodeMiningJob(
       { jobId: 'b', prevhash: s.prevhash, coinb1: cut.coinb1, coinb2: cut.coinb2, merkleBranch: s.merkle_branch, version: s.version, nbits: s.nbits, ntime: s.ntime, cleanJobs: true },
-      { poolExtranonce1: cut.extranonce1, poolDifficulty: 1 },
+      1,
     );
     const work = new MinerWork({ job, extranonce1: cut.extranonce1, extranonce2Size: 4, extranonce2Start: parseInt(cut.extranonce2, 16) });
     t.equal(work.extranonce2, cut.extranonce2);
@@ -25,7 +28,7 @@ function simJob(difficulty: number, en2Size = 8) {
   return src.nextJob(difficulty, true);
 }
 
-t.test('every share a device finds is accepted by the share validator; a miss is low difficulty', async (t) => {
+t.test('every share a device finds is accepted by the share validator and by the pool\'s judge; a miss is low difficulty', async (t) => {
   const d = 1e-9;
   const sim = simJob(d);
   const job = createJob(sim.notify, { poolExtranonce1: '0badf00d', poolDifficulty: d });
@@ -34,11 +37,14 @@ t.test('every share a device finds is accepted by the share validator; a miss is
   t.equal(work.search(hasher, 300, (s) => shares.push(s)), 300);
   t.ok(shares.length > 0, 'at difficulty 1e-9 about one hash in 4.3 is a share');
   const v = validator();
+  const judge = new ShareJudge({ hasher, extranonce2Size: 8 });
   const dev = { extranonce1: '0badf00d', extranonce2Size: 8, versionMask: 0, target: initialTarget(d) };
   const lookup = (id: string) => (id === job.id ? { job, stale: false } : undefined);
   for (const s of shares) {
     const out = v.validate({ worker: 'w', ...s }, dev, lookup);
     if (!out.ok) t.fail(`share ${JSON.stringify(s)} rejected: ${out.error.message}`);
+    const verdict = judge.judge({ worker: 'w', ...s }, { job: sim.job, stale: false }, { extranonce1: '0badf00d', versionMask: 0 });
+    if (!verdict.accepted) t.fail(`share ${JSON.stringify(s)} rejected by the pool's judge: ${verdict.error.message}`);
   }
   t.equal(new Set(shares.map((s) => `${s.extranonce2}:${s.nonce}`)).size, shares.length, 'no (extranonce2, nonce) twice');
   t.ok(new Set(shares.map((s) => s.extranonce2)).size >= 4, 'extranonce2 rolls every 64 nonces');
@@ -47,6 +53,7 @@ t.test('every share a device finds is accepted by the share validator; a miss is
   const out = v.validate({ worker: 'w', ...miss! }, dev, lookup);
   t.equal(out.ok, false);
   t.equal(!out.ok && out.error.code, 23);
+  t.match(judge.judge({ worker: 'w', ...miss! }, { job: sim.job, stale: false }, { extranonce1: '0badf00d', versionMask: 0 }), { accepted: false, error: { code: 23 } }, 'the judge agrees');
   t.equal(work.takeMiss(), null, 'taken once');
 });
 

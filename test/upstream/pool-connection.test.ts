@@ -43,7 +43,7 @@ async function setup(t: Test, connOptions: PoolConnectionOptions = {}, poolConfi
     events.push(`job:${j.notify.jobId}@${j.difficulty}`);
   });
   conn.on('extranonce', (e) => events.push(`extranonce:${e.extranonce1}/${e.extranonce2Size}`));
-  conn.on('versionMask', (m) => events.push(`versionMask:${m.toString(16)}`));
+  conn.on('versionMask', (m) => events.push(`versionMask:${m.mask.toString(16)}`));
   conn.on('message', (m) => events.push(`message:${m.text}`));
   conn.on('down', (d) => events.push(`down:${d.cause}`));
   conn.start();
@@ -205,7 +205,7 @@ t.test('mining.set_extranonce: event, next jobs carry it; bad params answered wi
   await handshake(s);
   const ev = nextEvent(s.conn, 'extranonce');
   s.client.notify('mining.set_extranonce', ['abcdef01', 6]);
-  t.same(await ev, [{ extranonce1: 'abcdef01', extranonce2Size: 6 }]);
+  t.same(await ev, [{ pool: 'p1', url: s.pool.url, extranonce1: 'abcdef01', extranonce2Size: 6 }]);
   t.same(s.conn.extranonce, { extranonce1: 'abcdef01', extranonce2Size: 6 });
   s.client.notify('mining.notify', notifyParams('5'));
   await nextEvent(s.conn, 'job');
@@ -240,7 +240,7 @@ t.test('mining.configure: sent before subscribe, mask delivered after ready; a l
   t.equal(s.client.requests[1]!.method, 'mining.subscribe');
   const ev = nextEvent(s.conn, 'versionMask');
   s.client.notify('mining.set_version_mask', ['00ffe000']);
-  t.same(await ev, [0x00ffe000]);
+  t.same(await ev, [{ pool: 'p1', url: s.pool.url, mask: 0x00ffe000 }]);
   t.equal(s.conn.versionMask, 0x00ffe000);
 });
 
@@ -332,7 +332,7 @@ t.test('client.show_message, client.get_version, unknown requests', async (t) =>
   await handshake(s);
   const msg = nextEvent(s.conn, 'message');
   s.client.notify('client.show_message', ['maintenance at 12:00']);
-  t.same(await msg, [{ pool: 'p1', text: 'maintenance at 12:00' }]);
+  t.same(await msg, [{ pool: 'p1', url: s.pool.url, text: 'maintenance at 12:00' }]);
 
   s.client.request(900, 'client.get_version', []);
   s.client.request('abc', 'mining.get_transactions_please', [1]);
@@ -481,7 +481,7 @@ t.test('a bad mining.notify is ignored with the reason logged', async (t) => {
   // Only unusable jobs, several in a row: a faulty pool (the slot fails over or reconnects).
   const down = nextEvent<[PoolDownInfo]>(s.conn, 'down');
   for (let i = 0; i < 5; i++) s.client.notify('mining.notify', ['x' + i]);
-  t.same((await down)[0], { pool: 'p1', url: s.pool.url, cause: 'protocol', reason: 'pool sent 5 unusable mining.notify in a row (last: mining.notify: expected 9 params, got 1)' });
+  t.same((await down)[0], { pool: 'p1', url: s.pool.url, cause: 'protocol', reason: '5 unusable jobs in a row (last: mining.notify: expected 9 params, got 1)' });
 });
 
 t.test('a bad set_difficulty is ignored, the old one stays in force', async (t) => {

@@ -300,6 +300,87 @@ t.test('a pool that refuses connections is reported down with the reason', async
   t.equal(downs[0], `connect failed: connect ECONNREFUSED 127.0.0.1:${port}`);
 });
 
+/** A pool that answers the handshake, then (after the authorize answer: the session is up) sends `jobs`. */
+function poolSending(jobs: () => unknown[][]): ReturnType<typeof healthyPool> {
+  return (client, req) => {
+    if (req.method === 'mining.subscribe') {
+      client.reply(req.id, [[['mining.notify', 'x']], 'aaaa0000', 4]);
+      client.notify('mining.set_difficulty', [1]);
+    } else if (req.method === 'mining.authorize') {
+      client.reply(req.id, true);
+      for (const p of jobs()) client.notify('mining.notify', p);
+    }
+  };
+}
+
+const zeroTargetJob = (id: string) => {
+  const p = notifyParams(id);
+  p[6] = '00000000';
+  return p;
+};
+
+t.test('pool health: unusable jobs in a row are a fault; after the reconnect the count starts again', async (t) => {
+  const a = await pool(t, poolSending(() => [zeroTargetJob('z1'), zeroTargetJob('z2')]));
+  const r = slotOf(t, { pools: [config('A', a)], connection: { maxBadJobsInARow: 2 } });
+  const faults: unknown[] = [];
+  r.slot.on('jobRefused', (i) => r.events.push(`refused:${i.pool}#${i.inARow}`));
+  r.slot.on('fault', (f) => {
+    faults.push(f);
+    r.events.push(`fault:${f.pool}`);
+  });
+  r.slot.start();
+  await r.until(/^fault:A$/, 2);
+  t.same(
+    only(r.events, 'ready', 'refused', 'fault', 'down').slice(0, 8),
+    ['ready:A', 'refused:A#1', 'refused:A#2', 'fault:A', 'down:A', 'ready:A', 'refused:A#1', 'refused:A#2'],
+    'a new session counts from 1 again',
+  );
+  const reason = '2 unusable jobs in a row (last: mining.notify: nbits 00000000 encodes a zero target)';
+  t.same(faults[0], { pool: 'A', url: a.url, reason });
+  t.ok(r.logs.includes(`warn: pool A down: ${reason}`), 'the session ends with the fault as its reason');
+  t.equal(r.jobs.length, 0, 'no unusable job came out');
+  t.ok(a.connections >= 2, 'one pool: reconnected (with backoff)');
+});
+
+t.test('pool health: no usable job in time after ready is a fault (fail over at once); a usable job ends the wait', async (t) => {
+  const a = await pool(t, poolSending(() => [['bad']]));
+  const b = await pool(t, healthyPool({ extranonce1: 'bbbb0000', jobs: ['b1'] }));
+  const r = slotOf(t, { pools: [config('A', a), config('B', b)], failoverAfter: 5, probeIntervalMs: 60_000, connection: { firstJobTimeoutMs: 150 } });
+  const switches: string[] = [];
+  r.slot.on('switch', (s) => switches.push(s.reason));
+  r.slot.on('fault', (f) => r.events.push(`fault:${f.pool}`));
+  r.slot.on('jobRefused', (i) => r.events.push(`refused:${i.pool}#${i.inARow}`));
+  r.slot.start();
+  await r.until(/^job:B\/b1$/);
+  t.same(only(r.events, 'ready', 'refused', 'fault', 'down', 'switch', 'job'), ['ready:A', 'refused:A#1', 'fault:A', 'down:A', 'switch:A->B', 'ready:B', 'job:B/b1']);
+  t.same(switches, ['pool A: no usable job within 0.15 s of the connection being ready']);
+  t.equal(a.connections, 1, 'a pool fault: no retry on A first');
+  await sleep(400);
+  t.notOk(r.events.includes('fault:B'), 'B sent a usable job: no fault after the timeout');
+  t.ok(r.slot.isReady);
+});
+
+t.test('pool health: the first-job wait starts again on every new session', async (t) => {
+  const a = await pool(t, poolSending(() => []));
+  const r = slotOf(t, { pools: [config('A', a)], connection: { firstJobTimeoutMs: 150 } });
+  const stamps: string[] = [];
+  const at: number[] = [];
+  r.slot.on('ready', () => {
+    stamps.push('ready');
+    at.push(Date.now());
+  });
+  r.slot.on('fault', () => {
+    stamps.push('fault');
+    at.push(Date.now());
+    r.events.push('fault:A');
+  });
+  r.slot.start();
+  await r.until(/^fault:A$/, 2);
+  t.same(stamps.slice(0, 4), ['ready', 'fault', 'ready', 'fault']);
+  t.ok(at[1]! - at[0]! >= 140, `first session: fault ${at[1]! - at[0]!} ms after ready`);
+  t.ok(at[3]! - at[2]! >= 140, `second session: fault ${at[3]! - at[2]!} ms after its own ready`);
+});
+
 /** Timers and TCP handles alive in this process (tap's own stay constant within a test). */
 function resourceCounts(): Record<string, number> {
   const counts: Record<string, number> = {};
