@@ -114,7 +114,7 @@ export function chartSvg(sizes: SizeSummary[], subtitle: string): string {
     series: [
       { label: 'dash-farm-proxy p99', color: '#1f77b4', points: pts((s) => s.own.p99ms.median) },
       { label: 'dash-farm-proxy p50', color: '#1f77b4', dash: '6 5', points: pts((s) => s.own.p50ms.median) },
-      { label: 'dash-farm-proxy p99 (fanout-bench.js)', color: '#9467bd', dash: '2 4', points: pts((s) => s.yardstick?.p99ms.median ?? null) },
+      { label: 'p99, by fanout-bench.js', color: '#9467bd', dash: '2 4', points: pts((s) => s.yardstick?.p99ms.median ?? null) },
       { label: 'relay floor p99 (null proxy)', color: '#7f7f7f', points: pts((s) => s.floor?.p99ms.median ?? null) },
       { label: 'relay floor p50', color: '#7f7f7f', dash: '6 5', points: pts((s) => s.floor?.p50ms.median ?? null) },
       { label: 'ckpool -p p99 (reference)', color: '#e67e22', markersOnly: true, points: ck((c) => c.p99ms) },
@@ -128,7 +128,7 @@ export function chartSvg(sizes: SizeSummary[], subtitle: string): string {
     series: [
       { label: 'dash-farm-proxy, connected', color: '#2ca02c', points: pts((s) => s.own.kibPerDevice.median) },
       { label: 'dash-farm-proxy, after jobs', color: '#2ca02c', dash: '6 5', points: pts((s) => s.own.kibPerDeviceAfterJobs.median) },
-      { label: 'dash-farm-proxy, connected (fanout-bench.js)', color: '#9467bd', dash: '2 4', points: pts((s) => s.yardstick?.kibPerDevice.median ?? null) },
+      { label: 'connected, by fanout-bench.js', color: '#9467bd', dash: '2 4', points: pts((s) => s.yardstick?.kibPerDevice.median ?? null) },
       { label: 'relay floor (null proxy)', color: '#7f7f7f', points: pts((s) => s.floor?.kibPerDevice.median ?? null) },
       { label: 'ckpool -p (reference)', color: '#e67e22', markersOnly: true, points: ck((c) => c.kibPerDevice) },
     ],
