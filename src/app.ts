@@ -16,6 +16,7 @@ import { EventBus } from './core/events.js';
 import { FarmStats } from './observe/farm-stats.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
+import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, upstreamSlotOptions } from './options.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 
@@ -54,45 +55,23 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
 
   const upstreamLog = log.child({ component: 'upstream' });
   const proxy = new Proxy({
+    ...proxyOptions(config),
     hasher,
     bus,
     log: log.child({ component: 'proxy' }),
+    // Channels opened later (and after a reload) take the pool list in force.
     createUpstream: (index) =>
       new UpstreamSlot({
-        pools: live.config.pools,
-        failoverAfter: config.upstream.failoverAfterAttempts,
-        probeIntervalMs: config.upstream.probeIntervalSeconds * 1000,
-        connection: { submitTimeoutMs: config.upstream.submitTimeoutSeconds * 1000, connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000 },
+        ...upstreamSlotOptions(live.config),
         log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
       }),
-    expectedDevices: config.expectedDevices,
-    minDeviceExtranonce2: config.minDeviceExtranonce2,
-    maxUpstreamConnections: config.maxUpstreamConnections,
-    workerMode: config.workerMode,
-    startDifficulty: config.difficulty.start,
-    vardiff: {
-      minDifficulty: config.difficulty.min,
-      maxDifficulty: config.difficulty.max,
-      targetSharesPerMinute: config.difficulty.targetSharesPerMinute,
-      retargetSeconds: config.difficulty.retargetSeconds,
-      maxStep: config.difficulty.maxStep,
-    },
-    difficultyMultiplier: config.difficulty.multiplier,
     checkAccess: (username, password) => access.checkCredentials(username, password),
   });
 
   const devices = new DeviceServer(
     {
-      host: config.listen.host,
-      port: config.listen.port,
+      ...deviceServerOptions(config),
       tls: config.listen.tls ? { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } : undefined,
-      maxDevices: config.limits.maxDevices,
-      maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
-      handshakeTimeoutMs: config.limits.handshakeTimeoutSeconds * 1000,
-      idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
-      maxLineBytes: config.limits.maxLineBytes,
-      maxWriteBufferBytes: config.limits.maxWriteBufferBytes,
-      submitsPerSecond: config.limits.submitsPerSecond,
       checkAddress: (ip) => access.checkAddress(ip),
     },
     proxy,
@@ -100,8 +79,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     log.child({ component: 'devices' }),
   );
 
-  const http = new HttpServer({ host: config.http.host, port: config.http.port, token: config.http.token ?? undefined });
-  const metrics = new ProxyMetrics(bus, { labelIp: config.metrics.labelIp, retentionSeconds: config.metrics.retentionSeconds, onForget: (worker) => stats.forget(worker) });
+  const http = new HttpServer(httpServerOptions(config));
+  const metrics = new ProxyMetrics(bus, { ...metricsOptions(config), onForget: (worker) => stats.forget(worker) });
   registerMetricsRoute(http, metrics);
   registerApiRoutes(http, stats);
   registerDashboardRoutes(http);

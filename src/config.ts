@@ -1,77 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig } from './config-schema.js';
 import { parseCidr } from './downstream/access.js';
-import { checkAlertsConfig, DEFAULT_ALERTS_CONFIG, type AlertsConfig } from './observe/alerts.js';
+import { checkAlertsConfig } from './observe/alerts.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
+import { poolListProblems } from './upstream/upstream-slot.js';
 import type { PoolConfig } from './upstream/types.js';
+import { closestName, schemaChecker, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
+import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
+
+export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
 
 /**
  * The proxy's configuration: defaults, then a JSON file, then environment variables, then command-line
- * overrides. Every problem is reported with the field it concerns ("listen.port must be ..."), all at once.
+ * overrides. Its shape, defaults and bounds are the JSON Schema of src/config-schema.ts; what a schema
+ * cannot say (pool urls, CIDRs, a CA file, min <= start <= max) is checked here by the component's own
+ * function. Every problem is reported with the field it concerns ("listen.port must be ..."), all at once.
  */
-export interface ProxyConfig {
-  pools: PoolConfig[];
-  listen: { host: string; port: number; tls: { cert: string; key: string } | null };
-  http: { host: string; port: number; token: string | null; allowedOrigins: string[] };
-  /** 'farm': shares go upstream under the pool's user; 'passthrough': under each device's own name. */
-  workerMode: 'farm' | 'passthrough';
-  /** Devices expected on the farm (sizes the extranonce prefix). */
-  expectedDevices: number;
-  /** Bytes of extranonce2 every device keeps at least. */
-  minDeviceExtranonce2: number;
-  maxUpstreamConnections: number;
-  difficulty: {
-    start: number;
-    min: number;
-    max: number;
-    targetSharesPerMinute: number;
-    retargetSeconds: number;
-    maxStep: number;
-    /** The pool's difficulty unit: target = diff1 * multiplier / difficulty (1 for every X11 pool we know). */
-    multiplier: number;
-  };
-  limits: {
-    maxDevices: number;
-    maxConnectionsPerIp: number;
-    handshakeTimeoutSeconds: number;
-    idleTimeoutSeconds: number;
-    maxLineBytes: number;
-    maxWriteBufferBytes: number;
-    submitsPerSecond: number;
-  };
-  access: { workers: string[]; password: string | null; allowCidrs: string[] };
-  upstream: { submitTimeoutSeconds: number; failoverAfterAttempts: number; probeIntervalSeconds: number; connectTimeoutSeconds: number };
-  metrics: { labelIp: boolean; retentionSeconds: number };
-  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
-  shutdown: { drainSeconds: number };
-  /** Webhooks (generic JSON, Slack, Telegram) for device offline/back, hashrate drop, rejects, pools, blocks. */
-  alerts: AlertsConfig;
-}
-
-export const DEFAULT_CONFIG: ProxyConfig = {
-  pools: [],
-  listen: { host: '0.0.0.0', port: 3333, tls: null },
-  http: { host: '0.0.0.0', port: 8080, token: null, allowedOrigins: [] },
-  workerMode: 'farm',
-  expectedDevices: 1000,
-  minDeviceExtranonce2: 3,
-  maxUpstreamConnections: 16,
-  difficulty: { start: 256, min: 0.001, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
-  limits: {
-    maxDevices: 20_000,
-    maxConnectionsPerIp: 20_000,
-    handshakeTimeoutSeconds: 30,
-    idleTimeoutSeconds: 600,
-    maxLineBytes: 16 * 1024,
-    maxWriteBufferBytes: 256 * 1024,
-    submitsPerSecond: 50,
-  },
-  access: { workers: [], password: null, allowCidrs: [] },
-  upstream: { submitTimeoutSeconds: 10, failoverAfterAttempts: 3, probeIntervalSeconds: 30, connectTimeoutSeconds: 10 },
-  metrics: { labelIp: false, retentionSeconds: 3600 },
-  log: { level: 'info', format: 'json' },
-  shutdown: { drainSeconds: 10 },
-  alerts: DEFAULT_ALERTS_CONFIG,
-};
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -114,65 +58,21 @@ export function envName(path: string[]): string {
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, Json> {
   const out: Record<string, Json> = {};
   const problems: string[] = [];
-  const known = new Map(leafPaths(DEFAULT_CONFIG as unknown as Json).map((path) => [envName(path), path]));
+  const known = new Map(leafPaths(DEFAULT_CONFIG).map((path) => [envName(path), path]));
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('DASH_PROXY_') || raw === undefined) continue;
     const path = known.get(name);
     if (!path) {
-      const near = closest(name, [...known.keys()]);
+      const near = closestName(name, [...known.keys()]);
       problems.push(`${name}: no such setting${near ? ` (did you mean ${near}?)` : ''}`);
       continue;
     }
-    const value = coerceEnv(raw, getPath(DEFAULT_CONFIG as unknown as Json, path));
+    const value = coerceEnv(raw, getPath(DEFAULT_CONFIG, path) as Json | undefined);
     if (value instanceof Error) problems.push(`${name}: ${value.message}`);
     else setPath(out, path, value);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return out;
-}
-
-/** The known name nearest to a misspelt one (edit distance at most 3), for the error message. */
-function closest(name: string, names: string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = 4;
-  for (const candidate of names) {
-    const d = editDistance(name, candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-function leafPaths(v: Json, prefix: string[] = []): string[][] {
-  if (v && typeof v === 'object' && !Array.isArray(v)) return Object.entries(v).flatMap(([k, c]) => (c && typeof c === 'object' && !Array.isArray(c) ? leafPaths(c, [...prefix, k]) : [[...prefix, k]]));
-  return [prefix];
-}
-
-function getPath(v: Json, path: string[]): Json | undefined {
-  let cur: Json | undefined = v;
-  for (const p of path) cur = cur && typeof cur === 'object' && !Array.isArray(cur) ? cur[p] : undefined;
-  return cur;
-}
-
-function setPath(obj: Record<string, Json>, path: string[], value: Json): void {
-  let cur = obj;
-  for (const p of path.slice(0, -1)) {
-    if (typeof cur[p] !== 'object' || cur[p] === null || Array.isArray(cur[p])) cur[p] = {};
-    cur = cur[p] as Record<string, Json>;
-  }
-  cur[path[path.length - 1]!] = value;
 }
 
 /** An environment string as the field's type; an Error when JSON was needed and does not parse. */
@@ -215,175 +115,123 @@ export function buildConfig(...layers: (Record<string, Json> | undefined)[]): Pr
   return validateConfig(merged);
 }
 
+const SCHEMA = configSchema();
+
+const checker = schemaChecker(SCHEMA, {
+  pools: {
+    text: (keyword, value) =>
+      keyword === 'type' && value !== null
+        ? `must be a list of pools, [{"url": ..., "user": ...}], not ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`
+        : `must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "${POOL_DEFAULTS.password}"}] (or use --pool URL --user NAME)`,
+  },
+  'pools[]': { text: () => 'must be an object with url, user and password' },
+  'pools[].url': { text: () => 'must be a string like stratum+tcp://host:port' },
+  'pools[].user': { text: () => 'must be the pool login (wallet address or account.worker)' },
+  'listen.tls': { whole: true, text: () => 'must be null or {"cert": "path/to/cert.pem", "key": "path/to/key.pem"}' },
+});
+
+/** Validate a whole configuration (defaults already merged in); throws ConfigError listing every problem. */
 export function validateConfig(input: Json): ProxyConfig {
-  const problems: string[] = [];
-  const root = (input && typeof input === 'object' && !Array.isArray(input) ? input : {}) as Record<string, Json>;
-  const known = new Set(Object.keys(DEFAULT_CONFIG));
-  for (const k of Object.keys(root)) if (!known.has(k)) problems.push(`${k}: unknown field (known: ${[...known].join(', ')})`);
-  for (const [section, def] of Object.entries(DEFAULT_CONFIG)) {
-    const v = root[section];
-    if (def && typeof def === 'object' && !Array.isArray(def) && v && typeof v === 'object' && !Array.isArray(v)) {
-      const knownSub = new Set(Object.keys(def));
-      for (const k of Object.keys(v)) if (!knownSub.has(k)) problems.push(`${section}.${k}: unknown field (known: ${[...knownSub].join(', ')})`);
-    }
-  }
-  const get = (path: string): Json | undefined => getPath(root, path.split('.'));
-  const num = (path: string, opts: { min?: number; max?: number; int?: boolean; positive?: boolean }): number => {
-    const v = get(path);
-    const ok = typeof v === 'number' && Number.isFinite(v) && (!opts.int || Number.isInteger(v)) && (opts.min === undefined || v >= opts.min) && (opts.max === undefined || v <= opts.max) && (!opts.positive || v > 0);
-    if (!ok) {
-      const bounds =
-        opts.min !== undefined && opts.max !== undefined
-          ? `from ${opts.min} to ${opts.max}`
-          : [opts.positive ? '> 0' : '', opts.min !== undefined ? `>= ${opts.min}` : '', opts.max !== undefined ? `<= ${opts.max}` : ''].filter(Boolean).join(' and ');
-      const range = `${opts.int ? 'an integer' : 'a number'} ${bounds}`.trim();
-      problems.push(`${path} must be ${range} (got ${JSON.stringify(v)})`);
-      return NaN;
-    }
-    return v as number;
-  };
-  const str = (path: string, nullable = false): string | null => {
-    const v = get(path);
-    if (nullable && (v === null || v === undefined || v === '')) return null;
-    if (typeof v !== 'string' || v === '') {
-      problems.push(`${path} must be a non-empty string${nullable ? ' or null' : ''} (got ${JSON.stringify(v)})`);
-      return '';
-    }
-    return v;
-  };
-  const bool = (path: string): boolean => {
-    const v = get(path);
-    if (typeof v !== 'boolean') problems.push(`${path} must be true or false (got ${JSON.stringify(v)})`);
-    return v === true;
-  };
-  const oneOf = <T extends string>(path: string, choices: readonly T[]): T => {
-    const v = get(path);
-    if (typeof v !== 'string' || !choices.includes(v as T)) {
-      problems.push(`${path} must be one of ${choices.join(', ')} (got ${JSON.stringify(v)})`);
-      return choices[0]!;
-    }
-    return v as T;
-  };
-  const strings = (path: string): string[] => {
-    const v = get(path);
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) {
-      problems.push(`${path} must be a list of non-empty strings (got ${JSON.stringify(v)})`);
-      return [];
-    }
-    return v as string[];
+  const root = emptyToNull(isTree(input) ? structuredClone(input) : {}, NULLABLE_TEXT);
+  delete root.$schema;
+  // The alerts section is checked by its component (src/observe/alerts.ts), with the same bounds.
+  const problems: SchemaProblem[] = checker.check(root).filter((p) => !p.path.startsWith('alerts.') && p.path !== 'alerts');
+  const seen = (path: string) => problems.some((p) => path === p.path || path.startsWith(p.path + '.') || path.startsWith(p.path + '['));
+  const later = (path: string, message: string) => {
+    if (!seen(path)) problems.push({ path, message });
   };
 
-  // [hardening] Each CIDR is checked here so a typo is a config error naming the entry, not a crash at start.
-  const cidrs = (path: string): string[] => {
-    const list = strings(path);
-    list.forEach((c, i) => {
+  const pools = normalizePools(root.pools);
+  for (const p of poolListProblems(pools)) later(p.path, p.message);
+  pools.forEach((pool, i) => {
+    const at = `pools[${i}]`;
+    // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.
+    const host = placeholderHost(pool.url);
+    if (host) later(`${at}.url`, `${at}.url: ${host} is a placeholder from the example: put your pool's address`);
+    if (typeof pool.tlsCa === 'string') {
+      const read = readCaFile(pool.tlsCa);
+      if (typeof read === 'string') pool.tlsCa = read;
+      else later(`${at}.tlsCa`, `${at}.tlsCa: ${read.problem}`);
+    }
+  });
+  root.pools = pools;
+
+  const cidrs = getPath(root, ['access', 'allowCidrs']);
+  if (Array.isArray(cidrs)) {
+    cidrs.forEach((c, i) => {
       try {
-        parseCidr(c);
+        parseCidr(c as string);
       } catch (e) {
-        problems.push(`${path}[${i}]: ${(e as Error).message}`);
+        later(`access.allowCidrs[${i}]`, `access.allowCidrs[${i}]: ${(e as Error).message}`);
       }
-    });
-    return list;
-  };
-
-  const pools: PoolConfig[] = [];
-  const rawPools = get('pools');
-  if (rawPools !== undefined && rawPools !== null && !Array.isArray(rawPools)) {
-    problems.push(`pools must be a list of pools, [{"url": ..., "user": ...}], not ${typeof rawPools === 'object' ? 'an object' : `a ${typeof rawPools}`}`);
-  } else if (!Array.isArray(rawPools) || rawPools.length === 0) {
-    problems.push('pools must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}] (or use --pool URL --user NAME)');
-  } else {
-    const names = new Set<string>();
-    rawPools.forEach((p, i) => {
-      const at = `pools[${i}]`;
-      if (!p || typeof p !== 'object' || Array.isArray(p)) return problems.push(`${at} must be an object with url, user and password`);
-      for (const k of Object.keys(p)) if (!['name', 'url', 'user', 'password', 'tlsVerify', 'tlsCa'].includes(k)) problems.push(`${at}.${k}: unknown field (known: name, url, user, password, tlsVerify, tlsCa)`);
-      const url = p.url;
-      if (typeof url !== 'string') return problems.push(`${at}.url must be a string like stratum+tcp://host:port`);
-      try {
-        const { host } = parsePoolUrl(url);
-        // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.
-        if (host === 'example' || host.endsWith('.example')) problems.push(`${at}.url: ${host} is a placeholder from the example: put your pool's address`);
-      } catch (err) {
-        problems.push(`${at}.url: ${(err as Error).message}`);
-      }
-      if (typeof p.user !== 'string' || p.user === '') problems.push(`${at}.user must be the pool login (wallet address or account.worker)`);
-      if (p.password !== undefined && typeof p.password !== 'string') problems.push(`${at}.password must be a string`);
-      if (p.tlsVerify !== undefined && typeof p.tlsVerify !== 'boolean') problems.push(`${at}.tlsVerify must be true or false`);
-      const name = typeof p.name === 'string' && p.name !== '' ? p.name : `pool${i + 1}`;
-      if (names.has(name)) problems.push(`${at}.name '${name}' is used twice`);
-      names.add(name);
-      // tlsCa: a PEM file with the CA that signed a pool's certificate (a private CA), read here.
-      let tlsCa: string | undefined;
-      if (p.tlsCa !== undefined && p.tlsCa !== null) {
-        if (typeof p.tlsCa !== 'string' || p.tlsCa === '') problems.push(`${at}.tlsCa must be the path of a PEM file`);
-        else {
-          try {
-            tlsCa = readFileSync(p.tlsCa, 'utf8');
-            if (!tlsCa.includes('-----BEGIN CERTIFICATE-----')) problems.push(`${at}.tlsCa: ${p.tlsCa} holds no PEM certificate`);
-          } catch (err) {
-            problems.push(`${at}.tlsCa: cannot read ${p.tlsCa} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-          }
-        }
-      }
-      pools.push({ name, url, user: String(p.user ?? ''), password: typeof p.password === 'string' ? p.password : 'x', tlsVerify: p.tlsVerify !== false, ...(tlsCa ? { tlsCa } : {}) });
     });
   }
 
-  const tlsRaw = get('listen.tls');
-  let listenTls: ProxyConfig['listen']['tls'] = null;
-  if (tlsRaw !== null && tlsRaw !== undefined) {
-    if (typeof tlsRaw !== 'object' || Array.isArray(tlsRaw) || typeof tlsRaw.cert !== 'string' || typeof tlsRaw.key !== 'string') {
-      problems.push('listen.tls must be null or {"cert": "path/to/cert.pem", "key": "path/to/key.pem"}');
-    } else {
-      listenTls = { cert: tlsRaw.cert, key: tlsRaw.key };
-    }
+  const d = (isTree(root.difficulty) ? root.difficulty : {}) as Record<string, unknown>;
+  const valid = (k: string) => typeof d[k] === 'number' && !seen(`difficulty.${k}`);
+  if (valid('min') && valid('max') && (d.min as number) > (d.max as number)) later('difficulty.min', `difficulty.min (${d.min}) is above difficulty.max (${d.max})`);
+  else if (valid('start') && valid('min') && valid('max') && ((d.start as number) < (d.min as number) || (d.start as number) > (d.max as number))) {
+    later('difficulty.start', `difficulty.start (${d.start}) must be from difficulty.min (${d.min}) to difficulty.max (${d.max}): move the bound too`);
   }
 
-  const config: ProxyConfig = {
-    pools,
-    listen: { host: str('listen.host')!, port: num('listen.port', { int: true, min: 0, max: 65535 }), tls: listenTls },
-    http: { host: str('http.host')!, port: num('http.port', { int: true, min: 0, max: 65535 }), token: str('http.token', true), allowedOrigins: strings('http.allowedOrigins') },
-    workerMode: oneOf('workerMode', ['farm', 'passthrough'] as const),
-    expectedDevices: num('expectedDevices', { int: true, min: 1, max: 16_777_216 }),
-    minDeviceExtranonce2: num('minDeviceExtranonce2', { int: true, min: 1, max: 8 }),
-    maxUpstreamConnections: num('maxUpstreamConnections', { int: true, min: 1, max: 1024 }),
-    difficulty: {
-      start: num('difficulty.start', { positive: true }),
-      min: num('difficulty.min', { positive: true }),
-      max: num('difficulty.max', { positive: true }),
-      targetSharesPerMinute: num('difficulty.targetSharesPerMinute', { positive: true, max: 600 }),
-      retargetSeconds: num('difficulty.retargetSeconds', { min: 1, max: 3600 }),
-      maxStep: num('difficulty.maxStep', { min: 1.1, max: 1024 }),
-      multiplier: num('difficulty.multiplier', { positive: true }),
-    },
-    limits: {
-      maxDevices: num('limits.maxDevices', { int: true, min: 1 }),
-      maxConnectionsPerIp: num('limits.maxConnectionsPerIp', { int: true, min: 1 }),
-      handshakeTimeoutSeconds: num('limits.handshakeTimeoutSeconds', { positive: true, max: 3600 }),
-      idleTimeoutSeconds: num('limits.idleTimeoutSeconds', { positive: true }),
-      maxLineBytes: num('limits.maxLineBytes', { int: true, min: 512, max: 16 * 1024 * 1024 }),
-      maxWriteBufferBytes: num('limits.maxWriteBufferBytes', { int: true, min: 4096 }),
-      submitsPerSecond: num('limits.submitsPerSecond', { positive: true }),
-    },
-    access: { workers: strings('access.workers'), password: str('access.password', true), allowCidrs: cidrs('access.allowCidrs') },
-    upstream: {
-      submitTimeoutSeconds: num('upstream.submitTimeoutSeconds', { positive: true, max: 600 }),
-      failoverAfterAttempts: num('upstream.failoverAfterAttempts', { int: true, min: 1, max: 100 }),
-      probeIntervalSeconds: num('upstream.probeIntervalSeconds', { min: 1, max: 86_400 }),
-      connectTimeoutSeconds: num('upstream.connectTimeoutSeconds', { positive: true, max: 600 }),
-    },
-    metrics: { labelIp: bool('metrics.labelIp'), retentionSeconds: num('metrics.retentionSeconds', { min: 0 }) },
-    log: { level: oneOf('log.level', ['debug', 'info', 'warn', 'error'] as const), format: oneOf('log.format', ['json', 'pretty'] as const) },
-    shutdown: { drainSeconds: num('shutdown.drainSeconds', { min: 0, max: 600 }) },
-    alerts: (() => {
-      const found: string[] = [];
-      const a = checkAlertsConfig(get('alerts'), found);
-      for (const p of found) if (!problems.includes(p)) problems.push(p);
-      return a;
-    })(),
-  };
-  if (config.difficulty.min > config.difficulty.max) problems.push(`difficulty.min (${config.difficulty.min}) is above difficulty.max (${config.difficulty.max})`);
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+  const alertProblems: string[] = [];
+  root.alerts = checkAlertsConfig(root.alerts, alertProblems) as unknown as Json;
+  for (const p of alertProblems) problems.push({ path: 'alerts', message: p });
+
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => p.message));
+  return root as unknown as ProxyConfig;
+}
+
+/** The host of a pool url under .example (RFC 2606), or null (also for a url that does not parse). */
+function placeholderHost(url: unknown): string | null {
+  try {
+    const { host } = parsePoolUrl(url as string);
+    return host === 'example' || host.endsWith('.example') ? host : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Each pool with its defaults: a name by position, password x, certificate checks on. */
+function normalizePools(raw: unknown): PoolConfig[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((p, i) => {
+    if (!isTree(p)) return p as unknown as PoolConfig;
+    const { tlsCa, ...rest } = p;
+    return {
+      ...rest,
+      name: p.name === undefined ? `pool${i + 1}` : p.name,
+      password: p.password === undefined ? POOL_DEFAULTS.password : p.password,
+      tlsVerify: p.tlsVerify === undefined ? POOL_DEFAULTS.tlsVerify : p.tlsVerify,
+      ...(tlsCa !== undefined && tlsCa !== null ? { tlsCa } : {}),
+    } as PoolConfig;
+  });
+}
+
+/** tlsCa: a PEM file with the CA that signed a pool's certificate (a private CA). Its text, or the problem. */
+function readCaFile(path: string): string | { problem: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { problem: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+  }
+  return text.includes('-----BEGIN CERTIFICATE-----') ? text : { problem: `${path} holds no PEM certificate` };
+}
+
+/** Fields of the sections (not inside lists) that are text or null, from the schema: `http.token`, ... */
+function nullableText(schema: JsonSchema, prefix: string[] = []): string[][] {
+  const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  return Object.entries(props).flatMap(([k, s]) => {
+    const types = Array.isArray(s.type) ? s.type : [s.type];
+    if (types.includes('string') && types.includes('null')) return [[...prefix, k]];
+    return types.includes('object') ? nullableText(s, [...prefix, k]) : [];
+  });
+}
+const NULLABLE_TEXT = nullableText(SCHEMA);
+
+/** Optional text fields given as '' mean "not set" (an empty environment variable, for instance). */
+function emptyToNull(root: Tree, paths: string[][]): Tree {
+  for (const path of paths) if (getPath(root, path) === '') setPath(root, path, null);
+  return root;
 }

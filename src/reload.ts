@@ -1,8 +1,10 @@
 import type { ProxyApp } from './app.js';
 import { ConfigError, type ProxyConfig } from './config.js';
 import { AccessPolicy } from './downstream/access.js';
-import { checkDeviceLimits, type DeviceLimits } from './downstream/server.js';
-import { checkPools, UpstreamSlot } from './upstream/upstream-slot.js';
+import { checkDeviceLimits } from './downstream/server.js';
+import { deviceLimits, proxyLiveOptions } from './options.js';
+import { checkPools } from './upstream/upstream-slot.js';
+import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
 
 /**
  * Configuration reload (SIGHUP): what changed, what can change without dropping a device, and applying it.
@@ -40,38 +42,16 @@ const LIVE: readonly string[] = [
 
 const isLive = (path: string) => LIVE.some((l) => (l.endsWith('.') ? path.startsWith(l) : path === l));
 
-type Tree = Record<string, unknown>;
-const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Leaf paths whose values differ; arrays (pools, access lists) compare as a whole. Pure. */
-function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
-  if (isTree(a) && isTree(b)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].sort().flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k));
-  }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+/** Leaf paths whose values differ, in order; arrays (pools, access lists) compare as a whole. Pure. */
+function changedPaths(a: unknown, b: unknown): string[] {
+  const paths = new Map([...leafPaths(a), ...leafPaths(b)].map((p) => [p.join('.'), p]));
+  return [...paths.keys()].sort().filter((key) => JSON.stringify(getPath(a, paths.get(key)!)) !== JSON.stringify(getPath(b, paths.get(key)!)));
 }
 
 /** What differs between two validated configurations, split into live changes and restart-only ones. Pure. */
 export function diffConfig(old: ProxyConfig, next: ProxyConfig): ConfigDiff {
   const changed = changedPaths(old, next);
   return { apply: changed.filter(isLive), restartNeeded: changed.filter((p) => !isLive(p)) };
-}
-
-function getPath(tree: unknown, path: string): unknown {
-  let cur = tree;
-  for (const k of path.split('.')) cur = isTree(cur) ? cur[k] : undefined;
-  return cur;
-}
-
-function setPath(tree: Tree, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let cur = tree;
-  for (const k of keys.slice(0, -1)) {
-    if (!isTree(cur[k])) cur[k] = {};
-    cur = cur[k] as Tree;
-  }
-  cur[keys[keys.length - 1]!] = structuredClone(value);
 }
 
 /**
@@ -83,16 +63,7 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ConfigDiff {
   const diff = diffConfig(app.config, next);
   const changed = (prefix: string) => diff.apply.some((p) => p === prefix || p.startsWith(prefix + '.'));
 
-  const l = next.limits;
-  const limits: Partial<DeviceLimits> = {
-    maxDevices: l.maxDevices,
-    maxConnectionsPerIp: l.maxConnectionsPerIp,
-    handshakeTimeoutMs: l.handshakeTimeoutSeconds * 1000,
-    idleTimeoutMs: l.idleTimeoutSeconds * 1000,
-    maxLineBytes: l.maxLineBytes,
-    maxWriteBufferBytes: l.maxWriteBufferBytes,
-    submitsPerSecond: l.submitsPerSecond,
-  };
+  const limits = deviceLimits(next.limits);
   // Checks that may refuse, before anything changes.
   try {
     if (changed('pools')) checkPools(next.pools);
@@ -104,21 +75,11 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ConfigDiff {
 
   if (changed('access')) app.access.update(next.access);
   if (changed('limits')) app.devices.updateLimits(limits);
-  if (changed('difficulty')) {
-    const d = next.difficulty;
-    app.proxy.updateOptions({
-      startDifficulty: d.start,
-      vardiff: { minDifficulty: d.min, maxDifficulty: d.max, targetSharesPerMinute: d.targetSharesPerMinute, retargetSeconds: d.retargetSeconds, maxStep: d.maxStep },
-    });
-  }
-  if (changed('pools')) {
-    for (const channel of app.proxy.channels) {
-      if (channel.upstream instanceof UpstreamSlot) channel.upstream.setPools(next.pools);
-    }
-  }
+  if (changed('difficulty')) app.proxy.updateOptions(proxyLiveOptions(next));
+  if (changed('pools')) app.proxy.setPools(next.pools);
 
   const inForce = structuredClone(app.config) as unknown as Tree;
-  for (const path of diff.apply) setPath(inForce, path, getPath(next, path));
+  for (const path of diff.apply) setPath(inForce, path.split('.'), structuredClone(getPath(next, path.split('.'))));
   app.config = inForce as unknown as ProxyConfig;
 
   if (diff.apply.length === 0 && diff.restartNeeded.length === 0) {

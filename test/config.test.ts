@@ -1,11 +1,16 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import AjvModule from 'ajv';
+import { configSchema, configSchemaText, WEBHOOK_SCHEMA } from '../src/config-schema.js';
+import { DEFAULT_ALERTS_CONFIG, WEBHOOK_FIELDS } from '../src/observe/alerts.js';
+import { getPath, leafPaths } from '../src/util/path.js';
 import { buildConfig, ConfigError, configFromEnv, DEFAULT_CONFIG, readConfigFile, validateConfig } from '../src/config.js';
 import { configFromFlags } from '../src/commands/start.js';
 import { UsageError } from '../src/commands/command.js';
 
+const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const pool = { url: 'stratum+tcp://127.0.0.1:3333', user: 'Xaddr.farm' };
 const problemsOf = (fn: () => unknown): string[] => {
   try {
@@ -126,4 +131,89 @@ t.test('pools[].tlsCa reads a CA file, and names the field when it cannot', asyn
   const notPem = path.join(dir, 'x.txt');
   writeFileSync(notPem, 'hello');
   t.match(problemsOf(() => buildConfig({ pools: [{ ...pool, tlsCa: notPem }] }))[0], /^pools\[0\]\.tlsCa: .*x\.txt holds no PEM certificate$/);
+});
+
+t.test('config/proxy.schema.json is the schema the loader checks with (run `npm run config-schema` after a change)', async (t) => {
+  t.equal(readFileSync(path.resolve('config/proxy.schema.json'), 'utf8'), configSchemaText());
+});
+
+t.test('every example config names the schema with $schema and is valid against the shipped file', async (t) => {
+  const shipped = JSON.parse(readFileSync(path.resolve('config/proxy.schema.json'), 'utf8'));
+  const validate = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(shipped);
+  const examples = readdirSync(path.resolve('config')).filter((f) => f.endsWith('.json') && f !== 'proxy.schema.json');
+  t.ok(examples.length >= 1, `examples: ${examples.join(', ')}`);
+  for (const file of examples) {
+    const example = readConfigFile(path.resolve('config', file));
+    t.equal(example.$schema, './proxy.schema.json', `${file} names the schema`);
+    t.ok(validate(example), `${file} is valid: ${JSON.stringify(validate.errors)}`);
+  }
+  // The shipped file refuses what the loader refuses (an editor shows the same problems).
+  t.notOk(validate({ pools: [pool], limits: { maxLineBytes: 10 } }), 'a bound');
+  t.notOk(validate({ pools: [pool], frobnicate: true }), 'an unknown field');
+  t.notOk(validate({ pools: [] }), 'no pool');
+  t.notOk(validate({ pools: [{ url: 'stratum+tcp://h:1' }] }), 'a pool without user');
+});
+
+t.test('the schema\'s defaults are DEFAULT_CONFIG, and the example file writes the same values', async (t) => {
+  const defaultsOf = (s: Record<string, unknown>): unknown => {
+    if (s.type === 'object' && s.properties) {
+      return Object.fromEntries(
+        Object.entries(s.properties as Record<string, Record<string, unknown>>)
+          .filter(([k]) => k !== '$schema')
+          .map(([k, v]) => [k, 'default' in v ? v.default : defaultsOf(v)]),
+      );
+    }
+    return undefined;
+  };
+  const fromSchema = defaultsOf(configSchema()) as Record<string, unknown>;
+  t.same(Object.keys((WEBHOOK_SCHEMA.properties ?? {}) as object), [...WEBHOOK_FIELDS], 'the schema knows the webhook fields alerts.ts knows');
+  t.same(fromSchema, { ...DEFAULT_CONFIG, alerts: { ...DEFAULT_ALERTS_CONFIG } });
+  const example = readConfigFile(path.resolve('config/proxy.example.json'));
+  for (const leaf of leafPaths(example).filter((p) => p[0] !== 'pools' && p[0] !== '$schema')) {
+    t.same(getPath(example, leaf), getPath(DEFAULT_CONFIG, leaf), `example ${leaf.join('.')} is the default`);
+  }
+});
+
+t.test('the README configuration table shows the defaults in force', async (t) => {
+  const readme = readFileSync(path.resolve('README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Configuration reference'), readme.indexOf('\n## ', readme.indexOf('## Configuration reference') + 5));
+  let checked = 0;
+  for (const line of section.split('\n')) {
+    const m = /^\| ((?:`[^`]+`(?: \/ )?)+) \| ((?:`[^`]*`(?: \/ )?)+) \|/.exec(line);
+    if (!m) continue;
+    const fields = [...m[1]!.matchAll(/`([^`]+)`/g)].map((x) => x[1]!);
+    const values = [...m[2]!.matchAll(/`([^`]*)`/g)].map((x) => x[1]!);
+    t.equal(fields.length, values.length, line);
+    fields.forEach((field, i) => {
+      const actual = getPath(DEFAULT_CONFIG, field.split('.'));
+      const documented = values[i]!;
+      if (typeof actual === 'number') t.equal(Number(documented), actual, field);
+      else t.equal(documented, typeof actual === 'string' ? actual : JSON.stringify(actual), field);
+      checked++;
+    });
+  }
+  t.ok(checked >= 30, `${checked} documented defaults checked`);
+});
+
+t.test('more problems, each naming its field and value: unknown fields with a suggestion, start outside [min, max], pools', async (t) => {
+  t.same(problemsOf(() => buildConfig({ pools: [pool], difficulty: { strat: 5 } } as never)), [
+    'difficulty.strat: unknown field (did you mean start? known: start, min, max, targetSharesPerMinute, retargetSeconds, maxStep, multiplier)',
+  ]);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], difficulty: { start: 0.01 } })), ['difficulty.start (0.01) must be from difficulty.min (1) to difficulty.max (1000000000): move the bound too']);
+  t.equal(buildConfig({ pools: [pool], difficulty: { start: 0.01, min: 0.001 } }).difficulty.start, 0.01, 'a start inside the bounds set');
+  t.same(problemsOf(() => buildConfig({ pools: [pool, { ...pool, name: 'pool1' }] })), ["pools[1].name: 'pool1' is used by another pool"], 'the upstream\'s own rule, one message');
+  t.same(problemsOf(() => buildConfig({ pools: [{ ...pool, name: ' ' }] })), ['pools[0].name must be a non-empty string (got " ")']);
+  t.same(problemsOf(() => buildConfig({ pools: [{ ...pool, url: 5 }] } as never)), ['pools[0].url must be a string like stratum+tcp://host:port']);
+  t.same(problemsOf(() => buildConfig({ pools: [{ url: pool.url }] } as never)), ['pools[0].user must be the pool login (wallet address or account.worker)']);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], access: { allowCidrs: ['10.0.0.0/33', ''] } })), [
+    'access.allowCidrs[1] must be a non-empty string (got "")',
+    "access.allowCidrs[0]: '10.0.0.0/33': the prefix length must be 0 to 32",
+  ]);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], http: { allowedOrigins: 'x' } } as never)), ['http.allowedOrigins must be a list of non-empty strings (got "x")']);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], alerts: { maxAttempts: 0 } })), ['alerts.maxAttempts must be an integer from 1 to 20 (got 0)'], 'alerts checked once, by their component');
+  t.same(problemsOf(() => configFromEnv({ DASH_PROXY_DIFICULTY_START: '1' })), ['DASH_PROXY_DIFICULTY_START: no such setting (did you mean DASH_PROXY_DIFFICULTY_START?)']);
+  const cfg = buildConfig({ $schema: './proxy.schema.json', pools: [pool], http: { token: '' }, access: { password: '' } });
+  t.notOk('$schema' in cfg, 'the $schema reference is for editors only');
+  t.equal(cfg.http.token, null, 'an empty token is no token');
+  t.equal(cfg.access.password, null);
 });

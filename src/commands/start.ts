@@ -1,25 +1,26 @@
 import { createProxyApp } from '../app.js';
-import { buildConfig, ConfigError, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
+import { buildConfig, ConfigError, configFromEnv, DEFAULT_CONFIG, POOL_DEFAULTS, readConfigFile, type ProxyConfig } from '../config.js';
 import { reloadConfig } from '../reload.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
+import { setPath } from '../util/path.js';
 
 export const startFlags = defineFlags({
   config: { type: 'string', short: 'c', placeholder: 'file', help: 'JSON config file (see config/proxy.example.json); flags and DASH_PROXY_* variables override it' },
   pool: { type: 'string', placeholder: 'url[,url...]', help: 'pool url(s) in failover order, e.g. stratum+tcp://dash.pool.example:3333' },
   user: { type: 'string', help: 'pool login for the farm (wallet address or account), used for every --pool' },
-  password: { type: 'string', help: 'pool password (default x)' },
-  host: { type: 'string', help: 'address devices connect to (default 0.0.0.0)' },
-  port: { type: 'int', min: 0, max: 65535, help: 'Stratum port for devices (default 3333)' },
-  httpHost: { type: 'string', help: 'address of the HTTP server: /metrics, /api, dashboard (default 0.0.0.0)' },
-  httpPort: { type: 'int', min: 0, max: 65535, help: 'HTTP port (default 8080)' },
+  password: { type: 'string', help: `pool password (default ${POOL_DEFAULTS.password})` },
+  host: { type: 'string', help: `address devices connect to (default ${DEFAULT_CONFIG.listen.host})` },
+  port: { type: 'int', min: 0, max: 65535, help: `Stratum port for devices (default ${DEFAULT_CONFIG.listen.port})` },
+  httpHost: { type: 'string', help: `address of the HTTP server: /metrics, /api, dashboard (default ${DEFAULT_CONFIG.http.host})` },
+  httpPort: { type: 'int', min: 0, max: 65535, help: `HTTP port (default ${DEFAULT_CONFIG.http.port})` },
   token: { type: 'string', help: 'read-only token required for /metrics, /api and the dashboard' },
-  workerMode: { type: 'enum', choices: ['farm', 'passthrough'] as const, help: "'farm': shares go upstream under --user (default); 'passthrough': under each device's own name" },
-  expectedDevices: { type: 'int', min: 1, help: 'devices on the farm, sizes the extranonce split (default 1000)' },
-  startDifficulty: { type: 'number', positive: true, help: 'first difficulty of a device before vardiff tunes it (default 256)' },
-  logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, help: 'log level (default info)' },
-  logFormat: { type: 'enum', choices: ['json', 'pretty'] as const, help: 'log format (default json)' },
+  workerMode: { type: 'enum', choices: ['farm', 'passthrough'] as const, help: `'farm': shares go upstream under --user; 'passthrough': under each device's own name (default ${DEFAULT_CONFIG.workerMode})` },
+  expectedDevices: { type: 'int', min: 1, help: `devices on the farm, sizes the extranonce split (default ${DEFAULT_CONFIG.expectedDevices})` },
+  startDifficulty: { type: 'number', positive: true, help: `first difficulty of a device before vardiff tunes it, between difficulty.min and max (default ${DEFAULT_CONFIG.difficulty.start})` },
+  logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, help: `log level (default ${DEFAULT_CONFIG.log.level})` },
+  logFormat: { type: 'enum', choices: ['json', 'pretty'] as const, help: `log format (default ${DEFAULT_CONFIG.log.format})` },
 });
 
 export const startHelp = startFlags.helpText({
@@ -42,17 +43,13 @@ export function configFromFlags(argv: string[], env: NodeJS.ProcessEnv = process
   const { values: v, given } = startFlags.parseArgs(argv);
   const file = v.config ? readConfigFile(v.config) : undefined;
   const flags: Record<string, unknown> = {};
-  const set = (path: string, value: unknown) => {
-    const keys = path.split('.');
-    let cur = flags;
-    for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
-    cur[keys[keys.length - 1]!] = value;
-  };
+  const set = (path: string, value: unknown) => setPath(flags, path.split('.'), value);
   if (given.has('pool')) {
     if (!v.user && !given.has('user')) throw new UsageError('--pool needs --user (the pool login for the farm)');
     set(
       'pools',
-      v.pool!.split(',').map((url, i) => ({ name: `pool${i + 1}`, url: url.trim(), user: v.user, password: v.password ?? 'x' })),
+      // Names (pool1, pool2, ...) and the default password come with the config's pool defaults.
+      v.pool!.split(',').map((url) => ({ url: url.trim(), user: v.user, ...(v.password !== undefined ? { password: v.password } : {}) })),
     );
   } else if (given.has('user') || given.has('password')) {
     throw new UsageError('--user and --password go with --pool (or set them in the config file)');

@@ -73,8 +73,35 @@ export const DEFAULT_ALERTS_CONFIG: AlertsConfig = {
   queueSize: 500,
 };
 
+type AlertNumbers = Omit<AlertsConfig, 'webhooks' | 'instance'>;
+export interface NumberRule {
+  min?: number;
+  max?: number;
+  int?: boolean;
+  positive?: boolean;
+}
+
+/** The bounds of each number in the alerts section (the configuration's schema is made from these). */
+export const ALERT_NUMBER_RULES: Record<keyof AlertNumbers, NumberRule> = {
+  offlineGraceSeconds: { min: 0, max: 86_400 },
+  groupWindowSeconds: { min: 0, max: 3600 },
+  maxNamesListed: { int: true, min: 1, max: 1000 },
+  hashrateDropPercent: { min: 0, max: 99 },
+  hashrateAverageMinutes: { min: 5, max: 10_080 },
+  rejectRatePercent: { min: 0, max: 100 },
+  rejectRateWindowMinutes: { min: 1, max: 1440 },
+  rejectRateMinShares: { int: true, min: 1 },
+  checkIntervalSeconds: { min: 1, max: 3600 },
+  requestTimeoutSeconds: { positive: true, max: 300 },
+  maxAttempts: { int: true, min: 1, max: 20 },
+  retryBaseSeconds: { positive: true, max: 3600 },
+  retryMaxSeconds: { positive: true, max: 3600 },
+  queueSize: { int: true, min: 1, max: 100_000 },
+};
+
 export const DEFAULT_WEBHOOK_MAX_PER_MINUTE = 10;
-const WEBHOOK_FIELDS = ['name', 'url', 'format', 'headers', 'events', 'chatId', 'maxPerMinute'] as const;
+export const WEBHOOK_MAX_PER_MINUTE_RULE: NumberRule = { int: true, min: 1, max: 600 };
+export const WEBHOOK_FIELDS = ['name', 'url', 'format', 'headers', 'events', 'chatId', 'maxPerMinute'] as const;
 /** RFC 9110 token characters: what a header name may be made of. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -104,7 +131,7 @@ export function checkAlertsConfig(raw: unknown, problems: string[], path = 'aler
   const known = Object.keys(DEFAULT_ALERTS_CONFIG);
   for (const k of Object.keys(obj)) if (!known.includes(k)) problems.push(`${path}.${k}: unknown field (known: ${known.join(', ')})`);
   const value = (k: keyof AlertsConfig): unknown => (obj[k] === undefined ? DEFAULT_ALERTS_CONFIG[k] : obj[k]);
-  const num = (k: keyof AlertsConfig, o: { min?: number; max?: number; int?: boolean; positive?: boolean }): number =>
+  const num = (k: keyof AlertsConfig, o: NumberRule): number =>
     checkNumber(`${path}.${k}`, value(k), o, problems, DEFAULT_ALERTS_CONFIG[k] as number);
 
   let instance: string | null = null;
@@ -114,24 +141,8 @@ export function checkAlertsConfig(raw: unknown, problems: string[], path = 'aler
     else instance = rawInstance;
   }
 
-  const config: AlertsConfig = {
-    webhooks: checkWebhooks(value('webhooks'), `${path}.webhooks`, problems),
-    instance,
-    offlineGraceSeconds: num('offlineGraceSeconds', { min: 0, max: 86_400 }),
-    groupWindowSeconds: num('groupWindowSeconds', { min: 0, max: 3600 }),
-    maxNamesListed: num('maxNamesListed', { int: true, min: 1, max: 1000 }),
-    hashrateDropPercent: num('hashrateDropPercent', { min: 0, max: 99 }),
-    hashrateAverageMinutes: num('hashrateAverageMinutes', { min: 5, max: 10_080 }),
-    rejectRatePercent: num('rejectRatePercent', { min: 0, max: 100 }),
-    rejectRateWindowMinutes: num('rejectRateWindowMinutes', { min: 1, max: 1440 }),
-    rejectRateMinShares: num('rejectRateMinShares', { int: true, min: 1 }),
-    checkIntervalSeconds: num('checkIntervalSeconds', { min: 1, max: 3600 }),
-    requestTimeoutSeconds: num('requestTimeoutSeconds', { positive: true, max: 300 }),
-    maxAttempts: num('maxAttempts', { int: true, min: 1, max: 20 }),
-    retryBaseSeconds: num('retryBaseSeconds', { positive: true, max: 3600 }),
-    retryMaxSeconds: num('retryMaxSeconds', { positive: true, max: 3600 }),
-    queueSize: num('queueSize', { int: true, min: 1, max: 100_000 }),
-  };
+  const numbers = Object.fromEntries(Object.entries(ALERT_NUMBER_RULES).map(([k, rule]) => [k, num(k as keyof AlertsConfig, rule)]));
+  const config: AlertsConfig = { webhooks: checkWebhooks(value('webhooks'), `${path}.webhooks`, problems), instance, ...(numbers as AlertNumbers) };
   if (config.retryMaxSeconds < config.retryBaseSeconds) {
     problems.push(`${path}.retryMaxSeconds (${config.retryMaxSeconds}) must be >= ${path}.retryBaseSeconds (${config.retryBaseSeconds})`);
   }
@@ -229,7 +240,7 @@ function checkWebhooks(raw: unknown, path: string, problems: string[]): WebhookC
       problems.push(`${at}.chatId is only used with format telegram (format is ${format})`);
     }
 
-    const maxPerMinute = checkNumber(`${at}.maxPerMinute`, hook.maxPerMinute ?? DEFAULT_WEBHOOK_MAX_PER_MINUTE, { int: true, min: 1, max: 600 }, problems, DEFAULT_WEBHOOK_MAX_PER_MINUTE);
+    const maxPerMinute = checkNumber(`${at}.maxPerMinute`, hook.maxPerMinute ?? DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, problems, DEFAULT_WEBHOOK_MAX_PER_MINUTE);
     out.push({ name, url, format, headers, events, chatId, maxPerMinute });
   });
   return out;

@@ -5,13 +5,14 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { StratumError, StratumErrorCode } from '../stratum/errors.js';
 import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
-import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js';
+import type { ExtranonceInfo, PoolConfig, Upstream, UpstreamJob } from '../upstream/types.js';
+import { checkPools } from '../upstream/upstream-slot.js';
 import { Channel } from './channel.js';
 import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
 import { displayHash } from '../chain/bytes.js';
 import { ShareValidator } from './share-validator.js';
-import { DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
+import { DEFAULT_START_DIFFICULTY, DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
 
 /**
  * The manager in the middle. Pool side: channels (one upstream session each) bring jobs in; the proxy
@@ -49,6 +50,16 @@ export interface ProxyOptions {
   vardiffTickMs?: number;
 }
 
+/** The defaults of the options the configuration sets (its defaults are these: see src/config-schema.ts). */
+export const PROXY_DEFAULTS = {
+  expectedDevices: 1000,
+  minDeviceExtranonce2: DEFAULT_MIN_DEVICE_EXTRANONCE2,
+  maxUpstreamConnections: 16,
+  workerMode: 'farm' as WorkerMode,
+  startDifficulty: DEFAULT_START_DIFFICULTY,
+  difficultyMultiplier: 1,
+};
+
 /** [hardening] The live-changeable part of the options (SIGHUP reload). */
 export type ProxyLiveOptions = Pick<ProxyOptions, 'startDifficulty' | 'checkAccess'> & { vardiff?: Partial<VardiffOptions> };
 
@@ -79,13 +90,13 @@ export class Proxy implements SessionHost {
       hasher: options.hasher,
       createUpstream: options.createUpstream,
       bus: options.bus,
-      expectedDevices: options.expectedDevices ?? 1000,
-      minDeviceExtranonce2: options.minDeviceExtranonce2 ?? DEFAULT_MIN_DEVICE_EXTRANONCE2,
-      maxUpstreamConnections: options.maxUpstreamConnections ?? 16,
-      workerMode: options.workerMode ?? 'farm',
-      startDifficulty: options.startDifficulty ?? 0.01,
+      expectedDevices: options.expectedDevices ?? PROXY_DEFAULTS.expectedDevices,
+      minDeviceExtranonce2: options.minDeviceExtranonce2 ?? PROXY_DEFAULTS.minDeviceExtranonce2,
+      maxUpstreamConnections: options.maxUpstreamConnections ?? PROXY_DEFAULTS.maxUpstreamConnections,
+      workerMode: options.workerMode ?? PROXY_DEFAULTS.workerMode,
+      startDifficulty: options.startDifficulty ?? PROXY_DEFAULTS.startDifficulty,
       vardiff: { ...DEFAULT_VARDIFF, ...options.vardiff },
-      difficultyMultiplier: options.difficultyMultiplier ?? 1,
+      difficultyMultiplier: options.difficultyMultiplier ?? PROXY_DEFAULTS.difficultyMultiplier,
       duplicateCacheSize: options.duplicateCacheSize ?? 250_000,
       retargetGraceMs: options.retargetGraceMs ?? DEFAULT_RETARGET_GRACE_MS,
       subscribeWaitMs: options.subscribeWaitMs ?? 20_000,
@@ -128,6 +139,15 @@ export class Proxy implements SessionHost {
     if (next.startDifficulty !== undefined) this.opts.startDifficulty = next.startDifficulty;
     if (next.vardiff) this.opts.vardiff = { ...this.opts.vardiff, ...next.vardiff };
     if ('checkAccess' in next) this.checkAccess = next.checkAccess;
+  }
+
+  /**
+   * The pool list changed (SIGHUP): every channel's upstream takes the new list (the list is checked once,
+   * before any channel changes). Channels opened later get it from `createUpstream`.
+   */
+  setPools(pools: PoolConfig[]): void {
+    checkPools(pools);
+    for (const channel of this.channels) channel.upstream.setPools?.(pools);
   }
 
   /** Wait for pool answers still pending (including shares forwarded meanwhile), at most `ms`. */

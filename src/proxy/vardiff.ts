@@ -17,14 +17,27 @@ export interface VardiffOptions {
   maxDifficulty: number;
 }
 
+/**
+ * Defaults for an X11 ASIC farm. One difficulty-1 share is 2^32 hashes, so at 12 shares a minute a device
+ * of H hash/s settles near H / 8.6e8: about 1,200 for a 1 TH/s Antminer D7, 23,000 for a 20 TH/s machine.
+ * The floor of 1 still gives a 1 GH/s device (the smallest X11 ASICs) its 12 shares a minute and keeps a
+ * fast device that went quiet from coming back at a difficulty it would flood; the ceiling is far above
+ * any device (and a device is never above the pool's difficulty anyway).
+ */
 export const DEFAULT_VARDIFF: VardiffOptions = {
   targetSharesPerMinute: 12,
   retargetSeconds: 30,
   maxStep: 4,
   tolerance: 0.3,
-  minDifficulty: 1e-6,
-  maxDifficulty: 1e12,
+  minDifficulty: 1,
+  maxDifficulty: 1e9,
 };
+
+/**
+ * A device's first difficulty before vardiff tunes it (clamped to the pool's): 4096 is 12 shares a minute
+ * at 3.5 TH/s, so a 1 TH/s device and a 20 TH/s one each reach their own difficulty in one or two retargets.
+ */
+export const DEFAULT_START_DIFFICULTY = 4096;
 
 export interface VardiffState {
   difficulty: number;

@@ -117,7 +117,8 @@ export interface PoolConnectionOptions extends PoolHealthOptions {
   log?: UpstreamLog;
 }
 
-const DEFAULTS = {
+/** Option defaults (the configuration's `upstream.*Seconds` defaults are these). */
+export const DEFAULTS = {
   connectTimeoutMs: 10_000,
   handshakeTimeoutMs: 10_000,
   submitTimeoutMs: 10_000,

@@ -101,5 +101,7 @@ export interface Upstream {
   submit(share: UpstreamSubmit): Promise<SubmitResult>;
   /** Pass-through worker naming: authorize a device's own name on the current pool connection. */
   authorizeWorker(name: string, password: string): Promise<boolean>;
+  /** A new ordered pool list (SIGHUP), for an upstream that follows one. */
+  setPools?(pools: PoolConfig[]): void;
   readonly isReady: boolean;
 }

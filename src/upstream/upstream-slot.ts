@@ -41,28 +41,45 @@ export interface UpstreamSlotOptions {
 
 const NO_POOL: SubmitResult = { accepted: false, reason: 'no pool connection', code: null, latencyMs: 0, timedOut: false };
 
-/** Check the ordered pool list; throws an Error naming the field (`pools[1].url: ...`). */
-export function checkPools(pools: unknown): asserts pools is PoolConfig[] {
-  if (!Array.isArray(pools) || pools.length === 0) throw new Error('pools: at least one pool is required');
+/** Defaults of the slot's options (the configuration's `upstream.*` defaults are these). */
+export const SLOT_DEFAULTS = { failoverAfter: 3, probeIntervalMs: 30_000 };
+
+/**
+ * The rules of an ordered pool list, each problem naming its field (`pools[1].url: ...`), all at once: the
+ * configuration reports them with its other problems, `checkPools` throws the first.
+ */
+export function poolListProblems(pools: unknown): { path: string; message: string }[] {
+  if (!Array.isArray(pools) || pools.length === 0) return [{ path: 'pools', message: 'pools: at least one pool is required' }];
+  const out: { path: string; message: string }[] = [];
+  const problem = (path: string, what: string) => out.push({ path, message: `${path}: ${what}` });
   const names = new Set<string>();
   pools.forEach((p: unknown, i) => {
     const at = `pools[${i}]`;
-    if (typeof p !== 'object' || p === null) throw new Error(`${at}: must be an object with name, url, user and password`);
+    if (typeof p !== 'object' || p === null) return problem(at, 'must be an object with name, url, user and password');
     const pool = p as Record<string, unknown>;
-    if (typeof pool.name !== 'string' || pool.name.trim() === '') throw new Error(`${at}.name: must be a non-empty string`);
-    if (names.has(pool.name)) throw new Error(`${at}.name: '${pool.name}' is used by another pool`);
-    names.add(pool.name);
-    if (typeof pool.url !== 'string') throw new Error(`${at}.url: must be a string`);
-    try {
-      parsePoolUrl(pool.url);
-    } catch (e) {
-      throw new Error(`${at}.url: ${(e as Error).message}`);
+    if (typeof pool.name !== 'string' || pool.name.trim() === '') problem(`${at}.name`, 'must be a non-empty string');
+    else if (names.has(pool.name)) problem(`${at}.name`, `'${pool.name}' is used by another pool`);
+    else names.add(pool.name);
+    if (typeof pool.url !== 'string') problem(`${at}.url`, 'must be a string');
+    else {
+      try {
+        parsePoolUrl(pool.url);
+      } catch (e) {
+        problem(`${at}.url`, (e as Error).message);
+      }
     }
-    if (typeof pool.user !== 'string' || pool.user === '') throw new Error(`${at}.user: must be a non-empty string`);
-    if (typeof pool.password !== 'string') throw new Error(`${at}.password: must be a string`);
-    if (pool.tlsVerify !== undefined && typeof pool.tlsVerify !== 'boolean') throw new Error(`${at}.tlsVerify: must be true or false`);
-    if (pool.tlsCa !== undefined && typeof pool.tlsCa !== 'string') throw new Error(`${at}.tlsCa: must be PEM text`);
+    if (typeof pool.user !== 'string' || pool.user === '') problem(`${at}.user`, 'must be a non-empty string');
+    if (typeof pool.password !== 'string') problem(`${at}.password`, 'must be a string');
+    if (pool.tlsVerify !== undefined && typeof pool.tlsVerify !== 'boolean') problem(`${at}.tlsVerify`, 'must be true or false');
+    if (pool.tlsCa !== undefined && typeof pool.tlsCa !== 'string') problem(`${at}.tlsCa`, 'must be PEM text');
   });
+  return out;
+}
+
+/** Check the ordered pool list; throws an Error with its first problem (`pools[1].url: ...`). */
+export function checkPools(pools: unknown): asserts pools is PoolConfig[] {
+  const problems = poolListProblems(pools);
+  if (problems.length > 0) throw new Error(problems[0]!.message);
 }
 
 export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
@@ -109,8 +126,8 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
       return v;
     };
     this.poolList = options.pools.map((p) => ({ ...p }));
-    this.failoverAfter = positiveInt(options.failoverAfter, 'failoverAfter', 3);
-    this.probeIntervalMs = positive(options.probeIntervalMs, 'probeIntervalMs', 30_000);
+    this.failoverAfter = positiveInt(options.failoverAfter, 'failoverAfter', SLOT_DEFAULTS.failoverAfter);
+    this.probeIntervalMs = positive(options.probeIntervalMs, 'probeIntervalMs', SLOT_DEFAULTS.probeIntervalMs);
     this.switchGraceMs = positive(options.switchGraceMs, 'switchGraceMs', 5_000);
     this.maxRememberedWorkers = positiveInt(options.maxRememberedWorkers, 'maxRememberedWorkers', 100_000);
     if (options.backoff) checkBackoffOptions(options.backoff);

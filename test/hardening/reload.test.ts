@@ -136,6 +136,25 @@ t.test('a reload that cannot be applied changes nothing; a broken file is refuse
   t.same(reloadConfig(app, () => good), { apply: [], restartNeeded: [] }, 'a reload with nothing changed');
 });
 
+t.test('applyConfig: a new pool list reaches the running upstream (through the proxy), the config in force follows', async (t) => {
+  const a = await ScriptedPool.start({ behaviour: healthyPool() });
+  const b = await ScriptedPool.start({ behaviour: healthyPool({ extranonce1: 'bbbb0000' }) });
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const cfg = (pools: { name: string; url: string }[]) =>
+    buildConfig({
+      pools: pools.map((p) => ({ ...p, user: 'farm', password: 'x' })),
+      listen: { host: '127.0.0.1', port: 0, tls: null },
+      http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+    });
+  const app = await runningApp(t, cfg([{ name: 'A', url: a.url }]));
+  await until(() => app.proxy.isReady, 'ready on A');
+  const pools: string[] = [];
+  app.bus.on('pool.switch', (e) => pools.push(e.to));
+  t.same(applyConfig(app, cfg([{ name: 'B', url: b.url }])), { apply: ['pools'], restartNeeded: [] });
+  await until(() => b.connections >= 1 && app.proxy.isReady && pools.includes('B'), () => `switched to B (switches: ${pools.join(', ')})`);
+  t.same(app.config.pools.map((p) => p.name), ['B']);
+});
+
 t.test('app.stop() with devices connected: they get client.reconnect and the stop completes (bounded)', async (t) => {
   const pool = await ScriptedPool.start({ behaviour: healthyPool({ extranonce2Size: 8 }) });
   t.teardown(() => pool.close());

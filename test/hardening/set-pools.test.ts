@@ -1,7 +1,10 @@
 import t from 'tap';
+import { EventBus } from '../../src/core/events.js';
+import { Proxy } from '../../src/proxy/proxy.js';
 import type { PoolConfig } from '../../src/upstream/types.js';
 import { UpstreamSlot, type UpstreamSlotOptions } from '../../src/upstream/upstream-slot.js';
 import { healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
+import { hasher } from '../helpers/share-kit.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /**
@@ -159,4 +162,28 @@ t.test('an invalid list is refused with the field named, and nothing changes', a
   t.throws(() => r.slot.setPools([{ name: 'X', url: 'http://x', user: 'u', password: 'x' }]), { message: /^pools\[0\]\.url: / });
   t.same(r.slot.pools.map((p) => p.name), ['A']);
   t.match(await r.slot.submit(share), { accepted: true });
+});
+
+t.test('Proxy.setPools: the pool list changed reaches every channel; an invalid list changes none', async (t) => {
+  const a = await pool(t);
+  const b = await pool(t, healthyPool({ extranonce1: 'bbbb0000' }));
+  const made: ReturnType<typeof slotOf>[] = [];
+  const proxy = new Proxy({
+    hasher,
+    bus: new EventBus(),
+    createUpstream: () => {
+      const r = slotOf(t, { pools: [cfg('A', a)] });
+      made.push(r);
+      return r.slot;
+    },
+  });
+  t.teardown(() => proxy.stop());
+  proxy.start();
+  await until(() => made.length === 1, 'a channel');
+  await made[0]!.until(/^ready:A$/);
+  t.throws(() => proxy.setPools([cfg('B', b), { name: 'B', url: a.url, user: 'u', password: 'x' }]), { message: "pools[1].name: 'B' is used by another pool" });
+  t.same(made[0]!.slot.pools.map((p) => p.name), ['A'], 'refused before any channel changed');
+  proxy.setPools([cfg('B', b)]);
+  t.same(made[0]!.slot.pools.map((p) => p.name), ['B']);
+  await made[0]!.until(/^ready:B$/);
 });

@@ -1,0 +1,263 @@
+import { DEFAULT_DEVICE_LIMITS } from './downstream/server.js';
+import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig, type NumberRule } from './observe/alerts.js';
+import { ALERT_KINDS, WEBHOOK_FORMATS } from './observe/webhooks.js';
+import { PROXY_DEFAULTS, type WorkerMode } from './proxy/proxy.js';
+import { DEFAULT_VARDIFF } from './proxy/vardiff.js';
+import { DEFAULTS as POOL_CONNECTION_DEFAULTS } from './upstream/pool-connection.js';
+import type { PoolConfig } from './upstream/types.js';
+import { SLOT_DEFAULTS } from './upstream/upstream-slot.js';
+import type { JsonSchema } from './util/json-schema.js';
+
+/**
+ * The configuration's shape, defaults and rules, written once. The defaults are the components' own
+ * (vardiff's, the device server's limits, the proxy's, the upstream's, the alerts'), in the config's units
+ * (seconds where the component counts milliseconds). `configSchema()` is the JSON Schema the loader checks
+ * with and that ships as config/proxy.schema.json (`npm run config-schema` writes it) for editors.
+ */
+export interface ProxyConfig {
+  pools: PoolConfig[];
+  listen: { host: string; port: number; tls: { cert: string; key: string } | null };
+  http: { host: string; port: number; token: string | null; allowedOrigins: string[] };
+  /** 'farm': shares go upstream under the pool's user; 'passthrough': under each device's own name. */
+  workerMode: WorkerMode;
+  /** Devices expected on the farm (sizes the extranonce prefix). */
+  expectedDevices: number;
+  /** Bytes of extranonce2 every device keeps at least. */
+  minDeviceExtranonce2: number;
+  maxUpstreamConnections: number;
+  difficulty: {
+    start: number;
+    min: number;
+    max: number;
+    targetSharesPerMinute: number;
+    retargetSeconds: number;
+    maxStep: number;
+    /** The pool's difficulty unit: target = diff1 * multiplier / difficulty (1 for every X11 pool we know). */
+    multiplier: number;
+  };
+  limits: {
+    maxDevices: number;
+    maxConnectionsPerIp: number;
+    handshakeTimeoutSeconds: number;
+    idleTimeoutSeconds: number;
+    maxLineBytes: number;
+    maxWriteBufferBytes: number;
+    submitsPerSecond: number;
+  };
+  access: { workers: string[]; password: string | null; allowCidrs: string[] };
+  upstream: { submitTimeoutSeconds: number; failoverAfterAttempts: number; probeIntervalSeconds: number; connectTimeoutSeconds: number };
+  metrics: { labelIp: boolean; retentionSeconds: number };
+  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
+  shutdown: { drainSeconds: number };
+  /** Webhooks (generic JSON, Slack, Telegram) for device offline/back, hashrate drop, rejects, pools, blocks. */
+  alerts: AlertsConfig;
+}
+
+const seconds = (ms: number) => ms / 1000;
+
+export const DEFAULT_CONFIG: ProxyConfig = {
+  pools: [],
+  listen: { host: '0.0.0.0', port: 3333, tls: null },
+  http: { host: '0.0.0.0', port: 8080, token: null, allowedOrigins: [] },
+  workerMode: PROXY_DEFAULTS.workerMode,
+  expectedDevices: PROXY_DEFAULTS.expectedDevices,
+  minDeviceExtranonce2: PROXY_DEFAULTS.minDeviceExtranonce2,
+  maxUpstreamConnections: PROXY_DEFAULTS.maxUpstreamConnections,
+  difficulty: {
+    start: PROXY_DEFAULTS.startDifficulty,
+    min: DEFAULT_VARDIFF.minDifficulty,
+    max: DEFAULT_VARDIFF.maxDifficulty,
+    targetSharesPerMinute: DEFAULT_VARDIFF.targetSharesPerMinute,
+    retargetSeconds: DEFAULT_VARDIFF.retargetSeconds,
+    maxStep: DEFAULT_VARDIFF.maxStep,
+    multiplier: PROXY_DEFAULTS.difficultyMultiplier,
+  },
+  limits: {
+    maxDevices: DEFAULT_DEVICE_LIMITS.maxDevices,
+    maxConnectionsPerIp: DEFAULT_DEVICE_LIMITS.maxConnectionsPerIp,
+    handshakeTimeoutSeconds: seconds(DEFAULT_DEVICE_LIMITS.handshakeTimeoutMs),
+    idleTimeoutSeconds: seconds(DEFAULT_DEVICE_LIMITS.idleTimeoutMs),
+    maxLineBytes: DEFAULT_DEVICE_LIMITS.maxLineBytes,
+    maxWriteBufferBytes: DEFAULT_DEVICE_LIMITS.maxWriteBufferBytes,
+    submitsPerSecond: DEFAULT_DEVICE_LIMITS.submitsPerSecond,
+  },
+  access: { workers: [], password: null, allowCidrs: [] },
+  upstream: {
+    submitTimeoutSeconds: seconds(POOL_CONNECTION_DEFAULTS.submitTimeoutMs),
+    failoverAfterAttempts: SLOT_DEFAULTS.failoverAfter,
+    probeIntervalSeconds: seconds(SLOT_DEFAULTS.probeIntervalMs),
+    connectTimeoutSeconds: seconds(POOL_CONNECTION_DEFAULTS.connectTimeoutMs),
+  },
+  metrics: { labelIp: false, retentionSeconds: 3600 },
+  log: { level: 'info', format: 'json' },
+  shutdown: { drainSeconds: 10 },
+  alerts: DEFAULT_ALERTS_CONFIG,
+};
+
+/** What a pool entry may leave out (its name is `pool1`, `pool2`, ... by position). */
+export const POOL_DEFAULTS = { password: 'x', tlsVerify: true };
+
+// ---- schema pieces ----------------------------------------------------------------------------------------
+
+interface Bounds {
+  min?: number;
+  max?: number;
+  /** Strictly above 0. */
+  positive?: boolean;
+}
+
+const number = (integer: boolean, b: Bounds, dflt: number | undefined, description: string): JsonSchema => ({
+  type: integer ? 'integer' : 'number',
+  ...(b.positive ? { exclusiveMinimum: 0 } : {}),
+  ...(b.min !== undefined ? { minimum: b.min } : {}),
+  ...(b.max !== undefined ? { maximum: b.max } : {}),
+  ...(dflt !== undefined ? { default: dflt } : {}),
+  description,
+});
+const int = (b: Bounds, dflt: number | undefined, description: string) => number(true, b, dflt, description);
+const num = (b: Bounds, dflt: number | undefined, description: string) => number(false, b, dflt, description);
+const text = (dflt: string | undefined, description: string): JsonSchema => ({ type: 'string', minLength: 1, ...(dflt !== undefined ? { default: dflt } : {}), description });
+const textOrNull = (description: string): JsonSchema => ({ type: ['string', 'null'], minLength: 1, default: null, description });
+const bool = (dflt: boolean | undefined, description: string): JsonSchema => ({ type: 'boolean', ...(dflt !== undefined ? { default: dflt } : {}), description });
+const oneOf = (choices: readonly string[], dflt: string | undefined, description: string): JsonSchema => ({ type: 'string', enum: [...choices], ...(dflt !== undefined ? { default: dflt } : {}), description });
+const texts = (description: string): JsonSchema => ({ type: 'array', items: { type: 'string', minLength: 1 }, default: [], description });
+const section = (description: string, properties: Record<string, JsonSchema>): JsonSchema => ({ type: 'object', description, additionalProperties: false, properties });
+const fromRule = (r: NumberRule, dflt: number, description: string) => number(r.int === true, r, dflt, description);
+
+const POOL: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'user'],
+  properties: {
+    name: { type: 'string', minLength: 1, pattern: '\\S', description: 'short name for logs, metrics and the dashboard (default: pool1, pool2, ... by position)' },
+    url: { type: 'string', minLength: 1, description: 'stratum+tcp://host:port or stratum+ssl://host:port' },
+    user: { type: 'string', minLength: 1, description: 'the pool login: wallet address or account.worker' },
+    password: { type: 'string', default: POOL_DEFAULTS.password, description: 'the pool password' },
+    tlsVerify: { type: 'boolean', default: POOL_DEFAULTS.tlsVerify, description: 'stratum+ssl only: check the pool certificate' },
+    tlsCa: { type: ['string', 'null'], minLength: 1, description: 'stratum+ssl only: path of a PEM file with the private CA that signed the pool certificate' },
+  },
+};
+
+export const WEBHOOK_SCHEMA: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    name: { type: 'string', description: 'name in logs (default: webhook1, webhook2, ...)' },
+    url: { type: 'string', description: 'http:// or https:// URL of the webhook' },
+    format: { type: 'string', enum: [...WEBHOOK_FORMATS], default: 'json', description: 'payload format' },
+    headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers, e.g. {"Authorization": "Bearer ..."}' },
+    events: { type: 'array', minItems: 1, items: { type: 'string', enum: [...ALERT_KINDS] }, description: 'alert kinds sent to this webhook (default: all)' },
+    chatId: { type: ['string', 'integer'], description: 'format telegram: the chat id (-1001234567890 or "@channel")' },
+    maxPerMinute: fromRule(WEBHOOK_MAX_PER_MINUTE_RULE, DEFAULT_WEBHOOK_MAX_PER_MINUTE, 'messages a minute at most; the rest waits and goes as one digest'),
+  },
+};
+
+const ALERT_WORDS: Record<keyof typeof ALERT_NUMBER_RULES, string> = {
+  offlineGraceSeconds: 'a device is reported offline only when not back within this',
+  groupWindowSeconds: 'alerts of one kind within this window become one message',
+  maxNamesListed: 'names listed in a grouped message',
+  hashrateDropPercent: 'farm hashrate drop against its average that raises an alert (0: off)',
+  hashrateAverageMinutes: 'the average the hashrate is compared with',
+  rejectRatePercent: 'farm reject rate that raises an alert (0: off)',
+  rejectRateWindowMinutes: 'window of the reject rate',
+  rejectRateMinShares: 'shares needed in the window before the reject rate counts',
+  checkIntervalSeconds: 'how often hashrate and reject rate are checked',
+  requestTimeoutSeconds: 'a webhook request longer than this fails',
+  maxAttempts: 'attempts per message',
+  retryBaseSeconds: 'first retry delay (doubles)',
+  retryMaxSeconds: 'longest retry delay',
+  queueSize: 'messages waiting per webhook at most',
+};
+
+/** The configuration's JSON Schema (draft-07). Pure: the same object every call. */
+export function configSchema(): JsonSchema {
+  const d = DEFAULT_CONFIG;
+  const l = d.limits;
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'dash-farm-proxy configuration',
+    description: 'Generated from src/config-schema.ts by `npm run config-schema`: do not edit by hand.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['pools'],
+    properties: {
+      $schema: { type: 'string', description: 'this schema, for editors' },
+      pools: { type: 'array', minItems: 1, items: POOL, default: [], description: 'pools in failover order' },
+      listen: section('where devices connect', {
+        host: text(d.listen.host, 'address devices connect to'),
+        port: int({ min: 0, max: 65535 }, d.listen.port, 'Stratum port for devices'),
+        tls: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          properties: { cert: text(undefined, 'PEM certificate file'), key: text(undefined, 'PEM key file') },
+          default: null,
+          description: 'PEM file paths: devices then use stratum+ssl://',
+        },
+      }),
+      http: section('dashboard, /ws, /metrics, /api/*, /healthz, /readyz', {
+        host: text(d.http.host, 'address of the HTTP server'),
+        port: int({ min: 0, max: 65535 }, d.http.port, 'HTTP port'),
+        token: textOrNull('when set, /metrics, /api, the dashboard and its feed need Authorization: Bearer <token> or ?token='),
+        allowedOrigins: texts('extra browser origins allowed on the websocket'),
+      }),
+      workerMode: oneOf(['farm', 'passthrough'], d.workerMode, "'farm': shares go upstream under the pool login; 'passthrough': under each device's worker name"),
+      expectedDevices: int({ min: 1, max: 16_777_216 }, d.expectedDevices, 'devices on the farm: sizes the extranonce prefix'),
+      minDeviceExtranonce2: int({ min: 1, max: 8 }, d.minDeviceExtranonce2, 'bytes of extranonce2 each device keeps at least'),
+      maxUpstreamConnections: int({ min: 1, max: 1024 }, d.maxUpstreamConnections, "pool connections the proxy may open when one's extranonce space is full"),
+      difficulty: section('device difficulty and vardiff', {
+        start: num({ positive: true }, d.difficulty.start, "a device's first difficulty (clamped to the pool's); between min and max"),
+        min: num({ positive: true }, d.difficulty.min, 'lowest vardiff difficulty'),
+        max: num({ positive: true }, d.difficulty.max, "highest vardiff difficulty (a device is never above the pool's either)"),
+        targetSharesPerMinute: num({ positive: true, max: 600 }, d.difficulty.targetSharesPerMinute, 'what vardiff aims at'),
+        retargetSeconds: num({ min: 1, max: 3600 }, d.difficulty.retargetSeconds, 'shortest time between two retargets'),
+        maxStep: num({ min: 1.1, max: 1024 }, d.difficulty.maxStep, 'largest factor of one retarget'),
+        multiplier: num({ positive: true }, d.difficulty.multiplier, "the pool's difficulty unit (1 for every X11 pool we know)"),
+      }),
+      limits: section('device limits', {
+        maxDevices: int({ min: 1 }, l.maxDevices, 'devices at once'),
+        maxConnectionsPerIp: int({ min: 1 }, l.maxConnectionsPerIp, 'connections per source address'),
+        handshakeTimeoutSeconds: num({ positive: true, max: 3600 }, l.handshakeTimeoutSeconds, 'time to subscribe and authorize'),
+        idleTimeoutSeconds: num({ positive: true }, l.idleTimeoutSeconds, 'a device silent this long is closed'),
+        maxLineBytes: int({ min: 512, max: 16 * 1024 * 1024 }, l.maxLineBytes, 'longest line from a device'),
+        maxWriteBufferBytes: int({ min: 4096 }, l.maxWriteBufferBytes, 'a device that stops reading is dropped past this'),
+        submitsPerSecond: num({ positive: true }, l.submitsPerSecond, 'per device, bursts of twice that'),
+      }),
+      access: section('who may connect', {
+        workers: texts('allow-list of worker names (empty: any)'),
+        password: textOrNull('shared password devices must send'),
+        allowCidrs: texts('address allow-list for the device port, e.g. ["10.0.0.0/8"] (empty: any)'),
+      }),
+      upstream: section('pool connections', {
+        submitTimeoutSeconds: num({ positive: true, max: 600 }, d.upstream.submitTimeoutSeconds, 'a pool answer later than this counts as a timeout'),
+        failoverAfterAttempts: int({ min: 1, max: 100 }, d.upstream.failoverAfterAttempts, 'failed attempts before trying the next pool'),
+        probeIntervalSeconds: num({ min: 1, max: 86_400 }, d.upstream.probeIntervalSeconds, 'how often a higher-priority pool is probed while on a backup'),
+        connectTimeoutSeconds: num({ positive: true, max: 600 }, d.upstream.connectTimeoutSeconds, 'TCP/TLS connect timeout'),
+      }),
+      metrics: section('Prometheus metrics', {
+        labelIp: bool(d.metrics.labelIp, 'add an ip label to per-device series'),
+        retentionSeconds: num({ min: 0 }, d.metrics.retentionSeconds, "a disconnected device's series are removed after this"),
+      }),
+      log: section('logging', {
+        level: oneOf(['debug', 'info', 'warn', 'error'], d.log.level, 'log level'),
+        format: oneOf(['json', 'pretty'], d.log.format, 'log format'),
+      }),
+      shutdown: section('graceful stop', {
+        drainSeconds: num({ min: 0, max: 600 }, d.shutdown.drainSeconds, 'on SIGTERM, how long pending pool answers are awaited'),
+      }),
+      alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools and blocks', {
+        webhooks: { type: 'array', items: WEBHOOK_SCHEMA, default: [], description: 'where alerts go' },
+        instance: textOrNull("the proxy's name in alerts (default: the host name)"),
+        ...Object.fromEntries(
+          Object.entries(ALERT_NUMBER_RULES).map(([k, rule]) => [k, fromRule(rule, DEFAULT_ALERTS_CONFIG[k as keyof typeof ALERT_NUMBER_RULES], ALERT_WORDS[k as keyof typeof ALERT_NUMBER_RULES])]),
+        ),
+      }),
+    },
+  };
+}
+
+/** The schema as shipped in config/proxy.schema.json. */
+export function configSchemaText(): string {
+  return JSON.stringify(configSchema(), null, 2) + '\n';
+}
