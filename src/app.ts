@@ -13,7 +13,7 @@ import { LogAggregator } from './observe/log-aggregator.js';
 import { ProxyMetrics } from './observe/metrics.js';
 import { registerMetricsRoute } from './observe/metrics-route.js';
 import { EventBus } from './core/events.js';
-import { FarmStats } from './observe/farm-stats.js';
+import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
 import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, upstreamSlotOptions } from './options.js';
@@ -30,7 +30,8 @@ export interface ProxyApp {
   /** Device access (worker allow-list, password, CIDR allow-list), replaceable while running. */
   readonly access: AccessPolicy;
   readonly bus: EventBus;
-  readonly stats: FarmStats;
+  /** The farm's live numbers (every count the API, /metrics, the feed, alerts and the demo show). */
+  readonly ledger: FarmLedger;
   readonly proxy: Proxy;
   readonly devices: DeviceServer;
   readonly http: HttpServer;
@@ -46,7 +47,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const log = deps.log ?? createLogger({ level: config.log.level, format: config.log.format });
   const hasher = deps.hasher ?? (await loadX11Wasm());
   const bus = new EventBus();
-  const stats = new FarmStats(bus);
+  // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics retention.
+  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds });
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
@@ -80,11 +82,11 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   );
 
   const http = new HttpServer(httpServerOptions(config));
-  const metrics = new ProxyMetrics(bus, { ...metricsOptions(config), onForget: (worker) => stats.forget(worker) });
+  const metrics = new ProxyMetrics(bus, ledger, { labelIp: metricsOptions(config).labelIp });
   registerMetricsRoute(http, metrics);
-  registerApiRoutes(http, stats);
+  registerApiRoutes(http, ledger);
   registerDashboardRoutes(http);
-  const feed = attachFeed(http, stats, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }) });
+  const feed = attachFeed(http, ledger, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }) });
   http.route({ method: 'GET', path: '/healthz', public: true, handler: (_req, res) => sendJson(res, 200, { status: 'alive' }) });
   http.route({
     method: 'GET',
@@ -96,7 +98,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     },
   });
 
-  const alerts = new AlertManager(bus, stats, config.alerts, { log: log.child({ component: 'alerts' }) });
+  const alerts = new AlertManager(bus, ledger, config.alerts, { log: log.child({ component: 'alerts' }) });
   // Per-device noise (rejects, connects) is summarised; blocks, pool changes and new refusal causes are
   // already logged at once by the proxy and the device server.
   const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
@@ -111,7 +113,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     },
     access,
     bus,
-    stats,
+    ledger,
     proxy,
     devices,
     http,

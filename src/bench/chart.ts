@@ -25,9 +25,9 @@ interface Panel {
 }
 
 const W = 1280;
-const H = 600;
+const H = 640;
 const PANEL_W = 600;
-const MARGIN = { left: 70, right: 20, top: 60, bottom: 150 };
+const MARGIN = { left: 70, right: 20, top: 60, bottom: 190 };
 
 function niceMax(x: number): number {
   if (!(x > 0)) return 1;
@@ -48,7 +48,9 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function panelSvg(p: Panel, x0: number, xMax: number): string {
+function panelSvg(panel: Panel, x0: number, xMax: number): string {
+  // A series without a point (the cross-check not run) gets no legend entry either.
+  const p: Panel = { ...panel, series: panel.series.filter((s) => s.points.some((pt) => pt.y !== null)) };
   const plotW = PANEL_W - MARGIN.left - MARGIN.right;
   const plotH = H - MARGIN.top - MARGIN.bottom;
   const ys = p.series.flatMap((s) => s.points.map((pt) => pt.y).filter((y): y is number => y !== null));
@@ -110,8 +112,9 @@ export function chartSvg(sizes: SizeSummary[], subtitle: string): string {
     title: 'Job fan-out latency',
     yLabel: 'milliseconds (pool write to miner read)',
     series: [
-      { label: 'dash-farm-proxy p99', color: '#1f77b4', points: pts((s) => s.proxy.p99ms.median) },
-      { label: 'dash-farm-proxy p50', color: '#1f77b4', dash: '6 5', points: pts((s) => s.proxy.p50ms.median) },
+      { label: 'dash-farm-proxy p99', color: '#1f77b4', points: pts((s) => s.own.p99ms.median) },
+      { label: 'dash-farm-proxy p50', color: '#1f77b4', dash: '6 5', points: pts((s) => s.own.p50ms.median) },
+      { label: 'p99, by fanout-bench.js', color: '#9467bd', dash: '2 4', points: pts((s) => s.yardstick?.p99ms.median ?? null) },
       { label: 'relay floor p99 (null proxy)', color: '#7f7f7f', points: pts((s) => s.floor?.p99ms.median ?? null) },
       { label: 'relay floor p50', color: '#7f7f7f', dash: '6 5', points: pts((s) => s.floor?.p50ms.median ?? null) },
       { label: 'ckpool -p p99 (reference)', color: '#e67e22', markersOnly: true, points: ck((c) => c.p99ms) },
@@ -123,8 +126,9 @@ export function chartSvg(sizes: SizeSummary[], subtitle: string): string {
     yLabel: 'KiB of resident memory per device',
     goal: { y: 6, label: 'goal: 6 KiB' },
     series: [
-      { label: 'dash-farm-proxy, connected', color: '#2ca02c', points: pts((s) => s.proxy.kibPerDevice.median) },
-      { label: 'dash-farm-proxy, after jobs', color: '#2ca02c', dash: '6 5', points: pts((s) => s.proxy.kibPerDeviceAfterJobs.median) },
+      { label: 'dash-farm-proxy, connected', color: '#2ca02c', points: pts((s) => s.own.kibPerDevice.median) },
+      { label: 'dash-farm-proxy, after jobs', color: '#2ca02c', dash: '6 5', points: pts((s) => s.own.kibPerDeviceAfterJobs.median) },
+      { label: 'connected, by fanout-bench.js', color: '#9467bd', dash: '2 4', points: pts((s) => s.yardstick?.kibPerDevice.median ?? null) },
       { label: 'relay floor (null proxy)', color: '#7f7f7f', points: pts((s) => s.floor?.kibPerDevice.median ?? null) },
       { label: 'ckpool -p (reference)', color: '#e67e22', markersOnly: true, points: ck((c) => c.kibPerDevice) },
     ],

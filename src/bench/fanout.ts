@@ -1,61 +1,50 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { OwnClientOptions } from './fanout-client.js';
+import type { FanoutMeasurement } from './fanout-figures.js';
 import { fanoutProxyConfig } from './proxy-config.js';
-import { fanoutToolPath, freePorts, proxyStartArgv, runToEnd, shellCommand, withFileLimit } from './processes.js';
-import { round } from './stats.js';
+import { fanoutToolPath, freePorts, fromSource, proxyStartArgv, runToEnd, shellCommand, withFileLimit } from './processes.js';
+import { median, round } from './stats.js';
 
 /**
- * One run of the shared yardstick (`fanout-bench.js`) against our proxy (`start --config`, spawned by the
- * tool so every run gets a fresh proxy) or against its trivial relay (`--null-proxy`: the floor of this
- * machine). The tool plays the pool and the N miners; its last stdout line is the JSON read here.
+ * One fan-out run against a fresh proxy (`start --config`), measured by one of two clients:
+ *
+ * - `own`: the benchmark's own client (fanout-client.ts, a child process under the raised open-files
+ *   limit): always there;
+ * - `yardstick`: the shared fanout-bench.js, when it is found beside the repository (see
+ *   `fanoutToolPath`): a cross-check by an independent tool, the one ckpool's published figures were taken
+ *   with; it also measures its own trivial relay (`floor`: the least a Node proxy can do on this machine).
  */
 
+export type FanoutClient = 'own' | 'yardstick';
+/** `floor` is the yardstick's relay, measured by the yardstick only. */
 export type FanoutTarget = 'proxy' | 'floor';
 
 export interface FanoutOptions {
+  client: FanoutClient;
   target: FanoutTarget;
   devices: number;
   jobs: number;
   intervalMs: number;
   settleMs: number;
   connectRate: number;
-  /** Open-files limit set for the tool (and the proxy it spawns). */
+  /** Open-files limit set for the client (and the proxy it starts). */
   fileLimit: number;
   /** Directory for the proxy's config file and log. */
   workDir: string;
-  /** Progress lines (the tool's own progress, filtered). */
+  /** Progress lines. */
   progress?: (line: string) => void;
 }
 
-export interface FanoutResult {
+export interface FanoutResult extends FanoutMeasurement {
+  client: FanoutClient;
   target: FanoutTarget;
   devices: number;
-  /** Clients that were served a job and stayed connected. */
-  connected: number;
-  complete: boolean;
-  error: string | null;
-  rssBeforeKiB: number | null;
-  rssAfterKiB: number | null;
-  rssEndKiB: number | null;
-  /** (rss with the devices connected - rss before) / devices. */
-  kibPerDevice: number | null;
-  /** (rss after the jobs flowed - rss before) / devices. */
-  kibPerDeviceAfterJobs: number | null;
-  p50ms: number | null;
-  p99ms: number | null;
-  maxms: number | null;
-  minms: number | null;
-  medianJobP99ms: number | null;
-  medianJobMaxms: number | null;
-  missed: number;
-  /** Median over jobs of the tool's own busy time while the job was delivered: near maxms, the tool is the limit. */
-  benchBusyMsMedian: number | null;
-  cpu: { proxySecConnect: number | null; proxySecFanout: number | null; benchSecFanout: number | null };
-  /** The proxy's soft open-files limit as the tool read it from /proc. */
-  proxyFileLimit: number | null;
   elapsedSeconds: number;
 }
 
+/** The yardstick's JSON line, the fields read here (fanout-bench.README.md describes them). */
 interface ToolJson {
   connected: number;
   rssBeforeKiB: number | null;
@@ -64,19 +53,74 @@ interface ToolJson {
   kibPerConn: number | null;
   fanout: { p50ms: number | null; p99ms: number | null; maxms: number | null; missed: number };
   fanoutExtra: { minms: number | null; medianJobMaxms: number | null; medianJobP99ms: number | null };
-  perJob: { benchBusyMs: number | null }[];
+  perJob: { job: number; got: number; missed: number; p50ms: number | null; p99ms: number | null; maxms: number | null; benchBusyMs: number | null }[];
   cpu: Record<string, number | null>;
   env: { proxyFdLimit?: number | null };
   complete: boolean;
   error: string | null;
 }
 
+/** Warm-up jobs before the measured ones (the first fan-out after a mass connect pays one-time costs). */
+const WARMUP_JOBS = 1;
+/** Pool difficulty of both clients' scripted pools; the proxy's devices start at 256, below it. */
+const POOL_DIFFICULTY = 1024;
+/** Transactions besides the coinbase in our pool's jobs: a merkle branch of 10, as in the yardstick's. */
+const JOB_TX_COUNT = 1023;
+
+/** The bound of one run, for the client's child process: connecting, the jobs, the waits, and room. */
+function runBoundMs(o: FanoutOptions): number {
+  return (Math.ceil(o.devices / o.connectRate) + ((o.jobs + WARMUP_JOBS) * o.intervalMs) / 1000 + (2 * o.settleMs) / 1000 + 300) * 1000;
+}
+
 export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
+  if (o.client === 'yardstick') return runYardstick(o);
+  if (o.target !== 'proxy') throw new Error('the own client measures the proxy only (the floor is the yardstick\'s relay)');
+  return runOwnClient(o);
+}
+
+async function runOwnClient(o: FanoutOptions): Promise<FanoutResult> {
   const [poolPort, proxyPort] = (await freePorts(2)) as [number, number];
-  const tag = `${o.target}-${o.devices}`;
+  const tag = `own-${o.devices}`;
+  const configPath = join(o.workDir, `proxy-fanout-${tag}.json`);
+  writeFileSync(configPath, JSON.stringify(fanoutProxyConfig({ poolPort, port: proxyPort, devices: o.devices }), null, 2));
+  const options: OwnClientOptions = {
+    poolPort,
+    proxyPort,
+    proxyArgv: proxyStartArgv(configPath),
+    proxyLog: join(o.workDir, `${tag}.log`),
+    devices: o.devices,
+    jobs: o.jobs,
+    warmupJobs: WARMUP_JOBS,
+    intervalMs: o.intervalMs,
+    settleMs: o.settleMs,
+    connectRate: o.connectRate,
+    poolDifficulty: POOL_DIFFICULTY,
+    txCount: JOB_TX_COUNT,
+    upstreamWaitMs: 60_000,
+    readyWaitMs: 120_000,
+    tailMs: 5000,
+  };
+  const script = fileURLToPath(new URL(fromSource ? './fanout-client.ts' : './fanout-client.js', import.meta.url));
+  const argv = [process.execPath, ...(fromSource ? ['--import', 'tsx'] : []), script, JSON.stringify(options)];
+  const [file, args] = withFileLimit(argv, o.fileLimit);
+  const started = performance.now();
+  const out = await runToEnd(file, args, { timeoutMs: runBoundMs(o), onStderrLine: (line) => o.progress?.(line) });
+  const elapsedSeconds = (performance.now() - started) / 1000;
+  let measured: FanoutMeasurement;
+  try {
+    measured = JSON.parse(out.stdout.trim().split('\n').pop() ?? '') as FanoutMeasurement;
+  } catch {
+    throw new Error(`the fan-out client (${tag}) printed no result (exit ${out.code ?? out.signal}${out.timedOut ? ', timed out' : ''}); see ${options.proxyLog}`);
+  }
+  return { client: 'own', target: 'proxy', devices: o.devices, ...measured, elapsedSeconds: round(elapsedSeconds, 1)! };
+}
+
+async function runYardstick(o: FanoutOptions): Promise<FanoutResult> {
+  const [poolPort, proxyPort] = (await freePorts(2)) as [number, number];
+  const tag = `yardstick-${o.target}-${o.devices}`;
   let spawnArgv: string[];
   if (o.target === 'proxy') {
-    const configPath = join(o.workDir, `proxy-fanout-${o.devices}.json`);
+    const configPath = join(o.workDir, `proxy-fanout-${tag}.json`);
     writeFileSync(configPath, JSON.stringify(fanoutProxyConfig({ poolPort, port: proxyPort, devices: o.devices }), null, 2));
     spawnArgv = proxyStartArgv(configPath);
   } else {
@@ -90,18 +134,19 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
     '--label', o.target === 'proxy' ? 'dash-farm-proxy' : 'null-proxy (floor)',
     '--n', String(o.devices),
     '--jobs', String(o.jobs),
-    '--warmup-jobs', '1',
+    '--warmup-jobs', String(WARMUP_JOBS),
     '--interval-ms', String(o.intervalMs),
     '--settle-ms', String(o.settleMs),
     '--connect-rate', String(o.connectRate),
-    '--timeout-s', String(Math.ceil(o.devices / o.connectRate + ((o.jobs + 1) * o.intervalMs) / 1000 + (2 * o.settleMs) / 1000 + 180)),
+    '--pool-diff', String(POOL_DIFFICULTY),
+    '--timeout-s', String(Math.ceil(runBoundMs(o) / 1000) - 120),
     '--spawn', shellCommand(spawnArgv),
     '--spawn-log', join(o.workDir, `${tag}.log`),
   ];
   const [file, args] = withFileLimit(toolArgv, o.fileLimit);
   const started = performance.now();
   const out = await runToEnd(file, args, {
-    timeoutMs: (Math.ceil(o.devices / o.connectRate) + ((o.jobs + 1) * o.intervalMs) / 1000 + 300) * 1000,
+    timeoutMs: runBoundMs(o),
     onStderrLine: (line) => {
       if (/clients: |WARNING|fanout-bench: /.test(line)) o.progress?.(line.replace(/^\[fanout-bench [^\]]*\]\s*/, ''));
     },
@@ -114,15 +159,12 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   } catch {
     throw new Error(`fanout-bench (${tag}) printed no JSON (exit ${out.code ?? out.signal}${out.timedOut ? ', timed out' : ''}); see ${join(o.workDir, `${tag}.log`)}`);
   }
-  return fromToolJson(o.target, o.devices, json, elapsedSeconds);
+  return { client: 'yardstick', target: o.target, devices: o.devices, ...fromToolJson(json), elapsedSeconds: round(elapsedSeconds, 1)! };
 }
 
-export function fromToolJson(target: FanoutTarget, devices: number, json: ToolJson, elapsedSeconds: number): FanoutResult {
+export function fromToolJson(json: ToolJson): FanoutMeasurement {
   const per = (rss: number | null) => (rss !== null && json.rssBeforeKiB !== null && json.connected > 0 ? round((rss - json.rssBeforeKiB) / json.connected) : null);
-  const busy = json.perJob.map((j) => j.benchBusyMs).filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
   return {
-    target,
-    devices,
     connected: json.connected,
     complete: json.complete,
     error: json.error,
@@ -138,9 +180,9 @@ export function fromToolJson(target: FanoutTarget, devices: number, json: ToolJs
     medianJobP99ms: json.fanoutExtra.medianJobP99ms,
     medianJobMaxms: json.fanoutExtra.medianJobMaxms,
     missed: json.fanout.missed,
-    benchBusyMsMedian: busy.length ? busy[busy.length >> 1]! : null,
+    benchBusyMsMedian: median(json.perJob.map((j) => j.benchBusyMs)),
     cpu: { proxySecConnect: json.cpu.proxySecConnect ?? null, proxySecFanout: json.cpu.proxySecFanout ?? null, benchSecFanout: json.cpu.benchSecFanout ?? null },
     proxyFileLimit: json.env.proxyFdLimit ?? null,
-    elapsedSeconds: round(elapsedSeconds, 1)!,
+    perJob: json.perJob.map((j) => ({ job: j.job, delivered: j.got, missed: j.missed, p50ms: j.p50ms, p99ms: j.p99ms, maxms: j.maxms, loadBusyMs: j.benchBusyMs })),
   };
 }

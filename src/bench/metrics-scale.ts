@@ -1,8 +1,9 @@
 /**
  * Metrics at farm scale: N devices (default 10,000) are driven through the EventBus, then /metrics is
  * scraped over HTTP. Reports the exposition size (plain and gzip), scrape time (p50/max, plain and gzip),
- * the longest event-loop stall during scrapes, and memory (heap + ArrayBuffers) per device held by ProxyMetrics, by
- * FarmStats, and (for comparison) by plain prom-client series objects holding the same 11 series.
+ * the longest event-loop stall during scrapes, and memory (heap + ArrayBuffers) per device held by the farm
+ * ledger (the one per-device store that /metrics, the API and the feed read), what ProxyMetrics adds per device
+ * (nothing between scrapes), and (for comparison) plain prom-client series objects holding the same 11 series.
  *
  *   npm run build && node dist/bench/metrics-scale.js [--devices 10000] [--scrapes 20] [--label-ip]
  *   npx tsx src/bench/metrics-scale.ts --devices 10000
@@ -15,7 +16,7 @@ import { runInNewContext } from 'node:vm';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { Worker } from 'node:worker_threads';
 import { EventBus } from '../core/events.js';
-import { FarmStats } from '../observe/farm-stats.js';
+import { FarmLedger } from '../observe/farm-ledger.js';
 import { HttpServer } from '../observe/http-server.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { registerMetricsRoute } from '../observe/metrics-route.js';
@@ -69,7 +70,8 @@ function drive(bus: EventBus, workers: string[], ips: string[]): void {
       bus.emit('share.accepted', { sessionId: i, worker, ip, difficulty: 4096, shareDifficulty: 5000, meetsPool: k === 0, meetsNetwork: false, at: at + k });
     }
     bus.emit('share.rejected', { sessionId: i, worker, ip, reason: 'stale', code: 21, message: 'job not found', at });
-    bus.emit('share.upstream', { sessionId: i, worker, pool: 'main', accepted: true, reason: null, latencyMs: 40, at });
+    bus.emit('share.forwarded', { sessionId: i, worker, connection: 0, pool: 'main', at });
+    bus.emit('share.upstream', { sessionId: i, worker, connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 40, at });
   }
 }
 
@@ -142,20 +144,16 @@ async function main(): Promise<void> {
   const workers = Array.from({ length: n }, (_, i) => workerName(i));
   const ips = Array.from({ length: n }, (_, i) => ipOf(i));
 
-  // Memory: ProxyMetrics alone (its per-device store), then FarmStats alone, then plain prom-client.
+  // Memory: the ledger with its devices, then what ProxyMetrics adds on top (per device), then plain prom-client.
+  const bus = new EventBus();
   let before = heapUsed();
-  const metricsBus = new EventBus();
-  const metrics = new ProxyMetrics(metricsBus, { labelIp: opts.labelIp });
+  const ledger = new FarmLedger(bus);
+  drive(bus, workers, ips);
+  const ledgerPerDevice = (heapUsed() - before) / n;
+  before = heapUsed();
+  const metrics = new ProxyMetrics(bus, ledger, { labelIp: opts.labelIp });
   const metricsFixed = heapUsed() - before;
-  before = heapUsed();
-  drive(metricsBus, workers, ips);
-  const metricsPerDevice = (heapUsed() - before) / n;
-
-  const statsBus = new EventBus();
-  before = heapUsed();
-  const stats = new FarmStats(statsBus);
-  drive(statsBus, workers, ips);
-  const statsPerDevice = (heapUsed() - before) / n;
+  const metricsPerDevice = metricsFixed / n;
 
   before = heapUsed();
   const plain = plainPromClient(workers);
@@ -197,7 +195,7 @@ async function main(): Promise<void> {
     scrapeGzipMs: { p50: round(percentile(gzipMs, 0.5)), max: round(gzipMs[gzipMs.length - 1]!), runs: gzipMs.length },
     renderMs: { p50: round(percentile(renderTimes.sort((a, b) => a - b), 0.5)) },
     eventLoopStallMaxMs: round(loop.max / 1e6),
-    heapBytesPerDevice: { proxyMetrics: Math.round(metricsPerDevice), farmStats: Math.round(statsPerDevice), plainPromClient11Series: Math.round(plainPerDevice) },
+    heapBytesPerDevice: { farmLedger: Math.round(ledgerPerDevice), proxyMetrics: Math.round(metricsPerDevice), plainPromClient11Series: Math.round(plainPerDevice) },
     proxyMetricsFixedBytes: metricsFixed,
     plainPromClientRenderMs: round(plainRenderMs),
   };
@@ -208,15 +206,15 @@ async function main(): Promise<void> {
       `scrape (plain)                p50 ${result.scrapeMs.p50} ms, max ${result.scrapeMs.max} ms over ${plainMs.length}`,
       `scrape (gzip)                 p50 ${result.scrapeGzipMs.p50} ms, max ${result.scrapeGzipMs.max} ms over ${gzipMs.length}`,
       `longest event-loop stall      ${result.eventLoopStallMaxMs} ms (during scrapes)`,
-      `heap per device, ProxyMetrics ${result.heapBytesPerDevice.proxyMetrics} B`,
-      `heap per device, FarmStats    ${result.heapBytesPerDevice.farmStats} B`,
+      `heap per device, FarmLedger   ${result.heapBytesPerDevice.farmLedger} B (the one per-device store)`,
+      `heap per device, ProxyMetrics ${result.heapBytesPerDevice.proxyMetrics} B (added on top of the ledger)`,
       `heap per device, prom-client  ${result.heapBytesPerDevice.plainPromClient11Series} B (same 11 series as plain prom-client objects; not used)`,
       '',
     ].join('\n'),
   );
   process.stdout.write(`${JSON.stringify(result)}\n`);
   // Keep the comparison objects alive until measured.
-  void stats;
+  ledger.close();
 }
 
 function round(x: number): number {

@@ -6,27 +6,29 @@
  *   npm run bench -- --quick            1,000 devices and a short share run, once (under a minute)
  *   npm run bench -- --sizes 1000,max --repeat 5 --share-rate 500,2000,max --seconds 10 --out /tmp/b
  *
- * Fan-out and memory: the shared yardstick ../shared/tools/fanout-bench.js (or $SHARED_DIR/tools/...) plays
- * the pool and N miners against `node dist/cli.js start --config FILE`, then against its own trivial relay
- * (the floor), in the same run, alternating, `--repeat` times. Shares: a scripted pool and a load generator
- * (one child process, one clock) with the proxy in between; raw X11 measured in this process.
+ * Fan-out and memory: our own client (fanout-client.ts: a scripted pool and N miners, one child process, one
+ * clock) against `node dist/cli.js start --config FILE`. When the shared yardstick is found beside the
+ * repository (../shared/tools/fanout-bench.js, or $SHARED_DIR/tools/...), it measures the same proxy as a
+ * cross-check, then its own trivial relay (the floor), in the same run, alternating, `--repeat` times.
+ * Shares: a scripted pool and a load generator (one child process, one clock) with the proxy in between;
+ * raw X11 measured in this process.
  *
  * Prints the tables on stdout (progress on stderr), writes <out>/bench-<time>.json, .txt, .svg and .png.
  * Reports figures, never fails on them: compare medians of repeated runs and ratios to the floor.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadX11Wasm } from '../chain/x11-wasm.js';
 import { UsageError } from '../commands/command.js';
 import { defineFlags } from '../commands/flags.js';
 import { chartSvg, writeChart } from './chart.js';
-import { runFanout, type FanoutResult } from './fanout.js';
+import { runFanout, type FanoutClient, type FanoutResult, type FanoutTarget } from './fanout.js';
 import { machineFacts, openFilesLimit } from './proc.js';
 import { fanoutToolPath, repoRoot } from './processes.js';
 import { runSharePhase, type SharePhaseResult } from './share-phase.js';
 import { extrapolate, readGoals, summarizeShares, summarizeSize, type SizeSummary } from './summary.js';
-import { extrapolationText, fanoutTable, goalsTable, sharesTable } from './table.js';
+import { extrapolationText, fanoutJobsTable, fanoutTable, goalsTable, sharesTable } from './table.js';
 
 export const benchFlags = defineFlags({
   quick: { type: 'boolean', help: 'small sizes and a short share run, once: under a minute' },
@@ -42,7 +44,8 @@ export const benchFlags = defineFlags({
   txCount: { type: 'int', min: 0, max: 100_000, default: 127, help: 'transactions in the share job besides the coinbase (127: merkle branch of 7)' },
   fanout: { type: 'boolean', default: true, help: 'run the fan-out and memory part' },
   shares: { type: 'boolean', default: true, help: 'run the share part' },
-  floor: { type: 'boolean', default: true, help: 'run the relay floor beside the proxy' },
+  crossCheck: { type: 'boolean', default: true, help: 'also measure fan-out with the shared fanout-bench.js when it is found (../shared/tools/, or $SHARED_DIR/tools/)' },
+  floor: { type: 'boolean', default: true, help: "with the cross-check: also measure fanout-bench.js's relay floor" },
   chart: { type: 'boolean', default: true, help: 'draw the PNG chart' },
   help: { type: 'boolean', short: 'h', help: 'this text' },
 });
@@ -63,6 +66,8 @@ export interface BenchPlan {
   txCount: number;
   x11Ms: number;
   parts: { fanout: boolean; shares: boolean; floor: boolean; chart: boolean };
+  /** The shared yardstick run as a cross-check, or null (not found, or --no-cross-check). */
+  crossCheck: string | null;
   fileLimit: { soft: number; hard: number; used: number };
   maxDevices: number;
   out: string;
@@ -112,6 +117,7 @@ export function planFromArgs(argv: string[]): BenchPlan {
     txCount: v.txCount,
     x11Ms: quick ? 1000 : 2000,
     parts: { fanout: v.fanout && sizes.length > 0, shares: v.shares, floor: v.floor, chart: v.chart },
+    crossCheck: v.crossCheck && existsSync(fanoutToolPath()) ? fanoutToolPath() : null,
     fileLimit: { soft: limits.soft, hard: limits.hard, used },
     maxDevices,
     out: resolve(v.out),
@@ -152,13 +158,22 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
 
   const runs: FanoutResult[] = [];
   if (plan.parts.fanout) {
-    progress(`fan-out: ${plan.sizes.map((n) => n.toLocaleString('en-US')).join(', ')} devices, ${plan.repeat} repeat(s), ${plan.jobs} jobs every ${plan.intervalMs} ms, tool ${fanoutToolPath()}`);
+    const kinds: { client: FanoutClient; target: FanoutTarget; name: string }[] = [{ client: 'own', target: 'proxy', name: 'dash-farm-proxy' }];
+    if (plan.crossCheck) {
+      kinds.push({ client: 'yardstick', target: 'proxy', name: 'dash-farm-proxy, fanout-bench.js' });
+      if (plan.parts.floor) kinds.push({ client: 'yardstick', target: 'floor', name: 'relay floor, fanout-bench.js' });
+    }
+    progress(
+      `fan-out: ${plan.sizes.map((n) => n.toLocaleString('en-US')).join(', ')} devices, ${plan.repeat} repeat(s), ${plan.jobs} jobs every ${plan.intervalMs} ms, own client; ` +
+        (plan.crossCheck ? `cross-check ${plan.crossCheck}` : `no cross-check (${fanoutToolPath()} ${existsSync(fanoutToolPath()) ? 'left out' : 'not found'})`),
+    );
     for (let rep = 1; rep <= plan.repeat; rep++) {
       for (const devices of plan.sizes) {
-        for (const target of plan.parts.floor ? (['proxy', 'floor'] as const) : (['proxy'] as const)) {
-          progress(`fan-out ${rep}/${plan.repeat}: ${target === 'proxy' ? 'dash-farm-proxy' : 'relay floor'} with ${devices.toLocaleString('en-US')} devices`);
+        for (const kind of kinds) {
+          progress(`fan-out ${rep}/${plan.repeat}: ${kind.name} with ${devices.toLocaleString('en-US')} devices`);
           const r = await runFanout({
-            target,
+            client: kind.client,
+            target: kind.target,
             devices,
             jobs: plan.jobs,
             intervalMs: plan.intervalMs,
@@ -177,9 +192,7 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
       }
     }
   }
-  const sizes = plan.parts.fanout
-    ? plan.sizes.map((n) => summarizeSize(n, runs.filter((r) => r.devices === n && r.target === 'proxy'), runs.filter((r) => r.devices === n && r.target === 'floor'), plan.jobs))
-    : [];
+  const sizes = plan.parts.fanout ? plan.sizes.map((n) => summarizeSize(n, runs, plan.jobs)) : [];
 
   const sharePhases: SharePhaseResult[] = [];
   const shareErrors: string[] = [];
@@ -216,7 +229,7 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
   const base = join(plan.out, `bench-${stamp}`);
   const files: BenchReport['files'] = { json: `${base}.json`, text: `${base}.txt`, svg: null, png: null, chartNote: null, workDir };
   if (plan.parts.chart && sizes.length > 0) {
-    const subtitle = `dash-farm-proxy ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} · ${cpus().length} CPUs · medians of ${plan.repeat} run(s) · ${plan.jobs} jobs every ${plan.intervalMs} ms · fanout-bench.js`;
+    const subtitle = `dash-farm-proxy ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} · ${cpus().length} CPUs · medians of ${plan.repeat} run(s) · ${plan.jobs} jobs every ${plan.intervalMs} ms · own fan-out client${plan.crossCheck ? ' and fanout-bench.js' : ''}`;
     const chart = await writeChart(chartSvg(sizes, subtitle), `${base}.svg`, `${base}.png`);
     files.svg = `${base}.svg`;
     files.png = chart.png;
@@ -249,7 +262,20 @@ export function renderText(r: BenchReport): string {
       `open-files limit ${r.plan.fileLimit.used} (max ${r.plan.maxDevices.toLocaleString('en-US')} devices per process), medians of ${r.plan.repeat} run(s), range in brackets`,
   );
   if (r.fanout.sizes.length) {
-    parts.push('', `Fan-out and memory (fanout-bench.js: ${r.plan.jobs} jobs every ${r.plan.intervalMs} ms after 1 warm-up job, miners connected at ${r.plan.connectRate}/s; floor = its trivial Node relay; ckpool = its README, same machine):`, '', fanoutTable(r.fanout.sizes));
+    const crossCheck = r.plan.crossCheck
+      ? `; beside it the same proxy measured by ${r.plan.crossCheck}, and its trivial Node relay (the floor)`
+      : '; no cross-check (the shared fanout-bench.js was not found or was left out)';
+    parts.push(
+      '',
+      `Fan-out and memory (own client: ${r.plan.jobs} jobs every ${r.plan.intervalMs} ms after 1 warm-up job, devices connected at ${r.plan.connectRate}/s, ` +
+        `latency from the pool's write to each device's read, job p99 and last delivery = medians over jobs${crossCheck}; ckpool = fanout-bench.README.md, same machine):`,
+      '',
+      fanoutTable(r.fanout.sizes),
+      '',
+      'Each job (own client):',
+      '',
+      fanoutJobsTable(r.fanout.runs),
+    );
   }
   const s = r.shares.summary;
   if (s) {
@@ -266,7 +292,7 @@ export function renderText(r: BenchReport): string {
   }
   if (r.shares.errors.length) parts.push('', `Share runs that failed: ${r.shares.errors.join('; ')}`);
   const incomplete = r.fanout.runs.filter((x) => !x.complete);
-  if (incomplete.length) parts.push('', `Incomplete fan-out runs: ${incomplete.map((x) => `${x.target} ${x.devices}: ${x.error ?? `${x.missed} deliveries missed`}`).join('; ')}`);
+  if (incomplete.length) parts.push('', `Incomplete fan-out runs: ${incomplete.map((x) => `${x.client} ${x.target} ${x.devices}: ${x.error ?? `${x.missed} deliveries missed`}`).join('; ')}`);
   if (r.goals.length) parts.push('', 'Goals (reported, not enforced):', '', goalsTable(r.goals));
   if (r.extrapolation) parts.push('', extrapolationText(r.extrapolation));
   parts.push('', `Files: ${r.files.json}${r.files.png ? `, ${r.files.png}` : ''}${r.files.chartNote ? ` (chart: ${r.files.chartNote})` : ''}; proxy configs and logs in ${r.files.workDir}`);

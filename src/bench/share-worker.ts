@@ -1,5 +1,5 @@
 import { ShareLoad, type StepOptions } from './share-load.js';
-import { SharePool } from './share-pool.js';
+import { BenchPool } from './bench-pool.js';
 import { ShareTimeline } from './share-timeline.js';
 
 /**
@@ -27,13 +27,13 @@ export interface WorkerAnswer {
 }
 
 const timeline = new ShareTimeline();
-let pool: SharePool | null = null;
+let pool: BenchPool | null = null;
 let load: ShareLoad | null = null;
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.cmd) {
     case 'pool':
-      pool = new SharePool({ difficulty: req.difficulty, txCount: req.txCount, timeline });
+      pool = new BenchPool({ difficulty: req.difficulty, txCount: req.txCount, timeline });
       return { port: await pool.listen(), merkleBranch: pool.merkleBranchLength, coinbaseBytes: pool.coinbaseBytes };
     case 'connect':
       load = new ShareLoad({ port: req.port, devices: req.devices, timeline });

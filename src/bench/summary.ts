@@ -1,4 +1,4 @@
-import type { FanoutResult, FanoutTarget } from './fanout.js';
+import type { FanoutClient, FanoutResult, FanoutTarget } from './fanout.js';
 import type { SharePhaseResult, ShareStep } from './share-phase.js';
 import { median, range, ratio, round } from './stats.js';
 
@@ -25,6 +25,7 @@ function figure(values: (number | null)[], digits = 2): Figure {
 }
 
 export interface FanoutSummary {
+  client: FanoutClient;
   target: FanoutTarget;
   runs: number;
   complete: number;
@@ -43,9 +44,10 @@ export interface FanoutSummary {
   errors: string[];
 }
 
-export function summarizeFanout(target: FanoutTarget, runs: FanoutResult[], jobs: number): FanoutSummary {
+export function summarizeFanout(client: FanoutClient, target: FanoutTarget, runs: FanoutResult[], jobs: number): FanoutSummary {
   const pick = (f: (r: FanoutResult) => number | null, digits = 2) => figure(runs.map(f), digits);
   return {
+    client,
     target,
     runs: runs.length,
     complete: runs.filter((r) => r.complete).length,
@@ -67,23 +69,34 @@ export function summarizeFanout(target: FanoutTarget, runs: FanoutResult[], jobs
 
 export interface SizeSummary {
   devices: number;
-  proxy: FanoutSummary;
+  /** The proxy measured by the benchmark's own client (always there). */
+  own: FanoutSummary;
+  /** The proxy measured by the shared yardstick, and its relay floor: null when the yardstick was not run. */
+  yardstick: FanoutSummary | null;
   floor: FanoutSummary | null;
-  /** Median over repeats of (proxy p99 / floor p99) of the same repeat. */
+  /** Median over repeats of (own p99 / yardstick p99 of the same repeat): how far the two clients agree. */
+  ownToYardstickP99: Figure;
+  /** Median over repeats of (yardstick's proxy p99 / its floor p99, same repeat). */
   p99ToFloor: Figure;
   /** The same for the median over jobs of the last delivery (steadier than the pooled p99). */
   lastDeliveryToFloor: Figure;
   ckpool: (typeof CKPOOL_REFERENCE)[number] | null;
 }
 
-export function summarizeSize(devices: number, proxyRuns: FanoutResult[], floorRuns: FanoutResult[], jobs: number): SizeSummary {
-  const pairs = proxyRuns.map((p, i) => [p, floorRuns[i]] as const);
+/** One size's runs of every repeat (in repeat order, so that the n-th runs of each kind were side by side). */
+export function summarizeSize(devices: number, runs: FanoutResult[], jobs: number): SizeSummary {
+  const of = (client: FanoutClient, target: FanoutTarget) => runs.filter((r) => r.devices === devices && r.client === client && r.target === target);
+  const own = of('own', 'proxy');
+  const yardstick = of('yardstick', 'proxy');
+  const floor = of('yardstick', 'floor');
   return {
     devices,
-    proxy: summarizeFanout('proxy', proxyRuns, jobs),
-    floor: floorRuns.length ? summarizeFanout('floor', floorRuns, jobs) : null,
-    p99ToFloor: figure(pairs.map(([p, f]) => ratio(p.p99ms, f?.p99ms))),
-    lastDeliveryToFloor: figure(pairs.map(([p, f]) => ratio(p.medianJobMaxms, f?.medianJobMaxms))),
+    own: summarizeFanout('own', 'proxy', own, jobs),
+    yardstick: yardstick.length ? summarizeFanout('yardstick', 'proxy', yardstick, jobs) : null,
+    floor: floor.length ? summarizeFanout('yardstick', 'floor', floor, jobs) : null,
+    ownToYardstickP99: figure(own.map((o, i) => ratio(o.p99ms, yardstick[i]?.p99ms))),
+    p99ToFloor: figure(yardstick.map((p, i) => ratio(p.p99ms, floor[i]?.p99ms))),
+    lastDeliveryToFloor: figure(yardstick.map((p, i) => ratio(p.medianJobMaxms, floor[i]?.medianJobMaxms))),
     ckpool: CKPOOL_REFERENCE.find((c) => c.devices === devices) ?? null,
   };
 }
@@ -181,12 +194,12 @@ const fmt = (x: number | null | undefined, digits = 2, unit = '') => (x === null
 
 export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null): Goal[] {
   const goals: Goal[] = [];
-  const measuredSizes = sizes.filter((s) => s.proxy.kibPerDevice.median !== null);
+  const measuredSizes = sizes.filter((s) => s.own.kibPerDevice.median !== null);
   if (measuredSizes.length) {
-    const worst = Math.max(...measuredSizes.map((s) => Math.max(s.proxy.kibPerDevice.median ?? 0, s.proxy.kibPerDeviceAfterJobs.median ?? 0)));
+    const worst = Math.max(...measuredSizes.map((s) => Math.max(s.own.kibPerDevice.median ?? 0, s.own.kibPerDeviceAfterJobs.median ?? 0)));
     const largest = measuredSizes[measuredSizes.length - 1]!;
     const perSize = measuredSizes
-      .map((s) => `${s.devices / 1000}k ${fmt(s.proxy.kibPerDevice.median)}/${fmt(s.proxy.kibPerDeviceAfterJobs.median)}${s.floor ? ` (floor ${fmt(s.floor.kibPerDevice.median)})` : ''}`)
+      .map((s) => `${s.devices / 1000}k ${fmt(s.own.kibPerDevice.median)}/${fmt(s.own.kibPerDeviceAfterJobs.median)}${s.floor ? ` (floor ${fmt(s.floor.kibPerDevice.median)})` : ''}`)
       .join(', ');
     goals.push({
       goal: `proxy memory per device, KiB after connect/after jobs, every size up to ${largest.devices.toLocaleString('en-US')}`,
@@ -197,10 +210,13 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null): G
   }
   const tenK = sizes.find((s) => s.devices === 10_000);
   if (tenK) {
-    const p99 = tenK.proxy.p99ms.median;
-    goals.push({ goal: 'fan-out p99 at 10,000 devices', target: '< 154 ms (ckpool)', measured: fmt(p99, 1, ' ms'), met: p99 === null ? null : p99 < 154 });
-    const r = tenK.p99ToFloor.median;
-    goals.push({ goal: 'fan-out p99 at 10,000 devices / relay floor p99 (same repeat)', target: '<= 1.5x (ckpool: 154/75 = 2.05x)', measured: fmt(r, 2, 'x'), met: r === null ? null : r <= 1.5 });
+    const p99 = tenK.own.p99ms.median;
+    const crossCheck = tenK.yardstick ? `; fanout-bench.js ${fmt(tenK.yardstick.p99ms.median, 1, ' ms')}` : '';
+    goals.push({ goal: 'fan-out p99 at 10,000 devices', target: '< 154 ms (ckpool)', measured: `${fmt(p99, 1, ' ms')}${crossCheck}`, met: p99 === null ? null : p99 < 154 });
+    if (tenK.floor) {
+      const r = tenK.p99ToFloor.median;
+      goals.push({ goal: 'fan-out p99 at 10,000 devices / relay floor p99 (fanout-bench.js, same repeat)', target: '<= 1.5x (ckpool: 154/75 = 2.05x)', measured: fmt(r, 2, 'x'), met: r === null ? null : r <= 1.5 });
+    }
   }
   if (shares) {
     const r = shares.best.ratioToRawX11;
@@ -238,17 +254,17 @@ export interface Extrapolation {
  * own baseline memory; shares at the vardiff target rate (12 per device per minute by default).
  */
 export function extrapolate(sizes: SizeSummary[], shares: SharesSummary | null, devicesPerProcess: number, devices = 100_000, sharesPerMinute = 12): Extrapolation | null {
-  const largest = [...sizes].reverse().find((s) => s.proxy.kibPerDeviceAfterJobs.median !== null || s.proxy.kibPerDevice.median !== null);
+  const largest = [...sizes].reverse().find((s) => s.own.kibPerDeviceAfterJobs.median !== null || s.own.kibPerDevice.median !== null);
   if (!largest) return null;
-  const perDeviceKiB = Math.max(largest.proxy.kibPerDevice.median ?? 0, largest.proxy.kibPerDeviceAfterJobs.median ?? 0);
-  const baseline = largest.proxy.rssAfterKiB.median !== null && largest.proxy.kibPerDevice.median !== null ? largest.proxy.rssAfterKiB.median - largest.proxy.kibPerDevice.median * largest.devices : null;
+  const perDeviceKiB = Math.max(largest.own.kibPerDevice.median ?? 0, largest.own.kibPerDeviceAfterJobs.median ?? 0);
+  const baseline = largest.own.rssAfterKiB.median !== null && largest.own.kibPerDevice.median !== null ? largest.own.rssAfterKiB.median - largest.own.kibPerDevice.median * largest.devices : null;
   const processes = Math.ceil(devices / devicesPerProcess);
   const perProcessDevices = Math.ceil(devices / processes);
   const perProcessKiB = baseline === null ? null : baseline + perDeviceKiB * perProcessDevices;
   const shareRate = (devices * sharesPerMinute) / 60;
   const at = shares?.rates.find((r) => r.offeredPerSecond === 2000) ?? shares?.rates[0];
   const cpuPer1000 = at?.proxyCpuPer1000.median ?? null;
-  const fanoutPerJob = largest.proxy.proxySecFanoutPerJob.median;
+  const fanoutPerJob = largest.own.proxySecFanoutPerJob.median;
   return {
     devices,
     basis: `${largest.devices.toLocaleString('en-US')}-device runs (memory), ${at ? `${at.offeredPerSecond ?? 'max'}/s share runs` : 'no share runs'} (CPU)`,

@@ -1,3 +1,4 @@
+import type { FanoutResult } from './fanout.js';
 import type { Extrapolation, Figure, Goal, SharesSummary, SizeSummary } from './summary.js';
 
 /** The benchmark's figures as plain-text tables (Markdown pipes, so they paste into a README as they are). */
@@ -22,24 +23,49 @@ function table(header: string[], rows: string[][], alignLeft = 1): string {
   return [line(header), sep, ...rows.map(line)].join('\n');
 }
 
+/**
+ * Fan-out and memory, one row per size: our own client's figures, then (when it ran) the shared
+ * yardstick's on the same proxy, its relay floor, and ckpool's published figures beside them.
+ */
 export function fanoutTable(sizes: SizeSummary[]): string {
-  const header = ['devices', 'held', 'KiB/dev connect', 'KiB/dev after jobs', 'fan-out p50 ms', 'p99 ms', 'max ms', 'last delivery ms', 'floor p99 ms', 'p99 / floor', 'floor KiB/dev', 'ckpool p99 ms', 'ckpool KiB/dev'];
-  const rows = sizes.map((s) => [
-    s.devices.toLocaleString('en-US'),
-    fig(s.proxy.connected, 0),
-    fig(s.proxy.kibPerDevice, 2),
-    fig(s.proxy.kibPerDeviceAfterJobs, 2),
-    fig(s.proxy.p50ms),
-    fig(s.proxy.p99ms),
-    fig(s.proxy.maxms),
-    fig(s.proxy.medianJobMaxms),
-    fig(s.floor?.p99ms),
-    fig(s.p99ToFloor, 2),
-    fig(s.floor?.kibPerDevice, 2),
-    s.ckpool ? cell(s.ckpool.p99ms) : '-',
-    s.ckpool ? cell(s.ckpool.kibPerDevice, 2) : '-',
-  ]);
+  const crossChecked = sizes.some((s) => s.yardstick !== null);
+  const header = ['devices', 'held', 'KiB/dev connect', 'KiB/dev after jobs', 'fan-out p50 ms', 'p99 ms', 'max ms', 'job p99 ms', 'last delivery ms'];
+  if (crossChecked) header.push('fanout-bench.js p50 ms', 'p99 ms', 'KiB/dev', 'own / fanout-bench.js p99', 'floor p99 ms', 'p99 / floor', 'floor KiB/dev');
+  header.push('ckpool p99 ms', 'ckpool KiB/dev');
+  const rows = sizes.map((s) => {
+    const row = [
+      s.devices.toLocaleString('en-US'),
+      fig(s.own.connected, 0),
+      fig(s.own.kibPerDevice, 2),
+      fig(s.own.kibPerDeviceAfterJobs, 2),
+      fig(s.own.p50ms),
+      fig(s.own.p99ms),
+      fig(s.own.maxms),
+      fig(s.own.medianJobP99ms),
+      fig(s.own.medianJobMaxms),
+    ];
+    if (crossChecked) {
+      row.push(fig(s.yardstick?.p50ms), fig(s.yardstick?.p99ms), fig(s.yardstick?.kibPerDevice, 2), fig(s.ownToYardstickP99, 2), fig(s.floor?.p99ms), fig(s.p99ToFloor, 2), fig(s.floor?.kibPerDevice, 2));
+    }
+    row.push(s.ckpool ? cell(s.ckpool.p99ms) : '-', s.ckpool ? cell(s.ckpool.kibPerDevice, 2) : '-');
+    return row;
+  });
   return table(header, rows);
+}
+
+/** Every measured job of our own client's runs: deliveries and latency (ms from the pool's write). */
+export function fanoutJobsTable(runs: FanoutResult[]): string {
+  const own = runs.filter((r) => r.client === 'own');
+  const repeats = new Map<number, number>();
+  const rows: string[][] = [];
+  for (const r of own) {
+    const rep = (repeats.get(r.devices) ?? 0) + 1;
+    repeats.set(r.devices, rep);
+    for (const j of r.perJob.filter((x) => x.job > 0)) {
+      rows.push([r.devices.toLocaleString('en-US'), String(rep), String(j.job), j.delivered.toLocaleString('en-US'), String(j.missed), cell(j.p50ms), cell(j.p99ms), cell(j.maxms), cell(j.loadBusyMs)]);
+    }
+  }
+  return table(['devices', 'repeat', 'job', 'delivered', 'missed', 'p50 ms', 'p99 ms', 'max ms', 'client busy ms'], rows, 0);
 }
 
 export function sharesTable(shares: SharesSummary): string {

@@ -2,8 +2,9 @@ import { createProxyApp } from '../app.js';
 import { buildConfig } from '../config.js';
 import { loadX11Wasm } from '../chain/x11-wasm.js';
 import { createLogger } from '../core/log.js';
-import { SimFleet } from '../sim/fleet.js';
-import { SimPool } from '../sim/pool.js';
+import { SimFleet, type SimFleetStats } from '../sim/fleet.js';
+import { SimPool, type SimPoolStats } from '../sim/pool.js';
+import type { FarmSummary } from '../observe/farm-ledger.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
@@ -27,17 +28,14 @@ const flags = defineFlags({
   logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, default: 'warn', help: 'proxy log level' },
 });
 
-export interface DemoSummary {
+/** The demo's closing line. The proxy's counts are the farm ledger's, in its words (see farm-ledger.ts). */
+export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' | 'poolAccepted' | 'poolRejected' | 'poolUnanswered' | 'inFlight' | 'blockCandidates' | 'hashrate'> {
   devices: number;
   durationSeconds: number;
-  accepted: number;
+  /** The proxy's rejections by reason. */
   rejected: Record<string, number>;
-  forwarded: number;
-  poolAccepted: number;
-  poolRejected: number;
-  blockCandidates: number;
-  hashrate: number;
-  pool: { accepted: number; rejected: number; blocks: number };
+  /** The simulated pools' own counts (summed): shares received, accepted and rejected by them, blocks. */
+  pool: { submitted: number; accepted: number; rejected: number; blocks: number };
   fleet: {
     submitted: number;
     accepted: number;
@@ -112,7 +110,7 @@ const command: Command = {
     const started = Date.now();
     await fleet.start();
     const progress = setInterval(() => {
-      const s = app.stats.summary();
+      const s = app.ledger.summary();
       const rejected = Object.entries(s.rejectedByReason).map(([k, n]) => `${k} ${n}`).join(', ');
       out.write(
         `t=${Math.round((Date.now() - started) / 1000)}s  devices ${s.devicesOnline}/${v.devices} online  accepted ${s.accepted}  rejected ${s.rejected}${rejected ? ` (${rejected})` : ''}  forwarded ${s.forwarded}  pool accepted ${s.poolAccepted}  blocks ${s.blockCandidates}  hashrate ${formatHashrate(s.hashrate)}\n`,
@@ -127,29 +125,29 @@ const command: Command = {
       await pool.close();
     };
     const code = await runUntilSignal(stopAll, v.duration > 0 ? { afterMs: v.duration } : {});
-    process.stdout.write(JSON.stringify(summarize(app, pool, fleet, v.devices, (Date.now() - started) / 1000)) + '\n');
+    process.stdout.write(JSON.stringify(demoSummary(app.ledger.summary(), [pool.stats()], fleet.stats(), v.devices, (Date.now() - started) / 1000)) + '\n');
     return code;
   },
 };
 
-function summarize(app: Awaited<ReturnType<typeof createProxyApp>>, pool: SimPool, fleet: SimFleet, devices: number, seconds: number): DemoSummary {
-  const s = app.stats.summary();
-  const c = app.proxy.counters;
-  const p = pool.stats();
-  const f = fleet.stats();
+/** The closing summary from the ledger's summary `s`, the simulated pools' and the fleet's own counts. */
+export function demoSummary(s: FarmSummary, pools: SimPoolStats[], f: SimFleetStats, devices: number, seconds: number): DemoSummary {
   const rejected: Record<string, number> = {};
   for (const [k, n] of Object.entries(s.rejectedByReason)) rejected[k] = n ?? 0;
+  const sum = (pick: (p: SimPoolStats) => number) => pools.reduce((n, p) => n + pick(p), 0);
   return {
     devices,
     durationSeconds: Math.round(seconds * 10) / 10,
-    accepted: c.accepted,
+    accepted: s.accepted,
     rejected,
-    forwarded: c.forwarded,
-    poolAccepted: c.poolAccepted,
-    poolRejected: c.poolRejected,
-    blockCandidates: c.blockCandidates,
+    forwarded: s.forwarded,
+    poolAccepted: s.poolAccepted,
+    poolRejected: s.poolRejected,
+    poolUnanswered: s.poolUnanswered,
+    inFlight: s.inFlight,
+    blockCandidates: s.blockCandidates,
     hashrate: Math.round(s.hashrate),
-    pool: { accepted: p.totals.accepted, rejected: p.totals.rejected, blocks: p.totals.blocks },
+    pool: { submitted: sum((p) => p.totals.submitted), accepted: sum((p) => p.totals.accepted), rejected: sum((p) => p.totals.rejected), blocks: sum((p) => p.totals.blocks) },
     fleet: {
       submitted: f.totals.submitted,
       accepted: f.totals.accepted,

@@ -2,8 +2,38 @@ import { EventEmitter } from 'node:events';
 import type { RejectReason } from '../stratum/errors.js';
 
 /**
- * The typed event stream: the proxy core emits, observers (stats, metrics, the websocket feed, webhooks,
- * logs) listen. Observers never call back into the proxy, so data keeps flowing one way.
+ * Why a forwarded share got no verdict from the pool: it did not answer within the submit timeout
+ * (`timeout`), the connection went away with the submit in flight or being written (`connection-lost`), or
+ * there was no pool connection to send it on (`no-pool`).
+ */
+export type NoVerdictCause = 'timeout' | 'connection-lost' | 'no-pool';
+export const NO_VERDICT_CAUSES: readonly NoVerdictCause[] = ['timeout', 'connection-lost', 'no-pool'];
+
+/** The pool's verdict on one forwarded share, as data (never to be recovered from message text). */
+export type PoolVerdict =
+  | { kind: 'accepted' }
+  /** The pool's own rejection: its Stratum error code (20 when it named none) and its words. */
+  | { kind: 'rejected'; code: number; reason: string }
+  /** No verdict: the pool never answered. */
+  | { kind: 'unanswered'; cause: NoVerdictCause; reason: string };
+
+/**
+ * Where a share went upstream: the upstream connection (the proxy's index for it: 0, 1, ...) and the pool
+ * that connection was on when the share was sent.
+ */
+export interface UpstreamRoute {
+  connection: number;
+  pool: string;
+}
+
+/**
+ * The typed event stream: the proxy core emits, observers (the farm ledger, metrics, the websocket feed,
+ * webhooks, logs) listen. Observers never call back into the proxy, so data keeps flowing one way.
+ *
+ * Shares: every submit ends in exactly one of `share.rejected` (refused locally) or `share.accepted` (met
+ * the device's target). An accepted share the proxy sends toward the pool is then `share.forwarded`, and
+ * every forwarded share later gets exactly one `share.upstream` with the pool's verdict (or why there was
+ * none). `block.candidate` follows `share.accepted` for a share meeting the network's target.
  */
 export interface ProxyEventMap {
   'device.connected': { sessionId: number; ip: string; at: number };
@@ -23,11 +53,19 @@ export interface ProxyEventMap {
     at: number;
   };
   'share.rejected': { sessionId: number; worker: string | null; ip: string; reason: RejectReason; code: number; message: string; at: number };
-  'share.upstream': { sessionId: number; worker: string; pool: string; accepted: boolean; reason: string | null; latencyMs: number; at: number };
+  /** An accepted share sent toward the pool (it met the pool's or the network's target). */
+  'share.forwarded': UpstreamRoute & { sessionId: number; worker: string; at: number };
+  /** The pool's verdict on a forwarded share (or why it gave none), on the route it was forwarded on. */
+  'share.upstream': UpstreamRoute & { sessionId: number; worker: string; verdict: PoolVerdict; latencyMs: number; at: number };
   'block.candidate': { sessionId: number; worker: string; pool: string; jobId: string; hash: string; shareDifficulty: number; networkDifficulty: number; at: number };
-  'pool.up': { pool: string; url: string; at: number };
-  'pool.down': { pool: string; url: string; reason: string; at: number };
-  'pool.switch': { from: string | null; to: string; reason: string; at: number };
+  /** Upstream connection `connection` is subscribed and authorized on `pool`. */
+  'pool.up': { connection: number; pool: string; url: string; at: number };
+  'pool.down': { connection: number; pool: string; url: string; reason: string; at: number };
+  /** Connection `connection` now mines on `to` (from null: its first pool). */
+  'pool.switch': { connection: number; from: string | null; to: string; reason: string; at: number };
+  /** The pool's version-rolling mask on connection `connection`. */
+  'pool.version-mask': { connection: number; pool: string; mask: number; at: number };
+  /** The proxy now has `count` upstream connections (indexes 0 .. count-1). */
   'pool.connections': { count: number; at: number };
   'job.fanout': { jobId: string; clean: boolean; devices: number; seconds: number; at: number };
   'limit.refused': { cause: string; ip: string; at: number };

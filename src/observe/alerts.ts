@@ -4,20 +4,21 @@ import { formatDifficulty } from '../util/format.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus } from '../core/events.js';
-import type { FarmSummary } from './farm-stats.js';
+import type { FarmSummary, PresenceChange } from './farm-ledger.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { formatHashrate } from '../util/format.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type WebhookConfig, type WebhookFormat } from './webhooks.js';
 
 /**
- * Alerts that reach people: the proxy's events and FarmStats' summary turned into a few meaningful messages
+ * Alerts that reach people: the proxy's events and the farm ledger (its summary, and when a worker goes
+ * offline or comes back) turned into a few meaningful messages
  * for the configured webhooks (see webhooks.ts for formats and delivery).
  *
  * - device offline / back online: a device whose last session closed is reported only when it has not come
  *   back within `offlineGraceSeconds`; "back online" only for a device that was reported offline.
  * - pool down / back up / failover: on the pool.* events; a pool already reported down is not reported again
  *   until it is back up.
- * - farm hashrate drop: the farm hashrate (FarmStats.summary, itself a 5-minute average) below its average
+ * - farm hashrate drop: the farm hashrate (FarmLedger.summary, itself a 5-minute average) below its average
  *   over `hashrateAverageMinutes` by `hashrateDropPercent` or more; recovered at half that drop.
  * - reject rate high: rejected / (accepted + rejected) farm-wide over `rejectRateWindowMinutes`, with at
  *   least `rejectRateMinShares` shares in the window; back to normal below half the threshold.
@@ -257,8 +258,10 @@ export interface AlertSink {
   idle?(): Promise<void>;
 }
 
+/** What alerts read from the farm ledger: its summary, and workers going offline or coming back. */
 export interface SummarySource {
   summary(at?: number): FarmSummary;
+  onPresence(listener: (change: PresenceChange) => void): () => void;
 }
 
 export interface AlertManagerOptions {
@@ -310,8 +313,6 @@ export class AlertManager {
   private timer: unknown = null;
   private running = false;
 
-  private readonly workerOfSession = new Map<number, string>();
-  private readonly liveSessions = new Map<string, number>();
   /** Workers whose last session closed, waiting out the grace, in order of disconnection. */
   private readonly pendingOffline = new Map<string, { since: number; ip: string; reason: string }>();
   /** Workers reported offline, with the time they went. */
@@ -369,8 +370,7 @@ export class AlertManager {
     if (this.running) return;
     this.running = true;
     const on = this.subscriptions;
-    on.push(this.bus.on('device.authorized', (e) => this.onAuthorized(e.sessionId, e.worker)));
-    on.push(this.bus.on('device.disconnected', (e) => this.onDisconnected(e.sessionId, e.ip, e.reason)));
+    on.push(this.stats.onPresence((c) => (c.online ? this.onOnline(c.worker) : this.onOffline(c.worker, c.ip, c.reason ?? ''))));
     on.push(this.bus.on('pool.down', (e) => this.onPoolDown(e.pool, e.reason)));
     on.push(this.bus.on('pool.up', (e) => this.onPoolUp(e.pool)));
     on.push(this.bus.on('pool.switch', (e) => this.onPoolSwitch(e.from, e.to, e.reason)));
@@ -422,10 +422,8 @@ export class AlertManager {
 
   // ---- events (cheap: maps and counters only) ------------------------------------------------------------
 
-  private onAuthorized(sessionId: number, worker: string): void {
-    if (this.workerOfSession.has(sessionId)) return;
-    this.workerOfSession.set(sessionId, worker);
-    this.liveSessions.set(worker, (this.liveSessions.get(worker) ?? 0) + 1);
+  /** The worker's first live session (the ledger counts sessions per worker). */
+  private onOnline(worker: string): void {
     if (this.pendingOffline.delete(worker)) return; // back within the grace: nothing to tell
     const since = this.reportedOffline.get(worker);
     if (since !== undefined) {
@@ -435,16 +433,8 @@ export class AlertManager {
     }
   }
 
-  private onDisconnected(sessionId: number, ip: string, reason: string): void {
-    const worker = this.workerOfSession.get(sessionId);
-    if (worker === undefined) return; // never authorized: not a device we know
-    this.workerOfSession.delete(sessionId);
-    const live = (this.liveSessions.get(worker) ?? 1) - 1;
-    if (live > 0) {
-      this.liveSessions.set(worker, live);
-      return;
-    }
-    this.liveSessions.delete(worker);
+  /** The worker's last live session ended. */
+  private onOffline(worker: string, ip: string, reason: string): void {
     this.pendingOffline.delete(worker); // keep the map in order of disconnection
     this.pendingOffline.set(worker, { since: this.timers.now(), ip, reason });
   }

@@ -2,19 +2,19 @@ import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { BUCKET_SECONDS, type DeviceView, type FarmEvent, type FarmStats, type FarmSummary, type PoolRecord } from './farm-stats.js';
+import { BUCKET_SECONDS, type ConnectionRecord, type DeviceView, type FarmEvent, type FarmLedger, type FarmSummary, type PoolRecord } from './farm-ledger.js';
 import type { HttpServer } from './http-server.js';
 import type { Logger } from '../core/log.js';
 
 /**
  * The dashboard's live feed: a websocket on the proxy's HTTP port (path `/ws`), JSON text frames.
  *
- *   on connect   {type:'snapshot', at, summary, pools, devices:[DeviceView...], events:[FarmEvent...]}
- *   every tick   {type:'delta', at, summary, pools, devices:[changed DeviceViews], removed:[worker...],
+ *   on connect   {type:'snapshot', at, summary, pools, connections, devices:[DeviceView...], events:[FarmEvent...]}
+ *   every tick   {type:'delta', at, summary, pools, connections, devices:[changed DeviceViews], removed:[worker...],
  *                 events:[new FarmEvents]}
  *
  * A delta is built and serialized once per tick and the same bytes are written to every client. What
- * changed is found from DeviceRecord.version, compared with what the previous tick saw: one farm-wide
+ * changed is found from the ledger's device version, compared with what the previous tick saw: one farm-wide
  * table, never per client. A hashrate also drifts without events (its window moves on by whole buckets,
  * a young device's average spans its life so far); those drifts are picked up when the bucket changes,
  * so a quiet device's hashrate is at most one bucket (10 s) behind rather than resent every second.
@@ -91,6 +91,7 @@ export interface SnapshotMessage {
   at: number;
   summary: FarmSummary;
   pools: PoolRecord[];
+  connections: ConnectionRecord[];
   devices: DeviceView[];
   events: FarmEvent[];
 }
@@ -100,6 +101,7 @@ export interface DeltaMessage {
   at: number;
   summary: FarmSummary;
   pools: PoolRecord[];
+  connections: ConnectionRecord[];
   devices: DeviceView[];
   removed: string[];
   events: FarmEvent[];
@@ -130,7 +132,7 @@ interface SeenDevice {
   tick: number;
 }
 
-export function attachFeed(httpServer: HttpServer, stats: FarmStats, opts: FeedOptions = {}): Feed {
+export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: FeedOptions = {}): Feed {
   const path = opts.path ?? '/ws';
   const intervalMs = opts.intervalMs ?? 1000;
   const maxClients = opts.maxClients ?? 64;
@@ -193,7 +195,7 @@ export function attachFeed(httpServer: HttpServer, stats: FarmStats, opts: FeedO
   };
   httpServer.server.on('upgrade', onUpgrade);
 
-  const unsubscribe = stats.onEvent((e) => {
+  const unsubscribe = ledger.onEvent((e) => {
     pendingEvents.push(e);
     if (pendingEvents.length > MAX_PENDING_EVENTS) pendingEvents.splice(0, pendingEvents.length - MAX_PENDING_EVENTS);
   });
@@ -225,22 +227,22 @@ export function attachFeed(httpServer: HttpServer, stats: FarmStats, opts: FeedO
     if (snapshotCache) return snapshotCache;
     const at = now();
     const devices: DeviceView[] = [];
-    for (const d of stats.devices.values()) {
-      devices.push(stats.view(d, at));
+    ledger.forEachDevice((slot, worker) => {
+      devices.push(ledger.view(slot, at));
       // A worker no tick has seen yet: count it as seen now, so that if it is forgotten before the next
       // tick this client is told (removed); version -1 still puts it in the next delta for the others.
-      if (!seen.has(d.worker)) seen.set(d.worker, { version: -1, hashrate: -1, tick: tickNo });
-    }
+      if (!seen.has(worker)) seen.set(worker, { version: -1, hashrate: -1, tick: tickNo });
+    });
     // Events still pending will come in the next delta; leave them out here so none is shown twice.
-    const logged = stats.events.length - Math.min(pendingEvents.length, stats.events.length);
-    const events = stats.events.slice(Math.max(0, logged - recentEvents), logged);
-    const message: SnapshotMessage = { type: 'snapshot', at, summary: stats.summary(at), pools: poolList(), devices, events };
+    const logged = ledger.events.length - Math.min(pendingEvents.length, ledger.events.length);
+    const events = ledger.events.slice(Math.max(0, logged - recentEvents), logged);
+    const message: SnapshotMessage = { type: 'snapshot', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), devices, events };
     snapshotCache = Buffer.from(JSON.stringify(message));
     return snapshotCache;
   }
 
   function poolList(): PoolRecord[] {
-    return [...stats.pools.values()].map((p) => ({ ...p }));
+    return ledger.poolList();
   }
 
   /** Compare the farm with the previous tick; returns the changed views and forgotten workers. */
@@ -250,29 +252,30 @@ export function attachFeed(httpServer: HttpServer, stats: FarmStats, opts: FeedO
     const bucketMoved = bucket !== lastBucket;
     lastBucket = bucket;
     const devices: DeviceView[] = [];
-    for (const d of stats.devices.values()) {
-      let prev = seen.get(d.worker);
+    ledger.forEachDevice((slot, worker) => {
+      let prev = seen.get(worker);
       let changed = false;
+      const version = ledger.version(slot);
       if (!prev) {
-        prev = { version: d.version, hashrate: stats.hashrate(d, at), tick: tickNo };
-        seen.set(d.worker, prev);
+        prev = { version, hashrate: ledger.hashrate(slot, at), tick: tickNo };
+        seen.set(worker, prev);
         changed = true;
-      } else if (prev.version !== d.version) {
-        prev.version = d.version;
-        prev.hashrate = stats.hashrate(d, at);
+      } else if (prev.version !== version) {
+        prev.version = version;
+        prev.hashrate = ledger.hashrate(slot, at);
         changed = true;
       } else if (bucketMoved) {
         // The window moved on: the hashrate may have changed without any event.
-        const hashrate = stats.hashrate(d, at);
+        const hashrate = ledger.hashrate(slot, at);
         changed = hashrate !== prev.hashrate;
         prev.hashrate = hashrate;
       }
       prev.tick = tickNo;
-      if (changed && wanted) devices.push(stats.view(d, at));
-    }
-    // Every current worker is in `seen` now; any extra entry is a worker FarmStats forgot.
+      if (changed && wanted) devices.push(ledger.view(slot, at));
+    });
+    // Every current worker is in `seen` now; any extra entry is a worker the ledger forgot.
     const removed: string[] = [];
-    if (seen.size !== stats.devices.size) {
+    if (seen.size !== ledger.deviceCount) {
       for (const [worker, s] of seen) {
         if (s.tick !== tickNo) {
           seen.delete(worker);
@@ -297,7 +300,7 @@ export function attachFeed(httpServer: HttpServer, stats: FarmStats, opts: FeedO
       counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: 0, buildMs: performance.now() - started };
       return;
     }
-    const message: DeltaMessage = { type: 'delta', at, summary: stats.summary(at), pools: poolList(), devices, removed, events };
+    const message: DeltaMessage = { type: 'delta', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), devices, removed, events };
     const frame = Buffer.from(JSON.stringify(message));
     counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: frame.length, buildMs: performance.now() - started };
 

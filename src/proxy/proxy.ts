@@ -82,11 +82,6 @@ export class Proxy implements MiningHost {
   private stopped = false;
   /** Pool submits not answered yet (shutdown waits for them, bounded). */
   private readonly inFlight = new Set<Promise<unknown>>();
-  /**
-   * Share counts. `poolRejected` counts the pool's own verdicts; `poolUnconfirmed` counts forwarded shares
-   * the pool never answered (connection lost, no pool, timeout): the device is told so, never "accepted".
-   */
-  readonly counters = { accepted: 0, rejected: 0, forwarded: 0, poolAccepted: 0, poolRejected: 0, poolUnconfirmed: 0, blockCandidates: 0 };
 
   constructor(options: ProxyOptions) {
     this.opts = {
@@ -189,7 +184,10 @@ export class Proxy implements MiningHost {
     upstream.on('jobRefused', (info) => this.log.warn('job from pool refused', { channel: index, pool: info.pool, reason: info.reason, inARow: info.inARow }));
     upstream.on('fault', (info) => this.log.error('pool fault', { channel: index, pool: info.pool, reason: info.reason, action: 'failing over' }));
     upstream.on('extranonce', (info) => this.onExtranonce(channel, info));
-    upstream.on('versionMask', (info) => this.onVersionMask(channel, info.mask));
+    upstream.on('versionMask', (info) => {
+      this.onVersionMask(channel, info.mask);
+      this.bus.emit('pool.version-mask', { connection: index, pool: info.pool, mask: info.mask, at: Date.now() });
+    });
     upstream.on('down', (info) => {
       channel.registry.invalidateAll();
       channel.clearJob();
@@ -197,11 +195,11 @@ export class Proxy implements MiningHost {
       if (!channel.downLogged) this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
       else this.log.debug('pool connection still down', { channel: index, pool: info.pool, reason: info.reason });
       channel.downLogged = true;
-      this.bus.emit('pool.down', { pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
+      this.bus.emit('pool.down', { connection: index, pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
     });
     upstream.on('switch', (info) => {
       this.log.warn('pool switch', { channel: index, ...info });
-      this.bus.emit('pool.switch', { ...info, at: Date.now() });
+      this.bus.emit('pool.switch', { connection: index, from: info.from, to: info.to, reason: info.reason, at: Date.now() });
     });
     upstream.on('message', (info) => this.log.info('message from pool', { pool: info.pool, text: info.text }));
     this.bus.emit('pool.connections', { count: this.channels.length, at: Date.now() });
@@ -216,10 +214,10 @@ export class Proxy implements MiningHost {
     channel.poolUrl = info.url;
     channel.downLogged = false;
     this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
-    this.bus.emit('pool.up', { pool: info.pool, url: info.url, at: Date.now() });
+    this.bus.emit('pool.up', { connection: channel.index, pool: info.pool, url: info.url, at: Date.now() });
     if (first) {
       // The first pool mined on: observers learn which pool is active (failovers come as 'switch').
-      if (channel.index === 0) this.bus.emit('pool.switch', { from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
+      this.bus.emit('pool.switch', { connection: channel.index, from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
       channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
       this.log.info('extranonce split', { channel: channel.index, prefixBytes: channel.plan!.prefixSize, deviceExtranonce2Size: channel.plan!.deviceExtranonce2Size, capacity: channel.plan!.capacity });
     } else if (changed) {
@@ -388,11 +386,9 @@ export class Proxy implements MiningHost {
     const outcome = this.validator.validate(params, device, (id) => channel.registry.lookup(id));
     const worker = session.worker!;
     if (!outcome.ok) {
-      this.counters.rejected++;
       this.bus.emit('share.rejected', { sessionId: session.id, worker, ip: session.ip, reason: outcome.reason, code: outcome.error.code, message: outcome.error.message, at: now });
       throw outcome.error;
     }
-    this.counters.accepted++;
     this.bus.emit('share.accepted', {
       sessionId: session.id,
       worker,
@@ -407,7 +403,6 @@ export class Proxy implements MiningHost {
     if (next !== null) this.retargetSession(device, next);
     const pool = channel.pool ?? 'unknown';
     if (outcome.meetsNetwork) {
-      this.counters.blockCandidates++;
       const hash = displayHash(outcome.hash);
       this.log.warn('*** BLOCK CANDIDATE ***', { worker, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, pool });
       this.bus.emit('block.candidate', { sessionId: session.id, worker, pool, jobId: outcome.job.poolJobId, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, at: now });
@@ -416,7 +411,7 @@ export class Proxy implements MiningHost {
     // when the pool's difficulty is above the network's): the pool submits the block, nothing is lost.
     if (!outcome.meetsPool && !outcome.meetsNetwork) return;
 
-    this.counters.forwarded++;
+    this.bus.emit('share.forwarded', { sessionId: session.id, worker, connection: channel.index, pool, at: now });
     const share = {
       worker: this.opts.workerMode === 'passthrough' ? params.worker : UPSTREAM_FARM_WORKER,
       jobId: outcome.job.poolJobId,
@@ -432,23 +427,22 @@ export class Proxy implements MiningHost {
       this.bus.emit('share.upstream', {
         sessionId: session.id,
         worker,
+        connection: channel.index,
         pool,
-        accepted: result.accepted,
-        reason: result.accepted ? null : result.reason,
+        verdict: result.accepted
+          ? { kind: 'accepted' }
+          : result.code !== null
+            ? { kind: 'rejected', code: result.code, reason: result.reason }
+            : { kind: 'unanswered', cause: result.cause ?? (result.timedOut ? 'timeout' : 'connection-lost'), reason: result.reason },
         latencyMs: result.latencyMs,
         at: Date.now(),
       });
-      if (result.accepted) {
-        this.counters.poolAccepted++;
-        return;
-      }
+      if (result.accepted) return;
       if (result.code === null) {
         // No verdict from the pool: the connection went away (the job is void: stale) or it did not answer in time.
-        this.counters.poolUnconfirmed++;
         if (result.timedOut) throw new StratumError(StratumErrorCode.Other, `The pool did not answer in time: ${result.reason}`);
         throw new StratumError(StratumErrorCode.JobNotFound, `Stale: ${result.reason}`);
       }
-      this.counters.poolRejected++;
       const code = result.code >= 20 && result.code <= 25 ? (result.code as StratumErrorCode) : StratumErrorCode.Other;
       throw new StratumError(code, `Rejected by the pool: ${result.reason}`);
     });

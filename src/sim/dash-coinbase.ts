@@ -2,7 +2,7 @@
  * A Dash coinbase as a pool builds it for Stratum, split around the extranonce space. Pure functions.
  *
  * Layout of a DIP2/DIP4 special-transaction coinbase (facts from Dash's DIP2 and DIP4 documents and the
- * real blocks and transcript in the shared fixtures):
+ * real blocks and transcript in test/fixtures):
  *   nVersion|nType<<16 (int32 LE, version 3 type 5: bytes 03000500)
  *   vin count (1) | prevout (32 zero bytes, index ffffffff) | scriptSig length | scriptSig | sequence
  *   vout count | outputs (int64 LE value, script)... | nLockTime (u32 LE)

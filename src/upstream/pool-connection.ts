@@ -307,7 +307,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   submit(share: UpstreamSubmit): Promise<SubmitResult> {
     if (this.stateNow !== 'ready' || this.leaving) {
       const reason = this.stateNow === 'closed' ? SUBMIT_LOST : this.leaving ? 'pool connection is closing' : 'pool connection not ready';
-      return Promise.resolve({ accepted: false, reason, code: null, latencyMs: 0, timedOut: false });
+      return Promise.resolve({ accepted: false, reason, code: null, cause: this.stateNow === 'closed' ? 'connection-lost' : 'no-pool', latencyMs: 0, timedOut: false });
     }
     // An empty worker means the farm's own pool login (workerMode 'farm').
     const params: string[] = [share.worker || this.pool.user, share.jobId, share.extranonce2, share.ntime, share.nonce];
@@ -323,7 +323,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
           this.closeIfRetiredAndIdle();
         },
         onTimeout: () => {
-          resolve({ accepted: false, reason: 'pool did not answer in time', code: null, latencyMs: latency(), timedOut: true });
+          resolve({ accepted: false, reason: 'pool did not answer in time', code: null, cause: 'timeout', latencyMs: latency(), timedOut: true });
           this.submitTimeoutsInARow++;
           if (this.submitTimeoutsInARow >= this.opts.maxSubmitTimeoutsInARow) {
             this.fail('timeout', `pool did not answer ${this.submitTimeoutsInARow} submits in a row`);
@@ -331,7 +331,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
             this.closeIfRetiredAndIdle();
           }
         },
-        onLost: () => resolve({ accepted: false, reason: SUBMIT_LOST, code: null, latencyMs: latency(), timedOut: false }),
+        onLost: () => resolve({ accepted: false, reason: SUBMIT_LOST, code: null, cause: 'connection-lost', latencyMs: latency(), timedOut: false }),
       });
     });
   }
@@ -801,9 +801,9 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
 /** A pool's answer to mining.submit, whatever shape its error comes in. */
 export function readSubmitAnswer(result: unknown, error: unknown, latencyMs: number): SubmitResult {
   const err = describeWireError(error);
-  if (err) return { accepted: false, reason: err.message, code: err.code, latencyMs, timedOut: false };
+  if (err) return { accepted: false, reason: err.message, code: err.code, cause: null, latencyMs, timedOut: false };
   if (result === true) return { accepted: true, latencyMs };
-  return { accepted: false, reason: `pool answered ${truncate(JSON.stringify(result) ?? 'nothing')} without an error`, code: 20, latencyMs, timedOut: false };
+  return { accepted: false, reason: `pool answered ${truncate(JSON.stringify(result) ?? 'nothing')} without an error`, code: 20, cause: null, latencyMs, timedOut: false };
 }
 
 function seconds(ms: number): string {

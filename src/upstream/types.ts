@@ -1,3 +1,4 @@
+import type { NoVerdictCause } from '../core/events.js';
 import type { NotifyParams } from '../stratum/messages.js';
 
 /**
@@ -55,12 +56,13 @@ export interface UpstreamSubmit {
 }
 
 /**
- * The outcome of a forwarded share. `code` is null exactly when the pool gave no verdict (connection lost,
- * no pool, timeout); a pool's rejection always carries a code (20 when the pool named none).
+ * The outcome of a forwarded share. `code` is null exactly when the pool gave no verdict, and then `cause`
+ * says why (connection lost, no pool, timeout); a pool's rejection always carries a code (20 when the pool
+ * named none) and a null cause.
  */
 export type SubmitResult =
   | { accepted: true; latencyMs: number }
-  | { accepted: false; reason: string; code: number | null; latencyMs: number; timedOut: boolean };
+  | { accepted: false; reason: string; code: number | null; cause: NoVerdictCause | null; latencyMs: number; timedOut: boolean };
 
 /**
  * Events of an upstream (one connection slot that fails over between pools). Each payload names the pool it

@@ -1,25 +1,23 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { chromiumPath } from '../../src/bench/chart.js';
-import { fanoutToolPath } from '../../src/bench/processes.js';
 import { planFromArgs, runBench, type BenchReport } from '../../src/bench/run.js';
 import type { Figure } from '../../src/bench/summary.js';
 
 /**
- * The whole benchmark at a tiny size, through the real pieces: the shared yardstick against the proxy
- * (started by `start --config`) and against its relay floor, the share pool + load generator child with
+ * The whole benchmark at a tiny size, through the real pieces: our own fan-out client against the proxy
+ * (started by `start --config`), and, where the shared yardstick is found beside the repository, the
+ * yardstick against the same proxy and against its relay floor; the share pool + load generator child with
  * the proxy in between, raw X11, the JSON, the table and the chart. Only the presence and consistency of
  * the figures is checked, never their speed (that is what the benchmark itself reports).
  */
 
-const toolMissing = existsSync(fanoutToolPath()) ? false : `the shared yardstick ${fanoutToolPath()} is missing (set SHARED_DIR)`;
-
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
-t.test('bench at 50 devices: every figure present and consistent', { skip: toolMissing, timeout: 150_000 }, async (t) => {
+t.test('bench at 50 devices: every figure present and consistent', { timeout: 150_000 }, async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const plan = {
@@ -42,22 +40,40 @@ t.test('bench at 50 devices: every figure present and consistent', { skip: toolM
   t.match(text, /\| devices \|/, 'the fan-out table is written');
   t.match(text, /\| offered\/s \|/, 'the share table is written');
 
-  // Fan-out and memory: one size, proxy and floor, every device held, every job delivered.
-  t.equal(report.fanout.runs.length, 2, 'one proxy run and one floor run');
+  // Fan-out and memory: one size; our own client, and the yardstick's proxy and floor runs where it is found.
+  const crossChecked = plan.crossCheck !== null;
+  t.same(
+    report.fanout.runs.map((r) => `${r.client} ${r.target}`),
+    crossChecked ? ['own proxy', 'yardstick proxy', 'yardstick floor'] : ['own proxy'],
+    crossChecked ? 'own client, then the yardstick on the proxy and on its floor' : 'no yardstick here: the own client alone',
+  );
   for (const r of report.fanout.runs) {
-    t.equal(r.connected, 50, `${r.target}: all 50 devices held`);
-    t.equal(r.complete, true, `${r.target}: complete run (${r.error ?? 'no error'})`);
-    t.equal(r.missed, 0, `${r.target}: no delivery missed`);
-    t.ok(finite(r.p50ms) && finite(r.p99ms) && finite(r.maxms) && r.p50ms > 0 && r.p50ms <= r.p99ms && r.p99ms <= r.maxms, `${r.target}: 0 < p50 <= p99 <= max (${r.p50ms}, ${r.p99ms}, ${r.maxms})`);
-    t.ok(finite(r.kibPerDevice) && finite(r.kibPerDeviceAfterJobs), `${r.target}: memory per device measured (${r.kibPerDevice}, ${r.kibPerDeviceAfterJobs} KiB)`);
-    t.ok(finite(r.rssAfterKiB) && r.rssAfterKiB > 10_000, `${r.target}: resident memory read from /proc (${r.rssAfterKiB} KiB)`);
+    const name = `${r.client} ${r.target}`;
+    t.equal(r.connected, 50, `${name}: all 50 devices held`);
+    t.equal(r.complete, true, `${name}: complete run (${r.error ?? 'no error'})`);
+    t.equal(r.missed, 0, `${name}: no delivery missed`);
+    t.ok(finite(r.p50ms) && finite(r.p99ms) && finite(r.maxms) && r.p50ms > 0 && r.p50ms <= r.p99ms && r.p99ms <= r.maxms, `${name}: 0 < p50 <= p99 <= max (${r.p50ms}, ${r.p99ms}, ${r.maxms})`);
+    t.ok(finite(r.kibPerDevice) && finite(r.kibPerDeviceAfterJobs), `${name}: memory per device measured (${r.kibPerDevice}, ${r.kibPerDeviceAfterJobs} KiB)`);
+    t.ok(finite(r.rssAfterKiB) && r.rssAfterKiB > 10_000, `${name}: resident memory read from /proc (${r.rssAfterKiB} KiB)`);
+    t.same(r.perJob.filter((j) => j.job > 0).map((j) => [j.job, j.delivered, j.missed]), [[1, 50, 0], [2, 50, 0]], `${name}: both measured jobs reached all 50 devices`);
   }
   const size = report.fanout.sizes[0]!;
   t.equal(size.devices, 50);
-  t.equal(size.proxy.connected.median, 50, 'summary: devices held');
-  const proxyP99 = report.fanout.runs.find((r) => r.target === 'proxy')!.p99ms!;
-  const floorP99 = report.fanout.runs.find((r) => r.target === 'floor')!.p99ms!;
-  t.equal(size.p99ToFloor.median, Math.round((proxyP99 / floorP99) * 100) / 100, 'ratio to the floor is proxy p99 / floor p99 of the same repeat');
+  t.equal(size.own.connected.median, 50, 'summary: devices held');
+  const own = report.fanout.runs.find((r) => r.client === 'own')!;
+  t.equal(size.own.p99ms.median, own.p99ms, 'one repeat: the summary is that run');
+  t.match(text, /Each job \(own client\)/, 'the per-job table is written');
+  if (crossChecked) {
+    const proxyP99 = report.fanout.runs.find((r) => r.client === 'yardstick' && r.target === 'proxy')!.p99ms!;
+    const floorP99 = report.fanout.runs.find((r) => r.target === 'floor')!.p99ms!;
+    t.equal(size.p99ToFloor.median, Math.round((proxyP99 / floorP99) * 100) / 100, 'ratio to the floor is the yardstick proxy p99 / floor p99 of the same repeat');
+    t.equal(size.ownToYardstickP99.median, Math.round((own.p99ms! / proxyP99) * 100) / 100, 'own p99 / yardstick p99 of the same repeat');
+    t.match(text, /fanout-bench\.js p50 ms/, 'the cross-check columns are in the table');
+  } else {
+    t.equal(size.yardstick, null);
+    t.equal(size.floor, null);
+    t.match(text, /no cross-check/, 'the text says there was no cross-check');
+  }
 
   // Shares: two steps, every share validated and forwarded, latencies ordered.
   t.same(report.shares.errors, [], 'no share run failed');
@@ -100,18 +116,59 @@ t.test('bench at 50 devices: every figure present and consistent', { skip: toolM
   }
 });
 
+t.test('without the shared yardstick (--no-cross-check): fan-out figures from the own client alone', { timeout: 90_000 }, async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'bench-own-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const plan = { ...planFromArgs(['--sizes', '30', '--repeat', '1', '--jobs', '3', '--interval', '300ms', '--no-cross-check', '--no-shares', '--no-chart', '--out', out]), settleMs: 200 };
+  t.equal(plan.crossCheck, null, 'no yardstick in the plan');
+  const lines: string[] = [];
+  const report = await runBench(plan, (l) => lines.push(l));
+  t.ok(lines.some((l) => /no cross-check/.test(l)), 'the progress says the cross-check is left out');
+  t.ok(lines.some((l) => /job 3: 30\/30 delivered, p50 [\d.]+ p99 [\d.]+ max [\d.]+ ms/.test(l)), 'each job is reported as it is delivered');
+  t.equal(report.fanout.runs.length, 1);
+  const r = report.fanout.runs[0]!;
+  t.equal(r.client, 'own');
+  t.equal(r.complete, true, `complete (${r.error ?? 'no error'})`);
+  t.equal(r.connected, 30);
+  t.same(r.perJob.map((j) => j.job), [0, 1, 2, 3], 'one warm-up job, then the three measured');
+  for (const j of r.perJob) t.ok(j.delivered === 30 && finite(j.p50ms) && finite(j.p99ms) && j.p50ms <= j.p99ms && j.p99ms <= j.maxms!, `job ${j.job}: 30 deliveries, p50 <= p99 <= max`);
+  t.ok(finite(r.kibPerDevice) && finite(r.rssBeforeKiB) && r.rssBeforeKiB > 10_000, `RSS per device (${r.kibPerDevice} KiB over ${r.rssBeforeKiB} KiB)`);
+  t.ok(finite(r.cpu.proxySecFanout) && finite(r.cpu.benchSecFanout), 'CPU of the proxy and of the client during the jobs');
+  const text = readFileSync(report.files.text, 'utf8');
+  t.match(text, /\| devices \| held \|/, 'the fan-out table is written');
+  t.notMatch(text, /fanout-bench\.js p50/, 'without the cross-check columns');
+  t.match(text, /\| +30 \| +1 \| +3 \| +30 \| +0 \|/, 'the per-job table has the third job of the run');
+  t.equal(report.shares.summary, null, 'no share part');
+  t.equal(report.files.svg, null, 'no chart');
+});
+
 t.test('figures of repeated runs are medians with their range', async (t) => {
   const { summarizeSize } = await import('../../src/bench/summary.js');
-  const run = (p99: number, kib: number, target: 'proxy' | 'floor') => ({
-    target, devices: 1000, connected: 1000, complete: true, error: null, rssBeforeKiB: 50_000, rssAfterKiB: 50_000 + kib * 1000, rssEndKiB: 50_000 + kib * 1000,
+  const run = (p99: number, kib: number, client: 'own' | 'yardstick', target: 'proxy' | 'floor') => ({
+    client, target, devices: 1000, connected: 1000, complete: true, error: null, rssBeforeKiB: 50_000, rssAfterKiB: 50_000 + kib * 1000, rssEndKiB: 50_000 + kib * 1000,
     kibPerDevice: kib, kibPerDeviceAfterJobs: kib, p50ms: p99 / 2, p99ms: p99, maxms: p99 + 1, minms: 0.5, medianJobP99ms: p99, medianJobMaxms: p99, missed: 0,
-    benchBusyMsMedian: 5, cpu: { proxySecConnect: 0.1, proxySecFanout: 0.2, benchSecFanout: 0.1 }, proxyFileLimit: 20_000, elapsedSeconds: 10,
+    benchBusyMsMedian: 5, cpu: { proxySecConnect: 0.1, proxySecFanout: 0.2, benchSecFanout: 0.1 }, proxyFileLimit: 20_000, perJob: [], elapsedSeconds: 10,
   });
-  const s = summarizeSize(1000, [run(30, 7, 'proxy'), run(10, 6, 'proxy'), run(20, 8, 'proxy')], [run(10, 5, 'floor'), run(10, 5, 'floor'), run(40, 5, 'floor')], 10);
+  // Three repeats of: own client, yardstick on the proxy, yardstick on the floor (in that order, as the bench runs them).
+  const runs = [
+    run(36, 7.5, 'own', 'proxy'), run(30, 7, 'yardstick', 'proxy'), run(10, 5, 'yardstick', 'floor'),
+    run(10, 6.5, 'own', 'proxy'), run(10, 6, 'yardstick', 'proxy'), run(10, 5, 'yardstick', 'floor'),
+    run(30, 8.5, 'own', 'proxy'), run(20, 8, 'yardstick', 'proxy'), run(40, 5, 'yardstick', 'floor'),
+  ];
+  const s = summarizeSize(1000, runs, 10);
   const fig = (f: Figure) => [f.median, f.range];
-  t.same(fig(s.proxy.p99ms), [20, [10, 30]], 'median and range of p99');
-  t.same(fig(s.proxy.kibPerDevice), [7, [6, 8]], 'median and range of memory per device');
+  t.same(fig(s.yardstick!.p99ms), [20, [10, 30]], 'median and range of p99');
+  t.same(fig(s.yardstick!.kibPerDevice), [7, [6, 8]], 'median and range of memory per device');
+  t.same(fig(s.own.p99ms), [30, [10, 36]], 'the own client summarized apart');
+  t.same(fig(s.own.kibPerDevice), [7.5, [6.5, 8.5]]);
   // Ratios pair each proxy run with the floor run of the same repeat: 30/10, 10/10, 20/40.
   t.same(fig(s.p99ToFloor), [1, [0.5, 3]], 'ratio to the floor per repeat, then the median');
+  // Own against the yardstick, same repeat: 36/30, 10/10, 30/20.
+  t.same(fig(s.ownToYardstickP99), [1.2, [1, 1.5]], 'own / yardstick per repeat, then the median');
   t.equal(s.ckpool?.p99ms, 23.4, 'ckpool reference at 1,000 devices');
+
+  const alone = summarizeSize(1000, runs.filter((r) => r.client === 'own'), 10);
+  t.equal(alone.yardstick, null, 'no yardstick runs: no yardstick summary');
+  t.equal(alone.floor, null);
+  t.same(fig(alone.p99ToFloor), [null, null], 'and no ratio to a floor');
 });

@@ -24,7 +24,7 @@ t.test('failover: pool A dies, pool B takes over, A returns and the proxy goes b
   a.dropAll();
   await until(() => app.proxy.channels[0]!.pool === 'poolB' && app.proxy.isReady, 'mining on pool B', WAIT);
   const bBefore = b.stats().totals.accepted;
-  await until(() => b.stats().totals.accepted > bBefore || app.proxy.counters.accepted > 0, 'shares on B', WAIT);
+  await until(() => b.stats().totals.accepted > bBefore || app.ledger.summary().accepted > 0, 'shares on B', WAIT);
   await mining(fleet, app);
 
   await a.resume();

@@ -79,6 +79,6 @@ t.test('the recorded miner, through the proxy, to the recorded pool: exact answe
   const upstreamSubmits = pool.clients[0]!.requests.filter((r) => r.method === 'mining.submit');
   t.equal(upstreamSubmits.length, 108, 'every share met the pool target and went upstream');
   t.same(upstreamSubmits[0]!.params, submits[0]!.params, 'the first forwarded submit is the recorded one');
-  t.equal(app.proxy.counters.poolAccepted, 108);
-  t.equal(app.proxy.counters.blockCandidates, 1, 'the share meeting the template nbits is spotted');
+  t.equal(app.ledger.summary().poolAccepted, 108);
+  t.equal(app.ledger.summary().blockCandidates, 1, 'the share meeting the template nbits is spotted');
 });

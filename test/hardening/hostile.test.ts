@@ -1,6 +1,7 @@
 import t from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
+import { FarmLedger } from '../../src/observe/farm-ledger.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
@@ -29,7 +30,8 @@ const RSS_GROWTH_LIMIT = 300 * 1024 * 1024;
 t.test('hostile clients: the good devices keep mining, every refusal is counted, memory stays bounded', async (t) => {
   const bus = new EventBus();
   const log = recordingLogger();
-  const metrics = new ProxyMetrics(bus, { processMetrics: false });
+  const ledger = new FarmLedger(bus);
+  const metrics = new ProxyMetrics(bus, ledger, { processMetrics: false });
   const refused: ProxyEventMap['limit.refused'][] = [];
   const connected: ProxyEventMap['device.connected'][] = [];
   const disconnected: ProxyEventMap['device.disconnected'][] = [];
@@ -54,6 +56,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
     await server.close();
     await proxy.stop();
     metrics.close();
+    ledger.close();
   });
   up.ready();
   up.job(blockNotify('p1'));
@@ -206,7 +209,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
   const answers = good.flatMap((d) => d.answers);
   const notAccepted = answers.filter((a) => a.result !== true);
   t.same(notAccepted.slice(0, 5), [], `every one of the ${answers.length} shares of the good devices was accepted`);
-  t.equal(up.submits.length, proxy.counters.forwarded, 'every forwarded share reached the pool');
+  t.equal(up.submits.length, ledger.summary().forwarded, 'every forwarded share reached the pool');
   t.ok(answers.length <= up.submits.length, 'every good share was forwarded (pool difficulty = device difficulty)');
   t.ok(good.every((d) => !d.client.closed), 'no good device was disconnected');
   t.ok(disconnected.every((d) => !String(d.worker).startsWith('good')), 'no good device session ended');

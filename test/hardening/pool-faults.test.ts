@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
-import { upstreamResultOf } from '../../src/observe/metrics.js';
+import { FarmLedger, poolResultOf } from '../../src/observe/farm-ledger.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import type { RpcRequest } from '../../src/stratum/jsonrpc.js';
 import { UpstreamSlot } from '../../src/upstream/upstream-slot.js';
@@ -141,6 +141,8 @@ t.test('a pool that accepts the connection and never answers: handshake timeouts
 
 t.test('a pool that answers submits late: the device gets an error, never "accepted", then failover', async (t) => {
   const f = await farm(t, { extranonce1: 'aaaa0000', ntime: NTIME_A, submitDelayMs: SUBMIT_TIMEOUT_MS + 400 });
+  const ledger = new FarmLedger(f.bus);
+  t.teardown(() => ledger.close());
   const d = await f.device('rig1');
   const other = await f.device('rig2');
   await until(() => d.current() !== null, 'a job from A');
@@ -152,11 +154,11 @@ t.test('a pool that answers submits late: the device gets an error, never "accep
   t.equal(first.result, null);
   t.same(errorOf(first), [20, 'The pool did not answer in time: pool did not answer in time', null], 'an honest error, not "accepted"');
   const up = f.events['share.upstream']![0]!;
-  t.match(up, { worker: 'rig1', pool: 'A', accepted: false, reason: 'pool did not answer in time' }, 'the upstream result is attributed to the device');
-  t.equal(f.proxy.counters.poolUnconfirmed, 1, 'counted as unconfirmed by the pool, not as rejected');
-  // Reported to the owner of src/observe/metrics.ts: its classifier reads only "timeout"/"timed out".
-  t.equal(upstreamResultOf(up.accepted, up.reason), 'timeout', 'the metrics count it as a timeout');
-  t.equal(f.proxy.counters.poolAccepted, 0);
+  t.match(up, { worker: 'rig1', pool: 'A', verdict: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' } }, 'the upstream result is attributed to the device');
+  t.equal(ledger.summary().poolUnanswered, 1, 'counted as unanswered by the pool, not as rejected');
+  t.equal(ledger.summary().poolRejected, 0);
+  t.equal(poolResultOf(up.verdict), 'timeout', 'the metrics count it as a timeout');
+  t.equal(ledger.summary().poolAccepted, 0);
 
   await until(() => f.upstreamLog.some((l) => /^info: pool A: late answer to request \d+: true$/.test(l)), 'the late answer is logged');
   const second = await d.submitOne();

@@ -5,7 +5,7 @@ import { buildConfig } from '../../src/config.js';
 import { registerApiRoutes } from '../../src/observe/api.js';
 import { registerDashboardRoutes } from '../../src/observe/dashboard.js';
 import { EventBus } from '../../src/core/events.js';
-import { BUCKET_SECONDS, FarmStats } from '../../src/observe/farm-stats.js';
+import { BUCKET_SECONDS, FarmLedger } from '../../src/observe/farm-ledger.js';
 import { attachFeed, type Feed } from '../../src/observe/feed.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -19,7 +19,7 @@ import { mulberry32 } from './prng.js';
  *
  * - `demo`: the real thing, as `dash-farm-proxy demo` runs it: a SimPool, the proxy app (createProxyApp)
  *   and a SimFleet of devices that really hash X11, all on loopback. Killing a device closes its socket.
- * - `synthetic`: FarmStats fed by the proxy's own events at realistic ASIC rates (with 10 minutes of
+ * - `synthetic`: the farm ledger fed by the proxy's own events at realistic ASIC rates (with 10 minutes of
  *   history), for sizes the demo cannot run on a test machine (10,000 devices).
  *
  * Either way the browser talks to the same HttpServer + dashboard routes + websocket feed + JSON API.
@@ -34,7 +34,7 @@ export interface DashboardSut {
   /** Worker names of the devices, in creation order. */
   readonly workers: readonly string[];
   /** The running proxy's live state (a new one after a restart). */
-  readonly stats: FarmStats;
+  readonly stats: FarmLedger;
   /** The running proxy's websocket feed (null for the synthetic farm before it starts). */
   readonly feed: Feed | null;
   /** Stop a device abruptly (as if unplugged); it stays down. */
@@ -146,7 +146,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
     workers,
     get stats() {
       if (!app) throw new Error('the proxy is stopped');
-      return app.stats;
+      return app.ledger;
     },
     get feed() {
       return feed;
@@ -205,7 +205,7 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
 
   interface Proxy {
     bus: EventBus;
-    stats: FarmStats;
+    stats: FarmLedger;
     http: HttpServer;
     feed: Feed;
   }
@@ -229,14 +229,17 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       meetsNetwork: false,
       at,
     });
-    if (meetsPool) bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, pool: 'primary', accepted: random() > 0.01, reason: null, latencyMs: 40, at });
+    if (!meetsPool) return;
+    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', at });
+    const verdict = random() > 0.01 ? ({ kind: 'accepted' } as const) : ({ kind: 'rejected', code: 21, reason: 'Stale share' } as const);
+    bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', verdict, latencyMs: 40, at });
   };
 
   async function startProxy(): Promise<void> {
     const bus = new EventBus();
-    // While the history is filled in, FarmStats' clock is set back to when the devices "arrived".
+    // While the history is filled in, the ledger's clock is set back to when the devices "arrived".
     let clockOverride: number | null = null;
-    const stats = new FarmStats(bus, { now: () => clockOverride ?? Date.now() });
+    const stats = new FarmLedger(bus, { now: () => clockOverride ?? Date.now() });
     const http = new HttpServer({ host: '127.0.0.1', port, token: opts.token });
     registerApiRoutes(http, stats);
     registerDashboardRoutes(http);
@@ -245,9 +248,9 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     const backfill = firstStart && (opts.backfill ?? true);
     const since = backfill ? now - 700_000 : now;
     clockOverride = since;
-    bus.emit('pool.up', { pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
-    bus.emit('pool.switch', { from: null, to: 'primary', reason: 'first pool up', at: since });
-    bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
+    bus.emit('pool.up', { connection: 0, pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
+    bus.emit('pool.switch', { connection: 0, from: null, to: 'primary', reason: 'first pool up', at: since });
+    bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
     for (const d of devices) {
       if (!d.alive) continue;
       bus.emit('device.authorized', { sessionId: d.sessionId, worker: d.worker, ip: d.ip, at: since });
@@ -292,6 +295,7 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     proxy = null;
     await running.feed.close();
     await running.http.close();
+    running.stats.close();
   }
 
   await startProxy();

@@ -25,22 +25,24 @@ export interface ProxyOverrides {
   failoverAfterAttempts?: number;
   expectedDevices?: number;
   submitTimeoutSeconds?: number;
+  connectTimeoutSeconds?: number;
 }
 
-export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverrides = {}): Promise<ProxyApp> {
+/** The proxy app on loopback; `httpUrl` is where its dashboard, /api and /metrics answer. */
+export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverrides = {}): Promise<ProxyApp & { httpUrl: string }> {
   const config = buildConfig({
     pools: pools.map((p, i) => ({ name: `pool${String.fromCharCode(65 + i)}`, url: p.url, user: 'Xfarm.proxy', password: 'x' })),
     listen: { host: '127.0.0.1', port: 0, tls: null },
     http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
     expectedDevices: o.expectedDevices ?? 100,
     difficulty: { start: o.startDifficulty ?? 2e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
-    upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: 5 },
+    upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: o.connectTimeoutSeconds ?? 5 },
     shutdown: { drainSeconds: 5 },
   });
   const app = await createProxyApp(config, { hasher, log: silentLogger });
-  await app.start();
+  const { http } = await app.start();
   t.teardown(() => app.stop());
-  return app;
+  return Object.assign(app, { httpUrl: `http://127.0.0.1:${http.port}` });
 }
 
 export async function startFleet(t: Teardown, app: ProxyApp, opts: Partial<SimFleetOptions> = {}): Promise<SimFleet> {
@@ -61,7 +63,7 @@ export async function quiesce(fleet: SimFleet): Promise<SimFleetStats> {
 export async function checkBooks(t: Test, app: ProxyApp, fleet: SimFleet, pools: SimPoolType[]) {
   const s = await quiesce(fleet);
   await app.proxy.drain(5000);
-  const c = app.proxy.counters;
+  const c = app.ledger.summary();
   const poolAccepted = pools.reduce((n, p) => n + p.stats().totals.accepted, 0);
   const poolRejected = pools.reduce((n, p) => n + p.stats().totals.rejected, 0);
   t.equal(s.disconnects, 0, 'no device was disconnected');
@@ -69,14 +71,14 @@ export async function checkBooks(t: Test, app: ProxyApp, fleet: SimFleet, pools:
   t.equal(c.poolAccepted, poolAccepted, 'every forwarded share the proxy calls accepted, a pool accepted');
   t.equal(poolRejected, c.poolRejected, 'pool rejections are all accounted for');
   t.equal(poolRejected, 0, 'no pool rejected a share the proxy forwarded');
-  t.equal(s.totals.accepted, c.accepted - c.poolRejected - c.poolUnconfirmed, 'a device hears "accepted" only for shares valid locally and not refused or left unanswered by the pool');
+  t.equal(s.totals.accepted, c.accepted - c.poolRejected - c.poolUnanswered, 'a device hears "accepted" only for shares valid locally and not refused or left unanswered by the pool');
   t.equal(s.byKind.valid.accepted + s.byKind.valid.rejected, s.byKind.valid.submitted);
   for (const [code, n] of Object.entries(s.totals.rejectedByCode)) t.ok(code === '21', `rejections during the event are stale-job ones only (${n} x ${code})`);
 }
 
 export async function mining(fleet: SimFleet, app: ProxyApp, more = 20): Promise<void> {
-  const target = app.proxy.counters.accepted + more;
-  await until(() => app.proxy.counters.accepted >= target, `${more} more accepted shares`, WAIT);
+  const target = app.ledger.summary().accepted + more;
+  await until(() => app.ledger.summary().accepted >= target, `${more} more accepted shares`, WAIT);
   void fleet;
 }
 

@@ -1,10 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The shared fixtures sit beside the repository (../shared), or where SHARED_DIR says. */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const sharedDir = process.env.SHARED_DIR ?? path.resolve(repoRoot, '..', 'shared');
+/** Real Dash blocks and a real miner-to-pool transcript, kept in the repository (test/fixtures/README.md says where from). */
+export const fixturesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
 export interface FixtureBlock {
   id: string;
@@ -18,8 +17,7 @@ export interface FixtureBlock {
 }
 
 export function loadBlocks(): FixtureBlock[] {
-  const file = path.join(sharedDir, 'fixtures', 'dash-blocks.json');
-  if (!existsSync(file)) throw new Error(`fixtures not found at ${file}: set SHARED_DIR to the shared/ folder`);
+  const file = path.join(fixturesDir, 'dash-blocks.json');
   return (JSON.parse(readFileSync(file, 'utf8')) as { blocks: FixtureBlock[] }).blocks;
 }
 
@@ -30,7 +28,7 @@ export interface TranscriptLine {
 }
 
 export function loadTranscript(name = 'cpuminer-opt-x11--node-stratum-pool.jsonl'): TranscriptLine[] {
-  const file = path.join(sharedDir, 'fixtures', 'transcripts', name);
+  const file = path.join(fixturesDir, 'transcripts', name);
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')

@@ -110,6 +110,29 @@ export function seriesValue(text: string, series: string): number | undefined {
   return undefined;
 }
 
+/** The labels of one sample line (`name{a="x",b="y"} v`), unescaped. */
+export function labelsOf(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const open = line.indexOf('{');
+  if (open < 0) return out;
+  const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/gy;
+  re.lastIndex = open + 1;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    out[m[1]!] = m[2]!.replace(/\\(.)/g, (_x, c: string) => (c === 'n' ? '\n' : c));
+    if (line[re.lastIndex] === ',') re.lastIndex++;
+  }
+  return out;
+}
+
+/** The sum of one family's samples whose labels pass `keep` (all of them by default). */
+export function familySum(text: string, name: string, keep: (labels: Record<string, string>) => boolean = () => true): number {
+  let sum = 0;
+  for (const line of familyLines(text, name)) {
+    if (keep(labelsOf(line))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 /** Sample lines of one metric family: `name{...} v` or `name v` (not `name_bucket`, not comments). */
 export function familyLines(text: string, name: string): string[] {
   return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));

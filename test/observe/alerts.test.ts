@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { AlertManager, AlertsConfigError, checkAlertsConfig, DEFAULT_ALERTS_CONFIG, validateAlertsConfig, type AlertsConfig } from '../../src/observe/alerts.js';
 import { EventBus } from '../../src/core/events.js';
-import type { FarmSummary } from '../../src/observe/farm-stats.js';
+import { FarmLedger, type FarmSummary } from '../../src/observe/farm-ledger.js';
 import { createLogger, type Logger } from '../../src/core/log.js';
 import { ALERT_KINDS, WebhookSender, type Alert, type WebhookConfig } from '../../src/observe/webhooks.js';
 import type { Timers } from '../../src/util/timers.js';
@@ -139,12 +139,20 @@ function summary(over: Partial<FarmSummary> = {}): FarmSummary {
     accepted: 0,
     rejected: 0,
     rejectedByReason: {},
+    sessionsOpen: 0,
+    work: 0,
     forwarded: 0,
     poolAccepted: 0,
     poolRejected: 0,
+    poolUnanswered: 0,
+    poolUnansweredByCause: { timeout: 0, 'connection-lost': 0, 'no-pool': 0 },
+    inFlight: 0,
     blockCandidates: 0,
     activePool: null,
     poolsUp: 0,
+    connections: 0,
+    connectionsUp: 0,
+    refusedByCause: {},
     ...over,
   };
 }
@@ -165,7 +173,11 @@ function config(webhooks: WebhookConfig[], over: Partial<AlertsConfig> = {}): Al
 async function setup(t: Test, cfg: AlertsConfig, opts: { stats?: FarmSummary; log?: Logger } = {}) {
   const bus = new EventBus();
   const clock = new FakeTimers();
-  const stats = { current: opts.stats ?? summary(), summary: () => stats.current };
+  // Presence (a worker's first session, its last one ending) comes from the real ledger on the same bus;
+  // the summary is set by the test.
+  const ledger = new FarmLedger(bus);
+  t.teardown(() => ledger.close());
+  const stats = { current: opts.stats ?? summary(), summary: () => stats.current, onPresence: ledger.onPresence.bind(ledger) };
   const alerts: Alert[] = [];
   // Graces, group windows, checks and the webhooks' rate limit all run on the fake clock.
   const manager = new AlertManager(bus, stats, cfg, { timers: clock, ...(opts.log && { log: opts.log }) });
@@ -373,14 +385,14 @@ t.test('a burst of 1,000 devices going offline at once is one message with the c
 t.test('pools: down once until back up, switches, back up; grouped per window', async (t) => {
   const r = await Receiver.start(t);
   const { bus, manager, alerts, step, clock } = await setup(t, config([hook(r.url('/a'))], { groupWindowSeconds: 10 }));
-  bus.emit('pool.up', { pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
-  bus.emit('pool.switch', { from: null, to: 'main', reason: 'start', at: clock.now() });
+  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
+  bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at: clock.now() });
   await step(20_000);
   t.same(alerts, [], 'start-up (first pool up, first pool chosen) is not an alert');
 
-  for (let k = 0; k < 3; k++) bus.emit('pool.down', { pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection refused', at: clock.now() });
-  bus.emit('pool.switch', { from: 'main', to: 'backup', reason: 'main failed 3 times', at: clock.now() });
-  bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://backup:3333', at: clock.now() });
+  for (let k = 0; k < 3; k++) bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection refused', at: clock.now() });
+  bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main failed 3 times', at: clock.now() });
+  bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: clock.now() });
   await step(10_000);
   t.same(
     alerts.map((a) => [a.kind, a.title, a.lines]),
@@ -390,11 +402,11 @@ t.test('pools: down once until back up, switches, back up; grouped per window', 
     ],
     'down is told once (repeats while down are not), the switch with its reason; backup was never down',
   );
-  for (let k = 0; k < 5; k++) bus.emit('pool.down', { pool: 'main', url: 'stratum+tcp://main:3333', reason: 'timeout', at: clock.now() });
+  for (let k = 0; k < 5; k++) bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'timeout', at: clock.now() });
   await step(60_000);
   t.equal(alerts.length, 2, 'a pool already reported down is not reported again');
-  bus.emit('pool.up', { pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
-  bus.emit('pool.switch', { from: 'backup', to: 'main', reason: 'main is healthy again', at: clock.now() });
+  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
+  bus.emit('pool.switch', { connection: 0, from: 'backup', to: 'main', reason: 'main is healthy again', at: clock.now() });
   await step(10_000);
   t.same(
     alerts.slice(2).map((a) => [a.kind, a.title]),
@@ -543,7 +555,7 @@ t.test('events filter: a webhook gets only the kinds it asked for', async (t) =>
   const r = await Receiver.start(t);
   const cfg = config([hook(r.url('/blocks'), { name: 'b', events: ['block.candidate'] }), hook(r.url('/all'), { name: 'all' })], { groupWindowSeconds: 0 });
   const { bus, manager, clock, step } = await setup(t, cfg);
-  bus.emit('pool.down', { pool: 'main', url: 'u', reason: 'gone', at: clock.now() });
+  bus.emit('pool.down', { connection: 0, pool: 'main', url: 'u', reason: 'gone', at: clock.now() });
   await step(1000);
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig1', pool: 'main', jobId: 'j', hash: '00ab', shareDifficulty: 2, networkDifficulty: 1, at: clock.now() });
   await r.waitFor(3);

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { registerApiRoutes } from '../../src/observe/api.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
-import { FarmStats } from '../../src/observe/farm-stats.js';
+import { FarmLedger } from '../../src/observe/farm-ledger.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
 import { registerMetricsRoute } from '../../src/observe/metrics-route.js';
@@ -18,14 +18,15 @@ async function start(t: Test, token?: string) {
   // The clock follows the events as they are emitted (as in real time), then stays at NOW.
   let now = NOW;
   const clock = () => now;
-  const stats = new FarmStats(bus, { now: clock });
-  const metrics = new ProxyMetrics(bus, { processMetrics: false, now: clock, onForget: (w) => stats.forget(w) });
+  const stats = new FarmLedger(bus, { now: clock });
+  const metrics = new ProxyMetrics(bus, stats, { processMetrics: false });
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
   registerApiRoutes(http, stats, { now: clock });
   registerMetricsRoute(http, metrics);
   const { port } = await http.listen();
   t.teardown(async () => {
     metrics.close();
+    stats.close();
     await http.close();
   });
   const base = `http://127.0.0.1:${port}`;
@@ -55,10 +56,10 @@ function farm(bus: EventBus): Timed[] {
   const out: Timed[] = [];
   const on = <K extends keyof ProxyEventMap>(name: K, event: ProxyEventMap[K]) => out.push({ at: event.at, emit: () => bus.emit(name, event) });
   const ip = '10.1.1.1';
-  on('pool.up', { pool: 'main', url: 'stratum+tcp://pool:3333', at: NOW - 600_000 });
-  on('pool.switch', { from: null, to: 'main', reason: 'start', at: NOW - 600_000 });
-  on('pool.up', { pool: 'backup', url: 'stratum+tcp://backup:3333', at: NOW - 600_000 });
-  on('pool.down', { pool: 'backup', url: 'stratum+tcp://backup:3333', reason: 'connection refused', at: NOW - 500_000 });
+  on('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://pool:3333', at: NOW - 600_000 });
+  on('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at: NOW - 600_000 });
+  on('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: NOW - 600_000 });
+  on('pool.down', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', reason: 'connection refused', at: NOW - 500_000 });
   for (const [i, worker] of ['rig-a', 'rig-b', 'rig-c', 'farm/rig 4'].entries()) {
     on('device.connected', { sessionId: i, ip, at: NOW - 900_000 });
     on('device.authorized', { sessionId: i, worker, ip, at: NOW - 900_000 });
@@ -67,9 +68,10 @@ function farm(bus: EventBus): Timed[] {
   // rig-a: 30 shares, one every 10 s, the last at NOW (buckets NOW-290 s .. NOW), plus 5 older than 5 minutes.
   for (let k = 34; k >= 0; k--) {
     on('share.accepted', { sessionId: 0, worker: 'rig-a', ip, difficulty: 1000, shareDifficulty: 1500, meetsPool: k % 5 === 0, meetsNetwork: false, at: NOW - k * 10_000 });
+    if (k % 5 === 0) on('share.forwarded', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', at: NOW - k * 10_000 });
   }
-  on('share.upstream', { sessionId: 0, worker: 'rig-a', pool: 'main', accepted: true, reason: null, latencyMs: 30, at: NOW });
-  on('share.upstream', { sessionId: 0, worker: 'rig-a', pool: 'main', accepted: false, reason: 'Stale share', latencyMs: 30, at: NOW });
+  on('share.upstream', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 30, at: NOW });
+  on('share.upstream', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', verdict: { kind: 'rejected', code: 21, reason: 'Stale share' }, latencyMs: 30, at: NOW });
   // rig-b: 2 shares of 500 and 3 rejections.
   on('device.difficulty', { sessionId: 1, worker: 'rig-b', difficulty: 500, at: NOW - 60_000 });
   on('share.accepted', { sessionId: 1, worker: 'rig-b', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 12_000 });
@@ -97,6 +99,8 @@ t.test('/api/summary: the farm totals', async (t) => {
   t.equal(body.forwarded, 7, 'shares that met the pool target');
   t.equal(body.poolAccepted, 1);
   t.equal(body.poolRejected, 1);
+  t.equal(body.poolUnanswered, 0);
+  t.equal(body.inFlight, 5, 'forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight');
   t.equal(body.blockCandidates, 1);
   t.equal(body.activePool, 'main');
   t.equal(body.poolsUp, 1);
@@ -146,8 +150,11 @@ t.test('/api/devices/<worker>: one worker with its hashrate history', async (t) 
   t.equal(body.device.worker, 'rig-a');
   t.equal(body.device.accepted, 35);
   t.equal(body.device.work, 35_000);
-  t.equal(body.device.upstreamAccepted, 1);
-  t.equal(body.device.upstreamRejected, 1);
+  t.equal(body.device.forwarded, 7);
+  t.equal(body.device.poolAccepted, 1);
+  t.equal(body.device.poolRejected, 1);
+  t.equal(body.device.poolUnanswered, 0);
+  t.equal(body.device.inFlight, 5);
   t.equal(body.device.lastShareAt, NOW);
   t.equal(body.device.hashrate, (30_000 * HASHES_PER_DIFF1) / 300, '30 shares of 1000 in 300 s');
   t.equal(body.history.bucketSeconds, 10);
@@ -178,11 +185,22 @@ t.test('/api/pools', async (t) => {
   s.replay(farm(s.bus));
   const body = (await s.get('/api/pools')).json();
   t.same(
-    body.pools.map((p: any) => [p.name, p.up, p.active, p.lastError, p.accepted, p.rejected]),
+    body.pools.map((p: any) => [p.name, p.up, p.active, p.lastError, p.forwarded, p.poolAccepted, p.poolRejected, p.poolUnanswered, p.results.stale]),
     [
-      ['main', true, true, null, 1, 1],
-      ['backup', false, false, 'connection refused', 0, 0],
+      ['main', true, true, null, 7, 1, 1, 0, 1],
+      ['backup', false, false, 'connection refused', 0, 0, 0, 0, 0],
     ],
+  );
+});
+
+t.test('/api/connections: each upstream connection with its pool and the shares forwarded on it', async (t) => {
+  const s = await start(t);
+  s.replay(farm(s.bus));
+  s.bus.emit('pool.version-mask', { connection: 0, pool: 'main', mask: 0x1fffe000, at: NOW });
+  const body = (await s.get('/api/connections')).json();
+  t.same(
+    body.connections.map((c: any) => [c.index, c.pool, c.up, c.active, c.versionMask, c.forwarded, c.poolAccepted, c.poolRejected, c.inFlight]),
+    [[0, 'main', true, true, 0x1fffe000, 7, 1, 1, 5]],
   );
 });
 
@@ -197,7 +215,9 @@ t.test('the API and /metrics give the same numbers', async (t) => {
     t.equal(seriesValue(metrics, `dash_proxy_device_work_total{${w}}`), d.work, `${d.worker} work`);
     t.equal(seriesValue(metrics, `dash_proxy_device_difficulty{${w}}`), d.difficulty, `${d.worker} difficulty`);
     t.equal(seriesValue(metrics, `dash_proxy_device_connected{${w}}`), d.online ? 1 : 0, `${d.worker} connected`);
-    t.equal(seriesValue(metrics, `dash_proxy_device_upstream_shares_total{${w},result="accepted"}`), d.upstreamAccepted, `${d.worker} pool accepted`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_upstream_shares_total{${w},result="accepted"}`), d.poolAccepted, `${d.worker} pool accepted`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_upstream_shares_total{${w},result="rejected"}`), d.poolRejected, `${d.worker} pool rejected`);
+    t.equal(seriesValue(metrics, `dash_proxy_device_upstream_shares_total{${w},result="unanswered"}`), d.poolUnanswered, `${d.worker} pool unanswered`);
     const rejected = ['invalid', 'stale', 'duplicate', 'low_difficulty', 'unauthorized', 'not_subscribed'].reduce((n, r) => n + (seriesValue(metrics, `dash_proxy_device_shares_total{${w},result="${r}"}`) ?? 0), 0);
     t.equal(rejected, d.rejected, `${d.worker} rejected`);
     if (d.lastShareAt !== null) t.equal(seriesValue(metrics, `dash_proxy_device_last_share_timestamp_seconds{${w}}`), d.lastShareAt / 1000);
@@ -208,8 +228,12 @@ t.test('the API and /metrics give the same numbers', async (t) => {
   t.equal(seriesValue(metrics, 'dash_proxy_devices_offline'), summary.devicesOffline);
   t.equal(seriesValue(metrics, 'dash_proxy_block_candidates_total'), summary.blockCandidates);
 
-  // When a worker's retention runs out, both forget it together.
-  s.metrics.sweep(NOW + 3600_000);
+  t.equal(seriesValue(metrics, 'dash_proxy_forwarded_shares_total'), summary.forwarded);
+  t.equal(seriesValue(metrics, 'dash_proxy_upstream_in_flight_shares'), summary.inFlight);
+  t.equal(seriesValue(metrics, 'dash_proxy_upstream_shares_total{pool="main",result="accepted"}'), summary.poolAccepted);
+
+  // When a worker's retention runs out, both forget it together (they read the same ledger).
+  s.stats.sweep(NOW + 3600_000);
   t.equal((await s.get('/api/devices/rig-c')).status, 404);
   t.notOk((await s.get('/metrics')).text.includes('rig-c'));
 });

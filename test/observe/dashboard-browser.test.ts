@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { startDashboardSut, type DashboardSut } from '../helpers/dashboard-sut.js';
+import type { DeviceView } from '../../src/observe/farm-ledger.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
@@ -181,7 +182,7 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
     WAIT,
   );
   const pageAccepted = number(await cellText(page, first, COL.accepted));
-  const serverAccepted = sut.stats.devices.get(first)!.accepted;
+  const serverAccepted = sut.stats.device(first)!.accepted;
   t.ok(pageAccepted > 0 && pageAccepted <= serverAccepted, `accepted on the page (${pageAccepted}) is the farm's (${serverAccepted}) or just behind it`);
   const totalBefore = number(await page.textContent('#t-accepted') ?? '');
   t.equal(await cellText(page, first, COL.status), 'online');
@@ -212,7 +213,11 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   t.equal(await page.textContent('#t-offline'), String(sut.stats.summary().devicesOffline), 'offline total is the farm’s');
 
   // Status filters match the farm's own view of its devices.
-  const views = () => [...sut.stats.devices.values()].map((d) => sut.stats.view(d));
+  const views = () => {
+    const out: DeviceView[] = [];
+    sut.stats.forEachDevice((slot) => out.push(sut.stats.view(slot)));
+    return out;
+  };
   async function expectRows(label: string, expected: () => string[]) {
     // The page trails the farm by up to one tick: compare until both agree (bounded).
     let got: string[] = [];
@@ -247,7 +252,7 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   const named = sut.workers.filter((w) => w.includes('asic-1'));
   await page.waitForFunction((n) => document.getElementById('count')!.textContent === `${n} of 24`, named.length, WAIT);
   t.same((await shownWorkers(page)).sort(), [...named].sort(), 'filter by name (case-insensitive)');
-  const ip = sut.stats.devices.get(victim)!.ip;
+  const ip = sut.stats.device(victim)!.ip;
   const atIp = views().filter((v) => v.ip.includes(ip)).map((v) => v.worker);
   await page.fill('#filter', ip);
   await page.waitForFunction((n) => document.getElementById('count')!.textContent === (n === 24 ? '24' : `${n} of 24`), atIp.length, WAIT);
@@ -314,7 +319,7 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   // The restarted proxy starts from nothing; the devices come back by themselves, except the killed one.
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '23', undefined, { timeout: 60_000, polling: 100 });
   t.equal(await page.$(`#grid-body .row[data-worker="${victim}"]`), null, 'the killed device is not in the new proxy');
-  t.equal(sut.stats.devices.size, 23, 'the page shows what the restarted proxy knows');
+  t.equal(sut.stats.deviceCount, 23, 'the page shows what the restarted proxy knows');
   t.pass('reconnected by itself and shows the restarted proxy');
 
   const foreign = requests.filter((u) => !u.startsWith(`http://127.0.0.1:${port}/`) && !u.startsWith(`ws://127.0.0.1:${port}/`));

@@ -5,14 +5,14 @@ import vm from 'node:vm';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import { EventBus } from '../../src/core/events.js';
-import { FarmStats, type DeviceView, type FarmEvent } from '../../src/observe/farm-stats.js';
+import { FarmLedger, type DeviceView, type FarmEvent } from '../../src/observe/farm-ledger.js';
 import { attachFeed, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
- * The websocket feed over a real HttpServer on loopback, read by the `ws` client, with FarmStats fed by
- * the proxy's own events. What a message must contain is checked against FarmStats itself (view()).
+ * The websocket feed over a real HttpServer on loopback, read by the `ws` client, with the farm ledger fed by
+ * the proxy's own events. What a message must contain is checked against the ledger itself (view()).
  */
 
 // The slow-client test pushes ~3 MB frames for a few seconds; on a busy machine that takes longer.
@@ -22,7 +22,7 @@ const T0 = Date.UTC(2025, 0, 1, 12, 0, 5);
 
 interface Setup {
   bus: EventBus;
-  stats: FarmStats;
+  stats: FarmLedger;
   http: HttpServer;
   feed: Feed;
   port: number;
@@ -32,7 +32,7 @@ interface Setup {
 async function setup(t: Test, opts: FeedOptions & { token?: string } = {}): Promise<Setup> {
   const bus = new EventBus();
   const clock = { now: T0 };
-  const stats = new FarmStats(bus, { now: () => clock.now });
+  const stats = new FarmLedger(bus, { now: () => clock.now });
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token: opts.token });
   // A long interval: the tests drive ticks themselves with feed.tick() unless they set one.
   const feed = attachFeed(http, stats, { intervalMs: 3_600_000, now: () => clock.now, ...opts });
@@ -40,6 +40,7 @@ async function setup(t: Test, opts: FeedOptions & { token?: string } = {}): Prom
   t.teardown(async () => {
     await feed.close();
     await http.close();
+    stats.close();
   });
   return { bus, stats, http, feed, port, clock };
 }
@@ -126,8 +127,8 @@ t.test('snapshot on connect, then deltas with only the devices that changed', as
   authorize(bus, 'rig-b', 2);
   authorize(bus, 'rig-c', 3);
   accept(bus, 'rig-a', 1);
-  bus.emit('pool.up', { pool: 'main', url: 'stratum+tcp://127.0.0.1:3333', at: T0 });
-  bus.emit('pool.switch', { from: null, to: 'main', reason: 'first pool', at: T0 });
+  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://127.0.0.1:3333', at: T0 });
+  bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'first pool', at: T0 });
   feed.tick(); // the feed has been running (no client yet)
 
   const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
@@ -139,9 +140,10 @@ t.test('snapshot on connect, then deltas with only the devices that changed', as
     ['rig-a', 'rig-b', 'rig-c'],
     'the snapshot has every device',
   );
-  for (const d of snap.devices) t.same(d, stats.view(stats.devices.get(d.worker)!, T0), `snapshot view of ${d.worker} is FarmStats.view`);
-  t.same(snap.summary, stats.summary(T0), 'summary is FarmStats.summary');
+  for (const d of snap.devices) t.same(d, stats.device(d.worker, T0), `snapshot view of ${d.worker} is FarmLedger.view`);
+  t.same(snap.summary, stats.summary(T0), 'summary is FarmLedger.summary');
   t.same(snap.pools.map((p) => [p.name, p.up, p.active]), [['main', true, true]]);
+  t.same(snap.connections.map((c) => [c.index, c.pool, c.up, c.active]), [[0, 'main', true, true]], 'each upstream connection');
   t.same(
     snap.events.map((e) => e.kind),
     ['pool', 'pool'],
@@ -160,7 +162,7 @@ t.test('snapshot on connect, then deltas with only the devices that changed', as
   const b = byWorker(delta.devices).get('rig-b')!;
   t.equal(b.accepted, 1);
   t.equal(b.lastShareAt, T0 + 1000);
-  t.same(b, stats.view(stats.devices.get('rig-b')!, T0 + 1000));
+  t.same(b, stats.device('rig-b', T0 + 1000));
   t.equal(byWorker(delta.devices).get('rig-c')!.difficulty, 4096);
   t.same(delta.removed, []);
   t.same(delta.events, []);
@@ -256,9 +258,9 @@ t.test('the hashrate window moving on is a change even without events', async (t
 
 t.test('events are sent once: a client connecting between ticks gets pending ones in the next delta', async (t) => {
   const { bus, feed, port } = await setup(t);
-  bus.emit('pool.up', { pool: 'a', url: 'stratum+tcp://127.0.0.1:1', at: T0 });
+  bus.emit('pool.up', { connection: 0, pool: 'a', url: 'stratum+tcp://127.0.0.1:1', at: T0 });
   feed.tick();
-  bus.emit('pool.down', { pool: 'a', url: 'stratum+tcp://127.0.0.1:1', reason: 'closed', at: T0 + 1 });
+  bus.emit('pool.down', { connection: 0, pool: 'a', url: 'stratum+tcp://127.0.0.1:1', reason: 'closed', at: T0 + 1 });
   const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
   const snap = (await client.next()) as SnapshotMessage;
   t.same(
@@ -304,7 +306,7 @@ t.test('every client gets the same delta bytes; the feed serializes once per tic
 
 t.test('the interval sends deltas by itself and close() ends clients with 1001', async (t) => {
   const bus = new EventBus();
-  const stats = new FarmStats(bus);
+  const stats = new FarmLedger(bus);
   const http = new HttpServer({ host: '127.0.0.1', port: 0 });
   const feed = attachFeed(http, stats, { intervalMs: 30 });
   const { port } = await http.listen();
@@ -360,7 +362,7 @@ t.test('originAllowed and allowedOrigins validation', async (t) => {
   t.notOk(originAllowed('not a url', 'proxy.lan', none));
   t.ok(originAllowed('https://ops.example', 'proxy.lan', new Set(['https://ops.example'])));
   const http = new HttpServer({ host: '127.0.0.1', port: 0 });
-  const stats = new FarmStats(new EventBus());
+  const stats = new FarmLedger(new EventBus());
   t.throws(() => attachFeed(http, stats, { allowedOrigins: ['farm.example.com'] }), /http\.allowedOrigins: "farm\.example\.com" is not an origin/);
 });
 

@@ -2,22 +2,28 @@ import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { EventBus } from '../../src/core/events.js';
-import { FarmStats } from '../../src/observe/farm-stats.js';
+import { FarmLedger, poolResultOf, type FarmLedgerOptions } from '../../src/observe/farm-ledger.js';
 import { HttpServer } from '../../src/observe/http-server.js';
-import { ProxyMetrics, upstreamResultOf, type ProxyMetricsOptions } from '../../src/observe/metrics.js';
+import { ProxyMetrics, type ProxyMetricsOptions } from '../../src/observe/metrics.js';
 import { registerMetricsRoute } from '../../src/observe/metrics-route.js';
 import { familyLines, seriesValue } from '../helpers/metrics-sut.js';
 import { sleep } from '../helpers/wait.js';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
 
-function setup(t: Test, opts: ProxyMetricsOptions = {}) {
+function setup(t: Test, opts: ProxyMetricsOptions & Omit<FarmLedgerOptions, 'now'> = {}) {
   const bus = new EventBus();
   let now = T0;
-  const metrics = new ProxyMetrics(bus, { processMetrics: false, now: () => now, ...opts });
-  t.teardown(() => metrics.close());
+  const { labelIp, version, processMetrics, ...ledgerOpts } = opts;
+  const ledger = new FarmLedger(bus, { now: () => now, ...ledgerOpts });
+  const metrics = new ProxyMetrics(bus, ledger, { processMetrics: processMetrics ?? false, ...(labelIp !== undefined && { labelIp }), ...(version !== undefined && { version }) });
+  t.teardown(() => {
+    metrics.close();
+    ledger.close();
+  });
   return {
     bus,
+    ledger,
     metrics,
     setNow: (ms: number) => {
       now = ms;
@@ -57,8 +63,9 @@ t.test('device metrics follow the device events', async (t) => {
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'unauthorized', code: 24, message: 'x', at: T0 });
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', pool: 'main', accepted: true, reason: null, latencyMs: 40, at: T0 });
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', pool: 'main', accepted: false, reason: 'Duplicate share', latencyMs: 60, at: T0 });
+  for (let k = 0; k < 3; k++) s.bus.emit('share.forwarded', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 40, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', verdict: { kind: 'rejected', code: 22, reason: 'Duplicate share' }, latencyMs: 60, at: T0 });
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3);
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="stale"}'), 2);
@@ -69,7 +76,11 @@ t.test('device metrics follow the device events', async (t) => {
   t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1"}'), (T0 + 3500) / 1000);
   t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="accepted"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="rejected"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="unanswered"}'), 0);
   // Farm-wide counters move with them.
+  t.equal(seriesValue(text, 'dash_proxy_forwarded_shares_total'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_in_flight_shares'), 1, 'forwarded, no verdict yet');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_shares_total{connection="0",result="duplicate"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 3);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="stale"}'), 2);
   t.equal(seriesValue(text, 'dash_proxy_work_total'), 2048.5);
@@ -92,7 +103,7 @@ t.test('rejections of unknown or missing workers count for the farm only', async
   const s = setup(t);
   s.bus.emit('share.rejected', { sessionId: 7, worker: null, ip: '10.0.0.7', reason: 'not_subscribed', code: 25, message: 'Not subscribed', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 8, worker: 'never-authorized', ip: '10.0.0.8', reason: 'unauthorized', code: 24, message: 'Unauthorized worker', at: T0 });
-  s.bus.emit('share.upstream', { sessionId: 8, worker: 'never-authorized', pool: 'main', accepted: true, reason: null, latencyMs: 5, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 8, worker: 'never-authorized', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
   const text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="not_subscribed"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="unauthorized"}'), 1);
@@ -104,10 +115,15 @@ t.test('pool, job, block and limit metrics', async (t) => {
   const s = setup(t, { version: '9.8.7' });
   const at = T0;
   s.bus.emit('pool.connections', { count: 3, at });
-  s.bus.emit('pool.up', { pool: 'main', url: 'stratum+tcp://a:1', at });
-  s.bus.emit('pool.up', { pool: 'backup', url: 'stratum+tcp://b:1', at });
-  s.bus.emit('pool.switch', { from: null, to: 'main', reason: 'start', at });
+  s.bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://a:1', at });
+  s.bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://b:1', at });
+  s.bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at });
+  s.bus.emit('pool.up', { connection: 1, pool: 'main', url: 'stratum+tcp://a:1', at });
+  s.bus.emit('pool.switch', { connection: 1, from: null, to: 'main', reason: 'start', at });
   let text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",pool="main"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_active{connection="1",pool="main"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="2",pool=""}'), 0, 'a connection not up yet');
   t.equal(seriesValue(text, 'dash_proxy_build_info{version="9.8.7"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_upstream_connections'), 3);
   t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1);
@@ -116,14 +132,21 @@ t.test('pool, job, block and limit metrics', async (t) => {
   t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup"}'), 0);
   t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="main"}'), undefined, 'the first pool mined on is no failover');
 
-  s.bus.emit('pool.down', { pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
-  s.bus.emit('pool.switch', { from: 'main', to: 'backup', reason: 'main down', at });
+  s.bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
+  s.bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main down', at });
   s.bus.emit('job.fanout', { jobId: '1', clean: true, devices: 10, seconds: 0.003, at });
   s.bus.emit('job.fanout', { jobId: '2', clean: false, devices: 10, seconds: 0.3, at });
   s.bus.emit('block.candidate', { sessionId: 1, worker: 'w', pool: 'backup', jobId: '2', hash: '00', shareDifficulty: 9, networkDifficulty: 8, at });
   s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.1', at });
   s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.2', at });
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', pool: 'backup', accepted: false, reason: 'submit timed out', latencyMs: 10_000, at });
+  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', at });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', verdict: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' }, latencyMs: 10_000, at });
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1, 'connection 1 is still up on main');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 1, 'connection 1 still mines on main');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",pool="backup"}'), 1, 'connection 0 switched to backup, which it had up');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",pool="main"}'), undefined, 'a connection shows only the pool it is on');
+  s.bus.emit('pool.down', { connection: 1, pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 0);
   t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 0);
@@ -147,38 +170,41 @@ t.test('block candidates counter and farm shares exist at 0 before anything happ
   t.equal(seriesValue(text, 'dash_proxy_devices_connected'), 0);
 });
 
-t.test("the pool's free-text verdicts become a bounded result label", async (t) => {
-  const cases: [boolean, string | null, string][] = [
-    [true, null, 'accepted'],
-    [false, 'Job not found', 'stale'],
-    [false, 'Stale share', 'stale'],
-    [false, 'Duplicate share', 'duplicate'],
-    [false, 'Low difficulty share', 'low_difficulty'],
-    [false, 'Above target', 'low_difficulty'],
-    [false, 'Unauthorized worker', 'unauthorized'],
-    [false, 'timeout', 'timeout'],
-    [false, 'submit timed out after 10 s', 'timeout'],
-    [false, 'Invalid nonce', 'other'],
-    [false, null, 'other'],
+t.test("the pool's verdicts become a bounded result label, from its code or the cause, never from its words", async (t) => {
+  const cases: [Parameters<typeof poolResultOf>[0], string][] = [
+    [{ kind: 'accepted' }, 'accepted'],
+    [{ kind: 'rejected', code: 21, reason: 'Job not found' }, 'stale'],
+    [{ kind: 'rejected', code: 21, reason: 'Stale share' }, 'stale'],
+    [{ kind: 'rejected', code: 22, reason: 'Duplicate share' }, 'duplicate'],
+    [{ kind: 'rejected', code: 23, reason: 'Low difficulty share' }, 'low_difficulty'],
+    [{ kind: 'rejected', code: 23, reason: 'Above target' }, 'low_difficulty'],
+    [{ kind: 'rejected', code: 24, reason: 'Unauthorized worker' }, 'unauthorized'],
+    [{ kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' }, 'timeout'],
+    [{ kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' }, 'connection_lost'],
+    [{ kind: 'unanswered', cause: 'no-pool', reason: 'no pool connection' }, 'no_pool'],
+    [{ kind: 'rejected', code: 20, reason: 'Invalid nonce' }, 'other'],
+    [{ kind: 'rejected', code: 20, reason: 'submit timed out' }, 'other'],
+    [{ kind: 'rejected', code: 25, reason: 'Not subscribed' }, 'other'],
   ];
-  for (const [accepted, reason, expected] of cases) t.equal(upstreamResultOf(accepted, reason), expected, `${reason} -> ${expected}`);
+  for (const [verdict, expected] of cases) t.equal(poolResultOf(verdict), expected, `${JSON.stringify(verdict)} -> ${expected}`);
 });
 
 t.test('retention: series of a disconnected worker are removed after retentionSeconds, not before', async (t) => {
   const forgotten: string[] = [];
-  const s = setup(t, { retentionSeconds: 60, onForget: (w) => forgotten.push(w) });
+  const s = setup(t, { retentionSeconds: 60 });
+  s.ledger.onForget((w) => forgotten.push(w));
   s.authorize('rig-1', 1);
   s.authorize('rig-2', 2);
   s.accept('rig-1', 1, 100);
   s.disconnect('rig-1', 1, T0);
-  t.same(s.metrics.sweep(T0 + 59_999), [], 'kept until the time is up');
+  t.same(s.ledger.sweep(T0 + 59_999), [], 'kept until the time is up');
   t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1"}'), 0);
-  t.same(s.metrics.sweep(T0 + 60_000), ['rig-1'], 'removed when the time is up');
+  t.same(s.ledger.sweep(T0 + 60_000), ['rig-1'], 'removed when the time is up');
   t.same(forgotten, ['rig-1'], 'onForget called for it');
   const text = await s.render();
   t.notOk(text.includes('worker="rig-1"'), 'no series of rig-1 left');
   t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-2"}'), 1, 'an online worker is never removed');
-  t.same(s.metrics.sweep(T0 + 10 * 86_400_000), [], 'however long it has been online');
+  t.same(s.ledger.sweep(T0 + 10 * 86_400_000), [], 'however long it has been online');
   t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 0);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 1, 'farm totals keep what the worker did');
 
@@ -195,7 +221,7 @@ t.test('retention: a worker that reconnects in time continues its counters', asy
   s.accept('rig-1', 1, 100);
   s.disconnect('rig-1', 1, T0);
   s.authorize('rig-1', 2, T0 + 30_000, '10.0.0.99');
-  t.same(s.metrics.sweep(T0 + 120_000), [], 'not removed: it is back');
+  t.same(s.ledger.sweep(T0 + 120_000), [], 'not removed: it is back');
   s.accept('rig-1', 2, 50, T0 + 121_000);
   const text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3);
@@ -207,28 +233,31 @@ t.test('retention: a worker that reconnects in time continues its counters', asy
   s.disconnect('rig-1', 2, T0 + 123_000);
   t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1"}'), 1, 'one session left');
   s.disconnect('rig-1', 3, T0 + 130_000);
-  t.same(s.metrics.sweep(T0 + 189_999), []);
-  t.same(s.metrics.sweep(T0 + 190_000), ['rig-1']);
+  t.same(s.ledger.sweep(T0 + 189_999), []);
+  t.same(s.ledger.sweep(T0 + 190_000), ['rig-1']);
   // A duplicate disconnect (or one for a session never authorized) changes nothing.
   s.disconnect('rig-1', 3, T0 + 191_000);
   s.disconnect(null, 9, T0 + 191_000);
   t.equal(seriesValue(await s.render(), 'dash_proxy_devices_offline'), 0);
 });
 
-t.test('retention runs by itself on a timer, and FarmStats forgets the worker at the same time', async (t) => {
+t.test('retention runs by itself on a timer, and the API and the metrics forget the worker at the same time', async (t) => {
   const bus = new EventBus();
-  const stats = new FarmStats(bus);
-  const metrics = new ProxyMetrics(bus, { processMetrics: false, retentionSeconds: 0.2, sweepIntervalSeconds: 0.05, onForget: (w) => stats.forget(w) });
-  t.teardown(() => metrics.close());
+  const stats = new FarmLedger(bus, { retentionSeconds: 0.2, sweepIntervalSeconds: 0.05 });
+  const metrics = new ProxyMetrics(bus, stats, { processMetrics: false });
+  t.teardown(() => {
+    metrics.close();
+    stats.close();
+  });
   const at = Date.now();
   bus.emit('device.authorized', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', at });
   bus.emit('share.accepted', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at });
   bus.emit('device.disconnected', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', reason: 'closed', at: Date.now() });
-  t.ok(stats.devices.has('rig-x'));
+  t.ok(stats.slotOf('rig-x') >= 0);
   t.ok((await metrics.render()).includes('worker="rig-x"'), 'still there right after disconnecting');
   const deadline = Date.now() + 20_000;
-  while (stats.devices.has('rig-x') && Date.now() < deadline) await sleep(20);
-  t.notOk(stats.devices.has('rig-x'), 'FarmStats forgot it');
+  while (stats.slotOf('rig-x') >= 0 && Date.now() < deadline) await sleep(20);
+  t.equal(stats.device('rig-x'), null, 'the ledger forgot it');
   t.notOk((await metrics.render()).includes('worker="rig-x"'), 'its series are gone');
   t.ok(Date.now() - at >= 200, 'not before the retention time');
 });
@@ -237,7 +266,7 @@ t.test('the ip label option', async (t) => {
   const s = setup(t, { labelIp: true });
   s.authorize('rig-1', 1, T0, '192.168.1.20');
   s.accept('rig-1', 1, 64, T0, '192.168.1.20');
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', pool: 'main', accepted: true, reason: null, latencyMs: 5, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
   let text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",ip="192.168.1.20",result="accepted"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",ip="192.168.1.20"}'), 64);
@@ -274,7 +303,7 @@ t.test('chunked rendering equals prom-client rendering every family whole', asyn
     if (i % 3 === 0) s.accept(`rig-${i}`, i + 1, i + 0.5);
   }
   for (let i = 0; i < 1300; i += 7) s.disconnect(`rig-${i}`, i + 1, T0);
-  s.metrics.sweep(T0 + 1000);
+  s.ledger.sweep(T0 + 1000);
   for (let i = 1300; i < 1310; i++) s.authorize(`rig-${i}`, i + 1); // reuse freed slots
   const text = await s.render();
   t.equal(text, await s.metrics.registry.metrics(), 'identical to Registry.metrics()');
@@ -287,16 +316,24 @@ t.test('chunked rendering equals prom-client rendering every family whole', asyn
 t.test('events after close() change nothing; bad options are refused', async (t) => {
   const s = setup(t);
   s.metrics.close();
+  s.ledger.close();
   s.authorize('late', 1);
-  t.notOk((await s.render()).includes('late'));
-  t.throws(() => new ProxyMetrics(new EventBus(), { processMetrics: false, retentionSeconds: -1 }), /retentionSeconds/);
-  t.throws(() => new ProxyMetrics(new EventBus(), { processMetrics: false, sweepIntervalSeconds: 0 }), /sweepIntervalSeconds/);
+  s.bus.emit('job.fanout', { jobId: '1', clean: true, devices: 1, seconds: 0.001, at: T0 });
+  const text = await s.render();
+  t.notOk(text.includes('late'));
+  t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_count'), 0);
+  t.throws(() => new FarmLedger(new EventBus(), { retentionSeconds: -1 }), /retentionSeconds/);
+  t.throws(() => new FarmLedger(new EventBus(), { sweepIntervalSeconds: 0 }), /sweepIntervalSeconds/);
 });
 
 t.test('process metrics carry the prefix, without the gauges named *_total', async (t) => {
   const bus = new EventBus();
-  const metrics = new ProxyMetrics(bus);
-  t.teardown(() => metrics.close());
+  const ledger = new FarmLedger(bus);
+  const metrics = new ProxyMetrics(bus, ledger);
+  t.teardown(() => {
+    metrics.close();
+    ledger.close();
+  });
   const text = await metrics.render();
   t.ok(seriesValue(text, 'dash_proxy_process_resident_memory_bytes')! > 0);
   t.match(text, /^dash_proxy_process_cpu_seconds_total \d/m);
@@ -306,12 +343,14 @@ t.test('process metrics carry the prefix, without the gauges named *_total', asy
 
 t.test('GET /metrics serves the text, gzip when asked, behind the token', async (t) => {
   const bus = new EventBus();
-  const metrics = new ProxyMetrics(bus, { processMetrics: false });
+  const ledger = new FarmLedger(bus);
+  const metrics = new ProxyMetrics(bus, ledger, { processMetrics: false });
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token: 'tok' });
   registerMetricsRoute(http, metrics);
   const { port } = await http.listen();
   t.teardown(async () => {
     metrics.close();
+    ledger.close();
     await http.close();
   });
   for (let i = 0; i < 600; i++) bus.emit('device.authorized', { sessionId: i, worker: `rig-${i}`, ip: '10.0.0.1', at: T0 });
@@ -340,8 +379,12 @@ t.test('GET /metrics serves the text, gzip when asked, behind the token', async 
 
 t.test('a worker appears once per scrape even when devices come and go while it is rendered', async (t) => {
   const bus = new EventBus();
-  const metrics = new ProxyMetrics(bus, { processMetrics: false, retentionSeconds: 0, sweepIntervalSeconds: 0.005 });
-  t.teardown(() => metrics.close());
+  const ledger = new FarmLedger(bus, { retentionSeconds: 0, sweepIntervalSeconds: 0.005 });
+  const metrics = new ProxyMetrics(bus, ledger, { processMetrics: false });
+  t.teardown(() => {
+    metrics.close();
+    ledger.close();
+  });
   const n = 1200;
   const at = () => Date.now();
   for (let i = 0; i < n; i++) bus.emit('device.authorized', { sessionId: i, worker: `rig-${i}`, ip: '10.0.0.1', at: at() });

@@ -121,7 +121,7 @@ t.test('the block\'s own share: accepted, forwarded with the device prefix, flag
   t.same(up.submits[0], { worker: '', jobId: 'p1', extranonce2: '0000' + BLOCK_EN2, ntime: block.stratum.ntime, nonce: block.stratum.nonce });
   t.equal(events['block.candidate']?.length, 1);
   t.equal(events['block.candidate']![0]!.hash, block.hash);
-  t.equal(events['share.upstream']?.[0]?.accepted, true);
+  t.same(events['share.upstream']?.[0]?.verdict, { kind: 'accepted' });
 });
 
 t.test('every rejection path gets its standard code, and the connection stays', async (t) => {
@@ -201,13 +201,13 @@ t.test('answers go back in request order, even with one id reused and a pool ans
 
 t.test('the pool\'s rejection reaches the device that sent the share, and a dead pool makes jobs stale', async (t) => {
   const { up, device, events } = await setup(t);
-  up.answer = () => ({ accepted: false, reason: 'Duplicate share', code: 22, latencyMs: 3, timedOut: false });
+  up.answer = () => ({ accepted: false, reason: 'Duplicate share', code: 22, cause: null, latencyMs: 3, timedOut: false });
   up.job(blockNotify('p1'));
   const { c } = await device('rig1');
   const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
   const ans = await c.request('mining.submit', ['rig1', job.params![0], BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
   t.same(errorOf(ans), [22, 'Rejected by the pool: Duplicate share', null]);
-  t.equal(events['share.upstream']![0]!.accepted, false);
+  t.same(events['share.upstream']![0]!.verdict, { kind: 'rejected', code: 22, reason: 'Duplicate share' });
   t.equal(events['share.upstream']![0]!.worker, 'rig1');
 
   up.down('connection reset');

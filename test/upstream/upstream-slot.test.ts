@@ -140,7 +140,7 @@ t.test('submit: answered on the current session; at once with no pool; lost when
   const silentSubmits = healthyPool({ submit: () => 'silence' });
   const a = await pool(t, silentSubmits);
   const r = slotOf(t, { pools: [config('A', a)], backoff: { baseMs: 5000, maxMs: 5000, jitter: 'none' } });
-  t.same(await r.slot.submit(share), { accepted: false, reason: 'no pool connection', code: null, latencyMs: 0, timedOut: false }, 'before start');
+  t.same(await r.slot.submit(share), { accepted: false, reason: 'no pool connection', code: null, cause: 'no-pool', latencyMs: 0, timedOut: false }, 'before start');
   r.slot.start();
   await r.until(/^ready:A$/);
   const pending = r.slot.submit(share);

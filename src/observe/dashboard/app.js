@@ -87,6 +87,7 @@
   let view = [];
   let summary = null;
   let pools = [];
+  let connections = [];
   let events = [];
   let sortKey = 'worker';
   let sortDir = 1;
@@ -361,6 +362,7 @@
     if (msg.removed) for (const w of msg.removed) devices.delete(w);
     summary = msg.summary;
     pools = msg.pools;
+    connections = msg.connections ?? [];
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -369,6 +371,7 @@
     }
     renderTotals();
     renderPools();
+    renderConnections();
     if (selected !== null) {
       renderFacts();
       if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
@@ -407,6 +410,7 @@
     $('t-pool-dot').className = `pool-dot ${active ? 'up' : s.poolsUp > 0 ? 'standby' : 'down'}`;
     setText('t-pool-accepted', integer.format(s.poolAccepted));
     setText('t-pool-rejected', integer.format(s.poolRejected));
+    setText('t-pool-unanswered', integer.format(s.poolUnanswered));
   }
 
   /** The pool being mined: the one marked active, or the only pool that is up (no switch has happened yet). */
@@ -418,35 +422,68 @@
   }
 
   function renderPools() {
-    const list = $('pool-list');
     const active = activePool();
     const items = pools.map((p) => {
       const isActive = p === active;
-      const li = document.createElement('li');
-      li.className = `pool ${isActive ? 'active' : p.up ? 'up' : 'down'}`;
-      const dot = document.createElement('span');
-      dot.className = `pool-dot ${isActive ? 'up' : p.up ? 'standby' : 'down'}`;
-      const name = document.createElement('span');
-      name.className = 'pool-name';
-      name.textContent = p.name;
-      const url = document.createElement('span');
-      url.className = 'pool-url';
-      url.textContent = p.url;
-      const state = document.createElement('span');
-      state.className = 'pool-state';
-      state.textContent = isActive ? 'active' : p.up ? 'standby' : 'down';
-      if (!p.up && p.lastError) state.title = p.lastError;
-      const counts = document.createElement('span');
-      counts.className = 'pool-counts';
-      counts.textContent = `${integer.format(p.accepted)} / ${integer.format(p.rejected)}`;
-      counts.title = 'accepted / rejected by the pool';
-      li.append(dot, name, state, url, counts);
+      return statusItem({
+        state: isActive ? 'active' : p.up ? 'up' : 'down',
+        dot: isActive ? 'up' : p.up ? 'standby' : 'down',
+        name: p.name,
+        stateText: isActive ? 'active' : p.up ? 'standby' : 'down',
+        error: p.up ? null : p.lastError,
+        detail: p.url,
+        counts: `${integer.format(p.poolAccepted)} / ${integer.format(p.poolRejected)} / ${integer.format(p.poolUnanswered)}`,
+        countsTitle: 'forwarded shares: accepted / rejected by the pool / unanswered (timeout, connection lost, no pool)',
+      });
+    });
+    fillList($('pool-list'), items, 'No pool yet.');
+  }
+
+  /** Each upstream connection: the pool it mines on, its state, version mask and the shares forwarded on it. */
+  function renderConnections() {
+    setText('connection-count', connections.length > 1 ? String(connections.length) : '');
+    const items = connections.map((c) => {
+      const state = c.up && c.active ? 'active' : c.up ? 'up' : 'down';
+      const li = statusItem({
+        state,
+        dot: state === 'active' ? 'up' : state === 'up' ? 'standby' : 'down',
+        name: `#${c.index} ${c.pool ?? '(connecting)'}`,
+        stateText: state,
+        error: c.up ? null : c.lastError,
+        detail: c.versionMask === null ? 'no version rolling' : `version mask 0x${(c.versionMask >>> 0).toString(16).padStart(8, '0')}`,
+        counts: `${integer.format(c.forwarded)} → ${integer.format(c.poolAccepted)} / ${integer.format(c.poolRejected)} / ${integer.format(c.poolUnanswered)}`,
+        countsTitle: 'forwarded → accepted / rejected by the pool / unanswered',
+      });
+      li.dataset.connection = String(c.index);
       return li;
     });
+    fillList($('connection-list'), items, 'No connection yet.');
+  }
+
+  /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
+  function statusItem(o) {
+    const li = document.createElement('li');
+    li.className = `pool ${o.state}`;
+    const part = (cls, text) => {
+      const el = document.createElement('span');
+      el.className = cls;
+      el.textContent = text;
+      return el;
+    };
+    const dot = part(`pool-dot ${o.dot}`, '');
+    const state = part('pool-state', o.stateText);
+    if (o.error) state.title = o.error;
+    const counts = part('pool-counts', o.counts);
+    counts.title = o.countsTitle;
+    li.append(dot, part('pool-name', o.name), state, part('pool-url', o.detail), counts);
+    return li;
+  }
+
+  function fillList(list, items, emptyText) {
     if (items.length === 0) {
       const li = document.createElement('li');
       li.className = 'muted';
-      li.textContent = 'No pool yet.';
+      li.textContent = emptyText;
       items.push(li);
     }
     list.replaceChildren(...items);

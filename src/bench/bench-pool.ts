@@ -7,23 +7,37 @@ import { Method } from '../stratum/messages.js';
 import type { ShareTimeline } from './share-timeline.js';
 
 /**
- * The pool of the share benchmark: a scripted Stratum V1 pool that sends one realistic Dash job (type-5
- * coinbase, merkle branch) and answers every mining.submit `true` at once, without judging it (judging is
- * the proxy's work being measured; the pool must cost as little as possible on the load generator's core).
- * It records when each share arrived: the share's nonce is its sequence number in the timeline.
+ * The pool of the benchmarks: a scripted Stratum V1 pool that sends realistic Dash jobs (type-5 coinbase,
+ * merkle branch) and answers every mining.submit `true` at once, without judging it (judging is the proxy's
+ * work being measured; the pool must cost as little as possible on the load generator's core).
+ *
+ * Shares: one job; with a timeline it records when each share arrived (the share's nonce is its sequence
+ * number there). Fan-out: `prepareBlock()` builds the next block's clean job ahead of time (a merkle
+ * branch of ten costs milliseconds), `writeBlock()` makes it current and writes it to every upstream
+ * session at once, saying when.
  */
-export interface SharePoolOptions {
-  /** Share difficulty sent to the proxy (tiny: every share the proxy accepts is forwarded). */
+export interface BenchPoolOptions {
+  /** Share difficulty sent to the proxy (shares: tiny, so every share the proxy accepts is forwarded). */
   difficulty: number;
   /** Transactions besides the coinbase: the merkle branch is ceil(log2(txCount + 1)) long. */
   txCount: number;
-  timeline: ShareTimeline;
+  timeline?: ShareTimeline;
+}
+
+/** A job written to the proxy: its prevhash (unique per block, passed through by any proxy) and when. */
+export interface BroadcastJob {
+  prevhash: string;
+  jobId: string;
+  /** performance.now() right before the first write. */
+  writtenAt: number;
+  /** Upstream sessions it was written to. */
+  sessions: number;
 }
 
 /** Real Dash nBits (mainnet, 2025): no benchmark share is a block. */
 const DASH_NBITS = 0x1927e5e4;
 
-export class SharePool {
+export class BenchPool {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly source: SimJobSource;
@@ -32,8 +46,10 @@ export class SharePool {
   /** Submits received, and methods seen (for the report). */
   submits = 0;
   readonly methods: Record<string, number> = {};
+  /** Upstream sessions that authorized (and so hold the current job). */
+  private readonly authorized = new Set<net.Socket>();
 
-  constructor(private readonly opts: SharePoolOptions) {
+  constructor(private readonly opts: BenchPoolOptions) {
     this.source = new SimJobSource({ extranonce1Size: 4, extranonce2Size: 8, nbits: DASH_NBITS, txCount: opts.txCount });
     this.job = this.source.nextJob(opts.difficulty, true);
     this.server = net.createServer((socket) => this.onConnection(socket));
@@ -47,10 +63,34 @@ export class SharePool {
     return (this.job.notify.coinb1.length + this.job.notify.coinb2.length) / 2 + 4 + 8;
   }
 
-  async listen(): Promise<number> {
+  /** Upstream sessions (the proxy's connections) that authorized and are still open. */
+  get authorizedSessions(): number {
+    return this.authorized.size;
+  }
+
+  private prepared: SimJob | null = null;
+
+  /** Build the next block's clean job now, so that `writeBlock()` only writes. */
+  prepareBlock(): void {
+    this.prepared ??= this.source.nextBlock(this.opts.difficulty);
+  }
+
+  /** The next block: its clean job (prepared, or built now) replaces the current one and goes to every authorized session. */
+  writeBlock(): BroadcastJob {
+    this.prepareBlock();
+    this.job = this.prepared!;
+    this.prepared = null;
+    const line = this.job.notifyLine;
+    const writtenAt = performance.now();
+    for (const socket of this.authorized) socket.write(line);
+    return { prevhash: this.job.notify.prevhash, jobId: this.job.notify.jobId, writtenAt, sessions: this.authorized.size };
+  }
+
+  /** Listen on 127.0.0.1 (port 0: one the system picks); resolves with the port. */
+  async listen(port = 0): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
+      this.server.listen(port, '127.0.0.1', () => resolve());
     });
     return (this.server.address() as net.AddressInfo).port;
   }
@@ -70,7 +110,10 @@ export class SharePool {
       framer.push(chunk, (line) => this.onLine(socket, en1, line, at));
     });
     socket.on('error', () => {});
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.authorized.delete(socket);
+    });
   }
 
   private onLine(socket: net.Socket, en1: string, line: string, at: number): void {
@@ -82,7 +125,7 @@ export class SharePool {
       case Method.Submit: {
         this.submits++;
         const nonce = typeof params[4] === 'string' ? parseInt(params[4], 16) : NaN;
-        if (Number.isFinite(nonce)) this.opts.timeline.received(nonce, at);
+        if (Number.isFinite(nonce)) this.opts.timeline?.received(nonce, at);
         socket.write(resultLine(id, true));
         return;
       }
@@ -91,6 +134,7 @@ export class SharePool {
         return;
       case Method.Authorize:
         socket.write(resultLine(id, true));
+        this.authorized.add(socket);
         socket.write(notificationLine(Method.SetDifficulty, [this.opts.difficulty]));
         socket.write(this.job.notifyLine);
         return;

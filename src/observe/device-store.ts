@@ -1,37 +1,58 @@
 import type { RejectReason } from '../stratum/errors.js';
 
 /**
- * The per-device numbers behind the `dash_proxy_device_*` metrics, kept compactly: one row of 16 doubles
- * (128 bytes) in a paged Float64Array per worker name, plus the worker and ip strings and a Map entry.
- * prom-client keeps an object per series (measured: about 1.9 KiB per device for 11 series at 10,000
- * devices, see src/bench/metrics-scale.ts), which alone would be a third of the farm's 6 KiB per device
- * budget; here the series objects only exist while a scrape is being rendered.
+ * Every device's live numbers in one compact store: one row of doubles per worker name in paged
+ * Float64Arrays, plus the worker and ip strings and a Map entry. The row holds the device's counts (see
+ * the table in farm-ledger.ts), its state, and its work per 10 s bucket for the last 10 minutes (a ring).
+ * The JSON API, the feed and /metrics all read these rows; no per-device object exists between reads.
+ * (prom-client would keep an object per series, about 1.9 KiB per device for 11 series; one JS object per
+ * device with its own typed array cost a few hundred bytes more: see src/bench/metrics-scale.ts.)
  *
- * Pure data: no events, no timers, no prom-client. ProxyMetrics feeds it and reads it.
+ * Pure data: no events, no timers. FarmLedger writes it; readers go through FarmLedger.
  */
 
 /** Rejection reasons in column order. */
 export const REJECT_REASONS: readonly RejectReason[] = ['invalid', 'stale', 'duplicate', 'low_difficulty', 'unauthorized', 'not_subscribed'];
 
-/** Column offsets inside a row. */
+/** Work is kept in buckets of this many seconds, for hashrate and the sparkline. */
+export const BUCKET_SECONDS = 10;
+/** Buckets kept per device: 60 x 10 s = the last 10 minutes. */
+export const BUCKETS = 60;
+
+/** Column offsets inside a row. Times are milliseconds since the epoch; NaN means "never" / "not now". */
 export const Col = {
+  /** Live sessions under this worker name (normally 0 or 1). */
   sessions: 0,
   difficulty: 1,
   work: 2,
-  /** Seconds since the epoch of the last accepted share, NaN before the first. */
-  lastShareSeconds: 3,
+  /** When the last accepted share arrived; NaN before the first. */
+  lastShareAt: 3,
   accepted: 4,
   /** First rejection column; reason i is at rejected + i (order of REJECT_REASONS). */
   rejected: 5,
-  upstreamAccepted: 11,
-  upstreamRejected: 12,
-  /** Milliseconds since the epoch when the last session ended, NaN while connected. */
-  disconnectedAt: 13,
+  forwarded: 11,
+  poolAccepted: 12,
+  poolRejected: 13,
+  poolUnanswered: 14,
+  blockCandidates: 15,
+  /** When the last session was authorized; NaN before the first. */
+  connectedAt: 16,
+  /** When the last session ended; NaN before the first end. */
+  disconnectedAt: 17,
+  /** Since when the worker has had no live session (for retention); NaN while online. */
+  offlineSince: 18,
+  firstSeenAt: 19,
+  /** Absolute bucket number (epoch seconds / BUCKET_SECONDS) of the newest bucket written. */
+  bucketHead: 20,
+  /** Bumped on every change, so the feed can send only what changed. */
+  version: 21,
+  /** First work bucket: BUCKETS numbers, a ring indexed by absolute bucket number modulo BUCKETS. */
+  buckets: 22,
 } as const;
 
-const STRIDE = 16;
+const STRIDE = Col.buckets + BUCKETS;
 /** Rows per page. Pages are added as the farm grows, so growing never copies and wastes at most one page. */
-const PAGE_SHIFT = 10;
+const PAGE_SHIFT = 8;
 const PAGE_ROWS = 1 << PAGE_SHIFT;
 const ROW_MASK = PAGE_ROWS - 1;
 const reasonColumn = new Map<RejectReason, number>(REJECT_REASONS.map((r, i) => [r, Col.rejected + i]));
@@ -42,7 +63,7 @@ export function rejectColumn(reason: RejectReason): number {
   return col;
 }
 
-export class DeviceSeriesStore {
+export class DeviceStore {
   /** Row storage: slot s occupies pages[s >> PAGE_SHIFT][(s & ROW_MASK) * STRIDE ..+ STRIDE). */
   private readonly pages: Float64Array[] = [];
   private readonly slotOf = new Map<string, number>();
@@ -59,7 +80,7 @@ export class DeviceSeriesStore {
     return this.slotOf.get(worker) ?? -1;
   }
 
-  /** The slot of a worker, created (all counters 0, offline since `at`) when missing. */
+  /** The slot of a worker, created (all counts 0, offline since `at`) when missing. */
   ensure(worker: string, ip: string, at: number): number {
     const existing = this.slotOf.get(worker);
     if (existing !== undefined) return existing;
@@ -68,8 +89,11 @@ export class DeviceSeriesStore {
     const page = this.pages[slot >> PAGE_SHIFT]!;
     const base = (slot & ROW_MASK) * STRIDE;
     page.fill(0, base, base + STRIDE);
-    page[base + Col.lastShareSeconds] = NaN;
-    page[base + Col.disconnectedAt] = at;
+    page[base + Col.lastShareAt] = NaN;
+    page[base + Col.connectedAt] = NaN;
+    page[base + Col.disconnectedAt] = NaN;
+    page[base + Col.offlineSince] = at;
+    page[base + Col.firstSeenAt] = at;
     this.workers[slot] = worker;
     this.ips[slot] = ip;
     this.slotOf.set(worker, slot);
@@ -98,6 +122,32 @@ export class DeviceSeriesStore {
     this.pages[slot >> PAGE_SHIFT]![(slot & ROW_MASK) * STRIDE + col]! += delta;
   }
 
+  /** Work `amount` into the bucket of time `at` (ms), clearing the buckets skipped since the last write. */
+  addWork(slot: number, amount: number, at: number): void {
+    const page = this.pages[slot >> PAGE_SHIFT]!;
+    const row = (slot & ROW_MASK) * STRIDE;
+    const ring = row + Col.buckets;
+    const b = Math.floor(at / 1000 / BUCKET_SECONDS);
+    const head = page[row + Col.bucketHead]!;
+    if (b > head) {
+      const gap = Math.min(b - head, BUCKETS);
+      for (let i = 0; i < gap; i++) page[ring + ringIndex(b - i)] = 0;
+      page[row + Col.bucketHead] = b;
+    } else if (b <= head - BUCKETS) {
+      return; // older than the ring
+    }
+    page[ring + ringIndex(b)]! += amount;
+  }
+
+  /** Work in bucket `b` (absolute bucket number), 0 when it is outside the ring. */
+  bucketWork(slot: number, b: number): number {
+    const page = this.pages[slot >> PAGE_SHIFT]!;
+    const row = (slot & ROW_MASK) * STRIDE;
+    const head = page[row + Col.bucketHead]!;
+    if (b > head || b <= head - BUCKETS) return 0;
+    return page[row + Col.buckets + ringIndex(b)]!;
+  }
+
   worker(slot: number): string | undefined {
     return this.workers[slot];
   }
@@ -124,22 +174,8 @@ export class DeviceSeriesStore {
       if (w !== undefined) fn(s, w);
     }
   }
+}
 
-  /** Workers with no live session whose last session ended at or before `cutoff` (ms since the epoch). */
-  expired(cutoff: number): string[] {
-    const out: string[] = [];
-    this.forEach((s, w) => {
-      if (this.get(s, Col.sessions) === 0 && this.get(s, Col.disconnectedAt) <= cutoff) out.push(w);
-    });
-    return out;
-  }
-
-  /** How many workers have at least one live session. */
-  online(): number {
-    let n = 0;
-    this.forEach((s) => {
-      if (this.get(s, Col.sessions) > 0) n++;
-    });
-    return n;
-  }
+function ringIndex(b: number): number {
+  return ((b % BUCKETS) + BUCKETS) % BUCKETS;
 }

@@ -1,0 +1,571 @@
+import { HASHES_PER_DIFF1 } from '../chain/target.js';
+import type { RejectReason } from '../stratum/errors.js';
+import type { EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
+import { BUCKETS, BUCKET_SECONDS, Col, DeviceStore, REJECT_REASONS, rejectColumn } from './device-store.js';
+import { copyFlow, countForward, countVerdict, newFlow, poolResultOf, sumFlows, type ShareFlow } from './share-flow.js';
+
+export { POOL_RESULTS, poolResultOf, type PoolResult, type ShareFlow } from './share-flow.js';
+
+export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
+
+/**
+ * The farm's live numbers, kept once. Fed only by the core's events (src/core/events.ts); /metrics, the
+ * JSON API, the websocket feed, alerts and the demo summary all read them here and count nothing
+ * themselves. Every count is defined in this table, and the README uses the same words:
+ *
+ * | count             | what it counts                                                                      |
+ * |-------------------|-------------------------------------------------------------------------------------|
+ * | accepted          | shares that met the device's target (`share.accepted`)                              |
+ * | rejected          | shares refused by the proxy, by reason (`share.rejected`): invalid, stale,          |
+ * |                   | duplicate, low_difficulty, unauthorized, not_subscribed                             |
+ * | work              | the sum of the difficulties credited for accepted shares (hashrate = work x 2^32/s) |
+ * | forwarded         | accepted shares sent toward the pool: they met the pool's or the network's target   |
+ * |                   | (`share.forwarded`)                                                                 |
+ * | poolAccepted      | forwarded shares the pool accepted                                                  |
+ * | poolRejected      | forwarded shares the pool rejected (its own verdict, by its error code)             |
+ * | poolUnanswered    | forwarded shares with no verdict from the pool, by cause: timeout (no answer in     |
+ * |                   | time), connection-lost (the connection ended with the share in flight), no-pool    |
+ * |                   | (no pool connection to send it on)                                                  |
+ * | inFlight          | forwarded shares still waiting for the pool's answer                                |
+ * | blockCandidates   | accepted shares that met the network's target (`block.candidate`)                   |
+ *
+ * Invariant, per device, per pool, per connection and farm-wide:
+ *   forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight.
+ *
+ * Kept per device (worker name; a device that reconnects continues its counts, until it has been offline
+ * for `retentionSeconds`), per pool (by name), per upstream connection (the proxy's index: its current
+ * pool, up, active, version mask) and farm-wide. Farm-wide accepted/rejected/work/blockCandidates are kept
+ * apart from the devices' (a forgotten device's shares still count, and a share refused before authorize
+ * has no device); the pool-side totals are the sums over the pools.
+ */
+
+/** Hashrate is averaged over this many seconds. */
+export const HASHRATE_WINDOW_SECONDS = 300;
+
+export interface PoolRecord extends ShareFlow {
+  name: string;
+  url: string;
+  /** Some connection is subscribed and authorized on it. */
+  up: boolean;
+  /** Some connection mines on it. */
+  active: boolean;
+  lastChange: number;
+  lastError: string | null;
+  /** Failovers to this pool (a connection's first pool is no failover). */
+  switchesTo: number;
+}
+
+export interface ConnectionRecord extends ShareFlow {
+  /** The proxy's index for this upstream connection (0, 1, ...). */
+  index: number;
+  /** The pool it mines on (its last switch), or the pool it is connecting to. */
+  pool: string | null;
+  url: string | null;
+  /** Subscribed and authorized on `pool`. */
+  up: boolean;
+  /** Mining on `pool` (chosen by failover and not down since). */
+  active: boolean;
+  /** The pool's version-rolling mask on this connection (null: none told). */
+  versionMask: number | null;
+  lastChange: number;
+  lastError: string | null;
+}
+
+export interface FarmEvent {
+  at: number;
+  kind: 'block' | 'pool' | 'device-offline' | 'device-online';
+  message: string;
+}
+
+/** A worker went from no live session to one (online) or back (offline). */
+export interface PresenceChange {
+  worker: string;
+  online: boolean;
+  ip: string;
+  /** Why the last session ended (offline only). */
+  reason: string | null;
+  at: number;
+}
+
+export interface DeviceView {
+  worker: string;
+  ip: string;
+  online: boolean;
+  difficulty: number;
+  hashrate: number;
+  accepted: number;
+  rejected: number;
+  rejectedByReason: Partial<Record<RejectReason, number>>;
+  rejectRate: number;
+  work: number;
+  forwarded: number;
+  poolAccepted: number;
+  poolRejected: number;
+  poolUnanswered: number;
+  inFlight: number;
+  blockCandidates: number;
+  lastShareAt: number | null;
+  connectedAt: number | null;
+  disconnectedAt: number | null;
+}
+
+export interface FarmSummary {
+  at: number;
+  devicesOnline: number;
+  devicesOffline: number;
+  /** Open device connections, authorized or not. */
+  sessionsOpen: number;
+  hashrate: number;
+  accepted: number;
+  rejected: number;
+  rejectedByReason: Partial<Record<RejectReason, number>>;
+  work: number;
+  forwarded: number;
+  poolAccepted: number;
+  poolRejected: number;
+  poolUnanswered: number;
+  /** poolUnanswered by cause. */
+  poolUnansweredByCause: Record<NoVerdictCause, number>;
+  inFlight: number;
+  blockCandidates: number;
+  activePool: string | null;
+  poolsUp: number;
+  /** Upstream connections the proxy has opened, and how many are up. */
+  connections: number;
+  connectionsUp: number;
+  /** Device connections refused by a limit, by cause. */
+  refusedByCause: Record<string, number>;
+}
+
+export interface FarmLedgerOptions {
+  /** How many recent farm events (blocks, pool changes, devices offline/online) are kept. */
+  eventLog?: number;
+  /** Seconds a worker with no live session is kept (default 3600); then it is forgotten. */
+  retentionSeconds?: number;
+  /** How often expired workers are looked for, in seconds (default: retention / 4, between 1 and 60). */
+  sweepIntervalSeconds?: number;
+  now?: () => number;
+}
+
+export class FarmLedger {
+  /** Every device's row (see device-store.ts). Read through the methods below. */
+  readonly store = new DeviceStore();
+  readonly events: FarmEvent[] = [];
+  readonly retentionSeconds: number;
+  private readonly pools = new Map<string, PoolRecord>();
+  private readonly connectionList: ConnectionRecord[] = [];
+  /** Per pool name, the connections up on it. */
+  private readonly upOn = new Map<string, Set<number>>();
+  private readonly eventLog: number;
+  private readonly now: () => number;
+  private readonly farm = { accepted: 0, rejected: 0, work: 0, blockCandidates: 0, sessionsOpen: 0 };
+  private readonly rejectedByReason: Partial<Record<RejectReason, number>> = {};
+  private readonly refusedByCause: Record<string, number> = {};
+  private readonly listeners = new Set<(e: FarmEvent) => void>();
+  private readonly presenceListeners = new Set<(c: PresenceChange) => void>();
+  private readonly forgetListeners = new Set<(worker: string) => void>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Readers walking the store in pieces (a /metrics scrape): the sweep waits, so no slot is reused meanwhile. */
+  private pins = 0;
+
+  constructor(bus: EventBus, opts: FarmLedgerOptions = {}) {
+    this.eventLog = opts.eventLog ?? 200;
+    this.now = opts.now ?? Date.now;
+    this.retentionSeconds = opts.retentionSeconds ?? 3600;
+    if (!(this.retentionSeconds >= 0) || !Number.isFinite(this.retentionSeconds)) throw new RangeError(`retentionSeconds must be a finite number >= 0, got ${opts.retentionSeconds}`);
+    const sweepSeconds = opts.sweepIntervalSeconds ?? Math.min(60, Math.max(1, this.retentionSeconds / 4));
+    if (!(sweepSeconds > 0) || !Number.isFinite(sweepSeconds)) throw new RangeError(`sweepIntervalSeconds must be a positive number, got ${opts.sweepIntervalSeconds}`);
+    this.listen(bus);
+    this.sweepTimer = setInterval(() => {
+      if (this.pins === 0) this.sweep();
+    }, sweepSeconds * 1000);
+    this.sweepTimer.unref();
+  }
+
+  // ---- reading ---------------------------------------------------------------------------------------------
+
+  /** Be told of every new farm event (for the websocket feed and webhooks). */
+  onEvent(listener: (e: FarmEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Be told when a worker comes online (first live session) or goes offline (last session ended). */
+  onPresence(listener: (c: PresenceChange) => void): () => void {
+    this.presenceListeners.add(listener);
+    return () => this.presenceListeners.delete(listener);
+  }
+
+  /** Be told of each worker forgotten by the retention sweep. */
+  onForget(listener: (worker: string) => void): () => void {
+    this.forgetListeners.add(listener);
+    return () => this.forgetListeners.delete(listener);
+  }
+
+  /** Hold the sweep while a reader walks the store in pieces; call the returned function when done. */
+  pin(): () => void {
+    this.pins++;
+    let done = false;
+    return () => {
+      if (!done) this.pins--;
+      done = true;
+    };
+  }
+
+  get deviceCount(): number {
+    return this.store.size;
+  }
+
+  /** The slot of a worker in the store, or -1. */
+  slotOf(worker: string): number {
+    return this.store.slot(worker);
+  }
+
+  /** Calls `fn` for every known worker. */
+  forEachDevice(fn: (slot: number, worker: string) => void): void {
+    this.store.forEach(fn);
+  }
+
+  isOnline(slot: number): boolean {
+    return this.store.get(slot, Col.sessions) > 0;
+  }
+
+  /** Changes whenever the device's numbers change (the feed sends only changed devices). */
+  version(slot: number): number {
+    return this.store.get(slot, Col.version);
+  }
+
+  /** Hashrate (H/s) of one device over the last HASHRATE_WINDOW_SECONDS. */
+  hashrate(slot: number, at = this.now()): number {
+    const headNow = Math.floor(at / 1000 / BUCKET_SECONDS);
+    const span = HASHRATE_WINDOW_SECONDS / BUCKET_SECONDS;
+    let work = 0;
+    for (let b = headNow - span + 1; b <= headNow; b++) work += this.store.bucketWork(slot, b);
+    const lived = Math.max(BUCKET_SECONDS, (at - this.store.get(slot, Col.firstSeenAt)) / 1000);
+    return (work * HASHES_PER_DIFF1) / Math.min(HASHRATE_WINDOW_SECONDS, lived);
+  }
+
+  /** The device's hashrate per bucket over the last BUCKETS buckets, oldest first (for a sparkline). */
+  history(slot: number, at = this.now()): number[] {
+    const headNow = Math.floor(at / 1000 / BUCKET_SECONDS);
+    const out: number[] = [];
+    for (let b = headNow - BUCKETS + 1; b <= headNow; b++) out.push((this.store.bucketWork(slot, b) * HASHES_PER_DIFF1) / BUCKET_SECONDS);
+    return out;
+  }
+
+  /** One device's numbers, or null for an unknown worker. */
+  device(worker: string, at = this.now()): DeviceView | null {
+    const s = this.store.slot(worker);
+    return s < 0 ? null : this.view(s, at);
+  }
+
+  view(slot: number, at = this.now()): DeviceView {
+    const st = this.store;
+    const byReason: Partial<Record<RejectReason, number>> = {};
+    let rejected = 0;
+    for (let i = 0; i < REJECT_REASONS.length; i++) {
+      const n = st.get(slot, Col.rejected + i);
+      if (n > 0) byReason[REJECT_REASONS[i]!] = n;
+      rejected += n;
+    }
+    const accepted = st.get(slot, Col.accepted);
+    const total = accepted + rejected;
+    const forwarded = st.get(slot, Col.forwarded);
+    const poolAccepted = st.get(slot, Col.poolAccepted);
+    const poolRejected = st.get(slot, Col.poolRejected);
+    const poolUnanswered = st.get(slot, Col.poolUnanswered);
+    return {
+      worker: st.worker(slot)!,
+      ip: st.ip(slot),
+      online: st.get(slot, Col.sessions) > 0,
+      difficulty: st.get(slot, Col.difficulty),
+      hashrate: this.hashrate(slot, at),
+      accepted,
+      rejected,
+      rejectedByReason: byReason,
+      rejectRate: total === 0 ? 0 : rejected / total,
+      work: st.get(slot, Col.work),
+      forwarded,
+      poolAccepted,
+      poolRejected,
+      poolUnanswered,
+      inFlight: forwarded - poolAccepted - poolRejected - poolUnanswered,
+      blockCandidates: st.get(slot, Col.blockCandidates),
+      lastShareAt: orNull(st.get(slot, Col.lastShareAt)),
+      connectedAt: orNull(st.get(slot, Col.connectedAt)),
+      disconnectedAt: orNull(st.get(slot, Col.disconnectedAt)),
+    };
+  }
+
+  /** The pools, in the order first seen. */
+  poolList(): PoolRecord[] {
+    return [...this.pools.values()].map((p) => ({ ...copyFlow(p), up: this.poolUp(p.name), active: this.poolActive(p.name) }));
+  }
+
+  /** The upstream connections, by index. */
+  connections(): ConnectionRecord[] {
+    return this.connectionList.filter((c) => c !== undefined).map(copyFlow);
+  }
+
+  summary(at = this.now()): FarmSummary {
+    let online = 0;
+    let hashrate = 0;
+    this.store.forEach((s) => {
+      if (this.isOnline(s)) online++;
+      hashrate += this.hashrate(s, at);
+    });
+    const flow = sumFlows(this.pools.values());
+    let active: string | null = null;
+    let up = 0;
+    for (const p of this.pools.keys()) {
+      if (active === null && this.poolActive(p)) active = p;
+      if (this.poolUp(p)) up++;
+    }
+    const connections = this.connections();
+    return {
+      at,
+      devicesOnline: online,
+      devicesOffline: this.store.size - online,
+      sessionsOpen: this.farm.sessionsOpen,
+      hashrate,
+      accepted: this.farm.accepted,
+      rejected: this.farm.rejected,
+      rejectedByReason: { ...this.rejectedByReason },
+      work: this.farm.work,
+      forwarded: flow.forwarded,
+      poolAccepted: flow.poolAccepted,
+      poolRejected: flow.poolRejected,
+      poolUnanswered: flow.poolUnanswered,
+      poolUnansweredByCause: { timeout: flow.results.timeout, 'connection-lost': flow.results.connection_lost, 'no-pool': flow.results.no_pool },
+      inFlight: flow.inFlight,
+      blockCandidates: this.farm.blockCandidates,
+      activePool: active,
+      poolsUp: up,
+      connections: connections.length,
+      connectionsUp: connections.filter((c) => c.up).length,
+      refusedByCause: { ...this.refusedByCause },
+    };
+  }
+
+  // ---- retention -------------------------------------------------------------------------------------------
+
+  /** Forget the workers offline for longer than the retention time; returns them. */
+  sweep(now = this.now()): string[] {
+    const cutoff = now - this.retentionSeconds * 1000;
+    const expired: string[] = [];
+    this.store.forEach((s, w) => {
+      if (this.store.get(s, Col.sessions) === 0 && this.store.get(s, Col.offlineSince) <= cutoff) expired.push(w);
+    });
+    for (const worker of expired) this.forget(worker);
+    return expired;
+  }
+
+  /** Forget a worker entirely. */
+  forget(worker: string): void {
+    if (!this.store.remove(worker)) return;
+    for (const l of this.forgetListeners) {
+      try {
+        l(worker);
+      } catch (err) {
+        process.emitWarning(`onForget(${worker}) threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Stop listening and stop the sweep timer. */
+  close(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  // ---- writing (events only) -------------------------------------------------------------------------------
+
+  private on<K extends keyof ProxyEventMap>(bus: EventBus, name: K, fn: (e: ProxyEventMap[K]) => void): void {
+    this.unsubscribe.push(bus.on(name, fn));
+  }
+
+  private listen(bus: EventBus): void {
+    const st = this.store;
+    const touch = (s: number) => st.add(s, Col.version, 1);
+    this.on(bus, 'device.connected', () => this.farm.sessionsOpen++);
+    this.on(bus, 'device.authorized', (e) => {
+      const s = st.ensure(e.worker, e.ip, e.at);
+      const wasOffline = st.get(s, Col.sessions) === 0;
+      const cameBack = wasOffline && !Number.isNaN(st.get(s, Col.disconnectedAt));
+      st.add(s, Col.sessions, 1);
+      st.set(s, Col.connectedAt, e.at);
+      st.set(s, Col.offlineSince, NaN);
+      st.setIp(s, e.ip);
+      touch(s);
+      if (cameBack) this.log({ at: e.at, kind: 'device-online', message: `${e.worker} is back online` });
+      if (wasOffline) this.presence({ worker: e.worker, online: true, ip: e.ip, reason: null, at: e.at });
+    });
+    this.on(bus, 'device.disconnected', (e) => {
+      this.farm.sessionsOpen = Math.max(0, this.farm.sessionsOpen - 1);
+      if (e.worker === null) return;
+      const s = st.slot(e.worker);
+      if (s < 0 || st.get(s, Col.sessions) <= 0) return;
+      st.add(s, Col.sessions, -1);
+      touch(s);
+      if (st.get(s, Col.sessions) === 0) {
+        st.set(s, Col.disconnectedAt, e.at);
+        st.set(s, Col.offlineSince, e.at);
+        this.log({ at: e.at, kind: 'device-offline', message: `${e.worker} went offline (${e.reason})` });
+        this.presence({ worker: e.worker, online: false, ip: e.ip, reason: e.reason, at: e.at });
+      }
+    });
+    this.on(bus, 'device.difficulty', (e) => {
+      const s = st.ensure(e.worker, '', e.at);
+      st.set(s, Col.difficulty, e.difficulty);
+      touch(s);
+    });
+    this.on(bus, 'share.accepted', (e) => {
+      this.farm.accepted++;
+      this.farm.work += e.difficulty;
+      const s = st.ensure(e.worker, e.ip, e.at);
+      st.add(s, Col.accepted, 1);
+      st.add(s, Col.work, e.difficulty);
+      st.set(s, Col.lastShareAt, e.at);
+      st.addWork(s, e.difficulty, e.at);
+      touch(s);
+    });
+    this.on(bus, 'share.rejected', (e) => {
+      this.farm.rejected++;
+      this.rejectedByReason[e.reason] = (this.rejectedByReason[e.reason] ?? 0) + 1;
+      // Only known workers get a row: a name that never authorized may be anything a client sent.
+      const s = e.worker === null ? -1 : st.slot(e.worker);
+      if (s >= 0) {
+        st.add(s, rejectColumn(e.reason), 1);
+        touch(s);
+      }
+    });
+    this.on(bus, 'share.forwarded', (e) => {
+      countForward(this.pool(e.pool, null));
+      countForward(this.connection(e.connection));
+      const s = st.slot(e.worker);
+      if (s >= 0) {
+        st.add(s, Col.forwarded, 1);
+        touch(s);
+      }
+    });
+    this.on(bus, 'share.upstream', (e) => {
+      const result = poolResultOf(e.verdict);
+      countVerdict(this.pool(e.pool, null), result);
+      countVerdict(this.connection(e.connection), result);
+      const s = st.slot(e.worker);
+      if (s >= 0) {
+        st.add(s, e.verdict.kind === 'accepted' ? Col.poolAccepted : e.verdict.kind === 'rejected' ? Col.poolRejected : Col.poolUnanswered, 1);
+        touch(s);
+      }
+    });
+    this.on(bus, 'block.candidate', (e) => {
+      this.farm.blockCandidates++;
+      const s = st.slot(e.worker);
+      if (s >= 0) {
+        st.add(s, Col.blockCandidates, 1);
+        touch(s);
+      }
+      this.log({ at: e.at, kind: 'block', message: `Block candidate from ${e.worker}: ${e.hash} (difficulty ${e.shareDifficulty.toPrecision(4)})` });
+    });
+    this.on(bus, 'pool.up', (e) => {
+      const p = this.pool(e.pool, e.url);
+      p.lastChange = e.at;
+      p.lastError = null;
+      this.upSet(e.pool).add(e.connection);
+      const c = this.connection(e.connection);
+      if (c.pool === null) c.pool = e.pool;
+      if (c.pool === e.pool) {
+        c.url = e.url;
+        c.up = true;
+        c.lastChange = e.at;
+        c.lastError = null;
+      }
+      this.log({ at: e.at, kind: 'pool', message: `Pool ${e.pool} is up` });
+    });
+    this.on(bus, 'pool.down', (e) => {
+      const p = this.pool(e.pool, e.url);
+      p.lastChange = e.at;
+      p.lastError = e.reason;
+      this.upSet(e.pool).delete(e.connection);
+      const c = this.connection(e.connection);
+      if (c.pool === null) c.pool = e.pool;
+      if (c.pool === e.pool) {
+        c.up = false;
+        c.active = false;
+        c.lastChange = e.at;
+        c.lastError = e.reason;
+      }
+      this.log({ at: e.at, kind: 'pool', message: `Pool ${e.pool} is down: ${e.reason}` });
+    });
+    this.on(bus, 'pool.switch', (e) => {
+      const p = this.pool(e.to, null);
+      if (e.from !== null) p.switchesTo++;
+      const c = this.connection(e.connection);
+      c.pool = e.to;
+      c.url = p.url;
+      c.active = true;
+      c.up = this.upSet(e.to).has(e.connection);
+      c.lastChange = e.at;
+      this.log({ at: e.at, kind: 'pool', message: e.from ? `Switched from pool ${e.from} to ${e.to}: ${e.reason}` : `Mining on pool ${e.to}` });
+    });
+    this.on(bus, 'pool.version-mask', (e) => {
+      this.connection(e.connection).versionMask = e.mask;
+    });
+    this.on(bus, 'pool.connections', (e) => {
+      for (let i = 0; i < e.count; i++) this.connection(i);
+    });
+    this.on(bus, 'limit.refused', (e) => {
+      this.refusedByCause[e.cause] = (this.refusedByCause[e.cause] ?? 0) + 1;
+    });
+  }
+
+  private poolUp(name: string): boolean {
+    return (this.upOn.get(name)?.size ?? 0) > 0;
+  }
+
+  private poolActive(name: string): boolean {
+    return this.connectionList.some((c) => c !== undefined && c.active && c.pool === name);
+  }
+
+  private upSet(pool: string): Set<number> {
+    let set = this.upOn.get(pool);
+    if (!set) this.upOn.set(pool, (set = new Set()));
+    return set;
+  }
+
+  private pool(name: string, url: string | null): PoolRecord {
+    let p = this.pools.get(name);
+    if (!p) {
+      p = { name, url: url ?? '', up: false, active: false, lastChange: 0, lastError: null, switchesTo: 0, ...newFlow() };
+      this.pools.set(name, p);
+    } else if (url !== null) {
+      p.url = url;
+    }
+    return p;
+  }
+
+  private connection(index: number): ConnectionRecord {
+    let c = this.connectionList[index];
+    if (!c) {
+      c = { index, pool: null, url: null, up: false, active: false, versionMask: null, lastChange: 0, lastError: null, ...newFlow() };
+      this.connectionList[index] = c;
+    }
+    return c;
+  }
+
+  private presence(c: PresenceChange): void {
+    for (const l of this.presenceListeners) l(c);
+  }
+
+  private log(e: FarmEvent): void {
+    this.events.push(e);
+    if (this.events.length > this.eventLog) this.events.splice(0, this.events.length - this.eventLog);
+    for (const l of this.listeners) l(e);
+  }
+}
+
+function orNull(v: number): number | null {
+  return Number.isNaN(v) ? null : v;
+}
