@@ -1,6 +1,7 @@
 import { DEFAULT_DEVICE_LIMITS, DEVICE_LIMIT_RULES } from './downstream/server.js';
 import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig } from './observe/alerts.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS } from './observe/webhooks.js';
+import { DEFAULT_RETENTION_SECONDS } from './observe/farm-ledger.js';
 import { PROXY_DEFAULTS, type WorkerMode } from './proxy/proxy.js';
 import { DEFAULT_VARDIFF } from './proxy/vardiff.js';
 import { DEFAULTS as POOL_CONNECTION_DEFAULTS } from './upstream/pool-connection.js';
@@ -89,7 +90,7 @@ export const DEFAULT_CONFIG: ProxyConfig = {
     probeIntervalSeconds: seconds(SLOT_DEFAULTS.probeIntervalMs),
     connectTimeoutSeconds: seconds(POOL_CONNECTION_DEFAULTS.connectTimeoutMs),
   },
-  metrics: { labelIp: false, retentionSeconds: 3600 },
+  metrics: { labelIp: false, retentionSeconds: DEFAULT_RETENTION_SECONDS },
   log: { level: 'info', format: 'json' },
   shutdown: { drainSeconds: 10 },
   alerts: DEFAULT_ALERTS_CONFIG,
