@@ -1,12 +1,11 @@
 import t, { type Test } from 'tap';
-import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
-import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
+import type { ProxyOptions } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { mine } from '../helpers/mine.js';
-import { hasher } from '../helpers/share-kit.js';
+import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { blockNotify, jobBlock, jobBlockExtranonces } from '../helpers/block-job.js';
-import { errorOf, LineClient, type Line } from '../helpers/line-client.js';
+import { errorOf, type Line } from '../helpers/line-client.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /**
@@ -29,21 +28,9 @@ async function setup(t: Test, options: Partial<ProxyOptions> = {}) {
   for (const name of ['share.accepted', 'share.rejected', 'share.upstream', 'block.candidate', 'device.disconnected', 'job.fanout'] as const) {
     bus.on(name, (e) => ((events[name] ??= []) as unknown[]).push(e));
   }
-  const proxy = new Proxy({ hasher, bus, createUpstream: () => up, startDifficulty: DEVICE_DIFF, vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF }, ...options });
-  proxy.start();
-  const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus);
-  const { port } = await server.listen();
-  const clients: LineClient[] = [];
-  t.teardown(async () => {
-    for (const c of clients) c.close();
-    await server.close();
-    await proxy.stop();
+  const { proxy, server, port, connect } = await proxyUnderTest(t, {
+    proxy: { bus, createUpstream: () => up, startDifficulty: DEVICE_DIFF, vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF }, ...options },
   });
-  const connect = async () => {
-    const c = await LineClient.connect(port);
-    clients.push(c);
-    return c;
-  };
   /** Subscribe and authorize; resolves with the subscribe answer. */
   const device = async (worker = 'rig1', extranonceSubscribe = false) => {
     const c = await connect();
