@@ -1,10 +1,12 @@
-import { DEFAULT_DEVICE_LIMITS } from './downstream/server.js';
-import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig, type NumberRule } from './observe/alerts.js';
+import { DEFAULT_DEVICE_LIMITS, DEVICE_LIMIT_RULES } from './downstream/server.js';
+import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig } from './observe/alerts.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS } from './observe/webhooks.js';
+import { DEFAULT_RETENTION_SECONDS } from './observe/farm-ledger.js';
 import { PROXY_DEFAULTS, type WorkerMode } from './proxy/proxy.js';
 import { DEFAULT_VARDIFF } from './proxy/vardiff.js';
 import { DEFAULTS as POOL_CONNECTION_DEFAULTS } from './upstream/pool-connection.js';
 import type { PoolConfig } from './upstream/types.js';
+import { numberRuleSchema, scaleNumberRule, type NumberRule } from './util/number-rule.js';
 import { SLOT_DEFAULTS } from './upstream/upstream-slot.js';
 import type { JsonSchema } from './util/json-schema.js';
 
@@ -88,7 +90,7 @@ export const DEFAULT_CONFIG: ProxyConfig = {
     probeIntervalSeconds: seconds(SLOT_DEFAULTS.probeIntervalMs),
     connectTimeoutSeconds: seconds(POOL_CONNECTION_DEFAULTS.connectTimeoutMs),
   },
-  metrics: { labelIp: false, retentionSeconds: 3600 },
+  metrics: { labelIp: false, retentionSeconds: DEFAULT_RETENTION_SECONDS },
   log: { level: 'info', format: 'json' },
   shutdown: { drainSeconds: 10 },
   alerts: DEFAULT_ALERTS_CONFIG,
@@ -99,18 +101,10 @@ export const POOL_DEFAULTS = { password: 'x', tlsVerify: true };
 
 // ---- schema pieces ----------------------------------------------------------------------------------------
 
-interface Bounds {
-  min?: number;
-  max?: number;
-  /** Strictly above 0. */
-  positive?: boolean;
-}
+type Bounds = Omit<NumberRule, 'int'>;
 
 const number = (integer: boolean, b: Bounds, dflt: number | undefined, description: string): JsonSchema => ({
-  type: integer ? 'integer' : 'number',
-  ...(b.positive ? { exclusiveMinimum: 0 } : {}),
-  ...(b.min !== undefined ? { minimum: b.min } : {}),
-  ...(b.max !== undefined ? { maximum: b.max } : {}),
+  ...numberRuleSchema({ ...b, int: integer }),
   ...(dflt !== undefined ? { default: dflt } : {}),
   description,
 });
@@ -216,13 +210,13 @@ export function configSchema(): JsonSchema {
         multiplier: num({ positive: true }, d.difficulty.multiplier, "the pool's difficulty unit (1 for every X11 pool we know)"),
       }),
       limits: section('device limits', {
-        maxDevices: int({ min: 1 }, l.maxDevices, 'devices at once'),
-        maxConnectionsPerIp: int({ min: 1 }, l.maxConnectionsPerIp, 'connections per source address'),
-        handshakeTimeoutSeconds: num({ positive: true, max: 3600 }, l.handshakeTimeoutSeconds, 'time to subscribe and authorize'),
-        idleTimeoutSeconds: num({ positive: true }, l.idleTimeoutSeconds, 'a device silent this long is closed'),
-        maxLineBytes: int({ min: 512, max: 16 * 1024 * 1024 }, l.maxLineBytes, 'longest line from a device'),
-        maxWriteBufferBytes: int({ min: 4096 }, l.maxWriteBufferBytes, 'a device that stops reading is dropped past this'),
-        submitsPerSecond: num({ positive: true }, l.submitsPerSecond, 'per device, bursts of twice that'),
+        maxDevices: fromRule(DEVICE_LIMIT_RULES.maxDevices, l.maxDevices, 'devices at once'),
+        maxConnectionsPerIp: fromRule(DEVICE_LIMIT_RULES.maxConnectionsPerIp, l.maxConnectionsPerIp, 'connections per source address'),
+        handshakeTimeoutSeconds: fromRule(scaleNumberRule(DEVICE_LIMIT_RULES.handshakeTimeoutMs, 1 / 1000), l.handshakeTimeoutSeconds, 'time to subscribe and authorize'),
+        idleTimeoutSeconds: fromRule(scaleNumberRule(DEVICE_LIMIT_RULES.idleTimeoutMs, 1 / 1000), l.idleTimeoutSeconds, 'a device silent this long is closed'),
+        maxLineBytes: fromRule(DEVICE_LIMIT_RULES.maxLineBytes, l.maxLineBytes, 'longest line from a device'),
+        maxWriteBufferBytes: fromRule(DEVICE_LIMIT_RULES.maxWriteBufferBytes, l.maxWriteBufferBytes, 'a device that stops reading is dropped past this'),
+        submitsPerSecond: fromRule(DEVICE_LIMIT_RULES.submitsPerSecond, l.submitsPerSecond, 'per device, bursts of twice that'),
       }),
       access: section('who may connect', {
         workers: texts('allow-list of worker names (empty: any)'),

@@ -14,11 +14,29 @@ export const HASHES_PER_DIFF1 = 2 ** 48 / 0xffff;
 
 /** The target encoded by compact nBits (Bitcoin's rules). Throws on a negative or overflowing encoding. */
 export function targetFromBits(bits: number): bigint {
+  const decoded = decodeBits(bits);
+  if (typeof decoded === 'string') throw new RangeError(decoded);
+  return decoded;
+}
+
+/**
+ * The target a job's nBits gives shares to meet, or why it gives none: a negative or overflowing encoding,
+ * or a zero target (no hash meets it). A value, never an exception.
+ */
+export function miningTargetFromBits(bits: number): { ok: true; value: bigint } | { ok: false; reason: string } {
+  const decoded = decodeBits(bits);
+  if (typeof decoded === 'string') return { ok: false, reason: decoded };
+  if (decoded === 0n) return { ok: false, reason: `nbits ${(bits >>> 0).toString(16).padStart(8, '0')} encodes a zero target` };
+  return { ok: true, value: decoded };
+}
+
+/** The target, or the reason the encoding is invalid. */
+function decodeBits(bits: number): bigint | string {
   const exponent = bits >>> 24;
   const mantissa = bits & 0x007fffff;
-  if (bits & 0x00800000) throw new RangeError(`nbits ${bits.toString(16)} is negative`);
+  if (bits & 0x00800000) return `nbits ${bits.toString(16)} is negative`;
   const target = exponent <= 3 ? BigInt(mantissa >>> (8 * (3 - exponent))) : BigInt(mantissa) << BigInt(8 * (exponent - 3));
-  if (target > MAX_TARGET) throw new RangeError(`nbits ${bits.toString(16)} overflows 256 bits`);
+  if (target > MAX_TARGET) return `nbits ${bits.toString(16)} overflows 256 bits`;
   return target;
 }
 

@@ -1,6 +1,6 @@
 import { isHex, leLessOrEqual } from '../chain/bytes.js';
 import type { PowHasher } from '../chain/hasher.js';
-import { difficultyFromTarget, targetFromBits, targetFromDifficulty, targetToLe } from '../chain/target.js';
+import { difficultyFromTarget, miningTargetFromBits, targetFromDifficulty, targetToLe } from '../chain/target.js';
 import { initialTarget } from '../proxy/device-target.js';
 import { createJob, type Job } from '../proxy/job.js';
 import { displayHash } from '../chain/bytes.js';
@@ -166,13 +166,9 @@ export function checkShare(input: unknown, hasher: PowHasher): ShareReport {
   const { notify, submit, multiplier } = inp;
   const clockMs = parseInt(notify.ntime, 16) * 1000;
 
-  let networkTarget: bigint;
-  try {
-    networkTarget = targetFromBits(parseInt(notify.nbits, 16) >>> 0);
-  } catch (err) {
-    bad(`notify[6] (nbits): ${(err as Error).message}`);
-  }
-  if (networkTarget === 0n) bad(`notify[6] (nbits): ${notify.nbits} encodes a zero target`);
+  const bits = miningTargetFromBits(parseInt(notify.nbits, 16) >>> 0);
+  if (!bits.ok) bad(`notify[6] (nbits): ${bits.reason}`);
+  const networkTarget = bits.value;
   const networkDifficulty = difficultyFromTarget(networkTarget, multiplier);
 
   // Without a pool difficulty the job's pool target is the network's (a block is never refused); it is not reported.

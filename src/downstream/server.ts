@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { EventBus } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/log.js';
+import { numberProblem, type NumberRule } from '../util/number-rule.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../stratum/framing.js';
 import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE_MS, Session, type MiningHost, type SessionHost, type SessionLimits } from './session.js';
 
@@ -60,16 +61,30 @@ export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
   maxWorkersPerSession: DEFAULT_MAX_WORKERS_PER_SESSION,
 };
 
-/** Check limit values; throws a RangeError naming the field. */
+/**
+ * What each limit may be, written once: the server checks its options with these, and the configuration's
+ * schema is made from them (times in seconds there). A line shorter than 512 bytes would cut real miners'
+ * subscribe and submit lines; a write buffer under 4 KiB would drop a device for one job.
+ */
+export const DEVICE_LIMIT_RULES: Record<keyof DeviceLimits, NumberRule> = {
+  maxDevices: { int: true, min: 1 },
+  maxConnectionsPerIp: { int: true, min: 1 },
+  handshakeTimeoutMs: { positive: true, max: 3_600_000 },
+  idleTimeoutMs: { positive: true },
+  maxLineBytes: { int: true, min: 512, max: 16 * 1024 * 1024 },
+  maxWriteBufferBytes: { int: true, min: 4096 },
+  submitsPerSecond: { positive: true },
+  maxPendingReplies: { int: true, min: 1 },
+  maxWorkersPerSession: { int: true, min: 1 },
+};
+
+/** Check limit values; throws a RangeError naming the field and the value. */
 export function checkDeviceLimits(limits: Partial<DeviceLimits>): void {
   for (const [key, value] of Object.entries(limits)) {
     if (value === undefined) continue;
-    if (!(key in DEFAULT_DEVICE_LIMITS)) throw new RangeError(`${key}: not a device limit`);
-    const integer = key !== 'submitsPerSecond' && key !== 'handshakeTimeoutMs' && key !== 'idleTimeoutMs';
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-      throw new RangeError(`${key} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
-    }
-    if (key === 'maxLineBytes' && value < 64) throw new RangeError(`maxLineBytes must be at least 64, got ${value}`);
+    if (!(key in DEVICE_LIMIT_RULES)) throw new RangeError(`${key}: not a device limit`);
+    const problem = numberProblem(key, value, DEVICE_LIMIT_RULES[key as keyof DeviceLimits]);
+    if (problem !== null) throw new RangeError(problem);
   }
 }
 

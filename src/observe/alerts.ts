@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
 import { formatDifficulty } from '../util/format.js';
+import { numberProblem, type NumberRule } from '../util/number-rule.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus } from '../core/events.js';
@@ -75,12 +76,6 @@ export const DEFAULT_ALERTS_CONFIG: AlertsConfig = {
 };
 
 type AlertNumbers = Omit<AlertsConfig, 'webhooks' | 'instance'>;
-export interface NumberRule {
-  min?: number;
-  max?: number;
-  int?: boolean;
-  positive?: boolean;
-}
 
 /** The bounds of each number in the alerts section (the configuration's schema is made from these). */
 export const ALERT_NUMBER_RULES: Record<keyof AlertNumbers, NumberRule> = {
@@ -150,14 +145,10 @@ export function checkAlertsConfig(raw: unknown, problems: string[], path = 'aler
   return config;
 }
 
-function checkNumber(at: string, v: unknown, o: { min?: number; max?: number; int?: boolean; positive?: boolean }, problems: string[], fallback: number): number {
-  const ok = typeof v === 'number' && Number.isFinite(v) && (!o.int || Number.isInteger(v)) && (o.min === undefined || v >= o.min) && (o.max === undefined || v <= o.max) && (!o.positive || v > 0);
-  if (ok) return v;
-  const bounds =
-    o.min !== undefined && o.max !== undefined
-      ? `from ${o.min} to ${o.max}`
-      : [o.positive ? '> 0' : '', o.min !== undefined ? `>= ${o.min}` : '', o.max !== undefined ? `<= ${o.max}` : ''].filter(Boolean).join(' and ');
-  problems.push(`${at} must be ${`${o.int ? 'an integer' : 'a number'} ${bounds}`.trim()} (got ${JSON.stringify(v)})`);
+function checkNumber(at: string, v: unknown, rule: NumberRule, problems: string[], fallback: number): number {
+  const problem = numberProblem(at, v, rule);
+  if (problem === null) return v as number;
+  problems.push(problem);
   return fallback;
 }
 

@@ -39,6 +39,9 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * has no device); the pool-side totals are the sums over the pools.
  */
 
+/** Seconds a worker with no live session is kept before it is forgotten (its series leave /metrics). */
+export const DEFAULT_RETENTION_SECONDS = 3600;
+
 /** Hashrate is averaged over this many seconds. */
 export const HASHRATE_WINDOW_SECONDS = 300;
 
@@ -140,7 +143,7 @@ export interface FarmSummary {
 export interface FarmLedgerOptions {
   /** How many recent farm events (blocks, pool changes, devices offline/online) are kept. */
   eventLog?: number;
-  /** Seconds a worker with no live session is kept (default 3600); then it is forgotten. */
+  /** Seconds a worker with no live session is kept (default DEFAULT_RETENTION_SECONDS); then it is forgotten. */
   retentionSeconds?: number;
   /** How often expired workers are looked for, in seconds (default: retention / 4, between 1 and 60). */
   sweepIntervalSeconds?: number;
@@ -172,7 +175,7 @@ export class FarmLedger {
   constructor(bus: EventBus, opts: FarmLedgerOptions = {}) {
     this.eventLog = opts.eventLog ?? 200;
     this.now = opts.now ?? Date.now;
-    this.retentionSeconds = opts.retentionSeconds ?? 3600;
+    this.retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
     if (!(this.retentionSeconds >= 0) || !Number.isFinite(this.retentionSeconds)) throw new RangeError(`retentionSeconds must be a finite number >= 0, got ${opts.retentionSeconds}`);
     const sweepSeconds = opts.sweepIntervalSeconds ?? Math.min(60, Math.max(1, this.retentionSeconds / 4));
     if (!(sweepSeconds > 0) || !Number.isFinite(sweepSeconds)) throw new RangeError(`sweepIntervalSeconds must be a positive number, got ${opts.sweepIntervalSeconds}`);

@@ -1,4 +1,4 @@
-import { targetFromBits } from '../chain/target.js';
+import { miningTargetFromBits } from '../chain/target.js';
 import { parseNotify, type NotifyParams } from '../stratum/messages.js';
 
 /**
@@ -21,11 +21,8 @@ export interface UsableNotify {
 
 /** The network target of a job's nBits (8 hex digits), or why it has none. */
 export function networkTargetOf(nbitsHex: string): Checked<bigint> {
-  const bits = parseInt(nbitsHex, 16) >>> 0;
-  const target = readBits(bits);
-  if (!target.ok) return { ok: false, reason: `mining.notify: nbits ${nbitsHex}: ${target.reason}` };
-  if (target.value === 0n) return { ok: false, reason: `mining.notify: nbits ${nbitsHex} encodes a zero target` };
-  return target;
+  const target = miningTargetFromBits(parseInt(nbitsHex, 16) >>> 0);
+  return target.ok ? target : { ok: false, reason: `mining.notify: ${target.reason}` };
 }
 
 /**
@@ -52,14 +49,6 @@ export function checkJob(params: unknown[], difficulty: number, nowMs: number): 
 function readNotify(params: unknown[]): Checked<NotifyParams> {
   try {
     return { ok: true, value: parseNotify(params) };
-  } catch (err) {
-    return { ok: false, reason: (err as Error).message };
-  }
-}
-
-function readBits(bits: number): Checked<bigint> {
-  try {
-    return { ok: true, value: targetFromBits(bits) };
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }

@@ -1,4 +1,5 @@
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { numberRuleOf, numberRuleWords } from './number-rule.js';
 
 /**
  * JSON Schema checks (ajv) with problems people can act on: each names its field the way it is written in
@@ -129,14 +130,7 @@ function describeSchema(s: JsonSchema): string {
 }
 
 function numberWords(s: JsonSchema, integer: boolean): string {
-  const min = typeof s.minimum === 'number' ? s.minimum : undefined;
-  const max = typeof s.maximum === 'number' ? s.maximum : undefined;
-  const above = typeof s.exclusiveMinimum === 'number' ? s.exclusiveMinimum : undefined;
-  const bounds =
-    min !== undefined && max !== undefined
-      ? `from ${min} to ${max}`
-      : [above !== undefined ? `> ${above}` : '', min !== undefined ? `>= ${min}` : '', max !== undefined ? `<= ${max}` : ''].filter(Boolean).join(' and ');
-  return `${integer ? 'an integer' : 'a number'} ${bounds}`.trim();
+  return numberRuleWords(numberRuleOf(s, integer));
 }
 
 /** "a non-empty string" -> "non-empty strings". */

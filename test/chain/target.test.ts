@@ -7,6 +7,7 @@ import {
   difficultyFromHash,
   difficultyFromTarget,
   hashesForWork,
+  miningTargetFromBits,
   targetFromBits,
   targetFromDifficulty,
   targetToLe,
@@ -200,4 +201,12 @@ t.test('targetToLe: 32 little-endian bytes, clamped', async (t) => {
   t.equal(targetToLe(0n).toString('hex'), '0'.repeat(64));
   t.equal(targetToLe(MAX + 5n).toString('hex'), 'f'.repeat(64));
   t.equal(targetToLe(-1n).toString('hex'), '0'.repeat(64));
+});
+
+t.test('miningTargetFromBits: the target shares must meet, or why nBits gives none (a value, never thrown)', async (t) => {
+  t.same(miningTargetFromBits(0x1d00ffff), { ok: true, value: targetFromBits(0x1d00ffff) });
+  t.same(miningTargetFromBits(0x1d800000), { ok: false, reason: 'nbits 1d800000 is negative' });
+  t.same(miningTargetFromBits(0x22010000), { ok: false, reason: 'nbits 22010000 overflows 256 bits' });
+  t.same(miningTargetFromBits(0), { ok: false, reason: 'nbits 00000000 encodes a zero target' });
+  t.same(miningTargetFromBits(0x01003456), { ok: false, reason: 'nbits 01003456 encodes a zero target' }, 'a mantissa shifted out entirely');
 });

@@ -149,7 +149,7 @@ t.test('malformed input: the message names the field', async (t) => {
   const cases: [string, (i: ReturnType<typeof base>) => unknown, string][] = [
     ['nbits not hex', (i) => ((i.notify[6] = 'zz'), i), 'notify[6] (nbits): must be 8 hex digits'],
     ['nbits negative', (i) => ((i.notify[6] = '1d800001'), i), 'notify[6] (nbits): nbits 1d800001 is negative'],
-    ['nbits zero', (i) => ((i.notify[6] = '1d000000'), i), 'notify[6] (nbits): 1d000000 encodes a zero target'],
+    ['nbits zero', (i) => ((i.notify[6] = '1d000000'), i), 'notify[6] (nbits): nbits 1d000000 encodes a zero target'],
     ['prevhash short', (i) => ((i.notify[1] = 'abcd'), i), 'notify[1] (prevhash): must be 64 hex digits'],
     ['coinb1 missing', (i) => ((i.notify[2] = null), i), 'notify[2] (coinb1): missing'],
     ['branch entry', (i) => ((i.notify[4] = ['00']), i), 'notify[4] (merkle_branch[0]): must be 64 hex digits'],

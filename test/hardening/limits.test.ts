@@ -141,10 +141,10 @@ t.test('limits change live: existing devices follow, nobody is dropped by the ch
   const c = await s.connect('127.0.0.2');
   await c.waitClosed(5000);
   t.ok(s.refused.some((r) => r.cause === 'max_per_ip'), 'a new one is refused');
-  t.throws(() => s.server.updateLimits({ maxDevices: 0 }), { message: 'maxDevices must be a positive integer, got 0' });
-  t.throws(() => s.server.updateLimits({ submitsPerSecond: Number.NaN }), { message: 'submitsPerSecond must be a positive number, got NaN' });
+  t.throws(() => s.server.updateLimits({ maxDevices: 0 }), { message: 'maxDevices must be an integer >= 1 (got 0)' });
+  t.throws(() => s.server.updateLimits({ submitsPerSecond: Number.NaN }), { message: 'submitsPerSecond must be a number > 0 (got NaN)' });
   t.equal(s.server.limits.maxDevices, 20_000, 'a refused update changes nothing');
-  t.throws(() => checkDeviceLimits({ maxLineBytes: 10 }), { message: 'maxLineBytes must be at least 64, got 10' });
+  t.throws(() => checkDeviceLimits({ maxLineBytes: 10 }), { message: 'maxLineBytes must be an integer from 512 to 16777216 (got 10)' });
 });
 
 t.test('maxDevices: the device past the limit is refused and counted', async (t) => {
