@@ -33,7 +33,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && mkdir -p /etc/dash-farm-proxy \
- && echo '{}' > /etc/dash-farm-proxy/proxy.json
+ && echo '{}' > /etc/dash-farm-proxy/proxy.json \
+ && mkdir -p /var/lib/dash-farm-proxy && chown node:node /var/lib/dash-farm-proxy
 COPY --from=build /app/dist ./dist
 # The runtime install skips install scripts (no compilers here): better-sqlite3's native binary, built for
 # this same Node image, comes from the build stage.
