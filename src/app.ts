@@ -19,7 +19,7 @@ import { createLogger, type Logger } from './core/log.js';
 import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, upstreamSlotOptions } from './options.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
-import { SqliteLedgerStore } from './books/ledger-sqlite.js';
+import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 
 /**
@@ -107,8 +107,9 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   // already logged at once by the proxy and the device server.
   const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
 
-  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts).
-  const books = config.ledger.path === null ? null : new LedgerWriter({ store: new SqliteLedgerStore({ path: config.ledger.path }), bus, log: log.child({ component: 'ledger' }) });
+  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts), committed
+  // from a worker thread so that the disk never pauses the sockets.
+  const books = config.ledger.path === null ? null : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, log: log.child({ component: 'ledger' }) });
 
   let started = false;
   return {

@@ -34,13 +34,22 @@ export class SqliteLedgerStore implements LedgerStore {
     this.openSync();
   }
 
+  async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
+    this.writeSync(run, records, at);
+  }
+
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
   /** Change the size cap of the open connection (and of later ones). */
   setMaxPageCount(pages: number | undefined): void {
     this.maxPageCount = pages;
     if (this.db) this.db.pragma(`max_page_count = ${pages ?? 1073741823}`);
   }
 
-  async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
+  /** write(), synchronously (what the store's worker thread runs). */
+  writeSync(run: LedgerRun, records: readonly LedgerRecord[], at: number): void {
     // A file removed under an open connection would take writes into the void: check it is still there.
     if (this.db && !existsSync(this.location)) {
       this.closeQuietly();
@@ -57,11 +66,12 @@ export class SqliteLedgerStore implements LedgerStore {
     }
   }
 
-  async close(): Promise<void> {
+  closeSync(): void {
     this.closeQuietly();
   }
 
-  private openSync(): Db {
+  /** open(), synchronously; the connection. */
+  openSync(): Db {
     if (this.db) return this.db;
     let db: Db;
     try {

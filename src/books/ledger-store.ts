@@ -93,7 +93,7 @@ export interface LedgerStore {
 export class LedgerRefusedError extends Error {
   constructor(
     readonly location: string,
-    why: string,
+    readonly why: string,
   ) {
     super(`ledger ${location}: ${why}`);
     this.name = 'LedgerRefusedError';
@@ -107,7 +107,7 @@ export class LedgerFaultError extends Error {
   constructor(
     readonly location: string,
     readonly fault: LedgerFaultCause,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`ledger ${location}: ${fault}: ${detail}`);
     this.name = 'LedgerFaultError';

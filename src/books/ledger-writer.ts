@@ -120,6 +120,11 @@ export class LedgerWriter {
     return this.queue.length + this.local.size;
   }
 
+  /** Resolves when the commit in progress (if any) is over. */
+  idle(): Promise<void> {
+    return this.flushing ?? Promise.resolve();
+  }
+
   /** Forwarded shares still waiting for the pool's verdict. */
   get awaitingVerdict(): number {
     return this.inFlight.size;

@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs';
 import { EventBus } from '../../src/core/events.js';
-import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
-import type { LedgerRecord, LedgerRun } from '../../src/books/ledger-store.js';
+import { ThreadedSqliteLedgerStore } from '../../src/books/ledger-sqlite-thread.js';
+import type { LedgerRecord, LedgerRun, LedgerStore } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
 import { ACCEPTED, ShareFeeder } from './ledger-kit.js';
 
@@ -15,17 +15,26 @@ if (!file) throw new Error('usage: ledger-crash-child.ts <file> [perTick] [tickM
 const perTick = Number(perTickArg);
 const tickMs = Number(tickMsArg);
 
-class ReportingStore extends SqliteLedgerStore {
-  override async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
-    await super.write(run, records, at);
+/** The store the app runs (a worker thread), reporting what each commit put on disk. */
+class ReportingStore implements LedgerStore {
+  private readonly inner = new ThreadedSqliteLedgerStore({ path: file! });
+  readonly location = file!;
+  open() {
+    return this.inner.open();
+  }
+  async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
+    await this.inner.write(run, records, at);
     let max = 0;
     for (const r of records) if (r.kind === 'share' && r.shareId > max) max = r.shareId;
     if (max > 0) writeSync(1, `commit ${max}\n`);
   }
+  close() {
+    return this.inner.close();
+  }
 }
 
 const bus = new EventBus();
-const writer = new LedgerWriter({ store: new ReportingStore({ path: file }), bus });
+const writer = new LedgerWriter({ store: new ReportingStore(), bus });
 await writer.start();
 const feed = new ShareFeeder(bus);
 let last = 0;

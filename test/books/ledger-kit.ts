@@ -13,6 +13,8 @@ export class ManualTimers implements Timers {
   private clock: number;
   private seq = 0;
   private readonly due = new Map<number, { at: number; fn: () => void }>();
+  /** Awaited after each callback (e.g. the writer's commit, when the store answers from another thread). */
+  afterEach: () => Promise<unknown> = () => Promise.resolve();
   constructor(start = Date.UTC(2026, 11, 6, 3, 0, 0)) {
     this.clock = start;
   }
@@ -38,9 +40,11 @@ export class ManualTimers implements Timers {
       this.due.delete(next[0]);
       this.clock = next[1].at;
       next[1].fn();
+      await this.afterEach();
     }
     this.clock = end;
     await settle();
+    await this.afterEach();
   }
 }
 

@@ -5,6 +5,7 @@ import t from 'tap';
 import { EventBus } from '../../src/core/events.js';
 import { LEDGER_SCHEMA_VERSION, MIGRATIONS } from '../../src/books/ledger-schema.js';
 import { LEDGER_APPLICATION_ID, SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
+import { ThreadedSqliteLedgerStore } from '../../src/books/ledger-sqlite-thread.js';
 import { LedgerRefusedError, type ShareRecord } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
 import { readLedger, tempDir } from './ledger-kit.js';
@@ -99,4 +100,46 @@ t.test('a share written twice (a retried batch) is one row and counted once in i
   t.same(rows.shares.map((s) => s.share_id), [7, 8]);
   t.match(rows.minutes, [{ minute: 120_000, worker: 'rig', accepted: 2, accepted_work: 8 }]);
   t.match(rows.runs, [{ run_id: 'r1', started_at: 1_000, last_seen_at: 3_000, stopped_at: null }]);
+});
+
+t.test('the worker-thread store: same rows, same refusals, and the proxy thread keeps running while it commits', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'books.sqlite');
+  const records = (from: number, n: number): ShareRecord[] =>
+    Array.from({ length: n }, (_, i) => ({
+      kind: 'share', shareId: from + i, at: 60_000, answeredAt: 60_010, worker: `rig${i % 100}`, owner: 'farm', pool: 'main', connection: 0, jobId: 'j',
+      creditedDifficulty: 2, shareDifficulty: 3, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 10, blockHash: null,
+    }));
+  // Count the proxy thread's timer ticks while one 10,000-record commit is under way.
+  const ticksDuring = async (store: { write: SqliteLedgerStore['write'] }, from: number) => {
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    await store.write(run, records(from, 10_000), 5_000);
+    clearInterval(ticker);
+    return ticks;
+  };
+  const threaded = new ThreadedSqliteLedgerStore({ path: file });
+  await threaded.open();
+  const threadTicks = await ticksDuring(threaded, 1);
+  await threaded.close();
+  const plain = new SqliteLedgerStore({ path: file });
+  const plainTicks = await ticksDuring(plain, 10_001);
+  await plain.close();
+  t.equal(plainTicks, 0, 'on the same thread, nothing else runs during a commit');
+  t.ok(threadTicks >= 1, `from the worker thread, the proxy's thread ran on (${threadTicks} ticks during the commit)`);
+  const rows = readLedger(file);
+  t.equal(rows.shares.length, 20_000);
+  t.equal(rows.minutes.length, 100, 'one minute row per worker');
+  t.equal(rows.minutes.reduce((n, m) => n + (m.accepted as number), 0), 20_000);
+  t.equal(rows.minutes.reduce((n, m) => n + (m.accepted_work as number), 0), 40_000);
+
+  const foreign = path.join(dir, 'foreign.sqlite');
+  const db = new Database(foreign);
+  db.exec('CREATE TABLE invoices (id INTEGER)');
+  db.close();
+  const refused = new ThreadedSqliteLedgerStore({ path: foreign });
+  const err = await refused.open().then(() => null, (e: unknown) => e);
+  await refused.close();
+  t.ok(err instanceof LedgerRefusedError, 'a refusal crosses the thread as LedgerRefusedError');
+  t.equal((err as Error).message, `ledger ${foreign}: not a dash-farm-proxy ledger: it has tables (invoices) and no schema_version`);
 });
