@@ -4,7 +4,7 @@ import type { EventBus, ProxyEventMap } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { version as packageVersion } from '../version.js';
-import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord } from './ledger-store.js';
+import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
 
 /**
  * Keeps the books behind the share path. It listens to the core's events only, turns them into records in a
@@ -54,17 +54,8 @@ export const LEDGER_WRITER_DEFAULTS = {
 /** Why records were dropped. */
 export type LedgerDropCause = 'queue-full' | 'in-flight-full' | 'unwritten-at-stop' | 'bad-event';
 
-interface InFlightShare {
-  at: number;
-  worker: string;
-  owner: string;
-  pool: string;
-  connection: number;
-  jobId: string;
-  creditedDifficulty: number;
-  shareDifficulty: number;
-  blockHash: string | null;
-}
+/** What a forwarded share's row takes from its forwarding, kept until its verdict. */
+type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'blockHash'>;
 
 export class LedgerWriter {
   /** Records committed to the store so far. */
