@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig } from './config-schema.js';
 import { parseCidr } from './downstream/access.js';
 import { checkAlertsConfig } from './observe/alerts.js';
+import { ownersProblems } from './books/owners.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
 import { poolListProblems } from './upstream/upstream-slot.js';
 import type { PoolConfig } from './upstream/types.js';
@@ -173,6 +174,9 @@ export function validateConfig(input: Json): ProxyConfig {
   else if (valid('start') && valid('min') && valid('max') && ((d.start as number) < (d.min as number) || (d.start as number) > (d.max as number))) {
     later('difficulty.start', `difficulty.start (${d.start}) must be from difficulty.min (${d.min}) to difficulty.max (${d.max}): move the bound too`);
   }
+
+  // Owners and books: names, patterns, overlaps between owners, fees, the PPLNS window (src/books/owners.ts).
+  for (const p of ownersProblems(root.owners, root.books)) later(p.path, p.message);
 
   const alertProblems: string[] = [];
   root.alerts = checkAlertsConfig(root.alerts, alertProblems) as unknown as Json;
