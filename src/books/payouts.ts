@@ -1,6 +1,6 @@
 import { apportion } from './apportion.js';
 import { checkDuffs, type Duffs } from './duffs.js';
-import { exactFraction, overCommonDenominator, toNumber, type Fraction } from './exact.js';
+import { exactFraction, overCommonDenominator, toNumber, ZERO, type Fraction } from './exact.js';
 
 /**
  * Splitting a payout the pool made among the farm's owners: pure, no clock, no database. The ledger feeds
@@ -13,6 +13,7 @@ import { exactFraction, overCommonDenominator, toNumber, type Fraction } from '.
  *             reward split by it; an owner's weight is the sum over the blocks;
  *    - pps:   each unit of work at blockReward x share difficulty / network difficulty; the payout is split
  *             in proportion to these values (it is exactly them when the pool paid the full PPS value).
+ *             The values are counted in atoms of 2^-64 duff (see ppsWeights); PROP and PPLNS are exact.
  * 2. Gross shares: the payout split by the weights with the largest-remainder rule (apportion.ts; owners in
  *    name order break ties). No work at all (or a block with no work in its window): that money is the
  *    farm owner's.
@@ -100,23 +101,31 @@ export function splitPayout(request: PayoutRequest, fees: HostingFees): PayoutSp
 /** Each owner's weight as exact terms (summed over a common denominator) and their work for display. */
 interface Weights {
   terms: Map<string, Fraction[]>;
-  work: Map<string, number>;
+  /** The work behind them, exactly (so the displayed number does not depend on the rows' order). */
+  work: Map<string, Fraction[]>;
 }
 
 function newWeights(): Weights {
   return { terms: new Map(), work: new Map() };
 }
 
-function addTerm(w: Weights, owner: string, term: Fraction, work: number): void {
-  let list = w.terms.get(owner);
-  if (!list) w.terms.set(owner, (list = []));
-  list.push(term);
-  w.work.set(owner, (w.work.get(owner) ?? 0) + work);
+function addTerm(w: Weights, owner: string, term: Fraction | null, work: Fraction): void {
+  push(w.terms, owner, term);
+  push(w.work, owner, work);
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V | null): void {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  if (value !== null) list.push(value);
 }
 
 function propWeights(work: readonly OwnerWork[]): Weights {
   const w = newWeights();
-  work.forEach((u, i) => addTerm(w, checkOwner(u.owner, `work[${i}].owner`), checkWork(u.work, `work[${i}].work`), u.work));
+  work.forEach((u, i) => {
+    const amount = checkWork(u.work, `work[${i}].work`);
+    addTerm(w, checkOwner(u.owner, `work[${i}].owner`), amount, amount);
+  });
   return w;
 }
 
@@ -134,23 +143,22 @@ function ppsWeights(work: readonly PpsWork[]): Weights {
     const key = `${u.networkDifficulty}/${reward}`;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { difficulty: exactFraction(u.networkDifficulty), reward, byOwner: new Map() }));
-    const list = g.byOwner.get(owner) ?? [];
-    list.push(amount);
-    g.byOwner.set(owner, list);
-    w.work.set(owner, (w.work.get(owner) ?? 0) + u.work);
+    push(g.byOwner, owner, amount);
+    push(w.work, owner, amount);
   });
   for (const g of groups.values()) {
     const owners = [...g.byOwner.keys()];
     const { sums, denominator } = overCommonDenominator(owners.map((o) => g.byOwner.get(o)!));
     // value = reward x (sum / denominator) / (difficulty.n / difficulty.d)
-    owners.forEach((o, k) => {
-      const list = w.terms.get(o) ?? [];
-      list.push({ n: g.reward * sums[k]! * g.difficulty.d, d: denominator * g.difficulty.n });
-      w.terms.set(o, list);
-    });
+    // value = reward x (sum / denominator) / (difficulty.n / difficulty.d), in atoms of 2^-64 duff, rounded
+    // down: distinct network difficulties are many (one per block), and an exact common denominator of
+    // them all would grow with every block; 2^-64 duff per owner and difficulty is the only rounding.
+    owners.forEach((o, k) => push(w.terms, o, { n: (g.reward * sums[k]! * g.difficulty.d * PPS_ATOMS_PER_DUFF) / (denominator * g.difficulty.n), d: 1n }));
   }
   return w;
 }
+
+const PPS_ATOMS_PER_DUFF = 1n << 64n;
 
 function pplnsWeights(request: Extract<PayoutRequest, { method: 'pplns' }>, amount: Duffs): Weights {
   const { window, blocks, work } = request;
@@ -187,10 +195,10 @@ function pplnsWeights(request: Extract<PayoutRequest, { method: 'pplns' }>, amou
       inWindow.set(units[j]!.owner, (inWindow.get(units[j]!.owner) ?? 0n) + take);
     }
     if (filled === 0n) {
-      addTerm(w, FARM, { n: reward, d: 1n }, 0);
+      addTerm(w, FARM, { n: reward, d: 1n }, ZERO);
       return;
     }
-    for (const [owner, part] of inWindow) addTerm(w, owner, { n: reward * part, d: filled }, toNumber({ n: part, d: scale }));
+    for (const [owner, part] of inWindow) addTerm(w, owner, { n: reward * part, d: filled }, { n: part, d: scale });
   });
   return w;
 }
@@ -216,16 +224,18 @@ function settle(method: PayoutMethod, amount: Duffs, weights: Weights, fees: Hos
   if (farmTerms) {
     weights.terms.delete(FARM);
     weights.terms.set(farm, [...(weights.terms.get(farm) ?? []), ...farmTerms]);
-    weights.work.set(farm, weights.work.get(farm) ?? 0);
+    weights.work.set(farm, [...(weights.work.get(farm) ?? []), ...weights.work.get(FARM)!]);
+    weights.work.delete(FARM);
   }
   const owners = [...new Set([...weights.terms.keys(), farm])].sort(byName);
   const { sums } = overCommonDenominator(owners.map((o) => weights.terms.get(o) ?? []));
+  const work = overCommonDenominator(owners.map((o) => weights.work.get(o) ?? []));
   const gross = apportion(amount, sums) ?? owners.map((o) => (o === farm ? amount : 0n));
 
   const shares: OwnerShare[] = owners.map((owner, i) => {
     const bp = owner === farm ? 0 : checkBasisPoints(fees.feeBasisPoints(owner), owner);
     const fee = (gross[i]! * BigInt(bp)) / BigInt(BASIS_POINTS);
-    return { owner, work: weights.work.get(owner) ?? 0, gross: gross[i]!, fee, feesReceived: 0n, total: gross[i]! - fee };
+    return { owner, work: toNumber({ n: work.sums[i]!, d: work.denominator }), gross: gross[i]!, fee, feesReceived: 0n, total: gross[i]! - fee };
   });
   const farmShare = shares.find((s) => s.owner === farm)!;
   farmShare.feesReceived = shares.reduce((a, s) => a + s.fee, 0n);
