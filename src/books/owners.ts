@@ -101,20 +101,20 @@ export function ownersProblems(owners: unknown, books: unknown): OwnerProblem[] 
   }
 
   // Overlaps between two owners' patterns (one owner's own patterns may overlap: the owner is the same).
-  for (let i = 0; i < patterns.length; i++) {
-    for (let j = i + 1; j < patterns.length; j++) {
-      const p = patterns[i]!;
-      const q = patterns[j]!;
-      if (p.owner === q.owner) continue;
-      const both = commonMatch(p.pattern, q.pattern);
-      if (both !== null) {
-        problems.push({
-          path: q.path,
-          message: `${q.path} ${JSON.stringify(q.pattern)} overlaps ${p.path} ${JSON.stringify(p.pattern)}: both match ${JSON.stringify(both)}, which has one owner: narrow one of them`,
-        });
-      }
-    }
-  }
+  // One problem per pattern, naming every earlier pattern of another owner it meets and a name both match.
+  patterns.forEach((q, j) => {
+    const met = patterns.slice(0, j).flatMap((p) => {
+      const both = p.owner === q.owner ? null : commonMatch(p.pattern, q.pattern);
+      return both === null ? [] : [{ p, both }];
+    });
+    if (met.length === 0) return;
+    const head = `${q.path} ${JSON.stringify(q.pattern)} overlaps`;
+    const message =
+      met.length === 1
+        ? `${head} ${met[0]!.p.path} ${JSON.stringify(met[0]!.p.pattern)}: both match ${JSON.stringify(met[0]!.both)}, which has one owner: narrow one of them`
+        : `${head} ${met.map(({ p, both }) => `${p.path} ${JSON.stringify(p.pattern)} (both match ${JSON.stringify(both)})`).join(' and ')}: a worker has one owner: narrow them`;
+    problems.push({ path: q.path, message });
+  });
   return problems;
 }
 
