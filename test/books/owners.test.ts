@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
-import { buildConfig, ConfigError, configFromEnv } from '../../src/config.js';
+import { buildConfig, ConfigError, configFromEnv, readConfigFile } from '../../src/config.js';
 import { feeBasisPoints, OWNER_CACHE_SIZE, OwnerMap, OwnersError, ownersProblems } from '../../src/books/owners.js';
 import { commonMatch, patternProblem, patternRegExp } from '../../src/books/worker-pattern.js';
 import { mulberry32 } from '../helpers/prng.js';
@@ -204,4 +207,20 @@ t.test('overlap agrees with brute force over short names (seeded random patterns
     if (both !== null && !(ra.test(both) && rb.test(both))) t.fail(`${a} / ${b}: ${JSON.stringify(both)} does not match both`);
   }
   t.equal(disagreements, 0, '300 random pairs agree');
+});
+
+t.test('an owner named twice in the config file or the environment is refused (JSON would keep only the last)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dfp-owners-'));
+  const file = path.join(dir, 'proxy.json');
+  writeFileSync(file, '{"owners": {"alice": {"workers": ["alice.*"]}, "bob": {}, "alice": {"feePercent": 2}}}');
+  const errorOf = (fn: () => unknown): string[] => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+    return [];
+  };
+  t.same(errorOf(() => readConfigFile(file)), [`config file ${file}: owners.alice is written twice (JSON would keep only the last): write it once`]);
+  t.same(errorOf(() => configFromEnv({ DASH_PROXY_OWNERS: '{"alice":{},"alice":{"feePercent":2}}' })), ['DASH_PROXY_OWNERS: alice written twice (JSON would keep only the last)']);
 });
