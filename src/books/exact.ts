@@ -30,36 +30,6 @@ export function gcd(a: bigint, b: bigint): bigint {
   return a < 0n ? -a : a;
 }
 
-export function reduce(f: Fraction): Fraction {
-  const g = gcd(f.n, f.d);
-  return g <= 1n ? f : { n: f.n / g, d: f.d / g };
-}
-
-export function add(a: Fraction, b: Fraction): Fraction {
-  return a.d === b.d ? { n: a.n + b.n, d: a.d } : reduce({ n: a.n * b.d + b.n * a.d, d: a.d * b.d });
-}
-
-export function sub(a: Fraction, b: Fraction): Fraction {
-  return a.d === b.d ? { n: a.n - b.n, d: a.d } : reduce({ n: a.n * b.d - b.n * a.d, d: a.d * b.d });
-}
-
-export function mul(a: Fraction, b: Fraction): Fraction {
-  return reduce({ n: a.n * b.n, d: a.d * b.d });
-}
-
-export function div(a: Fraction, b: Fraction): Fraction {
-  if (b.n === 0n) throw new RangeError('division by zero work');
-  return reduce({ n: a.n * b.d, d: a.d * b.n });
-}
-
-export function compare(a: Fraction, b: Fraction): number {
-  const l = a.n * b.d;
-  const r = b.n * a.d;
-  return l < r ? -1 : l > r ? 1 : 0;
-}
-
-export const min = (a: Fraction, b: Fraction): Fraction => (compare(a, b) <= 0 ? a : b);
-
 /** A fraction as a number (for display only: never for money). */
 export function toNumber(f: Fraction): number {
   // Scale down huge numerators and denominators together so Number() keeps the ratio.

@@ -109,15 +109,15 @@ function newWeights(): Weights {
   return { terms: new Map(), work: new Map() };
 }
 
-function addTerm(w: Weights, owner: string, term: Fraction | null, work: Fraction): void {
+function addTerm(w: Weights, owner: string, term: Fraction, work: Fraction): void {
   push(w.terms, owner, term);
   push(w.work, owner, work);
 }
 
-function push<K, V>(map: Map<K, V[]>, key: K, value: V | null): void {
-  let list = map.get(key);
-  if (!list) map.set(key, (list = []));
-  if (value !== null) list.push(value);
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 function propWeights(work: readonly OwnerWork[]): Weights {
@@ -130,7 +130,7 @@ function propWeights(work: readonly OwnerWork[]): Weights {
 }
 
 function ppsWeights(work: readonly PpsWork[]): Weights {
-  // Units of one network difficulty and reward are summed first, so the common denominator stays small.
+  // Units of one network difficulty and reward are summed first (exactly), then valued once per owner.
   const groups = new Map<string, { difficulty: Fraction; reward: Duffs; byOwner: Map<string, Fraction[]> }>();
   const w = newWeights();
   work.forEach((u, i) => {
@@ -149,7 +149,6 @@ function ppsWeights(work: readonly PpsWork[]): Weights {
   for (const g of groups.values()) {
     const owners = [...g.byOwner.keys()];
     const { sums, denominator } = overCommonDenominator(owners.map((o) => g.byOwner.get(o)!));
-    // value = reward x (sum / denominator) / (difficulty.n / difficulty.d)
     // value = reward x (sum / denominator) / (difficulty.n / difficulty.d), in atoms of 2^-64 duff, rounded
     // down: distinct network difficulties are many (one per block), and an exact common denominator of
     // them all would grow with every block; 2^-64 duff per owner and difficulty is the only rounding.

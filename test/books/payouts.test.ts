@@ -268,3 +268,17 @@ function big(_key: string, value: unknown): unknown {
 t.test('PayoutError is an Error', async (t) => {
   t.ok(new PayoutError('x') instanceof Error);
 });
+
+t.test('exact arithmetic: a number is its exact binary fraction; sums over a common denominator', async (t) => {
+  const { exactFraction, overCommonDenominator, toNumber } = await import('../../src/books/exact.js');
+  t.same(exactFraction(0.1), { n: 3602879701896397n, d: 1n << 55n }, '0.1 as the double really holds it');
+  t.same(exactFraction(4096), { n: 4096n, d: 1n });
+  t.same(exactFraction(2.5), { n: 5n, d: 2n });
+  t.same(exactFraction(Number.MIN_VALUE), { n: 1n, d: 1n << 1074n }, 'the smallest double too');
+  for (const bad of [-1, NaN, Infinity]) t.throws(() => exactFraction(bad), RangeError, String(bad));
+  const { sums, denominator } = overCommonDenominator([[exactFraction(0.1), exactFraction(0.2)], [{ n: 1n, d: 3n }], []]);
+  t.equal(denominator, 3n << 55n);
+  t.same(sums, [3602879701896397n * 3n + 3602879701896397n * 2n * 3n, 1n << 55n, 0n], '0.1 + 0.2 exactly (the double 0.2 is exactly twice the double 0.1), and 1/3; an empty list is 0');
+  t.equal(toNumber({ n: 1n, d: 3n }), 1 / 3);
+  t.equal(toNumber({ n: 10n ** 400n, d: 2n * 10n ** 400n }), 0.5, 'huge fractions keep their ratio');
+});
