@@ -222,9 +222,61 @@ t.test('properties over 400 random ledgers: exact sums, nobody negative, exact s
         if (fees.feeBasisPoints(x.owner) === 0 && x.owner !== 'farm' && x.total !== x.gross) t.fail(`${at}: a fee-free owner lost money`);
       }
     }
+    // PPS and PPLNS against a plain floating-point reading of the same rules: within a duff per block.
+    const expected = floatGross(request);
+    if (expected) {
+      const slack = (request.method === 'pplns' ? request.blocks.length : 1) + Number(request.amount) * 1e-11;
+      for (const x of s.shares) {
+        const e = expected.get(x.owner) ?? 0;
+        if (Math.abs(Number(x.gross) - e) > slack) t.fail(`${at}: ${x.owner} got ${x.gross}, the rule says ${e}`);
+      }
+    }
     checked++;
   }
   t.equal(checked, 400);
+});
+
+/** Gross shares by PPS or PPLNS in floating point, as the README words the rules (null for PROP). */
+function floatGross(request: PayoutRequest): Map<string, number> | null {
+  const out = new Map<string, number>();
+  const credit = (owner: string, v: number) => out.set(owner, (out.get(owner) ?? 0) + v);
+  const amount = Number(request.amount);
+  if (request.method === 'pps') {
+    const value = (u: (typeof request.work)[number]) => (Number(u.blockReward) * u.work) / u.networkDifficulty;
+    const total = request.work.reduce((a, u) => a + value(u), 0);
+    if (total === 0) return new Map([['farm', amount]]);
+    for (const u of request.work) credit(u.owner, (amount * value(u)) / total);
+    return out;
+  }
+  if (request.method !== 'pplns') return null;
+  const units = [...request.work].sort((a, b) => a.at - b.at || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.work - b.work));
+  for (const block of request.blocks) {
+    const reward = block.reward !== undefined ? Number(block.reward) : amount / request.blocks.length;
+    const window = new Map<string, number>();
+    let filled = 0;
+    for (const u of units.filter((u) => u.at <= block.at).reverse()) {
+      if (filled >= request.window) break;
+      const take = Math.min(u.work, request.window - filled);
+      filled += take;
+      window.set(u.owner, (window.get(u.owner) ?? 0) + take);
+    }
+    if (filled === 0) credit('farm', reward);
+    else for (const [owner, w] of window) credit(owner, (reward * w) / filled);
+  }
+  return out;
+}
+
+t.test('PPLNS with one block and a window larger than all the work is PROP over the work up to the block', async (t) => {
+  for (let seed = 1; seed <= 100; seed++) {
+    const rnd = mulberry32(seed);
+    const work = Array.from({ length: 1 + Math.floor(rnd() * 30) }, () => ({ at: Math.floor(rnd() * 100), owner: NAMES[Math.floor(rnd() * NAMES.length)]!, work: 0.001 + rnd() * 5000 }));
+    const amount = BigInt(Math.floor(rnd() * 1e12));
+    const fees: HostingFees = { farmOwner: 'farm', feeBasisPoints: (o) => (o === 'alice' ? 250 : 0) };
+    const pplns = splitPayout({ method: 'pplns', amount, window: 1e9, blocks: [{ at: 60 }], work }, fees);
+    const prop = splitPayout({ method: 'prop', amount, work: work.filter((u) => u.at <= 60) }, fees);
+    const money = (s: PayoutSplit) => s.shares.filter((x) => x.gross > 0n || x.owner === 'farm').map((x) => [x.owner, x.gross, x.fee, x.total]);
+    t.same(money(pplns), money(prop), `seed ${seed}`);
+  }
 });
 
 t.test('a fee-free owner\'s exact share: scaled weights give the proportional amount to the duff', async (t) => {
