@@ -1,6 +1,7 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LineFramer } from '../stratum/framing.js';
+import { connectAndSubscribe, handshakeStep, type HandshakeAnswer } from './device-handshake.js';
 
 /**
  * The miners of the fan-out benchmark: N device connections to the proxy that subscribe, authorize (after
@@ -31,8 +32,6 @@ export interface ConnectReport {
   seconds: number;
 }
 
-const SUBSCRIBE_ID = 1;
-const AUTHORIZE_ID = 2;
 /** Retries of a device whose connection failed before it was ready. */
 const CONNECT_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
@@ -153,10 +152,8 @@ export class FanoutFleet {
     d.authorized = false;
     d.hasJob = false;
     this.settingUp++;
-    const socket = net.connect({ host: '127.0.0.1', port: this.opts.port });
+    const socket = connectAndSubscribe(this.opts.port, 'bench-fanout');
     d.socket = socket;
-    socket.setNoDelay(true);
-    socket.on('connect', () => socket.write(`{"id":${SUBSCRIBE_ID},"method":"mining.subscribe","params":["bench-fanout"]}\n`));
     socket.on('data', (chunk: Buffer) => {
       const at = performance.now();
       if (d.phase === Phase.Ready) this.onReadyData(d, chunk, at);
@@ -200,19 +197,16 @@ export class FanoutFleet {
       if ((d.phase as Phase) === Phase.Ready) this.onReadyData(d, Buffer.from(line, 'latin1'), at);
       return;
     }
-    let msg: { id?: unknown; method?: unknown; result?: unknown; error?: unknown };
+    let msg: HandshakeAnswer;
     try {
-      msg = JSON.parse(line) as typeof msg;
+      msg = JSON.parse(line) as HandshakeAnswer;
     } catch {
       return;
     }
     if (d.phase !== Phase.SettingUp) return;
-    if (msg.id === SUBSCRIBE_ID) {
-      const r = msg.result;
-      if (!Array.isArray(r) || typeof r[1] !== 'string') return this.fail(d, `subscribe refused: ${JSON.stringify(msg.error ?? r).slice(0, 80)}`);
-      d.socket?.write(`{"id":${AUTHORIZE_ID},"method":"mining.authorize","params":["${d.worker}","x"]}\n`);
-    } else if (msg.id === AUTHORIZE_ID) {
-      if (msg.result !== true) return this.fail(d, `authorize refused: ${JSON.stringify(msg.error).slice(0, 80)}`);
+    const step = handshakeStep(msg, d.socket, d.worker);
+    if (step?.step === 'refused') return this.fail(d, step.reason);
+    if (step?.step === 'authorized') {
       d.authorized = true;
       this.becomeReadyIfSo(d);
     }

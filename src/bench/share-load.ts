@@ -1,6 +1,7 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { LineFramer } from '../stratum/framing.js';
+import { connectAndSubscribe, handshakeStep } from './device-handshake.js';
 import { cpuSeconds, rssKiB } from './proc.js';
 import type { ShareTimeline } from './share-timeline.js';
 import { round, summarize } from './stats.js';
@@ -76,8 +77,6 @@ export interface StepResult {
 }
 
 const FIRST_SEQ = 1000;
-const SUBSCRIBE_ID = 1;
-const AUTHORIZE_ID = 2;
 
 class LoadDevice {
   socket: net.Socket | null = null;
@@ -125,11 +124,10 @@ export class ShareLoad {
   private async connectOne(d: LoadDevice, deadline: number): Promise<void> {
     for (;;) {
       const error = await new Promise<string | null>((resolve) => {
-        const socket = net.connect({ host: '127.0.0.1', port: this.opts.port });
+        const socket = connectAndSubscribe(this.opts.port, 'bench-share-load');
         d.socket = socket;
         d.authorized = false;
         d.jobId = null;
-        socket.setNoDelay(true);
         const timer = setTimeout(() => resolve('no job within 10 s'), 10_000);
         const check = setInterval(() => {
           if (d.ready) {
@@ -138,7 +136,6 @@ export class ShareLoad {
             resolve(null);
           }
         }, 5);
-        socket.on('connect', () => socket.write(`{"id":${SUBSCRIBE_ID},"method":"mining.subscribe","params":["bench-share-load"]}\n`));
         socket.on('data', (chunk: Buffer) => {
           const at = performance.now();
           d.framer.push(chunk, (line) => this.onLine(d, line, at));
@@ -180,22 +177,14 @@ export class ShareLoad {
     const id = msg.id;
     if (typeof id !== 'number') return;
     if (id >= FIRST_SEQ) return this.onAnswer(d, id, msg.result === true, msg.error, at);
-    if (id === SUBSCRIBE_ID) {
-      const r = msg.result;
-      if (!Array.isArray(r) || typeof r[1] !== 'string' || typeof r[2] !== 'number') {
-        d.failure = `subscribe refused: ${JSON.stringify(msg.error ?? r)}`;
-        d.socket?.destroy();
-        return;
-      }
-      d.en1 = r[1];
-      d.en2Size = r[2];
-      d.socket?.write(`{"id":${AUTHORIZE_ID},"method":"mining.authorize","params":["${d.worker}","x"]}\n`);
-    } else if (id === AUTHORIZE_ID) {
-      if (msg.result === true) d.authorized = true;
-      else {
-        d.failure = `authorize refused: ${JSON.stringify(msg.error)}`;
-        d.socket?.destroy();
-      }
+    const step = handshakeStep(msg, d.socket, d.worker);
+    if (step?.step === 'subscribed') {
+      d.en1 = step.extranonce1;
+      d.en2Size = step.extranonce2Size;
+    } else if (step?.step === 'authorized') d.authorized = true;
+    else if (step?.step === 'refused') {
+      d.failure = step.reason;
+      d.socket?.destroy();
     }
   }
 

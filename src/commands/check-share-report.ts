@@ -84,6 +84,16 @@ function readdress(field: 'notify' | 'submit', method: string, message: string):
   return `${field}: ${text}`;
 }
 
+/** The codec's reading of a field's params, its StratumError re-addressed to the field (see `readdress`). */
+function parsedField<T>(field: 'notify' | 'submit', method: string, parse: (params: unknown[]) => T, params: unknown[]): T {
+  try {
+    return parse(params);
+  } catch (err) {
+    if (err instanceof StratumError) bad(readdress(field, method, err.message));
+    throw err;
+  }
+}
+
 function optionalPositive(obj: Record<string, unknown>, field: string): number | undefined {
   const v = obj[field];
   if (v === undefined || v === null) return undefined;
@@ -111,25 +121,13 @@ function checkInput(input: unknown): CheckedInput {
   }
 
   if (!Array.isArray(obj.notify)) bad('notify: expected an array of the 9 mining.notify params');
-  let notify: NotifyParams;
-  try {
-    notify = parseNotify(obj.notify);
-  } catch (err) {
-    if (err instanceof StratumError) bad(readdress('notify', 'mining.notify', err.message));
-    throw err;
-  }
+  const notify = parsedField('notify', 'mining.notify', parseNotify, obj.notify);
 
   if (obj.extranonce1 === undefined || obj.extranonce1 === null) bad('extranonce1: missing (the hex extranonce1 of the device or session)');
   if (!isHex(obj.extranonce1)) bad('extranonce1: must be hex');
 
   if (!Array.isArray(obj.submit)) bad('submit: expected an array of the mining.submit params (worker, job_id, extranonce2, ntime, nonce[, version_bits])');
-  let submit: SubmitParams;
-  try {
-    submit = parseSubmit(obj.submit);
-  } catch (err) {
-    if (err instanceof StratumError) bad(readdress('submit', 'mining.submit', err.message));
-    throw err;
-  }
+  const submit = parsedField('submit', 'mining.submit', parseSubmit, obj.submit);
 
   let versionMask = 0;
   if (obj.versionMask !== undefined && obj.versionMask !== null) {

@@ -1,7 +1,8 @@
 import { SHARE_KINDS, SimFleet, type SimFleetStats } from '../sim/fleet.js';
-import { stopSignal, untilAborted } from '../sim/stop-signal.js';
+import { untilAborted } from '../sim/stop-signal.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { runUntilStopped, type RunOutput } from './run-output.js';
 import { defineFlags, type FlagValues } from './flags.js';
 
 const rate = (what: string) => ({ type: 'number' as const, default: 0, min: 0, max: 1, help: `per share, probability of ${what}` });
@@ -52,11 +53,6 @@ export function parseStratumUrl(url: string): { host: string; port: number } {
   const port = Number(m[3]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--url: port must be 1 to 65535, got ${m[3]}`);
   return { host: m[2]!.replace(/^\[|\]$/g, ''), port };
-}
-
-export interface RunOutput {
-  out: (line: string) => void;
-  err: (line: string) => void;
 }
 
 /** The final summary: one JSON object. */
@@ -158,15 +154,7 @@ const command: Command = {
   async run(argv) {
     const values = simulateFleetFlags.parse(argv);
     parseStratumUrl(values.url); // a bad --url is a usage error before anything starts
-    const stop = stopSignal(values.duration);
-    try {
-      return await runSimulateFleet(values, stop.signal, {
-        out: (line) => process.stdout.write(line + '\n'),
-        err: (line) => process.stderr.write(line + '\n'),
-      });
-    } finally {
-      stop.dispose();
-    }
+    return runUntilStopped((signal, io) => runSimulateFleet(values, signal, io), values.duration);
   },
 };
 export default command;

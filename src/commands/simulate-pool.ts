@@ -3,9 +3,10 @@ import { difficultyFromBits } from '../chain/target.js';
 import { formatDifficulty } from '../util/format.js';
 import type { ShareCounters } from '../sim/counters.js';
 import { SimPool, type SimPoolOptions } from '../sim/pool.js';
-import { stopSignal, untilAborted } from '../sim/stop-signal.js';
+import { untilAborted } from '../sim/stop-signal.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { runUntilStopped, type RunOutput } from './run-output.js';
 import { defineFlags, formatDuration, type FlagValues } from './flags.js';
 
 export const simulatePoolFlags = defineFlags({
@@ -49,11 +50,6 @@ const help = simulatePoolFlags.helpText({
 function formatCodes(c: ShareCounters): string {
   const codes = Object.entries(c.rejectedByCode).map(([code, n]) => `${code}:${n}`);
   return codes.length > 0 ? ` (${codes.join(' ')})` : '';
-}
-
-export interface RunOutput {
-  out: (line: string) => void;
-  err: (line: string) => void;
 }
 
 /** Run the pool until `signal` fires. */
@@ -127,15 +123,7 @@ const command: Command = {
   help,
   async run(argv) {
     const values = simulatePoolFlags.parse(argv);
-    const stop = stopSignal();
-    try {
-      return await runSimulatePool(values, stop.signal, {
-        out: (line) => process.stdout.write(line + '\n'),
-        err: (line) => process.stderr.write(line + '\n'),
-      });
-    } finally {
-      stop.dispose();
-    }
+    return runUntilStopped((signal, io) => runSimulatePool(values, signal, io));
   },
 };
 export default command;

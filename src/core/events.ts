@@ -1,21 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { RejectReason } from '../stratum/errors.js';
+import type { PoolVerdict } from '../upstream/types.js';
 
-/**
- * Why a forwarded share got no verdict from the pool: it did not answer within the submit timeout
- * (`timeout`), the connection went away with the submit in flight or being written (`connection-lost`), or
- * there was no pool connection to send it on (`no-pool`).
- */
-export type NoVerdictCause = 'timeout' | 'connection-lost' | 'no-pool';
-export const NO_VERDICT_CAUSES: readonly NoVerdictCause[] = ['timeout', 'connection-lost', 'no-pool'];
-
-/** The pool's verdict on one forwarded share, as data (never to be recovered from message text). */
-export type PoolVerdict =
-  | { kind: 'accepted' }
-  /** The pool's own rejection: its Stratum error code (20 when it named none) and its words. */
-  | { kind: 'rejected'; code: number; reason: string }
-  /** No verdict: the pool never answered. */
-  | { kind: 'unanswered'; cause: NoVerdictCause; reason: string };
+// The pool's verdict is defined where it is produced (the upstream); observers read it from here.
+export { NO_VERDICT_CAUSES, type NoVerdictCause, type PoolVerdict } from '../upstream/types.js';
 
 /**
  * Where a share went upstream: the upstream connection (the proxy's index for it: 0, 1, ...) and the pool

@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { StratumError, StratumErrorCode } from '../stratum/errors.js';
 import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
-import type { ExtranonceInfo, PoolConfig, Upstream, UpstreamJob } from '../upstream/types.js';
+import type { ExtranonceInfo, PoolConfig, PoolVerdict, Upstream, UpstreamJob } from '../upstream/types.js';
 import { checkPools } from '../upstream/upstream-slot.js';
 import { Channel } from './channel.js';
 import { DeviceStates, type MiningDevice } from './device-state.js';
@@ -423,28 +423,10 @@ export class Proxy implements MiningHost {
     const pending = channel.upstream.submit(share);
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
-    return pending.then((result) => {
-      this.bus.emit('share.upstream', {
-        sessionId: session.id,
-        worker,
-        connection: channel.index,
-        pool,
-        verdict: result.accepted
-          ? { kind: 'accepted' }
-          : result.code !== null
-            ? { kind: 'rejected', code: result.code, reason: result.reason }
-            : { kind: 'unanswered', cause: result.cause ?? (result.timedOut ? 'timeout' : 'connection-lost'), reason: result.reason },
-        latencyMs: result.latencyMs,
-        at: Date.now(),
-      });
-      if (result.accepted) return;
-      if (result.code === null) {
-        // No verdict from the pool: the connection went away (the job is void: stale) or it did not answer in time.
-        if (result.timedOut) throw new StratumError(StratumErrorCode.Other, `The pool did not answer in time: ${result.reason}`);
-        throw new StratumError(StratumErrorCode.JobNotFound, `Stale: ${result.reason}`);
-      }
-      const code = result.code >= 20 && result.code <= 25 ? (result.code as StratumErrorCode) : StratumErrorCode.Other;
-      throw new StratumError(code, `Rejected by the pool: ${result.reason}`);
+    return pending.then(({ latencyMs, ...verdict }) => {
+      this.bus.emit('share.upstream', { sessionId: session.id, worker, connection: channel.index, pool, verdict, latencyMs, at: Date.now() });
+      const refusal = deviceRefusal(verdict);
+      if (refusal !== null) throw refusal;
     });
   }
 
@@ -522,5 +504,21 @@ export class Proxy implements MiningHost {
 
   private wakeWaiters(): void {
     for (const w of [...this.waiting]) w.resolve();
+  }
+}
+
+/** What a device hears when the pool's verdict on its forwarded share was not an acceptance (null when it was). */
+function deviceRefusal(verdict: PoolVerdict): StratumError | null {
+  switch (verdict.kind) {
+    case 'accepted':
+      return null;
+    case 'rejected': {
+      const code = verdict.code >= 20 && verdict.code <= 25 ? (verdict.code as StratumErrorCode) : StratumErrorCode.Other;
+      return new StratumError(code, `Rejected by the pool: ${verdict.reason}`);
+    }
+    case 'unanswered':
+      // No verdict from the pool: it did not answer in time, or the connection went away (the job is void: stale).
+      if (verdict.cause === 'timeout') return new StratumError(StratumErrorCode.Other, `The pool did not answer in time: ${verdict.reason}`);
+      return new StratumError(StratumErrorCode.JobNotFound, `Stale: ${verdict.reason}`);
   }
 }

@@ -307,7 +307,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
   submit(share: UpstreamSubmit): Promise<SubmitResult> {
     if (this.stateNow !== 'ready' || this.leaving) {
       const reason = this.stateNow === 'closed' ? SUBMIT_LOST : this.leaving ? 'pool connection is closing' : 'pool connection not ready';
-      return Promise.resolve({ accepted: false, reason, code: null, cause: this.stateNow === 'closed' ? 'connection-lost' : 'no-pool', latencyMs: 0, timedOut: false });
+      return Promise.resolve({ kind: 'unanswered', cause: this.stateNow === 'closed' ? 'connection-lost' : 'no-pool', reason, latencyMs: 0 });
     }
     // An empty worker means the farm's own pool login (workerMode 'farm').
     const params: string[] = [share.worker || this.pool.user, share.jobId, share.extranonce2, share.ntime, share.nonce];
@@ -323,7 +323,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
           this.closeIfRetiredAndIdle();
         },
         onTimeout: () => {
-          resolve({ accepted: false, reason: 'pool did not answer in time', code: null, cause: 'timeout', latencyMs: latency(), timedOut: true });
+          resolve({ kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time', latencyMs: latency() });
           this.submitTimeoutsInARow++;
           if (this.submitTimeoutsInARow >= this.opts.maxSubmitTimeoutsInARow) {
             this.fail('timeout', `pool did not answer ${this.submitTimeoutsInARow} submits in a row`);
@@ -331,7 +331,7 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
             this.closeIfRetiredAndIdle();
           }
         },
-        onLost: () => resolve({ accepted: false, reason: SUBMIT_LOST, code: null, cause: 'connection-lost', latencyMs: latency(), timedOut: false }),
+        onLost: () => resolve({ kind: 'unanswered', cause: 'connection-lost', reason: SUBMIT_LOST, latencyMs: latency() }),
       });
     });
   }
@@ -801,9 +801,9 @@ export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
 /** A pool's answer to mining.submit, whatever shape its error comes in. */
 export function readSubmitAnswer(result: unknown, error: unknown, latencyMs: number): SubmitResult {
   const err = describeWireError(error);
-  if (err) return { accepted: false, reason: err.message, code: err.code, cause: null, latencyMs, timedOut: false };
-  if (result === true) return { accepted: true, latencyMs };
-  return { accepted: false, reason: `pool answered ${truncate(JSON.stringify(result) ?? 'nothing')} without an error`, code: 20, cause: null, latencyMs, timedOut: false };
+  if (err) return { kind: 'rejected', code: err.code, reason: err.message, latencyMs };
+  if (result === true) return { kind: 'accepted', latencyMs };
+  return { kind: 'rejected', code: 20, reason: `pool answered ${truncate(JSON.stringify(result) ?? 'nothing')} without an error`, latencyMs };
 }
 
 function seconds(ms: number): string {

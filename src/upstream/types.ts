@@ -1,4 +1,3 @@
-import type { NoVerdictCause } from '../core/events.js';
 import type { NotifyParams } from '../stratum/messages.js';
 
 /**
@@ -56,13 +55,23 @@ export interface UpstreamSubmit {
 }
 
 /**
- * The outcome of a forwarded share. `code` is null exactly when the pool gave no verdict, and then `cause`
- * says why (connection lost, no pool, timeout); a pool's rejection always carries a code (20 when the pool
- * named none) and a null cause.
+ * Why a forwarded share got no verdict from the pool: it did not answer within the submit timeout
+ * (`timeout`), the connection went away with the submit in flight or being written (`connection-lost`), or
+ * there was no pool connection to send it on (`no-pool`).
  */
-export type SubmitResult =
-  | { accepted: true; latencyMs: number }
-  | { accepted: false; reason: string; code: number | null; cause: NoVerdictCause | null; latencyMs: number; timedOut: boolean };
+export type NoVerdictCause = 'timeout' | 'connection-lost' | 'no-pool';
+export const NO_VERDICT_CAUSES: readonly NoVerdictCause[] = ['timeout', 'connection-lost', 'no-pool'];
+
+/** The pool's verdict on one forwarded share, as data (never to be recovered from message text). */
+export type PoolVerdict =
+  | { kind: 'accepted' }
+  /** The pool's own rejection: its Stratum error code (20 when it named none) and its words. */
+  | { kind: 'rejected'; code: number; reason: string }
+  /** No verdict: the pool never answered. */
+  | { kind: 'unanswered'; cause: NoVerdictCause; reason: string };
+
+/** The outcome of a forwarded share: the pool's verdict (or why there was none) and the round trip it took. */
+export type SubmitResult = PoolVerdict & { latencyMs: number };
 
 /**
  * Events of an upstream (one connection slot that fails over between pools). Each payload names the pool it

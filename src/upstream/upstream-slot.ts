@@ -39,7 +39,7 @@ export interface UpstreamSlotOptions {
   log?: UpstreamLog;
 }
 
-const NO_POOL: SubmitResult = { accepted: false, reason: 'no pool connection', code: null, cause: 'no-pool', latencyMs: 0, timedOut: false };
+const NO_POOL: SubmitResult = { kind: 'unanswered', cause: 'no-pool', reason: 'no pool connection', latencyMs: 0 };
 
 /** Defaults of the slot's options (the configuration's `upstream.*` defaults are these). */
 export const SLOT_DEFAULTS = { failoverAfter: 3, probeIntervalMs: 30_000 };

@@ -1,14 +1,12 @@
 import t from 'tap';
-import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus } from '../../src/core/events.js';
-import { Proxy } from '../../src/proxy/proxy.js';
 import { targetFromBits } from '../../src/chain/target.js';
 import { parseLine, type RpcId } from '../../src/stratum/jsonrpc.js';
 import { Method, parseNotify } from '../../src/stratum/messages.js';
 import { UpstreamSlot } from '../../src/upstream/upstream-slot.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { loadTranscript } from '../helpers/fixtures.js';
-import { hasher } from '../helpers/share-kit.js';
+import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { notifyParams, ScriptedPool, type ScriptedClient } from '../helpers/scripted-pool.js';
 import { blockNotify } from '../helpers/block-job.js';
 import { LineClient, type Line } from '../helpers/line-client.js';
@@ -120,15 +118,9 @@ t.test(`device path: ${CASES} fuzzed connections into real sessions (seed ${SEED
   const log = recordingLogger();
   const up = new FakeUpstream();
   up.difficulty = DIFF;
-  const proxy = new Proxy({ hasher, bus, log, createUpstream: () => up, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, expectedDevices: 100_000 });
-  proxy.start();
-  const server = new DeviceServer({ host: '127.0.0.1', port: 0, submitsPerSecond: 1e6, maxConnectionsPerIp: 100_000 }, proxy, bus, log);
-  const { port } = await server.listen();
-  const open: LineClient[] = [];
-  t.teardown(async () => {
-    for (const c of open) c.close();
-    await server.close();
-    await proxy.stop();
+  const { port, clients: open } = await proxyUnderTest(t, {
+    proxy: { bus, log, createUpstream: () => up, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, expectedDevices: 100_000 },
+    devices: { submitsPerSecond: 1e6, maxConnectionsPerIp: 100_000 },
   });
   up.ready();
   up.job(blockNotify('p1'));
@@ -230,17 +222,17 @@ t.test(`pool path: ${POOL_BATCHES} batches of fuzzed pool lines into a real Pool
     connection: { maxReconnectWaitMs: 20, handshakeTimeoutMs: 2000, submitTimeoutMs: 2000, maxGarbageInARow: 5, maxBadJobsInARow: 1000, firstJobTimeoutMs: 60_000 },
     log: (level, m) => upstreamLog.push(`${level}: ${m}`),
   });
-  const proxy = new Proxy({ hasher, bus, log, createUpstream: () => slot, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, expectedDevices: 10 });
-  proxy.start();
-  const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus, log);
-  const { port } = await server.listen();
-  let device: GoodDevice | null = null;
-  t.teardown(async () => {
-    device?.client.close();
-    await server.close();
-    await proxy.stop();
-    await pool.close();
+  t.teardown(() => pool.close());
+  const { proxy, port, clients } = await proxyUnderTest(t, {
+    proxy: { bus, log, createUpstream: () => slot, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, expectedDevices: 10 },
   });
+  let device: GoodDevice | null = null;
+  /** A device from the good address (each one closed at teardown). */
+  const connectDevice = async () => {
+    const d = await GoodDevice.connect(port, 'good', '127.0.0.2');
+    clients.push(d.client);
+    return d;
+  };
   await until(() => proxy.isReady, 'the proxy is ready');
 
   const poolLines = loadTranscript().filter((r) => r.dir === 'pool->miner').map((r) => r.line);
@@ -293,7 +285,7 @@ t.test(`pool path: ${POOL_BATCHES} batches of fuzzed pool lines into a real Pool
         reconnects++;
       }
       await until(() => proxy.isReady, `batch ${b}: the proxy is ready again`, 20_000);
-      device = await GoodDevice.connect(port, 'good', '127.0.0.2');
+      device = await connectDevice();
     }
     const conn = await pool.clients.at(-1)!;
     const n = 1 + f.int(6);
@@ -326,7 +318,7 @@ t.test(`pool path: ${POOL_BATCHES} batches of fuzzed pool lines into a real Pool
   t.comment(`pool connections: ${pool.connections}, downs: ${downs}, device reconnects: ${reconnects}`);
   // The proxy is still serving: a final clean job and a share.
   await until(() => proxy.isReady, 'ready at the end', 20_000);
-  if (!device || device.client.closed) device = await GoodDevice.connect(port, 'good', '127.0.0.2');
+  if (!device || device.client.closed) device = await connectDevice();
   pool.clients.at(-1)!.notify(Method.Notify, goodJob('final'));
   await until(() => device!.current() !== null, 'a job at the end');
   t.match(await device.submitOne(), { id: Number }, 'answered at the end');

@@ -1,11 +1,10 @@
 import t from 'tap';
-import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { FarmLedger } from '../../src/observe/farm-ledger.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
-import { Proxy } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { hasher } from '../helpers/share-kit.js';
+import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { blockNotify } from '../helpers/block-job.js';
 import { errorOf, LineClient } from '../helpers/line-client.js';
 import { mulberry32 } from '../helpers/prng.js';
@@ -41,22 +40,14 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
 
   const up = new FakeUpstream();
   up.difficulty = DIFF;
-  const proxy = new Proxy({ hasher, bus, createUpstream: () => up, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, log: log.child({ c: 'proxy' }) });
-  proxy.start();
-  const server = new DeviceServer(
-    { host: '127.0.0.1', port: 0, maxConnectionsPerIp: MAX_PER_IP, handshakeTimeoutMs: HANDSHAKE_MS, maxWriteBufferBytes: WRITE_BUFFER, submitsPerSecond: SUBMITS_PER_SECOND },
-    proxy,
-    bus,
-    log.child({ c: 'devices' }),
-  );
-  const { port } = await server.listen();
-  const clients: LineClient[] = [];
-  t.teardown(async () => {
-    for (const c of clients) c.close();
-    await server.close();
-    await proxy.stop();
+  t.teardown(() => {
     metrics.close();
     ledger.close();
+  });
+  const { port, server, clients, connect } = await proxyUnderTest(t, {
+    proxy: { hasher, bus, createUpstream: () => up, startDifficulty: DIFF, vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF }, log: log.child({ c: 'proxy' }) },
+    devices: { maxConnectionsPerIp: MAX_PER_IP, handshakeTimeoutMs: HANDSHAKE_MS, maxWriteBufferBytes: WRITE_BUFFER, submitsPerSecond: SUBMITS_PER_SECOND },
+    devicesLog: log.child({ c: 'devices' }),
   });
   up.ready();
   up.job(blockNotify('p1'));
@@ -89,8 +80,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
 
   // ---- concurrently: garbage, a 10 MiB line, half a JSON object, a connection flood, a submit flood ----
   const garbage = phase('garbage bytes', async () => {
-    const c = await LineClient.connect(port, '127.0.0.10');
-    clients.push(c);
+    const c = await connect('127.0.0.10');
     const rand = mulberry32(0xbad5eed); // deterministic bytes for the garbage client
     for (let i = 0; i < 200 && !c.closed; i++) {
       const b = Buffer.alloc(1 + Math.floor(rand() * 300));
@@ -109,8 +99,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
   });
 
   const longLine = phase('a 10 MiB line', async () => {
-    const c = await LineClient.connect(port, '127.0.0.11');
-    clients.push(c);
+    const c = await connect('127.0.0.11');
     c.sendRaw(Buffer.alloc(10 * 1024 * 1024, 0x7b)); // '{' * 10 MiB, no newline
     await c.waitClosed(20_000);
     t.same(c.lines.map(errorOf), [[20, 'Line too long: over 16384 bytes', null]], 'one answer: error 20, line too long, then closed');
@@ -118,8 +107,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
   });
 
   const halfJson = phase('half a JSON object then silence', async () => {
-    const c = await LineClient.connect(port, '127.0.0.12');
-    clients.push(c);
+    const c = await connect('127.0.0.12');
     const opened = Date.now();
     c.sendRaw('{"id":1,"method":"mining.subscribe","params":["half-');
     await c.waitClosed(HANDSHAKE_MS + 10_000);
@@ -153,8 +141,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
   });
 
   const submitFlood = phase('a submit flood', async () => {
-    const c = await LineClient.connect(port, '127.0.0.13');
-    clients.push(c);
+    const c = await connect('127.0.0.13');
     await c.request('mining.subscribe', []);
     await c.request('mining.authorize', ['flooder', 'x']);
     const job = await c.waitFor((l) => l.method === 'mining.notify', 10_000, true);
@@ -180,8 +167,7 @@ t.test('hostile clients: the good devices keep mining, every refusal is counted,
 
   // ---- a device that never reads while jobs are fanned out -------------------------------------------
   await phase('a device that never reads', async () => {
-    const c = await LineClient.connect(port, '127.0.0.14');
-    clients.push(c);
+    const c = await connect('127.0.0.14');
     await c.request('mining.subscribe', []);
     await c.request('mining.authorize', ['sleeper', 'x']);
     const session = [...server.sessions].find((s) => s.worker === 'sleeper')!;

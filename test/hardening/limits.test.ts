@@ -7,6 +7,7 @@ import type { MiningHost, Session, SubscribeGrant } from '../../src/downstream/s
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { StratumError } from '../../src/stratum/errors.js';
 import { errorOf, LineClient } from '../helpers/line-client.js';
+import { devicesUnderTest } from '../helpers/proxy-under-test.js';
 import { makeCertificate } from '../helpers/tls-cert.js';
 import { sleep, until } from '../helpers/wait.js';
 import { recordingLogger } from './helpers.js';
@@ -37,18 +38,7 @@ async function serve(t: Test, host: MiningHost, options: Partial<DeviceServerOpt
   const log = recordingLogger();
   const refused: ProxyEventMap['limit.refused'][] = [];
   bus.on('limit.refused', (e) => refused.push(e));
-  const server = new DeviceServer({ host: '127.0.0.1', port: 0, ...options }, host, bus, log);
-  const { port } = await server.listen();
-  const clients: LineClient[] = [];
-  t.teardown(async () => {
-    for (const c of clients) c.close();
-    await server.close();
-  });
-  const connect = async (from = '127.0.0.1') => {
-    const c = await LineClient.connect(port, from);
-    clients.push(c);
-    return c;
-  };
+  const { server, port, connect } = await devicesUnderTest(t, host, bus, options, log);
   const authorized = async (from = '127.0.0.1', worker = 'rig') => {
     const c = await connect(from);
     await c.request('mining.subscribe', []);

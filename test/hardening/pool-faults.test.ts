@@ -1,11 +1,11 @@
 import t from 'tap';
-import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { FarmLedger, poolResultOf } from '../../src/observe/farm-ledger.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import type { RpcRequest } from '../../src/stratum/jsonrpc.js';
 import { UpstreamSlot } from '../../src/upstream/upstream-slot.js';
 import { hasher } from '../helpers/share-kit.js';
+import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { notifyParams, ScriptedPool, type ScriptedClient } from '../helpers/scripted-pool.js';
 import { errorOf } from '../helpers/line-client.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -73,43 +73,39 @@ async function farm(t: Test, scriptA: PoolScript) {
   const events: { [K in keyof ProxyEventMap]?: ProxyEventMap[K][] } = {};
   for (const name of ['pool.switch', 'pool.down', 'share.upstream'] as const) bus.on(name, (e) => ((events[name] ??= []) as unknown[]).push(e));
   const slots: UpstreamSlot[] = [];
-  const proxy = new Proxy({
-    hasher,
-    bus,
-    log,
-    expectedDevices: 10,
-    startDifficulty: DIFF,
-    vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF },
-    createUpstream: () => {
-      const slot = new UpstreamSlot({
-        pools: [
-          { name: 'A', url: a.url, user: 'farm.A', password: 'x' },
-          { name: 'B', url: b.url, user: 'farm.B', password: 'x' },
-        ],
-        failoverAfter: 2,
-        probeIntervalMs: 60_000,
-        backoff: { baseMs: 20, maxMs: 100, factor: 2, jitter: 'none' },
-        connection: { handshakeTimeoutMs: 800, submitTimeoutMs: SUBMIT_TIMEOUT_MS, maxSubmitTimeoutsInARow: 2, maxGarbageInARow: 5, connectTimeoutMs: 3000, firstJobTimeoutMs: 1500, maxBadJobsInARow: 3 },
-        log: (level, m) => upstreamLog.push(`${level}: ${m}`),
-      });
-      slots.push(slot);
-      return slot;
-    },
-  });
-  const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus, log);
-  const { port } = await server.listen();
-  const devices: GoodDevice[] = [];
   t.teardown(async () => {
-    for (const d of devices) d.client.close();
-    await server.close();
-    await proxy.stop();
     await a.close();
     await b.close();
   });
-  proxy.start();
+  const { proxy, server, port, clients } = await proxyUnderTest(t, {
+    proxy: {
+      bus,
+      log,
+      expectedDevices: 10,
+      startDifficulty: DIFF,
+      vardiff: { minDifficulty: DIFF, maxDifficulty: DIFF },
+      createUpstream: () => {
+        const slot = new UpstreamSlot({
+          pools: [
+            { name: 'A', url: a.url, user: 'farm.A', password: 'x' },
+            { name: 'B', url: b.url, user: 'farm.B', password: 'x' },
+          ],
+          failoverAfter: 2,
+          probeIntervalMs: 60_000,
+          backoff: { baseMs: 20, maxMs: 100, factor: 2, jitter: 'none' },
+          connection: { handshakeTimeoutMs: 800, submitTimeoutMs: SUBMIT_TIMEOUT_MS, maxSubmitTimeoutsInARow: 2, maxGarbageInARow: 5, connectTimeoutMs: 3000, firstJobTimeoutMs: 1500, maxBadJobsInARow: 3 },
+          log: (level, m) => upstreamLog.push(`${level}: ${m}`),
+        });
+        slots.push(slot);
+        return slot;
+      },
+    },
+  });
+  const devices: GoodDevice[] = [];
   const device = async (name: string) => {
     const d = await GoodDevice.connect(port, name);
     devices.push(d);
+    clients.push(d.client);
     return d;
   };
   /** The switch to B happened with a reason matching `re`, and every device mines B's job without having reconnected. */
@@ -205,7 +201,7 @@ t.test('a pool that sends jobs with impossible values: each refused with its rea
   conn.notify('mining.notify', bad('x3', '1d3fffc0', future)); // ntime three hours ahead
   await f.failedOverToB(/^pool A: 3 unusable jobs in a row \(last: mining\.notify: ntime [0-9a-f]{8} is more than 2 h ahead of our clock\)$/);
   const reasons = f.log.records.filter((r) => r.msg === 'job from pool refused').map((r) => r.fields.reason);
-  t.same(reasons, ['mining.notify: nbits 1d800000: nbits 1d800000 is negative', 'mining.notify: nbits 00000000 encodes a zero target', `mining.notify: ntime ${future} is more than 2 h ahead of our clock`]);
+  t.same(reasons, ['mining.notify: nbits 1d800000 is negative', 'mining.notify: nbits 00000000 encodes a zero target', `mining.notify: ntime ${future} is more than 2 h ahead of our clock`]);
   t.ok(f.log.records.some((r) => r.level === 'error' && r.msg === 'pool fault' && r.fields.action === 'failing over'), 'the fault is logged as such');
   t.equal(d.jobsReceived > jobsBefore, true, 'B jobs arrived');
 });

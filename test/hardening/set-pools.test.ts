@@ -66,7 +66,7 @@ t.test('the pool in use stays first (a backup added): nothing is reconnected', a
   t.same(r.events, ['ready:A'], 'no down, no switch, no new session');
   t.equal(a.connections, 1);
   t.equal(b.connections, 0, 'the backup is not contacted while the first pool serves');
-  t.match(await r.slot.submit(share), { accepted: true }, 'submits still go to A');
+  t.match(await r.slot.submit(share), { kind: 'accepted' }, 'submits still go to A');
   // And failover now knows about B.
   a.mode = 'reset';
   a.dropAll();
@@ -100,7 +100,7 @@ t.test('moved down, but the new first pool is down: stay on the current one', as
   t.equal(c.connections, 1, 'C was probed at once');
   await sleep(200);
   t.same(r.events, ['ready:A'], 'still on A');
-  t.match(await r.slot.submit(share), { accepted: true });
+  t.match(await r.slot.submit(share), { kind: 'accepted' });
 });
 
 t.test('the pool in use was removed: left at once for the new first pool; its submit in flight is still answered', async (t) => {
@@ -120,10 +120,10 @@ t.test('the pool in use was removed: left at once for the new first pool; its su
   await r.until(/^ready:B$/);
   t.same(r.events, ['ready:A', 'down:A', 'switch:A->B', 'ready:B']);
   t.equal(r.reasons[0], 'pool A is no longer in the configuration');
-  t.match(await r.slot.submit(share), { accepted: true }, 'new submits go to B');
+  t.match(await r.slot.submit(share), { kind: 'accepted' }, 'new submits go to B');
   t.ok(a.clients[0]!.isOpen, 'A is kept open for the submit in flight');
   release();
-  t.match(await inFlight, { accepted: true }, "A's answer still reaches the share sent before");
+  t.match(await inFlight, { kind: 'accepted' }, "A's answer still reaches the share sent before");
   await a.clients[0]!.waitClosed();
 });
 
@@ -161,7 +161,7 @@ t.test('an invalid list is refused with the field named, and nothing changes', a
   t.throws(() => r.slot.setPools([]), { message: 'pools: at least one pool is required' });
   t.throws(() => r.slot.setPools([{ name: 'X', url: 'http://x', user: 'u', password: 'x' }]), { message: /^pools\[0\]\.url: / });
   t.same(r.slot.pools.map((p) => p.name), ['A']);
-  t.match(await r.slot.submit(share), { accepted: true });
+  t.match(await r.slot.submit(share), { kind: 'accepted' });
 });
 
 t.test('Proxy.setPools: the pool list changed reaches every channel; an invalid list changes none', async (t) => {

@@ -12,7 +12,7 @@ export class FakeUpstream extends EventEmitter implements Upstream {
   isReady = false;
   readonly submits: UpstreamSubmit[] = [];
   readonly authorized: string[] = [];
-  answer: (s: UpstreamSubmit) => SubmitResult | Promise<SubmitResult> = () => ({ accepted: true, latencyMs: 1 });
+  answer: (s: UpstreamSubmit) => SubmitResult | Promise<SubmitResult> = () => ({ kind: 'accepted', latencyMs: 1 });
   acceptWorker: (name: string) => boolean = () => true;
   pool = 'fake';
   difficulty = 1;

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap';
-import { DeviceServer } from '../../src/downstream/server.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
-import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
+import type { ProxyOptions } from '../../src/proxy/proxy.js';
+import type { SubmitResult } from '../../src/upstream/types.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { mine } from '../helpers/mine.js';
-import { hasher } from '../helpers/share-kit.js';
+import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { blockNotify, jobBlock, jobBlockExtranonces } from '../helpers/block-job.js';
-import { errorOf, LineClient, type Line } from '../helpers/line-client.js';
+import { errorOf, type Line } from '../helpers/line-client.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /**
@@ -29,21 +29,9 @@ async function setup(t: Test, options: Partial<ProxyOptions> = {}) {
   for (const name of ['share.accepted', 'share.rejected', 'share.upstream', 'block.candidate', 'device.disconnected', 'job.fanout'] as const) {
     bus.on(name, (e) => ((events[name] ??= []) as unknown[]).push(e));
   }
-  const proxy = new Proxy({ hasher, bus, createUpstream: () => up, startDifficulty: DEVICE_DIFF, vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF }, ...options });
-  proxy.start();
-  const server = new DeviceServer({ host: '127.0.0.1', port: 0 }, proxy, bus);
-  const { port } = await server.listen();
-  const clients: LineClient[] = [];
-  t.teardown(async () => {
-    for (const c of clients) c.close();
-    await server.close();
-    await proxy.stop();
+  const { proxy, server, port, connect } = await proxyUnderTest(t, {
+    proxy: { bus, createUpstream: () => up, startDifficulty: DEVICE_DIFF, vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF }, ...options },
   });
-  const connect = async () => {
-    const c = await LineClient.connect(port);
-    clients.push(c);
-    return c;
-  };
   /** Subscribe and authorize; resolves with the subscribe answer. */
   const device = async (worker = 'rig1', extranonceSubscribe = false) => {
     const c = await connect();
@@ -179,7 +167,7 @@ t.test('every rejection path gets its standard code, and the connection stays', 
 t.test('answers go back in request order, even with one id reused and a pool answer pending', async (t) => {
   const { up, device } = await setup(t);
   let release: () => void = () => {};
-  up.answer = () => new Promise((resolve) => (release = () => resolve({ accepted: true, latencyMs: 200 })));
+  up.answer = () => new Promise((resolve) => (release = () => resolve({ kind: 'accepted', latencyMs: 200 })));
   up.job(blockNotify('p1'));
   const { c } = await device('rig1');
   const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
@@ -201,7 +189,7 @@ t.test('answers go back in request order, even with one id reused and a pool ans
 
 t.test('the pool\'s rejection reaches the device that sent the share, and a dead pool makes jobs stale', async (t) => {
   const { up, device, events } = await setup(t);
-  up.answer = () => ({ accepted: false, reason: 'Duplicate share', code: 22, cause: null, latencyMs: 3, timedOut: false });
+  up.answer = () => ({ kind: 'rejected', code: 22, reason: 'Duplicate share', latencyMs: 3 });
   up.job(blockNotify('p1'));
   const { c } = await device('rig1');
   const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
@@ -215,6 +203,36 @@ t.test('the pool\'s rejection reaches the device that sent the share, and a dead
   const afterDown = await c.request('mining.submit', ['rig1', job.params![0], '0000000000000005', good.ntime, good.nonce]);
   t.equal(errorOf(afterDown)?.[0], 21, 'a share on a job of a lost pool connection is stale, never "accepted"');
   t.equal(up.submits.length, 1, 'nothing more went upstream');
+});
+
+t.test('each pool verdict reaches observers as it came (latency apart) and the device as its Stratum answer', async (t) => {
+  const { up, device, events } = await setup(t);
+  const cases: { result: SubmitResult; device: unknown }[] = [
+    { result: { kind: 'accepted', latencyMs: 4 }, device: true },
+    { result: { kind: 'rejected', code: 23, reason: 'Low difficulty share', latencyMs: 5 }, device: [23, 'Rejected by the pool: Low difficulty share', null] },
+    { result: { kind: 'rejected', code: -7, reason: 'Odd pool error', latencyMs: 6 }, device: [20, 'Rejected by the pool: Odd pool error', null] },
+    { result: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time', latencyMs: 10_000 }, device: [20, 'The pool did not answer in time: pool did not answer in time', null] },
+    { result: { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost', latencyMs: 7 }, device: [21, 'Stale: pool connection lost', null] },
+    { result: { kind: 'unanswered', cause: 'no-pool', reason: 'no pool connection', latencyMs: 0 }, device: [21, 'Stale: no pool connection', null] },
+  ];
+  let next = 0;
+  up.answer = () => cases[next++]!.result;
+  up.job(blockNotify('p1'), DEVICE_DIFF); // every share the device finds goes to the pool
+  const { c } = await device('rig1');
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const jobId = job.params![0] as string;
+  for (const [i, { result, device: expected }] of cases.entries()) {
+    const en2 = `00000000000000${(0x10 + i).toString(16)}`;
+    const share = mine(blockNotify(jobId), 'e1550000', en2, DEVICE_DIFF);
+    const ans = await c.request('mining.submit', ['rig1', jobId, en2, share.ntime, share.nonce]);
+    const { latencyMs, ...verdict } = result;
+    const what = result.kind === 'unanswered' ? `unanswered (${result.cause})` : result.kind;
+    t.same(ans.result === true ? true : errorOf(ans), expected, `${what}: the device's answer`);
+    const event = events['share.upstream']![i]!;
+    t.same(event.verdict, verdict, `${what}: the event's verdict is the pool's, as it came, without the latency`);
+    t.match(event, { worker: 'rig1', connection: 0, pool: 'fake', latencyMs }, `${what}: with its route and latency`);
+  }
+  t.equal(up.submits.length, cases.length, 'every share went to the pool once');
 });
 
 t.test('pool extranonce change: set_extranonce to subscribers, client.reconnect to the rest', async (t) => {

@@ -45,7 +45,7 @@ t.test('TLS: with checks off for this pool it connects and works', { skip }, asy
   conn.start();
   await ready;
   t.same(conn.extranonce, { extranonce1: 'f000000a', extranonce2Size: 4 });
-  t.match(await conn.submit({ worker: 'u', jobId: '1', extranonce2: '00000000', ntime: '6b0187b1', nonce: '00000001' }), { accepted: true });
+  t.match(await conn.submit({ worker: 'u', jobId: '1', extranonce2: '00000000', ntime: '6b0187b1', nonce: '00000001' }), { kind: 'accepted' });
 });
 
 t.test('TLS: with the CA given, checks stay on and pass; SNI carries the hostname', { skip }, async (t) => {

@@ -41,7 +41,7 @@ t.test('replaying node-stratum-pool: ready with 68000000/4, 3 jobs with the diff
   for (const s of submits) {
     const p = parseSubmit(s.request.params);
     const result = await conn.submit({ worker: p.worker, jobId: p.jobId, extranonce2: p.extranonce2, ntime: p.ntime, nonce: p.nonce });
-    if (result.accepted) accepted++;
+    if (result.kind === 'accepted') accepted++;
     else t.fail(`submit on job ${p.jobId} nonce ${p.nonce}: ${result.reason}`);
   }
   t.equal(accepted, 108, 'every recorded submit, forwarded with its params, gets the pool\'s true');

@@ -141,13 +141,13 @@ t.test('submit: answers in every shape, matched by id, even out of order', async
   // Answer in reverse order: each promise must still get its own answer.
   for (let i = answers.length - 1; i >= 0; i--) s.client.reply(requests[i]!.id, answers[i]![0], answers[i]![1]);
   const got = await Promise.all(results);
-  t.match(got[0], { accepted: true });
+  t.match(got[0], { kind: 'accepted' });
   t.ok(got[0]!.latencyMs >= 0);
-  t.match(got[1], { accepted: false, code: 20, reason: 'pool answered false without an error', timedOut: false });
-  t.match(got[2], { accepted: false, code: 23, reason: 'Low difficulty share', timedOut: false });
-  t.match(got[3], { accepted: false, code: 21, reason: 'Job not found' });
-  t.match(got[4], { accepted: false, code: 20, reason: 'Duplicate share' });
-  t.match(got[5], { accepted: false, code: 22, reason: 'Duplicate' });
+  t.match(got[1], { kind: 'rejected', code: 20, reason: 'pool answered false without an error' });
+  t.match(got[2], { kind: 'rejected', code: 23, reason: 'Low difficulty share' });
+  t.match(got[3], { kind: 'rejected', code: 21, reason: 'Job not found' });
+  t.match(got[4], { kind: 'rejected', code: 20, reason: 'Duplicate share' });
+  t.match(got[5], { kind: 'rejected', code: 22, reason: 'Duplicate' });
   t.equal(s.conn.pendingSubmits, 0);
 });
 
@@ -158,27 +158,27 @@ t.test('submit with version bits sends them as the 6th param', async (t) => {
   const req = await s.client.next('mining.submit');
   t.same(req.params, ['farm.user', '1', '00000001', '6b0187b1', 'deadbeef', '00a00000']);
   s.client.reply(req.id, true);
-  t.match(await result, { accepted: true });
+  t.match(await result, { kind: 'accepted' });
 });
 
-t.test('submit timeout resolves timedOut; a late answer is only logged; too many in a row end the session', async (t) => {
+t.test('submit timeout resolves unanswered (timeout); a late answer is only logged; too many in a row end the session', async (t) => {
   const s = await setup(t, { submitTimeoutMs: 600, maxSubmitTimeoutsInARow: 2 });
   await handshake(s);
   const first = await s.conn.submit(share('00000001'));
-  t.match(first, { accepted: false, timedOut: true, code: null, reason: 'pool did not answer in time' });
+  t.match(first, { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' });
   const req = await s.client.next('mining.submit');
   s.client.reply(req.id, true); // too late
   // An answered submit in between resets the count.
   const answered = s.conn.submit(share('00000002'));
   const req2 = await s.client.next('mining.submit');
   s.client.reply(req2.id, true);
-  t.match(await answered, { accepted: true });
+  t.match(await answered, { kind: 'accepted' });
   t.ok(s.conn.isReady, 'still up after one timeout');
   t.ok(s.logs.some((l) => l.includes(`late answer to request ${req.id}`)), 'the late answer is logged');
 
   const down = nextEvent<[PoolDownInfo]>(s.conn, 'down');
-  t.match(await s.conn.submit(share('00000003')), { timedOut: true });
-  t.match(await s.conn.submit(share('00000004')), { timedOut: true });
+  t.match(await s.conn.submit(share('00000003')), { kind: 'unanswered', cause: 'timeout' });
+  t.match(await s.conn.submit(share('00000004')), { kind: 'unanswered', cause: 'timeout' });
   const [info] = await down;
   t.same(info, { pool: 'p1', url: s.pool.url, cause: 'timeout', reason: 'pool did not answer 2 submits in a row' });
 });
@@ -192,11 +192,11 @@ t.test('pending submits resolve as lost when the pool drops the connection', asy
   const down = nextEvent<[PoolDownInfo]>(s.conn, 'down');
   s.client.destroy();
   const results = await Promise.all(pending);
-  for (const r of results) t.match(r, { accepted: false, reason: 'pool connection lost', timedOut: false, code: null });
+  for (const r of results) t.match(r, { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' });
   const [info] = await down;
   t.equal(info.cause, 'closed');
   t.match(info.reason, /^pool closed the connection|^connection error/);
-  t.match(await s.conn.submit(share('00000004')), { accepted: false, reason: 'pool connection lost' }, 'later submits resolve at once');
+  t.match(await s.conn.submit(share('00000004')), { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' }, 'later submits resolve at once');
   t.equal(await s.conn.authorizeWorker('rig1', 'x'), false);
 });
 
@@ -302,13 +302,13 @@ t.test('client.reconnect with shares in flight: their answers are awaited before
   s.client.notify('client.reconnect', ['127.0.0.1', s.pool.port, 0]);
   await nextEvent(s.conn, 'reconnectRequested');
   t.notOk(down, 'still up while two submits wait for their answers');
-  t.match(await s.conn.submit(share('00000003')), { accepted: false, reason: 'pool connection is closing', code: null }, 'a new share is not sent to a session we are leaving');
+  t.match(await s.conn.submit(share('00000003')), { kind: 'unanswered', cause: 'no-pool', reason: 'pool connection is closing' }, 'a new share is not sent to a session we are leaving');
   s.client.reply(sent[0]!.id, true);
-  t.match(await inFlight[0]!, { accepted: true }, 'the answer that was on its way still counts');
+  t.match(await inFlight[0]!, { kind: 'accepted' }, 'the answer that was on its way still counts');
   t.notOk(down, 'one answer still owed');
   const downEvent = nextEvent<[PoolDownInfo]>(s.conn, 'down');
   s.client.reply(sent[1]!.id, null, [23, 'Low difficulty share', null]);
-  t.match(await inFlight[1]!, { accepted: false, code: 23 }, 'the pool\'s last verdict reaches us');
+  t.match(await inFlight[1]!, { kind: 'rejected', code: 23 }, 'the pool\'s last verdict reaches us');
   const [info] = await downEvent;
   t.same(info, { pool: 'p1', url: s.pool.url, cause: 'reconnect', reason: `pool asked to reconnect to 127.0.0.1:${s.pool.port} in 0 s` });
   await s.client.waitClosed();
@@ -323,7 +323,7 @@ t.test('client.reconnect with shares in flight: their answers are awaited before
   c.client.notify('client.reconnect', []);
   await nextEvent(c.conn, 'reconnectRequested');
   c.client.destroy();
-  t.match(await lost, { accepted: false, reason: 'pool connection lost', code: null });
+  t.match(await lost, { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' });
   t.match((await down2)[0], { cause: 'reconnect' });
 });
 
@@ -346,7 +346,7 @@ t.test('client.show_message, client.get_version, unknown requests', async (t) =>
   const r = s.conn.submit(share('00000009'));
   const req = await s.client.next('mining.submit');
   s.client.reply(req.id, true);
-  t.match(await r, { accepted: true }, 'the session works on');
+  t.match(await r, { kind: 'accepted' }, 'the session works on');
   t.notOk(s.client.lines.some((l) => l.includes('something_new')), 'an unknown notification gets no answer');
 });
 
@@ -522,7 +522,7 @@ t.test('close() by the owner: down once, submits resolve, socket closed', async 
   await s.client.next('mining.submit');
   s.conn.close('shutting down');
   s.conn.close('twice');
-  t.match(await pending, { accepted: false, reason: 'pool connection lost' });
+  t.match(await pending, { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' });
   await s.conn.closed;
   await s.client.waitClosed();
   t.same(s.events.filter((e) => e.startsWith('down')), ['down:owner'], 'down exactly once');

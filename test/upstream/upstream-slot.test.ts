@@ -71,7 +71,7 @@ t.test('failover: first pool down -> second takes over -> first comes back -> sw
   t.same(r.slot.current, { name: 'B', url: b.url });
   t.same(r.slot.extranonce, { extranonce1: 'bbbb0000', extranonce2Size: 4 });
   t.ok(r.slot.isReady);
-  t.match(await r.slot.submit(share), { accepted: true }, 'submits go to B');
+  t.match(await r.slot.submit(share), { kind: 'accepted' }, 'submits go to B');
   const bClient = b.clients[0]!;
 
   // A comes back: the probe finds it healthy and the slot switches back to it.
@@ -140,15 +140,15 @@ t.test('submit: answered on the current session; at once with no pool; lost when
   const silentSubmits = healthyPool({ submit: () => 'silence' });
   const a = await pool(t, silentSubmits);
   const r = slotOf(t, { pools: [config('A', a)], backoff: { baseMs: 5000, maxMs: 5000, jitter: 'none' } });
-  t.same(await r.slot.submit(share), { accepted: false, reason: 'no pool connection', code: null, cause: 'no-pool', latencyMs: 0, timedOut: false }, 'before start');
+  t.same(await r.slot.submit(share), { kind: 'unanswered', cause: 'no-pool', reason: 'no pool connection', latencyMs: 0 }, 'before start');
   r.slot.start();
   await r.until(/^ready:A$/);
   const pending = r.slot.submit(share);
   await a.clients[0]!.next('mining.submit');
   a.dropAll();
-  t.match(await pending, { accepted: false, reason: 'pool connection lost' });
+  t.match(await pending, { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' });
   await r.until(/^down:A$/);
-  t.match(await r.slot.submit(share), { accepted: false, reason: 'no pool connection' }, 'while down');
+  t.match(await r.slot.submit(share), { kind: 'unanswered', cause: 'no-pool', reason: 'no pool connection' }, 'while down');
   t.equal(r.slot.current, null);
   t.equal(r.slot.extranonce, null);
 });
@@ -180,7 +180,7 @@ t.test('switching back lets the old pool answer the submits in flight', async (t
   await r.until(/^ready:A$/);
   t.ok(b.clients[0]!.isOpen, 'B is kept open while a submit waits for its answer');
   held!();
-  t.match(await inFlight, { accepted: true }, 'the answer from B still reaches the share');
+  t.match(await inFlight, { kind: 'accepted' }, 'the answer from B still reaches the share');
   await b.clients[0]!.waitClosed();
 });
 
@@ -260,7 +260,7 @@ t.test('stop(): closes sessions and probes, clears timers, resolves pending subm
   await b.clients[0]!.next('mining.submit');
   const count = r.events.length;
   await r.slot.stop();
-  t.match(await pending, { accepted: false, reason: 'pool connection lost' });
+  t.match(await pending, { kind: 'unanswered', cause: 'connection-lost', reason: 'pool connection lost' });
   t.equal(r.slot.isReady, false);
   await b.clients[0]!.waitClosed();
   await sleep(200); // longer than the probe interval and any backoff
