@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig } from './config-schema.js';
 import { parseCidr } from './downstream/access.js';
 import { checkAlertsConfig } from './observe/alerts.js';
-import { ownersProblems } from './books/owners.js';
+import { ownersProblems, withOwnerDefaults } from './books/owners.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
 import { poolListProblems } from './upstream/upstream-slot.js';
 import type { PoolConfig } from './upstream/types.js';
@@ -182,6 +182,7 @@ export function validateConfig(input: Json): ProxyConfig {
 
   // Owners and books: names, patterns, overlaps between owners, fees, the PPLNS window (src/books/owners.ts).
   for (const p of ownersProblems(root.owners, root.books)) later(p.path, p.message);
+  root.owners = withOwnerDefaults(root.owners) as Json;
 
   const alertProblems: string[] = [];
   root.alerts = checkAlertsConfig(root.alerts, alertProblems) as unknown as Json;

@@ -118,6 +118,14 @@ export function ownersProblems(owners: unknown, books: unknown): OwnerProblem[] 
   return problems;
 }
 
+/** Each owner with the defaults of what it left out (no workers of its own, no fee); anything else as given. */
+export function withOwnerDefaults(owners: unknown): unknown {
+  if (typeof owners !== 'object' || owners === null || Array.isArray(owners)) return owners;
+  return Object.fromEntries(
+    Object.entries(owners).map(([name, o]) => [name, typeof o === 'object' && o !== null && !Array.isArray(o) ? { ...DEFAULT_OWNER, workers: [...DEFAULT_OWNER.workers], ...o } : o]),
+  );
+}
+
 /** The compiled owners map: which owner a worker is, and each owner's fee. Immutable. */
 export class OwnerMap implements HostingFees {
   readonly farmOwner: string;

@@ -26,7 +26,7 @@ const problemsOf = (layer: Record<string, unknown>): string[] => {
 
 t.test('the README rule: patterns first, then owner.worker for a configured owner, then the farm', async (t) => {
   const cfg = buildConfig({ pools: [pool], owners: { alice: { workers: ['alice.*', 'rack3.*'], feePercent: 2 }, bob: { feePercent: 1.5 } } } as never);
-  t.same(cfg.owners, { alice: { workers: ['alice.*', 'rack3.*'], feePercent: 2 }, bob: { feePercent: 1.5 } });
+  t.same(cfg.owners, { alice: { workers: ['alice.*', 'rack3.*'], feePercent: 2 }, bob: { workers: [], feePercent: 1.5 } }, 'what an owner leaves out is its default');
   t.same(cfg.books, { farmOwner: 'farm', payoutMethod: 'prop', pplnsWindow: null }, 'the books default');
   const map = OwnerMap.compile(cfg.owners, cfg.books);
   const cases: [string | null, string][] = [
