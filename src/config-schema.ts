@@ -2,6 +2,8 @@ import { DEFAULT_DEVICE_LIMITS, DEVICE_LIMIT_RULES } from './downstream/server.j
 import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig } from './observe/alerts.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS } from './observe/webhooks.js';
 import { DEFAULT_RETENTION_SECONDS } from './observe/farm-ledger.js';
+import { DEFAULT_BOOKS, DEFAULT_OWNER, OWNER_NAME, type BooksConfig, type OwnersConfig } from './books/owners.js';
+import { PAYOUT_METHODS } from './books/payouts.js';
 import { PROXY_DEFAULTS, type WorkerMode } from './proxy/proxy.js';
 import { DEFAULT_VARDIFF } from './proxy/vardiff.js';
 import { DEFAULTS as POOL_CONNECTION_DEFAULTS } from './upstream/pool-connection.js';
@@ -55,6 +57,10 @@ export interface ProxyConfig {
   ledger: { path: string | null };
   /** Webhooks (generic JSON, Slack, Telegram) for device offline/back, hashrate drop, rejects, pools, blocks. */
   alerts: AlertsConfig;
+  /** Who owns which workers (hosting farms): owner name -> worker patterns and hosting fee. */
+  owners: OwnersConfig;
+  /** The books: the farm owner, and how payouts are split among owners. */
+  books: BooksConfig;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -98,6 +104,8 @@ export const DEFAULT_CONFIG: ProxyConfig = {
   // Off until given a path: the books need a place the operator chose and keeps (a volume in a container).
   ledger: { path: null },
   alerts: DEFAULT_ALERTS_CONFIG,
+  owners: {},
+  books: DEFAULT_BOOKS,
 };
 
 /** What a pool entry may leave out (its name is `pool1`, `pool2`, ... by position). */
@@ -166,6 +174,15 @@ const ALERT_WORDS: Record<keyof typeof ALERT_NUMBER_RULES, string> = {
   retryBaseSeconds: 'first retry delay (doubles)',
   retryMaxSeconds: 'longest retry delay',
   queueSize: 'messages waiting per webhook at most',
+};
+
+const OWNER: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    workers: { ...texts('worker patterns this owner owns: * any run of characters, ? one, case as written (e.g. ["alice.*", "rack3.*"])'), default: DEFAULT_OWNER.workers },
+    feePercent: num({ min: 0, max: 100 }, DEFAULT_OWNER.feePercent, "hosting fee taken from the owner's payouts for the farm owner, in percent (at most 2 decimals)"),
+  },
 };
 
 /** The configuration's JSON Schema (draft-07). Pure: the same object every call. */
@@ -253,6 +270,17 @@ export function configSchema(): JsonSchema {
         ...Object.fromEntries(
           Object.entries(ALERT_NUMBER_RULES).map(([k, rule]) => [k, fromRule(rule, DEFAULT_ALERTS_CONFIG[k as keyof typeof ALERT_NUMBER_RULES], ALERT_WORDS[k as keyof typeof ALERT_NUMBER_RULES])]),
         ),
+      }),
+      owners: {
+        type: 'object',
+        additionalProperties: OWNER,
+        default: {},
+        description: `owner name (${OWNER_NAME.words}) -> {workers, feePercent}; a worker no pattern matches is its name's owner.worker prefix when that owner is listed, else the farm owner's`,
+      },
+      books: section('the books: owners and payouts', {
+        farmOwner: text(DEFAULT_BOOKS.farmOwner, 'the farm itself: owns unmatched workers and receives the hosting fees'),
+        payoutMethod: oneOf(PAYOUT_METHODS, DEFAULT_BOOKS.payoutMethod, 'how a payout is split among owners: prop (work in the period), pplns (the last pplnsWindow of work before each block), pps (each unit of work at reward x share difficulty / network difficulty)'),
+        pplnsWindow: { type: ['number', 'null'], exclusiveMinimum: 0, default: DEFAULT_BOOKS.pplnsWindow, description: "pplns: the farm's pool-accepted work, in difficulty units, counted back from each block (required for pplns)" },
       }),
     },
   };

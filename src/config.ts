@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig } from './config-schema.js';
 import { parseCidr } from './downstream/access.js';
 import { checkAlertsConfig } from './observe/alerts.js';
+import { ownersProblems, withOwnerDefaults } from './books/owners.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
 import { poolListProblems } from './upstream/upstream-slot.js';
 import type { PoolConfig } from './upstream/types.js';
 import { closestName, schemaChecker, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
+import { duplicateKeys } from './util/json-duplicate-keys.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
 
 export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
@@ -41,6 +43,8 @@ export function readConfigFile(path: string): Record<string, Json> {
     throw new ConfigError([`config file ${path}: not valid JSON (${(err as Error).message})`]);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError([`config file ${path}: must hold a JSON object`]);
+  const twice = duplicateKeys(text);
+  if (twice.length > 0) throw new ConfigError(twice.map((field) => `config file ${path}: ${field} is written twice (JSON would keep only the last): write it once`));
   return value as Record<string, Json>;
 }
 
@@ -88,7 +92,9 @@ function coerceEnv(raw: string, example: Json | undefined): Json | Error {
   // Lists and objects are JSON; so is an optional field (default null) given as an object or a list.
   if (structured || text.startsWith('{') || text.startsWith('[')) {
     try {
-      return JSON.parse(text) as Json;
+      const value = JSON.parse(text) as Json;
+      const twice = duplicateKeys(text);
+      return twice.length > 0 ? new Error(`${twice.join(', ')} written twice (JSON would keep only the last)`) : value;
     } catch (err) {
       return new Error(`not valid JSON (${(err as Error).message})`);
     }
@@ -173,6 +179,10 @@ export function validateConfig(input: Json): ProxyConfig {
   else if (valid('start') && valid('min') && valid('max') && ((d.start as number) < (d.min as number) || (d.start as number) > (d.max as number))) {
     later('difficulty.start', `difficulty.start (${d.start}) must be from difficulty.min (${d.min}) to difficulty.max (${d.max}): move the bound too`);
   }
+
+  // Owners and books: names, patterns, overlaps between owners, fees, the PPLNS window (src/books/owners.ts).
+  for (const p of ownersProblems(root.owners, root.books)) later(p.path, p.message);
+  root.owners = withOwnerDefaults(root.owners) as Json;
 
   const alertProblems: string[] = [];
   root.alerts = checkAlertsConfig(root.alerts, alertProblems) as unknown as Json;
