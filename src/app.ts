@@ -21,6 +21,7 @@ import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
 import { LedgerWriter } from './books/ledger-writer.js';
+import { OwnerMap } from './books/owners.js';
 
 /**
  * The whole proxy wired from a validated configuration: upstream slots, the proxy core, the device server,
@@ -109,7 +110,16 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
 
   // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts), committed
   // from a worker thread so that the disk never pauses the sockets.
-  const books = config.ledger.path === null ? null : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, log: log.child({ component: 'ledger' }) });
+  // A share's owner is taken when it is recorded, from the owners in force (a reload applies from then on).
+  let owners = { config: live.config, map: OwnerMap.compile(live.config.owners, live.config.books) };
+  const ownerOf = (worker: string) => {
+    if (owners.config !== live.config) owners = { config: live.config, map: OwnerMap.compile(live.config.owners, live.config.books) };
+    return owners.map.ownerOf(worker);
+  };
+  const books =
+    config.ledger.path === null
+      ? null
+      : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, ownerOf, log: log.child({ component: 'ledger' }) });
 
   let started = false;
   return {

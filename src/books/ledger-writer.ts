@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { EventBus, ProxyEventMap } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
+import { DEFAULT_BOOKS } from './owners.js';
 import { version as packageVersion } from '../version.js';
 import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
 
@@ -38,9 +39,6 @@ export interface LedgerWriterOptions {
   /** Called after each commit (tests, benchmarks). */
   onCommit?: (info: { records: number; committed: number; at: number }) => void;
 }
-
-/** Who owns a worker nobody claims (the default `ownerOf`). */
-export const FARM_OWNER = 'farm';
 
 export const LEDGER_WRITER_DEFAULTS = {
   commitIntervalMs: 100,
@@ -99,7 +97,7 @@ export class LedgerWriter {
       maxInFlight: opts.maxInFlight ?? LEDGER_WRITER_DEFAULTS.maxInFlight,
       heartbeatMs: opts.heartbeatMs ?? LEDGER_WRITER_DEFAULTS.heartbeatMs,
     };
-    this.ownerOf = opts.ownerOf ?? (() => FARM_OWNER);
+    this.ownerOf = opts.ownerOf ?? (() => DEFAULT_BOOKS.farmOwner);
     this.log = opts.log ?? silentLogger;
     this.timers = opts.timers ?? realTimers;
     this.onCommit = opts.onCommit;

@@ -24,7 +24,7 @@ t.test('after a farm run the books hold exactly the shares the pool saw, and the
   const file = path.join(tempDir(t), 'books.sqlite');
   // A pool target easy enough for ~7 pool shares/s from 10 simulated devices.
   const pool = await startPool(t, { difficulty: 1e-7 });
-  const app = await startProxy(t, [pool], { ledgerPath: file });
+  const app = await startProxy(t, [pool], { ledgerPath: file, owners: { alice: { workers: ['sim.1', 'sim.2'], feePercent: 5 } } });
   const fleet = await startFleet(t, app, { devices: 10 });
   await until(() => pool.stats().totals.accepted >= 60, '60 shares accepted by the pool', WAIT);
   await quiesce(fleet);
@@ -41,7 +41,10 @@ t.test('after a farm run the books hold exactly the shares the pool saw, and the
   t.equal(new Set(ids).size, ids.length, 'each share once');
   t.equal(rows.minutes.reduce((n, m) => n + (m.accepted as number), 0), p.accepted, 'per-minute counts equal the pool\'s');
   t.equal(rows.minutes.reduce((n, m) => n + (m.local_shares as number), 0), app.ledger.summary().accepted, 'every share the proxy accepted is in the local work');
-  t.ok(rows.shares.every((s) => s.owner === 'farm' && s.pool === 'poolA' && /^sim\.\d+$/.test(s.worker as string)), 'worker, owner (the farm by default) and pool on each row');
+  t.ok(rows.shares.every((s) => s.pool === 'poolA' && /^sim\.\d+$/.test(s.worker as string)), 'worker and pool on each row');
+  t.ok(rows.shares.every((s) => s.owner === (s.worker === 'sim.1' || s.worker === 'sim.2' ? 'alice' : 'farm')), "the owner from the config's owners (the farm for the rest)");
+  t.ok(rows.minutes.some((m) => m.owner === 'alice') && rows.minutes.some((m) => m.owner === 'farm'), 'both owners have work');
+  t.ok(rows.minutes.every((m) => m.owner === (m.worker === 'sim.1' || m.worker === 'sim.2' ? 'alice' : 'farm')), 'and on the per-minute rows');
   t.match(rows.switches, [{ connection: 0, from_pool: null, to_pool: 'poolA' }]);
   t.equal(rows.runs.length, 1);
   t.match(rows.runs[0], { stop_reason: 'stopped', pid: process.pid });

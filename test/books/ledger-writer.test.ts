@@ -3,7 +3,8 @@ import t from 'tap';
 import { EventBus } from '../../src/core/events.js';
 import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
 import type { LedgerRecord, LedgerRun, LedgerStore } from '../../src/books/ledger-store.js';
-import { FARM_OWNER, LedgerWriter } from '../../src/books/ledger-writer.js';
+import { LedgerWriter } from '../../src/books/ledger-writer.js';
+import { DEFAULT_BOOKS } from '../../src/books/owners.js';
 import { version } from '../../src/version.js';
 import { ACCEPTED, ManualTimers, readLedger, ShareFeeder, tempDir } from './ledger-kit.js';
 
@@ -36,7 +37,7 @@ function setup(t: { teardown(fn: () => void): void }, opts: { ownerOf?: (w: stri
 }
 
 t.test('every share sent to the pool is one row, exactly as the events said', async (t) => {
-  const s = setup(t, { ownerOf: (w) => (w.startsWith('alice.') ? 'alice' : FARM_OWNER) });
+  const s = setup(t, { ownerOf: (w) => (w.startsWith('alice.') ? 'alice' : DEFAULT_BOOKS.farmOwner) });
   await s.writer.start();
   const T = s.timers.now();
   s.feed.share({ worker: 'alice.rig1', at: T + 1, difficulty: 512, shareDifficulty: 700, jobId: '1a', verdict: ACCEPTED, latencyMs: 30 });
@@ -185,7 +186,7 @@ t.test('the writer never throws into the bus: a failing ownerOf or an unknown ve
   const s = setup(t, {
     ownerOf: (w) => {
       if (w === 'boom') throw new Error('owner map broken');
-      return FARM_OWNER;
+      return DEFAULT_BOOKS.farmOwner;
     },
   });
   await s.writer.start();

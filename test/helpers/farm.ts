@@ -26,8 +26,9 @@ export interface ProxyOverrides {
   expectedDevices?: number;
   submitTimeoutSeconds?: number;
   connectTimeoutSeconds?: number;
-  /** The books' SQLite file (default: no books). */
+  /** The books' SQLite file (default: no books), and who owns which workers. */
   ledgerPath?: string;
+  owners?: Record<string, { workers: string[]; feePercent?: number }>;
 }
 
 /** The proxy app on loopback; `httpUrl` is where its dashboard, /api and /metrics answer. */
@@ -41,6 +42,7 @@ export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverride
     upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: o.connectTimeoutSeconds ?? 5 },
     shutdown: { drainSeconds: 5 },
     ledger: { path: o.ledgerPath ?? null },
+    ...(o.owners ? { owners: o.owners } : {}),
   });
   const app = await createProxyApp(config, { hasher, log: silentLogger });
   const { http } = await app.start();
