@@ -10,7 +10,7 @@ import { registerApiRoutes } from './observe/api.js';
 import { registerDashboardRoutes } from './observe/dashboard.js';
 import { attachFeed, type Feed } from './observe/feed.js';
 import { LogAggregator } from './observe/log-aggregator.js';
-import { ProxyMetrics } from './observe/metrics.js';
+import { ProxyMetrics, registerBooksMetrics } from './observe/metrics.js';
 import { registerMetricsRoute } from './observe/metrics-route.js';
 import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
@@ -120,6 +120,11 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     config.ledger.path === null
       ? null
       : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, ownerOf, log: log.child({ component: 'ledger' }) });
+  // The books' health on /metrics and in the webhooks' alerts, read from the writer when they look.
+  if (books) {
+    registerBooksMetrics(metrics.registry, books);
+    alerts.watchBooks(books);
+  }
 
   let started = false;
   return {

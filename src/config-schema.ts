@@ -264,7 +264,7 @@ export function configSchema(): JsonSchema {
       ledger: section('the books: every share sent to the pool, per-minute work of each worker, pool switches, starts and stops', {
         path: textOrNull('SQLite file of the books, created when missing (e.g. /var/lib/dash-farm-proxy/ledger.sqlite); null: no books'),
       }),
-      alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools and blocks', {
+      alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools, blocks and the books', {
         webhooks: { type: 'array', items: WEBHOOK_SCHEMA, default: [], description: 'where alerts go' },
         instance: textOrNull("the proxy's name in alerts (default: the host name)"),
         ...Object.fromEntries(

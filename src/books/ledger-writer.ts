@@ -52,6 +52,9 @@ export const LEDGER_WRITER_DEFAULTS = {
 /** Why records were dropped. */
 export type LedgerDropCause = 'queue-full' | 'in-flight-full' | 'unwritten-at-stop' | 'bad-event';
 
+/** What observers (metrics, alerts) read from the writer, when they look: the books' health, counted here only. */
+export type LedgerHealth = Pick<LedgerWriter, 'location' | 'fault' | 'faultSince' | 'pending' | 'committed' | 'commits' | 'dropped' | 'droppedBy' | 'failuresBy'>;
+
 /** What a forwarded share's row takes from its forwarding, kept until its verdict. */
 type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'blockHash'>;
 
@@ -67,6 +70,8 @@ export class LedgerWriter {
   readonly failuresBy: Partial<Record<LedgerFaultCause, number>> = {};
   /** The cause the store cannot be written now, or null when it can. */
   fault: LedgerFaultCause | null = null;
+  /** When the current fault episode began (its first failed attempt), or null when the store can be written. */
+  faultSince: number | null = null;
   readonly run: LedgerRun;
 
   private readonly opts: Required<Omit<LedgerWriterOptions, 'onCommit' | 'ownerOf' | 'log' | 'timers'>>;
@@ -102,6 +107,11 @@ export class LedgerWriter {
     this.timers = opts.timers ?? realTimers;
     this.onCommit = opts.onCommit;
     this.run = { runId: randomUUID(), startedAt: this.timers.now(), pid: process.pid, host: hostname(), version: packageVersion };
+  }
+
+  /** Where the books are (the store's location: a file path, a database URL without its password). */
+  get location(): string {
+    return this.opts.store.location;
   }
 
   /** Records waiting to be written (queued, plus per-minute sums not yet queued). */
@@ -286,6 +296,7 @@ export class LedgerWriter {
       if (this.fault !== null) {
         this.log.warn('ledger: writing again, caught up', { ledger: this.opts.store.location, after: this.fault, pending: this.pending });
         this.fault = null;
+        this.faultSince = null;
         this.logged.clear();
       }
       this.onCommit?.({ records: batch.length, committed: this.committed, at });
@@ -299,6 +310,7 @@ export class LedgerWriter {
   }
 
   private noteFault(err: LedgerFaultError): void {
+    if (this.fault === null) this.faultSince = this.timers.now();
     this.fault = err.fault;
     this.failuresBy[err.fault] = (this.failuresBy[err.fault] ?? 0) + 1;
     if (this.once(`fault:${err.fault}`)) {

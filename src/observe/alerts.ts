@@ -7,6 +7,7 @@ import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { FarmSummary, PresenceChange } from './farm-ledger.js';
 import { silentLogger, type Logger } from '../core/log.js';
+import type { LedgerHealth } from '../books/ledger-writer.js';
 import { formatHashrate } from '../util/format.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type WebhookConfig, type WebhookFormat } from './webhooks.js';
 
@@ -24,6 +25,9 @@ import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind
  * - reject rate high: rejected / (accepted + rejected) farm-wide over `rejectRateWindowMinutes`, with at
  *   least `rejectRateMinShares` shares in the window; back to normal below half the threshold.
  * - block candidate: at once, alone, never grouped, never rate-limited.
+ * - books down / caught up (when the books are kept: `watchBooks`): the books' writer cannot write (missing,
+ *   locked, full, read-only, unreachable), told once per episode with the records waiting; then caught up,
+ *   with the records written and dropped meanwhile. Read from the writer on the tick; counted there only.
  *
  * No storm: events of one kind arriving within `groupWindowSeconds` become one message with a count and the
  * first `maxNamesListed` names (1,000 devices going offline at once is one message); each webhook also has a
@@ -316,6 +320,9 @@ export class AlertManager {
   private hashrateAlert: { reference: number; since: number } | null = null;
   private rejectSamples: RejectSample[] = [];
   private rejectsHigh = false;
+  /** The books' writer (watchBooks), and the fault episode reported (with the counts when it began). */
+  private books: LedgerHealth | null = null;
+  private booksDown: { cause: string; since: number; committed: number; dropped: number } | null = null;
 
   constructor(
     private readonly bus: EventBus,
@@ -392,8 +399,14 @@ export class AlertManager {
     await Promise.all(this.sinks.map((s) => s.close(flushMs)));
   }
 
-  /** One step: graces that ran out, group windows that closed, stats checks that are due. */
+  /** Tell operators when the books cannot be written, and when they caught up (checked on each tick). */
+  watchBooks(books: LedgerHealth): void {
+    this.books = books;
+  }
+
+  /** One step: graces that ran out, group windows that closed, stats checks that are due, the books. */
   tick(now = this.timers.now()): void {
+    this.checkBooks(now);
     const graceMs = this.config.offlineGraceSeconds * 1000;
     for (const [worker, p] of this.pendingOffline) {
       if (now - p.since < graceMs) break; // in order of disconnection: the rest are younger
@@ -563,6 +576,40 @@ export class AlertManager {
     }
   }
 
+  // ---- the books ------------------------------------------------------------------------------------------
+
+  private checkBooks(now: number): void {
+    const b = this.books;
+    if (b === null) return;
+    if (b.fault !== null && this.booksDown === null) {
+      const since = b.faultSince ?? now;
+      this.booksDown = { cause: b.fault, since, committed: b.committed, dropped: b.dropped };
+      this.emit({
+        kind: 'ledger.down',
+        severity: SEVERITY['ledger.down'],
+        title: `Books not being written: ${b.fault} since ${new Date(since).toISOString()}, ${b.pending} records waiting`,
+        lines: [`ledger ${b.location}`, 'mining goes on; records wait in memory and are written when the books are back', ...(b.dropped > 0 ? [`${b.dropped} records dropped so far`] : [])],
+        count: 1,
+        at: now,
+        details: { ledger: b.location, cause: b.fault, since, pending: b.pending, dropped: b.dropped, droppedBy: { ...b.droppedBy } },
+      });
+    } else if (b.fault === null && this.booksDown !== null) {
+      const down = this.booksDown;
+      this.booksDown = null;
+      const written = b.committed - down.committed;
+      const dropped = b.dropped - down.dropped;
+      this.emit({
+        kind: 'ledger.up',
+        severity: dropped > 0 ? 'warning' : SEVERITY['ledger.up'],
+        title: `Books caught up: ${written} records written, ${dropped} dropped`,
+        lines: [`ledger ${b.location}`, `${down.cause} for ${formatSpan(now - down.since)}`, ...(b.pending > 0 ? [`${b.pending} records still waiting`] : [])],
+        count: 1,
+        at: now,
+        details: { ledger: b.location, cause: down.cause, since: down.since, written, dropped, pending: b.pending, droppedBy: { ...b.droppedBy } },
+      });
+    }
+  }
+
   // ---- output ---------------------------------------------------------------------------------------------
 
   private emit(alert: Alert): void {
@@ -600,6 +647,8 @@ const SEVERITY: Record<AlertKind, AlertSeverity> = {
   'rejects.high': 'warning',
   'rejects.normal': 'info',
   'block.candidate': 'info',
+  'ledger.down': 'critical',
+  'ledger.up': 'info',
 };
 
 function tallyText(tally: Map<string, number>): string[] {

@@ -4,6 +4,7 @@ import { version as packageVersion } from '../version.js';
 import type { EventBus } from '../core/events.js';
 import { Col, REJECT_REASONS } from './device-store.js';
 import { POOL_RESULTS, type FarmLedger, type FarmSummary } from './farm-ledger.js';
+import type { LedgerHealth } from '../books/ledger-writer.js';
 
 /**
  * Prometheus metrics of the proxy: a view of the farm ledger (farm-ledger.ts), which defines every count.
@@ -304,6 +305,29 @@ export class ProxyMetrics {
     );
     return out;
   }
+}
+
+/**
+ * The books' health (src/books/ledger-writer.ts) as dash_proxy_ledger_*, on the proxy's registry when the
+ * books are kept: records committed, waiting and dropped, commits, and whether the store can be written
+ * now. Read from the writer at each scrape; nothing is counted here.
+ */
+export function registerBooksMetrics(registry: Registry, books: LedgerHealth): void {
+  const p = METRIC_PREFIX;
+  new ScrapedGauge(`${p}ledger_up`, '1 while the books can be written, 0 during a fault (missing, locked, full, read-only, unreachable, ...): records then wait in memory.', [], registry, () => [{ labels: {}, value: books.fault === null ? 1 : 0 }]);
+  new ScrapedGauge(`${p}ledger_fault`, '1 for the cause the books cannot be written now (absent while they can).', ['cause'], registry, () => (books.fault === null ? [] : [{ labels: { cause: books.fault }, value: 1 }]));
+  new ScrapedGauge(`${p}ledger_fault_since_timestamp_seconds`, 'When the current fault began (seconds since the epoch; absent while the books can be written).', [], registry, () =>
+    books.faultSince === null ? [] : [{ labels: {}, value: books.faultSince / 1000 }],
+  );
+  new ScrapedGauge(`${p}ledger_records_pending`, 'Records waiting in memory to be written to the books.', [], registry, () => [{ labels: {}, value: books.pending }]);
+  new ScrapedCounter(`${p}ledger_records_committed_total`, 'Records written to the books.', [], registry, () => [{ labels: {}, value: books.committed }]);
+  new ScrapedCounter(`${p}ledger_commits_total`, 'Transactions (group commits) written to the books.', [], registry, () => [{ labels: {}, value: books.commits }]);
+  new ScrapedCounter(`${p}ledger_records_dropped_total`, 'Records the books could not keep, by cause: queue-full, in-flight-full, unwritten-at-stop, bad-event.', ['cause'], registry, () =>
+    Object.entries(books.droppedBy).map(([cause, value]) => ({ labels: { cause }, value })),
+  );
+  new ScrapedCounter(`${p}ledger_commit_failures_total`, 'Failed attempts to write the books, by fault cause.', ['cause'], registry, () =>
+    Object.entries(books.failuresBy).map(([cause, value]) => ({ labels: { cause }, value: value ?? 0 })),
+  );
 }
 
 function scrapedMetric(f: DeviceFamily, registry: Registry, read: () => SeriesValues): Counter | Gauge {

@@ -26,6 +26,8 @@ export const ALERT_KINDS = [
   'rejects.high',
   'rejects.normal',
   'block.candidate',
+  'ledger.down',
+  'ledger.up',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
