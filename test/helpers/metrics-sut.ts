@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createProxyApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -12,7 +15,8 @@ import { hasher } from './share-kit.js';
  * (createProxyApp) serving /metrics and /api on 127.0.0.1 while a simulated fleet mines through it to a
  * simulated pool. The scenario gives every panel and alert something to show: a preferred pool that is
  * down (the proxy fails over to 'main'), a device that goes offline, a device with a high reject rate,
- * a connection refused by the device limit, and block candidates (an easy network target).
+ * a connection refused by the device limit, and block candidates (an easy network target). The books are
+ * kept in a temporary SQLite file (removed at close), so the dash_proxy_ledger_* series exist.
  */
 export interface MetricsSut {
   /** `http://127.0.0.1:<port>`: serves /metrics and /api/*. */
@@ -43,6 +47,7 @@ export async function startMetricsSut(opts: MetricsSutOptions = {}): Promise<Met
   const pool = new SimPool({ hasher, difficulty: 8e-7, nbits: '1f0fffff', jobIntervalMs: 5000, blockIntervalMs: 0 });
   await pool.listen();
   const deadPort = await closedPort();
+  const booksDir = mkdtempSync(join(tmpdir(), 'dash-proxy-metrics-books-'));
   const config = buildConfig({
     pools: [
       { name: 'preferred', url: `stratum+tcp://127.0.0.1:${deadPort}`, user: 'Xfarm', password: 'x' },
@@ -54,6 +59,7 @@ export async function startMetricsSut(opts: MetricsSutOptions = {}): Promise<Met
     limits: { maxDevices: total },
     upstream: { submitTimeoutSeconds: 10, failoverAfterAttempts: 1, probeIntervalSeconds: 5, connectTimeoutSeconds: 2 },
     shutdown: { drainSeconds: 2 },
+    ledger: { path: join(booksDir, 'books.sqlite') },
   } as never);
   const app = await createProxyApp(config, { hasher, log: silentLogger });
   const { http, stratum } = await app.start();
@@ -98,6 +104,7 @@ export async function startMetricsSut(opts: MetricsSutOptions = {}): Promise<Met
       await fleet.stop();
       await app.stop();
       await pool.close();
+      rmSync(booksDir, { recursive: true, force: true });
     },
   };
 }

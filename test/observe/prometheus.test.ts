@@ -187,7 +187,7 @@ t.test('dashboards are valid Grafana JSON wired to the provisioned datasource', 
   const dashboards = loadDashboards();
   t.same(
     dashboards.map((d) => d.file),
-    ['device-detail.json', 'farm-overview.json', 'problem-devices.json'],
+    ['books.json', 'device-detail.json', 'farm-overview.json', 'problem-devices.json'],
   );
   const uids = new Set<string>();
   const knownUnits = new Set(['Hs', 'short', 's', 'percentunit', 'dateTimeFromNow', 'bytes']);
