@@ -10,10 +10,13 @@ import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
 import { runUntilSignal } from './start.js';
 import { formatHashrate } from '../util/format.js';
+import { DEMO_FARM_OWNER, DEMO_OWNERS, demoBooksFile, demoWorkerName, readDemoBooks, type DemoBooks } from './demo-books.js';
 
 /**
  * The whole product on one machine: a simulated Dash pool, the proxy in front of it, and a simulated fleet of
  * ASICs that really hash X11, all on loopback. Progress on stderr; the last stdout line is a JSON summary.
+ * The proxy keeps its books (a temporary SQLite file unless told otherwise) for a few demo owners
+ * (demo-books.ts); the summary says what the books hold for each of them.
  */
 const flags = defineFlags({
   devices: { type: 'int', default: 20, min: 1, max: 19_000, help: 'simulated ASICs' },
@@ -25,6 +28,8 @@ const flags = defineFlags({
   poolDifficulty: { type: 'number', default: 6e-6, positive: true, help: 'the simulated pool\'s share difficulty' },
   misbehave: { type: 'number', default: 0.01, min: 0, max: 0.5, help: 'share of submits that are duplicate, stale, low-difficulty or malformed (exercises every reject path)' },
   progress: { type: 'duration', default: 5000, min: 500, help: 'how often progress is printed' },
+  books: { type: 'string', help: 'keep the books in this SQLite file (kept at exit; default: a temporary file, removed at exit)' },
+  keepBooks: { type: 'boolean', default: false, help: 'keep the temporary books file at exit (its path is printed)' },
   logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, default: 'warn', help: 'proxy log level' },
 });
 
@@ -46,6 +51,8 @@ export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' 
     /** Honest shares the device heard rejected: 0 unless a share was in flight when its job went stale (new block, pool reconnect) or the pool did not answer. */
     validRejected: number;
   };
+  /** The books of this run, per owner, read from the file after the stop (or why they could not be read). */
+  books?: DemoBooks | { file: string; kept: boolean; error: string };
 }
 
 const command: Command = {
@@ -62,6 +69,7 @@ const command: Command = {
     const hasher = await loadX11Wasm();
     const pool = new SimPool({ difficulty: v.poolDifficulty, jobIntervalMs: 10_000, blockIntervalMs: 60_000, hasher });
     const poolAddr = await pool.listen();
+    const books = demoBooksFile(v.books, v.keepBooks);
     // Device difficulty: vardiff aims at 12 shares a minute; start near that for the configured hashrate.
     const ideal = v.hashrate / ((12 / 60) * 2 ** 32);
     const config = buildConfig({
@@ -72,6 +80,9 @@ const command: Command = {
       difficulty: { start: Number(ideal.toPrecision(3)), min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
       log: { level: v.logLevel, format: 'pretty' },
       shutdown: { drainSeconds: 5 },
+      ledger: { path: books.path },
+      owners: DEMO_OWNERS,
+      books: { farmOwner: DEMO_FARM_OWNER },
     });
     const app = await createProxyApp(config, { hasher, log });
     let addrs: Awaited<ReturnType<typeof app.start>>;
@@ -80,6 +91,7 @@ const command: Command = {
     } catch (err) {
       await app.stop();
       await pool.close();
+      books.cleanup();
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') throw new UsageError(`a port is already in use (${e.message}): pick others with --port and --http-port (0 = any free port)`);
       throw err;
@@ -90,7 +102,7 @@ const command: Command = {
       devices: v.devices,
       hashrate: v.hashrate,
       maxHashrate: v.maxHashrate,
-      workerPrefix: 'rig',
+      workerName: demoWorkerName,
       hasher,
       misbehaviour: { duplicate: r, stale: r, lowDifficulty: r, malformed: r },
     });
@@ -103,6 +115,8 @@ const command: Command = {
         `  dashboard        http://127.0.0.1:${addrs.http.port}/`,
         `  metrics          http://127.0.0.1:${addrs.http.port}/metrics   API: http://127.0.0.1:${addrs.http.port}/api/summary`,
         `  fleet            ${v.devices} simulated ASICs at ${formatHashrate(v.hashrate)} each (real X11)`,
+        `  owners           alice (rack1.*, fee 2%), bob (bob.*, fee 0), ${DEMO_FARM_OWNER} (the rest)`,
+        `  books            ${books.path}${books.temporary ? ' (removed at exit; --keep-books keeps it)' : ' (kept)'}`,
         v.duration > 0 ? `  running for ${v.duration / 1000} s (Ctrl-C stops earlier)` : '  press Ctrl-C to stop',
         '',
       ].join('\n'),
@@ -125,7 +139,16 @@ const command: Command = {
       await pool.close();
     };
     const code = await runUntilSignal(stopAll, v.duration > 0 ? { afterMs: v.duration } : {});
-    process.stdout.write(JSON.stringify(demoSummary(app.ledger.summary(), [pool.stats()], fleet.stats(), v.devices, (Date.now() - started) / 1000)) + '\n');
+    const summary: DemoSummary = demoSummary(app.ledger.summary(), [pool.stats()], fleet.stats(), v.devices, (Date.now() - started) / 1000);
+    // The proxy has stopped: the books are closed, with every share the pool answered.
+    try {
+      summary.books = readDemoBooks(books.path, app.books!.run.runId, DEMO_OWNERS, DEMO_FARM_OWNER, !books.temporary);
+    } catch (err) {
+      summary.books = { file: books.path, kept: !books.temporary, error: (err as Error).message };
+    } finally {
+      books.cleanup();
+    }
+    process.stdout.write(JSON.stringify(summary) + '\n');
     return code;
   },
 };

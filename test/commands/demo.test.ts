@@ -1,3 +1,6 @@
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
 import { request } from 'undici';
 import type { DemoSummary } from '../../src/commands/demo.js';
@@ -8,11 +11,17 @@ import { sleep, until } from '../helpers/wait.js';
  * `dash-farm-proxy demo` as a new user runs it (from source, free ports): it prints where everything is, the
  * dashboard and the API answer while it runs, progress appears, it stops by itself after --duration with exit 0,
  * and its last stdout line is a summary whose books balance: honest shares accepted, the deliberately bad ones
- * rejected, every forwarded share answered by the pool.
+ * rejected, every forwarded share answered by the pool. Its books (kept here with --keep-books) hold for each
+ * demo owner exactly what the summary says, and their pool-accepted shares are the simulated pool's count.
  */
 t.test('demo: addresses, live dashboard and API, progress, a balanced summary, exit 0', async (t) => {
-  const run = runCli(t, ['demo', '--devices', '6', '--duration', '14s', '--port', '0', '--http-port', '0', '--misbehave', '0.4', '--progress', '2s']);
+  // A pool target easier than the devices' own: every accepted share goes to the pool, so each owner has some.
+  const run = runCli(t, ['demo', '--devices', '6', '--duration', '14s', '--port', '0', '--http-port', '0', '--misbehave', '0.4', '--progress', '2s', '--pool-difficulty', '1e-7', '--keep-books']);
   await until(() => /dashboard\s+http:\/\/127\.0\.0\.1:\d+\//.test(run.stderr), () => `the dashboard address on stderr (got: ${run.stderr})`, 60_000);
+  await until(() => /books\s+\S+\.sqlite/.test(run.stderr), () => `the books file on stderr (got: ${run.stderr})`, 10_000);
+  const booksFile = /books\s+(\S+\.sqlite)/.exec(run.stderr)![1]!;
+  t.teardown(() => rmSync(path.dirname(booksFile), { recursive: true, force: true }));
+  t.match(run.stderr, /owners\s+alice \(rack1\.\*, fee 2%\), bob \(bob\.\*, fee 0\), farm \(the rest\)/, 'the demo owners');
   const base = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(run.stderr)![1]!;
   t.match(run.stderr, /proxy \(devices\)\s+stratum\+tcp:\/\/127\.0\.0\.1:\d+/, 'the Stratum address devices would use');
 
@@ -49,4 +58,55 @@ t.test('demo: addresses, live dashboard and API, progress, a balanced summary, e
   t.equal(summary.poolAccepted, summary.pool.accepted, 'the pool accepted exactly what the proxy says it did');
   t.equal(summary.poolRejected, 0);
   t.equal(summary.pool.rejected, 0, 'the pool rejected nothing the proxy forwarded');
+
+  // The books, from the file the demo kept: the summary's per-owner numbers are the share rows', which are the
+  // per-minute rows' (the books' own per-owner view); the pool-accepted shares are the simulated pool's count.
+  const books = summary.books!;
+  t.ok(books && !('error' in books), `the books were read (${JSON.stringify(books)})`);
+  if (!books || 'error' in books) return;
+  t.equal(books.file, booksFile, 'the file the header named');
+  t.equal(books.kept, true);
+  t.ok(existsSync(booksFile), '--keep-books: still there after exit');
+  t.same(books.owners.map((o) => o.owner), ['alice', 'bob', 'farm'], 'every demo owner is named');
+  t.same(books.owners.map((o) => o.feePercent), [2, 0, 0]);
+  t.equal(books.poolAccepted, summary.pool.accepted, "pool-accepted shares in the books = the simulated pool's accepted count");
+  t.ok(books.poolAccepted > 0, `shares accepted by the pool (${books.poolAccepted})`);
+  t.equal(books.owners.reduce((n, o) => n + o.poolAccepted, 0), books.poolAccepted, 'per-owner pool-accepted shares sum to the total');
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+  t.ok(close(books.owners.reduce((n, o) => n + o.work, 0), books.work), 'per-owner work sums to the total');
+  t.ok(close(books.owners.reduce((n, o) => n + o.workShare, 0), 1), 'the work shares sum to 1');
+
+  const db = new Database(booksFile, { readonly: true });
+  t.teardown(() => db.close());
+  const minutes = db.prepare('SELECT owner, SUM(accepted) AS accepted, SUM(rejected) AS rejected, SUM(unanswered) AS unanswered, SUM(accepted_work) AS work FROM worker_minutes GROUP BY owner').all() as {
+    owner: string;
+    accepted: number;
+    rejected: number;
+    unanswered: number;
+    work: number;
+  }[];
+  for (const o of books.owners) {
+    const m = minutes.find((x) => x.owner === o.owner) ?? { accepted: 0, rejected: 0, unanswered: 0, work: 0 };
+    t.same([o.poolAccepted, o.poolRejected, o.poolUnanswered], [m.accepted, m.rejected, m.unanswered], `${o.owner}: the per-minute rows' verdicts`);
+    t.ok(close(o.work, m.work), `${o.owner}: the per-minute rows' work (${o.work} vs ${m.work})`);
+  }
+  const workers = db.prepare('SELECT DISTINCT worker, owner FROM shares').all() as { worker: string; owner: string }[];
+  t.ok(workers.length > 0);
+  for (const w of workers) {
+    const expected = w.worker.startsWith('rack1.') ? 'alice' : w.worker.startsWith('bob.') ? 'bob' : 'farm';
+    t.equal(w.owner, expected, `${w.worker} is ${expected}'s`);
+  }
+});
+
+t.test('demo: the books are a temporary file, removed at exit', async (t) => {
+  const run = runCli(t, ['demo', '--devices', '1', '--duration', '2s', '--port', '0', '--http-port', '0', '--progress', '1s']);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([run.exit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 60_000)))]);
+  clearTimeout(timer);
+  t.equal(code, 0);
+  const booksFile = /books\s+(\S+\.sqlite) \(removed at exit/.exec(run.stderr)?.[1];
+  t.ok(booksFile, 'the header names the temporary file');
+  t.notOk(existsSync(path.dirname(booksFile!)), 'the file and its folder are gone');
+  const summary = JSON.parse(run.stdout[run.stdout.length - 1]!) as DemoSummary;
+  t.match(summary.books, { file: booksFile, kept: false, owners: [{ owner: 'alice' }, { owner: 'bob' }, { owner: 'farm' }] });
 });
