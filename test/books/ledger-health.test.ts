@@ -41,6 +41,16 @@ async function scrape(registry: Registry) {
   return { text, value, byCause };
 }
 
+/** Books made by a first run, then made unwritable for real; a second writer on them (not started). */
+async function readOnlyBooks(t: Test) {
+  const file = path.join(tempDir(t), 'books.sqlite');
+  const first = setup(t, file);
+  await first.writer.start();
+  await first.writer.stop();
+  const unlock = readOnly(t, file);
+  return { file, unlock, s: setup(t, file) };
+}
+
 /** Make `file` unwritable for real: immutable as root (root ignores permissions), 0444 otherwise. */
 function readOnly(t: Test, file: string): () => void {
   const root = process.getuid?.() === 0;
@@ -119,12 +129,7 @@ t.test('metrics: a locked database, records waiting then dropped past the bound,
 });
 
 t.test('metrics: the cause of a read-only file (chattr +i as root)', async (t) => {
-  const file = path.join(tempDir(t), 'books.sqlite');
-  const first = setup(t, file);
-  await first.writer.start();
-  await first.writer.stop();
-  const unlock = readOnly(t, file);
-  const s = setup(t, file);
+  const { unlock, s } = await readOnlyBooks(t);
   const registry = new Registry();
   registerBooksMetrics(registry, s.writer);
   await s.writer.start();
@@ -165,12 +170,7 @@ async function alerting(t: Test, s: ReturnType<typeof setup>) {
 }
 
 t.test('alert: books not written (read-only file) reaches the webhook once per episode, then "caught up"', async (t) => {
-  const file = path.join(tempDir(t), 'books.sqlite');
-  const first = setup(t, file);
-  await first.writer.start();
-  await first.writer.stop();
-  const unlock = readOnly(t, file);
-  const s = setup(t, file);
+  const { file, unlock, s } = await readOnlyBooks(t);
   const a = await alerting(t, s);
   await s.writer.start();
   await a.tick();
