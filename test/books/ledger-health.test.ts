@@ -4,6 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import t, { type Test } from 'tap';
+import { request } from 'undici';
+import { createProxyApp } from '../../src/app.js';
+import { buildConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/core/log.js';
 import { EventBus } from '../../src/core/events.js';
 import { ThreadedSqliteLedgerStore } from '../../src/books/ledger-sqlite-thread.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
@@ -13,6 +17,7 @@ import { registerBooksMetrics } from '../../src/observe/metrics.js';
 import { ALERT_KINDS, type Alert } from '../../src/observe/webhooks.js';
 import { familyLines, labelsOf, seriesValue } from '../helpers/metrics-sut.js';
 import { Receiver } from '../helpers/webhook-receiver.js';
+import { hasher } from '../helpers/share-kit.js';
 import { ACCEPTED, ManualTimers, readLedger, recordingLogger, ShareFeeder, tempDir } from './ledger-kit.js';
 
 /**
@@ -245,4 +250,35 @@ t.test('alert: records dropped during a fault (a locked database past the bound)
   await a.r.waitFor(2, '/hook');
   t.match(a.r.received[1]!.body, { kind: 'ledger.up', severity: 'warning', title: 'Books caught up: 50 records written, 68 dropped', details: { dropped: 68, droppedBy: { 'queue-full': 68 } } });
   t.equal(a.r.count('/hook'), 2);
+});
+
+t.test('the app: a read-only books file is loud on /metrics and at the webhook, and quiet again once writable', async (t) => {
+  const { file, unlock } = await readOnlyBooks(t);
+  const r = await Receiver.start(t);
+  const config = buildConfig({
+    pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }],
+    listen: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    ledger: { path: file },
+    alerts: { instance: 'proxy-a', webhooks: [{ name: 'noc', url: r.url('/hook'), format: 'json', events: ['ledger.down', 'ledger.up'] }] },
+  });
+  const app = await createProxyApp(config, { hasher, log: silentLogger });
+  const { http } = await app.start();
+  t.teardown(() => app.stop());
+  const metrics = async () => (await (await request(`http://127.0.0.1:${http.port}/metrics`)).body.text());
+
+  await r.waitFor(1, '/hook', 15_000);
+  t.match(r.received[0]!.body, { instance: 'proxy-a', kind: 'ledger.down', severity: 'critical', title: /^Books not being written: read-only since /, details: { ledger: file, cause: 'read-only' } });
+  let text = await metrics();
+  t.equal(seriesValue(text, 'dash_proxy_ledger_up'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_ledger_fault{cause="read-only"}'), 1);
+
+  unlock();
+  await r.waitFor(2, '/hook', 15_000);
+  t.match(r.received[1]!.body, { kind: 'ledger.up', severity: 'info', title: /^Books caught up: \d+ records written, 0 dropped$/ });
+  text = await metrics();
+  t.equal(seriesValue(text, 'dash_proxy_ledger_up'), 1);
+  t.equal(familyLines(text, 'dash_proxy_ledger_fault').length, 0);
+  await app.stop();
+  t.match(readLedger(file).runs, [{}, { run_id: app.books!.run.runId, stop_reason: 'stopped' }], 'the run is in the books');
 });
