@@ -323,6 +323,8 @@ export class AlertManager {
   /** The books' writer (watchBooks), and the fault episode reported (with the counts when it began). */
   private books: LedgerHealth | null = null;
   private booksDown: { cause: string; since: number; committed: number; dropped: number } | null = null;
+  /** Records dropped as of the last tick that found the books writable (drops just before a fault is seen count in it). */
+  private booksDroppedBefore = 0;
 
   constructor(
     private readonly bus: EventBus,
@@ -402,6 +404,7 @@ export class AlertManager {
   /** Tell operators when the books cannot be written, and when they caught up (checked on each tick). */
   watchBooks(books: LedgerHealth): void {
     this.books = books;
+    this.booksDroppedBefore = books.dropped;
   }
 
   /** One step: graces that ran out, group windows that closed, stats checks that are due, the books. */
@@ -581,21 +584,24 @@ export class AlertManager {
   private checkBooks(now: number): void {
     const b = this.books;
     if (b === null) return;
-    if (b.fault !== null && this.booksDown === null) {
+    if (b.fault === null && this.booksDown === null) {
+      this.booksDroppedBefore = b.dropped;
+    } else if (b.fault !== null && this.booksDown === null) {
       const since = b.faultSince ?? now;
-      this.booksDown = { cause: b.fault, since, committed: b.committed, dropped: b.dropped };
+      this.booksDown = { cause: b.fault, since, committed: b.committed, dropped: this.booksDroppedBefore };
       this.emit({
         kind: 'ledger.down',
         severity: SEVERITY['ledger.down'],
         title: `Books not being written: ${b.fault} since ${new Date(since).toISOString()}, ${b.pending} records waiting`,
-        lines: [`ledger ${b.location}`, 'mining goes on; records wait in memory and are written when the books are back', ...(b.dropped > 0 ? [`${b.dropped} records dropped so far`] : [])],
+        lines: [`ledger ${b.location}`, 'mining goes on; records wait in memory and are written when the books are back', ...(b.dropped > this.booksDroppedBefore ? [`${b.dropped - this.booksDroppedBefore} records dropped already`] : [])],
         count: 1,
         at: now,
-        details: { ledger: b.location, cause: b.fault, since, pending: b.pending, dropped: b.dropped, droppedBy: { ...b.droppedBy } },
+        details: { ledger: b.location, cause: b.fault, since, pending: b.pending, dropped: b.dropped - this.booksDroppedBefore, droppedBy: { ...b.droppedBy } },
       });
     } else if (b.fault === null && this.booksDown !== null) {
       const down = this.booksDown;
       this.booksDown = null;
+      this.booksDroppedBefore = b.dropped;
       const written = b.committed - down.committed;
       const dropped = b.dropped - down.dropped;
       this.emit({
