@@ -1,0 +1,21 @@
+import type { ProxyConfig } from '../config.js';
+import type { LedgerReader } from './ledger-reader.js';
+import { SqliteLedgerReader } from './ledger-sqlite-reader.js';
+import { OwnerMap } from './owners.js';
+import type { PayoutRules } from './ledger-payout.js';
+
+/** The reader of the books a configuration names (null: it names none), opened on first use. */
+export function openLedgerReader(ledger: ProxyConfig['ledger']): LedgerReader | null {
+  return ledger.path === null ? null : new SqliteLedgerReader(ledger.path);
+}
+
+/** The owners' fees and the PPLNS window of a configuration, as recording a payout needs them. */
+export function payoutRules(config: Pick<ProxyConfig, 'owners' | 'books'>): PayoutRules & { owners: OwnerMap } {
+  const owners = OwnerMap.compile(config.owners, config.books);
+  return { owners, fees: owners, pplnsWindow: config.books.pplnsWindow };
+}
+
+/** Owners a query may name: the configuration's and every owner the books have seen. */
+export async function knownOwners(reader: LedgerReader, owners: OwnerMap): Promise<string[]> {
+  return [...new Set([...owners.names, ...(await reader.owners())])].sort();
+}
