@@ -122,8 +122,9 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     config.ledger.path === null
       ? null
       : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, ownerOf, log: log.child({ component: 'ledger' }) });
-  // Reading the books (and recording payouts) over /api/ledger/..., with the owners and books in force.
-  const booksReader = openLedgerReader(config.ledger);
+  // Reading the books (and recording payouts) over /api/ledger/..., from a worker thread of its own, with the
+  // owners and books in force.
+  const booksReader = openLedgerReader(config.ledger, { threaded: true });
   if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod });
 
   let started = false;

@@ -1,12 +1,17 @@
 import type { ProxyConfig } from '../config.js';
 import type { LedgerReader } from './ledger-reader.js';
 import { SqliteLedgerReader } from './ledger-sqlite-reader.js';
+import { ThreadedLedgerReader } from './ledger-reader-thread.js';
 import { OwnerMap } from './owners.js';
 import type { PayoutRules } from './ledger-payout.js';
 
-/** The reader of the books a configuration names (null: it names none), opened on first use. */
-export function openLedgerReader(ledger: ProxyConfig['ledger']): LedgerReader | null {
-  return ledger.path === null ? null : new SqliteLedgerReader(ledger.path);
+/**
+ * The reader of the books a configuration names (null: it names none), opened on first use. `threaded`:
+ * in a worker thread (what the proxy's API uses, so a long query never pauses its sockets).
+ */
+export function openLedgerReader(ledger: ProxyConfig['ledger'], opts: { threaded?: boolean } = {}): LedgerReader | null {
+  if (ledger.path === null) return null;
+  return opts.threaded ? new ThreadedLedgerReader(ledger.path) : new SqliteLedgerReader(ledger.path);
 }
 
 /** The owners' fees and the PPLNS window of a configuration, as recording a payout needs them. */

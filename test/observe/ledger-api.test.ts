@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { SqliteLedgerReader } from '../../src/books/ledger-sqlite-reader.js';
+import { ThreadedLedgerReader } from '../../src/books/ledger-reader-thread.js';
 import { payoutRules } from '../../src/books/open-reader.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { MAX_PAYOUT_BODY_BYTES, registerLedgerRoutes } from '../../src/observe/ledger-api.js';
@@ -11,7 +11,8 @@ const RECORDED_AT = Date.UTC(2026, 11, 7, 12, 0, 0);
 
 async function start(t: Test, token?: string) {
   const { file } = await filledBooks(t);
-  const reader = new SqliteLedgerReader(file);
+  // The reader the app runs: in a worker thread (its results and errors cross the thread intact).
+  const reader = new ThreadedLedgerReader(file);
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
   registerLedgerRoutes(http, { reader, rules: () => payoutRules({ owners: OWNERS, books: BOOKS }), method: () => BOOKS.payoutMethod, now: () => RECORDED_AT });
   const { port } = await http.listen();
