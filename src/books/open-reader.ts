@@ -1,4 +1,5 @@
 import type { ProxyConfig } from '../config.js';
+import { checkOwner } from './ledger-input.js';
 import type { LedgerReader } from './ledger-reader.js';
 import { SqliteLedgerReader } from './ledger-sqlite-reader.js';
 import { ThreadedLedgerReader } from './ledger-reader-thread.js';
@@ -20,7 +21,8 @@ export function payoutRules(config: Pick<ProxyConfig, 'owners' | 'books'>): Payo
   return { owners, fees: owners, pplnsWindow: config.books.pplnsWindow };
 }
 
-/** Owners a query may name: the configuration's and every owner the books have seen. */
-export async function knownOwners(reader: LedgerReader, owners: OwnerMap): Promise<string[]> {
-  return [...new Set([...owners.names, ...(await reader.owners())])].sort();
+/** An owner a query names (or none): one the configuration or the books know, else a LedgerInputError naming `field`. */
+export async function namedOwner(owner: string | undefined, reader: LedgerReader, owners: OwnerMap, field: string): Promise<string | undefined> {
+  if (owner === undefined) return undefined;
+  return checkOwner(owner, [...new Set([...owners.names, ...(await reader.owners())])].sort(), field);
 }

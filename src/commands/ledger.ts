@@ -1,10 +1,10 @@
 import { ConfigError, buildConfig, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
 import { formatPayouts, formatProblems, formatReport } from '../books/ledger-format.js';
-import { checkOwner, LedgerInputError, parseAmount, parseBlocks, parseMethod, parseOptionalRange, parseRange, REPORT_FORMATS, TIME_WORDS } from '../books/ledger-input.js';
+import { LedgerInputError, parseAmount, parseBlocks, parseMethod, parseOptionalRange, parseRange, REPORT_FORMATS, TIME_WORDS } from '../books/ledger-input.js';
 import { recordPayout } from '../books/ledger-payout.js';
 import { REPORT_GROUPS, type LedgerReader } from '../books/ledger-reader.js';
 import { LedgerFaultError, LedgerRefusedError } from '../books/ledger-store.js';
-import { knownOwners, openLedgerReader, payoutRules } from '../books/open-reader.js';
+import { namedOwner, openLedgerReader, payoutRules } from '../books/open-reader.js';
 import { PAYOUT_METHODS } from '../books/payouts.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
@@ -35,6 +35,8 @@ const recordFlags = defineFlags({
   format: { type: 'enum', choices: ['table', 'json'] as const, default: 'table', help: 'output format' },
 });
 const verifyFlags = defineFlags({ config, from: from('minutes'), to });
+/** How the range's ends are named in messages. */
+const FLAGS = { from: '--from', to: '--to' };
 
 interface Sub {
   name: string;
@@ -56,8 +58,8 @@ const subs: Sub[] = [
     }),
     async run(argv, { reader, config }) {
       const v = reportFlags.parse(argv);
-      const range = parseRange(v.from, v.to, { from: '--from', to: '--to' });
-      const who = v.owner === undefined ? undefined : checkOwner(v.owner, await knownOwners(reader, payoutRules(config).owners), '--owner');
+      const range = parseRange(v.from, v.to, FLAGS);
+      const who = await namedOwner(v.owner, reader, payoutRules(config).owners, '--owner');
       return { code: 0, out: formatReport(range, v.by, await reader.report(range, v.by, who), v.format) };
     },
   },
@@ -72,8 +74,8 @@ const subs: Sub[] = [
     }),
     async run(argv, { reader, config }) {
       const v = payoutsFlags.parse(argv);
-      const range = parseOptionalRange(v.from, v.to, { from: '--from', to: '--to' });
-      const who = v.owner === undefined ? undefined : checkOwner(v.owner, await knownOwners(reader, payoutRules(config).owners), '--owner');
+      const range = parseOptionalRange(v.from, v.to, FLAGS);
+      const who = await namedOwner(v.owner, reader, payoutRules(config).owners, '--owner');
       return { code: 0, out: formatPayouts(await reader.payouts(range, who), v.format) };
     },
   },
@@ -100,7 +102,7 @@ const subs: Sub[] = [
       const v = recordFlags.parse(argv);
       if (v.amount === undefined) throw new LedgerInputError('--amount is required (DASH, like 1.5)');
       const amount = parseAmount(v.amount, '--amount');
-      const period = parseRange(v.from, v.to, { from: '--from', to: '--to' });
+      const period = parseRange(v.from, v.to, FLAGS);
       const method = v.method ?? parseMethod(config.books.payoutMethod, 'books.payoutMethod');
       const payout = await recordPayout(
         reader,
@@ -133,7 +135,7 @@ const subs: Sub[] = [
     }),
     async run(argv, { reader }) {
       const v = verifyFlags.parse(argv);
-      const problems = await reader.verify(parseOptionalRange(v.from, v.to, { from: '--from', to: '--to' }));
+      const problems = await reader.verify(parseOptionalRange(v.from, v.to, FLAGS));
       return { code: problems.length === 0 ? 0 : 1, out: formatProblems(reader.location, problems) };
     },
   },

@@ -1,10 +1,10 @@
 import type http from 'node:http';
 import { formatReport, payoutData, reportData } from '../books/ledger-format.js';
-import { checkOwner, LedgerInputError, parseAmount, parseBlocks, parseFormat, parseGroup, parseMethod, parseOptionalRange, parseRange } from '../books/ledger-input.js';
+import { LedgerInputError, parseAmount, parseBlocks, parseFormat, parseGroup, parseMethod, parseOptionalRange, parseRange } from '../books/ledger-input.js';
 import { recordPayout, type PayoutRules } from '../books/ledger-payout.js';
 import type { LedgerReader } from '../books/ledger-reader.js';
 import { LedgerFaultError, LedgerRefusedError } from '../books/ledger-store.js';
-import { knownOwners } from '../books/open-reader.js';
+import { namedOwner } from '../books/open-reader.js';
 import type { OwnerMap } from '../books/owners.js';
 import type { PayoutMethod } from '../books/payouts.js';
 import { sendJson, type HttpServer } from './http-server.js';
@@ -35,6 +35,9 @@ export interface LedgerApiOptions {
 /** The largest payout request body read. */
 export const MAX_PAYOUT_BODY_BYTES = 64 * 1024;
 
+/** How the range's ends are named in messages. */
+const PARAMS = { from: 'from', to: 'to' };
+
 const PAYOUT_FIELDS = ['amount', 'from', 'to', 'method', 'blocks', 'blockReward', 'note'] as const;
 
 export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions): void {
@@ -42,16 +45,13 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
   const now = opts.now ?? Date.now;
   const { reader } = opts;
   const param = (url: URL, name: string) => url.searchParams.get(name) ?? undefined;
-  const owner = async (url: URL) => {
-    const o = param(url, 'owner');
-    return o === undefined ? undefined : checkOwner(o, await knownOwners(reader, opts.rules().owners), 'owner');
-  };
+  const owner = (url: URL) => namedOwner(param(url, 'owner'), reader, opts.rules().owners, 'owner');
 
   server.route({
     method: 'GET',
     path: `${prefix}/report`,
     handler: guarded(async (_req, res, url) => {
-      const range = parseRange(param(url, 'from'), param(url, 'to'), { from: 'from', to: 'to' });
+      const range = parseRange(param(url, 'from'), param(url, 'to'), PARAMS);
       const by = parseGroup(param(url, 'by') ?? 'owner', 'by');
       const format = parseFormat(param(url, 'format') ?? 'json', 'format');
       const rows = await reader.report(range, by, await owner(url));
@@ -66,7 +66,7 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
     method: 'GET',
     path: `${prefix}/payouts`,
     handler: guarded(async (_req, res, url) => {
-      const range = parseOptionalRange(param(url, 'from'), param(url, 'to'), { from: 'from', to: 'to' });
+      const range = parseOptionalRange(param(url, 'from'), param(url, 'to'), PARAMS);
       sendJson(res, 200, { payouts: (await reader.payouts(range, await owner(url))).map(payoutData) });
     }),
   });
@@ -75,7 +75,7 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
     method: 'GET',
     path: `${prefix}/verify`,
     handler: guarded(async (_req, res, url) => {
-      const problems = await reader.verify(parseOptionalRange(param(url, 'from'), param(url, 'to'), { from: 'from', to: 'to' }));
+      const problems = await reader.verify(parseOptionalRange(param(url, 'from'), param(url, 'to'), PARAMS));
       sendJson(res, 200, { ok: problems.length === 0, ledger: reader.location, problems });
     }),
   });
@@ -98,7 +98,7 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
       };
       if (body.amount === undefined) throw new LedgerInputError('amount is required (DASH, like "1.5")');
       const amount = parseAmount(body.amount, 'amount');
-      const period = parseRange(text('from'), text('to'), { from: 'from', to: 'to' });
+      const period = parseRange(text('from'), text('to'), PARAMS);
       const method = parseMethod(text('method') ?? opts.method(), 'method');
       const blocks = body.blocks === undefined || body.blocks === null ? null : parseBlocks(Array.isArray(body.blocks) ? body.blocks.map(String).join(',') : String(body.blocks), 'blocks', period);
       const reward = body.blockReward === undefined || body.blockReward === null ? null : parseAmount(body.blockReward, 'blockReward');
