@@ -56,7 +56,7 @@ export type LedgerDropCause = 'queue-full' | 'in-flight-full' | 'unwritten-at-st
 export type LedgerHealth = Pick<LedgerWriter, 'location' | 'fault' | 'faultSince' | 'pending' | 'committed' | 'commits' | 'dropped' | 'droppedBy' | 'failuresBy'>;
 
 /** What a forwarded share's row takes from its forwarding, kept until its verdict. */
-type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'blockHash'>;
+type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'networkDifficulty' | 'blockHash'>;
 
 export class LedgerWriter {
   /** Records committed to the store so far. */
@@ -216,6 +216,7 @@ export class LedgerWriter {
       jobId: e.jobId,
       creditedDifficulty: e.difficulty,
       shareDifficulty: e.shareDifficulty,
+      networkDifficulty: e.networkDifficulty,
       blockHash: e.blockHash,
     });
   }
@@ -237,6 +238,7 @@ export class LedgerWriter {
       jobId: s.jobId,
       creditedDifficulty: s.creditedDifficulty,
       shareDifficulty: s.shareDifficulty,
+      networkDifficulty: s.networkDifficulty,
       verdict: v.kind,
       rejectCode: v.kind === 'rejected' ? v.code : null,
       reason: v.kind === 'accepted' ? null : v.reason,

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type { ReportRow, TimeRange } from '../books/ledger-reader.js';
+import { SqliteLedgerReader } from '../books/ledger-sqlite-reader.js';
 import type { OwnersConfig } from '../books/owners.js';
 
 /**
@@ -52,12 +53,10 @@ export function demoBooksFile(given: string | undefined, keep: boolean): DemoBoo
   };
 }
 
-/** One owner's shares sent to the pool in this run, from the books' share rows. */
+/** One owner's shares sent to the pool in this run, as the books' own report by owner has them. */
 export interface DemoOwnerBooks {
   owner: string;
   feePercent: number;
-  /** Workers with shares sent to the pool. */
-  workers: number;
   /** Shares sent to the pool, and the pool's verdicts. */
   shares: number;
   poolAccepted: number;
@@ -73,50 +72,46 @@ export interface DemoBooks {
   file: string;
   /** Whether the file is still there after the demo (false: a temporary file, removed). */
   kept: boolean;
+  /** The run's time span in the books, [from, to) in ms since the epoch: what the report covers. */
+  from: number;
+  to: number;
   owners: DemoOwnerBooks[];
   poolAccepted: number;
   work: number;
 }
 
 /**
- * What the books say about run `runId`, per owner (sorted by name), read from the file once the proxy has
- * stopped (the writer closed it). Owners are those configured plus the farm, each listed even without shares.
+ * What the books say about the demo's run (shares sent to the pool from `from` to `to`), per owner, sorted by
+ * name: the ledger's report by owner (the same as `dash-farm-proxy ledger report --by owner`), read once the
+ * proxy has stopped. Every configured owner and the farm are listed, also without shares.
  */
-export function readDemoBooks(file: string, runId: string, owners: OwnersConfig, farmOwner: string, kept: boolean): DemoBooks {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  let rows: { owner: string; workers: number; shares: number; accepted: number; rejected: number; unanswered: number; work: number }[];
+export async function readDemoBooks(file: string, range: TimeRange, owners: OwnersConfig, farmOwner: string, kept: boolean): Promise<DemoBooks> {
+  const reader = new SqliteLedgerReader(file);
+  let rows: ReportRow[];
   try {
-    rows = db
-      .prepare(
-        `SELECT owner, COUNT(DISTINCT worker) AS workers, COUNT(*) AS shares,
-           SUM(CASE WHEN verdict = 'accepted' THEN 1 ELSE 0 END) AS accepted,
-           SUM(CASE WHEN verdict = 'rejected' THEN 1 ELSE 0 END) AS rejected,
-           SUM(CASE WHEN verdict = 'unanswered' THEN 1 ELSE 0 END) AS unanswered,
-           SUM(CASE WHEN verdict = 'accepted' THEN credited_difficulty ELSE 0 END) AS work
-         FROM shares WHERE run_id = ? GROUP BY owner`,
-      )
-      .all(runId) as typeof rows;
+    rows = await reader.report(range, 'owner');
   } finally {
-    db.close();
+    await reader.close();
   }
-  const byOwner = new Map(rows.map((r) => [r.owner, r]));
+  const byOwner = new Map(rows.map((r) => [String(r.key), r]));
   const names = [...new Set([...Object.keys(owners), farmOwner, ...byOwner.keys()])].sort();
-  const work = rows.reduce((n, r) => n + r.work, 0);
+  const work = rows.reduce((n, r) => n + r.acceptedWork, 0);
   return {
     file,
     kept,
+    from: range.from,
+    to: range.to,
     owners: names.map((owner) => {
       const r = byOwner.get(owner);
       return {
         owner,
         feePercent: owners[owner]?.feePercent ?? 0,
-        workers: r?.workers ?? 0,
         shares: r?.shares ?? 0,
         poolAccepted: r?.accepted ?? 0,
         poolRejected: r?.rejected ?? 0,
         poolUnanswered: r?.unanswered ?? 0,
-        work: r?.work ?? 0,
-        workShare: work > 0 ? (r?.work ?? 0) / work : 0,
+        work: r?.acceptedWork ?? 0,
+        workShare: work > 0 ? (r?.acceptedWork ?? 0) / work : 0,
       };
     }),
     poolAccepted: rows.reduce((n, r) => n + r.accepted, 0),

@@ -142,7 +142,7 @@ const command: Command = {
     const summary: DemoSummary = demoSummary(app.ledger.summary(), [pool.stats()], fleet.stats(), v.devices, (Date.now() - started) / 1000);
     // The proxy has stopped: the books are closed, with every share the pool answered.
     try {
-      summary.books = readDemoBooks(books.path, app.books!.run.runId, DEMO_OWNERS, DEMO_FARM_OWNER, !books.temporary);
+      summary.books = await readDemoBooks(books.path, { from: app.books!.run.startedAt, to: Date.now() + 1 }, DEMO_OWNERS, DEMO_FARM_OWNER, !books.temporary);
     } catch (err) {
       summary.books = { file: books.path, kept: !books.temporary, error: (err as Error).message };
     } finally {

@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
@@ -59,8 +59,8 @@ t.test('demo: addresses, live dashboard and API, progress, a balanced summary, e
   t.equal(summary.poolRejected, 0);
   t.equal(summary.pool.rejected, 0, 'the pool rejected nothing the proxy forwarded');
 
-  // The books, from the file the demo kept: the summary's per-owner numbers are the share rows', which are the
-  // per-minute rows' (the books' own per-owner view); the pool-accepted shares are the simulated pool's count.
+  // The books, from the file the demo kept: the summary's per-owner numbers are the ledger's report by owner
+  // (as `ledger report` prints it) and the per-minute rows'; the pool-accepted shares are the simulated pool's.
   const books = summary.books!;
   t.ok(books && !('error' in books), `the books were read (${JSON.stringify(books)})`);
   if (!books || 'error' in books) return;
@@ -75,6 +75,19 @@ t.test('demo: addresses, live dashboard and API, progress, a balanced summary, e
   const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
   t.ok(close(books.owners.reduce((n, o) => n + o.work, 0), books.work), 'per-owner work sums to the total');
   t.ok(close(books.owners.reduce((n, o) => n + o.workShare, 0), 1), 'the work shares sum to 1');
+
+  const config = path.join(path.dirname(booksFile), 'proxy.json');
+  writeFileSync(config, JSON.stringify({ pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }], ledger: { path: booksFile } }));
+  const report = runCli(t, ['ledger', 'report', '--config', config, '--from', '2000-01-01', '--to', '2100-01-01', '--by', 'owner', '--format', 'json']);
+  t.equal(await report.exit, 0, `ledger report: ${report.stderr}`);
+  const rows = (JSON.parse(report.stdout.join('\n')) as { rows: { owner: string; shares: number; accepted: number; rejected: number; unanswered: number; acceptedWork: number }[] }).rows;
+  t.same(
+    books.owners.filter((o) => o.shares > 0).map((o) => ({ owner: o.owner, shares: o.shares, accepted: o.poolAccepted, rejected: o.poolRejected, unanswered: o.poolUnanswered, acceptedWork: o.work })),
+    rows.map(({ owner, shares, accepted, rejected, unanswered, acceptedWork }) => ({ owner, shares, accepted, rejected, unanswered, acceptedWork })),
+    "the summary's owners are `ledger report --by owner`'s rows",
+  );
+  const verify = runCli(t, ['ledger', 'verify', '--config', config]);
+  t.equal(await verify.exit, 0, `ledger verify passes: ${verify.stdout.join(' ')} ${verify.stderr}`);
 
   const db = new Database(booksFile, { readonly: true });
   t.teardown(() => db.close());
