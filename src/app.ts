@@ -16,7 +16,7 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
-import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, upstreamSlotOptions } from './options.js';
+import { deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, upstreamSlotOptions } from './options.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 
@@ -47,8 +47,9 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const log = deps.log ?? createLogger({ level: config.log.level, format: config.log.format });
   const hasher = deps.hasher ?? (await loadX11Wasm());
   const bus = new EventBus();
-  // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics retention.
-  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds });
+  // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics
+  // retention. Owners are resolved there, where a share is counted (the core's events carry worker names).
+  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds, owners: ownerMap(config) });
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
