@@ -210,7 +210,7 @@ t.test('the API and /metrics give the same numbers', async (t) => {
   const metrics = (await s.get('/metrics')).text;
   const devices = (await s.get('/api/devices')).json().devices as any[];
   for (const d of devices) {
-    const w = `worker="${d.worker}"`;
+    const w = `worker="${d.worker}",owner="${d.owner}"`;
     t.equal(seriesValue(metrics, `dash_proxy_device_shares_total{${w},result="accepted"}`), d.accepted, `${d.worker} accepted`);
     t.equal(seriesValue(metrics, `dash_proxy_device_work_total{${w}}`), d.work, `${d.worker} work`);
     t.equal(seriesValue(metrics, `dash_proxy_device_difficulty{${w}}`), d.difficulty, `${d.worker} difficulty`);
