@@ -103,7 +103,11 @@ function hashrate(text: string): number {
 }
 
 // Column order in the table (app.js COLUMNS).
-const COL = { worker: 0, status: 1, hashrate: 2, difficulty: 3, accepted: 4, rejected: 5, rejectRate: 6, lastShare: 7, ip: 8 };
+const COL = { worker: 0, owner: 1, status: 2, hashrate: 3, difficulty: 4, accepted: 5, rejected: 6, rejectRate: 7, lastShare: 8, ip: 9 };
+
+/** The demo farm's owners: alice owns asic-01..09 by pattern, bob asic-10..19, the farm the rest. */
+const OWNERS = { alice: { workers: ['rack-01.asic-0?'], feePercent: 2 }, bob: { workers: ['rack-01.asic-1?'] } };
+const ownerOf = (worker: string) => (/asic-0\d$/.test(worker) ? 'alice' : /asic-1\d$/.test(worker) ? 'bob' : 'farm');
 
 t.test('dashboard routes: token, content types, CSP, no inline code, no other host', async (t) => {
   const sut = await startSut(t, { kind: 'synthetic', devices: 3, token: TOKEN, backfill: false });
@@ -150,7 +154,7 @@ t.test('dashboard routes: token, content types, CSP, no inline code, no other ho
 });
 
 t.test('dashboard in headless Chromium against the running farm', { skip, timeout: 240_000 }, async (t) => {
-  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500 });
+  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500, owners: OWNERS });
   const port = Number(new URL(sut.baseUrl).port);
 
   const context = await launch(t);
@@ -193,6 +197,30 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   );
   await page.waitForFunction((before) => Number(document.getElementById('t-accepted')!.textContent!.replace(/\D/g, '')) > before, totalBefore, WAIT);
   t.pass('accepted counts grow on the page');
+  // Each device's owner is in its row (the header says so); the owners panel has every owner, with the
+  // devices it has and a share of the farm's work that agrees with the farm's own.
+  t.equal(await page.textContent('.head-row .col-owner'), 'Owner');
+  for (const w of await shownWorkers(page)) t.equal(await cellText(page, w, COL.owner), ownerOf(w), `${w} belongs to ${ownerOf(w)}`);
+  await page.waitForFunction(() => document.querySelectorAll('#owner-body tr[data-owner]').length === 3, undefined, WAIT);
+  const ownerRows = await page.$$eval('#owner-body tr[data-owner]', (rows) => rows.map((r) => [(r as HTMLElement).dataset.owner!, ...[...r.children].map((c) => c.textContent ?? '')]));
+  t.same(ownerRows.map((r) => r[0]).sort(), ['alice', 'bob', 'farm'], 'the owners panel lists alice, bob and the farm');
+  const farmViews = new Map(sut.stats.ownerList().map((o) => [o.owner, o]));
+  for (const [owner, name, devices, , , share] of ownerRows) {
+    const o = farmViews.get(owner!)!;
+    t.equal(name, owner, `${owner}: name`);
+    t.equal(devices, `${o.devicesOnline} / ${o.devices}`, `${owner}: devices online / all`);
+    t.match(share, /^\d+(\.\d+)?%$/, `${owner}: a share of the farm's work (${share})`);
+    t.ok(Math.abs(number(share!) / 100 - o.shareOfWork) < 0.05, `${owner}: its share on the page (${share}) is the farm's (${(o.shareOfWork * 100).toFixed(2)}%) or just behind it`);
+  }
+  t.match(await page.getAttribute('#owner-body tr[data-owner="farm"]', 'class'), /farm-owner/, 'the farm owner is marked');
+  t.same([ownerRows.filter((r) => r[0] === 'alice')[0]![2], ownerRows.filter((r) => r[0] === 'bob')[0]![2], ownerRows.filter((r) => r[0] === 'farm')[0]![2]], ['9 / 9', '10 / 10', '5 / 5'], 'devices per owner by the patterns');
+  // The filter matches owners too.
+  await page.fill('#filter', 'bob');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '10 of 24', undefined, WAIT);
+  t.ok((await shownWorkers(page)).every((w) => ownerOf(w) === 'bob'), "filter by owner: bob's devices");
+  await page.fill('#filter', '');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '24', undefined, WAIT);
+
   const age1 = await cellText(page, first, COL.lastShare);
   t.match(age1, /^\d+s$/, 'last-share age in seconds');
 
@@ -200,11 +228,11 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   const victim = sut.workers[2]!;
   await sut.kill(victim);
   await page.waitForFunction(
-    (w) => {
+    ([w, c]) => {
       const row = document.querySelector(`#grid-body .row[data-worker="${w}"]`);
-      return row?.classList.contains('offline') && row.children[1]!.textContent === 'offline';
+      return row?.classList.contains('offline') && row.children[c]!.textContent === 'offline';
     },
-    victim,
+    [victim, COL.status] as const,
     WAIT,
   );
   t.pass(`${victim} is shown offline`);
@@ -271,11 +299,14 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
   // Read every drawn row's hashrate in one go, in screen order.
   const rates = (
-    await page.$$eval('#grid-body .row:not([hidden])', (rows) =>
-      rows
-        .map((r) => ({ top: new DOMMatrix(getComputedStyle(r).transform).m42, text: r.children[2]!.textContent ?? '' }))
-        .sort((a, b) => a.top - b.top)
-        .map((r) => r.text),
+    await page.$$eval(
+      '#grid-body .row:not([hidden])',
+      (rows, col) =>
+        rows
+          .map((r) => ({ top: new DOMMatrix(getComputedStyle(r).transform).m42, text: r.children[col]!.textContent ?? '' }))
+          .sort((a, b) => a.top - b.top)
+          .map((r) => r.text),
+      COL.hashrate,
     )
   ).map(hashrate);
   t.ok(

@@ -475,7 +475,7 @@
     const rows = sorted.map((o) => {
       const tr = document.createElement('tr');
       tr.dataset.owner = o.owner;
-      if (!o.configured) tr.className = 'unconfigured';
+      tr.className = o.configured ? (o.farm ? 'farm-owner' : '') : 'unconfigured';
       const cell = (cls, text, title) => {
         const td = document.createElement('td');
         td.className = cls;
@@ -483,9 +483,9 @@
         if (title) td.title = title;
         return td;
       };
-      const name = o.owner + (o.farm ? ' (farm)' : '');
+      const title = o.farm ? `${o.owner}: the farm itself (books.farmOwner)` : o.configured ? o.owner : `${o.owner}: no longer in the owners map; its credited work stays`;
       tr.append(
-        cell('o-name', name, o.configured ? name : `${o.owner}: no longer in the owners map; its credited work stays`),
+        cell('o-name', o.owner, title),
         cell('o-num o-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)}`, 'devices online / all its devices'),
         cell('o-num o-hashrate', formatHashrate(o.hashrate)),
         cell('o-num o-work', formatDifficulty(o.work), `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
