@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { EventBus } from '../../src/core/events.js';
+import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, poolResultOf, type FarmLedgerOptions } from '../../src/observe/farm-ledger.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics, type ProxyMetricsOptions } from '../../src/observe/metrics.js';
@@ -409,4 +410,27 @@ t.test('a worker appears once per scrape even when devices come and go while it 
     t.equal(workers.length, n, `${family}: every worker once`);
   }
   t.ok(churn > 0);
+});
+
+t.test('owner label: every per-device series names the owner; a new map relabels the device from then on', async (t) => {
+  const s = setup(t, { owners: OwnerMap.compile({ alice: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }), labelIp: true });
+  s.authorize('rack3.a1', 1);
+  s.authorize('alice.s19', 2);
+  s.authorize('rig-9', 3);
+  s.accept('rack3.a1', 1, 64);
+  s.accept('alice.s19', 2, 32);
+  let text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rack3.a1",owner="alice",ip="10.0.0.1"}'), 64, 'by pattern');
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="alice.s19",owner="alice",ip="10.0.0.2"}'), 32, 'by owner.worker');
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-9",owner="farm",ip="10.0.0.3"}'), 1, 'the farm owns the rest');
+  for (const family of ['dash_proxy_device_shares_total', 'dash_proxy_device_work_total', 'dash_proxy_device_difficulty', 'dash_proxy_device_connected', 'dash_proxy_device_upstream_shares_total']) {
+    const lines = familyLines(text, family);
+    t.ok(lines.length >= 3 && lines.every((l) => /,owner="(alice|farm)"/.test(l)), `${family}: every series has an owner label`);
+  }
+
+  s.ledger.setOwners(OwnerMap.compile({ bob: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }));
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rack3.a1",owner="bob",ip="10.0.0.1"}'), 64, 'rack3.a1 is now exported under bob');
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="alice.s19",owner="farm",ip="10.0.0.2"}'), 32, 'alice is no owner any more: the farm');
+  t.notOk(text.includes('owner="alice"'), 'no series under the old owner (Prometheus keeps its history)');
 });
