@@ -14,6 +14,11 @@
 
 # ---- build: all dependencies, compile src/ to dist/ -------------------------------------------------------
 FROM node:24-bookworm-slim AS build
+# better-sqlite3 (the ledger) is a native module: npm builds it from source with these when its prebuilt
+# binary cannot be downloaded. Only this stage has compilers; the runtime stage takes the built module.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -28,8 +33,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && mkdir -p /etc/dash-farm-proxy \
- && echo '{}' > /etc/dash-farm-proxy/proxy.json
+ && echo '{}' > /etc/dash-farm-proxy/proxy.json \
+ && mkdir -p /var/lib/dash-farm-proxy && chown node:node /var/lib/dash-farm-proxy
 COPY --from=build /app/dist ./dist
+# The runtime install skips install scripts (no compilers here): better-sqlite3's native binary, built for
+# this same Node image, comes from the build stage.
+COPY --from=build /app/node_modules/better-sqlite3/build ./node_modules/better-sqlite3/build
 
 LABEL org.opencontainers.image.title="dash-farm-proxy" \
       org.opencontainers.image.description="Stratum V1 proxy and share aggregator for Dash (X11) mining farms" \

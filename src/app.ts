@@ -19,6 +19,8 @@ import { createLogger, type Logger } from './core/log.js';
 import { deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, upstreamSlotOptions } from './options.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
+import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
+import { LedgerWriter } from './books/ledger-writer.js';
 
 /**
  * The whole proxy wired from a validated configuration: upstream slots, the proxy core, the device server,
@@ -38,6 +40,8 @@ export interface ProxyApp {
   /** The dashboard's websocket feed (/ws). */
   readonly feed: Feed;
   readonly log: Logger;
+  /** The books' writer (null when `ledger.path` is not set). */
+  readonly books: LedgerWriter | null;
   start(): Promise<{ stratum: AddressInfo; http: AddressInfo }>;
   /** Graceful stop: no new devices, devices told to reconnect, pending pool answers awaited (bounded). */
   stop(): Promise<void>;
@@ -104,6 +108,16 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   // already logged at once by the proxy and the device server.
   const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
 
+  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts), committed
+  // from a worker thread so that the disk never pauses the sockets.
+  // A share's owner is taken when it is recorded, from the owners map in force: the farm ledger's, which a
+  // reload replaces (src/reload.ts), so the books and the live numbers credit the same owner.
+  const ownerOf = (worker: string) => ledger.owners.ownerOf(worker);
+  const books =
+    config.ledger.path === null
+      ? null
+      : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, ownerOf, log: log.child({ component: 'ledger' }) });
+
   let started = false;
   return {
     get config() {
@@ -120,14 +134,24 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     http,
     feed,
     log,
+    books,
     async start() {
+      // The books first: a file that is not ours (or is newer) fails the start; one out of reach is logged and retried.
+      await books?.start();
       // Ports first: a port in use fails the start before any pool connection is made.
-      const stratum = await devices.listen();
+      let stratum: AddressInfo;
+      try {
+        stratum = await devices.listen();
+      } catch (err) {
+        await books?.stop('start failed');
+        throw err;
+      }
       let httpAddr: AddressInfo;
       try {
         httpAddr = await http.listen();
       } catch (err) {
         await devices.close();
+        await books?.stop('start failed');
         throw err;
       }
       proxy.start();
@@ -154,6 +178,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       // [hardening] The pool side stops first: submits still unanswered after the drain resolve now, and
       // their honest answer reaches the device before its session is ended (flushed, bounded).
       await proxy.stop();
+      // Every forwarded share has its verdict now: the books take the last ones and the stop.
+      await books?.stop('stopped');
       await devices.close();
       // The feed first: open websockets would otherwise hold the HTTP server's close.
       await feed.close();

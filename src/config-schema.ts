@@ -53,6 +53,8 @@ export interface ProxyConfig {
   metrics: { labelIp: boolean; retentionSeconds: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
   shutdown: { drainSeconds: number };
+  /** The books (src/books/): a SQLite file of every share sent to the pool; null: no books. */
+  ledger: { path: string | null };
   /** Webhooks (generic JSON, Slack, Telegram) for device offline/back, hashrate drop, rejects, pools, blocks. */
   alerts: AlertsConfig;
   /** Who owns which workers (hosting farms): owner name -> worker patterns and hosting fee. */
@@ -99,6 +101,8 @@ export const DEFAULT_CONFIG: ProxyConfig = {
   metrics: { labelIp: false, retentionSeconds: DEFAULT_RETENTION_SECONDS },
   log: { level: 'info', format: 'json' },
   shutdown: { drainSeconds: 10 },
+  // Off until given a path: the books need a place the operator chose and keeps (a volume in a container).
+  ledger: { path: null },
   alerts: DEFAULT_ALERTS_CONFIG,
   owners: {},
   books: DEFAULT_BOOKS,
@@ -256,6 +260,9 @@ export function configSchema(): JsonSchema {
       }),
       shutdown: section('graceful stop', {
         drainSeconds: num({ min: 0, max: 600 }, d.shutdown.drainSeconds, 'on SIGTERM, how long pending pool answers are awaited'),
+      }),
+      ledger: section('the books: every share sent to the pool, per-minute work of each worker, pool switches, starts and stops', {
+        path: textOrNull('SQLite file of the books, created when missing (e.g. /var/lib/dash-farm-proxy/ledger.sqlite); null: no books'),
       }),
       alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools and blocks', {
         webhooks: { type: 'array', items: WEBHOOK_SCHEMA, default: [], description: 'where alerts go' },

@@ -41,10 +41,23 @@ export interface ProxyEventMap {
     at: number;
   };
   'share.rejected': { sessionId: number; worker: string | null; ip: string; reason: RejectReason; code: number; message: string; at: number };
-  /** An accepted share sent toward the pool (it met the pool's or the network's target). */
-  'share.forwarded': UpstreamRoute & { sessionId: number; worker: string; at: number };
+  /**
+   * An accepted share sent toward the pool (it met the pool's or the network's target). `shareId` (a
+   * per-process counter) ties it to its `share.upstream`; the pool's job, the credited difficulty, the
+   * share's own difficulty and, for a block candidate, its hash are what the books record.
+   */
+  'share.forwarded': UpstreamRoute & {
+    sessionId: number;
+    worker: string;
+    shareId: number;
+    jobId: string;
+    difficulty: number;
+    shareDifficulty: number;
+    blockHash: string | null;
+    at: number;
+  };
   /** The pool's verdict on a forwarded share (or why it gave none), on the route it was forwarded on. */
-  'share.upstream': UpstreamRoute & { sessionId: number; worker: string; verdict: PoolVerdict; latencyMs: number; at: number };
+  'share.upstream': UpstreamRoute & { sessionId: number; worker: string; shareId: number; verdict: PoolVerdict; latencyMs: number; at: number };
   'block.candidate': { sessionId: number; worker: string; pool: string; jobId: string; hash: string; shareDifficulty: number; networkDifficulty: number; at: number };
   /** Upstream connection `connection` is subscribed and authorized on `pool`. */
   'pool.up': { connection: number; pool: string; url: string; at: number };

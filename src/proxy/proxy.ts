@@ -82,6 +82,8 @@ export class Proxy implements MiningHost {
   private stopped = false;
   /** Pool submits not answered yet (shutdown waits for them, bounded). */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Per-process number of each forwarded share (its `share.forwarded` and `share.upstream` carry it). */
+  private nextShareId = 1;
 
   constructor(options: ProxyOptions) {
     this.opts = {
@@ -402,8 +404,9 @@ export class Proxy implements MiningHost {
     const next = vardiffUpdate(device.vardiff, true, outcome.job.poolDifficulty, this.opts.vardiff, now);
     if (next !== null) this.retargetSession(device, next);
     const pool = channel.pool ?? 'unknown';
-    if (outcome.meetsNetwork) {
-      const hash = displayHash(outcome.hash);
+    const blockHash = outcome.meetsNetwork ? displayHash(outcome.hash) : null;
+    if (blockHash !== null) {
+      const hash = blockHash;
       this.log.warn('*** BLOCK CANDIDATE ***', { worker, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, pool });
       this.bus.emit('block.candidate', { sessionId: session.id, worker, pool, jobId: outcome.job.poolJobId, hash, shareDifficulty: outcome.shareDifficulty, networkDifficulty: outcome.job.networkDifficulty, at: now });
     }
@@ -411,7 +414,19 @@ export class Proxy implements MiningHost {
     // when the pool's difficulty is above the network's): the pool submits the block, nothing is lost.
     if (!outcome.meetsPool && !outcome.meetsNetwork) return;
 
-    this.bus.emit('share.forwarded', { sessionId: session.id, worker, connection: channel.index, pool, at: now });
+    const shareId = this.nextShareId++;
+    this.bus.emit('share.forwarded', {
+      sessionId: session.id,
+      worker,
+      connection: channel.index,
+      pool,
+      shareId,
+      jobId: outcome.job.poolJobId,
+      difficulty: outcome.creditedDifficulty,
+      shareDifficulty: outcome.shareDifficulty,
+      blockHash,
+      at: now,
+    });
     const share = {
       worker: this.opts.workerMode === 'passthrough' ? params.worker : UPSTREAM_FARM_WORKER,
       jobId: outcome.job.poolJobId,
@@ -424,7 +439,7 @@ export class Proxy implements MiningHost {
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
     return pending.then(({ latencyMs, ...verdict }) => {
-      this.bus.emit('share.upstream', { sessionId: session.id, worker, connection: channel.index, pool, verdict, latencyMs, at: Date.now() });
+      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, connection: channel.index, pool, verdict, latencyMs, at: Date.now() });
       const refusal = deviceRefusal(verdict);
       if (refusal !== null) throw refusal;
     });

@@ -31,6 +31,18 @@ t.test('multi-stage: a build stage that compiles, a runtime stage with productio
   t.notOk(copies.some((c) => /^\.\s/.test(c) || /\bsrc\b/.test(c)), 'no sources in the runtime stage');
 });
 
+t.test('native modules: the build stage has the compilers before npm ci, the runtime stage takes the built binary', async (t) => {
+  const build = stages.find((s) => s.name === 'build')!;
+  const buildRuns = runs(build);
+  const tools = buildRuns.findIndex((r) => /apt-get install\b/.test(r) && ['python3', 'make', 'g\\+\\+'].every((p) => new RegExp(`\\s${p}(\\s|$)`).test(r)));
+  t.ok(tools >= 0, 'the build stage installs python3, make and g++ (better-sqlite3 builds from source without its prebuilt download)');
+  t.ok(tools < buildRuns.findIndex((r) => /\bnpm ci\b/.test(r)), 'before npm ci');
+  const copies = inFinal('COPY').map((c) => c.args);
+  t.ok(copies.some((c) => /^--from=build\s+\/app\/node_modules\/better-sqlite3\/build\s+\.\/node_modules\/better-sqlite3\/build$/.test(c)), "better-sqlite3's compiled build comes from the build stage");
+  t.notOk(runs(final).some((r) => /apt-get install/.test(r) && /g\+\+/.test(r)), 'no compilers in the runtime image');
+  t.equal(build.image, final.image, 'both stages on the same Node image (the native binary matches its ABI)');
+});
+
 t.test('every stage is on a current LTS Node image (even major >= 20; the app needs >= 20.18)', async (t) => {
   for (const s of stages) {
     const m = /^node:(\d+)(?:[.\d]*)(-[a-z0-9-]+)?$/.exec(s.image);

@@ -64,9 +64,9 @@ t.test('device metrics follow the device events', async (t) => {
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'unauthorized', code: 24, message: 'x', at: T0 });
-  for (let k = 0; k < 3; k++) s.bus.emit('share.forwarded', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', at: T0 });
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 40, at: T0 });
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', verdict: { kind: 'rejected', code: 22, reason: 'Duplicate share' }, latencyMs: 60, at: T0 });
+  for (let k = 0; k < 3; k++) s.bus.emit('share.forwarded', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, blockHash: null, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 40, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 22, reason: 'Duplicate share' }, latencyMs: 60, at: T0 });
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 3);
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="stale"}'), 2);
@@ -104,7 +104,7 @@ t.test('rejections of unknown or missing workers count for the farm only', async
   const s = setup(t);
   s.bus.emit('share.rejected', { sessionId: 7, worker: null, ip: '10.0.0.7', reason: 'not_subscribed', code: 25, message: 'Not subscribed', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 8, worker: 'never-authorized', ip: '10.0.0.8', reason: 'unauthorized', code: 24, message: 'Unauthorized worker', at: T0 });
-  s.bus.emit('share.upstream', { sessionId: 8, worker: 'never-authorized', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 8, worker: 'never-authorized', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
   const text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="not_subscribed"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="unauthorized"}'), 1);
@@ -140,8 +140,8 @@ t.test('pool, job, block and limit metrics', async (t) => {
   s.bus.emit('block.candidate', { sessionId: 1, worker: 'w', pool: 'backup', jobId: '2', hash: '00', shareDifficulty: 9, networkDifficulty: 8, at });
   s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.1', at });
   s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.2', at });
-  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', at });
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', verdict: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' }, latencyMs: 10_000, at });
+  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, blockHash: null, at });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', shareId: 0, verdict: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' }, latencyMs: 10_000, at });
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1, 'connection 1 is still up on main');
   t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 1, 'connection 1 still mines on main');
@@ -267,7 +267,7 @@ t.test('the ip label option', async (t) => {
   const s = setup(t, { labelIp: true });
   s.authorize('rig-1', 1, T0, '192.168.1.20');
   s.accept('rig-1', 1, 64, T0, '192.168.1.20');
-  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
   let text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",ip="192.168.1.20",result="accepted"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",owner="farm",ip="192.168.1.20"}'), 64);

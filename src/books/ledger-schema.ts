@@ -1,0 +1,101 @@
+/**
+ * The ledger's schema, as versioned migrations. Migration N takes a database at version N-1 to version N;
+ * a store applies, at start, every migration above the version it finds (recorded in `schema_version`).
+ * The SQL is kept to what SQLite and PostgreSQL both read the same way (BIGINT times in ms since the epoch,
+ * DOUBLE PRECISION difficulties, natural primary keys, no autoincrement), so a PostgreSQL store can run the
+ * same migrations and hold the same rows.
+ */
+export interface Migration {
+  version: number;
+  /** What it adds, in words (kept in the schema_version row). */
+  description: string;
+  statements: readonly string[];
+}
+
+/** The table every ledger has from version 1 on; its absence in a non-empty database means "not ours". */
+export const SCHEMA_VERSION_TABLE = 'schema_version';
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'runs, shares sent to the pool, per-minute work of each worker, pool switches',
+    statements: [
+      `CREATE TABLE ${SCHEMA_VERSION_TABLE} (
+        version BIGINT PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_at BIGINT NOT NULL
+      )`,
+      // One row per start of the proxy. stopped_at stays NULL when it did not stop cleanly (killed, crashed,
+      // power lost): the next start shows the gap from last_seen_at (its last commit) to its own started_at.
+      `CREATE TABLE proxy_runs (
+        run_id TEXT PRIMARY KEY,
+        started_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        stopped_at BIGINT,
+        stop_reason TEXT,
+        pid BIGINT NOT NULL,
+        host TEXT NOT NULL,
+        version TEXT NOT NULL
+      )`,
+      // Every share sent to the pool, with the pool's verdict: accepted, rejected (code and reason) or
+      // unanswered (no_answer_cause: timeout, connection-lost, no-pool). at: when the device submitted it;
+      // answered_at: when the verdict (or its absence) was known.
+      `CREATE TABLE shares (
+        run_id TEXT NOT NULL,
+        share_id BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        answered_at BIGINT NOT NULL,
+        worker TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        pool TEXT NOT NULL,
+        connection BIGINT NOT NULL,
+        job_id TEXT NOT NULL,
+        credited_difficulty DOUBLE PRECISION NOT NULL,
+        share_difficulty DOUBLE PRECISION NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('accepted', 'rejected', 'unanswered')),
+        reject_code BIGINT,
+        reason TEXT,
+        no_answer_cause TEXT,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        block_candidate BIGINT NOT NULL CHECK (block_candidate IN (0, 1)),
+        block_hash TEXT,
+        PRIMARY KEY (run_id, share_id)
+      )`,
+      `CREATE INDEX shares_at ON shares (at)`,
+      // Each worker's work per minute (minute: its first ms). local_*: every share the proxy accepted at the
+      // device's target (forwarded or not); the verdict columns count the shares sent to the pool, by the
+      // minute they were submitted in, and accepted_work sums their credited difficulty when the pool
+      // accepted them. The verdict columns always equal the share rows grouped the same way.
+      `CREATE TABLE worker_minutes (
+        minute BIGINT NOT NULL,
+        worker TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        local_shares BIGINT NOT NULL DEFAULT 0,
+        local_work DOUBLE PRECISION NOT NULL DEFAULT 0,
+        accepted BIGINT NOT NULL DEFAULT 0,
+        rejected BIGINT NOT NULL DEFAULT 0,
+        unanswered BIGINT NOT NULL DEFAULT 0,
+        accepted_work DOUBLE PRECISION NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, worker, owner)
+      )`,
+      `CREATE TABLE pool_switches (
+        run_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        connection BIGINT NOT NULL,
+        from_pool TEXT,
+        to_pool TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+      )`,
+    ],
+  },
+];
+
+/** The newest schema this code knows. */
+export const LEDGER_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** The migrations to apply to a database at `current` (0: empty), in order. */
+export function pendingMigrations(current: number): readonly Migration[] {
+  return MIGRATIONS.filter((m) => m.version > current);
+}

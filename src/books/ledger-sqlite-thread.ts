@@ -1,0 +1,97 @@
+import { Worker } from 'node:worker_threads';
+import type { SqliteLedgerOptions } from './ledger-sqlite.js';
+import { LedgerFaultError, LedgerRefusedError, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
+
+/**
+ * The SQLite store in a worker thread: better-sqlite3 is synchronous, and a commit with synchronous=FULL
+ * waits for the disk (a few ms per hundred records, tens of ms for ten thousand). Run on the proxy's thread,
+ * that would pause every socket; here the proxy only posts the batch and is told when it is on disk.
+ * Requests are answered in order; errors come back as the same LedgerRefusedError / LedgerFaultError.
+ */
+export type LedgerRequest =
+  | { id: number; op: 'open' }
+  | { id: number; op: 'write'; run: LedgerRun; records: readonly LedgerRecord[]; at: number }
+  | { id: number; op: 'max-pages'; pages: number | undefined }
+  | { id: number; op: 'close' };
+
+export type LedgerErrorData = { kind: 'refused'; why: string } | { kind: 'fault'; fault: LedgerFaultCause; detail: string } | { kind: 'other'; message: string };
+
+export type LedgerResponse = { id: number; ok: true } | { id: number; ok: false; error: LedgerErrorData };
+
+type Pending = { resolve: () => void; reject: (err: Error) => void };
+
+export class ThreadedSqliteLedgerStore implements LedgerStore {
+  readonly location: string;
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(private readonly opts: SqliteLedgerOptions) {
+    this.location = opts.path;
+  }
+
+  open(): Promise<void> {
+    return this.request({ op: 'open' });
+  }
+
+  write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
+    return this.request({ op: 'write', run, records, at });
+  }
+
+  /** The size cap in pages (SQLite's max_page_count), as SqliteLedgerStore's. */
+  setMaxPageCount(pages: number | undefined): Promise<void> {
+    return this.request({ op: 'max-pages', pages });
+  }
+
+  async close(): Promise<void> {
+    if (!this.worker) return;
+    await this.request({ op: 'close' }).catch(() => {});
+    const worker = this.worker;
+    this.worker = null;
+    await worker.terminate();
+  }
+
+  private request(body: LedgerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never): Promise<void> {
+    const worker = this.worker ?? this.spawn();
+    const id = this.nextId++;
+    // The thread keeps the process alive only while it has work (a stop still writing must finish).
+    worker.ref();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, ...body });
+    });
+  }
+
+  private spawn(): Worker {
+    // From dist/ the worker is the compiled .js beside this file; from sources (tests run .ts through tsx),
+    // the worker registers tsx itself, since a worker's entry does not go through the parent's loader.
+    const file = new URL(import.meta.url.endsWith('.ts') ? './ledger-sqlite-worker.ts' : './ledger-sqlite-worker.js', import.meta.url);
+    const worker = file.pathname.endsWith('.ts')
+      ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: this.opts })
+      : new Worker(file, { workerData: this.opts, execArgv: [] });
+    worker.unref();
+    worker.on('message', (res: LedgerResponse) => {
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      if (this.pending.size === 0) worker.unref();
+      if (res.ok) p.resolve();
+      else p.reject(this.error(res.error));
+    });
+    const failAll = (err: Error) => {
+      for (const p of this.pending.values()) p.reject(new LedgerFaultError(this.location, 'other', `the ledger thread failed: ${err.message}`));
+      this.pending.clear();
+      this.worker = null;
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private error(e: LedgerErrorData): Error {
+    if (e.kind === 'refused') return new LedgerRefusedError(this.location, e.why);
+    if (e.kind === 'fault') return new LedgerFaultError(this.location, e.fault, e.detail);
+    return new LedgerFaultError(this.location, 'other', e.message);
+  }
+}

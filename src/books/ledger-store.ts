@@ -1,0 +1,115 @@
+import type { NoVerdictCause } from '../core/events.js';
+
+/**
+ * What the ledger writes, and the one interface every store (SQLite now, PostgreSQL next) implements with
+ * the same schema (src/books/ledger-schema.ts). The writer (ledger-writer.ts) turns the core's events into
+ * these records and hands a store one batch per transaction.
+ */
+
+/** One start of the proxy. Every batch refreshes its row (last_seen_at), so a run is in whichever file it wrote to. */
+export interface LedgerRun {
+  runId: string;
+  startedAt: number;
+  pid: number;
+  host: string;
+  version: string;
+}
+
+/** A share sent to the pool, with the pool's verdict (or why there was none). */
+export interface ShareRecord {
+  kind: 'share';
+  shareId: number;
+  at: number;
+  answeredAt: number;
+  worker: string;
+  owner: string;
+  pool: string;
+  connection: number;
+  jobId: string;
+  creditedDifficulty: number;
+  shareDifficulty: number;
+  verdict: 'accepted' | 'rejected' | 'unanswered';
+  rejectCode: number | null;
+  reason: string | null;
+  noAnswerCause: NoVerdictCause | null;
+  latencyMs: number;
+  blockHash: string | null;
+}
+
+/** Shares the proxy accepted at the device's target in one minute (added to that minute's row). */
+export interface LocalWorkRecord {
+  kind: 'local-work';
+  minute: number;
+  worker: string;
+  owner: string;
+  shares: number;
+  work: number;
+}
+
+export interface PoolSwitchRecord {
+  kind: 'pool-switch';
+  /** Order of the switch within its run. */
+  seq: number;
+  at: number;
+  connection: number;
+  from: string | null;
+  to: string;
+  reason: string;
+}
+
+export interface RunStopRecord {
+  kind: 'run-stop';
+  at: number;
+  reason: string;
+}
+
+export type LedgerRecord = ShareRecord | LocalWorkRecord | PoolSwitchRecord | RunStopRecord;
+
+export const MINUTE_MS = 60_000;
+/** The first ms of the minute `at` falls in (the key of worker_minutes). */
+export function minuteOf(at: number): number {
+  return Math.floor(at / MINUTE_MS) * MINUTE_MS;
+}
+
+export interface LedgerStore {
+  /** Where the books are (a file path, a database URL without its password): every message names it. */
+  readonly location: string;
+  /**
+   * Open (creating an empty database) and bring the schema to the current version. Throws
+   * `LedgerRefusedError` for a database that is not ours or is newer than this code, `LedgerFaultError`
+   * when it cannot be reached now (missing directory, locked, full, read-only, I/O).
+   */
+  open(): Promise<void>;
+  /**
+   * Write `records` in one transaction, with the run's row refreshed (last_seen_at = `at`): all or nothing.
+   * A share already written (same run and share id) is not written again. Opens the store when it is not
+   * open. Throws `LedgerFaultError` (nothing written) when it cannot.
+   */
+  write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A database the ledger will not touch: not one of ours, or a newer schema. A configuration error. */
+export class LedgerRefusedError extends Error {
+  constructor(
+    readonly location: string,
+    readonly why: string,
+  ) {
+    super(`ledger ${location}: ${why}`);
+    this.name = 'LedgerRefusedError';
+  }
+}
+
+/** Why the store cannot be written now (each logged once per episode, counted by the writer). */
+export type LedgerFaultCause = 'missing' | 'locked' | 'full' | 'read-only' | 'io' | 'refused' | 'other';
+
+export class LedgerFaultError extends Error {
+  constructor(
+    readonly location: string,
+    readonly fault: LedgerFaultCause,
+    readonly detail: string,
+  ) {
+    super(`ledger ${location}: ${fault}: ${detail}`);
+    this.name = 'LedgerFaultError';
+  }
+}
