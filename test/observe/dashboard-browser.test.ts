@@ -201,19 +201,29 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   // devices it has and a share of the farm's work that agrees with the farm's own.
   t.equal(await page.textContent('.head-row .col-owner'), 'Owner');
   for (const w of await shownWorkers(page)) t.equal(await cellText(page, w, COL.owner), ownerOf(w), `${w} belongs to ${ownerOf(w)}`);
-  await page.waitForFunction(() => document.querySelectorAll('#owner-body tr[data-owner]').length === 3, undefined, WAIT);
-  const ownerRows = await page.$$eval('#owner-body tr[data-owner]', (rows) => rows.map((r) => [(r as HTMLElement).dataset.owner!, ...[...r.children].map((c) => c.textContent ?? '')]));
-  t.same(ownerRows.map((r) => r[0]).sort(), ['alice', 'bob', 'farm'], 'the owners panel lists alice, bob and the farm');
+  await page.waitForFunction(() => document.querySelectorAll('#owner-list li[data-owner]').length === 3, undefined, WAIT);
+  const ownerItems = await page.$$eval('#owner-list li[data-owner]', (items) =>
+    items.map((li) => {
+      const text = (cls: string) => li.querySelector(`.${cls}`)?.textContent ?? '';
+      return { owner: (li as HTMLElement).dataset.owner!, name: text('owner-name'), share: text('owner-share'), devices: text('owner-devices'), cls: li.className };
+    }),
+  );
+  t.same(ownerItems.map((o) => o.owner).sort(), ['alice', 'bob', 'farm'], 'the owners panel lists alice, bob and the farm');
   const farmViews = new Map(sut.stats.ownerList().map((o) => [o.owner, o]));
-  for (const [owner, name, devices, , , share] of ownerRows) {
-    const o = farmViews.get(owner!)!;
-    t.equal(name, owner, `${owner}: name`);
-    t.equal(devices, `${o.devicesOnline} / ${o.devices}`, `${owner}: devices online / all`);
-    t.match(share, /^\d+(\.\d+)?%$/, `${owner}: a share of the farm's work (${share})`);
-    t.ok(Math.abs(number(share!) / 100 - o.shareOfWork) < 0.05, `${owner}: its share on the page (${share}) is the farm's (${(o.shareOfWork * 100).toFixed(2)}%) or just behind it`);
+  for (const item of ownerItems) {
+    const o = farmViews.get(item.owner)!;
+    t.equal(item.name, item.owner, `${item.owner}: name`);
+    t.equal(item.devices, `${o.devicesOnline} / ${o.devices} online`, `${item.owner}: devices online / all`);
+    t.match(item.share, /^\d+(\.\d+)?%$/, `${item.owner}: a share of the farm's work (${item.share})`);
+    t.ok(Math.abs(number(item.share) / 100 - o.shareOfWork) < 0.05, `${item.owner}: its share on the page (${item.share}) is the farm's (${(o.shareOfWork * 100).toFixed(2)}%) or just behind it`);
   }
-  t.match(await page.getAttribute('#owner-body tr[data-owner="farm"]', 'class'), /farm-owner/, 'the farm owner is marked');
-  t.same([ownerRows.filter((r) => r[0] === 'alice')[0]![2], ownerRows.filter((r) => r[0] === 'bob')[0]![2], ownerRows.filter((r) => r[0] === 'farm')[0]![2]], ['9 / 9', '10 / 10', '5 / 5'], 'devices per owner by the patterns');
+  t.match(ownerItems.find((o) => o.owner === 'farm')!.cls, /farm-owner/, 'the farm owner is marked');
+  t.same(
+    ['alice', 'bob', 'farm'].map((name) => ownerItems.find((o) => o.owner === name)!.devices),
+    ['9 / 9 online', '10 / 10 online', '5 / 5 online'],
+    'devices per owner by the patterns',
+  );
+  t.ok(await page.isVisible('#owner-list li[data-owner="alice"]'), 'the owners panel is shown');
   // The filter matches owners too.
   await page.fill('#filter', 'bob');
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '10 of 24', undefined, WAIT);

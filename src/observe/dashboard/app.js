@@ -466,44 +466,39 @@
   }
 
   /**
-   * The owners panel: per owner, its devices online of all, their hashrate, and its share of the farm's
-   * work (credited at the time of each share: a changed owners map never moves it). Biggest share first.
+   * The owners panel: per owner, its share of the farm's work (credited at the time of each share: a
+   * changed owners map never moves it, and a bar shows it), its devices online of all, their hashrate and
+   * its work. Biggest share first.
    */
   function renderOwners() {
     setText('owner-count', owners.length > 1 ? String(owners.length) : '');
     const sorted = owners.slice().sort((a, b) => b.work - a.work || (a.owner < b.owner ? -1 : 1));
-    const rows = sorted.map((o) => {
-      const tr = document.createElement('tr');
-      tr.dataset.owner = o.owner;
-      tr.className = o.configured ? (o.farm ? 'farm-owner' : '') : 'unconfigured';
-      const cell = (cls, text, title) => {
-        const td = document.createElement('td');
-        td.className = cls;
-        td.textContent = text;
-        if (title) td.title = title;
-        return td;
+    const items = sorted.map((o) => {
+      const li = document.createElement('li');
+      li.className = `owner${o.farm ? ' farm-owner' : ''}${o.configured ? '' : ' unconfigured'}`;
+      li.dataset.owner = o.owner;
+      const part = (cls, text, title) => {
+        const el = document.createElement('span');
+        el.className = cls;
+        el.textContent = text;
+        if (title) el.title = title;
+        return el;
       };
       const title = o.farm ? `${o.owner}: the farm itself (books.farmOwner)` : o.configured ? o.owner : `${o.owner}: no longer in the owners map; its credited work stays`;
-      tr.append(
-        cell('o-name', o.owner, title),
-        cell('o-num o-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)}`, 'devices online / all its devices'),
-        cell('o-num o-hashrate', formatHashrate(o.hashrate)),
-        cell('o-num o-work', formatDifficulty(o.work), `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
-        cell('o-num o-share', formatPercent(o.shareOfWork), "share of the farm's work"),
+      const bar = document.createElement('span');
+      bar.className = 'owner-bar';
+      bar.style.width = `${Math.min(100, Math.max(0, o.shareOfWork * 100))}%`;
+      li.append(
+        part('owner-name', o.owner, title),
+        part('owner-share', formatPercent(o.shareOfWork), "share of the farm's work"),
+        part('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
+        part('owner-hashrate', formatHashrate(o.hashrate)),
+        part('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
+        bar,
       );
-      return tr;
+      return li;
     });
-    const body = $('owner-body');
-    if (rows.length === 0) {
-      const tr = document.createElement('tr');
-      const td = document.createElement('td');
-      td.colSpan = 5;
-      td.className = 'muted';
-      td.textContent = 'No owner yet.';
-      tr.append(td);
-      rows.push(tr);
-    }
-    body.replaceChildren(...rows);
+    fillList($('owner-list'), items, 'No owner yet.');
   }
 
   /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
