@@ -1,5 +1,5 @@
 import type { FanoutResult } from './fanout.js';
-import type { Extrapolation, Figure, Goal, SharesSummary, SizeSummary } from './summary.js';
+import type { BooksSummary, Extrapolation, Figure, Goal, SharesSummary, SizeSummary } from './summary.js';
 
 /** The benchmark's figures as plain-text tables (Markdown pipes, so they paste into a README as they are). */
 
@@ -85,6 +85,60 @@ export function sharesTable(shares: SharesSummary): string {
     fig(r.loadLoopDelayP99Ms, 2),
   ]);
   return table(header, rows);
+}
+
+/** The books off and on, side by side per offered rate, and the ratio of their p99s. */
+export function booksLatencyTable(books: BooksSummary): string {
+  const header = ['offered/s', 'validated/s off', 'on', 'forward p50 ms off', 'on', 'forward p99 ms off', 'on', 'p99 on / off'];
+  const rows = books.rates.map((r) => [
+    r.offeredPerSecond.toLocaleString('en-US'),
+    fig(r.validatedOff, 0),
+    fig(r.validatedOn, 0),
+    fig(r.forwardP50Off, 2),
+    fig(r.forwardP50On, 2),
+    fig(r.forwardP99Off, 2),
+    fig(r.forwardP99On, 2),
+    fig(r.p99OnToOff, 2),
+  ]);
+  return table(header, rows);
+}
+
+/** The ledger's commit rate, commit latency and size (one row per store measured). */
+export function booksCommitTable(books: BooksSummary): string {
+  const c = books.commit;
+  if (!c) return '';
+  const mb = (bytes: number) => cell(bytes / 1e6, 1);
+  return table(
+    ['store', 'shares written', 'records/s committed', 'shares/s', 'commits', 'records / commit', 'commit p50 ms', 'commit p99 ms', 'MB per million shares', 'B / share row', 'B / worker-minute row', 'dropped'],
+    [[
+      c.store === 'sqlite' ? 'SQLite (WAL, synchronous=FULL, worker thread)' : c.store,
+      c.shares.toLocaleString('en-US'),
+      cell(c.recordsPerSecond, 0),
+      cell(c.sharesPerSecond, 0),
+      cell(c.commits, 0),
+      cell(c.recordsPerCommit, 0),
+      cell(c.commitMs.p50, 1),
+      cell(c.commitMs.p99, 1),
+      mb(c.bytesPerMillionShares),
+      cell(c.tables.shares.bytesPerRow, 0),
+      cell(c.tables.workerMinutes.bytesPerRow, 0),
+      cell(c.dropped, 0),
+    ]],
+  );
+}
+
+/** Size per day for the fleets, from the measured bytes per row. */
+export function booksSizeTable(books: BooksSummary): string {
+  return table(
+    ['devices', 'pool shares / device / minute', 'share rows / day', 'worker-minute rows / day', 'GB / day'],
+    books.sizePerDay.map((d) => [
+      d.devices.toLocaleString('en-US'),
+      String(d.poolSharesPerDeviceMinute),
+      (d.devices * d.poolSharesPerDeviceMinute * 1440).toLocaleString('en-US'),
+      (d.devices * 1440).toLocaleString('en-US'),
+      cell(d.bytesPerDay / 1e9, 2),
+    ]),
+  );
 }
 
 export function goalsTable(goals: Goal[]): string {
