@@ -78,6 +78,8 @@ class TimedStore implements LedgerStore {
 
 const FEED_CHUNK = 2_000;
 const CREDITED_DIFFICULTY = 65_536;
+/** About Dash's network difficulty in 2026 (a double either way: the row's size does not depend on it). */
+const NETWORK_DIFFICULTY = 150_000_000;
 
 export async function runLedgerCommit(o: LedgerCommitOptions): Promise<LedgerCommitResult> {
   if (existsSync(o.path)) throw new Error(`ledger bench: ${o.path} exists; it needs a new file`);
@@ -118,7 +120,7 @@ export async function runLedgerCommit(o: LedgerCommitOptions): Promise<LedgerCom
       const shareDifficulty = CREDITED_DIFFICULTY * (1 + ((i * 2654435761) >>> 0) / 2 ** 32);
       const route = { connection: 0, pool: 'pool-a' };
       bus.emit('share.accepted', { sessionId, worker, ip: '10.0.0.1', difficulty: CREDITED_DIFFICULTY, shareDifficulty, meetsPool: true, meetsNetwork: false, at });
-      bus.emit('share.forwarded', { ...route, sessionId, worker, shareId: i + 1, jobId: (0x1a2b0000 + (i >> 12)).toString(16), difficulty: CREDITED_DIFFICULTY, shareDifficulty, blockHash: null, at });
+      bus.emit('share.forwarded', { ...route, sessionId, worker, shareId: i + 1, jobId: (0x1a2b0000 + (i >> 12)).toString(16), difficulty: CREDITED_DIFFICULTY, shareDifficulty, networkDifficulty: NETWORK_DIFFICULTY, blockHash: null, at });
       const verdict = i % 100 === 99 ? { kind: 'rejected' as const, code: 23, reason: 'Low difficulty share' } : { kind: 'accepted' as const };
       bus.emit('share.upstream', { ...route, sessionId, worker, shareId: i + 1, verdict, latencyMs: 2 + (i % 7), at: at + 3 });
     }
