@@ -68,39 +68,45 @@ export function fanoutJobsTable(runs: FanoutResult[]): string {
   return table(['devices', 'repeat', 'job', 'delivered', 'missed', 'p50 ms', 'p99 ms', 'max ms', 'client busy ms'], rows, 0);
 }
 
+/** A table from one row per item, each column its header and how it reads an item. */
+function columnsTable<T>(items: readonly T[], columns: readonly (readonly [string, (item: T) => string])[]): string {
+  return table(
+    columns.map(([header]) => header),
+    items.map((item) => columns.map(([, read]) => read(item))),
+  );
+}
+
+const offered = (rate: number | null) => (rate === null ? 'max' : rate.toLocaleString('en-US'));
+
 export function sharesTable(shares: SharesSummary): string {
-  const header = ['offered/s', 'sent/s', 'validated/s', '/ raw X11', 'per CPU s / raw X11', 'forward p50 ms', 'forward p99 ms', 'answer p99 ms', 'proxy CPU s / 1,000 shares', 'proxy cores busy', 'load gen cores', 'load gen lag p99 ms'];
-  const rows = shares.rates.map((r) => [
-    r.offeredPerSecond === null ? 'max' : r.offeredPerSecond.toLocaleString('en-US'),
-    fig(r.sentPerSecond, 0),
-    fig(r.validatedPerSecond, 0),
-    fig(r.ratioToRawX11, 3),
-    fig(r.cpuRatioToRawX11, 3),
-    fig(r.forwardP50ms, 2),
-    fig(r.forwardP99ms, 2),
-    fig(r.answerP99ms, 2),
-    fig(r.proxyCpuPer1000, 3),
-    fig(r.proxyCpuBusy, 2),
-    fig(r.loadCpuBusy, 2),
-    fig(r.loadLoopDelayP99Ms, 2),
+  return columnsTable(shares.rates, [
+    ['offered/s', (r) => offered(r.offeredPerSecond)],
+    ['sent/s', (r) => fig(r.sentPerSecond, 0)],
+    ['validated/s', (r) => fig(r.validatedPerSecond, 0)],
+    ['/ raw X11', (r) => fig(r.ratioToRawX11, 3)],
+    ['per CPU s / raw X11', (r) => fig(r.cpuRatioToRawX11, 3)],
+    ['forward p50 ms', (r) => fig(r.forwardP50ms, 2)],
+    ['forward p99 ms', (r) => fig(r.forwardP99ms, 2)],
+    ['answer p99 ms', (r) => fig(r.answerP99ms, 2)],
+    ['proxy CPU s / 1,000 shares', (r) => fig(r.proxyCpuPer1000, 3)],
+    ['proxy cores busy', (r) => fig(r.proxyCpuBusy, 2)],
+    ['load gen cores', (r) => fig(r.loadCpuBusy, 2)],
+    ['load gen lag p99 ms', (r) => fig(r.loadLoopDelayP99Ms, 2)],
   ]);
-  return table(header, rows);
 }
 
 /** The books off and on, side by side per offered rate, and the ratio of their p99s. */
 export function booksLatencyTable(books: BooksSummary): string {
-  const header = ['offered/s', 'validated/s off', 'on', 'forward p50 ms off', 'on', 'forward p99 ms off', 'on', 'p99 on / off'];
-  const rows = books.rates.map((r) => [
-    r.offeredPerSecond.toLocaleString('en-US'),
-    fig(r.validatedOff, 0),
-    fig(r.validatedOn, 0),
-    fig(r.forwardP50Off, 2),
-    fig(r.forwardP50On, 2),
-    fig(r.forwardP99Off, 2),
-    fig(r.forwardP99On, 2),
-    fig(r.p99OnToOff, 2),
+  return columnsTable(books.rates, [
+    ['offered/s', (r) => offered(r.offeredPerSecond)],
+    ['validated/s off', (r) => fig(r.validatedOff, 0)],
+    ['on', (r) => fig(r.validatedOn, 0)],
+    ['forward p50 ms off', (r) => fig(r.forwardP50Off, 2)],
+    ['on', (r) => fig(r.forwardP50On, 2)],
+    ['forward p99 ms off', (r) => fig(r.forwardP99Off, 2)],
+    ['on', (r) => fig(r.forwardP99On, 2)],
+    ['p99 on / off', (r) => fig(r.p99OnToOff, 2)],
   ]);
-  return table(header, rows);
 }
 
 /** The ledger's commit rate, commit latency and size (one row per store measured). */
