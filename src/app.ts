@@ -20,6 +20,8 @@ import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, u
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
+import { ledgerLocation } from './books/ledger-location.js';
+import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { OwnerMap } from './books/owners.js';
 
@@ -41,7 +43,7 @@ export interface ProxyApp {
   /** The dashboard's websocket feed (/ws). */
   readonly feed: Feed;
   readonly log: Logger;
-  /** The books' writer (null when `ledger.path` is not set). */
+  /** The books' writer (null when neither `ledger.path` nor `ledger.url` is set). */
   readonly books: LedgerWriter | null;
   start(): Promise<{ stratum: AddressInfo; http: AddressInfo }>;
   /** Graceful stop: no new devices, devices told to reconnect, pending pool answers awaited (bounded). */
@@ -108,18 +110,25 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   // already logged at once by the proxy and the device server.
   const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
 
-  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts), committed
-  // from a worker thread so that the disk never pauses the sockets.
+  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts).
   // A share's owner is taken when it is recorded, from the owners in force (a reload applies from then on).
   let owners = { config: live.config, map: OwnerMap.compile(live.config.owners, live.config.books) };
   const ownerOf = (worker: string) => {
     if (owners.config !== live.config) owners = { config: live.config, map: OwnerMap.compile(live.config.owners, live.config.books) };
     return owners.map.ownerOf(worker);
   };
+  // An SQLite file (committed from a worker thread, so the disk never pauses the sockets) or a shared
+  // PostgreSQL database (asynchronous already).
+  const where = ledgerLocation(config.ledger);
   const books =
-    config.ledger.path === null
+    where === null
       ? null
-      : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, ownerOf, log: log.child({ component: 'ledger' }) });
+      : new LedgerWriter({
+          store: where.kind === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: where.path }) : new PgLedgerStore({ url: where.url }),
+          bus,
+          ownerOf,
+          log: log.child({ component: 'ledger' }),
+        });
 
   let started = false;
   return {

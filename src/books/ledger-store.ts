@@ -100,8 +100,11 @@ export class LedgerRefusedError extends Error {
   }
 }
 
-/** Why the store cannot be written now (each logged once per episode, counted by the writer). */
-export type LedgerFaultCause = 'missing' | 'locked' | 'full' | 'read-only' | 'io' | 'refused' | 'other';
+/**
+ * Why the store cannot be written now (each logged once per episode, counted by the writer). `unreachable`:
+ * a database server (PostgreSQL) that does not answer or dropped the connection.
+ */
+export type LedgerFaultCause = 'missing' | 'locked' | 'full' | 'read-only' | 'io' | 'unreachable' | 'refused' | 'other';
 
 export class LedgerFaultError extends Error {
   constructor(
