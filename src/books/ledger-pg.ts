@@ -150,14 +150,20 @@ export class PgLedgerStore implements LedgerStore {
     } catch (err) {
       throw this.fault(err);
     }
+    // A connection lost between two statements is reported on the client (the pool listens only to idle
+    // ones): the next statement fails with it; unheard, it would end the process.
+    const lost = () => {};
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       await body(client);
       await client.query('COMMIT');
+      client.off('error', lost);
       client.release();
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       // A failed connection is not given back to the pool: the next batch connects afresh.
+      client.off('error', lost);
       client.release(true);
       if (err instanceof LedgerRefusedError) throw err;
       throw this.fault(err);

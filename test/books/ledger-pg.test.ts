@@ -6,7 +6,9 @@ import { PgLedgerStore } from '../../src/books/ledger-pg.js';
 import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
 import { LedgerRefusedError, type ShareRecord } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
+import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { until } from '../helpers/wait.js';
 import { ACCEPTED, ManualTimers, readLedger, recordingLogger, ShareFeeder, tempDir } from './ledger-kit.js';
 import { readPgLedger } from './ledger-pg-kit.js';
 
@@ -327,5 +329,27 @@ function run(pgs: TestPostgres) {
     t.equal(sharedRows.shares.length, singleRows.shares.length, 'as many share rows');
     t.ok(singleRows.shares.length > 3_000, `${singleRows.shares.length} shares`);
     t.equal(proxyA.dropped + proxyB.dropped + both.dropped, 0);
+  });
+
+  t.test('two proxy apps (ledger.url) mining into one PostgreSQL ledger: its accepted shares and work are the pool\'s own counts', async (t) => {
+    const url = await newDb();
+    const pool = await startPool(t, { difficulty: 1e-7 });
+    const owners = { alice: { workers: ['a.*'] }, bob: { workers: ['b.*'] } };
+    const apps = [await startProxy(t, [pool], { ledgerUrl: url, owners }), await startProxy(t, [pool], { ledgerUrl: url, owners })];
+    const fleets = [await startFleet(t, apps[0]!, { devices: 4, workerPrefix: 'a' }), await startFleet(t, apps[1]!, { devices: 4, workerPrefix: 'b' })];
+    await until(() => pool.stats().totals.accepted >= 40, '40 shares accepted by the pool', WAIT);
+    for (const f of fleets) await quiesce(f);
+    for (const a of apps) await a.stop();
+    const p = pool.stats().totals;
+    const rows = await readPgLedger(url);
+    t.equal(rows.shares.length, p.submitted, 'one row per share the pool received, from both proxies');
+    t.equal(rows.shares.filter((s) => s.verdict === 'accepted').length, p.accepted, "the pool's accepted count");
+    t.equal(rows.minutes.reduce((n, m) => n + (m.accepted as number), 0), p.accepted, 'per-minute counts equal it too');
+    t.same(new Set(rows.shares.map((s) => s.owner)), new Set(['alice', 'bob']), "each proxy's fleet under its owner");
+    t.ok(rows.shares.every((s) => (s.owner === 'alice') === (s.worker as string).startsWith('a.')), 'owner from the config');
+    t.equal(rows.runs.length, 2, 'two runs');
+    t.ok(rows.runs.every((r) => r.stop_reason === 'stopped'), 'both stopped cleanly');
+    t.equal(new Set(rows.shares.map((s) => s.run_id)).size, 2, 'each proxy wrote its own shares');
+    t.equal(apps.reduce((n, a) => n + a.books!.dropped, 0), 0);
   });
 }
