@@ -1,4 +1,4 @@
-import type { NotifyParams } from '../stratum/messages.js';
+import type { NotifyParams, SubmitParams } from '../stratum/messages.js';
 
 /**
  * The contract between the upstream side (pool connections, failover) and the proxy core. The upstream
@@ -42,17 +42,12 @@ export interface UpstreamJob extends PoolRef {
   receivedAt: number;
 }
 
-export interface UpstreamSubmit {
-  /** The pool-side worker name: the device's name in pass-through mode, or '' for the pool's own configured user. */
-  worker: string;
-  /** The pool's job id. */
-  jobId: string;
-  /** The full pool extranonce2: the device's prefix followed by the device's own extranonce2. */
-  extranonce2: string;
-  ntime: string;
-  nonce: string;
-  versionBits?: string;
-}
+/**
+ * A share as the pool receives it: the same `mining.submit` parameters a device sends, where `worker` is the
+ * pool-side name (the device's own in pass-through mode, or '' for the pool's configured user), `jobId` the
+ * pool's job id, and `extranonce2` the full pool extranonce2 (the device's prefix, then its own extranonce2).
+ */
+export type UpstreamSubmit = SubmitParams;
 
 /**
  * Why a forwarded share got no verdict from the pool: it did not answer within the submit timeout
