@@ -10,7 +10,7 @@ import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/far
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { until } from '../helpers/wait.js';
 import { ACCEPTED, ManualTimers, readLedger, recordingLogger, ShareFeeder, tempDir } from './ledger-kit.js';
-import { readPgLedger } from './ledger-pg-kit.js';
+import { readPgLedger } from './ledger-backends.js';
 
 /**
  * The PostgreSQL store against a real server (Debian's postgresql, started by the test on a loopback port in
