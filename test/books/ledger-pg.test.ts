@@ -9,7 +9,7 @@ import { LedgerWriter } from '../../src/books/ledger-writer.js';
 import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { until } from '../helpers/wait.js';
-import { ACCEPTED, ManualTimers, readLedger, recordingLogger, ShareFeeder, tempDir } from './ledger-kit.js';
+import { ACCEPTED, expectFaultHeld, faultRig, ManualTimers, readLedger, ShareFeeder, tempDir } from './ledger-kit.js';
 import { readPgLedger } from './ledger-backends.js';
 
 /**
@@ -154,21 +154,10 @@ function run(pgs: TestPostgres) {
     );
   });
 
-  /** A writer on its own database, with a manual clock, synthetic shares and a recording logger. */
+  /** A writer on its own database (faultRig: a manual clock, synthetic shares, a recording logger). */
   async function setup(opts: { lockTimeoutMs?: number } = {}) {
     const url = await newDb();
-    const timers = new ManualTimers();
-    const bus = new EventBus();
-    const log = recordingLogger();
-    const store = new PgLedgerStore({ url, ...opts });
-    const writer = new LedgerWriter({ store, bus, timers, log, retryMs: 1_000 });
-    timers.afterEach = () => writer.idle();
-    const feed = new ShareFeeder(bus);
-    const shares = (n: number) => {
-      for (let i = 0; i < n; i++) feed.share({ worker: `rig${i % 4}`, at: timers.now(), difficulty: 16, verdict: ACCEPTED });
-    };
-    const faultLogs = () => log.lines.filter((l) => l.level === 'error' && /cannot write the books/.test(l.msg));
-    return { url, db: url.split('/').pop()!, timers, log, store, writer, shares, faultLogs };
+    return { url, db: url.split('/').pop()!, ...faultRig(new PgLedgerStore({ url, ...opts })) };
   }
 
   t.test('unreachable: the server stops while the proxy runs, then starts again: the writer buffers and catches up, nothing lost or doubled', async (t) => {
@@ -182,17 +171,7 @@ function run(pgs: TestPostgres) {
     t.teardown(() => {
       if (!restarted) pgs.start();
     });
-    s.shares(200);
-    await s.timers.advance(100);
-    t.equal(s.writer.fault, 'unreachable');
-    t.equal(s.writer.pending, 200 + 4, 'the shares (and per-minute sums) wait in memory');
-    for (let i = 0; i < 3; i++) {
-      s.shares(5);
-      await s.timers.advance(1_000);
-    }
-    t.equal(s.writer.fault, 'unreachable', 'still unreachable');
-    t.equal(s.faultLogs().length, 1, 'logged once for the whole outage');
-    t.match(s.faultLogs()[0]!.fields, { ledger: s.url, cause: 'unreachable' });
+    await expectFaultHeld(t, s, { cause: 'unreachable', first: 200, rounds: 3, each: 5 });
     pgs.start();
     restarted = true;
     await s.timers.advance(1_000);
