@@ -17,9 +17,11 @@ export interface PgLedgerOptions {
   connectTimeoutMs?: number;
   /** How long a statement waits for a lock held by someone else before the batch fails as "locked". */
   lockTimeoutMs?: number;
+  /** An answer later than this (a server or network that went silent mid-batch) fails the batch as "unreachable". */
+  queryTimeoutMs?: number;
 }
 
-export const PG_LEDGER_DEFAULTS = { connectTimeoutMs: 5_000, lockTimeoutMs: 10_000 } as const;
+export const PG_LEDGER_DEFAULTS = { connectTimeoutMs: 5_000, lockTimeoutMs: 10_000, queryTimeoutMs: 30_000 } as const;
 
 /** What the store writes on schema_version (COMMENT ON TABLE): a table of that name without it is not ours. */
 const SCHEMA_COMMENT = `dash-farm-proxy ledger (${LEDGER_MARK.toString(16)})`;
@@ -177,7 +179,9 @@ export class PgLedgerStore implements LedgerStore {
       max: 2,
       connectionTimeoutMillis: this.opts.connectTimeoutMs,
       lock_timeout: this.opts.lockTimeoutMs,
+      query_timeout: this.opts.queryTimeoutMs,
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'dash-farm-proxy ledger',
     });
     // An idle connection the server drops (restart, admin shutdown) is reported here; the pool discards it and
@@ -203,7 +207,7 @@ export function pgFaultOf(code: string, message = ''): LedgerFaultCause {
   // Connection exceptions, the server shutting down or not accepting connections yet, sockets.
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return 'unreachable';
   if (/^E(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|PIPE|AI_AGAIN)$/.test(code) || code === 'ENOTFOUND' || code === 'ENOENT') return 'unreachable';
-  if (code === '' && /Connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error/i.test(message)) return 'unreachable';
+  if (code === '' && /Connection terminated|timeout exceeded when trying to connect|connection timeout|Query read timeout|Client has encountered a connection error/i.test(message)) return 'unreachable';
   if (code === '53100') return 'full'; // disk_full
   if (code === '25006' || code === '42501') return 'read-only'; // read_only_sql_transaction, insufficient_privilege
   if (code === '55P03' || code === '40P01' || code === '40001' || code === '53300') return 'locked'; // lock timeout, deadlock, serialization, too many connections

@@ -52,6 +52,7 @@ t.test('PostgreSQL errors as fault causes', async (t) => {
     ['ETIMEDOUT', '', 'unreachable'],
     ['', 'Connection terminated unexpectedly', 'unreachable'],
     ['', 'timeout exceeded when trying to connect', 'unreachable'],
+    ['', 'Query read timeout', 'unreachable'],
     ['53100', 'could not extend file: No space left on device', 'full'],
     ['25006', 'cannot execute INSERT in a read-only transaction', 'read-only'],
     ['42501', 'permission denied for table shares', 'read-only'],

@@ -54,6 +54,14 @@ function run(pgs: TestPostgres) {
     await store.close();
     t.ok(err, 'a database that does not exist is a fault');
     t.notMatch(err!.message, /s3cret/, 'not in the error either');
+    // Nor in what the writer logs about a server it cannot reach.
+    const rig = faultRig(new PgLedgerStore({ url: 'postgres://books:s3cret-pass@127.0.0.1:1/ledger' }));
+    await rig.writer.start();
+    t.equal(rig.writer.fault, 'unreachable');
+    await rig.writer.stop();
+    t.ok(rig.log.lines.length >= 2, 'the fault and the stop are logged');
+    t.notMatch(JSON.stringify(rig.log.lines), /s3cret/, 'no log line has the password');
+    t.match(JSON.stringify(rig.log.lines), /postgres:\/\/books:\*\*\*@127\.0\.0\.1:1\/ledger/, 'the URL is named, masked');
   });
 
   t.test('refused, with the database named, and left untouched: a newer schema, foreign tables, a schema_version of another application', async (t) => {
@@ -185,6 +193,25 @@ function run(pgs: TestPostgres) {
     t.equal(rows.minutes.reduce((n, m) => n + (m.accepted as number), 0), 225, 'counted once in the minutes');
     t.equal(rows.minutes.reduce((n, m) => n + (m.local_shares as number), 0), 225);
     t.equal(s.writer.dropped, 0);
+  });
+
+  t.test('unreachable: a server that accepts the connection and never answers is a fault after the connect timeout, not a hang', async (t) => {
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const silent = createServer((sock) => held.push(sock));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      for (const sock of held) sock.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as { port: number }).port;
+    const rig = faultRig(new PgLedgerStore({ url: `postgres://books@127.0.0.1:${port}/ledger`, connectTimeoutMs: 300 }));
+    const started = Date.now();
+    await rig.writer.start();
+    t.equal(rig.writer.fault, 'unreachable');
+    t.ok(Date.now() - started < 5_000, `given up after ${Date.now() - started} ms`);
+    t.ok(held.length >= 1, 'it did connect');
+    await rig.writer.stop();
   });
 
   t.test('unreachable at start: the server is down when the proxy starts; mining goes on and the books start when it is up', async (t) => {
