@@ -1,11 +1,15 @@
 import path from 'node:path';
 import t from 'tap';
 import { EventBus } from '../../src/core/events.js';
+import { createProxyApp } from '../../src/app.js';
+import { buildConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/core/log.js';
 import { LEDGER_SCHEMA_VERSION, MIGRATIONS } from '../../src/books/ledger-schema.js';
 import { PgLedgerStore } from '../../src/books/ledger-pg.js';
 import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
 import { LedgerRefusedError, type ShareRecord } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
+import { hasher } from '../helpers/share-kit.js';
 import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { until } from '../helpers/wait.js';
@@ -307,7 +311,7 @@ function run(pgs: TestPostgres) {
       const worker = `${owner}.rig${(fleet === 'A' ? 0 : 5) + Math.floor(rand() * 5)}`;
       const share = { worker, at: T + i * 50, difficulty: 2 ** Math.floor(rand() * 10), verdict };
       for (const f of feeds[fleet]) f.share(share);
-      if (i % 20 === 0) await timers.advance(100);
+      if (i % 50 === 0) await timers.advance(100);
     }
     await timers.advance(100);
     await Promise.all(writers.map((w) => w.stop()));
@@ -357,5 +361,17 @@ function run(pgs: TestPostgres) {
     t.ok(rows.runs.every((r) => r.stop_reason === 'stopped'), 'both stopped cleanly');
     t.equal(new Set(rows.shares.map((s) => s.run_id)).size, 2, 'each proxy wrote its own shares');
     t.equal(apps.reduce((n, a) => n + a.books!.dropped, 0), 0);
+  });
+
+  t.test('a proxy app whose ledger.url is a database that is not ours fails its start, naming it without the password', async (t) => {
+    const url = await newDb();
+    const db = url.split('/').pop()!;
+    await pgs.sql(db, 'CREATE TABLE invoices (id INT)');
+    const withPassword = url.replace('postgres@', 'postgres:s3cret@');
+    const config = buildConfig({ pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }], listen: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, ledger: { url: withPassword } });
+    const app = await createProxyApp(config, { hasher, log: silentLogger });
+    const err = await app.start().then(() => null, (e: unknown) => e as Error);
+    await app.stop();
+    t.equal(err?.message, `ledger postgres://postgres:***@127.0.0.1:${pgs.port}/${db}: not a dash-farm-proxy ledger: it has tables (invoices) and no schema_version`);
   });
 }
