@@ -24,6 +24,8 @@ import { ledgerLocation } from './books/ledger-location.js';
 import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { OwnerMap } from './books/owners.js';
+import { openLedgerReader, payoutRules } from './books/open-reader.js';
+import { registerLedgerRoutes } from './observe/ledger-api.js';
 
 /**
  * The whole proxy wired from a validated configuration: upstream slots, the proxy core, the device server,
@@ -129,6 +131,10 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
           ownerOf,
           log: log.child({ component: 'ledger' }),
         });
+  // Reading the books (and recording payouts) over /api/ledger/..., from a worker thread of its own, with the
+  // owners and books in force.
+  const booksReader = openLedgerReader(config.ledger, { threaded: true });
+  if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod });
 
   let started = false;
   return {
@@ -192,6 +198,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       await proxy.stop();
       // Every forwarded share has its verdict now: the books take the last ones and the stop.
       await books?.stop('stopped');
+      await booksReader?.close();
       await devices.close();
       // The feed first: open websockets would otherwise hold the HTTP server's close.
       await feed.close();

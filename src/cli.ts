@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'check-share': async () => (await import('./commands/check-share.js')).default,
   'simulate-pool': async () => (await import('./commands/simulate-pool.js')).default,
   'simulate-fleet': async () => (await import('./commands/simulate-fleet.js')).default,
+  ledger: async () => (await import('./commands/ledger.js')).default,
 };
 
 const summaries: Record<string, string> = {
@@ -19,6 +20,7 @@ const summaries: Record<string, string> = {
   'check-share': 'explain why a share is valid or not (header, hash, difficulty, verdicts)',
   'simulate-pool': 'a Dash pool that sends realistic jobs and validates shares on its own',
   'simulate-fleet': 'simulated ASICs that really hash X11, pointed at any Stratum server',
+  ledger: 'read the books (report, payouts, verify) and record payouts',
 };
 
 export function mainHelp(): string {
@@ -53,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(command.help.trimEnd() + '\n');
+    process.stdout.write((command.helpOf?.(rest) ?? command.help).trimEnd() + '\n');
     return 0;
   }
   try {

@@ -96,6 +96,42 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    description: 'payouts recorded and their splits among owners; the network difficulty of each share (PPS)',
+    statements: [
+      // The network's difficulty when the share was mined (what PPS values it by); NULL on rows written
+      // before version 2, which PPS therefore refuses to value.
+      `ALTER TABLE shares ADD COLUMN network_difficulty DOUBLE PRECISION`,
+      // A payout the pool made, as recorded: the amount in duffs, the method that split it, the period it
+      // pays for [period_from, period_to), and for PPLNS the blocks (JSON list of times in ms) and window;
+      // for PPS the block reward the work was valued at. id: 1, 2, ... in the order recorded.
+      `CREATE TABLE payouts (
+        id BIGINT PRIMARY KEY,
+        recorded_at BIGINT NOT NULL,
+        amount_duffs BIGINT NOT NULL CHECK (amount_duffs >= 0),
+        method TEXT NOT NULL CHECK (method IN ('prop', 'pplns', 'pps')),
+        period_from BIGINT NOT NULL,
+        period_to BIGINT NOT NULL,
+        blocks TEXT,
+        pplns_window DOUBLE PRECISION,
+        block_reward_duffs BIGINT,
+        note TEXT
+      )`,
+      // Each owner's part of a payout (src/books/payouts.ts): total = gross - fee + fees_received, and the
+      // totals of a payout sum to its amount (ledger verify checks both). work: as the method counted it.
+      `CREATE TABLE payout_splits (
+        payout_id BIGINT NOT NULL REFERENCES payouts (id),
+        owner TEXT NOT NULL,
+        work DOUBLE PRECISION NOT NULL,
+        gross_duffs BIGINT NOT NULL,
+        fee_duffs BIGINT NOT NULL,
+        fees_received_duffs BIGINT NOT NULL,
+        total_duffs BIGINT NOT NULL,
+        PRIMARY KEY (payout_id, owner)
+      )`,
+    ],
+  },
 ];
 
 /** The newest schema this code knows. */

@@ -1,6 +1,7 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { SqliteLedgerOptions } from './ledger-sqlite.js';
-import { LedgerFaultError, LedgerRefusedError, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
+import { LedgerFaultError, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
+import { ledgerErrorFrom, startBooksWorker, type LedgerErrorData } from './worker-thread.js';
 
 /**
  * The SQLite store in a worker thread: better-sqlite3 is synchronous, and a commit with synchronous=FULL
@@ -13,8 +14,6 @@ export type LedgerRequest =
   | { id: number; op: 'write'; run: LedgerRun; records: readonly LedgerRecord[]; at: number }
   | { id: number; op: 'max-pages'; pages: number | undefined }
   | { id: number; op: 'close' };
-
-export type LedgerErrorData = { kind: 'refused'; why: string } | { kind: 'fault'; fault: LedgerFaultCause; detail: string } | { kind: 'other'; message: string };
 
 export type LedgerResponse = { id: number; ok: true } | { id: number; ok: false; error: LedgerErrorData };
 
@@ -63,20 +62,14 @@ export class ThreadedSqliteLedgerStore implements LedgerStore {
   }
 
   private spawn(): Worker {
-    // From dist/ the worker is the compiled .js beside this file; from sources (tests run .ts through tsx),
-    // the worker registers tsx itself, since a worker's entry does not go through the parent's loader.
-    const file = new URL(import.meta.url.endsWith('.ts') ? './ledger-sqlite-worker.ts' : './ledger-sqlite-worker.js', import.meta.url);
-    const worker = file.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: this.opts })
-      : new Worker(file, { workerData: this.opts, execArgv: [] });
-    worker.unref();
+    const worker = startBooksWorker(import.meta.url, 'ledger-sqlite-worker', this.opts);
     worker.on('message', (res: LedgerResponse) => {
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
       if (this.pending.size === 0) worker.unref();
       if (res.ok) p.resolve();
-      else p.reject(this.error(res.error));
+      else p.reject(ledgerErrorFrom(this.location, res.error));
     });
     const failAll = (err: Error) => {
       for (const p of this.pending.values()) p.reject(new LedgerFaultError(this.location, 'other', `the ledger thread failed: ${err.message}`));
@@ -87,11 +80,5 @@ export class ThreadedSqliteLedgerStore implements LedgerStore {
     worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
     this.worker = worker;
     return worker;
-  }
-
-  private error(e: LedgerErrorData): Error {
-    if (e.kind === 'refused') return new LedgerRefusedError(this.location, e.why);
-    if (e.kind === 'fault') return new LedgerFaultError(this.location, e.fault, e.detail);
-    return new LedgerFaultError(this.location, 'other', e.message);
   }
 }

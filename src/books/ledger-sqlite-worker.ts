@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteLedgerStore, type SqliteLedgerOptions } from './ledger-sqlite.js';
-import { LedgerFaultError, LedgerRefusedError } from './ledger-store.js';
-import type { LedgerErrorData, LedgerRequest, LedgerResponse } from './ledger-sqlite-thread.js';
+import type { LedgerRequest, LedgerResponse } from './ledger-sqlite-thread.js';
+import { ledgerErrorData } from './worker-thread.js';
 
 /** The worker side of ThreadedSqliteLedgerStore: the SQLite store, one request at a time, in order. */
 const store = new SqliteLedgerStore(workerData as SqliteLedgerOptions);
@@ -16,13 +16,7 @@ port.on('message', (req: LedgerRequest) => {
     else store.closeSync();
     res = { id: req.id, ok: true };
   } catch (err) {
-    res = { id: req.id, ok: false, error: describe(err) };
+    res = { id: req.id, ok: false, error: ledgerErrorData(err) };
   }
   port.postMessage(res);
 });
-
-function describe(err: unknown): LedgerErrorData {
-  if (err instanceof LedgerRefusedError) return { kind: 'refused', why: err.why };
-  if (err instanceof LedgerFaultError) return { kind: 'fault', fault: err.fault, detail: err.detail };
-  return { kind: 'other', message: (err as Error).message ?? String(err) };
-}

@@ -141,8 +141,8 @@ export class SqliteLedgerStore implements LedgerStore {
     ).run(run.runId, run.startedAt, at, run.pid, run.host, run.version);
     const share = db.prepare(
       `INSERT INTO shares (run_id, share_id, at, answered_at, worker, owner, pool, connection, job_id, credited_difficulty, share_difficulty,
-         verdict, reject_code, reason, no_answer_cause, latency_ms, block_candidate, block_hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, share_id) DO NOTHING`,
+         network_difficulty, verdict, reject_code, reason, no_answer_cause, latency_ms, block_candidate, block_hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, share_id) DO NOTHING`,
     );
     const verdictMinute = db.prepare(
       `INSERT INTO worker_minutes (minute, worker, owner, accepted, rejected, unanswered, accepted_work) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -162,7 +162,7 @@ export class SqliteLedgerStore implements LedgerStore {
         case 'share': {
           const inserted = share.run(
             run.runId, r.shareId, r.at, r.answeredAt, r.worker, r.owner, r.pool, r.connection, r.jobId, r.creditedDifficulty, r.shareDifficulty,
-            r.verdict, r.rejectCode, r.reason, r.noAnswerCause, r.latencyMs, r.blockHash === null ? 0 : 1, r.blockHash,
+            r.networkDifficulty, r.verdict, r.rejectCode, r.reason, r.noAnswerCause, r.latencyMs, r.blockHash === null ? 0 : 1, r.blockHash,
           ).changes;
           // The minute's counts move only with a new share row, so they always equal the rows.
           if (inserted === 1) {

@@ -28,6 +28,8 @@ export interface ShareRecord {
   jobId: string;
   creditedDifficulty: number;
   shareDifficulty: number;
+  /** The network's difficulty of the job the share was mined on (PPS values work by it). */
+  networkDifficulty: number;
   verdict: 'accepted' | 'rejected' | 'unanswered';
   rejectCode: number | null;
   reason: string | null;

@@ -53,7 +53,7 @@ export const LEDGER_WRITER_DEFAULTS = {
 export type LedgerDropCause = 'queue-full' | 'in-flight-full' | 'unwritten-at-stop' | 'bad-event';
 
 /** What a forwarded share's row takes from its forwarding, kept until its verdict. */
-type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'blockHash'>;
+type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'networkDifficulty' | 'blockHash'>;
 
 export class LedgerWriter {
   /** Records committed to the store so far. */
@@ -206,6 +206,7 @@ export class LedgerWriter {
       jobId: e.jobId,
       creditedDifficulty: e.difficulty,
       shareDifficulty: e.shareDifficulty,
+      networkDifficulty: e.networkDifficulty,
       blockHash: e.blockHash,
     });
   }
@@ -227,6 +228,7 @@ export class LedgerWriter {
       jobId: s.jobId,
       creditedDifficulty: s.creditedDifficulty,
       shareDifficulty: s.shareDifficulty,
+      networkDifficulty: s.networkDifficulty,
       verdict: v.kind,
       rejectCode: v.kind === 'rejected' ? v.code : null,
       reason: v.kind === 'accepted' ? null : v.reason,

@@ -5,6 +5,8 @@ export interface Command {
   readonly summary: string;
   /** The full help text of the command (flags, defaults, examples). */
   readonly help: string;
+  /** The help for these arguments, for a command with sub-commands (`ledger report --help`); default `help`. */
+  helpOf?(argv: string[]): string;
   run(argv: string[]): Promise<number>;
 }
 

@@ -53,6 +53,8 @@ export interface ProxyEventMap {
     jobId: string;
     difficulty: number;
     shareDifficulty: number;
+    /** The network's difficulty of the job it was mined on (the books value work by it for PPS). */
+    networkDifficulty: number;
     blockHash: string | null;
     at: number;
   };

@@ -424,6 +424,7 @@ export class Proxy implements MiningHost {
       jobId: outcome.job.poolJobId,
       difficulty: outcome.creditedDifficulty,
       shareDifficulty: outcome.shareDifficulty,
+      networkDifficulty: outcome.job.networkDifficulty,
       blockHash,
       at: now,
     });

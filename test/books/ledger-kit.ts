@@ -79,6 +79,8 @@ export interface SyntheticShare {
   at: number;
   difficulty: number;
   shareDifficulty?: number;
+  /** The network's difficulty of the share's job (default NETWORK_DIFFICULTY). */
+  networkDifficulty?: number;
   pool?: string;
   connection?: number;
   jobId?: string;
@@ -101,11 +103,14 @@ export class ShareFeeder {
     this.bus.emit('share.accepted', { sessionId: 1, worker: s.worker, ip: '127.0.0.1', difficulty: s.difficulty, shareDifficulty, meetsPool: s.verdict !== null, meetsNetwork: blockHash !== null, at: s.at });
     if (s.verdict === null) return null;
     const shareId = this.nextId++;
-    this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, blockHash, at: s.at });
+    this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, networkDifficulty: s.networkDifficulty ?? NETWORK_DIFFICULTY, blockHash, at: s.at });
     this.bus.emit('share.upstream', { sessionId: 1, worker: s.worker, connection, pool, shareId, verdict: s.verdict, latencyMs: s.latencyMs ?? 10, at: s.at + (s.latencyMs ?? 10) });
     return shareId;
   }
 }
+
+/** The network difficulty of synthetic shares unless one is given. */
+export const NETWORK_DIFFICULTY = 1_000_000;
 
 export const ACCEPTED: PoolVerdict = { kind: 'accepted' };
 

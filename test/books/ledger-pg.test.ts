@@ -1,4 +1,5 @@
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
 import { EventBus } from '../../src/core/events.js';
 import { createProxyApp } from '../../src/app.js';
@@ -43,8 +44,18 @@ function run(pgs: TestPostgres) {
     const rows = await readPgLedger(url);
     t.same(rows.versions, MIGRATIONS.map((m) => ({ version: m.version, description: m.description })), 'each migration applied once');
     t.equal(rows.versions.at(-1)!.version, LEDGER_SCHEMA_VERSION);
-    const tables = await pgs.sql(url.split('/').pop()!, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
-    t.same(tables.map((r) => r.table_name), ['pool_switches', 'proxy_runs', 'schema_version', 'shares', 'worker_minutes'], 'the same tables as the SQLite file');
+    // The same tables and columns, in the same order, as an SQLite file the SQLite store made.
+    const columns = await pgs.sql(url.split('/').pop()!, `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`);
+    const file = path.join(tempDir(t), 'books.sqlite');
+    const sqlite = new SqliteLedgerStore({ path: file });
+    await sqlite.open();
+    await sqlite.close();
+    const db = new Database(file, { readonly: true });
+    const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    const sqliteColumns = tables.flatMap((table) => (db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((c) => ({ table_name: table, column_name: c.name })));
+    db.close();
+    t.ok(tables.includes('shares') && tables.includes('worker_minutes'));
+    t.same(columns, sqliteColumns, 'the same tables and columns as the SQLite file');
     const again = new PgLedgerStore({ url });
     await again.open();
     await again.close();
@@ -108,7 +119,7 @@ function run(pgs: TestPostgres) {
     const store = new PgLedgerStore({ url });
     const share: ShareRecord = {
       kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
-      shareDifficulty: 5, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
+      shareDifficulty: 5, networkDifficulty: 1_000, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
     };
     await store.write(runRow, [share], 2_000);
     await store.write(runRow, [share, { ...share, shareId: 8 }, { ...share, shareId: 8 }], 3_000);
@@ -142,6 +153,7 @@ function run(pgs: TestPostgres) {
         at: T + i * 100,
         difficulty: 2 ** Math.floor(rand() * 12) * 1.5,
         shareDifficulty: rand() * 1e9,
+        networkDifficulty: 1e6 + (i % 13) * 1_000.5,
         jobId: `j,${i % 7}`,
         blockHash: i % 997 === 0 ? `0000${i}` : null,
         verdict,

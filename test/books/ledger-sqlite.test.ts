@@ -25,7 +25,7 @@ t.test('an empty file (new or zero bytes) is migrated to the current version, in
     const db = new Database(file, { readonly: true });
     t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     t.equal(db.pragma('application_id', { simple: true }), LEDGER_APPLICATION_ID);
-    t.same((db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name), ['pool_switches', 'proxy_runs', 'schema_version', 'shares', 'worker_minutes']);
+    t.same((db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name), ['payout_splits', 'payouts', 'pool_switches', 'proxy_runs', 'schema_version', 'shares', 'worker_minutes']);
     db.close();
     // Opening again changes nothing (migrations run once).
     const again = new SqliteLedgerStore({ path: file });
@@ -91,7 +91,7 @@ t.test('a share written twice (a retried batch) is one row and counted once in i
   const store = new SqliteLedgerStore({ path: file });
   const share: ShareRecord = {
     kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
-    shareDifficulty: 5, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
+    shareDifficulty: 5, networkDifficulty: 1e6, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
   };
   await store.write(run, [share], 2_000);
   await store.write(run, [share, { ...share, shareId: 8 }], 3_000);
@@ -108,7 +108,7 @@ t.test('the worker-thread store: same rows, same refusals, and the proxy thread 
   const records = (from: number, n: number): ShareRecord[] =>
     Array.from({ length: n }, (_, i) => ({
       kind: 'share', shareId: from + i, at: 60_000, answeredAt: 60_010, worker: `rig${i % 100}`, owner: 'farm', pool: 'main', connection: 0, jobId: 'j',
-      creditedDifficulty: 2, shareDifficulty: 3, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 10, blockHash: null,
+      creditedDifficulty: 2, shareDifficulty: 3, networkDifficulty: 1e6, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 10, blockHash: null,
     }));
   // Count the proxy thread's timer ticks while one 10,000-record commit is under way.
   const ticksDuring = async (store: { write: SqliteLedgerStore['write'] }, from: number) => {

@@ -4,8 +4,9 @@ import type { LedgerRecord, LedgerRun, LedgerStore } from '../../src/books/ledge
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
 import { DEFAULT_BOOKS } from '../../src/books/owners.js';
 import { version } from '../../src/version.js';
+import { MIGRATIONS } from '../../src/books/ledger-schema.js';
 import { ledgerBackends, type LedgerBackend } from './ledger-backends.js';
-import { ACCEPTED, ManualTimers, ShareFeeder } from './ledger-kit.js';
+import { ACCEPTED, ManualTimers, NETWORK_DIFFICULTY, ShareFeeder } from './ledger-kit.js';
 
 /** The store, counting its transactions (one write() = one transaction) and when each came. */
 class CountingStore implements LedgerStore {
@@ -56,7 +57,7 @@ function writerTests(b: LedgerBackend) {
     s.feed.share({ worker: 'alice.rig1', at: T + 1, difficulty: 512, shareDifficulty: 700, jobId: '1a', verdict: ACCEPTED, latencyMs: 30 });
     s.feed.share({ worker: 'rig2', at: T + 2, difficulty: 256, shareDifficulty: 300, pool: 'backup', connection: 1, jobId: '1b', verdict: { kind: 'rejected', code: 23, reason: 'Low difficulty share' }, latencyMs: 40 });
     s.feed.share({ worker: 'rig2', at: T + 3, difficulty: 256, shareDifficulty: 260, jobId: '1c', verdict: { kind: 'unanswered', cause: 'timeout', reason: 'no answer in 10 s' }, latencyMs: 10_000 });
-    s.feed.share({ worker: 'alice.rig1', at: T + 4, difficulty: 512, shareDifficulty: 9e9, jobId: '1d', blockHash: '00000000000000abcdef', verdict: ACCEPTED, latencyMs: 25 });
+    s.feed.share({ worker: 'alice.rig1', at: T + 4, difficulty: 512, shareDifficulty: 9e9, networkDifficulty: 2_500_000, jobId: '1d', blockHash: '00000000000000abcdef', verdict: ACCEPTED, latencyMs: 25 });
     s.feed.share({ worker: 'rig2', at: T + 5, difficulty: 64, verdict: null }); // accepted locally, not forwarded
     s.bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main down', at: T + 6 });
     await s.timers.advance(100);
@@ -64,12 +65,12 @@ function writerTests(b: LedgerBackend) {
 
     const rows = await b.read(s.file);
     const runId = s.writer.run.runId;
-    const base = { run_id: runId, job_id: '', reject_code: null, reason: null, no_answer_cause: null, block_candidate: 0, block_hash: null };
+    const base = { run_id: runId, job_id: '', network_difficulty: NETWORK_DIFFICULTY, reject_code: null, reason: null, no_answer_cause: null, block_candidate: 0, block_hash: null };
     t.same(rows.shares, [
       { ...base, share_id: 1, at: T + 1, answered_at: T + 31, worker: 'alice.rig1', owner: 'alice', pool: 'main', connection: 0, job_id: '1a', credited_difficulty: 512, share_difficulty: 700, verdict: 'accepted', latency_ms: 30 },
       { ...base, share_id: 2, at: T + 2, answered_at: T + 42, worker: 'rig2', owner: 'farm', pool: 'backup', connection: 1, job_id: '1b', credited_difficulty: 256, share_difficulty: 300, verdict: 'rejected', reject_code: 23, reason: 'Low difficulty share', latency_ms: 40 },
       { ...base, share_id: 3, at: T + 3, answered_at: T + 10_003, worker: 'rig2', owner: 'farm', pool: 'main', connection: 0, job_id: '1c', credited_difficulty: 256, share_difficulty: 260, verdict: 'unanswered', reason: 'no answer in 10 s', no_answer_cause: 'timeout', latency_ms: 10_000 },
-      { ...base, share_id: 4, at: T + 4, answered_at: T + 29, worker: 'alice.rig1', owner: 'alice', pool: 'main', connection: 0, job_id: '1d', credited_difficulty: 512, share_difficulty: 9e9, verdict: 'accepted', latency_ms: 25, block_candidate: 1, block_hash: '00000000000000abcdef' },
+      { ...base, share_id: 4, at: T + 4, answered_at: T + 29, worker: 'alice.rig1', owner: 'alice', pool: 'main', connection: 0, job_id: '1d', credited_difficulty: 512, share_difficulty: 9e9, network_difficulty: 2_500_000, verdict: 'accepted', latency_ms: 25, block_candidate: 1, block_hash: '00000000000000abcdef' },
     ]);
     const minute = Math.floor(T / 60_000) * 60_000;
     t.same(rows.minutes, [
@@ -79,7 +80,7 @@ function writerTests(b: LedgerBackend) {
     t.same(rows.switches, [{ run_id: runId, seq: 1, at: T + 6, connection: 0, from_pool: 'main', to_pool: 'backup', reason: 'main down' }]);
     t.equal(rows.runs.length, 1);
     t.match(rows.runs[0], { run_id: runId, started_at: T, stopped_at: T + 100, stop_reason: 'test over', pid: process.pid, version });
-    t.same(rows.versions.map((v) => v.version), [1]);
+    t.same(rows.versions.map((v) => v.version), MIGRATIONS.map((m) => m.version));
     t.equal(s.writer.dropped, 0);
     t.equal(s.writer.pending, 0);
   });

@@ -230,7 +230,7 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       at,
     });
     if (!meetsPool) return;
-    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, blockHash: null, at });
+    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
     const verdict = random() > 0.01 ? ({ kind: 'accepted' } as const) : ({ kind: 'rejected', code: 21, reason: 'Stale share' } as const);
     bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', shareId: 0, verdict, latencyMs: 40, at });
   };

@@ -68,7 +68,7 @@ function farm(bus: EventBus): Timed[] {
   // rig-a: 30 shares, one every 10 s, the last at NOW (buckets NOW-290 s .. NOW), plus 5 older than 5 minutes.
   for (let k = 34; k >= 0; k--) {
     on('share.accepted', { sessionId: 0, worker: 'rig-a', ip, difficulty: 1000, shareDifficulty: 1500, meetsPool: k % 5 === 0, meetsNetwork: false, at: NOW - k * 10_000 });
-    if (k % 5 === 0) on('share.forwarded', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1000, shareDifficulty: 1500, blockHash: null, at: NOW - k * 10_000 });
+    if (k % 5 === 0) on('share.forwarded', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1000, shareDifficulty: 1500, networkDifficulty: 1e6, blockHash: null, at: NOW - k * 10_000 });
   }
   on('share.upstream', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 30, at: NOW });
   on('share.upstream', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 21, reason: 'Stale share' }, latencyMs: 30, at: NOW });

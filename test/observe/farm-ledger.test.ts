@@ -18,7 +18,7 @@ function setup(t: Test) {
   const authorize = (worker: string, sessionId: number) => bus.emit('device.authorized', { sessionId, worker, ip: '10.0.0.1', at: now });
   const forward = (worker: string, connection: number, pool: string) => {
     bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty: 2, shareDifficulty: 9, meetsPool: true, meetsNetwork: false, at: now });
-    bus.emit('share.forwarded', { sessionId: 1, worker, connection, pool, shareId: 0, jobId: '1', difficulty: 2, shareDifficulty: 9, blockHash: null, at: now });
+    bus.emit('share.forwarded', { sessionId: 1, worker, connection, pool, shareId: 0, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: now });
   };
   const verdict = (worker: string, connection: number, pool: string, v: PoolVerdict) => bus.emit('share.upstream', { sessionId: 1, worker, connection, pool, shareId: 0, verdict: v, latencyMs: 5, at: now });
   return { bus, ledger, authorize, forward, verdict, setNow: (ms: number) => (now = ms) };

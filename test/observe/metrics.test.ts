@@ -63,7 +63,7 @@ t.test('device metrics follow the device events', async (t) => {
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'stale', code: 21, message: 'Job not found', at: T0 });
   s.bus.emit('share.rejected', { sessionId: 1, worker: 'rig-1', ip: '10.0.0.1', reason: 'unauthorized', code: 24, message: 'x', at: T0 });
-  for (let k = 0; k < 3; k++) s.bus.emit('share.forwarded', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, blockHash: null, at: T0 });
+  for (let k = 0; k < 3; k++) s.bus.emit('share.forwarded', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at: T0 });
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 40, at: T0 });
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 22, reason: 'Duplicate share' }, latencyMs: 60, at: T0 });
   text = await s.render();
@@ -139,7 +139,7 @@ t.test('pool, job, block and limit metrics', async (t) => {
   s.bus.emit('block.candidate', { sessionId: 1, worker: 'w', pool: 'backup', jobId: '2', hash: '00', shareDifficulty: 9, networkDifficulty: 8, at });
   s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.1', at });
   s.bus.emit('limit.refused', { cause: 'max_devices', ip: '10.0.0.2', at });
-  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, blockHash: null, at });
+  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', connection: 0, pool: 'backup', shareId: 0, verdict: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' }, latencyMs: 10_000, at });
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1, 'connection 1 is still up on main');

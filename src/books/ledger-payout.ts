@@ -1,0 +1,79 @@
+import type { Duffs } from './duffs.js';
+import { LedgerInputError } from './ledger-input.js';
+import type { LedgerReader, RecordedPayout, TimeRange } from './ledger-reader.js';
+import { PayoutError, splitPayout, type HostingFees, type PayoutMethod, type PayoutRequest, type PayoutSplit } from './payouts.js';
+
+/**
+ * Recording a payout the pool made: the ledger's pool-accepted work is read for the method, split with
+ * splitPayout (payouts.ts: fees first, sums exact to the duff), and the payout and its splits are stored
+ * in one transaction. The CLI (`ledger payout record`) and the API (`POST /api/ledger/payouts`) both call this.
+ *   - prop:  the pool-accepted shares of the period;
+ *   - pplns: for each block (a time inside the period), the last `books.pplnsWindow` units of work up to it;
+ *   - pps:   each pool-accepted share of the period at blockReward x difficulty / network difficulty (the
+ *            network difficulty of its job, recorded since schema version 2: older shares are refused).
+ */
+export interface PayoutInput {
+  amount: Duffs;
+  method: PayoutMethod;
+  period: TimeRange;
+  /** PPLNS: the times of the blocks paid for (required then, refused otherwise). */
+  blocks: number[] | null;
+  /** PPS: the block reward (required then, refused otherwise). */
+  blockReward: Duffs | null;
+  note: string | null;
+}
+
+export interface PayoutRules {
+  fees: HostingFees;
+  /** books.pplnsWindow (difficulty units), or null when not configured. */
+  pplnsWindow: number | null;
+}
+
+/** The split the books give this payout (nothing stored). Throws LedgerInputError for what the input lacks. */
+export async function splitFromLedger(reader: LedgerReader, input: PayoutInput, rules: PayoutRules): Promise<PayoutSplit> {
+  if (input.method !== 'pplns' && input.blocks !== null) throw new LedgerInputError(`blocks: only a pplns payout pays for blocks (the method is ${input.method})`);
+  if (input.method !== 'pps' && input.blockReward !== null) throw new LedgerInputError(`block reward: only a pps payout values work by a block reward (the method is ${input.method})`);
+  let request: PayoutRequest;
+  if (input.method === 'prop') {
+    request = { method: 'prop', amount: input.amount, work: await reader.acceptedWork(input.period) };
+  } else if (input.method === 'pplns') {
+    const window = rules.pplnsWindow;
+    if (window === null) throw new LedgerInputError('pplns: books.pplnsWindow is not set in the configuration (the work counted back from each block)');
+    if (input.blocks === null || input.blocks.length === 0) throw new LedgerInputError('blocks: a pplns payout needs the times of the blocks it pays for');
+    const first = Math.min(...input.blocks);
+    const last = Math.max(...input.blocks);
+    const work = await reader.acceptedWork({ from: await reader.windowStart(first, window), to: last + 1 });
+    request = { method: 'pplns', amount: input.amount, window, blocks: input.blocks.map((at) => ({ at })), work };
+  } else {
+    const reward = input.blockReward;
+    if (reward === null) throw new LedgerInputError('block reward: a pps payout needs the block reward its work is valued at');
+    const units = await reader.acceptedWork(input.period);
+    const unvalued = units.filter((u) => u.networkDifficulty === null).length;
+    if (unvalued > 0) {
+      throw new LedgerInputError(`pps: ${unvalued} pool-accepted shares of the period were recorded without their network difficulty (books older than schema version 2): split this period by prop`);
+    }
+    request = { method: 'pps', amount: input.amount, work: units.map((u) => ({ owner: u.owner, work: u.work, networkDifficulty: u.networkDifficulty!, blockReward: reward })) };
+  }
+  try {
+    return splitPayout(request, rules.fees);
+  } catch (err) {
+    if (err instanceof PayoutError) throw new LedgerInputError(err.message);
+    throw err;
+  }
+}
+
+/** Split the payout by the books and store it with its splits (one transaction). */
+export async function recordPayout(reader: LedgerReader, input: PayoutInput, rules: PayoutRules, now: number): Promise<RecordedPayout> {
+  const split = await splitFromLedger(reader, input, rules);
+  return reader.addPayout({
+    recordedAt: now,
+    amount: split.amount,
+    method: input.method,
+    period: input.period,
+    blocks: input.blocks,
+    pplnsWindow: input.method === 'pplns' ? rules.pplnsWindow : null,
+    blockReward: input.blockReward,
+    note: input.note,
+    splits: split.shares,
+  });
+}

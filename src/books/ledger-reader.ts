@@ -1,0 +1,91 @@
+import type { Duffs } from './duffs.js';
+import type { OwnerShare, PayoutMethod } from './payouts.js';
+
+/**
+ * Reading the books, and recording payouts in them: the one interface beside LedgerStore that every store
+ * (SQLite now, PostgreSQL next) implements over the same schema. Each store runs the same SQL
+ * (ledger-queries.ts) and the same checks (ledger-verify.ts); only how a query is run differs.
+ * Times are ms since the epoch (UTC); a range is [from, to).
+ */
+export interface TimeRange {
+  from: number;
+  to: number;
+}
+
+export const REPORT_GROUPS = ['owner', 'worker', 'pool', 'day'] as const;
+export type ReportGroup = (typeof REPORT_GROUPS)[number];
+
+/** The shares sent to the pool in a range, grouped by owner, worker, pool or day (UTC). */
+export interface ReportRow {
+  /** The owner, worker or pool; for `day`, the day's first ms. */
+  key: string | number;
+  /** Shares sent to the pool, and what the pool made of them. */
+  shares: number;
+  accepted: number;
+  rejected: number;
+  unanswered: number;
+  /** Sum of the credited difficulty of the pool-accepted shares (the work payouts are split by). */
+  acceptedWork: number;
+}
+
+/** One pool-accepted share as a payout weighs it. */
+export interface AcceptedUnit {
+  at: number;
+  owner: string;
+  work: number;
+  /** null on rows written before schema version 2 (PPS cannot value them). */
+  networkDifficulty: number | null;
+}
+
+/** A payout to record: what the pool paid, for what, and how it was split. */
+export interface PayoutEntry {
+  recordedAt: number;
+  amount: Duffs;
+  method: PayoutMethod;
+  /** The period it pays for, [from, to). */
+  period: TimeRange;
+  /** PPLNS: the times of the blocks it pays for; otherwise null. */
+  blocks: number[] | null;
+  /** PPLNS: the window, in difficulty units; otherwise null. */
+  pplnsWindow: number | null;
+  /** PPS: the block reward the work was valued at; otherwise null. */
+  blockReward: Duffs | null;
+  note: string | null;
+  /** The split (payouts.ts), one entry per owner. */
+  splits: OwnerShare[];
+}
+
+export interface RecordedPayout extends PayoutEntry {
+  /** 1, 2, ... in the order recorded. */
+  id: number;
+}
+
+/** Something in the books that does not add up, named (ledger verify). */
+export interface LedgerProblem {
+  /** 'minute' (per-minute totals against share rows) or 'payout' (a payout against its splits). */
+  kind: 'minute' | 'payout';
+  message: string;
+}
+
+export interface LedgerReader {
+  /** Where the books are (a file path, a database URL without its password). */
+  readonly location: string;
+  /** Shares sent to the pool in `range`, grouped; in key order. `owner`: only that owner's shares. */
+  report(range: TimeRange, by: ReportGroup, owner?: string): Promise<ReportRow[]>;
+  /** Every owner the books have seen (in share rows or splits), sorted. */
+  owners(): Promise<string[]>;
+  /** The pool-accepted shares in `range`, by time (PROP, PPLNS, PPS weigh these). */
+  acceptedWork(range: TimeRange): Promise<AcceptedUnit[]>;
+  /**
+   * PPLNS: the first ms of the minute from which the farm's pool-accepted work up to `at` (by the per-minute
+   * rows) reaches `window`; the first minute of the books when it never does, `at` when there is none.
+   */
+  windowStart(at: number, window: number): Promise<number>;
+  /** Store a payout and its splits in one transaction; its id. */
+  addPayout(entry: PayoutEntry): Promise<RecordedPayout>;
+  /** Recorded payouts (recorded in `range` when given; with a split for `owner` when given), by id. */
+  payouts(range?: TimeRange, owner?: string): Promise<RecordedPayout[]>;
+  /** Internal consistency (minutes in `range` when given); empty when it all adds up. */
+  verify(range?: TimeRange): Promise<LedgerProblem[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,134 @@
+import { existsSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { byName } from './payouts.js';
+import {
+  ACCEPTED_WORK_SQL,
+  INSERT_PAYOUT_SQL,
+  INSERT_SPLIT_SQL,
+  MINUTE_WORK_BACK_SQL,
+  minuteFromRow,
+  minuteRowsSql,
+  minuteSharesSql,
+  NEXT_PAYOUT_ID_SQL,
+  OWNERS_SQL,
+  payoutFromRows,
+  payoutParams,
+  payoutsSql,
+  reportSql,
+  SPLITS_SQL,
+  splitParams,
+  type SqlRow,
+} from './ledger-queries.js';
+import type { AcceptedUnit, LedgerProblem, LedgerReader, PayoutEntry, RecordedPayout, ReportGroup, ReportRow, TimeRange } from './ledger-reader.js';
+import { SqliteLedgerStore } from './ledger-sqlite.js';
+import { LedgerRefusedError } from './ledger-store.js';
+import { minuteProblems, payoutProblems } from './ledger-verify.js';
+
+/**
+ * The books of one SQLite file, read (and payouts recorded) through a connection of its own, beside the
+ * proxy's writer: WAL lets it read while the proxy commits. The file must exist: a reader never creates
+ * books. It is checked as the writer checks it (ours, not newer) and brought to the current schema.
+ */
+export class SqliteLedgerReader implements LedgerReader {
+  readonly location: string;
+  private readonly store: SqliteLedgerStore;
+  private db: Database.Database | null = null;
+
+  constructor(path: string) {
+    this.location = path;
+    this.store = new SqliteLedgerStore({ path });
+  }
+
+  private open(): Database.Database {
+    if (this.db) return this.db;
+    if (!existsSync(this.location)) throw new LedgerRefusedError(this.location, 'no such file (the proxy creates the books when it starts with ledger.path set)');
+    const db = this.store.openSync();
+    // Recording a payout may meet the proxy's commit in progress: wait for it a little, not fail.
+    db.pragma('busy_timeout = 5000');
+    this.db = db;
+    return db;
+  }
+
+  private all(sql: string, params: readonly unknown[] = []): SqlRow[] {
+    return this.open().prepare(sql).all(...params) as SqlRow[];
+  }
+
+  async report(range: TimeRange, by: ReportGroup, owner?: string): Promise<ReportRow[]> {
+    const rows = this.all(reportSql(by, owner !== undefined), owner !== undefined ? [range.from, range.to, owner] : [range.from, range.to]);
+    return rows
+      .map((r) => ({
+        key: by === 'day' ? Number(r.k) : String(r.k),
+        shares: Number(r.shares),
+        accepted: Number(r.accepted),
+        rejected: Number(r.rejected),
+        unanswered: Number(r.unanswered),
+        acceptedWork: Number(r.accepted_work),
+      }))
+      .sort((a, b) => (typeof a.key === 'number' ? a.key - (b.key as number) : byName(a.key, b.key as string)));
+  }
+
+  async owners(): Promise<string[]> {
+    return this.all(OWNERS_SQL)
+      .map((r) => r.owner as string)
+      .sort(byName);
+  }
+
+  async acceptedWork(range: TimeRange): Promise<AcceptedUnit[]> {
+    return this.all(ACCEPTED_WORK_SQL, [range.from, range.to]).map((r) => ({
+      at: Number(r.at),
+      owner: r.owner as string,
+      work: Number(r.work),
+      networkDifficulty: r.network_difficulty === null ? null : Number(r.network_difficulty),
+    }));
+  }
+
+  async windowStart(at: number, window: number): Promise<number> {
+    let start = at;
+    let sum = 0;
+    for (const r of this.open().prepare(MINUTE_WORK_BACK_SQL).iterate(at) as IterableIterator<SqlRow>) {
+      start = Number(r.minute);
+      sum += Number(r.work);
+      if (sum >= window) break;
+    }
+    return start;
+  }
+
+  async addPayout(entry: PayoutEntry): Promise<RecordedPayout> {
+    const db = this.open();
+    const id = db
+      .transaction(() => {
+        const next = Number((db.prepare(NEXT_PAYOUT_ID_SQL).get() as SqlRow).next_id);
+        db.prepare(INSERT_PAYOUT_SQL).run(...payoutParams(next, entry));
+        const split = db.prepare(INSERT_SPLIT_SQL);
+        for (const s of entry.splits) split.run(...splitParams(next, s));
+        return next;
+      })
+      .immediate();
+    return { ...entry, id };
+  }
+
+  async payouts(range?: TimeRange, owner?: string): Promise<RecordedPayout[]> {
+    const rows = this.all(payoutsSql(range !== undefined), range ? [range.from, range.to] : []);
+    const splits = new Map<number, SqlRow[]>();
+    for (const s of this.all(SPLITS_SQL)) {
+      const id = Number(s.payout_id);
+      const list = splits.get(id);
+      if (list) list.push(s);
+      else splits.set(id, [s]);
+    }
+    const payouts = rows.map((r) => payoutFromRows(r, splits.get(Number(r.id)) ?? []));
+    return owner === undefined ? payouts : payouts.filter((p) => p.splits.some((s) => s.owner === owner));
+  }
+
+  async verify(range?: TimeRange): Promise<LedgerProblem[]> {
+    const params = range ? [range.from, range.to] : [];
+    const minutes = this.all(minuteRowsSql(range !== undefined), params).map(minuteFromRow);
+    const fromShares = this.all(minuteSharesSql(range !== undefined), params).map(minuteFromRow);
+    return [...minuteProblems(minutes, fromShares), ...payoutProblems(await this.payouts())];
+  }
+
+  async close(): Promise<void> {
+    this.db = null;
+    this.store.closeSync();
+  }
+}

@@ -1,0 +1,79 @@
+import { formatDash } from './duffs.js';
+import type { LedgerProblem, RecordedPayout } from './ledger-reader.js';
+
+/**
+ * The books' internal consistency (ledger verify), pure: each store reads the rows with the same SQL
+ * (ledger-queries.ts) and hands them here.
+ *   - minutes: each worker_minutes row's verdict counts and accepted work equal its share rows grouped the
+ *     same way (minute, worker, owner), and no share rows lack their minute row;
+ *   - payouts: each payout has splits; each split's total is gross - fee + fees received, none negative;
+ *     the gross parts and the totals each sum to the payout; the fees taken equal the fees received.
+ */
+export interface MinuteCounts {
+  minute: number;
+  worker: string;
+  owner: string;
+  accepted: number;
+  rejected: number;
+  unanswered: number;
+  acceptedWork: number;
+}
+
+/** Sums of the same floats in another order may differ in the last bits; anything more is a difference. */
+const WORK_TOLERANCE = 1e-9;
+
+function sameWork(a: number, b: number): boolean {
+  return Math.abs(a - b) <= WORK_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+const keyOf = (m: MinuteCounts) => `${m.minute}\u0000${m.worker}\u0000${m.owner}`;
+const nameOf = (m: MinuteCounts) => `minute ${new Date(m.minute).toISOString()} worker ${JSON.stringify(m.worker)} owner ${JSON.stringify(m.owner)}`;
+
+export function minuteProblems(minuteRows: readonly MinuteCounts[], fromShares: readonly MinuteCounts[]): LedgerProblem[] {
+  const problems: LedgerProblem[] = [];
+  const shares = new Map(fromShares.map((s) => [keyOf(s), s]));
+  const sorted = [...minuteRows].sort((a, b) => a.minute - b.minute || (keyOf(a) < keyOf(b) ? -1 : 1));
+  for (const m of sorted) {
+    const s = shares.get(keyOf(m)) ?? { ...m, accepted: 0, rejected: 0, unanswered: 0, acceptedWork: 0 };
+    shares.delete(keyOf(m));
+    const diffs: string[] = [];
+    for (const field of ['accepted', 'rejected', 'unanswered'] as const) {
+      if (m[field] !== s[field]) diffs.push(`${field} ${m[field]}, the share rows say ${s[field]}`);
+    }
+    if (!sameWork(m.acceptedWork, s.acceptedWork)) diffs.push(`accepted_work ${m.acceptedWork}, the share rows say ${s.acceptedWork}`);
+    if (diffs.length > 0) problems.push({ kind: 'minute', message: `worker_minutes ${nameOf(m)}: ${diffs.join('; ')}` });
+  }
+  for (const s of [...shares.values()].sort((a, b) => a.minute - b.minute)) {
+    problems.push({ kind: 'minute', message: `shares ${nameOf(s)}: ${s.accepted + s.rejected + s.unanswered} share rows and no worker_minutes row` });
+  }
+  return problems;
+}
+
+export function payoutProblems(payouts: readonly RecordedPayout[]): LedgerProblem[] {
+  const problems: LedgerProblem[] = [];
+  for (const p of payouts) {
+    const at = `payout ${p.id} (${formatDash(p.amount)} DASH)`;
+    if (p.splits.length === 0) {
+      problems.push({ kind: 'payout', message: `${at}: no splits` });
+      continue;
+    }
+    let gross = 0n;
+    let total = 0n;
+    let fees = 0n;
+    let received = 0n;
+    for (const s of p.splits) {
+      gross += s.gross;
+      total += s.total;
+      fees += s.fee;
+      received += s.feesReceived;
+      if (s.gross < 0n || s.fee < 0n || s.feesReceived < 0n || s.total < 0n) problems.push({ kind: 'payout', message: `${at}: the split of ${s.owner} has a negative amount` });
+      if (s.total !== s.gross - s.fee + s.feesReceived) {
+        problems.push({ kind: 'payout', message: `${at}: the split of ${s.owner} totals ${formatDash(s.total)}, gross - fee + fees received is ${formatDash(s.gross - s.fee + s.feesReceived)}` });
+      }
+    }
+    if (total !== p.amount) problems.push({ kind: 'payout', message: `${at}: the splits total ${formatDash(total)} DASH` });
+    if (gross !== p.amount) problems.push({ kind: 'payout', message: `${at}: the gross parts sum to ${formatDash(gross)} DASH` });
+    if (fees !== received) problems.push({ kind: 'payout', message: `${at}: fees taken ${formatDash(fees)} DASH, fees received ${formatDash(received)} DASH` });
+  }
+  return problems;
+}
