@@ -19,9 +19,11 @@ export interface PgLedgerOptions {
   lockTimeoutMs?: number;
   /** An answer later than this (a server or network that went silent mid-batch) fails the batch as "unreachable". */
   queryTimeoutMs?: number;
+  /** false: a database without the books is refused, not given them (a reader never creates books). */
+  create?: boolean;
 }
 
-export const PG_LEDGER_DEFAULTS = { connectTimeoutMs: 5_000, lockTimeoutMs: 10_000, queryTimeoutMs: 30_000 } as const;
+export const PG_LEDGER_DEFAULTS = { connectTimeoutMs: 5_000, lockTimeoutMs: 10_000, queryTimeoutMs: 30_000, create: true } as const;
 
 /** What the store writes on schema_version (COMMENT ON TABLE): a table of that name without it is not ours. */
 const SCHEMA_COMMENT = `dash-farm-proxy ledger (${LEDGER_MARK.toString(16)})`;
@@ -45,6 +47,7 @@ export class PgLedgerStore implements LedgerStore {
       // Two proxies starting at once: the second waits here, then finds the schema current.
       await c.query('SELECT pg_advisory_xact_lock($1)', [LEDGER_MARK]);
       const current = await this.checkOurs(c);
+      if (current === 0 && !this.opts.create) throw new LedgerRefusedError(this.location, 'no books in this database (the proxy creates them when it starts with ledger.url set)');
       const todo = pendingMigrations(current);
       for (const m of todo) {
         for (const sql of m.statements) await c.query(sql);
@@ -58,6 +61,26 @@ export class PgLedgerStore implements LedgerStore {
   async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
     await this.open();
     await this.transaction((c) => this.writeAll(c, run, records, at));
+  }
+
+  /** `sql` with `?` placeholders (ledger-queries.ts) on the open books; its rows. */
+  async query(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    await this.open();
+    let rows: Record<string, unknown>[] = [];
+    await this.transaction(async (c) => {
+      rows = (await c.query(numbered(sql), params as unknown[])).rows as Record<string, unknown>[];
+    });
+    return rows;
+  }
+
+  /** `body` in one transaction on the open books, given a runner of `?`-placeholder SQL. */
+  async inTransaction<T>(body: (run: (sql: string, params?: readonly unknown[]) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
+    await this.open();
+    let result: T | undefined;
+    await this.transaction(async (c) => {
+      result = await body(async (sql, params = []) => (await c.query(numbered(sql), params as unknown[])).rows as Record<string, unknown>[]);
+    });
+    return result as T;
   }
 
   async close(): Promise<void> {
@@ -200,6 +223,12 @@ export class PgLedgerStore implements LedgerStore {
     if (cause === 'unreachable') void this.close();
     return new LedgerFaultError(this.location, cause, `${message}${code ? ` (${code})` : ''}`);
   }
+}
+
+/** SQL with `?` placeholders (written once for both stores) in PostgreSQL's numbered form: $1, $2, ... */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
 }
 
 /** A PostgreSQL SQLSTATE or a Node socket error code (and pg's own code-less messages) as a fault cause. */

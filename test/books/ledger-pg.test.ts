@@ -7,6 +7,11 @@ import { buildConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/core/log.js';
 import { LEDGER_SCHEMA_VERSION, MIGRATIONS } from '../../src/books/ledger-schema.js';
 import { PgLedgerStore } from '../../src/books/ledger-pg.js';
+import { PgLedgerReader } from '../../src/books/ledger-pg-reader.js';
+import { recordPayout, type PayoutInput } from '../../src/books/ledger-payout.js';
+import { REPORT_GROUPS } from '../../src/books/ledger-reader.js';
+import { SqliteLedgerReader } from '../../src/books/ledger-sqlite-reader.js';
+import { payoutRules } from '../../src/books/open-reader.js';
 import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
 import { LedgerRefusedError, type ShareRecord } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
@@ -114,6 +119,16 @@ function run(pgs: TestPostgres) {
     }
   });
 
+  t.test('a reader never creates books: an empty database is refused and left empty', async (t) => {
+    const url = await newDb();
+    const reader = new PgLedgerReader(url);
+    const err = await reader.report({ from: 0, to: 1 }, 'owner').then(() => null, (e: unknown) => e);
+    await reader.close();
+    t.ok(err instanceof LedgerRefusedError);
+    t.match((err as Error).message, /no books in this database \(the proxy creates them when it starts with ledger\.url set\)/);
+    t.same(await pgs.sql(url.split('/').pop()!, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`), [], 'still empty');
+  });
+
   t.test('a share written twice (a retried batch, or twice in one batch) is one row and counted once in its minute', async (t) => {
     const url = await newDb();
     const store = new PgLedgerStore({ url });
@@ -176,6 +191,30 @@ function run(pgs: TestPostgres) {
       sqlite.runs.map(({ run_id: _r, ...rest }) => rest),
       'the run rows (start, last commit, stop)',
     );
+
+    // Read back the same way: reports, owners, work, PPLNS windows, payouts recorded and their splits, verify.
+    const fromSqlite = new SqliteLedgerReader(file);
+    const fromPg = new PgLedgerReader(url);
+    t.teardown(() => Promise.all([fromSqlite.close(), fromPg.close()]));
+    const range = { from: T - 60_000, to: T + 400_000 };
+    for (const by of REPORT_GROUPS) t.same(await fromPg.report(range, by), await fromSqlite.report(range, by), `report by ${by}`);
+    t.same(await fromPg.report({ from: T + 50_000, to: T + 150_000 }, 'worker', 'o1'), await fromSqlite.report({ from: T + 50_000, to: T + 150_000 }, 'worker', 'o1'), "one owner's workers in part of the range");
+    t.same(await fromPg.owners(), ['o0', 'o1', 'o2']);
+    t.same(await fromPg.acceptedWork(range), await fromSqlite.acceptedWork(range), 'the pool-accepted work, share by share');
+    t.equal(await fromPg.windowStart(T + 200_000, 20_000), await fromSqlite.windowStart(T + 200_000, 20_000), 'a PPLNS window start');
+    const rules = payoutRules(buildConfig({ pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }], owners: { o1: { workers: ['o1.*'], feePercent: 2 } }, books: { pplnsWindow: 20_000 } }));
+    const inputs: PayoutInput[] = [
+      { amount: 150_000_001n, method: 'prop', period: range, blocks: null, blockReward: null, note: 'week 49' },
+      { amount: 99_999_999n, method: 'pplns', period: range, blocks: [T + 100_000, T + 250_000], blockReward: null, note: null },
+      { amount: 7n, method: 'pps', period: { from: T, to: T + 100_000 }, blocks: null, blockReward: 180_000_000n, note: "o'brien \"quoted\"" },
+    ];
+    for (const input of inputs) {
+      t.same(await recordPayout(fromPg, input, rules, T + 1), await recordPayout(fromSqlite, input, rules, T + 1), `a ${input.method} payout recorded and split the same`);
+    }
+    t.same(await fromPg.payouts(), await fromSqlite.payouts(), 'the payouts read back');
+    t.same(await fromPg.payouts(undefined, 'o1'), await fromSqlite.payouts(undefined, 'o1'));
+    t.same(await fromPg.verify(), [], 'verify passes on PostgreSQL');
+    t.same(await fromSqlite.verify(), [], 'and on SQLite');
   });
 
   /** A writer on its own database (faultRig: a manual clock, synthetic shares, a recording logger). */
@@ -344,6 +383,11 @@ function run(pgs: TestPostgres) {
       t.same(two, one, `per ${by}: the two proxies' ledger equals the one proxy's`);
       t.equal(one.minutes.length, by === 'owner' ? 3 : 30);
     }
+    const [twoBooks, oneBooks] = [new PgLedgerReader(shared), new PgLedgerReader(single)];
+    t.teardown(() => Promise.all([twoBooks.close(), oneBooks.close()]));
+    const all = { from: T - 60_000, to: T + 4_000 * 50 + 60_000 };
+    for (const by of REPORT_GROUPS) t.same(await twoBooks.report(all, by), await oneBooks.report(all, by), `the report by ${by} of the two proxies' ledger is the one proxy's`);
+    t.same(await twoBooks.verify(), [], 'verify passes on the shared ledger');
     const sharedRows = await readPgLedger(shared);
     const singleRows = await readPgLedger(single);
     t.equal(sharedRows.runs.length, 2, 'two runs in the shared ledger');
