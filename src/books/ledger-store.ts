@@ -1,7 +1,7 @@
 import type { NoVerdictCause } from '../core/events.js';
 
 /**
- * What the ledger writes, and the one interface every store (SQLite now, PostgreSQL next) implements with
+ * What the ledger writes, and the one interface every store (SQLite: ledger-sqlite*.ts; PostgreSQL: ledger-pg*.ts) implements with
  * the same schema (src/books/ledger-schema.ts). The writer (ledger-writer.ts) turns the core's events into
  * these records and hands a store one batch per transaction.
  */
