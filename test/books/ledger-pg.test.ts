@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
@@ -15,6 +16,7 @@ import { payoutRules } from '../../src/books/open-reader.js';
 import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
 import { LedgerRefusedError, type ShareRecord } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
+import { mainCaptured } from '../helpers/cli-main.js';
 import { hasher } from '../helpers/share-kit.js';
 import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -388,6 +390,21 @@ function run(pgs: TestPostgres) {
     const all = { from: T - 60_000, to: T + 4_000 * 50 + 60_000 };
     for (const by of REPORT_GROUPS) t.same(await twoBooks.report(all, by), await oneBooks.report(all, by), `the report by ${by} of the two proxies' ledger is the one proxy's`);
     t.same(await twoBooks.verify(), [], 'verify passes on the shared ledger');
+    // And as an operator reads them: `ledger report` and `ledger verify` with ledger.url in the config.
+    const dir = tempDir(t);
+    const configFor = (url: string, name: string) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, JSON.stringify({ pools: [{ url: 'stratum+tcp://127.0.0.1:3333', user: 'X.farm' }], ledger: { url } }));
+      return file;
+    };
+    const range = ['--from', new Date(all.from).toISOString(), '--to', new Date(all.to).toISOString()];
+    const twoCli = await mainCaptured(['ledger', 'report', '-c', configFor(shared, 'two.json'), ...range, '--by', 'owner', '--format', 'csv']);
+    const oneCli = await mainCaptured(['ledger', 'report', '-c', configFor(single, 'one.json'), ...range, '--by', 'owner', '--format', 'csv']);
+    t.equal(twoCli.code, 0, twoCli.err);
+    t.match(twoCli.out, /^owner,shares,accepted,rejected,unanswered,accepted_work/);
+    t.equal(twoCli.out, oneCli.out, "the CLI's report of the two proxies' books is the one proxy's");
+    const verify = await mainCaptured(['ledger', 'verify', '-c', path.join(dir, 'two.json')]);
+    t.equal(verify.code, 0, `ledger verify passes: ${verify.out}${verify.err}`);
     const sharedRows = await readPgLedger(shared);
     const singleRows = await readPgLedger(single);
     t.equal(sharedRows.runs.length, 2, 'two runs in the shared ledger');
