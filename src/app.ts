@@ -16,14 +16,13 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
-import { deviceServerOptions, httpServerOptions, metricsOptions, proxyOptions, upstreamSlotOptions } from './options.js';
+import { deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, upstreamSlotOptions } from './options.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
 import { ledgerLocation } from './books/ledger-location.js';
 import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerWriter } from './books/ledger-writer.js';
-import { OwnerMap } from './books/owners.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
 
@@ -56,8 +55,9 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const log = deps.log ?? createLogger({ level: config.log.level, format: config.log.format });
   const hasher = deps.hasher ?? (await loadX11Wasm());
   const bus = new EventBus();
-  // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics retention.
-  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds });
+  // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics
+  // retention. Owners are resolved there, where a share is counted (the core's events carry worker names).
+  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds, owners: ownerMap(config) });
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
@@ -113,12 +113,9 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
 
   // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts).
-  // A share's owner is taken when it is recorded, from the owners in force (a reload applies from then on).
-  let owners = { config: live.config, map: OwnerMap.compile(live.config.owners, live.config.books) };
-  const ownerOf = (worker: string) => {
-    if (owners.config !== live.config) owners = { config: live.config, map: OwnerMap.compile(live.config.owners, live.config.books) };
-    return owners.map.ownerOf(worker);
-  };
+  // A share's owner is taken when it is recorded, from the owners map in force: the farm ledger's, which a
+  // reload replaces (src/reload.ts), so the books and the live numbers credit the same owner.
+  const ownerOf = (worker: string) => ledger.owners.ownerOf(worker);
   // An SQLite file (committed from a worker thread, so the disk never pauses the sockets) or a shared
   // PostgreSQL database (asynchronous already).
   const where = ledgerLocation(config.ledger);

@@ -1,3 +1,4 @@
+import { OwnerMap } from './books/owners.js';
 import type { ProxyConfig } from './config-schema.js';
 import type { DeviceLimits, DeviceServerOptions } from './downstream/server.js';
 import type { ProxyLiveOptions, ProxyOptions } from './proxy/proxy.js';
@@ -68,4 +69,9 @@ export function httpServerOptions(c: ProxyConfig): { host: string; port: number;
 /** The Prometheus metrics (the wiring adds what to do when a device's series are forgotten). */
 export function metricsOptions(c: ProxyConfig): { labelIp: boolean; retentionSeconds: number } {
   return { labelIp: c.metrics.labelIp, retentionSeconds: c.metrics.retentionSeconds };
+}
+
+/** The owners map the farm ledger credits work by (compiled; throws OwnersError naming every problem). */
+export function ownerMap(c: ProxyConfig): OwnerMap {
+  return OwnerMap.compile(c.owners, c.books);
 }

@@ -1,8 +1,9 @@
 import type { ProxyApp } from './app.js';
+import { OwnersError, type OwnerMap } from './books/owners.js';
 import { ConfigError, type ProxyConfig } from './config.js';
 import { AccessPolicy } from './downstream/access.js';
 import { checkDeviceLimits } from './downstream/server.js';
-import { deviceLimits, proxyLiveOptions } from './options.js';
+import { deviceLimits, ownerMap, proxyLiveOptions } from './options.js';
 import { checkPools } from './upstream/upstream-slot.js';
 import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
 
@@ -14,7 +15,9 @@ import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
  * a reload: devices already connected keep their session (a worker taken off the allow-list, an address
  * taken off the CIDR list or a lower per-address limit apply to new connections and authorizations; a new
  * line length to new connections; the start difficulty to devices authorizing from now on; vardiff settings
- * at each device's next retarget; the submit rate, write buffer and timeouts at once). Everything else
+ * at each device's next retarget; the submit rate, write buffer and timeouts at once). The owners map
+ * (`owners`, `books.farmOwner`) applies from the reload on: every device is re-resolved, and what was
+ * credited to an owner before stays with it (src/observe/farm-ledger.ts). Everything else
  * (listening addresses and ports, TLS certificates, the HTTP server and its token, worker mode, the
  * extranonce split, upstream timeouts, metrics and log settings) needs a restart: it is reported, and the
  * running value stays in force.
@@ -38,9 +41,14 @@ const LIVE: readonly string[] = [
   'difficulty.maxStep',
   'access.',
   'shutdown.drainSeconds',
+  'owners.',
+  'books.farmOwner',
 ];
 
-const isLive = (path: string) => LIVE.some((l) => (l.endsWith('.') ? path.startsWith(l) : path === l));
+/** Sections whose keys are names (an owner), not fields: in force, the changed section is replaced whole. */
+const WHOLE: readonly string[] = ['owners'];
+
+const isLive = (path: string) => LIVE.some((l) => (l.endsWith('.') ? path.startsWith(l) || path === l.slice(0, -1) : path === l));
 
 /** Leaf paths whose values differ, in order; arrays (pools, access lists) compare as a whole. Pure. */
 function changedPaths(a: unknown, b: unknown): string[] {
@@ -65,21 +73,28 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ConfigDiff {
 
   const limits = deviceLimits(next.limits);
   // Checks that may refuse, before anything changes.
+  let owners: OwnerMap | null = null;
   try {
     if (changed('pools')) checkPools(next.pools);
     if (changed('limits')) checkDeviceLimits(limits);
     if (changed('access')) new AccessPolicy(next.access);
+    if (changed('owners') || changed('books.farmOwner')) owners = ownerMap(next);
   } catch (err) {
-    throw new ConfigError([(err as Error).message]);
+    throw new ConfigError(err instanceof OwnersError ? err.problems : [(err as Error).message]);
   }
 
   if (changed('access')) app.access.update(next.access);
   if (changed('limits')) app.devices.updateLimits(limits);
   if (changed('difficulty')) app.proxy.updateOptions(proxyLiveOptions(next));
   if (changed('pools')) app.proxy.setPools(next.pools);
+  if (owners) {
+    const moved = app.ledger.setOwners(owners);
+    app.log.info('owners map in force from now on; work credited before stays with its owner', { owners: owners.names, farmOwner: owners.farmOwner, devicesMoved: moved });
+  }
 
   const inForce = structuredClone(app.config) as unknown as Tree;
   for (const path of diff.apply) setPath(inForce, path.split('.'), structuredClone(getPath(next, path.split('.'))));
+  for (const section of WHOLE) if (changed(section)) inForce[section] = structuredClone(getPath(next, [section]));
   app.config = inForce as unknown as ProxyConfig;
 
   if (diff.apply.length === 0 && diff.restartNeeded.length === 0) {

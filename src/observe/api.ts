@@ -7,11 +7,14 @@ import { sendJson, type HttpServer } from './http-server.js';
  *
  *   GET /api/summary              farm totals (FarmLedger.summary)
  *   GET /api/devices[?state=online|offline]
- *                                 every known worker (FarmLedger.view), sorted by name
+ *                                 every known worker (FarmLedger.view, with its owner), sorted by name
  *   GET /api/devices/<worker>     one worker, with its hashrate history (FarmLedger.history); the name is
  *                                 percent-encoded in the path (encodeURIComponent)
  *   GET /api/pools                the pools: status and what became of the shares forwarded to each
  *   GET /api/connections          the upstream connections: pool, up, active, version mask, shares
+ *   GET /api/owners               every owner (FarmLedger.ownerList): its devices online and in all, their
+ *                                 hashrate, and the accepted shares and work credited to it, with its share
+ *                                 of the farm's work
  *
  * Hashrates are in H/s. Times are milliseconds since the epoch.
  */
@@ -41,6 +44,16 @@ export function registerApiRoutes(http: HttpServer, ledger: FarmLedger, opts: Ap
     method: 'GET',
     path: `${prefix}/connections`,
     handler: (_req, res) => sendJson(res, 200, { at: now(), connections: ledger.connections() }),
+  });
+
+  http.route({
+    method: 'GET',
+    path: `${prefix}/owners`,
+    handler: (_req, res) => {
+      const at = now();
+      const s = ledger.summary(at);
+      sendJson(res, 200, { at, hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS, farmOwner: ledger.owners.farmOwner, work: s.work, owners: ledger.ownerList(at) });
+    },
   });
 
   http.route({

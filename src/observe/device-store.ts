@@ -3,7 +3,8 @@ import type { RejectReason } from '../stratum/errors.js';
 /**
  * Every device's live numbers in one compact store: one row of doubles per worker name in paged
  * Float64Arrays, plus the worker and ip strings and a Map entry. The row holds the device's counts (see
- * the table in farm-ledger.ts), its state, and its work per 10 s bucket for the last 10 minutes (a ring).
+ * the table in farm-ledger.ts), its state, its owner (a number: an index into the ledger's small owner
+ * table, not a string per row), and its work per 10 s bucket for the last 10 minutes (a ring).
  * The JSON API, the feed and /metrics all read these rows; no per-device object exists between reads.
  * (prom-client would keep an object per series, about 1.9 KiB per device for 11 series; one JS object per
  * device with its own typed array cost a few hundred bytes more: see src/bench/metrics-scale.ts.)
@@ -46,8 +47,10 @@ export const Col = {
   bucketHead: 20,
   /** Bumped on every change, so the feed can send only what changed. */
   version: 21,
+  /** The device's owner under the owners map in force: an index into the ledger's owner table (farm-ledger.ts). */
+  owner: 22,
   /** First work bucket: BUCKETS numbers, a ring indexed by absolute bucket number modulo BUCKETS. */
-  buckets: 22,
+  buckets: 23,
 } as const;
 
 const STRIDE = Col.buckets + BUCKETS;

@@ -1,3 +1,4 @@
+import { DEFAULT_BOOKS, OwnerMap } from '../books/owners.js';
 import { HASHES_PER_DIFF1 } from '../chain/target.js';
 import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
@@ -37,6 +38,14 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * pool, up, active, version mask) and farm-wide. Farm-wide accepted/rejected/work/blockCandidates are kept
  * apart from the devices' (a forgotten device's shares still count, and a share refused before authorize
  * has no device); the pool-side totals are the sums over the pools.
+ *
+ * Owners (src/books/owners.ts): every device has the owner the map in force gives its worker name, kept
+ * in its row as an index into a small owner table. Each owner's accepted, rejected, work and
+ * blockCandidates are credited when the share is counted, to the owner the device has at that moment, and
+ * stay with that owner: a new map (`setOwners`, on SIGHUP) re-resolves every device from then on and never
+ * moves what was credited before. An owner's devices and hashrate are those it owns now. The owners'
+ * accepted, work and blockCandidates sum to the farm's; rejected counts only known devices' shares (as a
+ * device's rejected does).
  */
 
 /** Seconds a worker with no live session is kept before it is forgotten (its series leave /metrics). */
@@ -92,6 +101,8 @@ export interface PresenceChange {
 
 export interface DeviceView {
   worker: string;
+  /** Its owner under the owners map in force. */
+  owner: string;
   ip: string;
   online: boolean;
   difficulty: number;
@@ -140,7 +151,37 @@ export interface FarmSummary {
   refusedByCause: Record<string, number>;
 }
 
+/** One owner's numbers: credited counts (at the time of each share) and the devices it owns now. */
+export interface OwnerView {
+  owner: string;
+  /** In the owners map in force (an owner taken out of it keeps what it was credited, with false here). */
+  configured: boolean;
+  /** The farm owner (books.farmOwner) of the map in force. */
+  farm: boolean;
+  devicesOnline: number;
+  devices: number;
+  /** Sum of its devices' hashrates (H/s). */
+  hashrate: number;
+  accepted: number;
+  rejected: number;
+  work: number;
+  blockCandidates: number;
+  /** Its work over the farm's work (0 to 1; 0 while the farm has none). */
+  shareOfWork: number;
+}
+
+/** Counts credited to one owner (OwnerView's credited part). */
+interface OwnerTotals {
+  name: string;
+  accepted: number;
+  rejected: number;
+  work: number;
+  blockCandidates: number;
+}
+
 export interface FarmLedgerOptions {
+  /** Who owns each worker (default: no owners, everything the default farm owner's). */
+  owners?: OwnerMap;
   /** How many recent farm events (blocks, pool changes, devices offline/online) are kept. */
   eventLog?: number;
   /** Seconds a worker with no live session is kept (default DEFAULT_RETENTION_SECONDS); then it is forgotten. */
@@ -169,6 +210,10 @@ export class FarmLedger {
   private readonly forgetListeners = new Set<(worker: string) => void>();
   private readonly unsubscribe: (() => void)[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
+  private ownerMap: OwnerMap;
+  /** Every owner ever credited or configured, by index (a device row holds the index); only grows, by name. */
+  private readonly ownerTable: OwnerTotals[] = [];
+  private readonly ownerIndex = new Map<string, number>();
   /** Readers walking the store in pieces (a /metrics scrape): the sweep waits, so no slot is reused meanwhile. */
   private pins = 0;
 
@@ -176,6 +221,8 @@ export class FarmLedger {
     this.eventLog = opts.eventLog ?? 200;
     this.now = opts.now ?? Date.now;
     this.retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+    this.ownerMap = opts.owners ?? OwnerMap.compile({}, DEFAULT_BOOKS);
+    for (const name of this.ownerMap.names) this.ownerSlot(name);
     if (!(this.retentionSeconds >= 0) || !Number.isFinite(this.retentionSeconds)) throw new RangeError(`retentionSeconds must be a finite number >= 0, got ${opts.retentionSeconds}`);
     const sweepSeconds = opts.sweepIntervalSeconds ?? Math.min(60, Math.max(1, this.retentionSeconds / 4));
     if (!(sweepSeconds > 0) || !Number.isFinite(sweepSeconds)) throw new RangeError(`sweepIntervalSeconds must be a positive number, got ${opts.sweepIntervalSeconds}`);
@@ -280,6 +327,7 @@ export class FarmLedger {
     const poolUnanswered = st.get(slot, Col.poolUnanswered);
     return {
       worker: st.worker(slot)!,
+      owner: this.ownerOfSlot(slot),
       ip: st.ip(slot),
       online: st.get(slot, Col.sessions) > 0,
       difficulty: st.get(slot, Col.difficulty),
@@ -351,6 +399,67 @@ export class FarmLedger {
     };
   }
 
+  /** The owners map in force. */
+  get owners(): OwnerMap {
+    return this.ownerMap;
+  }
+
+  /** The owner of the device in `slot`, under the map in force. */
+  ownerOfSlot(slot: number): string {
+    return this.ownerTable[this.store.get(slot, Col.owner)]!.name;
+  }
+
+  /**
+   * Every owner: those of the map in force, then any other that was credited before a map change, by name.
+   * One pass over the devices.
+   */
+  ownerList(at = this.now()): OwnerView[] {
+    const live = this.ownerTable.map(() => ({ devicesOnline: 0, devices: 0, hashrate: 0 }));
+    this.store.forEach((s) => {
+      const o = live[this.store.get(s, Col.owner)]!;
+      o.devices++;
+      if (this.isOnline(s)) o.devicesOnline++;
+      o.hashrate += this.hashrate(s, at);
+    });
+    const farmWork = this.farm.work;
+    const views: OwnerView[] = [];
+    this.ownerTable.forEach((t, i) => {
+      const configured = this.ownerMap.has(t.name);
+      if (!configured && t.accepted === 0 && t.rejected === 0 && t.blockCandidates === 0 && live[i]!.devices === 0) return;
+      views.push({
+        owner: t.name,
+        configured,
+        farm: t.name === this.ownerMap.farmOwner,
+        ...live[i]!,
+        accepted: t.accepted,
+        rejected: t.rejected,
+        work: t.work,
+        blockCandidates: t.blockCandidates,
+        shareOfWork: farmWork > 0 ? t.work / farmWork : 0,
+      });
+    });
+    return views.sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+  }
+
+  /**
+   * Put a new owners map in force from now on (SIGHUP): every known device is re-resolved; what was
+   * credited before stays with the owner it was credited to. Returns how many devices changed owner.
+   */
+  setOwners(map: OwnerMap): number {
+    this.ownerMap = map;
+    for (const name of map.names) this.ownerSlot(name);
+    let moved = 0;
+    this.store.forEach((s, worker) => {
+      const owner = this.ownerSlot(map.ownerOf(worker));
+      if (owner !== this.store.get(s, Col.owner)) {
+        this.store.set(s, Col.owner, owner);
+        this.store.add(s, Col.version, 1);
+        moved++;
+      }
+    });
+    return moved;
+  }
+
   // ---- retention -------------------------------------------------------------------------------------------
 
   /** Forget the workers offline for longer than the retention time; returns them. */
@@ -394,7 +503,7 @@ export class FarmLedger {
     const touch = (s: number) => st.add(s, Col.version, 1);
     this.on(bus, 'device.connected', () => this.farm.sessionsOpen++);
     this.on(bus, 'device.authorized', (e) => {
-      const s = st.ensure(e.worker, e.ip, e.at);
+      const s = this.deviceSlot(e.worker, e.ip, e.at);
       const wasOffline = st.get(s, Col.sessions) === 0;
       const cameBack = wasOffline && !Number.isNaN(st.get(s, Col.disconnectedAt));
       st.add(s, Col.sessions, 1);
@@ -420,14 +529,17 @@ export class FarmLedger {
       }
     });
     this.on(bus, 'device.difficulty', (e) => {
-      const s = st.ensure(e.worker, '', e.at);
+      const s = this.deviceSlot(e.worker, '', e.at);
       st.set(s, Col.difficulty, e.difficulty);
       touch(s);
     });
     this.on(bus, 'share.accepted', (e) => {
       this.farm.accepted++;
       this.farm.work += e.difficulty;
-      const s = st.ensure(e.worker, e.ip, e.at);
+      const s = this.deviceSlot(e.worker, e.ip, e.at);
+      const owner = this.ownerTable[st.get(s, Col.owner)]!;
+      owner.accepted++;
+      owner.work += e.difficulty;
       st.add(s, Col.accepted, 1);
       st.add(s, Col.work, e.difficulty);
       st.set(s, Col.lastShareAt, e.at);
@@ -440,6 +552,7 @@ export class FarmLedger {
       // Only known workers get a row: a name that never authorized may be anything a client sent.
       const s = e.worker === null ? -1 : st.slot(e.worker);
       if (s >= 0) {
+        this.ownerTable[st.get(s, Col.owner)]!.rejected++;
         st.add(s, rejectColumn(e.reason), 1);
         touch(s);
       }
@@ -466,6 +579,8 @@ export class FarmLedger {
     this.on(bus, 'block.candidate', (e) => {
       this.farm.blockCandidates++;
       const s = st.slot(e.worker);
+      // The device's owner; a forgotten device's block is its name's owner under the map in force.
+      this.ownerTable[s >= 0 ? st.get(s, Col.owner) : this.ownerSlot(this.ownerMap.ownerOf(e.worker))]!.blockCandidates++;
       if (s >= 0) {
         st.add(s, Col.blockCandidates, 1);
         touch(s);
@@ -522,6 +637,26 @@ export class FarmLedger {
     this.on(bus, 'limit.refused', (e) => {
       this.refusedByCause[e.cause] = (this.refusedByCause[e.cause] ?? 0) + 1;
     });
+  }
+
+  /** The slot of a worker, created with its owner under the map in force when missing. */
+  private deviceSlot(worker: string, ip: string, at: number): number {
+    const existing = this.store.slot(worker);
+    if (existing >= 0) return existing;
+    const s = this.store.ensure(worker, ip, at);
+    this.store.set(s, Col.owner, this.ownerSlot(this.ownerMap.ownerOf(worker)));
+    return s;
+  }
+
+  /** The owner table's index for a name, added (all counts 0) when new. */
+  private ownerSlot(name: string): number {
+    let i = this.ownerIndex.get(name);
+    if (i === undefined) {
+      i = this.ownerTable.length;
+      this.ownerTable.push({ name, accepted: 0, rejected: 0, work: 0, blockCandidates: 0 });
+      this.ownerIndex.set(name, i);
+    }
+    return i;
   }
 
   private poolUp(name: string): boolean {

@@ -154,7 +154,9 @@ export class ProxyMetrics {
     this.fanoutSeconds = new Histogram({ name: `${p}notify_fanout_seconds`, help: 'A job from the pool received to written to every device.', buckets: FANOUT_BUCKETS, registers });
 
     // Per device, rendered from the ledger's device store at scrape time.
-    const deviceLabels = this.labelIp ? ['worker', 'ip'] : ['worker'];
+    // Every per-device series names the device's owner under the owners map in force (a new map relabels
+    // the device's series from then on; Prometheus keeps the old series, with the old owner, as history).
+    const deviceLabels = this.labelIp ? ['worker', 'owner', 'ip'] : ['worker', 'owner'];
     const families: DeviceFamily[] = [
       { name: `${p}device_shares_total`, help: "A device's shares, by result: accepted (met its target), or the rejection reason.", kind: 'counter', labelNames: [...deviceLabels, 'result'], read: (a, b) => this.shareValues(a, b) },
       { name: `${p}device_work_total`, help: "A device's difficulty-weighted accepted work (sum of credited difficulties); hashrate = rate() * 2^48/0xFFFF (about 2^32) H/s.", kind: 'counter', labelNames: deviceLabels, read: (a, b) => this.columnValues(Col.work, a, b) },
@@ -245,7 +247,8 @@ export class ProxyMetrics {
   }
 
   private labels(slot: number, worker: string): Record<string, string> {
-    return this.labelIp ? { worker, ip: this.ledger.store.ip(slot) } : { worker };
+    const owner = this.ledger.ownerOfSlot(slot);
+    return this.labelIp ? { worker, owner, ip: this.ledger.store.ip(slot) } : { worker, owner };
   }
 
   private columnValues(col: number, from: number, to: number, scale = 1): SeriesValues {

@@ -184,6 +184,11 @@ t.test('every surface tells the same numbers after drops, timeouts, a failover a
   // Work is a sum of floating-point difficulties: added per device in another order, it may differ in the last bits.
   const near = (x: number, y: number) => Math.abs(x - y) <= Math.abs(y) * 1e-12;
   t.ok(near(sumOf(apiDevices, 'work'), ours.work), `sum of /api/devices work (${sumOf(apiDevices, 'work')} vs ${ours.work})`);
+  // Per owner (the feed's owners, as /api/owners gives them): credited at the time of each share, they add up too.
+  const feedOwners = snapshot.owners as unknown as Record<string, number>[];
+  for (const k of ['accepted', 'blockCandidates'] as const) t.equal(sumOf(feedOwners, k), ours[k], `sum of the feed's owners ${k}`);
+  t.ok(near(sumOf(feedOwners, 'work'), ours.work), `sum of the feed's owners work (${sumOf(feedOwners, 'work')} vs ${ours.work})`);
+  t.equal(sumOf(feedOwners, 'devices'), DEVICES, "every device has one owner");
   for (const k of ['forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight'] as const) {
     t.equal(sumOf(apiPools, k), ours[k], `sum of /api/pools ${k}`);
     t.equal(sumOf(apiConnections, k), ours[k], `sum of /api/connections ${k}`);

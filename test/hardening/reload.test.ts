@@ -179,3 +179,68 @@ t.test('app.stop() with devices connected: they get client.reconnect and the sto
     await d.client.waitClosed(5000);
   }
 });
+
+t.test('SIGHUP owners: a new map applies from then on (devices re-resolved, credited work stays); invalid owners keep the old map', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool({ extranonce2Size: 8, difficulty: 1e-6 }) });
+  t.teardown(() => pool.close());
+  // The owners section as given (a file's section replaces the whole, it is not merged with another's).
+  const cfg = (owners: Record<string, unknown>, farmOwner = 'farm') =>
+    buildConfig({
+      pools: [{ name: 'A', url: pool.url, user: 'farm', password: 'x' }],
+      listen: { host: '127.0.0.1', port: 0, tls: null },
+      http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+      expectedDevices: 10,
+      difficulty: { start: 1e-7, min: 1e-9, max: 1e9 },
+      owners: owners as never,
+      books: { farmOwner },
+    });
+  const app = await runningApp(t, cfg({ alice: { workers: ['rig-a*'], feePercent: 2 } }));
+  await until(() => app.proxy.isReady, 'ready');
+  const port = app.devices.address!.port;
+  const a1 = await GoodDevice.connect(port, 'rig-a1');
+  const b1 = await GoodDevice.connect(port, 'rig-b1');
+  t.teardown(() => [a1, b1].forEach((d) => d.client.close()));
+  await until(() => a1.current() !== null && b1.current() !== null, 'jobs');
+  t.equal((await a1.submitOne()).result, true);
+  t.equal((await b1.submitOne()).result, true);
+  const owner = (name: string) => app.ledger.ownerList().find((o) => o.owner === name);
+  t.equal(app.ledger.device('rig-a1')!.owner, 'alice');
+  t.equal(app.ledger.device('rig-b1')!.owner, 'farm');
+  const aliceWork = owner('alice')!.work;
+  t.equal(aliceWork, app.ledger.device('rig-a1')!.work, "alice is credited rig-a1's work");
+  t.ok(aliceWork > 0);
+
+  // rig-a* moves to bob, the farm owner is renamed: live, nothing needs a restart.
+  const next = cfg({ bob: { workers: ['rig-a*'] } }, 'house');
+  const diff = applyConfig(app, next);
+  t.same(diff.restartNeeded, [], 'owners and books.farmOwner need no restart');
+  t.ok(diff.apply.includes('books.farmOwner') && diff.apply.includes('owners.bob.workers') && diff.apply.includes('owners.alice.workers'), `applied: ${diff.apply.join(', ')}`);
+  t.same(app.config.owners, { bob: { workers: ['rig-a*'], feePercent: 0 } }, 'the owners in force are the new section, alice gone');
+  t.equal(app.config.books.farmOwner, 'house');
+  t.same(app.ledger.owners.names, ['bob', 'house'], 'the new map is in force');
+  t.match(app.records.find((r) => r.msg.startsWith('owners map in force from now on'))?.fields, { owners: ['bob', 'house'], farmOwner: 'house', devicesMoved: 2 });
+  t.equal(app.ledger.device('rig-a1')!.owner, 'bob', 'a connected device is re-resolved');
+  t.equal(app.ledger.device('rig-b1')!.owner, 'house');
+  t.notOk(a1.client.closed || b1.client.closed, 'nobody is dropped');
+
+  t.equal((await a1.submitOne()).result, true);
+  t.match(owner('alice'), { configured: false, work: aliceWork, devices: 0 }, 'alice keeps what she was credited, though no longer configured');
+  t.equal(owner('bob')!.work, app.ledger.device('rig-a1')!.work - aliceWork, "bob is credited rig-a1's work from the reload on only");
+  t.same(applyConfig(app, next), { apply: [], restartNeeded: [] }, 'the same file again changes nothing');
+
+  // Invalid owners: refused with every problem named, the map in force stays.
+  const mapInForce = app.ledger.owners;
+  const overlapping = { bob: { workers: ['rig-a*'] }, carol: { workers: ['rig-*'], feePercent: 101 } };
+  t.equal(reloadConfig(app, () => cfg(overlapping, 'house')), null, 'refused');
+  const problems = app.records.filter((r) => r.level === 'error' && r.msg === 'configuration reload refused: the running configuration is kept').at(-1)!.fields.problems as string[];
+  t.ok(problems.some((p) => p.includes('owners.carol.workers[0] "rig-*" overlaps owners.bob.workers[0] "rig-a*"')), `the overlap is named: ${problems.join(' | ')}`);
+  t.ok(problems.some((p) => p.includes('owners.carol.feePercent')), 'and the fee');
+  t.equal(app.ledger.owners, mapInForce, 'the old map stays in force');
+  t.equal(app.ledger.device('rig-a1')!.owner, 'bob');
+  // A configuration that skipped validation is still checked before anything changes.
+  const unchecked = structuredClone(next);
+  (unchecked.owners as Record<string, unknown>).bob = { workers: ['rig[a]'], feePercent: 0 };
+  t.throws(() => applyConfig(app, unchecked), ConfigError);
+  t.equal(app.ledger.owners, mapInForce);
+  t.same(app.config.owners, { bob: { workers: ['rig-a*'], feePercent: 0 } });
+});

@@ -61,6 +61,8 @@ export interface DashboardSutOptions {
   backfill?: boolean;
   /** Synthetic only: deterministic randomness (default: a fixed seed). */
   seed?: number;
+  /** Demo only: the owners section of the proxy's configuration (default: none, every device the farm's). */
+  owners?: Record<string, { workers?: string[]; feePercent?: number }>;
 }
 
 export function startDashboardSut(opts: DashboardSutOptions = {}): Promise<DashboardSut> {
@@ -104,6 +106,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
       // About one share every 3 s per device at 300 H/s; vardiff keeps it near 12 a minute.
       difficulty: { start: 2.5e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
       shutdown: { drainSeconds: 1 },
+      ...(opts.owners ? { owners: opts.owners } : {}),
     });
     const next = await createProxyApp(config, { hasher, log: silentLogger });
     feed = next.feed;

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
+import { OwnerMap } from '../../src/books/owners.js';
 import { registerApiRoutes } from '../../src/observe/api.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { FarmLedger } from '../../src/observe/farm-ledger.js';
@@ -13,12 +14,12 @@ const HASHES_PER_DIFF1 = 2 ** 48 / 0xffff;
 /** A fixed "now", on a 10-second boundary plus 5 s. */
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 5);
 
-async function start(t: Test, token?: string) {
+async function start(t: Test, token?: string, owners?: OwnerMap) {
   const bus = new EventBus();
   // The clock follows the events as they are emitted (as in real time), then stays at NOW.
   let now = NOW;
   const clock = () => now;
-  const stats = new FarmLedger(bus, { now: clock });
+  const stats = new FarmLedger(bus, { now: clock, ...(owners && { owners }) });
   const metrics = new ProxyMetrics(bus, stats, { processMetrics: false });
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
   registerApiRoutes(http, stats, { now: clock });
@@ -210,7 +211,7 @@ t.test('the API and /metrics give the same numbers', async (t) => {
   const metrics = (await s.get('/metrics')).text;
   const devices = (await s.get('/api/devices')).json().devices as any[];
   for (const d of devices) {
-    const w = `worker="${d.worker}"`;
+    const w = `worker="${d.worker}",owner="${d.owner}"`;
     t.equal(seriesValue(metrics, `dash_proxy_device_shares_total{${w},result="accepted"}`), d.accepted, `${d.worker} accepted`);
     t.equal(seriesValue(metrics, `dash_proxy_device_work_total{${w}}`), d.work, `${d.worker} work`);
     t.equal(seriesValue(metrics, `dash_proxy_device_difficulty{${w}}`), d.difficulty, `${d.worker} difficulty`);
@@ -248,5 +249,53 @@ t.test('with a token: 401 without it, 200 with it (header or query)', async (t) 
     t.equal((await s.get(path, { authorization: 'Bearer wrong' })).status, 401, `${path} with a wrong token`);
     t.equal((await s.get(path, { authorization: 'Bearer s3cret' })).status, 200, `${path} with the token in the header`);
     t.equal((await s.get(`${path}${path.includes('?') ? '&' : '?'}token=s3cret`)).status, 200, `${path} with the token in the query`);
+  }
+});
+
+t.test('/api/owners: each owner with its devices, hashrate and credited work; the devices and /metrics name the owner', async (t) => {
+  const owners = OwnerMap.compile({ alice: { workers: ['rig-a'], feePercent: 2 }, bob: { workers: ['rig-b'], feePercent: 0 }, carol: { workers: [], feePercent: 1 } }, { farmOwner: 'farm' });
+  const s = await start(t, undefined, owners);
+  s.replay(farm(s.bus));
+  const res = await s.get('/api/owners');
+  t.equal(res.status, 200);
+  const body = res.json();
+  t.match(body, { at: NOW, hashrateWindowSeconds: 300, farmOwner: 'farm', work: 36_000 });
+  t.same(
+    body.owners.map((o: any) => [o.owner, o.configured, o.farm, o.devicesOnline, o.devices, o.accepted, o.rejected, o.work, o.blockCandidates]),
+    [
+      ['alice', true, false, 1, 1, 35, 0, 35_000, 0],
+      ['bob', true, false, 1, 1, 2, 3, 1000, 1],
+      ['carol', true, false, 0, 0, 0, 0, 0, 0],
+      ['farm', true, true, 1, 2, 0, 0, 0, 0],
+    ],
+    'per owner: devices online / all, accepted, rejected, work, block candidates',
+  );
+  const by = Object.fromEntries(body.owners.map((o: any) => [o.owner, o]));
+  t.equal(by.alice.hashrate, (30_000 * HASHES_PER_DIFF1) / 300, "alice's hashrate is rig-a's");
+  t.equal(by.bob.hashrate, (1000 * HASHES_PER_DIFF1) / 300);
+  t.equal(by.alice.shareOfWork, 35_000 / 36_000);
+  t.equal(by.bob.shareOfWork, 1000 / 36_000);
+  t.equal(by.farm.shareOfWork, 0);
+
+  const devices = (await s.get('/api/devices')).json().devices;
+  t.same(
+    devices.map((d: any) => [d.worker, d.owner]),
+    [
+      ['farm/rig 4', 'farm'],
+      ['rig-a', 'alice'],
+      ['rig-b', 'bob'],
+      ['rig-c', 'farm'],
+    ],
+    'each device with its owner',
+  );
+  t.equal((await s.get('/api/devices/rig-a')).json().device.owner, 'alice');
+
+  // /metrics: every per-device series carries the owner; summed by owner it is the API's.
+  const metrics = (await s.get('/metrics')).text;
+  t.equal(seriesValue(metrics, 'dash_proxy_device_work_total{worker="rig-a",owner="alice"}'), 35_000);
+  t.equal(seriesValue(metrics, 'dash_proxy_device_connected{worker="rig-c",owner="farm"}'), 0);
+  for (const o of body.owners) {
+    const lines = metrics.split('\n').filter((l: string) => l.startsWith('dash_proxy_device_work_total{') && l.includes(`,owner="${o.owner}"`));
+    t.equal(lines.reduce((n: number, l: string) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0), o.work, `${o.owner}: sum by (owner) of device_work_total is its work`);
   }
 });

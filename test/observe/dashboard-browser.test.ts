@@ -103,7 +103,11 @@ function hashrate(text: string): number {
 }
 
 // Column order in the table (app.js COLUMNS).
-const COL = { worker: 0, status: 1, hashrate: 2, difficulty: 3, accepted: 4, rejected: 5, rejectRate: 6, lastShare: 7, ip: 8 };
+const COL = { worker: 0, owner: 1, status: 2, hashrate: 3, difficulty: 4, accepted: 5, rejected: 6, rejectRate: 7, lastShare: 8, ip: 9 };
+
+/** The demo farm's owners: alice owns asic-01..09 by pattern, bob asic-10..19, the farm the rest. */
+const OWNERS = { alice: { workers: ['rack-01.asic-0?'], feePercent: 2 }, bob: { workers: ['rack-01.asic-1?'] } };
+const ownerOf = (worker: string) => (/asic-0\d$/.test(worker) ? 'alice' : /asic-1\d$/.test(worker) ? 'bob' : 'farm');
 
 t.test('dashboard routes: token, content types, CSP, no inline code, no other host', async (t) => {
   const sut = await startSut(t, { kind: 'synthetic', devices: 3, token: TOKEN, backfill: false });
@@ -150,7 +154,7 @@ t.test('dashboard routes: token, content types, CSP, no inline code, no other ho
 });
 
 t.test('dashboard in headless Chromium against the running farm', { skip, timeout: 240_000 }, async (t) => {
-  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500 });
+  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500, owners: OWNERS });
   const port = Number(new URL(sut.baseUrl).port);
 
   const context = await launch(t);
@@ -193,6 +197,55 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   );
   await page.waitForFunction((before) => Number(document.getElementById('t-accepted')!.textContent!.replace(/\D/g, '')) > before, totalBefore, WAIT);
   t.pass('accepted counts grow on the page');
+  // Each device's owner is in its row (the header says so); the owners panel has every owner, with the
+  // devices it has and a share of the farm's work that agrees with the farm's own.
+  t.equal(await page.textContent('.head-row .col-owner'), 'Owner');
+  for (const w of await shownWorkers(page)) t.equal(await cellText(page, w, COL.owner), ownerOf(w), `${w} belongs to ${ownerOf(w)}`);
+  await page.waitForFunction(() => document.querySelectorAll('#owner-list li[data-owner]').length === 3, undefined, WAIT);
+  // The page trails the farm by up to a tick and work keeps coming: the work it shows for each owner lies
+  // between the farm's just before (waited for) and just after it is read. Work is in each item's title.
+  const workBefore = sut.stats.ownerList().map((o) => [o.owner, o.work] as const);
+  await page.waitForFunction(
+    (before) =>
+      before.every(([owner, w]) => Number(/^work: (\S+) /.exec(document.querySelector(`#owner-list li[data-owner="${owner}"] .owner-work`)?.getAttribute('title') ?? '')?.[1] ?? -1) >= w),
+    workBefore,
+    WAIT,
+  );
+  // (No function declared inside: the page runs this text as is, without the test's compiled helpers.)
+  const ownerItems = await page.$$eval('#owner-list li[data-owner]', (items) =>
+    items.map((li) => ({
+      owner: (li as HTMLElement).dataset.owner!,
+      name: li.querySelector('.owner-name')?.textContent ?? '',
+      share: li.querySelector('.owner-share')?.textContent ?? '',
+      devices: li.querySelector('.owner-devices')?.textContent ?? '',
+      work: Number(/^work: (\S+) /.exec(li.querySelector('.owner-work')?.getAttribute('title') ?? '')?.[1]),
+      cls: li.className,
+    })),
+  );
+  const workAfter = new Map(sut.stats.ownerList().map((o) => [o.owner, o.work]));
+  t.same(ownerItems.map((o) => o.owner).sort(), ['alice', 'bob', 'farm'], 'the owners panel lists alice, bob and the farm');
+  const pageTotal = ownerItems.reduce((n, o) => n + o.work, 0);
+  for (const item of ownerItems) {
+    const before = new Map(workBefore).get(item.owner)!;
+    t.equal(item.name, item.owner, `${item.owner}: name`);
+    t.ok(item.work >= before && item.work <= workAfter.get(item.owner)!, `${item.owner}: the work on the page (${item.work}) is the farm's (${before} .. ${workAfter.get(item.owner)})`);
+    t.match(item.share, /^\d+(\.\d+)?%$/, `${item.owner}: a share of the farm's work (${item.share})`);
+    t.ok(Math.abs(number(item.share) / 100 - item.work / pageTotal) < 0.0005, `${item.owner}: its share (${item.share}) is its work over the farm's on the page (${((item.work / pageTotal) * 100).toFixed(3)}%)`);
+  }
+  t.match(ownerItems.find((o) => o.owner === 'farm')!.cls, /farm-owner/, 'the farm owner is marked');
+  t.same(
+    ['alice', 'bob', 'farm'].map((name) => ownerItems.find((o) => o.owner === name)!.devices),
+    ['9 / 9 online', '10 / 10 online', '5 / 5 online'],
+    'devices per owner by the patterns',
+  );
+  t.ok(await page.isVisible('#owner-list li[data-owner="alice"]'), 'the owners panel is shown');
+  // The filter matches owners too.
+  await page.fill('#filter', 'bob');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '10 of 24', undefined, WAIT);
+  t.ok((await shownWorkers(page)).every((w) => ownerOf(w) === 'bob'), "filter by owner: bob's devices");
+  await page.fill('#filter', '');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '24', undefined, WAIT);
+
   const age1 = await cellText(page, first, COL.lastShare);
   t.match(age1, /^\d+s$/, 'last-share age in seconds');
 
@@ -200,11 +253,11 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   const victim = sut.workers[2]!;
   await sut.kill(victim);
   await page.waitForFunction(
-    (w) => {
+    ([w, c]) => {
       const row = document.querySelector(`#grid-body .row[data-worker="${w}"]`);
-      return row?.classList.contains('offline') && row.children[1]!.textContent === 'offline';
+      return row?.classList.contains('offline') && row.children[c]!.textContent === 'offline';
     },
-    victim,
+    [victim, COL.status] as const,
     WAIT,
   );
   t.pass(`${victim} is shown offline`);
@@ -271,11 +324,14 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
   // Read every drawn row's hashrate in one go, in screen order.
   const rates = (
-    await page.$$eval('#grid-body .row:not([hidden])', (rows) =>
-      rows
-        .map((r) => ({ top: new DOMMatrix(getComputedStyle(r).transform).m42, text: r.children[2]!.textContent ?? '' }))
-        .sort((a, b) => a.top - b.top)
-        .map((r) => r.text),
+    await page.$$eval(
+      '#grid-body .row:not([hidden])',
+      (rows, col) =>
+        rows
+          .map((r) => ({ top: new DOMMatrix(getComputedStyle(r).transform).m42, text: r.children[col]!.textContent ?? '' }))
+          .sort((a, b) => a.top - b.top)
+          .map((r) => r.text),
+      COL.hashrate,
     )
   ).map(hashrate);
   t.ok(

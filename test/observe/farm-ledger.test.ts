@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { EventBus, type PoolVerdict } from '../../src/core/events.js';
+import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, type PresenceChange } from '../../src/observe/farm-ledger.js';
 
 /**
@@ -130,4 +131,103 @@ t.test('rejections: by reason for the farm; per device only for a known worker',
   t.match(s.ledger.device('rig-1'), { rejected: 1, rejectedByReason: { stale: 1 } });
   t.equal(s.ledger.device('stranger'), null, 'a name that never authorized gets no row');
   t.equal(s.ledger.deviceCount, 1);
+});
+
+// ---- owners ------------------------------------------------------------------------------------------------
+
+function ownersSetup(t: Test) {
+  const bus = new EventBus();
+  let now = T0;
+  const owners = OwnerMap.compile({ alice: { workers: ['rack3.*'], feePercent: 2 }, bob: { workers: [], feePercent: 0 } }, { farmOwner: 'house' });
+  const ledger = new FarmLedger(bus, { now: () => now, retentionSeconds: 60, owners });
+  t.teardown(() => ledger.close());
+  const authorize = (worker: string) => bus.emit('device.authorized', { sessionId: 1, worker, ip: '10.0.0.1', at: now });
+  const accept = (worker: string, difficulty: number) =>
+    bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: false, meetsNetwork: false, at: now });
+  const reject = (worker: string) => bus.emit('share.rejected', { sessionId: 1, worker, ip: '10.0.0.1', reason: 'stale', code: 21, message: 'stale', at: now });
+  const byOwner = () => Object.fromEntries(ledger.ownerList().map((o) => [o.owner, o]));
+  return { bus, ledger, authorize, accept, reject, byOwner, setNow: (ms: number) => (now = ms) };
+}
+
+t.test('owners: each device has the owner the map gives it (pattern, owner.worker, the farm), and work is credited to it', async (t) => {
+  const s = ownersSetup(t);
+  for (const w of ['rack3.a1', 'bob.s19', 'carol.rig1', 'loose']) s.authorize(w);
+  t.same(
+    ['rack3.a1', 'bob.s19', 'carol.rig1', 'loose'].map((w) => s.ledger.device(w)!.owner),
+    ['alice', 'bob', 'house', 'house'],
+    'alice by pattern, bob by owner.worker, an unknown prefix and a plain name the farm owner',
+  );
+  s.accept('rack3.a1', 4);
+  s.accept('rack3.a1', 4);
+  s.accept('bob.s19', 2);
+  s.accept('carol.rig1', 1);
+  s.accept('loose', 0.5);
+  s.reject('bob.s19');
+  s.bus.emit('block.candidate', { sessionId: 1, worker: 'rack3.a1', pool: 'p', jobId: 'j', hash: '00ab', shareDifficulty: 1e9, networkDifficulty: 1e8, at: T0 });
+  const o = s.byOwner();
+  t.same(Object.keys(o), ['alice', 'bob', 'house'], 'every owner of the map, sorted by name');
+  t.match(o.alice, { configured: true, farm: false, devices: 1, devicesOnline: 1, accepted: 2, rejected: 0, work: 8, blockCandidates: 1 });
+  t.match(o.bob, { devices: 1, accepted: 1, rejected: 1, work: 2, blockCandidates: 0 });
+  t.match(o.house, { farm: true, devices: 2, accepted: 2, work: 1.5 });
+  const farm = s.ledger.summary();
+  t.equal(farm.work, 11.5);
+  t.equal(o.alice!.shareOfWork, 8 / 11.5);
+  t.equal(
+    Object.values(o).reduce((n, x) => n + x.work, 0),
+    farm.work,
+    "the owners' work sums to the farm's",
+  );
+  t.equal(Object.values(o).reduce((n, x) => n + x.accepted, 0), farm.accepted, "the owners' accepted shares sum to the farm's");
+  t.equal(Object.values(o).reduce((n, x) => n + x.shareOfWork, 0), 1, 'the shares of the farm make one');
+  t.ok(o.alice!.hashrate > 0 && o.bob!.hashrate > 0, 'hashrate from the devices it owns');
+  t.equal(o.alice!.hashrate, s.ledger.device('rack3.a1')!.hashrate);
+});
+
+t.test('owners: a new map applies from then on; what was credited stays with its owner', async (t) => {
+  const s = ownersSetup(t);
+  s.authorize('rack3.a1');
+  s.authorize('rack4.b1');
+  s.accept('rack3.a1', 4);
+  s.accept('rack4.b1', 2);
+  const versionBefore = s.ledger.version(s.ledger.slotOf('rack3.a1'));
+
+  // rack3 goes to bob (alice keeps only her owner.worker devices), rack4 to a new owner dave; the farm owner is renamed.
+  const next = OwnerMap.compile({ alice: { workers: [], feePercent: 2 }, bob: { workers: ['rack3.*'], feePercent: 0 }, dave: { workers: ['rack4.*'], feePercent: 1 } }, { farmOwner: 'farm' });
+  t.equal(s.ledger.setOwners(next), 2, 'two devices changed owner');
+  t.equal(s.ledger.owners, next, 'the new map is in force');
+  t.equal(s.ledger.device('rack3.a1')!.owner, 'bob');
+  t.equal(s.ledger.device('rack4.b1')!.owner, 'dave');
+  t.not(s.ledger.version(s.ledger.slotOf('rack3.a1')), versionBefore, 'a moved device counts as changed (the feed resends it)');
+  t.equal(s.ledger.device('rack3.a1')!.work, 4, "the device's own counts are untouched");
+
+  s.accept('rack3.a1', 1);
+  s.accept('rack4.b1', 8);
+  s.authorize('later.x');
+  s.accept('later.x', 0.25);
+  const o = s.byOwner();
+  t.match(o.alice, { configured: true, devices: 0, accepted: 1, work: 4 }, 'alice keeps the work credited while she owned rack3');
+  t.match(o.bob, { devices: 1, accepted: 1, work: 1 }, 'bob gets rack3 from the change on');
+  t.match(o.dave, { configured: true, devices: 1, work: 8 });
+  t.match(o.house, { configured: false, farm: false, devices: 0, accepted: 1, work: 2 }, 'the old farm owner keeps its credit, marked as no longer configured');
+  t.match(o.farm, { configured: true, farm: true, devices: 1, accepted: 1, work: 0.25 }, 'a new device goes to the new farm owner');
+  t.equal(
+    Object.values(o).reduce((n, x) => n + x.work, 0),
+    s.ledger.summary().work,
+    "across the change the owners' work still sums to the farm's",
+  );
+
+  // The same map again moves nothing; an owner with neither credit nor device that leaves the map is not listed.
+  t.equal(s.ledger.setOwners(next), 0);
+  const empty = OwnerMap.compile({ alice: { workers: [], feePercent: 0 }, ghost: { workers: [], feePercent: 0 } }, { farmOwner: 'farm' });
+  s.ledger.setOwners(empty);
+  t.ok(s.byOwner().ghost, 'a configured owner is listed with zeros');
+  s.ledger.setOwners(next);
+  t.notOk(s.byOwner().ghost, 'and gone once it leaves the map having had nothing');
+});
+
+t.test('owners: without a map every device is the default farm owner', async (t) => {
+  const s = setup(t);
+  s.authorize('alice.rig', 1);
+  t.equal(s.ledger.device('alice.rig')!.owner, 'farm');
+  t.same(s.ledger.ownerList().map((o) => o.owner), ['farm']);
 });

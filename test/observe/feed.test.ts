@@ -4,6 +4,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
+import { OwnerMap } from '../../src/books/owners.js';
 import { EventBus } from '../../src/core/events.js';
 import { FarmLedger, type DeviceView, type FarmEvent } from '../../src/observe/farm-ledger.js';
 import { attachFeed, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
@@ -537,4 +538,32 @@ t.test('a client that fell behind gets a fresh snapshot instead of the deltas it
   t.equal(snapshot!.devices.length, 2000);
   t.ok(snapshot!.devices.every((d) => d.accepted === round), 'with the latest numbers');
   t.equal(feed.stats().slowClosed, 0, 'a client that drains in time is not closed');
+});
+
+t.test('owners: every message carries them; a new map resends the devices it moved, with their new owner', async (t) => {
+  const { bus, stats, feed, port, clock } = await setup(t);
+  stats.setOwners(OwnerMap.compile({ alice: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }));
+  authorize(bus, 'rack3.a', 1);
+  authorize(bus, 'rig-b', 2);
+  accept(bus, 'rack3.a', 1);
+  feed.tick();
+  const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
+  const snap = (await client.next()) as SnapshotMessage;
+  t.same(snap.owners, stats.ownerList(T0), 'the snapshot has FarmLedger.ownerList');
+  t.same(snap.owners.map((o) => [o.owner, o.devices, o.work]), [
+    ['alice', 1, 1024],
+    ['farm', 1, 0],
+  ]);
+  t.equal(byWorker(snap.devices).get('rack3.a')!.owner, 'alice');
+
+  clock.now = T0 + 1000;
+  stats.setOwners(OwnerMap.compile({ bob: { workers: ['rig-*'], feePercent: 0 } }, { farmOwner: 'farm' }));
+  feed.tick();
+  const delta = (await client.next()) as DeltaMessage;
+  t.same(delta.devices.map((d) => [d.worker, d.owner]).sort(), [
+    ['rack3.a', 'farm'],
+    ['rig-b', 'bob'],
+  ], 'both moved devices are resent with their new owner');
+  t.same(delta.owners, stats.ownerList(T0 + 1000), 'the delta has the owners as they are now');
+  t.match(Object.fromEntries(delta.owners.map((o) => [o.owner, o])), { alice: { configured: false, work: 1024, devices: 0 }, bob: { devices: 1 } });
 });

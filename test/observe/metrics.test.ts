@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { EventBus } from '../../src/core/events.js';
+import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, poolResultOf, type FarmLedgerOptions } from '../../src/observe/farm-ledger.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics, type ProxyMetricsOptions } from '../../src/observe/metrics.js';
@@ -43,17 +44,17 @@ t.test('device metrics follow the device events', async (t) => {
   const s = setup(t);
   s.authorize('rig-1', 1);
   let text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1"}'), 1, 'connected after authorize');
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1",owner="farm"}'), 1, 'connected after authorize');
   t.equal(seriesValue(text, 'dash_proxy_devices_connected'), 1);
   t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 0);
   t.equal(seriesValue(text, 'dash_proxy_sessions_open'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 0, 'accepted exported at 0');
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 0, 'accepted exported at 0');
   for (const r of ['invalid', 'stale', 'duplicate', 'low_difficulty']) {
-    t.equal(seriesValue(text, `dash_proxy_device_shares_total{worker="rig-1",result="${r}"}`), 0, `${r} exported at 0 so rate() sees the first one`);
+    t.equal(seriesValue(text, `dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="${r}"}`), 0, `${r} exported at 0 so rate() sees the first one`);
   }
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="unauthorized"}'), undefined, 'rare reasons only once seen');
-  t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1"}'), undefined, 'no last-share time before a share');
-  t.equal(seriesValue(text, 'dash_proxy_device_difficulty{worker="rig-1"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="unauthorized"}'), undefined, 'rare reasons only once seen');
+  t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1",owner="farm"}'), undefined, 'no last-share time before a share');
+  t.equal(seriesValue(text, 'dash_proxy_device_difficulty{worker="rig-1",owner="farm"}'), 0);
 
   s.bus.emit('device.difficulty', { sessionId: 1, worker: 'rig-1', difficulty: 512, at: T0 });
   s.accept('rig-1', 1, 512, T0 + 1000);
@@ -67,16 +68,16 @@ t.test('device metrics follow the device events', async (t) => {
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 40, at: T0 });
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 22, reason: 'Duplicate share' }, latencyMs: 60, at: T0 });
   text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3);
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="stale"}'), 2);
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="unauthorized"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="duplicate"}'), 0);
-  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1"}'), 512 + 512 + 1024.5, 'work = sum of credited difficulties');
-  t.equal(seriesValue(text, 'dash_proxy_device_difficulty{worker="rig-1"}'), 1024.5);
-  t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1"}'), (T0 + 3500) / 1000);
-  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="accepted"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="rejected"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",result="unanswered"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="stale"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="unauthorized"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="duplicate"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",owner="farm"}'), 512 + 512 + 1024.5, 'work = sum of credited difficulties');
+  t.equal(seriesValue(text, 'dash_proxy_device_difficulty{worker="rig-1",owner="farm"}'), 1024.5);
+  t.equal(seriesValue(text, 'dash_proxy_device_last_share_timestamp_seconds{worker="rig-1",owner="farm"}'), (T0 + 3500) / 1000);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",owner="farm",result="rejected"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",owner="farm",result="unanswered"}'), 0);
   // Farm-wide counters move with them.
   t.equal(seriesValue(text, 'dash_proxy_forwarded_shares_total'), 3);
   t.equal(seriesValue(text, 'dash_proxy_upstream_in_flight_shares'), 1, 'forwarded, no verdict yet');
@@ -92,11 +93,11 @@ t.test('device metrics follow the device events', async (t) => {
 
   s.disconnect('rig-1', 1);
   text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1"}'), 0, 'offline but still exported');
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1",owner="farm"}'), 0, 'offline but still exported');
   t.equal(seriesValue(text, 'dash_proxy_devices_connected'), 0);
   t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 1);
   t.equal(seriesValue(text, 'dash_proxy_sessions_open'), 0);
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3, 'counters kept while offline');
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 3, 'counters kept while offline');
 });
 
 t.test('rejections of unknown or missing workers count for the farm only', async (t) => {
@@ -198,12 +199,12 @@ t.test('retention: series of a disconnected worker are removed after retentionSe
   s.accept('rig-1', 1, 100);
   s.disconnect('rig-1', 1, T0);
   t.same(s.ledger.sweep(T0 + 59_999), [], 'kept until the time is up');
-  t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1"}'), 0);
+  t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1",owner="farm"}'), 0);
   t.same(s.ledger.sweep(T0 + 60_000), ['rig-1'], 'removed when the time is up');
   t.same(forgotten, ['rig-1'], 'onForget called for it');
   const text = await s.render();
   t.notOk(text.includes('worker="rig-1"'), 'no series of rig-1 left');
-  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-2"}'), 1, 'an online worker is never removed');
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-2",owner="farm"}'), 1, 'an online worker is never removed');
   t.same(s.ledger.sweep(T0 + 10 * 86_400_000), [], 'however long it has been online');
   t.equal(seriesValue(text, 'dash_proxy_devices_offline'), 0);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 1, 'farm totals keep what the worker did');
@@ -211,7 +212,7 @@ t.test('retention: series of a disconnected worker are removed after retentionSe
   // Back after its series expired: it starts again from zero (a counter reset to Prometheus).
   s.authorize('rig-1', 3, T0 + 70_000);
   s.accept('rig-1', 3, 100, T0 + 71_000);
-  t.equal(seriesValue(await s.render(), 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 1);
+  t.equal(seriesValue(await s.render(), 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 1);
 });
 
 t.test('retention: a worker that reconnects in time continues its counters', async (t) => {
@@ -224,14 +225,14 @@ t.test('retention: a worker that reconnects in time continues its counters', asy
   t.same(s.ledger.sweep(T0 + 120_000), [], 'not removed: it is back');
   s.accept('rig-1', 2, 50, T0 + 121_000);
   const text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",result="accepted"}'), 3);
-  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1"}'), 250);
-  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",result="accepted"}'), 3);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",owner="farm"}'), 250);
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1",owner="farm"}'), 1);
 
   // Two sessions under one name: offline only when both are gone, and the clock starts at the last.
   s.authorize('rig-1', 3, T0 + 122_000);
   s.disconnect('rig-1', 2, T0 + 123_000);
-  t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1"}'), 1, 'one session left');
+  t.equal(seriesValue(await s.render(), 'dash_proxy_device_connected{worker="rig-1",owner="farm"}'), 1, 'one session left');
   s.disconnect('rig-1', 3, T0 + 130_000);
   t.same(s.ledger.sweep(T0 + 189_999), []);
   t.same(s.ledger.sweep(T0 + 190_000), ['rig-1']);
@@ -268,10 +269,10 @@ t.test('the ip label option', async (t) => {
   s.accept('rig-1', 1, 64, T0, '192.168.1.20');
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'rig-1', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
   let text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",ip="192.168.1.20",result="accepted"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",ip="192.168.1.20"}'), 64);
-  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1",ip="192.168.1.20"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",ip="192.168.1.20",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_shares_total{worker="rig-1",owner="farm",ip="192.168.1.20",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",owner="farm",ip="192.168.1.20"}'), 64);
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-1",owner="farm",ip="192.168.1.20"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_upstream_shares_total{worker="rig-1",owner="farm",ip="192.168.1.20",result="accepted"}'), 1);
   for (const name of ['dash_proxy_device_shares_total', 'dash_proxy_device_work_total', 'dash_proxy_device_difficulty', 'dash_proxy_device_connected', 'dash_proxy_device_upstream_shares_total', 'dash_proxy_device_last_share_timestamp_seconds']) {
     const lines = familyLines(text, name);
     t.ok(lines.length > 0 && lines.every((l) => l.includes('ip="192.168.1.20"')), `${name} carries the ip`);
@@ -280,7 +281,7 @@ t.test('the ip label option', async (t) => {
   s.disconnect('rig-1', 1, T0, '192.168.1.20');
   s.authorize('rig-1', 2, T0, '192.168.1.21');
   text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",ip="192.168.1.21"}'), 64);
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rig-1",owner="farm",ip="192.168.1.21"}'), 64);
   t.notOk(text.includes('192.168.1.20'));
 
   const plain = setup(t);
@@ -292,7 +293,7 @@ t.test('label values are escaped', async (t) => {
   const s = setup(t);
   s.authorize('a"b\\c\nd', 1);
   const text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="a\\"b\\\\c\\nd"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="a\\"b\\\\c\\nd",owner="farm"}'), 1);
 });
 
 t.test('chunked rendering equals prom-client rendering every family whole', async (t) => {
@@ -409,4 +410,27 @@ t.test('a worker appears once per scrape even when devices come and go while it 
     t.equal(workers.length, n, `${family}: every worker once`);
   }
   t.ok(churn > 0);
+});
+
+t.test('owner label: every per-device series names the owner; a new map relabels the device from then on', async (t) => {
+  const s = setup(t, { owners: OwnerMap.compile({ alice: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }), labelIp: true });
+  s.authorize('rack3.a1', 1);
+  s.authorize('alice.s19', 2);
+  s.authorize('rig-9', 3);
+  s.accept('rack3.a1', 1, 64);
+  s.accept('alice.s19', 2, 32);
+  let text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rack3.a1",owner="alice",ip="10.0.0.1"}'), 64, 'by pattern');
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="alice.s19",owner="alice",ip="10.0.0.2"}'), 32, 'by owner.worker');
+  t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig-9",owner="farm",ip="10.0.0.3"}'), 1, 'the farm owns the rest');
+  for (const family of ['dash_proxy_device_shares_total', 'dash_proxy_device_work_total', 'dash_proxy_device_difficulty', 'dash_proxy_device_connected', 'dash_proxy_device_upstream_shares_total']) {
+    const lines = familyLines(text, family);
+    t.ok(lines.length >= 3 && lines.every((l) => /,owner="(alice|farm)"/.test(l)), `${family}: every series has an owner label`);
+  }
+
+  s.ledger.setOwners(OwnerMap.compile({ bob: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }));
+  text = await s.render();
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rack3.a1",owner="bob",ip="10.0.0.1"}'), 64, 'rack3.a1 is now exported under bob');
+  t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="alice.s19",owner="farm",ip="10.0.0.2"}'), 32, 'alice is no owner any more: the farm');
+  t.notOk(text.includes('owner="alice"'), 'no series under the old owner (Prometheus keeps its history)');
 });

@@ -81,13 +81,15 @@
 
   // ---------- state ----------
 
-  /** worker -> DeviceView (+ _key: natural sort key, _search: lower-case worker and IP). */
+  /** worker -> DeviceView (+ _key: natural sort key, _search: lower-case worker, owner and IP). */
   const devices = new Map();
   /** The filtered, sorted devices: what the table shows. */
   let view = [];
   let summary = null;
   let pools = [];
   let connections = [];
+  /** OwnerView[] (src/observe/farm-ledger.ts): every owner, with the devices it has now and its credited work. */
+  let owners = [];
   let events = [];
   let sortKey = 'worker';
   let sortDir = 1;
@@ -130,6 +132,7 @@
   // narrow). `title: true`: the cell's tooltip repeats its text, for names cut short with an ellipsis.
   const COLUMNS = [
     { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker, title: true },
+    { key: 'owner', label: 'Owner', cls: 'c-owner', value: (d) => d.owner, text: (d) => d.owner, title: true },
     { key: 'status', label: 'Status', cls: 'c-status', value: (d) => (d.online ? 0 : 1), text: (d) => (d.online ? 'online' : 'offline') },
     { key: 'hashrate', label: 'Hashrate', cls: 'c-num', value: (d) => d.hashrate, text: (d) => formatHashrate(d.hashrate), firstDir: -1 },
     { key: 'difficulty', label: 'Difficulty', cls: 'c-num', value: (d) => d.difficulty, text: (d) => formatDifficulty(d.difficulty), firstDir: -1 },
@@ -336,7 +339,7 @@
   function keep(d) {
     const old = devices.get(d.worker);
     d._key = old ? old._key : naturalKey(d.worker);
-    d._search = `${d.worker}\n${d.ip}`.toLowerCase();
+    d._search = `${d.worker}\n${d.owner}\n${d.ip}`.toLowerCase();
     devices.set(d.worker, d);
   }
 
@@ -363,6 +366,7 @@
     summary = msg.summary;
     pools = msg.pools;
     connections = msg.connections ?? [];
+    owners = msg.owners ?? [];
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -372,6 +376,7 @@
     renderTotals();
     renderPools();
     renderConnections();
+    renderOwners();
     if (selected !== null) {
       renderFacts();
       if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
@@ -458,6 +463,42 @@
       return li;
     });
     fillList($('connection-list'), items, 'No connection yet.');
+  }
+
+  /**
+   * The owners panel: per owner, its share of the farm's work (credited at the time of each share: a
+   * changed owners map never moves it, and a bar shows it), its devices online of all, their hashrate and
+   * its work. Biggest share first.
+   */
+  function renderOwners() {
+    setText('owner-count', owners.length > 1 ? String(owners.length) : '');
+    const sorted = owners.slice().sort((a, b) => b.work - a.work || (a.owner < b.owner ? -1 : 1));
+    const items = sorted.map((o) => {
+      const li = document.createElement('li');
+      li.className = `owner${o.farm ? ' farm-owner' : ''}${o.configured ? '' : ' unconfigured'}`;
+      li.dataset.owner = o.owner;
+      const part = (cls, text, title) => {
+        const el = document.createElement('span');
+        el.className = cls;
+        el.textContent = text;
+        if (title) el.title = title;
+        return el;
+      };
+      const title = o.farm ? `${o.owner}: the farm itself (books.farmOwner)` : o.configured ? o.owner : `${o.owner}: no longer in the owners map; its credited work stays`;
+      const bar = document.createElement('span');
+      bar.className = 'owner-bar';
+      bar.style.width = `${Math.min(100, Math.max(0, o.shareOfWork * 100))}%`;
+      li.append(
+        part('owner-name', o.owner, title),
+        part('owner-share', formatPercent(o.shareOfWork), "share of the farm's work"),
+        part('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
+        part('owner-hashrate', formatHashrate(o.hashrate)),
+        part('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
+        bar,
+      );
+      return li;
+    });
+    fillList($('owner-list'), items, 'No owner yet.');
   }
 
   /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
@@ -548,6 +589,8 @@
     const status = $('detail-status');
     setText('detail-status', d.online ? 'online' : 'offline');
     status.className = `count badge ${d.online ? 'ok' : 'bad'}`;
+    setText('f-owner', d.owner);
+    $('f-owner').title = d.owner;
     setText('f-hashrate', formatHashrate(d.hashrate));
     setText('f-difficulty', formatDifficulty(d.difficulty));
     setText('f-accepted', integer.format(d.accepted));
