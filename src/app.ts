@@ -20,6 +20,8 @@ import { deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxy
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
+import { ledgerLocation } from './books/ledger-location.js';
+import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
@@ -42,7 +44,7 @@ export interface ProxyApp {
   /** The dashboard's websocket feed (/ws). */
   readonly feed: Feed;
   readonly log: Logger;
-  /** The books' writer (null when `ledger.path` is not set). */
+  /** The books' writer (null when neither `ledger.path` nor `ledger.url` is set). */
   readonly books: LedgerWriter | null;
   start(): Promise<{ stratum: AddressInfo; http: AddressInfo }>;
   /** Graceful stop: no new devices, devices told to reconnect, pending pool answers awaited (bounded). */
@@ -110,15 +112,22 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   // already logged at once by the proxy and the device server.
   const summaries = new LogAggregator(bus, log.child({ component: 'summary' }), { immediate: { blocks: false, pools: false, refusals: false } });
 
-  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts), committed
-  // from a worker thread so that the disk never pauses the sockets.
+  // The books: written behind the share path from the bus' events (src/books/ledger-writer.ts).
   // A share's owner is taken when it is recorded, from the owners map in force: the farm ledger's, which a
   // reload replaces (src/reload.ts), so the books and the live numbers credit the same owner.
   const ownerOf = (worker: string) => ledger.owners.ownerOf(worker);
+  // An SQLite file (committed from a worker thread, so the disk never pauses the sockets) or a shared
+  // PostgreSQL database (asynchronous already).
+  const where = ledgerLocation(config.ledger);
   const books =
-    config.ledger.path === null
+    where === null
       ? null
-      : new LedgerWriter({ store: new ThreadedSqliteLedgerStore({ path: config.ledger.path }), bus, ownerOf, log: log.child({ component: 'ledger' }) });
+      : new LedgerWriter({
+          store: where.kind === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: where.path }) : new PgLedgerStore({ url: where.url }),
+          bus,
+          ownerOf,
+          log: log.child({ component: 'ledger' }),
+        });
   // The books' health on /metrics and in the webhooks' alerts, read from the writer when they look.
   if (books) {
     registerBooksMetrics(metrics.registry, books);

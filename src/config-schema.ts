@@ -53,8 +53,8 @@ export interface ProxyConfig {
   metrics: { labelIp: boolean; retentionSeconds: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
   shutdown: { drainSeconds: number };
-  /** The books (src/books/): a SQLite file of every share sent to the pool; null: no books. */
-  ledger: { path: string | null };
+  /** The books (src/books/): an SQLite file or a PostgreSQL database (one of the two) of every share sent to the pool; both null: no books. */
+  ledger: { path: string | null; url: string | null };
   /** Webhooks (generic JSON, Slack, Telegram) for device offline/back, hashrate drop, rejects, pools, blocks. */
   alerts: AlertsConfig;
   /** Who owns which workers (hosting farms): owner name -> worker patterns and hosting fee. */
@@ -102,7 +102,7 @@ export const DEFAULT_CONFIG: ProxyConfig = {
   log: { level: 'info', format: 'json' },
   shutdown: { drainSeconds: 10 },
   // Off until given a path: the books need a place the operator chose and keeps (a volume in a container).
-  ledger: { path: null },
+  ledger: { path: null, url: null },
   alerts: DEFAULT_ALERTS_CONFIG,
   owners: {},
   books: DEFAULT_BOOKS,
@@ -263,6 +263,7 @@ export function configSchema(): JsonSchema {
       }),
       ledger: section('the books: every share sent to the pool, per-minute work of each worker, pool switches, starts and stops', {
         path: textOrNull('SQLite file of the books, created when missing (e.g. /var/lib/dash-farm-proxy/ledger.sqlite); null: no books'),
+        url: textOrNull('instead of path: a PostgreSQL database several proxies share, postgres://user:password@host:5432/database (the password is never logged)'),
       }),
       alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools, blocks and the books', {
         webhooks: { type: 'array', items: WEBHOOK_SCHEMA, default: [], description: 'where alerts go' },

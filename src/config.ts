@@ -9,6 +9,7 @@ import type { PoolConfig } from './upstream/types.js';
 import { closestName, schemaChecker, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
 import { duplicateKeys } from './util/json-duplicate-keys.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
+import { ledgerConfigProblems } from './books/ledger-location.js';
 
 export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
 
@@ -183,6 +184,9 @@ export function validateConfig(input: Json): ProxyConfig {
   // Owners and books: names, patterns, overlaps between owners, fees, the PPLNS window (src/books/owners.ts).
   for (const p of ownersProblems(root.owners, root.books)) later(p.path, p.message);
   root.owners = withOwnerDefaults(root.owners) as Json;
+
+  // The books: one SQLite file or one PostgreSQL URL (src/books/ledger-location.ts).
+  for (const p of ledgerConfigProblems(root.ledger)) later(p.path, p.message);
 
   const alertProblems: string[] = [];
   root.alerts = checkAlertsConfig(root.alerts, alertProblems) as unknown as Json;

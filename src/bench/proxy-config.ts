@@ -9,6 +9,8 @@ export interface BenchProxyConfigOptions {
   port: number;
   /** Devices in the run (sizes the extranonce split and the device limits). */
   devices: number;
+  /** The books' SQLite file (`ledger.path`); absent or null: no books. */
+  ledgerPath?: string | null;
 }
 
 /** Difficulty for the share runs: so low that every hash meets it (the target clamps to the largest one). */
@@ -38,7 +40,7 @@ export function fanoutProxyConfig(o: BenchProxyConfigOptions): Record<string, un
 /**
  * Share throughput: device and pool difficulty so low that every submit is a valid share, fully validated
  * (X11 and all) and forwarded. min = max = start keeps vardiff from raising it under the flood, and the
- * per-device submit limit is out of the way.
+ * per-device submit limit is out of the way. With `ledgerPath`, the proxy keeps its books there.
  */
 export function shareProxyConfig(o: BenchProxyConfigOptions): Record<string, unknown> {
   const b = base(o);
@@ -46,5 +48,6 @@ export function shareProxyConfig(o: BenchProxyConfigOptions): Record<string, unk
     ...b,
     difficulty: { start: EVERY_HASH_DIFFICULTY, min: EVERY_HASH_DIFFICULTY, max: EVERY_HASH_DIFFICULTY },
     limits: { ...b.limits, submitsPerSecond: 1_000_000 },
+    ledger: { path: o.ledgerPath ?? null },
   };
 }

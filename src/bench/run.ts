@@ -12,6 +12,8 @@
  * cross-check, then its own trivial relay (the floor), in the same run, alternating, `--repeat` times.
  * Shares: a scripted pool and a load generator (one child process, one clock) with the proxy in between;
  * raw X11 measured in this process.
+ * Books (issue 13): the ledger's records committed per second and bytes per million shares (a LedgerWriter
+ * and its SQLite store fed synthetic shares), and the share run with the ledger off and on, side by side.
  *
  * Prints the tables on stdout (progress on stderr), writes <out>/bench-<time>.json, .txt, .svg and .png.
  * Reports figures, never fails on them: compare medians of repeated runs and ratios to the floor.
@@ -26,9 +28,10 @@ import { chartSvg, writeChart } from './chart.js';
 import { runFanout, type FanoutClient, type FanoutResult, type FanoutTarget } from './fanout.js';
 import { machineFacts, openFilesLimit } from './proc.js';
 import { fanoutToolPath, repoRoot } from './processes.js';
+import { runBooksPhase, type BooksPhaseResult } from './books-phase.js';
 import { runSharePhase, type SharePhaseResult } from './share-phase.js';
-import { extrapolate, readGoals, summarizeShares, summarizeSize, type SizeSummary } from './summary.js';
-import { extrapolationText, fanoutJobsTable, fanoutTable, goalsTable, sharesTable } from './table.js';
+import { extrapolate, readGoals, summarizeBooks, summarizeShares, summarizeSize, type BooksSummary, type SizeSummary } from './summary.js';
+import { booksCommitTable, booksLatencyTable, booksSizeTable, extrapolationText, fanoutJobsTable, fanoutTable, goalsTable, sharesTable } from './table.js';
 
 export const benchFlags = defineFlags({
   quick: { type: 'boolean', help: 'small sizes and a short share run, once: under a minute' },
@@ -44,6 +47,9 @@ export const benchFlags = defineFlags({
   txCount: { type: 'int', min: 0, max: 100_000, default: 127, help: 'transactions in the share job besides the coinbase (127: merkle branch of 7)' },
   fanout: { type: 'boolean', default: true, help: 'run the fan-out and memory part' },
   shares: { type: 'boolean', default: true, help: 'run the share part' },
+  books: { type: 'boolean', default: true, help: 'run the books part: ledger commit rate and size, share latency with the ledger off and on' },
+  booksRate: { type: 'string', placeholder: 'r,r,...', help: 'offered submits per second of the ledger off/on share runs (default 2000,10000)' },
+  ledgerShares: { type: 'int', min: 1000, max: 10_000_000, help: 'shares written in the ledger commit measurement (default 1,000,000; quick: 20,000)' },
   crossCheck: { type: 'boolean', default: true, help: 'also measure fan-out with the shared fanout-bench.js when it is found (../shared/tools/, or $SHARED_DIR/tools/)' },
   floor: { type: 'boolean', default: true, help: "with the cross-check: also measure fanout-bench.js's relay floor" },
   chart: { type: 'boolean', default: true, help: 'draw the PNG chart' },
@@ -65,7 +71,9 @@ export interface BenchPlan {
   shareDevices: number;
   txCount: number;
   x11Ms: number;
-  parts: { fanout: boolean; shares: boolean; floor: boolean; chart: boolean };
+  /** The books part: offered rates of the off/on pairs (pairs = repeat), and the commit measurement. */
+  books: { rates: number[]; ledgerShares: number; ledgerWorkers: number; sharesPerWorkerMinute: number; ledgerMaxSeconds: number };
+  parts: { fanout: boolean; shares: boolean; books: boolean; floor: boolean; chart: boolean };
   /** The shared yardstick run as a cross-check, or null (not found, or --no-cross-check). */
   crossCheck: string | null;
   fileLimit: { soft: number; hard: number; used: number };
@@ -116,7 +124,15 @@ export function planFromArgs(argv: string[]): BenchPlan {
     shareDevices: v.shareDevices,
     txCount: v.txCount,
     x11Ms: quick ? 1000 : 2000,
-    parts: { fanout: v.fanout && sizes.length > 0, shares: v.shares, floor: v.floor, chart: v.chart },
+    books: {
+      rates: parseList('books-rate', v.booksRate ?? '2000,10000', false) as number[],
+      ledgerShares: v.ledgerShares ?? (quick ? 20_000 : 1_000_000),
+      ledgerWorkers: 1000,
+      // Every device share forwarded (pool difficulty at or below the device's): the most rows per device.
+      sharesPerWorkerMinute: 12,
+      ledgerMaxSeconds: 300,
+    },
+    parts: { fanout: v.fanout && sizes.length > 0, shares: v.shares, books: v.books, floor: v.floor, chart: v.chart },
     crossCheck: v.crossCheck && existsSync(fanoutToolPath()) ? fanoutToolPath() : null,
     fileLimit: { soft: limits.soft, hard: limits.hard, used },
     maxDevices,
@@ -138,6 +154,7 @@ export interface BenchReport {
   plan: Omit<BenchPlan, 'out'>;
   fanout: { sizes: SizeSummary[]; runs: FanoutResult[] };
   shares: { summary: ReturnType<typeof summarizeShares>; runs: SharePhaseResult[]; errors: string[] };
+  books: { summary: BooksSummary | null; result: BooksPhaseResult | null };
   goals: ReturnType<typeof readGoals>;
   extrapolation: ReturnType<typeof extrapolate>;
   files: { json: string; text: string; svg: string | null; png: string | null; chartNote: string | null; workDir: string };
@@ -196,8 +213,8 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
 
   const sharePhases: SharePhaseResult[] = [];
   const shareErrors: string[] = [];
-  if (plan.parts.shares) {
-    const hasher = await loadX11Wasm();
+  const hasher = plan.parts.shares || plan.parts.books ? await loadX11Wasm() : null;
+  if (plan.parts.shares && hasher) {
     for (let rep = 1; rep <= plan.repeat; rep++) {
       progress(`shares ${rep}/${plan.repeat}: ${plan.shareDevices} devices, rates ${plan.shareRates.map((r) => r ?? 'max').join(', ')}, ${plan.shareSeconds} s each`);
       const phase = await runSharePhase({
@@ -222,7 +239,29 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     }
   }
   const shares = summarizeShares(sharePhases);
-  const goals = readGoals(sizes, shares);
+
+  let booksResult: BooksPhaseResult | null = null;
+  if (plan.parts.books && hasher) {
+    booksResult = await runBooksPhase({
+      ledgerShares: plan.books.ledgerShares,
+      ledgerWorkers: plan.books.ledgerWorkers,
+      sharesPerWorkerMinute: plan.books.sharesPerWorkerMinute,
+      ledgerMaxSeconds: plan.books.ledgerMaxSeconds,
+      rates: plan.books.rates,
+      repeat: plan.repeat,
+      devices: plan.shareDevices,
+      warmupMs: plan.shareWarmupSeconds * 1000,
+      measureMs: plan.shareSeconds * 1000,
+      txCount: plan.txCount,
+      x11Ms: Math.min(plan.x11Ms, 500),
+      hasher,
+      fileLimit: plan.fileLimit.used,
+      workDir,
+      progress,
+    });
+  }
+  const books = booksResult ? summarizeBooks(booksResult) : null;
+  const goals = readGoals(sizes, shares, books);
   const extrapolation = sizes.length ? extrapolate(sizes, shares, plan.maxDevices) : null;
 
   const finishedAt = new Date();
@@ -246,6 +285,7 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     plan: planForJson,
     fanout: { sizes, runs },
     shares: { summary: shares, runs: sharePhases, errors: shareErrors },
+    books: { summary: books, result: booksResult },
     goals,
     extrapolation,
     files,
@@ -291,6 +331,9 @@ export function renderText(r: BenchReport): string {
     );
   }
   if (r.shares.errors.length) parts.push('', `Share runs that failed: ${r.shares.errors.join('; ')}`);
+  const b = r.books.summary;
+  if (b) parts.push('', booksText(b, r.plan));
+  if (r.books.result?.errors.length) parts.push('', `Books runs that failed: ${r.books.result.errors.join('; ')}`);
   const incomplete = r.fanout.runs.filter((x) => !x.complete);
   if (incomplete.length) parts.push('', `Incomplete fan-out runs: ${incomplete.map((x) => `${x.client} ${x.target} ${x.devices}: ${x.error ?? `${x.missed} deliveries missed`}`).join('; ')}`);
   if (r.goals.length) parts.push('', 'Goals (reported, not enforced):', '', goalsTable(r.goals));
@@ -299,11 +342,43 @@ export function renderText(r: BenchReport): string {
   return parts.join('\n');
 }
 
+function booksText(b: BooksSummary, plan: BenchReport['plan']): string {
+  const parts: string[] = [];
+  const c = b.commit;
+  if (c) {
+    parts.push(
+      `Books: the ledger's commit rate and size (a LedgerWriter with the app's defaults, group commits at most every 100 ms, fed ${c.shares.toLocaleString('en-US')} synthetic shares ` +
+        `from ${c.workers.toLocaleString('en-US')} workers, ${c.sharesPerWorkerMinute} per worker per minute, as fast as it commits; bytes from SQLite's dbstat, tables with their indexes; ` +
+        'measured: SQLite only, PostgreSQL (`ledger.url`) is not in this build):',
+      '',
+      booksCommitTable(b),
+      '',
+    );
+  }
+  parts.push(
+    `Books: share path forwarding latency with the ledger off and on (the share run above, ${plan.shareDevices} devices, ${plan.shareSeconds} s per rate, once without ` +
+      `ledger.path, once with it set to a new SQLite file, ${plan.repeat} pair(s) alternating; ratio = median over pairs of on p99 / off p99; share rows written per run with the ledger on: ` +
+      `${b.ledgerShareRows.map((n) => (n === null ? 'none' : n.toLocaleString('en-US'))).join(', ')}):`,
+    '',
+    booksLatencyTable(b),
+  );
+  if (b.sizePerDay.length) {
+    parts.push(
+      '',
+      "Books: size per day from the bytes per row above; the books keep a row per share sent to the pool and a row per device per minute: 12 pool shares per device-minute when the pool's " +
+        "difficulty is at or below the devices' (every share forwarded, the vardiff target rate), 1 when it is 12 times theirs:",
+      '',
+      booksSizeTable(b),
+    );
+  }
+  return parts.join('\n');
+}
+
 async function main(argv: string[]): Promise<number> {
   let plan: BenchPlan;
   try {
     if (benchFlags.parse(argv).help) {
-      process.stdout.write(benchFlags.helpText({ summary: 'Benchmark: devices held, memory per device, job fan-out latency against the relay floor, share throughput against raw X11, forwarding latency, CPU per share.', usage: 'npm run bench -- [options]' }) + '\n');
+      process.stdout.write(benchFlags.helpText({ summary: 'Benchmark: devices held, memory per device, job fan-out latency against the relay floor, share throughput against raw X11, forwarding latency, CPU per share; the books: ledger commits per second, bytes per million shares, forwarding latency with the ledger off and on.', usage: 'npm run bench -- [options]' }) + '\n');
       return 0;
     }
     plan = planFromArgs(argv);

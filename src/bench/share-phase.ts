@@ -32,6 +32,8 @@ export interface SharePhaseOptions {
   hasher: PowHasher;
   fileLimit: number;
   workDir: string;
+  /** The proxy's books (`ledger.path`), or null/absent: no books. Logs and configs are named apart. */
+  ledgerPath?: string | null;
   progress: (line: string) => void;
 }
 
@@ -116,16 +118,18 @@ export async function runSharePhase(o: SharePhaseOptions): Promise<SharePhaseRes
   try {
     const pool = await worker.request<{ port: number; merkleBranch: number; coinbaseBytes: number }>({ cmd: 'pool', difficulty: EVERY_HASH_DIFFICULTY, txCount: o.txCount }, 30_000);
     const proxyPort = await freePort();
-    const configPath = join(o.workDir, 'proxy-shares.json');
-    writeFileSync(configPath, JSON.stringify(shareProxyConfig({ poolPort: pool.port, port: proxyPort, devices: o.devices }), null, 2));
+    const name = o.ledgerPath ? 'proxy-shares-ledger' : 'proxy-shares';
+    const configPath = join(o.workDir, `${name}.json`);
+    const logPath = join(o.workDir, `${name}.log`);
+    writeFileSync(configPath, JSON.stringify(shareProxyConfig({ poolPort: pool.port, port: proxyPort, devices: o.devices, ledgerPath: o.ledgerPath }), null, 2));
     const [file, args] = withFileLimit(proxyStartArgv(configPath), o.fileLimit);
-    proxy = startInBackground(file, args, join(o.workDir, 'proxy-shares.log'));
+    proxy = startInBackground(file, args, logPath);
     const early = proxy.exited.then((e) => {
-      throw new Error(`the proxy exited during the share run (${e.code ?? e.signal}); see ${join(o.workDir, 'proxy-shares.log')}`);
+      throw new Error(`the proxy exited during the share run (${e.code ?? e.signal}); see ${logPath}`);
     });
     early.catch(() => {});
     await Promise.race([worker.request({ cmd: 'connect', port: proxyPort, devices: o.devices, timeoutMs: 60_000 }, 90_000), early]);
-    o.progress(`shares: ${o.devices} devices mining through the proxy (PID ${proxy.pid}); merkle branch ${pool.merkleBranch}, coinbase ${pool.coinbaseBytes} B`);
+    o.progress(`shares: ${o.devices} devices mining through the proxy (PID ${proxy.pid}${o.ledgerPath ? `, books in ${o.ledgerPath}` : ''}); merkle branch ${pool.merkleBranch}, coinbase ${pool.coinbaseBytes} B`);
 
     const before = measureRawX11(o.hasher, o.x11Ms);
     o.progress(`shares: raw X11 ${before.hashesPerSecond.toLocaleString('en-US')} hashes/s, ${before.hashesPerCpuSecond.toLocaleString('en-US')} per CPU second (one core, this process)`);

@@ -1,4 +1,6 @@
+import type { BooksPhaseResult } from './books-phase.js';
 import type { FanoutClient, FanoutResult, FanoutTarget } from './fanout.js';
+import type { LedgerCommitResult } from './ledger-commit.js';
 import type { SharePhaseResult, ShareStep } from './share-phase.js';
 import { median, range, ratio, round } from './stats.js';
 
@@ -183,6 +185,89 @@ export function summarizeShares(phases: SharePhaseResult[]): SharesSummary | nul
   };
 }
 
+/** One offered rate of the books' off/on pairs: forwarding latency without and with the ledger. */
+export interface BooksRateSummary {
+  offeredPerSecond: number;
+  pairs: number;
+  validatedOff: Figure;
+  validatedOn: Figure;
+  forwardP50Off: Figure;
+  forwardP50On: Figure;
+  forwardP99Off: Figure;
+  forwardP99On: Figure;
+  /** Median over repeats of (p99 with the ledger / p99 without it, same repeat). */
+  p99OnToOff: Figure;
+}
+
+/** The books' size per day for a fleet, from the measured bytes per row. */
+export interface BooksSizePerDay {
+  devices: number;
+  /** Shares sent to the pool per device per minute (the rows of `shares`). */
+  poolSharesPerDeviceMinute: number;
+  /** One `worker_minutes` row per device per minute. */
+  bytesPerDay: number;
+}
+
+export interface BooksSummary {
+  /** The stores measured; PostgreSQL only once `ledger.url` exists. */
+  stores: string[];
+  commit: LedgerCommitResult | null;
+  rates: BooksRateSummary[];
+  /** Share rows in each ledger-on run's file (proof the books were written). */
+  ledgerShareRows: (number | null)[];
+  sizePerDay: BooksSizePerDay[];
+}
+
+/** Device counts and pool shares per device-minute of the size-per-day figures (12: the vardiff target rate, every device share forwarded). */
+export const BOOKS_SIZE_FLEETS = [1_000, 10_000] as const;
+export const BOOKS_POOL_SHARES_PER_DEVICE_MINUTE = [12, 1] as const;
+
+/** Bytes per day: each device's pool shares as rows of `shares`, and one `worker_minutes` row a minute. */
+export function booksBytesPerDay(devices: number, poolSharesPerDeviceMinute: number, bytesPerShareRow: number, bytesPerMinuteRow: number): number {
+  return Math.round(devices * 1440 * (poolSharesPerDeviceMinute * bytesPerShareRow + bytesPerMinuteRow));
+}
+
+export function summarizeBooks(r: BooksPhaseResult): BooksSummary {
+  const rates = [...new Set(r.shareRuns.flatMap((x) => x.phase.steps.map((s) => s.offeredPerSecond)))].filter((x): x is number => x !== null);
+  const stepOf = (ledger: 'off' | 'on', repeat: number, rate: number) =>
+    r.shareRuns.find((x) => x.ledger === ledger && x.repeat === repeat)?.phase.steps.find((s) => s.offeredPerSecond === rate) ?? null;
+  const repeats = [...new Set(r.shareRuns.map((x) => x.repeat))];
+  const summaries = rates.map((rate): BooksRateSummary => {
+    const pairs = repeats.map((rep) => ({ off: stepOf('off', rep, rate), on: stepOf('on', rep, rate) }));
+    const pick = (side: 'off' | 'on', f: (s: ShareStep) => number | null, digits = 3) => figure(pairs.map((p) => (p[side] ? f(p[side]) : null)), digits);
+    return {
+      offeredPerSecond: rate,
+      pairs: pairs.filter((p) => p.off && p.on).length,
+      validatedOff: pick('off', (s) => s.validatedPerSecond, 0),
+      validatedOn: pick('on', (s) => s.validatedPerSecond, 0),
+      forwardP50Off: pick('off', (s) => s.forwardMs.p50),
+      forwardP50On: pick('on', (s) => s.forwardMs.p50),
+      forwardP99Off: pick('off', (s) => s.forwardMs.p99),
+      forwardP99On: pick('on', (s) => s.forwardMs.p99),
+      p99OnToOff: figure(pairs.map((p) => ratio(p.on?.forwardMs.p99, p.off?.forwardMs.p99))),
+    };
+  });
+  const c = r.commit;
+  const shareRow = c?.tables.shares.bytesPerRow ?? null;
+  const minuteRow = c?.tables.workerMinutes.bytesPerRow ?? null;
+  const sizePerDay =
+    shareRow === null || minuteRow === null
+      ? []
+      : BOOKS_POOL_SHARES_PER_DEVICE_MINUTE.flatMap((perMinute) =>
+          BOOKS_SIZE_FLEETS.map((devices) => ({ devices, poolSharesPerDeviceMinute: perMinute, bytesPerDay: booksBytesPerDay(devices, perMinute, shareRow, minuteRow) })),
+        );
+  return {
+    stores: c ? [c.store] : [],
+    commit: c,
+    rates: summaries,
+    ledgerShareRows: r.shareRuns.filter((x) => x.ledger === 'on').map((x) => x.ledgerShareRows),
+    sizePerDay,
+  };
+}
+
+/** The issue's goal for the books: they must not move the share path's forwarding p99 by more than 10%. */
+export const BOOKS_P99_GOAL = 1.1;
+
 export interface Goal {
   goal: string;
   target: string;
@@ -192,7 +277,7 @@ export interface Goal {
 
 const fmt = (x: number | null | undefined, digits = 2, unit = '') => (x === null || x === undefined ? 'n/a' : `${Number(x.toFixed(digits))}${unit}`);
 
-export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null): Goal[] {
+export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, books: BooksSummary | null = null): Goal[] {
   const goals: Goal[] = [];
   const measuredSizes = sizes.filter((s) => s.own.kibPerDevice.median !== null);
   if (measuredSizes.length) {
@@ -231,6 +316,15 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null): G
       const p99 = at2000.forwardP99ms.median;
       goals.push({ goal: 'forwarding p99 at 2,000 shares/s', target: '< 2 ms', measured: fmt(p99, 3, ' ms'), met: p99 === null ? null : p99 < 2 });
     }
+  }
+  for (const r of books?.rates ?? []) {
+    const x = r.p99OnToOff.median;
+    goals.push({
+      goal: `forwarding p99 with the ledger on / off at ${r.offeredPerSecond.toLocaleString('en-US')} shares/s (same repeat)`,
+      target: `<= ${BOOKS_P99_GOAL}x`,
+      measured: `${fmt(x, 2, 'x')} (${fmt(r.forwardP99On.median, 2, ' ms')} / ${fmt(r.forwardP99Off.median, 2, ' ms')})`,
+      met: x === null ? null : x <= BOOKS_P99_GOAL,
+    });
   }
   return goals;
 }

@@ -1,5 +1,5 @@
 import type { FanoutResult } from './fanout.js';
-import type { Extrapolation, Figure, Goal, SharesSummary, SizeSummary } from './summary.js';
+import type { BooksSummary, Extrapolation, Figure, Goal, SharesSummary, SizeSummary } from './summary.js';
 
 /** The benchmark's figures as plain-text tables (Markdown pipes, so they paste into a README as they are). */
 
@@ -68,23 +68,83 @@ export function fanoutJobsTable(runs: FanoutResult[]): string {
   return table(['devices', 'repeat', 'job', 'delivered', 'missed', 'p50 ms', 'p99 ms', 'max ms', 'client busy ms'], rows, 0);
 }
 
+/** A table from one row per item, each column its header and how it reads an item. */
+function columnsTable<T>(items: readonly T[], columns: readonly (readonly [string, (item: T) => string])[]): string {
+  return table(
+    columns.map(([header]) => header),
+    items.map((item) => columns.map(([, read]) => read(item))),
+  );
+}
+
+const offered = (rate: number | null) => (rate === null ? 'max' : rate.toLocaleString('en-US'));
+
 export function sharesTable(shares: SharesSummary): string {
-  const header = ['offered/s', 'sent/s', 'validated/s', '/ raw X11', 'per CPU s / raw X11', 'forward p50 ms', 'forward p99 ms', 'answer p99 ms', 'proxy CPU s / 1,000 shares', 'proxy cores busy', 'load gen cores', 'load gen lag p99 ms'];
-  const rows = shares.rates.map((r) => [
-    r.offeredPerSecond === null ? 'max' : r.offeredPerSecond.toLocaleString('en-US'),
-    fig(r.sentPerSecond, 0),
-    fig(r.validatedPerSecond, 0),
-    fig(r.ratioToRawX11, 3),
-    fig(r.cpuRatioToRawX11, 3),
-    fig(r.forwardP50ms, 2),
-    fig(r.forwardP99ms, 2),
-    fig(r.answerP99ms, 2),
-    fig(r.proxyCpuPer1000, 3),
-    fig(r.proxyCpuBusy, 2),
-    fig(r.loadCpuBusy, 2),
-    fig(r.loadLoopDelayP99Ms, 2),
+  return columnsTable(shares.rates, [
+    ['offered/s', (r) => offered(r.offeredPerSecond)],
+    ['sent/s', (r) => fig(r.sentPerSecond, 0)],
+    ['validated/s', (r) => fig(r.validatedPerSecond, 0)],
+    ['/ raw X11', (r) => fig(r.ratioToRawX11, 3)],
+    ['per CPU s / raw X11', (r) => fig(r.cpuRatioToRawX11, 3)],
+    ['forward p50 ms', (r) => fig(r.forwardP50ms, 2)],
+    ['forward p99 ms', (r) => fig(r.forwardP99ms, 2)],
+    ['answer p99 ms', (r) => fig(r.answerP99ms, 2)],
+    ['proxy CPU s / 1,000 shares', (r) => fig(r.proxyCpuPer1000, 3)],
+    ['proxy cores busy', (r) => fig(r.proxyCpuBusy, 2)],
+    ['load gen cores', (r) => fig(r.loadCpuBusy, 2)],
+    ['load gen lag p99 ms', (r) => fig(r.loadLoopDelayP99Ms, 2)],
   ]);
-  return table(header, rows);
+}
+
+/** The books off and on, side by side per offered rate, and the ratio of their p99s. */
+export function booksLatencyTable(books: BooksSummary): string {
+  return columnsTable(books.rates, [
+    ['offered/s', (r) => offered(r.offeredPerSecond)],
+    ['validated/s off', (r) => fig(r.validatedOff, 0)],
+    ['on', (r) => fig(r.validatedOn, 0)],
+    ['forward p50 ms off', (r) => fig(r.forwardP50Off, 2)],
+    ['on', (r) => fig(r.forwardP50On, 2)],
+    ['forward p99 ms off', (r) => fig(r.forwardP99Off, 2)],
+    ['on', (r) => fig(r.forwardP99On, 2)],
+    ['p99 on / off', (r) => fig(r.p99OnToOff, 2)],
+  ]);
+}
+
+/** The ledger's commit rate, commit latency and size (one row per store measured). */
+export function booksCommitTable(books: BooksSummary): string {
+  const c = books.commit;
+  if (!c) return '';
+  const mb = (bytes: number) => cell(bytes / 1e6, 1);
+  return table(
+    ['store', 'shares written', 'records/s committed', 'shares/s', 'commits', 'records / commit', 'commit p50 ms', 'commit p99 ms', 'MB per million shares', 'B / share row', 'B / worker-minute row', 'dropped'],
+    [[
+      c.store === 'sqlite' ? 'SQLite (WAL, synchronous=FULL, worker thread)' : c.store,
+      c.shares.toLocaleString('en-US'),
+      cell(c.recordsPerSecond, 0),
+      cell(c.sharesPerSecond, 0),
+      cell(c.commits, 0),
+      cell(c.recordsPerCommit, 0),
+      cell(c.commitMs.p50, 1),
+      cell(c.commitMs.p99, 1),
+      mb(c.bytesPerMillionShares),
+      cell(c.tables.shares.bytesPerRow, 0),
+      cell(c.tables.workerMinutes.bytesPerRow, 0),
+      cell(c.dropped, 0),
+    ]],
+  );
+}
+
+/** Size per day for the fleets, from the measured bytes per row. */
+export function booksSizeTable(books: BooksSummary): string {
+  return table(
+    ['devices', 'pool shares / device / minute', 'share rows / day', 'worker-minute rows / day', 'GB / day'],
+    books.sizePerDay.map((d) => [
+      d.devices.toLocaleString('en-US'),
+      String(d.poolSharesPerDeviceMinute),
+      (d.devices * d.poolSharesPerDeviceMinute * 1440).toLocaleString('en-US'),
+      (d.devices * 1440).toLocaleString('en-US'),
+      cell(d.bytesPerDay / 1e9, 2),
+    ]),
+  );
 }
 
 export function goalsTable(goals: Goal[]): string {

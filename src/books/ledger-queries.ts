@@ -1,4 +1,4 @@
-import type { PayoutEntry, RecordedPayout, ReportGroup } from './ledger-reader.js';
+import type { AcceptedUnit, PayoutEntry, RecordedPayout, ReportGroup, ReportRow } from './ledger-reader.js';
 import type { MinuteCounts } from './ledger-verify.js';
 import { byName, type OwnerShare, type PayoutMethod } from './payouts.js';
 
@@ -125,4 +125,48 @@ export function minuteFromRow(row: SqlRow): MinuteCounts {
     unanswered: num(row.unanswered),
     acceptedWork: num(row.accepted_work),
   };
+}
+
+/** Rows of reportSql as ReportRows, in key order (sorted here: text collation differs between stores). */
+export function reportFromRows(rows: readonly SqlRow[], by: ReportGroup): ReportRow[] {
+  return rows
+    .map((r) => ({
+      key: by === 'day' ? Number(r.k) : String(r.k),
+      shares: num(r.shares),
+      accepted: num(r.accepted),
+      rejected: num(r.rejected),
+      unanswered: num(r.unanswered),
+      acceptedWork: num(r.accepted_work),
+    }))
+    .sort((a, b) => (typeof a.key === 'number' ? a.key - (b.key as number) : byName(a.key, b.key as string)));
+}
+
+/** A row of ACCEPTED_WORK_SQL. */
+export function acceptedFromRow(r: SqlRow): AcceptedUnit {
+  return { at: num(r.at), owner: r.owner as string, work: num(r.work), networkDifficulty: r.network_difficulty === null ? null : num(r.network_difficulty) };
+}
+
+/** PPLNS's window start from the rows of MINUTE_WORK_BACK_SQL (latest first), read until the window is full. */
+export function windowStartFrom(rows: Iterable<SqlRow>, at: number, window: number): number {
+  let start = at;
+  let sum = 0;
+  for (const r of rows) {
+    start = num(r.minute);
+    sum += num(r.work);
+    if (sum >= window) break;
+  }
+  return start;
+}
+
+/** Rows of payoutsSql with all the split rows (SPLITS_SQL) as RecordedPayouts; `owner`: only those with a split for them. */
+export function payoutsFromRows(rows: readonly SqlRow[], splitRows: readonly SqlRow[], owner?: string): RecordedPayout[] {
+  const splits = new Map<number, SqlRow[]>();
+  for (const s of splitRows) {
+    const id = num(s.payout_id);
+    const list = splits.get(id);
+    if (list) list.push(s);
+    else splits.set(id, [s]);
+  }
+  const payouts = rows.map((r) => payoutFromRows(r, splits.get(num(r.id)) ?? []));
+  return owner === undefined ? payouts : payouts.filter((p) => p.splits.some((s) => s.owner === owner));
 }

@@ -3,7 +3,7 @@ import type { OwnerShare, PayoutMethod } from './payouts.js';
 
 /**
  * Reading the books, and recording payouts in them: the one interface beside LedgerStore that every store
- * (SQLite now, PostgreSQL next) implements over the same schema. Each store runs the same SQL
+ * (SQLite: ledger-sqlite*.ts; PostgreSQL: ledger-pg*.ts) implements over the same schema. Each store runs the same SQL
  * (ledger-queries.ts) and the same checks (ledger-verify.ts); only how a query is run differs.
  * Times are ms since the epoch (UTC); a range is [from, to).
  */

@@ -12,6 +12,12 @@ export interface Migration {
   statements: readonly string[];
 }
 
+/**
+ * Marks a database as ours: SQLite's application_id, PostgreSQL's advisory lock key for migrations (and the
+ * comment on its schema_version table). "DFPX".
+ */
+export const LEDGER_MARK = 0x44465058;
+
 /** The table every ledger has from version 1 on; its absence in a non-empty database means "not ours". */
 export const SCHEMA_VERSION_TABLE = 'schema_version';
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { byName } from './payouts.js';
 import {
+  acceptedFromRow,
   ACCEPTED_WORK_SQL,
   INSERT_PAYOUT_SQL,
   INSERT_SPLIT_SQL,
@@ -11,13 +12,15 @@ import {
   minuteSharesSql,
   NEXT_PAYOUT_ID_SQL,
   OWNERS_SQL,
-  payoutFromRows,
   payoutParams,
+  payoutsFromRows,
   payoutsSql,
+  reportFromRows,
   reportSql,
   SPLITS_SQL,
   splitParams,
   type SqlRow,
+  windowStartFrom,
 } from './ledger-queries.js';
 import type { AcceptedUnit, LedgerProblem, LedgerReader, PayoutEntry, RecordedPayout, ReportGroup, ReportRow, TimeRange } from './ledger-reader.js';
 import { SqliteLedgerStore } from './ledger-sqlite.js';
@@ -54,17 +57,7 @@ export class SqliteLedgerReader implements LedgerReader {
   }
 
   async report(range: TimeRange, by: ReportGroup, owner?: string): Promise<ReportRow[]> {
-    const rows = this.all(reportSql(by, owner !== undefined), owner !== undefined ? [range.from, range.to, owner] : [range.from, range.to]);
-    return rows
-      .map((r) => ({
-        key: by === 'day' ? Number(r.k) : String(r.k),
-        shares: Number(r.shares),
-        accepted: Number(r.accepted),
-        rejected: Number(r.rejected),
-        unanswered: Number(r.unanswered),
-        acceptedWork: Number(r.accepted_work),
-      }))
-      .sort((a, b) => (typeof a.key === 'number' ? a.key - (b.key as number) : byName(a.key, b.key as string)));
+    return reportFromRows(this.all(reportSql(by, owner !== undefined), owner !== undefined ? [range.from, range.to, owner] : [range.from, range.to]), by);
   }
 
   async owners(): Promise<string[]> {
@@ -74,23 +67,11 @@ export class SqliteLedgerReader implements LedgerReader {
   }
 
   async acceptedWork(range: TimeRange): Promise<AcceptedUnit[]> {
-    return this.all(ACCEPTED_WORK_SQL, [range.from, range.to]).map((r) => ({
-      at: Number(r.at),
-      owner: r.owner as string,
-      work: Number(r.work),
-      networkDifficulty: r.network_difficulty === null ? null : Number(r.network_difficulty),
-    }));
+    return this.all(ACCEPTED_WORK_SQL, [range.from, range.to]).map(acceptedFromRow);
   }
 
   async windowStart(at: number, window: number): Promise<number> {
-    let start = at;
-    let sum = 0;
-    for (const r of this.open().prepare(MINUTE_WORK_BACK_SQL).iterate(at) as IterableIterator<SqlRow>) {
-      start = Number(r.minute);
-      sum += Number(r.work);
-      if (sum >= window) break;
-    }
-    return start;
+    return windowStartFrom(this.open().prepare(MINUTE_WORK_BACK_SQL).iterate(at) as IterableIterator<SqlRow>, at, window);
   }
 
   async addPayout(entry: PayoutEntry): Promise<RecordedPayout> {
@@ -108,16 +89,7 @@ export class SqliteLedgerReader implements LedgerReader {
   }
 
   async payouts(range?: TimeRange, owner?: string): Promise<RecordedPayout[]> {
-    const rows = this.all(payoutsSql(range !== undefined), range ? [range.from, range.to] : []);
-    const splits = new Map<number, SqlRow[]>();
-    for (const s of this.all(SPLITS_SQL)) {
-      const id = Number(s.payout_id);
-      const list = splits.get(id);
-      if (list) list.push(s);
-      else splits.set(id, [s]);
-    }
-    const payouts = rows.map((r) => payoutFromRows(r, splits.get(Number(r.id)) ?? []));
-    return owner === undefined ? payouts : payouts.filter((p) => p.splits.some((s) => s.owner === owner));
+    return payoutsFromRows(this.all(payoutsSql(range !== undefined), range ? [range.from, range.to] : []), this.all(SPLITS_SQL), owner);
   }
 
   async verify(range?: TimeRange): Promise<LedgerProblem[]> {

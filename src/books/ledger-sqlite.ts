@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { LEDGER_SCHEMA_VERSION, pendingMigrations, SCHEMA_VERSION_TABLE } from './ledger-schema.js';
+import { LEDGER_MARK, LEDGER_SCHEMA_VERSION, pendingMigrations, SCHEMA_VERSION_TABLE } from './ledger-schema.js';
 import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
 
 /**
@@ -15,8 +15,8 @@ export interface SqliteLedgerOptions {
   maxPageCount?: number;
 }
 
-/** Marks the file as ours (SQLite's application_id): "DFPX". */
-export const LEDGER_APPLICATION_ID = 0x44465058;
+/** Marks the file as ours (SQLite's application_id). */
+export const LEDGER_APPLICATION_ID = LEDGER_MARK;
 
 type Db = Database.Database;
 

@@ -1,7 +1,7 @@
 import type { NoVerdictCause } from '../core/events.js';
 
 /**
- * What the ledger writes, and the one interface every store (SQLite now, PostgreSQL next) implements with
+ * What the ledger writes, and the one interface every store (SQLite: ledger-sqlite*.ts; PostgreSQL: ledger-pg*.ts) implements with
  * the same schema (src/books/ledger-schema.ts). The writer (ledger-writer.ts) turns the core's events into
  * these records and hands a store one batch per transaction.
  */
@@ -102,8 +102,11 @@ export class LedgerRefusedError extends Error {
   }
 }
 
-/** Why the store cannot be written now (each logged once per episode, counted by the writer). */
-export type LedgerFaultCause = 'missing' | 'locked' | 'full' | 'read-only' | 'io' | 'refused' | 'other';
+/**
+ * Why the store cannot be written now (each logged once per episode, counted by the writer). `unreachable`:
+ * a database server (PostgreSQL) that does not answer or dropped the connection.
+ */
+export type LedgerFaultCause = 'missing' | 'locked' | 'full' | 'read-only' | 'io' | 'unreachable' | 'refused' | 'other';
 
 export class LedgerFaultError extends Error {
   constructor(

@@ -1,16 +1,19 @@
 import type { ProxyConfig } from '../config.js';
 import { checkOwner } from './ledger-input.js';
 import type { LedgerReader } from './ledger-reader.js';
+import { PgLedgerReader } from './ledger-pg-reader.js';
 import { SqliteLedgerReader } from './ledger-sqlite-reader.js';
 import { ThreadedLedgerReader } from './ledger-reader-thread.js';
 import { OwnerMap } from './owners.js';
 import type { PayoutRules } from './ledger-payout.js';
 
 /**
- * The reader of the books a configuration names (null: it names none), opened on first use. `threaded`:
+ * The reader of the books a configuration names (an SQLite file or a PostgreSQL database; null: it names none), opened on first use. `threaded`:
  * in a worker thread (what the proxy's API uses, so a long query never pauses its sockets).
  */
 export function openLedgerReader(ledger: ProxyConfig['ledger'], opts: { threaded?: boolean } = {}): LedgerReader | null {
+  // PostgreSQL is read asynchronously already: no thread.
+  if (ledger.url !== null) return new PgLedgerReader(ledger.url);
   if (ledger.path === null) return null;
   return opts.threaded ? new ThreadedLedgerReader(ledger.path) : new SqliteLedgerReader(ledger.path);
 }

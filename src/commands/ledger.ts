@@ -15,7 +15,7 @@ import { defineFlags, type FlagParser, type FlagDefs } from './flags.js';
  * `ledger.path`, read (and payouts recorded) beside a running proxy. Misuse (a bad date, range, group,
  * format, amount or owner; no books configured; a file missing or not ours) exits 2 naming the thing.
  */
-const config = { type: 'string', short: 'c', placeholder: 'file', help: 'the proxy\'s JSON config file (its ledger.path, owners and books); DASH_PROXY_* variables apply as for start' } as const;
+const config = { type: 'string', short: 'c', placeholder: 'file', help: 'the proxy\'s JSON config file (its ledger.path or ledger.url, owners and books); DASH_PROXY_* variables apply as for start' } as const;
 const from = (what: string) => ({ type: 'string', placeholder: 'time', help: `${what} from this time on (${TIME_WORDS})` }) as const;
 const to = { type: 'string', placeholder: 'time', help: 'up to this time, not included (the same forms)' } as const;
 const owner = { type: 'string', placeholder: 'name', help: 'only this owner' } as const;
@@ -143,7 +143,7 @@ const subs: Sub[] = [
 
 const width = Math.max(...subs.map((s) => s.name.length));
 const help = [
-  'dash-farm-proxy ledger: read the books (the SQLite file of the config\'s ledger.path) and record payouts in them.',
+  'dash-farm-proxy ledger: read the books (the SQLite file of the config\'s ledger.path, or the PostgreSQL database of its ledger.url) and record payouts in them.',
   '',
   'Usage: dash-farm-proxy ledger <subcommand> --config file [options]',
   '',
@@ -169,7 +169,7 @@ function pick(argv: readonly string[]): { sub: Sub; rest: string[] } | null {
 
 function configOf(path: string | undefined): ProxyConfig {
   const c = buildConfig(path === undefined ? undefined : readConfigFile(path), configFromEnv(process.env));
-  if (c.ledger.path === null) throw new LedgerInputError(`no books: the configuration${path ? ` (${path})` : ''} has no ledger.path (set it, or DASH_PROXY_LEDGER_PATH)`);
+  if (c.ledger.path === null && c.ledger.url === null) throw new LedgerInputError(`no books: the configuration${path ? ` (${path})` : ''} has no ledger.path or ledger.url (set one, or DASH_PROXY_LEDGER_PATH / DASH_PROXY_LEDGER_URL)`);
   return c;
 }
 

@@ -21,7 +21,7 @@ t.test('bench at 50 devices: every figure present and consistent', { timeout: 15
   const out = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const plan = {
-    ...planFromArgs(['--sizes', '50', '--repeat', '1', '--jobs', '2', '--interval', '300ms', '--connect-rate', '500', '--share-rate', '300,max', '--seconds', '1', '--share-devices', '20', '--out', out]),
+    ...planFromArgs(['--sizes', '50', '--repeat', '1', '--jobs', '2', '--interval', '300ms', '--connect-rate', '500', '--share-rate', '300,max', '--seconds', '1', '--share-devices', '20', '--no-books', '--out', out]),
     settleMs: 300,
     x11Ms: 300,
     shareWarmupSeconds: 0.2,
@@ -119,7 +119,7 @@ t.test('bench at 50 devices: every figure present and consistent', { timeout: 15
 t.test('without the shared yardstick (--no-cross-check): fan-out figures from the own client alone', { timeout: 90_000 }, async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'bench-own-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
-  const plan = { ...planFromArgs(['--sizes', '30', '--repeat', '1', '--jobs', '3', '--interval', '300ms', '--no-cross-check', '--no-shares', '--no-chart', '--out', out]), settleMs: 200 };
+  const plan = { ...planFromArgs(['--sizes', '30', '--repeat', '1', '--jobs', '3', '--interval', '300ms', '--no-cross-check', '--no-shares', '--no-books', '--no-chart', '--out', out]), settleMs: 200 };
   t.equal(plan.crossCheck, null, 'no yardstick in the plan');
   const lines: string[] = [];
   const report = await runBench(plan, (l) => lines.push(l));
@@ -139,6 +139,7 @@ t.test('without the shared yardstick (--no-cross-check): fan-out figures from th
   t.notMatch(text, /fanout-bench\.js p50/, 'without the cross-check columns');
   t.match(text, /\| +30 \| +1 \| +3 \| +30 \| +0 \|/, 'the per-job table has the third job of the run');
   t.equal(report.shares.summary, null, 'no share part');
+  t.equal(report.books.summary, null, 'no books part');
   t.equal(report.files.svg, null, 'no chart');
 });
 
@@ -171,4 +172,90 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
   t.equal(alone.yardstick, null, 'no yardstick runs: no yardstick summary');
   t.equal(alone.floor, null);
   t.same(fig(alone.p99ToFloor), [null, null], 'and no ratio to a floor');
+});
+
+t.test('the books part at a small size: commit rate and size, the ledger off and on side by side', { timeout: 120_000 }, async (t) => {
+  const { booksBytesPerDay } = await import('../../src/bench/summary.js');
+  const out = await mkdtemp(join(tmpdir(), 'bench-books-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const plan = {
+    ...planFromArgs(['--quick', '--no-fanout', '--no-shares', '--books-rate', '300,600', '--ledger-shares', '2000', '--seconds', '1', '--share-devices', '20', '--out', out]),
+    x11Ms: 300,
+    shareWarmupSeconds: 0.2,
+  };
+  const lines: string[] = [];
+  const report = await runBench(plan, (l) => lines.push(l));
+  const result = report.books.result!;
+  t.same(result.errors, [], 'no books run failed');
+
+  // The commit measurement: every share written, in group commits, sized by table.
+  const c = result.commit!;
+  t.equal(c.store, 'sqlite');
+  t.equal(c.shares, 2000, 'every share is a row');
+  // 1,000 workers, 12 shares each per minute: the 2,000 shares fall in one minute, one row per worker.
+  t.equal(c.tables.workerMinutes.rows, 1000, 'one worker-minute row per worker');
+  t.ok(c.records >= c.shares + c.tables.workerMinutes.rows, `records committed include the per-minute sums (${c.records})`);
+  t.equal(c.dropped, 0, 'nothing dropped');
+  t.ok(c.commits >= 1 && c.recordsPerSecond > 0 && c.sharesPerSecond > 0, `${c.commits} commits, ${c.recordsPerSecond} records/s`);
+  t.equal(c.commitMs.count, c.commits, 'each commit timed');
+  t.ok(finite(c.commitMs.p50) && finite(c.commitMs.p99) && finite(c.commitMs.max) && c.commitMs.p50 > 0 && c.commitMs.p50 <= c.commitMs.p99 && c.commitMs.p99 <= c.commitMs.max, 'commit 0 < p50 <= p99 <= max');
+  t.ok(c.fileBytes > 0 && c.tables.shares.bytes + c.tables.workerMinutes.bytes <= c.fileBytes, `tables within the file (${c.fileBytes} B)`);
+  t.equal(c.bytesPerMillionShares, Math.round((c.fileBytes / c.shares) * 1e6), 'bytes per million shares = file / shares, scaled');
+  t.ok(c.tables.shares.bytesPerRow! > 50 && c.tables.workerMinutes.bytesPerRow! > 20, `bytes per row measured (${c.tables.shares.bytesPerRow}, ${c.tables.workerMinutes.bytesPerRow})`);
+
+  // The share runs: off then on, the on run's books in a file with a row for every share the pool got.
+  t.same(result.shareRuns.map((r) => `${r.repeat} ${r.ledger}`), ['1 off', '1 on'], 'one pair, off first');
+  const [off, on] = result.shareRuns;
+  t.equal(off!.ledgerShareRows, null, 'no books with the ledger off');
+  const validatedOn = on!.phase.steps.reduce((a, s) => a + s.validatedPerSecond * s.seconds, 0);
+  t.ok(on!.ledgerShareRows! >= Math.floor(validatedOn), `the ledger holds at least the measured shares (${on!.ledgerShareRows} >= ${Math.floor(validatedOn)})`);
+  for (const r of result.shareRuns) {
+    t.same(r.phase.steps.map((s) => s.offeredPerSecond), [300, 600], `ledger ${r.ledger}: the offered rates`);
+    for (const s of r.phase.steps) {
+      t.equal(s.rejected + s.unanswered + s.notForwarded, 0, `ledger ${r.ledger}, ${s.offeredPerSecond}/s: every share validated, answered and forwarded`);
+      t.ok(finite(s.forwardMs.p99) && s.forwardMs.p99 > 0, `ledger ${r.ledger}, ${s.offeredPerSecond}/s: forward p99 ${s.forwardMs.p99} ms`);
+    }
+  }
+
+  // The summary pairs each rate's off and on runs; the ratio is on p99 / off p99.
+  const b = report.books.summary!;
+  t.same(b.stores, ['sqlite']);
+  t.same(b.rates.map((r) => r.offeredPerSecond), [300, 600]);
+  for (const r of b.rates) {
+    const step = (x: typeof off) => x!.phase.steps.find((s) => s.offeredPerSecond === r.offeredPerSecond)!;
+    t.equal(r.pairs, 1);
+    t.equal(r.forwardP99Off.median, step(off).forwardMs.p99, `${r.offeredPerSecond}/s: off p99`);
+    t.equal(r.forwardP99On.median, step(on).forwardMs.p99, `${r.offeredPerSecond}/s: on p99`);
+    t.equal(r.p99OnToOff.median, Math.round((step(on).forwardMs.p99! / step(off).forwardMs.p99!) * 100) / 100, `${r.offeredPerSecond}/s: ratio`);
+    const goal = report.goals.find((g) => g.goal.includes(`ledger on / off at ${r.offeredPerSecond} shares/s`));
+    t.ok(goal, `${r.offeredPerSecond}/s: the 10% goal is read`);
+    t.equal(goal!.met, r.p99OnToOff.median! <= 1.1, 'met when the ratio is at most 1.1');
+  }
+  t.same(b.ledgerShareRows, [on!.ledgerShareRows]);
+  t.same(
+    b.sizePerDay.map((d) => [d.devices, d.poolSharesPerDeviceMinute, d.bytesPerDay]),
+    [12, 1].flatMap((m) => [1000, 10_000].map((n) => [n, m, booksBytesPerDay(n, m, c.tables.shares.bytesPerRow!, c.tables.workerMinutes.bytesPerRow!)])),
+    'size per day for 1,000 and 10,000 devices, at 12 and 1 pool shares per device-minute',
+  );
+  t.equal(booksBytesPerDay(1000, 12, 200, 100), 1000 * 1440 * (12 * 200 + 100), 'a day: 1,440 minutes of share rows and one worker-minute row per device');
+
+  const text = readFileSync(report.files.text, 'utf8');
+  t.match(text, /\| store +\| shares written \| records\/s committed \|/, 'the commit table is written');
+  t.match(text, /SQLite only, PostgreSQL/, 'says which stores were measured');
+  t.match(text, /\| offered\/s \| validated\/s off \|/, 'the off/on table is written');
+  t.match(text, /\| devices \| pool shares \/ device \/ minute \|/, 'the size-per-day table is written');
+  t.ok(lines.some((l) => /books in .*shares-1\.sqlite/.test(l)), 'the ledger-on proxy was given a books file');
+});
+
+t.test('the books part: plan defaults and bad flags', async (t) => {
+  const { UsageError } = await import('../../src/commands/command.js');
+  const quick = planFromArgs(['--quick']);
+  t.same(quick.books.rates, [2000, 10_000], 'the issue\'s rates by default');
+  t.equal(quick.books.ledgerShares, 20_000, 'quick: a small ledger run');
+  t.equal(planFromArgs([]).books.ledgerShares, 1_000_000, 'full: a million shares');
+  t.equal(quick.parts.books, true, 'on by default');
+  t.equal(planFromArgs(['--no-books']).parts.books, false);
+  t.throws(() => planFromArgs(['--books-rate', 'max']), UsageError, "'max' is no rate for the off/on pairs");
+  t.throws(() => planFromArgs(['--books-rate', '2000,abc']), /--books-rate: expected positive integers separated by commas, got 'abc'/);
+  t.throws(() => planFromArgs(['--ledger-shares', '10']), /ledger-shares/, 'below the minimum');
 });

@@ -3,11 +3,9 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { EventBus } from '../../src/core/events.js';
 import { SqliteLedgerStore } from '../../src/books/ledger-sqlite.js';
 import { ThreadedSqliteLedgerStore } from '../../src/books/ledger-sqlite-thread.js';
-import { LedgerWriter } from '../../src/books/ledger-writer.js';
-import { ACCEPTED, ManualTimers, readLedger, recordingLogger, ShareFeeder, tempDir } from './ledger-kit.js';
+import { expectFaultHeld, faultRig, readLedger, tempDir } from './ledger-kit.js';
 
 /**
  * The database missing, locked, full, read-only: mining goes on (events keep flowing, nothing throws), the
@@ -19,20 +17,7 @@ import { ACCEPTED, ManualTimers, readLedger, recordingLogger, ShareFeeder, tempD
 type Impl = 'same thread' | 'worker thread';
 const makeStore = (file: string, impl: Impl) => (impl === 'same thread' ? new SqliteLedgerStore({ path: file }) : new ThreadedSqliteLedgerStore({ path: file }));
 
-function setup(file: string, impl: Impl, opts: { maxQueued?: number } = {}) {
-  const timers = new ManualTimers();
-  const bus = new EventBus();
-  const log = recordingLogger();
-  const store = makeStore(file, impl);
-  const writer = new LedgerWriter({ store, bus, timers, log, retryMs: 1_000, ...(opts.maxQueued !== undefined ? { maxQueued: opts.maxQueued } : {}) });
-  timers.afterEach = () => writer.idle();
-  const feed = new ShareFeeder(bus);
-  const shares = (n: number) => {
-    for (let i = 0; i < n; i++) feed.share({ worker: `rig${i % 4}`, at: timers.now(), difficulty: 16, jobId: 'job-with-a-longer-id-' + i, verdict: ACCEPTED });
-  };
-  const faultLogs = () => log.lines.filter((l) => l.level === 'error' && /cannot write the books/.test(l.msg));
-  return { timers, bus, log, store, writer, shares, faultLogs };
-}
+const setup = (file: string, impl: Impl, opts: { maxQueued?: number } = {}) => faultRig(makeStore(file, impl), opts);
 
 for (const impl of ['same thread', 'worker thread'] as const) {
   t.test(`${impl}: locked: a second connection holds the write lock (BEGIN IMMEDIATE)`, async (t) => {
@@ -43,18 +28,7 @@ for (const impl of ['same thread', 'worker thread'] as const) {
     const other = new Database(file);
     t.teardown(() => other.close());
     other.exec('BEGIN IMMEDIATE');
-    s.shares(300);
-    await s.timers.advance(100);
-    t.equal(s.writer.fault, 'locked');
-    t.equal(s.writer.pending, 300 + 4, 'the shares (and per-minute sums) wait in memory');
-    for (let i = 0; i < 5; i++) {
-      s.shares(10);
-      await s.timers.advance(1_000);
-    }
-    t.equal(s.writer.fault, 'locked', 'still locked');
-    t.equal(s.faultLogs().length, 1, 'logged once for the whole episode');
-    t.match(s.faultLogs()[0]!.fields, { ledger: file, cause: 'locked' });
-    t.ok((s.writer.failuresBy.locked ?? 0) >= 6, 'retried each second');
+    await expectFaultHeld(t, s, { cause: 'locked', first: 300, rounds: 5, each: 10 });
     other.exec('COMMIT');
     await s.timers.advance(1_000);
     t.equal(s.writer.fault, null);

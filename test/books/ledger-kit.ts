@@ -5,6 +5,9 @@ import Database from 'better-sqlite3';
 import { EventBus, type PoolVerdict } from '../../src/core/events.js';
 import type { Logger } from '../../src/core/log.js';
 import type { Timers } from '../../src/util/timers.js';
+import type { Test } from 'tap';
+import type { LedgerStore } from '../../src/books/ledger-store.js';
+import { LedgerWriter } from '../../src/books/ledger-writer.js';
 
 /** Test kit for the books: a manual clock, synthetic share events (no sockets), a temporary directory, the rows. */
 
@@ -125,4 +128,45 @@ export function readLedger(file: string) {
   } finally {
     db.close();
   }
+}
+
+/**
+ * A writer on `store` for fault tests: a manual clock that waits for each commit, a recording logger, retries
+ * every second. `shares(n)` feeds n pool-accepted shares from 4 workers (so 4 per-minute sums).
+ */
+export function faultRig<S extends LedgerStore>(store: S, opts: { maxQueued?: number } = {}) {
+  const timers = new ManualTimers();
+  const bus = new EventBus();
+  const log = recordingLogger();
+  const writer = new LedgerWriter({ store, bus, timers, log, retryMs: 1_000, ...(opts.maxQueued !== undefined ? { maxQueued: opts.maxQueued } : {}) });
+  timers.afterEach = () => writer.idle();
+  const feed = new ShareFeeder(bus);
+  const shares = (n: number) => {
+    for (let i = 0; i < n; i++) feed.share({ worker: `rig${i % 4}`, at: timers.now(), difficulty: 16, jobId: 'job-with-a-longer-id-' + i, verdict: ACCEPTED });
+  };
+  const faultLogs = () => log.lines.filter((l) => l.level === 'error' && /cannot write the books/.test(l.msg));
+  return { timers, bus, log, store, writer, shares, faultLogs };
+}
+
+/**
+ * The store fails with `cause`: `first` shares wait in memory (with their 4 per-minute sums); `rounds` more
+ * seconds of `each` shares later it still fails, retried each second, logged once for the whole episode.
+ */
+export async function expectFaultHeld(
+  t: Test,
+  rig: ReturnType<typeof faultRig<LedgerStore>>,
+  o: { cause: string; first: number; rounds: number; each: number },
+): Promise<void> {
+  rig.shares(o.first);
+  await rig.timers.advance(100);
+  t.equal(rig.writer.fault, o.cause);
+  t.equal(rig.writer.pending, o.first + 4, 'the shares (and per-minute sums) wait in memory');
+  for (let i = 0; i < o.rounds; i++) {
+    rig.shares(o.each);
+    await rig.timers.advance(1_000);
+  }
+  t.equal(rig.writer.fault, o.cause, `still ${o.cause}`);
+  t.equal(rig.faultLogs().length, 1, 'logged once for the whole episode');
+  t.match(rig.faultLogs()[0]!.fields, { ledger: rig.store.location, cause: o.cause });
+  t.ok((rig.writer.failuresBy[o.cause as keyof typeof rig.writer.failuresBy] ?? 0) >= o.rounds + 1, 'retried each second');
 }

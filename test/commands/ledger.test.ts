@@ -2,23 +2,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { main } from '../../src/cli.js';
+import { mainCaptured as cli } from '../helpers/cli-main.js';
 import { BOOKS, filledBooks, OWNERS } from '../books/books-fixture.js';
-
-/** `dash-farm-proxy ledger ...` run in this process, its output captured. */
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const write = { out: process.stdout.write, err: process.stderr.write };
-  process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((err += chunk), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    process.stdout.write = write.out;
-    process.stderr.write = write.err;
-  }
-}
 
 function writeConfig(dir: string, name: string, ledger: { path: string | null }): string {
   const file = path.join(dir, name);

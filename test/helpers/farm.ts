@@ -28,6 +28,8 @@ export interface ProxyOverrides {
   connectTimeoutSeconds?: number;
   /** The books' SQLite file (default: no books), and who owns which workers. */
   ledgerPath?: string;
+  /** The books in PostgreSQL instead (ledger.url). */
+  ledgerUrl?: string;
   owners?: Record<string, { workers: string[]; feePercent?: number }>;
 }
 
@@ -41,7 +43,7 @@ export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverride
     difficulty: { start: o.startDifficulty ?? 2e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
     upstream: { submitTimeoutSeconds: o.submitTimeoutSeconds ?? 10, failoverAfterAttempts: o.failoverAfterAttempts ?? 2, probeIntervalSeconds: o.probeIntervalSeconds ?? 30, connectTimeoutSeconds: o.connectTimeoutSeconds ?? 5 },
     shutdown: { drainSeconds: 5 },
-    ledger: { path: o.ledgerPath ?? null },
+    ledger: { path: o.ledgerPath ?? null, url: o.ledgerUrl ?? null },
     ...(o.owners ? { owners: o.owners } : {}),
   });
   const app = await createProxyApp(config, { hasher, log: silentLogger });
