@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildConfig } from '../../src/config.js';
+import { buildConfig, configFromEnv } from '../../src/config.js';
 import { recordPayout } from '../../src/books/ledger-payout.js';
 import { PgLedgerReader } from '../../src/books/ledger-pg-reader.js';
 import type { LedgerReader } from '../../src/books/ledger-reader.js';
@@ -189,4 +189,14 @@ t.test('a fault while pruning is logged once, never thrown, and the next run tri
   t.equal((await sqliteBackend.read(location)).shares.length, 0, 'and prunes');
   t.ok(log.lines.some((l) => l.msg === 'ledger retention: pruning again'), 'says it prunes again');
   await retention.stop();
+});
+
+t.test('ledger.retentionDays: 0 (keep forever) by default, from the file or the environment, checked', async (t) => {
+  const base = { pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }] };
+  t.equal(buildConfig(base).ledger.retentionDays, 0);
+  t.equal(buildConfig(base, { ledger: { path: '/var/lib/b.sqlite', retentionDays: 90 } }).ledger.retentionDays, 90);
+  t.equal(buildConfig(base, configFromEnv({ DASH_PROXY_LEDGER_RETENTION_DAYS: '30' })).ledger.retentionDays, 30);
+  t.throws(() => buildConfig(base, { ledger: { retentionDays: -1 } }), /ledger\.retentionDays/, 'a negative number of days names the field');
+  t.throws(() => buildConfig(base, { ledger: { retentionDays: 1.5 } }), /ledger\.retentionDays/, 'so does a fraction');
+  t.throws(() => buildConfig(base, { ledger: { retentionDays: 'forever' } } as never), /ledger\.retentionDays/, 'and text');
 });
