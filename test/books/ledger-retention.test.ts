@@ -41,20 +41,22 @@ function records(): LedgerRecord[] {
   return out;
 }
 
-function readerOf(b: LedgerBackend, location: string): LedgerReader {
-  return b.name === 'SQLite' ? new SqliteLedgerReader(location) : new PgLedgerReader(location);
+/** New books of backend `b` holding records(): where, the store that wrote them and a reader, closed at teardown. */
+async function writtenBooks(t: { teardown(fn: () => unknown): void }, b: LedgerBackend): Promise<{ location: string; store: LedgerStore; reader: LedgerReader }> {
+  const location = await b.fresh(t);
+  const store = b.store(location);
+  t.teardown(() => store.close());
+  await store.write(run, records(), T0 + MINUTES * MINUTE_MS);
+  const reader: LedgerReader = b.name === 'SQLite' ? new SqliteLedgerReader(location) : new PgLedgerReader(location);
+  t.teardown(() => reader.close());
+  return { location, store, reader };
 }
 
 const rules = payoutRules(buildConfig({ pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }], owners: { o1: { workers: ['o1.*'], feePercent: 2 } } }));
 
 for (const b of backends) {
   t.test(`${b.name}: prune removes shares and minutes before the cutoff, in bounded steps, keeping the books consistent`, async (t) => {
-    const location = await b.fresh(t);
-    const store = b.store(location);
-    t.teardown(() => store.close());
-    await store.write(run, records(), T0 + MINUTES * MINUTE_MS);
-    const reader = readerOf(b, location);
-    t.teardown(() => reader.close());
+    const { location, store, reader } = await writtenBooks(t, b);
     const payout = await recordPayout(reader, { amount: 100_000_000n, method: 'prop', period: { from: T0, to: T0 + MINUTES * MINUTE_MS }, blocks: null, blockReward: null, note: null }, rules, T0 + DAY);
     t.same(await reader.verify(), [], 'the books add up before pruning');
     const before = await b.read(location);
@@ -94,12 +96,7 @@ for (const b of backends) {
   });
 
   t.test(`${b.name}: a step cutting a minute in two leaves its minute rows equal to its share rows`, async (t) => {
-    const location = await b.fresh(t);
-    const store = b.store(location);
-    t.teardown(() => store.close());
-    await store.write(run, records(), T0 + MINUTES * MINUTE_MS);
-    const reader = readerOf(b, location);
-    t.teardown(() => reader.close());
+    const { location, store, reader } = await writtenBooks(t, b);
     // 9 shares a minute: 13 rows take minute 0 and 4 shares of minute 1.
     t.equal(await store.prune(T0 + 3 * MINUTE_MS, 13), 13 + 4, '13 share rows and the 4 minute rows of minute 0 (3 workers and local-only)');
     const rows = await b.read(location);
