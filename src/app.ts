@@ -22,6 +22,7 @@ import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
 import { ledgerLocation } from './books/ledger-location.js';
 import { PgLedgerStore } from './books/ledger-pg.js';
+import { LedgerRetention } from './books/ledger-retention.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
@@ -119,15 +120,11 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   // An SQLite file (committed from a worker thread, so the disk never pauses the sockets) or a shared
   // PostgreSQL database (asynchronous already).
   const where = ledgerLocation(config.ledger);
-  const books =
-    where === null
-      ? null
-      : new LedgerWriter({
-          store: where.kind === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: where.path }) : new PgLedgerStore({ url: where.url }),
-          bus,
-          ownerOf,
-          log: log.child({ component: 'ledger' }),
-        });
+  const store = where === null ? null : where.kind === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: where.path }) : new PgLedgerStore({ url: where.url });
+  const books = store === null ? null : new LedgerWriter({ store, bus, ownerOf, log: log.child({ component: 'ledger' }) });
+  // Old share and per-minute rows pruned in the background (ledger.retentionDays; 0: kept), through the
+  // writer's store: the same connection or thread, so pruning and commits never contend for a lock.
+  const retention = store === null ? null : new LedgerRetention({ store, retentionDays: config.ledger.retentionDays, log: log.child({ component: 'ledger' }) });
   // The books' health on /metrics and in the webhooks' alerts, read from the writer when they look.
   if (books) {
     registerBooksMetrics(metrics.registry, books);
@@ -177,6 +174,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       proxy.start();
       alerts.start();
       summaries.start();
+      retention?.start();
       started = true;
       const scheme = live.config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
       log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: live.config.pools.map((p) => p.url) });
@@ -198,7 +196,9 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       // [hardening] The pool side stops first: submits still unanswered after the drain resolve now, and
       // their honest answer reaches the device before its session is ended (flushed, bounded).
       await proxy.stop();
-      // Every forwarded share has its verdict now: the books take the last ones and the stop.
+      // Every forwarded share has its verdict now: the books take the last ones and the stop (pruning first
+      // finishes its step: the writer closes the store).
+      await retention?.stop();
       await books?.stop('stopped');
       await booksReader?.close();
       await devices.close();

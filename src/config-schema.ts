@@ -54,7 +54,7 @@ export interface ProxyConfig {
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
   shutdown: { drainSeconds: number };
   /** The books (src/books/): an SQLite file or a PostgreSQL database (one of the two) of every share sent to the pool; both null: no books. */
-  ledger: { path: string | null; url: string | null };
+  ledger: { path: string | null; url: string | null; retentionDays: number };
   /** Webhooks (generic JSON, Slack, Telegram) for device offline/back, hashrate drop, rejects, pools, blocks. */
   alerts: AlertsConfig;
   /** Who owns which workers (hosting farms): owner name -> worker patterns and hosting fee. */
@@ -102,7 +102,7 @@ export const DEFAULT_CONFIG: ProxyConfig = {
   log: { level: 'info', format: 'json' },
   shutdown: { drainSeconds: 10 },
   // Off until given a path: the books need a place the operator chose and keeps (a volume in a container).
-  ledger: { path: null, url: null },
+  ledger: { path: null, url: null, retentionDays: 0 },
   alerts: DEFAULT_ALERTS_CONFIG,
   owners: {},
   books: DEFAULT_BOOKS,
@@ -264,6 +264,7 @@ export function configSchema(): JsonSchema {
       ledger: section('the books: every share sent to the pool, per-minute work of each worker, pool switches, starts and stops', {
         path: textOrNull('SQLite file of the books, created when missing (e.g. /var/lib/dash-farm-proxy/ledger.sqlite); null: no books'),
         url: textOrNull('instead of path: a PostgreSQL database several proxies share, postgres://user:password@host:5432/database (the password is never logged)'),
+        retentionDays: int({ min: 0, max: 36_500 }, d.ledger.retentionDays, 'share rows and per-minute rows older than this many days are pruned in the background (hourly); 0: kept forever. Payouts, runs and pool switches are always kept'),
       }),
       alerts: section('webhooks for device offline/back, hashrate drop, reject rate, pools, blocks and the books', {
         webhooks: { type: 'array', items: WEBHOOK_SCHEMA, default: [], description: 'where alerts go' },

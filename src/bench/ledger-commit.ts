@@ -71,6 +71,9 @@ class TimedStore implements LedgerStore {
     await this.inner.write(run, records, at);
     this.writeMs.push(performance.now() - start);
   }
+  prune(beforeMs: number, maxRows: number): Promise<number> {
+    return this.inner.prune(beforeMs, maxRows);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { LEDGER_MARK, LEDGER_SCHEMA_VERSION, pendingMigrations, SCHEMA_VERSION_TABLE } from './ledger-schema.js';
 import { redactLedgerUrl } from './ledger-location.js';
+import { pruneStep } from './ledger-prune.js';
 import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type ShareRecord } from './ledger-store.js';
 
 /**
@@ -61,6 +62,22 @@ export class PgLedgerStore implements LedgerStore {
   async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
     await this.open();
     await this.transaction((c) => this.writeAll(c, run, records, at));
+  }
+
+  async prune(beforeMs: number, maxRows: number): Promise<number> {
+    await this.open();
+    let removed = 0;
+    await this.transaction(async (c) => {
+      const step = pruneStep(beforeMs, maxRows);
+      let next = step.next();
+      while (!next.done) {
+        const st = next.value;
+        const res = await c.query(numbered(st.sql), st.params);
+        next = step.next(st.kind === 'rows' ? (res.rows as Record<string, unknown>[]) : (res.rowCount ?? 0));
+      }
+      removed = next.value;
+    });
+    return removed;
   }
 
   /** `sql` with `?` placeholders (ledger-queries.ts) on the open books; its rows. */

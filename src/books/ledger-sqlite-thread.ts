@@ -12,12 +12,13 @@ import { ledgerErrorFrom, startBooksWorker, type LedgerErrorData } from './worke
 export type LedgerRequest =
   | { id: number; op: 'open' }
   | { id: number; op: 'write'; run: LedgerRun; records: readonly LedgerRecord[]; at: number }
+  | { id: number; op: 'prune'; beforeMs: number; maxRows: number }
   | { id: number; op: 'max-pages'; pages: number | undefined }
   | { id: number; op: 'close' };
 
-export type LedgerResponse = { id: number; ok: true } | { id: number; ok: false; error: LedgerErrorData };
+export type LedgerResponse = { id: number; ok: true; value?: number } | { id: number; ok: false; error: LedgerErrorData };
 
-type Pending = { resolve: () => void; reject: (err: Error) => void };
+type Pending = { resolve: (value: number | undefined) => void; reject: (err: Error) => void };
 
 export class ThreadedSqliteLedgerStore implements LedgerStore {
   readonly location: string;
@@ -29,17 +30,21 @@ export class ThreadedSqliteLedgerStore implements LedgerStore {
     this.location = opts.path;
   }
 
-  open(): Promise<void> {
-    return this.request({ op: 'open' });
+  async open(): Promise<void> {
+    await this.request({ op: 'open' });
   }
 
-  write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
-    return this.request({ op: 'write', run, records, at });
+  async write(run: LedgerRun, records: readonly LedgerRecord[], at: number): Promise<void> {
+    await this.request({ op: 'write', run, records, at });
+  }
+
+  async prune(beforeMs: number, maxRows: number): Promise<number> {
+    return (await this.request({ op: 'prune', beforeMs, maxRows })) ?? 0;
   }
 
   /** The size cap in pages (SQLite's max_page_count), as SqliteLedgerStore's. */
-  setMaxPageCount(pages: number | undefined): Promise<void> {
-    return this.request({ op: 'max-pages', pages });
+  async setMaxPageCount(pages: number | undefined): Promise<void> {
+    await this.request({ op: 'max-pages', pages });
   }
 
   async close(): Promise<void> {
@@ -50,12 +55,12 @@ export class ThreadedSqliteLedgerStore implements LedgerStore {
     await worker.terminate();
   }
 
-  private request(body: LedgerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never): Promise<void> {
+  private request(body: LedgerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never): Promise<number | undefined> {
     const worker = this.worker ?? this.spawn();
     const id = this.nextId++;
     // The thread keeps the process alive only while it has work (a stop still writing must finish).
     worker.ref();
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number | undefined>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ id, ...body });
     });
@@ -68,7 +73,7 @@ export class ThreadedSqliteLedgerStore implements LedgerStore {
       if (!p) return;
       this.pending.delete(res.id);
       if (this.pending.size === 0) worker.unref();
-      if (res.ok) p.resolve();
+      if (res.ok) p.resolve(res.value);
       else p.reject(ledgerErrorFrom(this.location, res.error));
     });
     const failAll = (err: Error) => {

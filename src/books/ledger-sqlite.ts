@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { pruneStep } from './ledger-prune.js';
 import { LEDGER_MARK, LEDGER_SCHEMA_VERSION, pendingMigrations, SCHEMA_VERSION_TABLE } from './ledger-schema.js';
 import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
 
@@ -38,6 +39,10 @@ export class SqliteLedgerStore implements LedgerStore {
     this.writeSync(run, records, at);
   }
 
+  async prune(beforeMs: number, maxRows: number): Promise<number> {
+    return this.pruneSync(beforeMs, maxRows);
+  }
+
   async close(): Promise<void> {
     this.closeSync();
   }
@@ -61,6 +66,30 @@ export class SqliteLedgerStore implements LedgerStore {
     } catch (err) {
       const fault = this.fault(err);
       // Reopen next time after anything but a lock or a full disk: the file may come back writable.
+      if (fault.fault !== 'locked' && fault.fault !== 'full') this.closeQuietly();
+      throw fault;
+    }
+  }
+
+  /** prune(), synchronously (what the store's worker thread runs). */
+  pruneSync(beforeMs: number, maxRows: number): number {
+    const db = this.openSync();
+    try {
+      return db
+        .transaction(() => {
+          const step = pruneStep(beforeMs, maxRows);
+          let next = step.next();
+          while (!next.done) {
+            const st = next.value;
+            const stmt = db.prepare(st.sql);
+            next = step.next(st.kind === 'rows' ? (stmt.all(...st.params) as Record<string, unknown>[]) : stmt.run(...st.params).changes);
+          }
+          return next.value;
+        })
+        .immediate();
+    } catch (err) {
+      if (err instanceof RangeError) throw err;
+      const fault = this.fault(err);
       if (fault.fault !== 'locked' && fault.fault !== 'full') this.closeQuietly();
       throw fault;
     }

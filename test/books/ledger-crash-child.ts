@@ -28,6 +28,9 @@ class ReportingStore implements LedgerStore {
     for (const r of records) if (r.kind === 'share' && r.shareId > max) max = r.shareId;
     if (max > 0) writeSync(1, `commit ${max}\n`);
   }
+  prune(beforeMs: number, maxRows: number): Promise<number> {
+    return this.inner.prune(beforeMs, maxRows);
+  }
   close() {
     return this.inner.close();
   }

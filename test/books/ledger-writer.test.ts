@@ -22,6 +22,9 @@ class CountingStore implements LedgerStore {
     await this.inner.write(run, records, at);
     this.writes.push({ at, records: records.length });
   }
+  prune(beforeMs: number, maxRows: number): Promise<number> {
+    return this.inner.prune(beforeMs, maxRows);
+  }
   close() {
     return this.inner.close();
   }
