@@ -1,7 +1,5 @@
-import type { Worker } from 'node:worker_threads';
 import type { LedgerReader } from './ledger-reader.js';
-import { LedgerFaultError } from './ledger-store.js';
-import { ledgerErrorFrom, startBooksWorker, type LedgerErrorData } from './worker-thread.js';
+import { BooksThread, type LedgerErrorData } from './worker-thread.js';
 
 /**
  * The SQLite reader in a worker thread, for the proxy's API: a report over a long range or a verify of a
@@ -18,14 +16,12 @@ export interface ReaderRequest {
 
 export type ReaderResponse = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: LedgerErrorData };
 
-type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
-
 export class ThreadedLedgerReader implements LedgerReader {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly thread: BooksThread;
 
-  constructor(readonly location: string) {}
+  constructor(readonly location: string) {
+    this.thread = new BooksThread(import.meta.url, 'ledger-reader-worker', { path: location }, location, 'the ledger reader thread');
+  }
 
   report: LedgerReader['report'] = (...args) => this.call('report', args);
   owners: LedgerReader['owners'] = () => this.call('owners', []);
@@ -35,42 +31,11 @@ export class ThreadedLedgerReader implements LedgerReader {
   payouts: LedgerReader['payouts'] = (...args) => this.call('payouts', args);
   verify: LedgerReader['verify'] = (...args) => this.call('verify', args);
 
-  async close(): Promise<void> {
-    if (!this.worker) return;
-    await this.call('close', []).catch(() => {});
-    const worker = this.worker;
-    this.worker = null;
-    await worker?.terminate();
+  close(): Promise<void> {
+    return this.thread.close({ op: 'close', args: [] });
   }
 
   private call<T>(op: ReaderOp, args: unknown[]): Promise<T> {
-    const worker = this.worker ?? this.spawn();
-    const id = this.nextId++;
-    worker.ref();
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage({ id, op, args } satisfies ReaderRequest);
-    });
-  }
-
-  private spawn(): Worker {
-    const worker = startBooksWorker(import.meta.url, 'ledger-reader-worker', { path: this.location });
-    worker.on('message', (res: ReaderResponse) => {
-      const p = this.pending.get(res.id);
-      if (!p) return;
-      this.pending.delete(res.id);
-      if (this.pending.size === 0) worker.unref();
-      if (res.ok) p.resolve(res.value);
-      else p.reject(ledgerErrorFrom(this.location, res.error));
-    });
-    const failAll = (err: Error) => {
-      for (const p of this.pending.values()) p.reject(new LedgerFaultError(this.location, 'other', `the ledger reader thread failed: ${err.message}`));
-      this.pending.clear();
-      if (this.worker === worker) this.worker = null;
-    };
-    worker.on('error', failAll);
-    worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+    return this.thread.call({ op, args }) as Promise<T>;
   }
 }

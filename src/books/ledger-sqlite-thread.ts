@@ -1,7 +1,6 @@
-import type { Worker } from 'node:worker_threads';
 import type { SqliteLedgerOptions } from './ledger-sqlite.js';
-import { LedgerFaultError, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
-import { ledgerErrorFrom, startBooksWorker, type LedgerErrorData } from './worker-thread.js';
+import type { LedgerRecord, LedgerRun, LedgerStore } from './ledger-store.js';
+import { BooksThread, type LedgerErrorData } from './worker-thread.js';
 
 /**
  * The SQLite store in a worker thread: better-sqlite3 is synchronous, and a commit with synchronous=FULL
@@ -18,16 +17,13 @@ export type LedgerRequest =
 
 export type LedgerResponse = { id: number; ok: true; value?: number } | { id: number; ok: false; error: LedgerErrorData };
 
-type Pending = { resolve: (value: number | undefined) => void; reject: (err: Error) => void };
-
 export class ThreadedSqliteLedgerStore implements LedgerStore {
   readonly location: string;
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly thread: BooksThread;
 
-  constructor(private readonly opts: SqliteLedgerOptions) {
+  constructor(opts: SqliteLedgerOptions) {
     this.location = opts.path;
+    this.thread = new BooksThread(import.meta.url, 'ledger-sqlite-worker', opts, opts.path, 'the ledger thread');
   }
 
   async open(): Promise<void> {
@@ -47,43 +43,11 @@ export class ThreadedSqliteLedgerStore implements LedgerStore {
     await this.request({ op: 'max-pages', pages });
   }
 
-  async close(): Promise<void> {
-    if (!this.worker) return;
-    await this.request({ op: 'close' }).catch(() => {});
-    const worker = this.worker;
-    this.worker = null;
-    await worker.terminate();
+  close(): Promise<void> {
+    return this.thread.close({ op: 'close' });
   }
 
   private request(body: LedgerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never): Promise<number | undefined> {
-    const worker = this.worker ?? this.spawn();
-    const id = this.nextId++;
-    // The thread keeps the process alive only while it has work (a stop still writing must finish).
-    worker.ref();
-    return new Promise<number | undefined>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, ...body });
-    });
-  }
-
-  private spawn(): Worker {
-    const worker = startBooksWorker(import.meta.url, 'ledger-sqlite-worker', this.opts);
-    worker.on('message', (res: LedgerResponse) => {
-      const p = this.pending.get(res.id);
-      if (!p) return;
-      this.pending.delete(res.id);
-      if (this.pending.size === 0) worker.unref();
-      if (res.ok) p.resolve(res.value);
-      else p.reject(ledgerErrorFrom(this.location, res.error));
-    });
-    const failAll = (err: Error) => {
-      for (const p of this.pending.values()) p.reject(new LedgerFaultError(this.location, 'other', `the ledger thread failed: ${err.message}`));
-      this.pending.clear();
-      this.worker = null;
-    };
-    worker.on('error', failAll);
-    worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+    return this.thread.call(body) as Promise<number | undefined>;
   }
 }

@@ -36,3 +36,70 @@ export function ledgerErrorFrom(location: string, e: LedgerErrorData): Error {
   if (e.kind === 'fault') return new LedgerFaultError(location, e.fault, e.detail);
   return new LedgerFaultError(location, 'other', e.message);
 }
+
+/** A response from a books worker: the value of request `id`, or its error as data. */
+export type BooksThreadResponse = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: LedgerErrorData };
+
+type Pending = { resolve: (value: unknown) => void; reject: (err: Error) => void };
+
+/**
+ * The caller's side of a books worker (the SQLite store's, the reader's): started on the first request,
+ * each request posted with its number and answered by it, the thread holding the process only while a
+ * request waits. A thread that fails or exits fails every waiting request as a fault of the books.
+ */
+export class BooksThread {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(
+    private readonly callerUrl: string,
+    private readonly name: string,
+    private readonly workerData: unknown,
+    private readonly location: string,
+    /** How a failed thread is named in the error ("the ledger thread"). */
+    private readonly what: string,
+  ) {}
+
+  /** Post `body` (with its request number) and wait for its answer. */
+  call(body: object): Promise<unknown> {
+    const worker = this.worker ?? this.spawn();
+    const id = this.nextId++;
+    // The thread keeps the process alive only while it has work (a stop still writing must finish).
+    worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, ...body });
+    });
+  }
+
+  /** Send the closing request `body` (its failure ignored), then end the thread. Nothing when it never started. */
+  async close(body: object): Promise<void> {
+    if (!this.worker) return;
+    await this.call(body).catch(() => {});
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+  }
+
+  private spawn(): Worker {
+    const worker = startBooksWorker(this.callerUrl, this.name, this.workerData);
+    worker.on('message', (res: BooksThreadResponse) => {
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      if (this.pending.size === 0) worker.unref();
+      if (res.ok) p.resolve(res.value);
+      else p.reject(ledgerErrorFrom(this.location, res.error));
+    });
+    const failAll = (err: Error) => {
+      for (const p of this.pending.values()) p.reject(new LedgerFaultError(this.location, 'other', `${this.what} failed: ${err.message}`));
+      this.pending.clear();
+      if (this.worker === worker) this.worker = null;
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+}
