@@ -70,8 +70,8 @@ function drive(bus: EventBus, workers: string[], ips: string[]): void {
       bus.emit('share.accepted', { sessionId: i, worker, ip, difficulty: 4096, shareDifficulty: 5000, meetsPool: k === 0, meetsNetwork: false, at: at + k });
     }
     bus.emit('share.rejected', { sessionId: i, worker, ip, reason: 'stale', code: 21, message: 'job not found', at });
-    bus.emit('share.forwarded', { sessionId: i, worker, connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
-    bus.emit('share.upstream', { sessionId: i, worker, connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 40, at });
+    bus.emit('share.forwarded', { sessionId: i, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
+    bus.emit('share.upstream', { sessionId: i, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 40, at });
   }
 }
 

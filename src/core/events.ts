@@ -6,10 +6,20 @@ import type { PoolVerdict } from '../upstream/types.js';
 export { NO_VERDICT_CAUSES, type NoVerdictCause, type PoolVerdict } from '../upstream/types.js';
 
 /**
- * Where a share went upstream: the upstream connection (the proxy's index for it: 0, 1, ...) and the pool
- * that connection was on when the share was sent.
+ * Which route of the routing (src/routing/) and which of its targets a device, a share or an upstream
+ * connection belongs to. A target is one ordered pool list with its own credentials and its own upstream
+ * connections; the top-level `pools` list is the target 'default' of the route 'default'.
  */
-export interface UpstreamRoute {
+export interface RoutePlace {
+  route: string;
+  target: string;
+}
+
+/**
+ * Where a share went upstream: the route and target, the upstream connection (the proxy's index for it,
+ * unique across targets: 0, 1, ...) and the pool that connection was on when the share was sent.
+ */
+export interface UpstreamPlace extends RoutePlace {
   connection: number;
   pool: string;
 }
@@ -27,6 +37,11 @@ export interface ProxyEventMap {
   'device.connected': { sessionId: number; ip: string; at: number };
   'device.authorized': { sessionId: number; worker: string; ip: string; at: number };
   'device.disconnected': { sessionId: number; worker: string | null; ip: string; reason: string; at: number };
+  /**
+   * The device now mines for `target` of `route`: its first placement after authorizing, or a move
+   * (`reason`: a rebalance by measured hashrate, a time slice, a fallback, a reload).
+   */
+  'device.route': RoutePlace & { sessionId: number; worker: string; reason: string; at: number };
   'device.difficulty': { sessionId: number; worker: string; difficulty: number; at: number };
   'share.accepted': {
     sessionId: number;
@@ -46,7 +61,7 @@ export interface ProxyEventMap {
    * per-process counter) ties it to its `share.upstream`; the pool's job, the credited difficulty, the
    * share's own difficulty and, for a block candidate, its hash are what the books record.
    */
-  'share.forwarded': UpstreamRoute & {
+  'share.forwarded': UpstreamPlace & {
     sessionId: number;
     worker: string;
     shareId: number;
@@ -59,15 +74,15 @@ export interface ProxyEventMap {
     at: number;
   };
   /** The pool's verdict on a forwarded share (or why it gave none), on the route it was forwarded on. */
-  'share.upstream': UpstreamRoute & { sessionId: number; worker: string; shareId: number; verdict: PoolVerdict; latencyMs: number; at: number };
+  'share.upstream': UpstreamPlace & { sessionId: number; worker: string; shareId: number; verdict: PoolVerdict; latencyMs: number; at: number };
   'block.candidate': { sessionId: number; worker: string; pool: string; jobId: string; hash: string; shareDifficulty: number; networkDifficulty: number; at: number };
-  /** Upstream connection `connection` is subscribed and authorized on `pool`. */
-  'pool.up': { connection: number; pool: string; url: string; at: number };
-  'pool.down': { connection: number; pool: string; url: string; reason: string; at: number };
+  /** Upstream connection `connection` (of `target` of `route`) is subscribed and authorized on `pool`. */
+  'pool.up': RoutePlace & { connection: number; pool: string; url: string; at: number };
+  'pool.down': RoutePlace & { connection: number; pool: string; url: string; reason: string; at: number };
   /** Connection `connection` now mines on `to` (from null: its first pool). */
-  'pool.switch': { connection: number; from: string | null; to: string; reason: string; at: number };
+  'pool.switch': RoutePlace & { connection: number; from: string | null; to: string; reason: string; at: number };
   /** The pool's version-rolling mask on connection `connection`. */
-  'pool.version-mask': { connection: number; pool: string; mask: number; at: number };
+  'pool.version-mask': RoutePlace & { connection: number; pool: string; mask: number; at: number };
   /** The proxy now has `count` upstream connections (indexes 0 .. count-1). */
   'pool.connections': { count: number; at: number };
   'job.fanout': { jobId: string; clean: boolean; devices: number; seconds: number; at: number };

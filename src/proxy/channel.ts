@@ -1,3 +1,5 @@
+import type { RoutePlace } from '../core/events.js';
+import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
 import type { ExtranonceInfo, Upstream } from '../upstream/types.js';
 import type { DeviceState } from './device-state.js';
 import { ExtranonceAllocator, planSplit, type SplitPlan } from './extranonce-allocator.js';
@@ -32,6 +34,8 @@ export class Channel {
     readonly index: number,
     readonly upstream: Upstream,
     opts: { difficultyMultiplier: number; maxJobs?: number },
+    /** The route and target this connection mines for (its pools and credentials are the target's). */
+    readonly place: RoutePlace = { route: DEFAULT_ROUTE, target: DEFAULT_TARGET },
   ) {
     this.registry = new JobRegistry({ difficultyMultiplier: opts.difficultyMultiplier, maxJobs: opts.maxJobs ?? 16 });
   }

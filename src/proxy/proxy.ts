@@ -188,7 +188,7 @@ export class Proxy implements MiningHost {
     upstream.on('extranonce', (info) => this.onExtranonce(channel, info));
     upstream.on('versionMask', (info) => {
       this.onVersionMask(channel, info.mask);
-      this.bus.emit('pool.version-mask', { connection: index, pool: info.pool, mask: info.mask, at: Date.now() });
+      this.bus.emit('pool.version-mask', { ...channel.place, connection: index, pool: info.pool, mask: info.mask, at: Date.now() });
     });
     upstream.on('down', (info) => {
       channel.registry.invalidateAll();
@@ -197,11 +197,11 @@ export class Proxy implements MiningHost {
       if (!channel.downLogged) this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
       else this.log.debug('pool connection still down', { channel: index, pool: info.pool, reason: info.reason });
       channel.downLogged = true;
-      this.bus.emit('pool.down', { connection: index, pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
+      this.bus.emit('pool.down', { ...channel.place, connection: index, pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
     });
     upstream.on('switch', (info) => {
       this.log.warn('pool switch', { channel: index, ...info });
-      this.bus.emit('pool.switch', { connection: index, from: info.from, to: info.to, reason: info.reason, at: Date.now() });
+      this.bus.emit('pool.switch', { ...channel.place, connection: index, from: info.from, to: info.to, reason: info.reason, at: Date.now() });
     });
     upstream.on('message', (info) => this.log.info('message from pool', { pool: info.pool, text: info.text }));
     this.bus.emit('pool.connections', { count: this.channels.length, at: Date.now() });
@@ -216,10 +216,10 @@ export class Proxy implements MiningHost {
     channel.poolUrl = info.url;
     channel.downLogged = false;
     this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
-    this.bus.emit('pool.up', { connection: channel.index, pool: info.pool, url: info.url, at: Date.now() });
+    this.bus.emit('pool.up', { ...channel.place, connection: channel.index, pool: info.pool, url: info.url, at: Date.now() });
     if (first) {
       // The first pool mined on: observers learn which pool is active (failovers come as 'switch').
-      this.bus.emit('pool.switch', { connection: channel.index, from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
+      this.bus.emit('pool.switch', { ...channel.place, connection: channel.index, from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
       channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
       this.log.info('extranonce split', { channel: channel.index, prefixBytes: channel.plan!.prefixSize, deviceExtranonce2Size: channel.plan!.deviceExtranonce2Size, capacity: channel.plan!.capacity });
     } else if (changed) {
@@ -351,6 +351,7 @@ export class Proxy implements MiningHost {
     device.vardiff = vardiffStart(session.suggestedDifficulty ?? this.opts.startDifficulty, poolDifficulty, this.opts.vardiff, now);
     device.target = initialTarget(device.vardiff.difficulty, this.opts.difficultyMultiplier, now);
     this.bus.emit('device.authorized', { sessionId: session.id, worker: session.worker!, ip: session.ip, at: now });
+    this.bus.emit('device.route', { sessionId: session.id, worker: session.worker!, ...channel.place, reason: 'placed', at: now });
     this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty: device.target.difficulty, at: now });
     session.notify(Method.SetDifficulty, [device.target.difficulty]);
     const join = channel.joinLine;
@@ -418,6 +419,7 @@ export class Proxy implements MiningHost {
     this.bus.emit('share.forwarded', {
       sessionId: session.id,
       worker,
+      ...channel.place,
       connection: channel.index,
       pool,
       shareId,
@@ -440,7 +442,7 @@ export class Proxy implements MiningHost {
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
     return pending.then(({ latencyMs, ...verdict }) => {
-      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, connection: channel.index, pool, verdict, latencyMs, at: Date.now() });
+      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, ...channel.place, connection: channel.index, pool, verdict, latencyMs, at: Date.now() });
       const refusal = deviceRefusal(verdict);
       if (refusal !== null) throw refusal;
     });

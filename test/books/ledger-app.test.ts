@@ -45,7 +45,7 @@ t.test('after a farm run the books hold exactly the shares the pool saw, and the
   t.ok(rows.shares.every((s) => s.owner === (s.worker === 'sim.1' || s.worker === 'sim.2' ? 'alice' : 'farm')), "the owner from the config's owners (the farm for the rest)");
   t.ok(rows.minutes.some((m) => m.owner === 'alice') && rows.minutes.some((m) => m.owner === 'farm'), 'both owners have work');
   t.ok(rows.minutes.every((m) => m.owner === (m.worker === 'sim.1' || m.worker === 'sim.2' ? 'alice' : 'farm')), 'and on the per-minute rows');
-  t.match(rows.switches, [{ connection: 0, from_pool: null, to_pool: 'poolA' }]);
+  t.match(rows.switches, [{ route: 'default', target: 'default', connection: 0, from_pool: null, to_pool: 'poolA' }]);
   t.equal(rows.runs.length, 1);
   t.match(rows.runs[0], { stop_reason: 'stopped', pid: process.pid });
   t.not(rows.runs[0]!.stopped_at, null);

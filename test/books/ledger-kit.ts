@@ -103,8 +103,8 @@ export class ShareFeeder {
     this.bus.emit('share.accepted', { sessionId: 1, worker: s.worker, ip: '127.0.0.1', difficulty: s.difficulty, shareDifficulty, meetsPool: s.verdict !== null, meetsNetwork: blockHash !== null, at: s.at });
     if (s.verdict === null) return null;
     const shareId = this.nextId++;
-    this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, networkDifficulty: s.networkDifficulty ?? NETWORK_DIFFICULTY, blockHash, at: s.at });
-    this.bus.emit('share.upstream', { sessionId: 1, worker: s.worker, connection, pool, shareId, verdict: s.verdict, latencyMs: s.latencyMs ?? 10, at: s.at + (s.latencyMs ?? 10) });
+    this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, route: 'default', target: 'default', connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, networkDifficulty: s.networkDifficulty ?? NETWORK_DIFFICULTY, blockHash, at: s.at });
+    this.bus.emit('share.upstream', { sessionId: 1, worker: s.worker, route: 'default', target: 'default', connection, pool, shareId, verdict: s.verdict, latencyMs: s.latencyMs ?? 10, at: s.at + (s.latencyMs ?? 10) });
     return shareId;
   }
 }

@@ -175,7 +175,7 @@ function run(pgs: TestPostgres) {
         blockHash: i % 997 === 0 ? `0000${i}` : null,
         verdict,
       });
-      if (i === 1_500) bus.emit('pool.switch', { connection: 1, from: 'main', to: 'backup "b"', reason: 'main down', at: timers.now() });
+      if (i === 1_500) bus.emit('pool.switch', { route: 'default', target: 'default', connection: 1, from: 'main', to: 'backup "b"', reason: 'main down', at: timers.now() });
       if (i % 40 === 0) await timers.advance(100);
     }
     await timers.advance(100);

@@ -62,7 +62,7 @@ function writerTests(b: LedgerBackend) {
     s.feed.share({ worker: 'rig2', at: T + 3, difficulty: 256, shareDifficulty: 260, jobId: '1c', verdict: { kind: 'unanswered', cause: 'timeout', reason: 'no answer in 10 s' }, latencyMs: 10_000 });
     s.feed.share({ worker: 'alice.rig1', at: T + 4, difficulty: 512, shareDifficulty: 9e9, networkDifficulty: 2_500_000, jobId: '1d', blockHash: '00000000000000abcdef', verdict: ACCEPTED, latencyMs: 25 });
     s.feed.share({ worker: 'rig2', at: T + 5, difficulty: 64, verdict: null }); // accepted locally, not forwarded
-    s.bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main down', at: T + 6 });
+    s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: 'main', to: 'backup', reason: 'main down', at: T + 6 });
     await s.timers.advance(100);
     await s.writer.stop('test over');
 
@@ -211,7 +211,7 @@ function writerTests(b: LedgerBackend) {
     process.on('warning', onWarning);
     t.teardown(() => process.off('warning', onWarning));
     s.feed.share({ worker: 'boom', at: s.timers.now(), difficulty: 1, verdict: ACCEPTED });
-    s.bus.emit('share.upstream', { sessionId: 1, worker: 'x', connection: 0, pool: 'main', shareId: 999, verdict: ACCEPTED, latencyMs: 1, at: s.timers.now() });
+    s.bus.emit('share.upstream', { sessionId: 1, worker: 'x', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 999, verdict: ACCEPTED, latencyMs: 1, at: s.timers.now() });
     await settle2();
     t.same(warnings, [], 'nothing reached the bus');
     t.ok(s.writer.droppedBy['bad-event'] >= 2, `counted (${s.writer.droppedBy['bad-event']})`);

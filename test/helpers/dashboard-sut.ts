@@ -233,9 +233,9 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       at,
     });
     if (!meetsPool) return;
-    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
+    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, route: 'default', target: 'default', connection: 0, pool: 'primary', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
     const verdict = random() > 0.01 ? ({ kind: 'accepted' } as const) : ({ kind: 'rejected', code: 21, reason: 'Stale share' } as const);
-    bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, connection: 0, pool: 'primary', shareId: 0, verdict, latencyMs: 40, at });
+    bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, route: 'default', target: 'default', connection: 0, pool: 'primary', shareId: 0, verdict, latencyMs: 40, at });
   };
 
   async function startProxy(): Promise<void> {
@@ -251,9 +251,9 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     const backfill = firstStart && (opts.backfill ?? true);
     const since = backfill ? now - 700_000 : now;
     clockOverride = since;
-    bus.emit('pool.up', { connection: 0, pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
-    bus.emit('pool.switch', { connection: 0, from: null, to: 'primary', reason: 'first pool up', at: since });
-    bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
+    bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
+    bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'primary', reason: 'first pool up', at: since });
+    bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
     for (const d of devices) {
       if (!d.alive) continue;
       bus.emit('device.authorized', { sessionId: d.sessionId, worker: d.worker, ip: d.ip, at: since });

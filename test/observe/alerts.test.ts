@@ -305,14 +305,14 @@ t.test('a burst of 1,000 devices going offline at once is one message with the c
 t.test('pools: down once until back up, switches, back up; grouped per window', async (t) => {
   const r = await Receiver.start(t);
   const { bus, manager, alerts, step, clock } = await setup(t, config([hook(r.url('/a'))], { groupWindowSeconds: 10 }));
-  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
-  bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at: clock.now() });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'main', reason: 'start', at: clock.now() });
   await step(20_000);
   t.same(alerts, [], 'start-up (first pool up, first pool chosen) is not an alert');
 
-  for (let k = 0; k < 3; k++) bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection refused', at: clock.now() });
-  bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main failed 3 times', at: clock.now() });
-  bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: clock.now() });
+  for (let k = 0; k < 3; k++) bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection refused', at: clock.now() });
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: 'main', to: 'backup', reason: 'main failed 3 times', at: clock.now() });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: clock.now() });
   await step(10_000);
   t.same(
     alerts.map((a) => [a.kind, a.title, a.lines]),
@@ -322,11 +322,11 @@ t.test('pools: down once until back up, switches, back up; grouped per window', 
     ],
     'down is told once (repeats while down are not), the switch with its reason; backup was never down',
   );
-  for (let k = 0; k < 5; k++) bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'timeout', at: clock.now() });
+  for (let k = 0; k < 5; k++) bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'timeout', at: clock.now() });
   await step(60_000);
   t.equal(alerts.length, 2, 'a pool already reported down is not reported again');
-  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
-  bus.emit('pool.switch', { connection: 0, from: 'backup', to: 'main', reason: 'main is healthy again', at: clock.now() });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: 'backup', to: 'main', reason: 'main is healthy again', at: clock.now() });
   await step(10_000);
   t.same(
     alerts.slice(2).map((a) => [a.kind, a.title]),
@@ -475,7 +475,7 @@ t.test('events filter: a webhook gets only the kinds it asked for', async (t) =>
   const r = await Receiver.start(t);
   const cfg = config([hook(r.url('/blocks'), { name: 'b', events: ['block.candidate'] }), hook(r.url('/all'), { name: 'all' })], { groupWindowSeconds: 0 });
   const { bus, manager, clock, step } = await setup(t, cfg);
-  bus.emit('pool.down', { connection: 0, pool: 'main', url: 'u', reason: 'gone', at: clock.now() });
+  bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', reason: 'gone', at: clock.now() });
   await step(1000);
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig1', pool: 'main', jobId: 'j', hash: '00ab', shareDifficulty: 2, networkDifficulty: 1, at: clock.now() });
   await r.waitFor(3);

@@ -57,10 +57,10 @@ function farm(bus: EventBus): Timed[] {
   const out: Timed[] = [];
   const on = <K extends keyof ProxyEventMap>(name: K, event: ProxyEventMap[K]) => out.push({ at: event.at, emit: () => bus.emit(name, event) });
   const ip = '10.1.1.1';
-  on('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://pool:3333', at: NOW - 600_000 });
-  on('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at: NOW - 600_000 });
-  on('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: NOW - 600_000 });
-  on('pool.down', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', reason: 'connection refused', at: NOW - 500_000 });
+  on('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://pool:3333', at: NOW - 600_000 });
+  on('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'main', reason: 'start', at: NOW - 600_000 });
+  on('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: NOW - 600_000 });
+  on('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', reason: 'connection refused', at: NOW - 500_000 });
   for (const [i, worker] of ['rig-a', 'rig-b', 'rig-c', 'farm/rig 4'].entries()) {
     on('device.connected', { sessionId: i, ip, at: NOW - 900_000 });
     on('device.authorized', { sessionId: i, worker, ip, at: NOW - 900_000 });
@@ -69,10 +69,10 @@ function farm(bus: EventBus): Timed[] {
   // rig-a: 30 shares, one every 10 s, the last at NOW (buckets NOW-290 s .. NOW), plus 5 older than 5 minutes.
   for (let k = 34; k >= 0; k--) {
     on('share.accepted', { sessionId: 0, worker: 'rig-a', ip, difficulty: 1000, shareDifficulty: 1500, meetsPool: k % 5 === 0, meetsNetwork: false, at: NOW - k * 10_000 });
-    if (k % 5 === 0) on('share.forwarded', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1000, shareDifficulty: 1500, networkDifficulty: 1e6, blockHash: null, at: NOW - k * 10_000 });
+    if (k % 5 === 0) on('share.forwarded', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1000, shareDifficulty: 1500, networkDifficulty: 1e6, blockHash: null, at: NOW - k * 10_000 });
   }
-  on('share.upstream', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 30, at: NOW });
-  on('share.upstream', { sessionId: 0, worker: 'rig-a', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 21, reason: 'Stale share' }, latencyMs: 30, at: NOW });
+  on('share.upstream', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 30, at: NOW });
+  on('share.upstream', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 21, reason: 'Stale share' }, latencyMs: 30, at: NOW });
   // rig-b: 2 shares of 500 and 3 rejections.
   on('device.difficulty', { sessionId: 1, worker: 'rig-b', difficulty: 500, at: NOW - 60_000 });
   on('share.accepted', { sessionId: 1, worker: 'rig-b', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 12_000 });
@@ -197,7 +197,7 @@ t.test('/api/pools', async (t) => {
 t.test('/api/connections: each upstream connection with its pool and the shares forwarded on it', async (t) => {
   const s = await start(t);
   s.replay(farm(s.bus));
-  s.bus.emit('pool.version-mask', { connection: 0, pool: 'main', mask: 0x1fffe000, at: NOW });
+  s.bus.emit('pool.version-mask', { route: 'default', target: 'default', connection: 0, pool: 'main', mask: 0x1fffe000, at: NOW });
   const body = (await s.get('/api/connections')).json();
   t.same(
     body.connections.map((c: any) => [c.index, c.pool, c.up, c.active, c.versionMask, c.forwarded, c.poolAccepted, c.poolRejected, c.inFlight]),

@@ -19,9 +19,9 @@ function setup(t: Test) {
   const authorize = (worker: string, sessionId: number) => bus.emit('device.authorized', { sessionId, worker, ip: '10.0.0.1', at: now });
   const forward = (worker: string, connection: number, pool: string) => {
     bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty: 2, shareDifficulty: 9, meetsPool: true, meetsNetwork: false, at: now });
-    bus.emit('share.forwarded', { sessionId: 1, worker, connection, pool, shareId: 0, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: now });
+    bus.emit('share.forwarded', { sessionId: 1, worker, route: 'default', target: 'default', connection, pool, shareId: 0, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: now });
   };
-  const verdict = (worker: string, connection: number, pool: string, v: PoolVerdict) => bus.emit('share.upstream', { sessionId: 1, worker, connection, pool, shareId: 0, verdict: v, latencyMs: 5, at: now });
+  const verdict = (worker: string, connection: number, pool: string, v: PoolVerdict) => bus.emit('share.upstream', { sessionId: 1, worker, route: 'default', target: 'default', connection, pool, shareId: 0, verdict: v, latencyMs: 5, at: now });
   return { bus, ledger, authorize, forward, verdict, setNow: (ms: number) => (now = ms) };
 }
 
@@ -60,11 +60,11 @@ t.test('several upstream connections: each with its pool, up, active and version
   const s = setup(t);
   const at = T0;
   s.bus.emit('pool.connections', { count: 2, at });
-  s.bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://main:1', at });
-  s.bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'first pool connection', at });
-  s.bus.emit('pool.version-mask', { connection: 0, pool: 'main', mask: 0x1fffe000, at });
-  s.bus.emit('pool.up', { connection: 1, pool: 'main', url: 'stratum+tcp://main:1', at });
-  s.bus.emit('pool.switch', { connection: 1, from: null, to: 'main', reason: 'first pool connection', at });
+  s.bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:1', at });
+  s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'main', reason: 'first pool connection', at });
+  s.bus.emit('pool.version-mask', { route: 'default', target: 'default', connection: 0, pool: 'main', mask: 0x1fffe000, at });
+  s.bus.emit('pool.up', { route: 'default', target: 'default', connection: 1, pool: 'main', url: 'stratum+tcp://main:1', at });
+  s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 1, from: null, to: 'main', reason: 'first pool connection', at });
   t.same(
     s.ledger.connections().map((c) => [c.index, c.pool, c.up, c.active, c.versionMask]),
     [
@@ -75,11 +75,11 @@ t.test('several upstream connections: each with its pool, up, active and version
   t.match(s.ledger.summary(), { connections: 2, connectionsUp: 2, poolsUp: 1, activePool: 'main' });
 
   // Connection 1 fails over to backup; connection 0 stays on main: both pools are active.
-  s.bus.emit('pool.down', { connection: 1, pool: 'main', url: 'stratum+tcp://main:1', reason: 'reset', at });
+  s.bus.emit('pool.down', { route: 'default', target: 'default', connection: 1, pool: 'main', url: 'stratum+tcp://main:1', reason: 'reset', at });
   t.match(s.ledger.connections()[1], { pool: 'main', up: false, active: false, lastError: 'reset' });
   t.match(s.ledger.poolList()[0], { name: 'main', up: true, active: true }, 'main is still up and mined on connection 0');
-  s.bus.emit('pool.switch', { connection: 1, from: 'main', to: 'backup', reason: 'main failed', at });
-  s.bus.emit('pool.up', { connection: 1, pool: 'backup', url: 'stratum+tcp://backup:1', at });
+  s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 1, from: 'main', to: 'backup', reason: 'main failed', at });
+  s.bus.emit('pool.up', { route: 'default', target: 'default', connection: 1, pool: 'backup', url: 'stratum+tcp://backup:1', at });
   t.same(
     s.ledger.poolList().map((p) => [p.name, p.url, p.up, p.active, p.switchesTo]),
     [
@@ -88,7 +88,7 @@ t.test('several upstream connections: each with its pool, up, active and version
     ],
   );
   t.match(s.ledger.connections()[1], { pool: 'backup', url: 'stratum+tcp://backup:1', up: true, active: true, lastError: null });
-  s.bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://main:1', reason: 'gone', at });
+  s.bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:1', reason: 'gone', at });
   t.match(s.ledger.poolList()[0], { name: 'main', up: false, active: false, lastError: 'gone' });
   t.match(s.ledger.summary(), { connectionsUp: 1, poolsUp: 1, activePool: 'backup' });
 });

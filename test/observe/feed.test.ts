@@ -128,8 +128,8 @@ t.test('snapshot on connect, then deltas with only the devices that changed', as
   authorize(bus, 'rig-b', 2);
   authorize(bus, 'rig-c', 3);
   accept(bus, 'rig-a', 1);
-  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'stratum+tcp://127.0.0.1:3333', at: T0 });
-  bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'first pool', at: T0 });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://127.0.0.1:3333', at: T0 });
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'main', reason: 'first pool', at: T0 });
   feed.tick(); // the feed has been running (no client yet)
 
   const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
@@ -259,9 +259,9 @@ t.test('the hashrate window moving on is a change even without events', async (t
 
 t.test('events are sent once: a client connecting between ticks gets pending ones in the next delta', async (t) => {
   const { bus, feed, port } = await setup(t);
-  bus.emit('pool.up', { connection: 0, pool: 'a', url: 'stratum+tcp://127.0.0.1:1', at: T0 });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'a', url: 'stratum+tcp://127.0.0.1:1', at: T0 });
   feed.tick();
-  bus.emit('pool.down', { connection: 0, pool: 'a', url: 'stratum+tcp://127.0.0.1:1', reason: 'closed', at: T0 + 1 });
+  bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'a', url: 'stratum+tcp://127.0.0.1:1', reason: 'closed', at: T0 + 1 });
   const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
   const snap = (await client.next()) as SnapshotMessage;
   t.same(

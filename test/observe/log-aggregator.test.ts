@@ -95,13 +95,13 @@ t.test('block candidates, pool changes and a new refusal cause are logged at onc
   const { bus, lines, timers } = setup(t);
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '00000000000000abc', shareDifficulty: 5e6, networkDifficulty: 1e6, at: 0 });
   t.match(lines.at(-1), { level: 'warn', msg: 'block candidate from rig7: 00000000000000abc', pool: 'main', jobId: '1a' });
-  bus.emit('pool.switch', { connection: 0, from: null, to: 'main', reason: 'start', at: 0 });
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'main', reason: 'start', at: 0 });
   t.match(lines.at(-1), { level: 'info', msg: 'mining on pool main' });
-  bus.emit('pool.down', { connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection reset', at: 0 });
+  bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection reset', at: 0 });
   t.match(lines.at(-1), { level: 'warn', msg: 'pool main is down: connection reset' });
-  bus.emit('pool.switch', { connection: 0, from: 'main', to: 'backup', reason: 'main down', at: 0 });
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: 'main', to: 'backup', reason: 'main down', at: 0 });
   t.match(lines.at(-1), { level: 'warn', msg: 'pool switch main → backup: main down' });
-  bus.emit('pool.up', { connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: 0 });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup:3333', at: 0 });
   t.match(lines.at(-1), { level: 'info', msg: 'pool backup is up' });
   const before = lines.length;
   for (let k = 0; k < 200; k++) bus.emit('limit.refused', { cause: 'max_connections_per_ip', ip: `10.0.0.${k % 250}`, at: 0 });
@@ -118,10 +118,10 @@ t.test('block candidates, pool changes and a new refusal cause are logged at onc
 
 t.test('a pool that stays down: the change at once, failed reconnects counted in the summary', async (t) => {
   const { bus, lines, timers } = setup(t);
-  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'u', at: 0 });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', at: 0 });
   t.match(lines.at(-1), { level: 'info', msg: 'pool main is up' });
-  bus.emit('pool.down', { connection: 0, pool: 'main', url: 'u', reason: 'pool closed the connection', at: 0 });
-  for (let k = 0; k < 4; k++) bus.emit('pool.down', { connection: 0, pool: 'main', url: 'u', reason: 'connect failed: ECONNREFUSED', at: 0 });
+  bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', reason: 'pool closed the connection', at: 0 });
+  for (let k = 0; k < 4; k++) bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', reason: 'connect failed: ECONNREFUSED', at: 0 });
   t.equal(lines.length, 2, 'one line for the change, none for the failed reconnects');
   t.match(lines.at(-1), { level: 'warn', msg: 'pool main is down: pool closed the connection' });
   timers.advance(60_000);
@@ -130,7 +130,7 @@ t.test('a pool that stays down: the change at once, failed reconnects counted in
   timers.advance(60_000);
   t.equal(lines.length, 3, 'no reconnect attempt in that interval: nothing to say');
   timers.advance(30_000);
-  bus.emit('pool.up', { connection: 0, pool: 'main', url: 'u', at: 0 });
+  bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', at: 0 });
   t.match(lines.at(-1), { level: 'info', msg: 'pool main is up again after 150 s' });
   timers.advance(60_000);
   t.equal(lines.length, 4, 'a pool that is up has no summary line');
@@ -139,7 +139,7 @@ t.test('a pool that stays down: the change at once, failed reconnects counted in
 t.test('immediate lines can be turned off (when the core logs them itself)', async (t) => {
   const { bus, lines } = setup(t, { immediate: { blocks: false, pools: false, refusals: false } });
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '00', shareDifficulty: 5, networkDifficulty: 1, at: 0 });
-  bus.emit('pool.down', { connection: 0, pool: 'main', url: 'u', reason: 'r', at: 0 });
+  bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', reason: 'r', at: 0 });
   bus.emit('limit.refused', { cause: 'tls', ip: 'unknown', at: 0 });
   t.same(lines, []);
 });

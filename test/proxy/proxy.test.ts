@@ -230,7 +230,7 @@ t.test('each pool verdict reaches observers as it came (latency apart) and the d
     t.same(ans.result === true ? true : errorOf(ans), expected, `${what}: the device's answer`);
     const event = events['share.upstream']![i]!;
     t.same(event.verdict, verdict, `${what}: the event's verdict is the pool's, as it came, without the latency`);
-    t.match(event, { worker: 'rig1', connection: 0, pool: 'fake', latencyMs }, `${what}: with its route and latency`);
+    t.match(event, { worker: 'rig1', route: 'default', target: 'default', connection: 0, pool: 'fake', latencyMs }, `${what}: with its route and latency`);
   }
   t.equal(up.submits.length, cases.length, 'every share went to the pool once');
 });
