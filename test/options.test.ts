@@ -24,7 +24,7 @@ t.test("the configuration's defaults, mapped to options, are each component's ow
   t.same(vardiffOptions(c.difficulty), configurableVardiff, 'vardiff (vardiff.ts)');
   t.same(proxyOptions(c), { ...PROXY_DEFAULTS, vardiff: configurableVardiff }, 'proxy (proxy.ts)');
   t.equal(c.difficulty.start, DEFAULT_START_DIFFICULTY);
-  t.same(upstreamSlotOptions(c), {
+  t.same(upstreamSlotOptions(c, pools), {
     pools,
     failoverAfter: SLOT_DEFAULTS.failoverAfter,
     probeIntervalMs: SLOT_DEFAULTS.probeIntervalMs,
@@ -70,7 +70,7 @@ t.test('seconds become milliseconds, names become the components\' names', async
   const vardiff = { minDifficulty: 2, maxDifficulty: 5000, targetSharesPerMinute: 6, retargetSeconds: 45, maxStep: 2 };
   t.same(proxyOptions(c), { expectedDevices: 300, minDeviceExtranonce2: 4, maxUpstreamConnections: 2, workerMode: 'passthrough', startDifficulty: 50, vardiff, difficultyMultiplier: 256 });
   t.same(proxyLiveOptions(c), { startDifficulty: 50, vardiff }, 'what SIGHUP applies to the proxy');
-  t.same(upstreamSlotOptions(c), { pools: c.pools, failoverAfter: 2, probeIntervalMs: 12_000, connection: { submitTimeoutMs: 4000, connectTimeoutMs: 500 } });
+  t.same(upstreamSlotOptions(c, c.pools), { pools: c.pools, failoverAfter: 2, probeIntervalMs: 12_000, connection: { submitTimeoutMs: 4000, connectTimeoutMs: 500 } });
   t.same(httpServerOptions(c), { host: '127.0.0.2', port: 9090, token: 'secret' });
   t.same(httpServerOptions(buildConfig({ pools })).token, undefined, 'no token: open');
   t.same(metricsOptions(c), { labelIp: true, retentionSeconds: 7 });

@@ -150,7 +150,10 @@ t.test('applyConfig: a new pool list reaches the running upstream (through the p
   await until(() => app.proxy.isReady, 'ready on A');
   const pools: string[] = [];
   app.bus.on('pool.switch', (e) => pools.push(e.to));
-  t.same(applyConfig(app, cfg([{ name: 'B', url: b.url }])), { apply: ['pools'], restartNeeded: [] });
+  const { routing, ...diff } = applyConfig(app, cfg([{ name: 'B', url: b.url }]));
+  t.same(diff, { apply: ['pools'], restartNeeded: [] });
+  t.same(routing?.routes.map((r) => [r.name, r.targets.map((x) => [x.name, x.pools.map((p) => p.name)])]), [['default', [['default', ['B']]]]], 'the new routing: the default route on B');
+  t.equal(app.routing, routing, 'the app holds it for the proxy');
   await until(() => b.connections >= 1 && app.proxy.isReady && pools.includes('B'), () => `switched to B (switches: ${pools.join(', ')})`);
   t.same(app.config.pools.map((p) => p.name), ['B']);
 });
