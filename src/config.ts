@@ -11,6 +11,7 @@ import { duplicateKeys } from './util/json-duplicate-keys.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
 import { ledgerConfigProblems } from './books/ledger-location.js';
 import { routesProblems, withRouteDefaults } from './config-routes.js';
+import { ROUTE_NAME } from './routing/route-table.js';
 
 export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
 
@@ -148,6 +149,8 @@ const checker = schemaChecker(SCHEMA, {
         : `must list at least one pool, the target's pools in failover order: [{"url": "stratum+tcp://host:port", "user": "...", "password": "${POOL_DEFAULTS.password}"}]`,
   },
   ...poolMessages(TARGET_POOLS),
+  'routes[].name': { text: (_keyword, value) => `must be ${ROUTE_NAME.words} (got ${JSON.stringify(value)})` },
+  'routes[].targets[].name': { text: (_keyword, value) => `must be ${ROUTE_NAME.words} (got ${JSON.stringify(value)})` },
   'routes[].targets[].weight': {
     text: (_keyword, value) => `must be a finite number > 0, the target's share against the route's other targets (got ${typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value))})`,
   },
