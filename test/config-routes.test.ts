@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import AjvModule from 'ajv';
-import { buildConfig, ConfigError, configFromEnv } from '../src/config.js';
+import { buildConfig, ConfigError, configFromEnv, readConfigFile } from '../src/config.js';
+import { OwnerMap } from '../src/books/owners.js';
+import { routingSpec } from '../src/options.js';
 import { configSchema } from '../src/config-schema.js';
 import { mainCaptured } from './helpers/cli-main.js';
 
@@ -116,7 +118,7 @@ t.test('overlapping routes: each overlap names both rules and a worker both woul
   ], "the farm owner: every worker no owner takes (bob's are bob's)");
   t.same(refused({ pools: [pool], owners, routes: [route('r', { workers: ['r*', 'x?'] }), route('s', { workers: ['*1'] }), route('t', { workers: ['x*'] })] }), [
     'routes[1].match.workers[0] "*1" overlaps routes[0].match.workers[0] "r*": both take "r1" and routes[0].match.workers[1] "x?": both take "x1"; a worker mines on one route: narrow one of them',
-    'routes[2].match.workers[0] "x*" overlaps routes[0].match.workers[1] "x?": both take "xx" and routes[1].match.workers[0] "*1": both take "x1"; a worker mines on one route: narrow one of them',
+    'routes[2].match.workers[0] "x*" overlaps routes[0].match.workers[1] "x?": both take "xy" and routes[1].match.workers[0] "*1": both take "x1"; a worker mines on one route: narrow one of them',
   ], 'every overlap, one problem per rule');
 
   // No overlap: what another owner's pattern takes is not alice's by the convention, and patterns that cannot meet.
@@ -147,4 +149,20 @@ t.test('start --config with bad routes: exit 2, every problem naming its field',
   t.match(r.err, /  - routes\[0\]\.targets\[0\]\.weight must be a finite number > 0.* \(got -2\)\n/);
   t.match(r.err, /  - routes\[0\]\.targets\[0\]\.pools must list at least one pool/);
   t.match(r.err, /  - routes\[0\]\.match\.owners\[0\]: unknown owner "nobody"/);
+});
+
+t.test('config/routes.example.json: the three common cases, valid but for its placeholder pools', async (t) => {
+  const example = readConfigFile(path.resolve('config/routes.example.json'));
+  const problems = refused(example);
+  t.ok(problems.length > 0 && problems.every((p) => /^routes\[\d\]\.targets\[\d\]\.pools\[\d\]\.url: \S+\.example is a placeholder from the example/.test(p)), problems.join('\n'));
+  // With its placeholders put right: a second pool's share of the farm, customers on their own accounts, a hosting fee.
+  const real = JSON.parse(JSON.stringify(example).replaceAll(/stratum\+(tcp|ssl):\/\/[a-z.]+\.example:\d+/g, 'stratum+tcp://127.0.0.1:3333'));
+  const c = buildConfig(real);
+  const spec = routingSpec(c, OwnerMap.compile(c.owners, c.books));
+  t.same(spec.routes.map((r) => [r.name, r.fallback, r.targets.map((x) => `${x.name}:${x.weight}`)]), [
+    ['alice', 'default', ['alice-own:98', 'hosting-fee:2']],
+    ['bob', 'none', ['bob-own:1']],
+    ['default', 'none', ['main:70', 'second:30']],
+  ]);
+  t.same(['rack3.01', 'alice.s19', 'bob.d7', 'rig9'].map((w) => spec.routeOf(w)), ['alice', 'alice', 'bob', 'default']);
 });

@@ -98,7 +98,7 @@ export function nameMatching(all: readonly string[], none: readonly string[] = [
   const patterns = [...all, ...none].map((p) => [...p]);
   const literals = [...new Set(patterns.flat().filter((c) => c !== '*' && c !== '?'))].sort();
   const other = [...'xyz0123456789abcdefghijklmnopqrstuvw'].find((c) => !literals.includes(c)) ?? '\u00a4';
-  const alphabet = [...literals, other];
+  const alphabet = [other, ...literals];
   const ends = patterns.map((p) => p.length);
   const accepts = (state: number[][]) =>
     state.every((at, k) => (k < all.length ? at.includes(ends[k]!) : !at.includes(ends[k]!)));
