@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { problemsOf } from './helpers/config-problems.js';
 import AjvModule from 'ajv';
-import { buildConfig, ConfigError, configFromEnv, readConfigFile } from '../src/config.js';
+import { buildConfig, configFromEnv, readConfigFile } from '../src/config.js';
 import { OwnerMap } from '../src/books/owners.js';
 import { routingSpec } from '../src/options.js';
 import { configSchema } from '../src/config-schema.js';
@@ -17,15 +18,6 @@ const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const pool = { url: 'stratum+tcp://127.0.0.1:3333', user: 'Xaddr.farm' };
 const poolsOf = (user: string) => [{ url: 'stratum+tcp://127.0.0.1:4444', user }];
 const target = (name: string, weight?: number) => ({ name, ...(weight !== undefined ? { weight } : {}), pools: poolsOf(name) });
-const problemsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-};
 const refused = (config: Record<string, unknown>) => problemsOf(() => buildConfig(config as never));
 
 t.test('defaults: no routes, and the routing timings', async (t) => {
