@@ -27,12 +27,13 @@ export interface TargetConfig {
   pools: PoolConfig[];
 }
 
-/** A route as the configuration writes it; without `match` it is the default route. */
+/** A route as the configuration writes it; without `match` it is the default route (which has no fallback). */
 export interface RouteConfig {
   name: string;
   match?: RouteMatch;
   targets: TargetConfig[];
-  fallback: RouteFallback;
+  /** A route with match: `default` when left out. */
+  fallback?: RouteFallback;
 }
 
 /** A route's or a target's name: a label in metrics, a column in the books. */
@@ -76,7 +77,7 @@ class RouteTable implements RoutingSpec {
       targets: configured ? targets(configured.targets) : [{ name: DEFAULT_TARGET, weight: DEFAULT_TARGET_WEIGHT, pools: structuredClone(config.pools) }],
       fallback: 'none',
     };
-    this.routes = [...matched.map((r) => ({ name: r.name, targets: targets(r.targets), fallback: r.fallback })), defaultRoute];
+    this.routes = [...matched.map((r) => ({ name: r.name, targets: targets(r.targets), fallback: r.fallback ?? DEFAULT_FALLBACK })), defaultRoute];
     this.rules = matched.map((r) => ({
       route: r.name,
       owners: new Set(r.match!.owners),
