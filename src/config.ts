@@ -224,6 +224,11 @@ function placeholderHost(url: unknown): string | null {
   }
 }
 
+/** The upstream's rules name a pool list `pools` (`pools[1].url: ...`): the same words for the list at `at`. */
+export function poolsAt(text: string, at: string): string {
+  return text.startsWith('pools') ? at + text.slice('pools'.length) : text;
+}
+
 /**
  * A pool list (the top-level `pools` or a target's) with its defaults, and what the schema cannot check, each
  * problem named from `at` (`routes[0].targets[1].pools[0].url`). An empty list is the schema's to refuse.
@@ -231,9 +236,7 @@ function placeholderHost(url: unknown): string | null {
 function checkedPools(raw: unknown, at: string, later: (path: string, message: string) => void): PoolConfig[] {
   const pools = normalizePools(raw);
   if (pools.length === 0) return pools;
-  // The upstream's own rules name the list `pools`.
-  const rebase = (s: string) => (s.startsWith('pools') ? at + s.slice('pools'.length) : s);
-  for (const p of poolListProblems(pools)) later(rebase(p.path), rebase(p.message));
+  for (const p of poolListProblems(pools)) later(poolsAt(p.path, at), poolsAt(p.message, at));
   pools.forEach((pool, i) => {
     const field = `${at}[${i}]`;
     // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.

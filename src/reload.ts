@@ -1,6 +1,6 @@
 import type { ProxyApp } from './app.js';
 import { OwnersError, type OwnerMap } from './books/owners.js';
-import { ConfigError, type ProxyConfig } from './config.js';
+import { ConfigError, poolsAt, type ProxyConfig } from './config.js';
 import { AccessPolicy } from './downstream/access.js';
 import { checkDeviceLimits } from './downstream/server.js';
 import { defaultTargetPools, deviceLimits, ownerMap, proxyLiveOptions, routingSpec } from './options.js';
@@ -90,7 +90,8 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
     if (changed('access')) new AccessPolicy(next.access);
     if (changed('owners') || changed('books.farmOwner')) owners = ownerMap(next);
     if (changed('routes') || changed('pools') || owners) routing = routingSpec(next, owners ?? app.ledger.owners);
-    if (routing) checkPools(defaultTargetPools(routing));
+    if (changed('pools') && next.pools.length > 0) checkPools(next.pools);
+    if (changed('routes')) next.routes.forEach((r, i) => r.targets.forEach((target, j) => checkPoolsAt(`routes[${i}].targets[${j}].pools`, target.pools)));
   } catch (err) {
     throw new ConfigError(err instanceof OwnersError ? err.problems : [(err as Error).message]);
   }
@@ -124,6 +125,15 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
     app.log.warn('some changed settings take effect only after a restart; the running values stay in force', { restartNeeded: diff.restartNeeded });
   }
   return routing ? { ...diff, routing } : diff;
+}
+
+/** A target's pool list by the upstream's own rule, the problem named by its field. */
+function checkPoolsAt(at: string, pools: unknown): void {
+  try {
+    checkPools(pools);
+  } catch (err) {
+    throw new Error(poolsAt((err as Error).message, at));
+  }
 }
 
 /**

@@ -292,6 +292,11 @@ t.test('SIGHUP routes: a new routing for the proxy (with the owners map in force
   t.equal(problems.length, 5, problems.join(' | '));
   t.equal(app.routing, inForce, 'the routing in force stays');
   t.same(app.config.routes, cfg(split).routes, 'and so do the routes in force');
+  // A configuration that skipped validation is still checked before anything changes.
+  const unchecked = structuredClone(cfg(split, { alice: { workers: ['rack3.*'] } }));
+  unchecked.routes[0]!.targets[1]!.pools[0]!.url = 'http://nope';
+  t.throws(() => applyConfig(app, unchecked), { name: 'ConfigError', problems: [/^routes\[0\]\.targets\[1\]\.pools\[0\]\.url: pool url 'http:\/\/nope'/] });
+  t.equal(app.routing, inForce);
 });
 
 t.test('a route without match as the default route: the proxy starts on its first target (until it applies every route)', async (t) => {
