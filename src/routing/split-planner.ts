@@ -79,22 +79,94 @@ const DEFAULT_MIN_FRACTION = 1e-6;
 /** Relative slack in the fit tests, so floating-point rounding never overflows a target that fits exactly. */
 const FIT_EPSILON = 1e-9;
 
-/** The median of the finite non-negative values, or 1 when there is none. */
-function medianOf(values: number[]): number {
-  if (values.length === 0) return 1;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+/** The median of the finite non-negative hashrates, or 1 when there is none. */
+function medianOf(devices: readonly PlanDevice[]): number {
+  const measured = new Float64Array(devices.length);
+  let n = 0;
+  for (const d of devices) if (isMeasured(d.hashrate)) measured[n++] = d.hashrate;
+  if (n === 0) return 1;
+  const sorted = measured.subarray(0, n).sort();
+  const mid = n >> 1;
+  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const isMeasured = (h: number | null): h is number => h !== null && Number.isFinite(h) && h >= 0;
 
-const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/**
+ * Each device's rank by id (code unit order; equal ids by position), so later orders compare numbers. Sorting
+ * by a numeric key that ends in the rank is then one native sort of a Float64Array.
+ */
+function rankById(devices: readonly PlanDevice[]): { rank: Int32Array; byRank: Int32Array } {
+  const ids = devices.map((d) => d.id);
+  const order = ids.map((_, i) => i);
+  order.sort((a, b) => {
+    const x = ids[a]!;
+    const y = ids[b]!;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+  const byRank = Int32Array.from(order);
+  const rank = new Int32Array(devices.length);
+  byRank.forEach((i, r) => (rank[i] = r));
+  return { rank, byRank };
+}
+
+/** Sorts device indexes by (key(i), rank): `key` gives a small non-negative integer per device. */
+function sortByKeyThenRank(indexes: Iterable<number>, key: (i: number) => number, rank: Int32Array, byRank: Int32Array): number[] {
+  const n = rank.length;
+  const keys: number[] = [];
+  for (const i of indexes) keys.push(key(i) * n + rank[i]!);
+  return Array.from(Float64Array.from(keys).sort(), (k) => byRank[k % n]!);
+}
+
+/**
+ * Where each device's hashrate goes: most devices have one part (one target), so it is kept in typed arrays;
+ * the few with more (the sliced ones) get a map.
+ */
+class Parts {
+  readonly home: Int32Array;
+  readonly homePart: Float64Array;
+  readonly more = new Map<number, Map<number, number>>();
+
+  constructor(n: number) {
+    this.home = new Int32Array(n).fill(-1);
+    this.homePart = new Float64Array(n);
+  }
+
+  add(i: number, target: number, h: number): void {
+    if (this.home[i] === -1 || this.home[i] === target) {
+      this.home[i] = target;
+      this.homePart[i]! += h;
+      return;
+    }
+    let extra = this.more.get(i);
+    if (!extra) this.more.set(i, (extra = new Map()));
+    extra.set(target, (extra.get(target) ?? 0) + h);
+  }
+
+  has(i: number): boolean {
+    return this.home[i] !== -1;
+  }
+
+  /** The device's parts by target, in target order. */
+  of(i: number): [number, number][] {
+    const out: [number, number][] = [[this.home[i]!, this.homePart[i]!]];
+    const extra = this.more.get(i);
+    if (extra) out.push(...extra);
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  /** The target of the device's largest part (the first in target order on a tie). */
+  largest(i: number): number {
+    return this.of(i).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+  }
+}
 
 /** Plans one route. Never throws on odd input: bad weights make a target unavailable, bad hashrates unmeasured. */
 export function planRoute(targets: readonly PlanTarget[], devices: readonly PlanDevice[], opts: PlanOptions): RoutePlan {
   const maxMoves = Number.isFinite(opts.maxMoves) ? Math.max(0, Math.floor(opts.maxMoves)) : opts.maxMoves > 0 ? Infinity : 0;
   const minFraction = opts.minFraction ?? DEFAULT_MIN_FRACTION;
+  const n = devices.length;
+  const k = targets.length;
 
   // Available targets (by index into `targets`), their shares and the devices' effective hashrates.
   // A name given twice counts once (the first); the route table refuses duplicates, this only keeps the plan sound.
@@ -105,30 +177,32 @@ export function planRoute(targets: readonly PlanTarget[], devices: readonly Plan
     return ok;
   });
   const weightSum = targets.reduce((s, t, i) => (usable[i] ? s + t.weight : s), 0);
-  const median = medianOf(devices.map((d) => d.hashrate).filter(isMeasured));
-  const rate = devices.map((d) => (isMeasured(d.hashrate) ? d.hashrate : median));
+  const median = medianOf(devices);
+  const rate = Float64Array.from(devices, (d) => (isMeasured(d.hashrate) ? d.hashrate : median));
   const total = rate.reduce((s, h) => s + h, 0);
   const expected: TargetLoad[] = targets.map((t) => ({ target: t.name, hashrate: 0 }));
   if (weightSum === 0) return { placements: [], expected, total, moves: 0 };
 
   const eps = FIT_EPSILON * Math.max(total, Number.MIN_VALUE);
   const capacity = targets.map((t, i) => (usable[i] ? (t.weight / weightSum) * total : 0));
-  const currentOf = devices.map((d) => (d.current === null ? -1 : (indexOf.get(d.current) ?? -1)));
+  const currentOf = Int32Array.from(devices, (d) => (d.current === null ? -1 : (indexOf.get(d.current) ?? -1)));
+  const wasSliced = Uint8Array.from(devices, (d) => (d.sliced === true ? 1 : 0));
+  const { rank, byRank } = rankById(devices);
+  const byRateThenRank = (a: number, b: number) => rate[b]! - rate[a]! || rank[a]! - rank[b]!;
+  const parts = new Parts(n);
 
-  // Step 2: each target keeps its current devices while they fit, in sticky order.
-  const order = devices.map((_, i) => i);
-  order.sort((a, b) => currentOf[a]! - currentOf[b]! || Number(devices[a]!.sliced === true) - Number(devices[b]!.sliced === true) || byId(devices[a]!.id, devices[b]!.id));
-  const load = targets.map(() => 0);
-  /** Per device: the part (H/s) it leaves on its current target; -1 = it floats whole. */
-  const ownPart = new Float64Array(devices.length).fill(-1);
+  // Step 2: each target keeps its current devices while they fit, in sticky order (by target, the device
+  // sliced last time last, then id).
+  const load = new Float64Array(k);
   const overflow: number[][] = targets.map(() => []);
   const floating: number[] = [];
-  for (const i of order) {
+  const sticky = sortByKeyThenRank(devices.keys(), (i) => (currentOf[i]! + 1) * 2 + wasSliced[i]!, rank, byRank);
+  for (const i of sticky) {
     const t = currentOf[i]!;
     if (t < 0) floating.push(i);
     else if (load[t]! + rate[i]! <= capacity[t]! + eps) {
       load[t]! += rate[i]!;
-      ownPart[i] = rate[i]!;
+      parts.add(i, t, rate[i]!);
     } else overflow[t]!.push(i);
   }
 
@@ -137,82 +211,83 @@ export function planRoute(targets: readonly PlanTarget[], devices: readonly Plan
   overflow.forEach((over, t) => {
     if (over.length === 0) return;
     const room = Math.max(0, capacity[t]! - load[t]!);
-    const cut = over.find((i) => devices[i]!.sliceable && devices[i]!.sliced === true) ?? over.find((i) => devices[i]!.sliceable) ?? over[0]!;
+    const cut = over.find((i) => devices[i]!.sliceable && wasSliced[i] === 1) ?? over.find((i) => devices[i]!.sliceable) ?? over[0]!;
     for (const i of over) {
       if (i !== cut) mustMove.push(i);
       else if (!devices[i]!.sliceable) {
         // Rounded to the larger side: it stays when most of it fits here.
         if (room >= rate[i]! / 2) {
           load[t]! += rate[i]!;
-          ownPart[i] = rate[i]!;
+          parts.add(i, t, rate[i]!);
         } else mustMove.push(i);
       } else if (room > eps) {
         load[t]! += room;
-        ownPart[i] = room;
+        parts.add(i, t, room);
         floating.push(i);
       } else mustMove.push(i);
     }
   });
   // A device sliced by the last plan already switches on its schedule: it floats free of the budget.
-  const free = mustMove.filter((i) => devices[i]!.sliced === true);
-  floating.push(...free);
-  const budgeted = mustMove.filter((i) => devices[i]!.sliced !== true);
-  budgeted.sort((a, b) => rate[b]! - rate[a]! || byId(devices[a]!.id, devices[b]!.id));
-  budgeted.forEach((i, k) => {
-    if (k < maxMoves) floating.push(i);
+  const budgeted: number[] = [];
+  for (const i of mustMove) (wasSliced[i] === 1 ? floating : budgeted).push(i);
+  budgeted.sort(byRateThenRank);
+  budgeted.forEach((i, m) => {
+    if (m < maxMoves) floating.push(i);
     else {
       const t = currentOf[i]!;
       load[t]! += rate[i]!;
-      ownPart[i] = rate[i]!;
+      parts.add(i, t, rate[i]!);
     }
   });
 
   // Step 4: fill the room left, devices that cannot be sliced first (whole, the largest into the most room).
   const room = capacity.map((c, t) => (usable[t] ? c - load[t]! : -Infinity));
-  const parts: Map<number, number>[] = devices.map(() => new Map());
-  for (let i = 0; i < devices.length; i++) if (ownPart[i]! >= 0) parts[i]!.set(currentOf[i]!, ownPart[i]!);
-  const whole = floating.filter((i) => !devices[i]!.sliceable).sort((a, b) => rate[b]! - rate[a]! || byId(devices[a]!.id, devices[b]!.id));
+  const whole = floating.filter((i) => !devices[i]!.sliceable).sort(byRateThenRank);
   for (const i of whole) {
-    let best = -1;
-    for (let t = 0; t < targets.length; t++) if (usable[t] && (best < 0 || room[t]! > room[best]!)) best = t;
+    const best = mostRoom(room, usable);
     room[best]! -= rate[i]!;
-    parts[i]!.set(best, rate[i]!);
+    parts.add(i, best, rate[i]!);
   }
   // The sliceable rest on a line over the room left, in target order: the cut devices' rest first (they
   // already hold a part of their own target), then the others in sticky order.
-  const line = floating.filter((i) => devices[i]!.sliceable);
-  line.sort((a, b) => Number(ownPart[b]! >= 0) - Number(ownPart[a]! >= 0) || currentOf[a]! - currentOf[b]! || byId(devices[a]!.id, devices[b]!.id));
+  const line = sortByKeyThenRank(
+    floating.filter((i) => devices[i]!.sliceable),
+    (i) => (parts.has(i) ? 0 : currentOf[i]! + 2),
+    rank,
+    byRank,
+  );
   let cursor = nextRoom(room, 0, eps);
   let lastFilled = cursor;
   for (const i of line) {
-    let left = rate[i]! - Math.max(0, ownPart[i]!);
-    const p = parts[i]!;
-    while (left > eps && cursor < targets.length) {
+    let left = rate[i]! - (parts.has(i) ? parts.homePart[i]! : 0);
+    while (left > eps && cursor < k) {
       const take = Math.min(left, room[cursor]!);
-      p.set(cursor, (p.get(cursor) ?? 0) + take);
+      parts.add(i, cursor, take);
       room[cursor]! -= take;
       left -= take;
       lastFilled = cursor;
       if (room[cursor]! <= eps) cursor = nextRoom(room, cursor + 1, eps);
     }
-    if (left > 0 || p.size === 0) {
+    if (left > 0 || !parts.has(i)) {
       // Rounding dust or no room left (devices that cannot be sliced took more than their room): to the
       // device's largest part, so no new slice appears; a device with no part yet (say, of no hashrate)
       // goes to the last target filled, else the one with the most room.
-      const t = p.size > 0 ? largestPart(p) : lastFilled < targets.length ? lastFilled : mostRoom(room, usable);
-      p.set(t, (p.get(t) ?? 0) + Math.max(0, left));
+      const t = parts.has(i) ? parts.largest(i) : lastFilled < k ? lastFilled : mostRoom(room, usable);
+      parts.add(i, t, Math.max(0, left));
     }
   }
 
   // Placements, expected loads and moves.
-  const placements = devices.map((d, i) => placementOf(parts[i]!, rate[i]!, targets, minFraction, d.current));
+  const wholeOn = targets.map((t) => ({ kind: 'whole', target: t.name }) as const);
+  const placements: Placement[] = new Array<Placement>(n);
   let moves = 0;
-  placements.forEach((pl, i) => {
-    const h = rate[i]!;
-    if (pl.kind === 'whole') expected[indexOf.get(pl.target)!]!.hashrate += h;
-    else for (const s of pl.slices) expected[indexOf.get(s.target)!]!.hashrate += h * s.fraction;
-    if (currentOf[i]! >= 0 && devices[i]!.sliced !== true && !placesOn(pl, devices[i]!.current!)) moves++;
-  });
+  for (let i = 0; i < n; i++) {
+    const pl = parts.more.has(i) ? slicedPlacement(parts.of(i), rate[i]!, targets, minFraction) : { ...wholeOn[parts.home[i]!]! };
+    placements[i] = pl;
+    if (pl.kind === 'whole') expected[indexOf.get(pl.target)!]!.hashrate += rate[i]!;
+    else for (const s of pl.slices) expected[indexOf.get(s.target)!]!.hashrate += rate[i]! * s.fraction;
+    if (currentOf[i]! >= 0 && wasSliced[i] === 0 && !placesOn(pl, targets[currentOf[i]!]!.name)) moves++;
+  }
   return { placements, expected, total, moves };
 }
 
@@ -221,12 +296,6 @@ function nextRoom(room: number[], from: number, eps: number): number {
   let t = from;
   while (t < room.length && !(room[t]! > eps)) t++;
   return t;
-}
-
-function largestPart(parts: Map<number, number>): number {
-  let best = -1;
-  for (const [t, h] of parts) if (best < 0 || h > parts.get(best)! || (h === parts.get(best)! && t < best)) best = t;
-  return best;
 }
 
 function mostRoom(room: number[], usable: boolean[]): number {
@@ -241,22 +310,18 @@ export function placesOn(placement: Placement, target: string): boolean {
 }
 
 /**
- * A device's placement from its parts per target (H/s): whole when one part is left, else slices in target
- * order with fractions that sum to 1. Slices under `minFraction` go to the largest slice. A device of no
- * hashrate with parts nowhere stays on its current target.
+ * A device's placement from its parts (target index, H/s) in target order: slices with fractions that sum to
+ * exactly 1, or whole when one part is left after dropping the parts under `minFraction` (they go to the rest).
  */
-function placementOf(parts: Map<number, number>, rate: number, targets: readonly PlanTarget[], minFraction: number, current: string | null): Placement {
-  const entries = [...parts.entries()].filter(([, h]) => h > 0).sort((a, b) => a[0] - b[0]);
-  if (entries.length === 0) {
-    const only = [...parts.keys()].sort((a, b) => a - b)[0];
-    return { kind: 'whole', target: only !== undefined ? targets[only]!.name : current! };
-  }
-  let kept = entries.filter(([, h]) => h / rate >= minFraction);
-  if (kept.length === 0) kept = [entries.reduce((a, b) => (b[1] > a[1] ? b : a))];
+function slicedPlacement(parts: [number, number][], rate: number, targets: readonly PlanTarget[], minFraction: number): Placement {
+  const positive = parts.filter(([, h]) => h > 0);
+  if (positive.length === 0) return { kind: 'whole', target: targets[parts[0]![0]]!.name };
+  let kept = positive.filter(([, h]) => h / rate >= minFraction);
+  if (kept.length === 0) kept = [positive.reduce((a, b) => (b[1] > a[1] ? b : a))];
   if (kept.length === 1) return { kind: 'whole', target: targets[kept[0]![0]]!.name };
   const sum = kept.reduce((s, [, h]) => s + h, 0);
   const slices = kept.map(([t, h]) => ({ target: targets[t]!.name, fraction: h / sum }));
-  // Make the fractions sum to exactly 1: the largest absorbs the rounding.
+  // The largest absorbs the rounding.
   const largest = slices.reduce((a, b) => (b.fraction > a.fraction ? b : a));
   largest.fraction = 1 - slices.reduce((s, x) => (x === largest ? s : s + x.fraction), 0);
   return { kind: 'sliced', slices };
