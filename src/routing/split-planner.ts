@@ -92,6 +92,9 @@ function medianOf(devices: readonly PlanDevice[]): number {
 
 const isMeasured = (h: number | null): h is number => h !== null && Number.isFinite(h) && h >= 0;
 
+/** A target can take devices when it is available and its weight is a positive number. */
+const canTake = (t: PlanTarget): boolean => t.available && t.weight > 0 && Number.isFinite(t.weight);
+
 /**
  * Each device's rank by id (code unit order; equal ids by position), so later orders compare numbers. Sorting
  * by a numeric key that ends in the rank is then one native sort of a Float64Array.
@@ -172,7 +175,7 @@ export function planRoute(targets: readonly PlanTarget[], devices: readonly Plan
   // A name given twice counts once (the first); the route table refuses duplicates, this only keeps the plan sound.
   const indexOf = new Map<string, number>();
   const usable = targets.map((t, i) => {
-    const ok = t.available && t.weight > 0 && Number.isFinite(t.weight) && !indexOf.has(t.name);
+    const ok = canTake(t) && !indexOf.has(t.name);
     if (ok) indexOf.set(t.name, i);
     return ok;
   });
@@ -278,11 +281,10 @@ export function planRoute(targets: readonly PlanTarget[], devices: readonly Plan
   }
 
   // Placements, expected loads and moves.
-  const wholeOn = targets.map((t) => ({ kind: 'whole', target: t.name }) as const);
   const placements: Placement[] = new Array<Placement>(n);
   let moves = 0;
   for (let i = 0; i < n; i++) {
-    const pl = parts.more.has(i) ? slicedPlacement(parts.of(i), rate[i]!, targets, minFraction) : { ...wholeOn[parts.home[i]!]! };
+    const pl: Placement = parts.more.has(i) ? slicedPlacement(parts.of(i), rate[i]!, targets, minFraction) : { kind: 'whole', target: targets[parts.home[i]!]!.name };
     placements[i] = pl;
     if (pl.kind === 'whole') expected[indexOf.get(pl.target)!]!.hashrate += rate[i]!;
     else for (const s of pl.slices) expected[indexOf.get(s.target)!]!.hashrate += rate[i]! * s.fraction;
@@ -332,7 +334,7 @@ function slicedPlacement(parts: [number, number][], rate: number, targets: reado
  * hashrate each target has (`loads`, by target name) and the new device's hashrate. Null when none is available.
  */
 export function mostUnderweight(targets: readonly PlanTarget[], loads: ReadonlyMap<string, number>, hashrate = 0): string | null {
-  const usable = targets.filter((t) => t.available && t.weight > 0 && Number.isFinite(t.weight));
+  const usable = targets.filter(canTake);
   if (usable.length === 0) return null;
   const weightSum = usable.reduce((s, t) => s + t.weight, 0);
   const total = usable.reduce((s, t) => s + (loads.get(t.name) ?? 0), 0) + hashrate;

@@ -84,6 +84,14 @@ t.test('97/3 over a single device that cannot be sliced: whole to the larger sid
   t.same(planRoute([target('A', 60), target('B', 40)], [device('rig', 100, 'A', false)], { maxMoves: 1 }).placements, [whole('A')]);
 });
 
+t.test('a slice under minFraction is dropped: the device goes whole to the rest', async (t) => {
+  const targets = [target('own', 1e7), target('fee', 1)];
+  t.same(planRoute(targets, [device('rig', 100)], UNLIMITED).placements, [whole('own')], 'a 1e-7 slice is under the default 1e-6');
+  const kept = planRoute(targets, [device('rig', 100)], { maxMoves: Infinity, minFraction: 0 }).placements[0]!;
+  t.equal(kept.kind, 'sliced');
+  if (kept.kind === 'sliced') t.ok(Math.abs(kept.slices[1]!.fraction - 1 / (1e7 + 1)) < 1e-15);
+});
+
 t.test('a target going unavailable: it gets nothing, the others share its weight, their devices stay', async (t) => {
   const targets = [target('A', 50), target('B', 30), target('C', 20)];
   const fleet = Array.from({ length: 10 }, (_, i) => device(`r${i}`, 10));
