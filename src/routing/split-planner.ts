@@ -31,7 +31,7 @@ export interface PlanTarget {
 }
 
 export interface PlanDevice {
-  /** Unique within the route. */
+  /** Unique within the route: the session, not the worker name (several devices may share one worker name). */
   id: string;
   /** Measured hashrate (H/s), or null when not measured yet (counts as the route's median). */
   hashrate: number | null;
