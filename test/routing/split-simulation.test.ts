@@ -37,7 +37,17 @@ interface Run {
   maxSliced: number;
 }
 
-function simulate(targets: PlanTarget[], devices: SimDevice[], durationMs: number, rand: () => number): Run {
+/** Work per target found in [from, to). */
+interface Window {
+  from: number;
+  to: number;
+  work: Map<string, number>;
+}
+
+const workWindow = (from: number, to: number): Window => ({ from, to, work: new Map() });
+
+/** `availableAt` says which targets are up at a plan (all of them by default); `windows` collect the work found in them. */
+function simulate(targets: PlanTarget[], devices: SimDevice[], durationMs: number, rand: () => number, availableAt = (_name: string, _at: number) => true, windows: Window[] = []): Run {
   const work = new Map<string, number>(targets.map((x) => [x.name, 0]));
   const exp = (rate: number) => (-Math.log(1 - rand()) / rate) * 1000;
   for (const d of devices) d.nextShareAt = exp(d.sharesPerSecond);
@@ -45,7 +55,7 @@ function simulate(targets: PlanTarget[], devices: SimDevice[], durationMs: numbe
   let maxSliced = 0;
   for (let at = 0; at < durationMs; at += TIMING.rebalanceMs) {
     const input: PlanDevice[] = devices.map((d) => ({ id: d.id, hashrate: d.meter.hashrate(at), current: d.current, sliceable: d.sliceable, sliced: d.sliced }));
-    const plan = planRoute(targets, input, { maxMoves: TIMING.maxMovesPerRebalance });
+    const plan = planRoute(targets.map((x) => ({ ...x, available: availableAt(x.name, at) })), input, { maxMoves: TIMING.maxMovesPerRebalance });
     movesPerPlan.push(plan.moves);
     maxSliced = Math.max(maxSliced, plan.placements.filter((p) => p.kind === 'sliced').length);
     devices.forEach((d, i) => {
@@ -60,6 +70,7 @@ function simulate(targets: PlanTarget[], devices: SimDevice[], durationMs: numbe
         const on = d.schedule ? sliceAt(d.schedule, d.nextShareAt).target : d.current!;
         d.meter.credit(DIFFICULTY, d.nextShareAt);
         work.set(on, work.get(on)! + DIFFICULTY);
+        for (const w of windows) if (d.nextShareAt >= w.from && d.nextShareAt < w.to) w.work.set(on, (w.work.get(on) ?? 0) + DIFFICULTY);
       }
       if (d.schedule) d.current = sliceAt(d.schedule, end).target;
     }
@@ -107,4 +118,26 @@ t.test('70/30 where half the fleet cannot be sliced: still within 5%', async (t)
   const run = simulate([{ name: 'A', weight: 70, available: true }, { name: 'B', weight: 30, available: true }], devices, 2 * 3_600_000, rand);
   const a = shareOf(run, 'A');
   t.ok(Math.abs(a - 0.7) <= 0.05 * 0.7, `A: ${(a * 100).toFixed(2)}%`);
+});
+
+t.test('50/30/20 with C down for 30 minutes: nothing goes to C meanwhile, the split returns at 4 moves a plan', async (t) => {
+  const rand = mulberry32(50_30_20);
+  const devices = Array.from({ length: 40 }, (_, i) => fleetDevice(`rig${i}`, 0.1 + rand() * 0.9));
+  const targets = [{ name: 'A', weight: 50, available: true }, { name: 'B', weight: 30, available: true }, { name: 'C', weight: 20, available: true }];
+  const downFrom = 3_600_000;
+  const downTo = 5_400_000;
+  const isUp = (name: string, at: number) => name !== 'C' || at < downFrom || at >= downTo;
+  // While C is down, and from 20 minutes after its return (its devices come back at 4 moves a plan).
+  const meanwhile = workWindow(downFrom, downTo);
+  const after = workWindow(downTo + 20 * 60_000, 4 * 3_600_000);
+  const run = simulate(targets, devices, 4 * 3_600_000, rand, isUp, [meanwhile, after]);
+  t.equal(meanwhile.work.get('C') ?? 0, 0, 'no share on C while it is down');
+  const aWhile = meanwhile.work.get('A')! / (meanwhile.work.get('A')! + meanwhile.work.get('B')!);
+  t.ok(Math.abs(aWhile - 50 / 80) <= 0.05 * (50 / 80), `A while C is down: ${(aWhile * 100).toFixed(2)}% (50/80 = 62.5%)`);
+  const total = [...after.work.values()].reduce((x, y) => x + y, 0);
+  for (const [name, w] of [['A', 0.5], ['B', 0.3], ['C', 0.2]] as const) {
+    const got = (after.work.get(name) ?? 0) / total;
+    t.ok(Math.abs(got - w) <= 0.05 * w, `${name} after the return: ${(got * 100).toFixed(2)}%`);
+  }
+  t.ok(run.movesPerPlan.every((m) => m <= TIMING.maxMovesPerRebalance));
 });
