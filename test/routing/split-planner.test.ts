@@ -199,8 +199,11 @@ t.test('devices of no hashrate are placed too; a route with no hashrate at all p
   const targets = [target('A', 1), target('B', 1)];
   const plan = planRoute(targets, [device('a', 0), device('b', 0, 'B'), device('c', 10), device('d', 0, 'gone')], UNLIMITED);
   t.equal(plan.placements.length, 4);
-  t.ok(plan.placements.every((p) => p.kind === 'whole' || p.slices.length > 1));
-  t.same(byId([device('b', 0)], { ...plan, placements: [plan.placements[1]!] }).b, whole('B'));
+  t.same(plan.placements[1], whole('B'), 'a device of no hashrate fits where it is');
+  t.equal(plan.placements[0]!.kind, 'whole', 'nothing to slice');
+  t.equal(plan.placements[3]!.kind, 'whole');
+  t.same(plan.placements[2], { kind: 'sliced', slices: [{ target: 'A', fraction: 0.5 }, { target: 'B', fraction: 0.5 }] }, 'the only hashrate is split');
+  t.same(loads(plan), { A: 5, B: 5 });
   const zero = planRoute(targets, [device('a', 0), device('b', 0)], UNLIMITED);
   t.equal(zero.placements.length, 2);
   t.equal(zero.total, 0);
