@@ -1,4 +1,4 @@
-import { ConfigError, buildConfig, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
+import { ConfigError, buildConfigFor, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
 import { formatPayouts, formatProblems, formatReport } from '../books/ledger-format.js';
 import { LedgerInputError, parseAmount, parseBlocks, parseMethod, parseOptionalRange, parseRange, REPORT_FORMATS, TIME_WORDS } from '../books/ledger-input.js';
 import { recordPayout } from '../books/ledger-payout.js';
@@ -15,7 +15,7 @@ import { defineFlags, type FlagParser, type FlagDefs } from './flags.js';
  * `ledger.path`, read (and payouts recorded) beside a running proxy. Misuse (a bad date, range, group,
  * format, amount or owner; no books configured; a file missing or not ours) exits 2 naming the thing.
  */
-const config = { type: 'string', short: 'c', placeholder: 'file', help: 'the proxy\'s JSON config file (its ledger.path or ledger.url, owners and books); DASH_PROXY_* variables apply as for start' } as const;
+const config = { type: 'string', short: 'c', placeholder: 'file', help: 'the proxy\'s JSON config file (its ledger.path or ledger.url, owners and books; pools may be left out); DASH_PROXY_* variables apply as for start' } as const;
 const from = (what: string) => ({ type: 'string', placeholder: 'time', help: `${what} from this time on (${TIME_WORDS})` }) as const;
 const to = { type: 'string', placeholder: 'time', help: 'up to this time, not included (the same forms)' } as const;
 const owner = { type: 'string', placeholder: 'name', help: 'only this owner' } as const;
@@ -167,8 +167,9 @@ function pick(argv: readonly string[]): { sub: Sub; rest: string[] } | null {
   return null;
 }
 
+/** The configuration as a reader of the books needs it: checked like the proxy's, but pools may be left out. */
 function configOf(path: string | undefined): ProxyConfig {
-  const c = buildConfig(path === undefined ? undefined : readConfigFile(path), configFromEnv(process.env));
+  const c = buildConfigFor('books', path === undefined ? undefined : readConfigFile(path), configFromEnv(process.env));
   if (c.ledger.path === null && c.ledger.url === null) throw new LedgerInputError(`no books: the configuration${path ? ` (${path})` : ''} has no ledger.path or ledger.url (set one, or DASH_PROXY_LEDGER_PATH / DASH_PROXY_LEDGER_URL)`);
   return c;
 }
