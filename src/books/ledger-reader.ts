@@ -1,5 +1,5 @@
 import type { Duffs } from './duffs.js';
-import type { OwnerShare, PayoutMethod } from './payouts.js';
+import type { OwnerShare, PaidBlock, PayoutMethod } from './payouts.js';
 
 /**
  * Reading the books, and recording payouts in them: the one interface beside LedgerStore that every store
@@ -44,8 +44,8 @@ export interface PayoutEntry {
   method: PayoutMethod;
   /** The period it pays for, [from, to). */
   period: TimeRange;
-  /** PPLNS: the times of the blocks it pays for; otherwise null. */
-  blocks: number[] | null;
+  /** PPLNS: the blocks it pays for (times, and each block's reward when they were given); otherwise null. */
+  blocks: PaidBlock[] | null;
   /** PPLNS: the window, in difficulty units; otherwise null. */
   pplnsWindow: number | null;
   /** PPS: the block reward the work was valued at; otherwise null. */

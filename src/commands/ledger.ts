@@ -29,7 +29,7 @@ const recordFlags = defineFlags({
   from: from('the period it pays for:'),
   to,
   method: { type: 'enum', choices: PAYOUT_METHODS, help: 'how it is split (default: the config\'s books.payoutMethod)' },
-  blocks: { type: 'string', placeholder: 'time,...', help: 'pplns: the times of the blocks it pays for, inside the period' },
+  blocks: { type: 'string', placeholder: 'time[=DASH],...', help: 'pplns: the blocks it pays for, by time inside the period, each with its reward after = (rewards summing exactly to --amount) or none (--amount split equally)' },
   blockReward: { type: 'string', placeholder: 'DASH', help: 'pps: the block reward each share is valued at (x share difficulty / network difficulty)' },
   note: { type: 'string', help: 'a note kept with the payout (e.g. the pool\'s transaction id)' },
   format: { type: 'enum', choices: ['table', 'json'] as const, default: 'table', help: 'output format' },
@@ -87,8 +87,9 @@ const subs: Sub[] = [
       summary: [
         'dash-farm-proxy ledger payout record: record a payout the pool made, split among owners by the books\' pool-accepted work,',
         'hosting fees first, exact to the duff (see the README, "The books: owners and payouts"): prop by the work of the period;',
-        'pplns by the last books.pplnsWindow of work before each of --blocks; pps by each share at --block-reward x its',
-        'difficulty / the network difficulty of its job. The payout and its splits are stored in one transaction.',
+        'pplns by the last books.pplnsWindow of work before each of --blocks (each block\'s own reward when given, else equal parts);',
+        'pps by each share at --block-reward x its difficulty / the network difficulty of its job. The payout and its splits are',
+        'stored in one transaction.',
       ].join('\n'),
       usage: 'dash-farm-proxy ledger payout record --config file --amount DASH --from time --to time [--method prop|pplns|pps] [options]',
       footer: [
@@ -96,6 +97,8 @@ const subs: Sub[] = [
         '  dash-farm-proxy ledger payout record --config proxy.json --amount 1.5 --from 2026-12-05 --to 2026-12-06',
         '  dash-farm-proxy ledger payout record --config proxy.json --amount 2 --from 2026-12-05 --to 2026-12-06 \\',
         '      --method pplns --blocks 2026-12-05T10:12:00Z,2026-12-05T18:40:00Z --note "pool tx 9f3c..."',
+        '  dash-farm-proxy ledger payout record --config proxy.json --amount 2 --from 2026-12-05 --to 2026-12-06 \\',
+        '      --method pplns --blocks 2026-12-05T10:12:00Z=0.75,2026-12-05T18:40:00Z=1.25',
       ],
     }),
     async run(argv, { reader, config }) {
