@@ -15,6 +15,8 @@ const GROUP_EXPRESSION: Record<ReportGroup, string> = {
   owner: 'owner',
   worker: 'worker',
   pool: 'pool',
+  route: 'route',
+  target: 'target',
   day: `(at / ${DAY_MS}) * ${DAY_MS}`,
 };
 

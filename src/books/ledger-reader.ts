@@ -12,12 +12,12 @@ export interface TimeRange {
   to: number;
 }
 
-export const REPORT_GROUPS = ['owner', 'worker', 'pool', 'day'] as const;
+export const REPORT_GROUPS = ['owner', 'worker', 'pool', 'route', 'target', 'day'] as const;
 export type ReportGroup = (typeof REPORT_GROUPS)[number];
 
-/** The shares sent to the pool in a range, grouped by owner, worker, pool or day (UTC). */
+/** The shares sent to the pool in a range, grouped by owner, worker, pool, route, target or day (UTC). */
 export interface ReportRow {
-  /** The owner, worker or pool; for `day`, the day's first ms. */
+  /** The owner, worker, pool, route or target; for `day`, the day's first ms. */
   key: string | number;
   /** Shares sent to the pool, and what the pool made of them. */
   shares: number;

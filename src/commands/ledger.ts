@@ -21,7 +21,7 @@ const to = { type: 'string', placeholder: 'time', help: 'up to this time, not in
 const owner = { type: 'string', placeholder: 'name', help: 'only this owner' } as const;
 const format = { type: 'enum', choices: REPORT_FORMATS, default: 'table', help: 'output format' } as const;
 
-const reportFlags = defineFlags({ config, from: from('shares sent to the pool'), to, by: { type: 'enum', choices: REPORT_GROUPS, default: 'owner', help: 'one row per owner, worker, pool or UTC day' }, owner, format });
+const reportFlags = defineFlags({ config, from: from('shares sent to the pool'), to, by: { type: 'enum', choices: REPORT_GROUPS, default: 'owner', help: 'one row per owner, worker, pool, route, target (routing) or UTC day' }, owner, format });
 const payoutsFlags = defineFlags({ config, from: from('payouts recorded'), to, owner: { ...owner, help: 'only payouts with a part for this owner' }, format });
 const recordFlags = defineFlags({
   config,
@@ -49,11 +49,11 @@ interface Sub {
 const subs: Sub[] = [
   {
     name: 'report',
-    summary: 'shares sent to the pool and pool-accepted work, by owner, worker, pool or day',
+    summary: 'shares sent to the pool and pool-accepted work, by owner, worker, pool, route, target or day',
     flags: reportFlags as never,
     help: reportFlags.helpText({
-      summary: 'dash-farm-proxy ledger report: what the pool made of the farm\'s shares in [--from, --to), one row per owner, worker, pool or UTC day: shares sent, accepted, rejected, unanswered, accepted work (sum of credited difficulty) and its part of the total.',
-      usage: 'dash-farm-proxy ledger report --config file --from time --to time [--by owner|worker|pool|day] [--format table|csv|json]',
+      summary: 'dash-farm-proxy ledger report: what the pool made of the farm\'s shares in [--from, --to), one row per owner, worker, pool, route, target or UTC day: shares sent, accepted, rejected, unanswered, accepted work (sum of credited difficulty) and its part of the total.',
+      usage: 'dash-farm-proxy ledger report --config file --from time --to time [--by owner|worker|pool|route|target|day] [--format table|csv|json]',
       footer: ['Example:', '  dash-farm-proxy ledger report --config proxy.json --from 2026-12-01 --to 2026-12-06T12:00:00Z --by owner --format csv'],
     }),
     async run(argv, { reader, config }) {

@@ -13,7 +13,7 @@ import { sendJson, type HttpServer } from './http-server.js';
  * The books over HTTP, the same as `dash-farm-proxy ledger ...` (src/commands/ledger.ts) with the same
  * checks (a bad input is 400 with the field named):
  *
- *   GET  /api/ledger/report?from=&to=[&by=owner|worker|pool|day][&owner=][&format=json|csv|table]
+ *   GET  /api/ledger/report?from=&to=[&by=owner|worker|pool|route|target|day][&owner=][&format=json|csv|table]
  *   GET  /api/ledger/payouts[?from=&to=][&owner=]       recorded payouts with their splits
  *   GET  /api/ledger/verify[?from=&to=]                 {ok, problems}: the books' internal consistency
  *   POST /api/ledger/payouts  {"amount": "1.5", "from": ..., "to": ..., "method"?, "blocks"?: [...],

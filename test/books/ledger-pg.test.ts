@@ -135,7 +135,7 @@ function run(pgs: TestPostgres) {
     const url = await newDb();
     const store = new PgLedgerStore({ url });
     const share: ShareRecord = {
-      kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
+      kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', route: 'default', target: 'default', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
       shareDifficulty: 5, networkDifficulty: 1_000, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
     };
     await store.write(runRow, [share], 2_000);

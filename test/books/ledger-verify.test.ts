@@ -106,7 +106,7 @@ t.test('both stores: thousands of awkward shares verify as consistent; a minute 
           const at = T0 + m * MINUTE + Math.floor(random() * MINUTE);
           const d = awkward(random);
           records.push({
-            kind: 'share', shareId: ++id, at, answeredAt: at + 5, worker: `rig${i % 3}`, owner: 'farm', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: d,
+            kind: 'share', shareId: ++id, at, answeredAt: at + 5, worker: `rig${i % 3}`, owner: 'farm', route: 'default', target: 'default', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: d,
             shareDifficulty: d * 2, networkDifficulty: 1e6, verdict: random() < 0.97 ? 'accepted' : 'rejected', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 5, blockHash: null,
           });
         }

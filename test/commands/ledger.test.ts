@@ -75,7 +75,7 @@ t.test('bad input: exit 2 with the thing named, nothing recorded', async (t) => 
     [[...report, '--from', '2026-02-30', '--to', '2026-12-05'], /--from: "2026-02-30" is not a real date and time/],
     [[...report, '--from', '2026-12-05T10:00:00+02:00', '--to', '2026-12-06'], /--from: expected an ISO date or UTC date-time/],
     [[...report, '--to', '2026-12-05'], /--from is required/],
-    [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--by', 'rack'], /ledger report: --by: expected one of owner, worker, pool, day, got 'rack'/],
+    [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--by', 'rack'], /ledger report: --by: expected one of owner, worker, pool, route, target, day, got 'rack'/],
     [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--format', 'xml'], /--format: expected one of table, csv, json, got 'xml'/],
     [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--owner', 'carol'], /--owner: unknown owner "carol" \(the configuration and the books know alice, bob, farm\)/],
     [['ledger', 'payouts', '--config', config, '--owner', 'carol'], /--owner: unknown owner "carol"/],
@@ -158,7 +158,7 @@ t.test('--help: the command lists its subcommands; each subcommand explains itse
   t.equal(top.code, 0);
   for (const sub of ['report', 'payouts', 'payout record', 'verify']) t.match(top.out, new RegExp(`\\n  ${sub} +\\S`), `lists ${sub}`);
   const expected: [string[], RegExp][] = [
-    [['report'], /ledger report: what the pool made[\s\S]*--by <owner\|worker\|pool\|day>[\s\S]*Example:\n  dash-farm-proxy ledger report/],
+    [['report'], /ledger report: what the pool made[\s\S]*--by <owner\|worker\|pool\|route\|target\|day>[\s\S]*Example:\n  dash-farm-proxy ledger report/],
     [['payouts'], /ledger payouts: the payouts recorded[\s\S]*Example:\n  dash-farm-proxy ledger payouts/],
     [['payout', 'record'], /ledger payout record: record a payout[\s\S]*--amount <DASH>[\s\S]*--blocks[\s\S]*Examples:\n  dash-farm-proxy ledger payout record/],
     [['verify'], /ledger verify: check the books are consistent[\s\S]*Exit status: 0 consistent, 1[\s\S]*Example:\n  dash-farm-proxy ledger verify/],
