@@ -75,14 +75,17 @@ export function parseAmount(text: unknown, field: string): Duffs {
  */
 export function parseBlocks(text: string, field: string, period: TimeRange): PaidBlock[] {
   return checkBlocks(
-    text.split(',').map((item, i) => {
-      const eq = item.indexOf('=');
-      if (eq < 0) return { at: parseTime(item, field) };
-      return { at: parseTime(item.slice(0, eq), field), reward: parseAmount(item.slice(eq + 1).trim(), `${field}: block ${i + 1}'s reward`) };
-    }),
+    text.split(',').map((item, i) => blockOf(item, field, `${field}: block ${i + 1}'s reward`)),
     field,
     period,
   );
+}
+
+/** One block as text: a time, or time=DASH. */
+function blockOf(text: string, timeField: string, rewardField: string): PaidBlock {
+  const eq = text.indexOf('=');
+  if (eq < 0) return { at: parseTime(text, timeField) };
+  return { at: parseTime(text.slice(0, eq), timeField), reward: parseAmount(text.slice(eq + 1).trim(), rewardField) };
 }
 
 /**
@@ -92,19 +95,17 @@ export function parseBlocks(text: string, field: string, period: TimeRange): Pai
 export function parseBlockList(value: unknown, field: string, period: TimeRange): PaidBlock[] {
   if (typeof value === 'string') return parseBlocks(value, field, period);
   if (!Array.isArray(value) || value.length === 0) throw new LedgerInputError(`${field}: expected a list of block times (or {"at": time, "reward": "DASH"}), got ${JSON.stringify(value)}`);
-  return checkBlocks(
-    value.flatMap((item, i): PaidBlock[] => {
-      if (typeof item === 'string') return parseBlocks(item, field, period);
-      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new LedgerInputError(`${field}[${i}]: expected a time or {"at": time, "reward": "DASH"}, got ${JSON.stringify(item)}`);
-      const { at, reward, ...rest } = item as Record<string, unknown>;
-      const extra = Object.keys(rest);
-      if (extra.length > 0) throw new LedgerInputError(`${field}[${i}]: unknown field ${extra.join(', ')} (a block has at and reward)`);
-      if (typeof at !== 'string') throw new LedgerInputError(`${field}[${i}].at: expected ${TIME_WORDS}, got ${JSON.stringify(at)}`);
-      return [{ at: parseTime(at, `${field}[${i}].at`), ...(reward === undefined || reward === null ? {} : { reward: parseAmount(reward, `${field}[${i}].reward`) }) }];
-    }),
-    field,
-    period,
-  );
+  const blocks = value.map((item, i): PaidBlock => {
+    const at = `${field}[${i}]`;
+    if (typeof item === 'string') return blockOf(item, at, `${at}: the reward`);
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new LedgerInputError(`${at}: expected a time or {"at": time, "reward": "DASH"}, got ${JSON.stringify(item)}`);
+    const { at: time, reward, ...rest } = item as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length > 0) throw new LedgerInputError(`${at}: unknown field ${extra.join(', ')} (a block has at and reward)`);
+    if (typeof time !== 'string') throw new LedgerInputError(`${at}.at: expected ${TIME_WORDS}, got ${JSON.stringify(time)}`);
+    return { at: parseTime(time, `${at}.at`), ...(reward === undefined || reward === null ? {} : { reward: parseAmount(reward, `${at}.reward`) }) };
+  });
+  return checkBlocks(blocks, field, period);
 }
 
 /** Every block inside the period (that rewards are given for all or none and sum to the amount: splitPayout). */

@@ -109,6 +109,8 @@ t.test('POST /api/ledger/payouts with blocks [{at, reward}] (or "time=DASH"): th
     [[42], /^blocks\[0\]: expected a time or \{"at": time, "reward": "DASH"\}, got 42/],
     [[], /^blocks: expected a list of block times/],
     [{ at: B1 }, /^blocks: expected a list of block times/],
+    [[B1, `${B2}=x`], /^blocks\[1\]: the reward: amount "x" is not a number of DASH/],
+    [['2026-12-09', B2], /^blocks: block 1 \(2026-12-09T00:00:00\.000Z\) is outside the period/],
   ];
   for (const [blocks, message] of bad) {
     const r = await post({ ...period, blocks });
