@@ -16,7 +16,7 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
-import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, upstreamSlotOptions } from './options.js';
+import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions } from './options.js';
 import type { RoutingSpec } from './routing/types.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
@@ -38,8 +38,7 @@ export interface ProxyApp {
   /**
    * The routing in force (every route, its targets, `routeOf(worker)`), made from the configuration with the
    * owners map in force; a reload that changes routes, pools or owners replaces it (src/reload.ts). Setting it
-   * is the hook the proxy's routing hangs on (Proxy.setRouting): until the proxy applies routes, it runs on
-   * the default route's first target (`defaultTargetPools`).
+   * applies it to the proxy (Proxy.setRouting: targets, weights and pools, without dropping a device).
    */
   routing: RoutingSpec;
   /** Device access (worker allow-list, password, CIDR allow-list), replaceable while running. */
@@ -79,12 +78,15 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     hasher,
     bus,
     log: log.child({ component: 'proxy' }),
-    // Channels opened later (and after a reload) take the pool list in force.
-    createUpstream: (index) =>
+    // Each target's connections (one per lane of the extranonce space) over that target's pool list; opened
+    // later (and after a reload) with the settings in force.
+    createUpstream: (index, target) =>
       new UpstreamSlot({
-        ...upstreamSlotOptions(live.config, defaultTargetPools(live.routing)),
-        log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
+        ...upstreamSlotOptions(live.config, target.pools),
+        log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index, target: target.name }),
       }),
+    routing: live.routing,
+    routingTiming: routingTiming(config),
     checkAccess: (username, password) => access.checkCredentials(username, password),
   });
 
@@ -155,6 +157,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       return live.routing;
     },
     set routing(next: RoutingSpec) {
+      proxy.setRouting(next);
       live.routing = next;
     },
     access,

@@ -225,18 +225,6 @@ export class Proxy implements MiningHost {
   }
 
   /**
-   * The pool list of the default route's first target changed (SIGHUP with only `pools`): its connections
-   * take the new list (checked once, before any connection changes). Connections opened later get it from
-   * `createUpstream`.
-   */
-  setPools(pools: PoolConfig[]): void {
-    checkPools(pools);
-    const group = this.routes.get(DEFAULT_ROUTE)!.groups[0]!;
-    group.spec = { ...group.spec, pools };
-    for (const channel of group.channels.values()) channel.upstream.setPools?.(pools);
-  }
-
-  /**
    * New routes, targets and weights (SIGHUP), without dropping a device: a target whose route and pools are
    * unchanged keeps its connections (its weight follows); one whose pools changed takes the new list on its
    * connections; new targets open their connections; devices are placed again by the new rules (moves with
