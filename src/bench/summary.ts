@@ -188,7 +188,7 @@ export function summarizeShares(phases: SharePhaseResult[]): SharesSummary | nul
 /** One offered rate of the books' on/off pairs: forwarding latency with and without the ledger. */
 export interface BooksRateSummary {
   offeredPerSecond: number;
-  /** Pairs with both runs at this rate. */
+  /** Pairs with both runs at this rate (the figures are of those alone). */
   pairs: number;
   validatedOff: Figure;
   validatedOn: Figure;
@@ -252,17 +252,18 @@ export function summarizeBooks(r: BooksPhaseResult): BooksSummary {
     r.shareRuns.find((x) => x.ledger === ledger && x.pair === pair)?.phase.steps.find((s) => s.offeredPerSecond === rate) ?? null;
   const pairNumbers = [...new Set(r.shareRuns.map((x) => x.pair))];
   const summaries = rates.map((rate): BooksRateSummary => {
-    const pairs = pairNumbers.map((pair) => ({ off: stepOf('off', pair, rate), on: stepOf('on', pair, rate) }));
-    const pick = (side: 'off' | 'on', f: (s: ShareStep) => number | null, digits = 3) => figure(pairs.map((p) => (p[side] ? f(p[side]) : null)), digits);
+    // Complete pairs only: a run whose partner failed is left out of both sides.
+    const pairs = pairNumbers.map((pair) => ({ off: stepOf('off', pair, rate), on: stepOf('on', pair, rate) })).filter((p): p is { off: ShareStep; on: ShareStep } => p.off !== null && p.on !== null);
+    const pick = (side: 'off' | 'on', f: (s: ShareStep) => number | null, digits = 3) => figure(pairs.map((p) => f(p[side])), digits);
     const validatedOff = pick('off', (s) => s.validatedPerSecond, 0);
     const validatedOn = pick('on', (s) => s.validatedPerSecond, 0);
     const reachedPerSecond = validatedOff.median === null || validatedOn.median === null ? null : Math.min(validatedOff.median, validatedOn.median);
     const forwardP99Off = pick('off', (s) => s.forwardMs.p99);
     const forwardP99On = pick('on', (s) => s.forwardMs.p99);
-    const p99OnToOff = figure(pairs.map((p) => ratio(p.on?.forwardMs.p99, p.off?.forwardMs.p99)));
+    const p99OnToOff = figure(pairs.map((p) => ratio(p.on.forwardMs.p99, p.off.forwardMs.p99)));
     return {
       offeredPerSecond: rate,
-      pairs: pairs.filter((p) => p.off && p.on).length,
+      pairs: pairs.length,
       validatedOff,
       validatedOn,
       reachedPerSecond,
@@ -345,7 +346,7 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, bo
     }
   }
   for (const r of books?.rates ?? []) {
-    const at = r.reached === false ? ` (offered ${r.offeredPerSecond.toLocaleString('en-US')}/s, reached ${fmt(r.reachedPerSecond, 0, '/s')})` : '';
+    const at = r.reached === false ? ` (offered ${r.offeredPerSecond.toLocaleString('en-US')}/s, reached ${r.reachedPerSecond?.toLocaleString('en-US') ?? 'n/a'}/s)` : '';
     goals.push({
       goal: `forwarding p99 with the ledger on / off at ${r.offeredPerSecond.toLocaleString('en-US')} shares/s${at}, median of ${r.pairs} pair(s)`,
       target: `<= ${BOOKS_P99_GOAL}x`,
