@@ -30,7 +30,7 @@ import { machineFacts, openFilesLimit } from './proc.js';
 import { fanoutToolPath, repoRoot } from './processes.js';
 import { runBooksPhase, type BooksPhaseResult } from './books-phase.js';
 import { runSharePhase, type SharePhaseResult } from './share-phase.js';
-import { BOOKS_RATE_REACHED, extrapolate, readGoals, summarizeBooks, summarizeShares, summarizeSize, type BooksSummary, type SizeSummary } from './summary.js';
+import { BOOKS_P99_GOAL, BOOKS_RATE_REACHED, extrapolate, readGoals, summarizeBooks, summarizeShares, summarizeSize, type BooksSummary, type SizeSummary } from './summary.js';
 import { booksCommitTable, booksLatencyTable, booksSizeTable, extrapolationText, fanoutJobsTable, fanoutTable, goalsTable, sharesTable } from './table.js';
 
 export const benchFlags = defineFlags({
@@ -304,7 +304,8 @@ export function renderText(r: BenchReport): string {
   const parts: string[] = [];
   parts.push(
     `dash-farm-proxy benchmark, ${r.startedAt.slice(0, 19).replace('T', ' ')} UTC, ${r.env.cpus} CPUs, Node ${r.env.node}, load average ${(r.env.loadavgStart as number[]).join(' ')} -> ${(r.env.loadavgEnd as number[]).join(' ')}, ` +
-      `open-files limit ${r.plan.fileLimit.used} (max ${r.plan.maxDevices.toLocaleString('en-US')} devices per process), medians of ${r.plan.repeat} run(s), range in brackets`,
+      `open-files limit ${r.plan.fileLimit.used} (max ${r.plan.maxDevices.toLocaleString('en-US')} devices per process)` +
+      (r.fanout.sizes.length || r.shares.summary ? `, fan-out and shares: medians of ${r.plan.repeat} run(s), range in brackets` : ''),
   );
   if (r.fanout.sizes.length) {
     const crossCheck = r.plan.crossCheck
@@ -364,7 +365,7 @@ function booksText(b: BooksSummary, plan: BenchReport['plan']): string {
   const unreached = b.rates.filter((r) => r.reached === false);
   parts.push(
     `Books: share path forwarding latency with the ledger on and off (${plan.shareDevices} devices, ${plan.shareSeconds} s per rate, with ledger.path set to a new SQLite file and without it, ` +
-      `${b.pairs} pair(s) run alternately on, off, on, off...; figures are medians over pairs, range in brackets; the goal is judged by the median over pairs of on p99 / off p99 of the same pair; ` +
+      `${b.pairs} pair(s) run alternately on, off, on, off...; figures are medians over pairs, range in brackets; p99 on / off read twice: the median of each pair's own ratio, and the ratio of the medians; the goal is met when both are at most ${BOOKS_P99_GOAL}x; ` +
       `share rows written per run with the ledger on: ${b.ledgerShareRows.map((n) => (n === null ? 'none' : n.toLocaleString('en-US'))).join(', ')}):`,
     '',
     booksLatencyTable(b),

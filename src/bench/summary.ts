@@ -200,11 +200,14 @@ export interface BooksRateSummary {
   forwardP50On: Figure;
   forwardP99Off: Figure;
   forwardP99On: Figure;
-  /** Median over pairs of (p99 with the ledger / p99 without it, same pair): what the goal is judged by. */
+  /** Median over pairs of (p99 with the ledger / p99 without it, same pair). */
   p99OnToOff: Figure;
   /** The median on p99 over the median off p99 (a second reading of the same runs). */
   p99MediansOnToOff: number | null;
-  /** p99OnToOff's median at most BOOKS_P99_GOAL. */
+  /**
+   * Both readings at most BOOKS_P99_GOAL. On a noisy machine the two disagree (one pair's stall moves a p99
+   * tenfold); a goal that one reading meets and the other misses is not met.
+   */
   goalMet: boolean | null;
 }
 
@@ -251,6 +254,7 @@ export function summarizeBooks(r: BooksPhaseResult): BooksSummary {
   const stepOf = (ledger: 'off' | 'on', pair: number, rate: number) =>
     r.shareRuns.find((x) => x.ledger === ledger && x.pair === pair)?.phase.steps.find((s) => s.offeredPerSecond === rate) ?? null;
   const pairNumbers = [...new Set(r.shareRuns.map((x) => x.pair))];
+  const within = (x: number | null) => (x === null ? null : x <= BOOKS_P99_GOAL);
   const summaries = rates.map((rate): BooksRateSummary => {
     // Complete pairs only: a run whose partner failed is left out of both sides.
     const pairs = pairNumbers.map((pair) => ({ off: stepOf('off', pair, rate), on: stepOf('on', pair, rate) })).filter((p): p is { off: ShareStep; on: ShareStep } => p.off !== null && p.on !== null);
@@ -261,6 +265,8 @@ export function summarizeBooks(r: BooksPhaseResult): BooksSummary {
     const forwardP99Off = pick('off', (s) => s.forwardMs.p99);
     const forwardP99On = pick('on', (s) => s.forwardMs.p99);
     const p99OnToOff = figure(pairs.map((p) => ratio(p.on.forwardMs.p99, p.off.forwardMs.p99)));
+    const p99MediansOnToOff = round(ratio(forwardP99On.median, forwardP99Off.median), 2);
+    const readings = [within(p99OnToOff.median), within(p99MediansOnToOff)];
     return {
       offeredPerSecond: rate,
       pairs: pairs.length,
@@ -273,8 +279,8 @@ export function summarizeBooks(r: BooksPhaseResult): BooksSummary {
       forwardP99Off,
       forwardP99On,
       p99OnToOff,
-      p99MediansOnToOff: round(ratio(forwardP99On.median, forwardP99Off.median), 2),
-      goalMet: p99OnToOff.median === null ? null : p99OnToOff.median <= BOOKS_P99_GOAL,
+      p99MediansOnToOff,
+      goalMet: readings.includes(null) ? null : readings.every(Boolean),
     };
   });
   const sizePerDay = r.commits.flatMap((c) => {
@@ -350,7 +356,7 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, bo
     goals.push({
       goal: `forwarding p99 with the ledger on / off at ${r.offeredPerSecond.toLocaleString('en-US')} shares/s${at}, median of ${r.pairs} pair(s)`,
       target: `<= ${BOOKS_P99_GOAL}x`,
-      measured: `${fmt(r.p99OnToOff.median, 2, 'x')} (medians ${fmt(r.forwardP99On.median, 2, ' ms')} / ${fmt(r.forwardP99Off.median, 2, ' ms')} = ${fmt(r.p99MediansOnToOff, 2, 'x')})`,
+      measured: `pair ratios ${fmt(r.p99OnToOff.median, 2, 'x')} at the median; medians ${fmt(r.forwardP99On.median, 2, ' ms')} / ${fmt(r.forwardP99Off.median, 2, ' ms')} = ${fmt(r.p99MediansOnToOff, 2, 'x')}`,
       met: r.goalMet,
     });
   }
