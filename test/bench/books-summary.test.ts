@@ -63,7 +63,7 @@ t.test('medians over pairs, the ratio per pair, the rate reached', async (t) => 
   t.equal(at10k!.reached, false, '10,000/s: the proxy took about 8,000/s');
   t.equal(at10k!.reachedPerSecond, 8000, 'the lower of the on and off medians');
   t.same(at10k!.p99OnToOff.median, 0.92, 'pair ratios 1, 0.92, 0.9: median 0.92');
-  t.equal(at10k!.goalMet, true, 'both readings at most 1.1: met');
+  t.equal(at10k!.goalMet, null, 'both readings at most 1.1, but at a rate not reached: not judged');
   t.same(b.ledgerShareRows, [12_000, 12_000, 12_000]);
   t.same(b.postgres, result.postgres, 'PostgreSQL missing: the reason is kept');
   t.same(b.sizePerDay, [], 'no commit measurement: no size per day');
@@ -74,7 +74,7 @@ t.test('medians over pairs, the ratio per pair, the rate reached', async (t) => 
     goals.map((g) => [g.goal, g.measured, g.met]),
     [
       ['forwarding p99 with the ledger on / off at 2,000 shares/s, median of 3 pair(s)', 'pair ratios 3x at the median; medians 3 ms / 2 ms = 1.5x', false],
-      ['forwarding p99 with the ledger on / off at 10,000 shares/s (offered 10,000/s, reached 8,000/s), median of 3 pair(s)', 'pair ratios 0.92x at the median; medians 100 ms / 100 ms = 1x', true],
+      ['forwarding p99 with the ledger on / off at 10,000 shares/s (offered 10,000/s, reached 8,000/s), median of 3 pair(s)', 'pair ratios 0.92x at the median; medians 100 ms / 100 ms = 1x', null],
     ],
     'a goal per rate, the unreached one saying what was reached',
   );
@@ -83,6 +83,7 @@ t.test('medians over pairs, the ratio per pair, the rate reached', async (t) => 
   t.match(table, /\| 2,000 +\| +yes \| 2,000 \(1,999–2,000\) \| 2,000 \(2,000–2,001\) \|/, '2,000/s reached: validated on and off, medians with their range');
   t.match(table, /\| 10,000 +\| no: 8,000\/s \|/, '10,000/s: not reached, and what was');
   t.match(table, /\| +3 \(1–3\) \| +1\.5 \| +no \|/, 'the pair ratios with their range, the ratio of the medians, the goal');
+  t.match(table, /\| +0\.92 \(0\.9–1\) \| +1 \| not judged \|/, 'not judged where the rate was not reached');
   t.equal(booksSizeTable(b).split('\n').length, 2, 'the size table: its header alone');
 });
 
@@ -100,6 +101,18 @@ t.test('the two readings disagree: the goal is not met', async (t) => {
   t.equal(at2k.p99OnToOff.median, 0.5, 'the median pair ratio alone would meet it');
   t.equal(at2k.p99MediansOnToOff, 2, 'the ratio of the medians does not');
   t.equal(at2k.goalMet, false, 'so it is not met');
+});
+
+t.test('both readings within 1.1 at a rate reached: met', async (t) => {
+  const runs = [
+    run(1, 'on', [2000, 0.3, 2.2], [10_000, 1, 20]),
+    run(1, 'off', [2000, 0.3, 2], [10_000, 1, 20]),
+    run(2, 'on', [2000, 0.3, 3], [9900, 1, 30]),
+    run(2, 'off', [2000, 0.3, 3], [9900, 1, 25]),
+  ];
+  const [at2k, at10k] = summarizeBooks({ ...result, shareRuns: runs }).rates;
+  t.same([at2k!.p99OnToOff.median, at2k!.p99MediansOnToOff, at2k!.goalMet], [1.05, 1.04, true], '2,000/s: pair ratios 1.1 and 1 (median 1.05), medians 2.6 / 2.5 = 1.04: met');
+  t.same([at10k!.reached, at10k!.p99OnToOff.median, at10k!.p99MediansOnToOff, at10k!.goalMet], [true, 1.1, 1.11, false], '10,000/s reached; 1.1 and 1.11: not met');
 });
 
 t.test('a pair with a run missing is left out of both sides', async (t) => {
