@@ -20,8 +20,11 @@ function step(offeredPerSecond: number, validatedPerSecond: number, p50: number,
   } as ShareStep;
 }
 
-/** One share run: [validated, p50, p99] at 2,000/s and at 10,000/s. */
-function run(pair: number, ledger: 'on' | 'off', at2k: [number, number, number], at10k: [number, number, number]): BooksShareRun {
+/** [validated/s, forward p50 ms, forward p99 ms] of one step. */
+type At = [number, number, number];
+
+/** One share run: its steps at 2,000/s and at 10,000/s. */
+function run(pair: number, ledger: 'on' | 'off', at2k: At, at10k: At): BooksShareRun {
   return {
     pair,
     ledger,
@@ -30,19 +33,21 @@ function run(pair: number, ledger: 'on' | 'off', at2k: [number, number, number],
   };
 }
 
+/** The runs of pairs in order, each pair as [on at 2,000/s, off at 2,000/s, on at 10,000/s, off at 10,000/s]. */
+function pairRuns(pairs: [At, At, At, At][]): BooksShareRun[] {
+  return pairs.flatMap(([on2k, off2k, on10k, off10k], i) => [run(i + 1, 'on', on2k, on10k), run(i + 1, 'off', off2k, off10k)]);
+}
+
 const result: BooksPhaseResult = {
   commits: [],
   postgres: { missing: 'no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)' },
   // p99 at 2,000/s: on 2, 9, 3 against off 2, 3, 1: pair ratios 1, 3, 3; medians 3 and 2.
   // At 10,000/s the proxy validated about 8,000/s: not the rate offered.
-  shareRuns: [
-    run(1, 'on', [2000, 0.3, 2], [8000, 30, 100]),
-    run(1, 'off', [2000, 0.3, 2], [8100, 30, 100]),
-    run(2, 'on', [1999, 0.4, 9], [7900, 40, 110]),
-    run(2, 'off', [2001, 0.3, 3], [8000, 35, 120]),
-    run(3, 'on', [2000, 0.3, 3], [8050, 30, 90]),
-    run(3, 'off', [2000, 0.3, 1], [8200, 30, 100]),
-  ],
+  shareRuns: pairRuns([
+    [[2000, 0.3, 2], [2000, 0.3, 2], [8000, 30, 100], [8100, 30, 100]],
+    [[1999, 0.4, 9], [2001, 0.3, 3], [7900, 40, 110], [8000, 35, 120]],
+    [[2000, 0.3, 3], [2000, 0.3, 1], [8050, 30, 90], [8200, 30, 100]],
+  ]),
   errors: [],
   loadavg: { start: [1, 2, 3], end: [1.5, 2, 3] },
 };
@@ -89,14 +94,12 @@ t.test('medians over pairs, the ratio per pair, the rate reached', async (t) => 
 
 t.test('the two readings disagree: the goal is not met', async (t) => {
   // At 2,000/s: pair ratios 0.5, 0.5, 10 (median 0.5, met) but medians 4 ms / 2 ms = 2x (not met).
-  const runs = [
-    run(1, 'on', [2000, 0.3, 1], [8000, 30, 100]),
-    run(1, 'off', [2000, 0.3, 2], [8000, 30, 100]),
-    run(2, 'on', [2000, 0.3, 4], [8000, 30, 100]),
-    run(2, 'off', [2000, 0.3, 8], [8000, 30, 100]),
-    run(3, 'on', [2000, 0.3, 10], [8000, 30, 100]),
-    run(3, 'off', [2000, 0.3, 1], [8000, 30, 100]),
-  ];
+  const at10k: At = [8000, 30, 100];
+  const runs = pairRuns([
+    [[2000, 0.3, 1], [2000, 0.3, 2], at10k, at10k],
+    [[2000, 0.3, 4], [2000, 0.3, 8], at10k, at10k],
+    [[2000, 0.3, 10], [2000, 0.3, 1], at10k, at10k],
+  ]);
   const at2k = summarizeBooks({ ...result, shareRuns: runs }).rates[0]!;
   t.equal(at2k.p99OnToOff.median, 0.5, 'the median pair ratio alone would meet it');
   t.equal(at2k.p99MediansOnToOff, 2, 'the ratio of the medians does not');
@@ -104,12 +107,10 @@ t.test('the two readings disagree: the goal is not met', async (t) => {
 });
 
 t.test('both readings within 1.1 at a rate reached: met', async (t) => {
-  const runs = [
-    run(1, 'on', [2000, 0.3, 2.2], [10_000, 1, 20]),
-    run(1, 'off', [2000, 0.3, 2], [10_000, 1, 20]),
-    run(2, 'on', [2000, 0.3, 3], [9900, 1, 30]),
-    run(2, 'off', [2000, 0.3, 3], [9900, 1, 25]),
-  ];
+  const runs = pairRuns([
+    [[2000, 0.3, 2.2], [2000, 0.3, 2], [10_000, 1, 20], [10_000, 1, 20]],
+    [[2000, 0.3, 3], [2000, 0.3, 3], [9900, 1, 30], [9900, 1, 25]],
+  ]);
   const [at2k, at10k] = summarizeBooks({ ...result, shareRuns: runs }).rates;
   t.same([at2k!.p99OnToOff.median, at2k!.p99MediansOnToOff, at2k!.goalMet], [1.05, 1.04, true], '2,000/s: pair ratios 1.1 and 1 (median 1.05), medians 2.6 / 2.5 = 1.04: met');
   t.same([at10k!.reached, at10k!.p99OnToOff.median, at10k!.p99MediansOnToOff, at10k!.goalMet], [true, 1.1, 1.11, false], '10,000/s reached; 1.1 and 1.11: not met');
