@@ -6,7 +6,7 @@ import type { NotifyParams } from '../../src/stratum/messages.js';
 import type { PoolConfig } from '../../src/upstream/types.js';
 import { blockNotify } from '../helpers/block-job.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
-import type { Line } from '../helpers/line-client.js';
+import { notifyOf } from '../helpers/line-client.js';
 import { mine } from '../helpers/mine.js';
 import { proxySessions } from '../helpers/proxy-sessions.js';
 import { hasher } from '../helpers/share-kit.js';
@@ -33,10 +33,6 @@ class TargetUpstream extends FakeUpstream {
 const pools = (name: string, user = `${name}.user`): PoolConfig[] => [{ name: `pool-${name}`, url: `stratum+tcp://${name}.example:3333`, user, password: 'x' }];
 const target = (name: string, weight = 1): TargetSpec => ({ name, weight, pools: pools(name) });
 
-const notifyOf = (l: Line): NotifyParams => {
-  const [jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs] = l.params as [string, string, string, string, string[], string, string, string, boolean];
-  return { jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs };
-};
 
 function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {}) {
   const bus = new EventBus();
