@@ -30,7 +30,7 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * | inFlight          | forwarded shares still waiting for the pool's answer                                |
  * | blockCandidates   | accepted shares that met the network's target (`block.candidate`)                   |
  *
- * Invariant, per device, per pool, per connection and farm-wide:
+ * Invariant, per device, per owner, per pool, per connection and farm-wide:
  *   forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight.
  *
  * Kept per device (worker name; a device that reconnects continues its counts, until it has been offline
@@ -40,16 +40,21 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * has no device); the pool-side totals are the sums over the pools.
  *
  * Owners (src/books/owners.ts): every device has the owner the map in force gives its worker name, kept
- * in its row as an index into a small owner table. Each owner's accepted, rejected, work and
- * blockCandidates are credited when the share is counted, to the owner the device has at that moment, and
+ * in its row as an index into a small owner table. Each owner's accepted, rejected, work, blockCandidates
+ * and forwarded are credited when the share is counted, to the owner the device has at that moment, and
  * stay with that owner: a new map (`setOwners`, on SIGHUP) re-resolves every device from then on and never
- * moves what was credited before. An owner's devices and hashrate are those it owns now. The owners'
- * accepted, work and blockCandidates sum to the farm's; rejected counts only known devices' shares (as a
- * device's rejected does).
+ * moves what was credited before. The pool's verdict on a forwarded share goes to the owner its forward
+ * was credited to (the share is remembered by its shareId while in flight), so the invariant holds per
+ * owner across a map change. An owner's devices and hashrate are those it owns now. The owners' accepted,
+ * work, blockCandidates, forwarded and verdicts sum to the farm's; rejected counts only known devices'
+ * shares (as a device's rejected does).
  */
 
 /** Seconds a worker with no live session is kept before it is forgotten (its series leave /metrics). */
 export const DEFAULT_RETENTION_SECONDS = 3600;
+
+/** Forwarded shares remembered at most while they wait for the pool's verdict (see inFlightOwner). */
+export const MAX_TRACKED_IN_FLIGHT = 100_000;
 
 /** Hashrate is averaged over this many seconds. */
 export const HASHRATE_WINDOW_SECONDS = 300;
@@ -152,7 +157,7 @@ export interface FarmSummary {
 }
 
 /** One owner's numbers: credited counts (at the time of each share) and the devices it owns now. */
-export interface OwnerView {
+export interface OwnerView extends ShareFlow {
   owner: string;
   /** In the owners map in force (an owner taken out of it keeps what it was credited, with false here). */
   configured: boolean;
@@ -171,7 +176,7 @@ export interface OwnerView {
 }
 
 /** Counts credited to one owner (OwnerView's credited part). */
-interface OwnerTotals {
+interface OwnerTotals extends ShareFlow {
   name: string;
   accepted: number;
   rejected: number;
@@ -216,6 +221,13 @@ export class FarmLedger {
   private readonly ownerIndex = new Map<string, number>();
   /** Readers walking the store in pieces (a /metrics scrape): the sweep waits, so no slot is reused meanwhile. */
   private pins = 0;
+  /**
+   * Forwarded shares waiting for the pool's verdict, by shareId: the owner (index) their forward was
+   * credited to, so the verdict goes to the same owner even after a new owners map. Bounded: every forward
+   * gets exactly one verdict; beyond MAX_TRACKED_IN_FLIGHT the oldest are let go (their verdicts then go
+   * to the device's owner at that time).
+   */
+  private readonly inFlightOwner = new Map<number, number>();
 
   constructor(bus: EventBus, opts: FarmLedgerOptions = {}) {
     this.eventLog = opts.eventLog ?? 200;
@@ -425,16 +437,14 @@ export class FarmLedger {
     const views: OwnerView[] = [];
     this.ownerTable.forEach((t, i) => {
       const configured = this.ownerMap.has(t.name);
-      if (!configured && t.accepted === 0 && t.rejected === 0 && t.blockCandidates === 0 && live[i]!.devices === 0) return;
+      if (!configured && t.accepted === 0 && t.rejected === 0 && t.blockCandidates === 0 && t.forwarded === 0 && live[i]!.devices === 0) return;
+      const { name, ...credited } = copyFlow(t);
       views.push({
-        owner: t.name,
+        owner: name,
         configured,
-        farm: t.name === this.ownerMap.farmOwner,
+        farm: name === this.ownerMap.farmOwner,
         ...live[i]!,
-        accepted: t.accepted,
-        rejected: t.rejected,
-        work: t.work,
-        blockCandidates: t.blockCandidates,
+        ...credited,
         shareOfWork: farmWork > 0 ? t.work / farmWork : 0,
       });
     });
@@ -561,6 +571,10 @@ export class FarmLedger {
       countForward(this.pool(e.pool, null));
       countForward(this.connection(e.connection));
       const s = st.slot(e.worker);
+      const owner = this.ownerNow(s, e.worker);
+      countForward(this.ownerTable[owner]!);
+      this.inFlightOwner.set(e.shareId, owner);
+      if (this.inFlightOwner.size > MAX_TRACKED_IN_FLIGHT) this.inFlightOwner.delete(this.inFlightOwner.keys().next().value!);
       if (s >= 0) {
         st.add(s, Col.forwarded, 1);
         touch(s);
@@ -571,6 +585,9 @@ export class FarmLedger {
       countVerdict(this.pool(e.pool, null), result);
       countVerdict(this.connection(e.connection), result);
       const s = st.slot(e.worker);
+      const owner = this.inFlightOwner.get(e.shareId) ?? this.ownerNow(s, e.worker);
+      this.inFlightOwner.delete(e.shareId);
+      countVerdict(this.ownerTable[owner]!, result);
       if (s >= 0) {
         st.add(s, e.verdict.kind === 'accepted' ? Col.poolAccepted : e.verdict.kind === 'rejected' ? Col.poolRejected : Col.poolUnanswered, 1);
         touch(s);
@@ -579,8 +596,7 @@ export class FarmLedger {
     this.on(bus, 'block.candidate', (e) => {
       this.farm.blockCandidates++;
       const s = st.slot(e.worker);
-      // The device's owner; a forgotten device's block is its name's owner under the map in force.
-      this.ownerTable[s >= 0 ? st.get(s, Col.owner) : this.ownerSlot(this.ownerMap.ownerOf(e.worker))]!.blockCandidates++;
+      this.ownerTable[this.ownerNow(s, e.worker)]!.blockCandidates++;
       if (s >= 0) {
         st.add(s, Col.blockCandidates, 1);
         touch(s);
@@ -648,12 +664,17 @@ export class FarmLedger {
     return s;
   }
 
+  /** The owner (index) of the device in `slot` now; of a forgotten device (-1), its name's owner under the map in force. */
+  private ownerNow(slot: number, worker: string): number {
+    return slot >= 0 ? this.store.get(slot, Col.owner) : this.ownerSlot(this.ownerMap.ownerOf(worker));
+  }
+
   /** The owner table's index for a name, added (all counts 0) when new. */
   private ownerSlot(name: string): number {
     let i = this.ownerIndex.get(name);
     if (i === undefined) {
       i = this.ownerTable.length;
-      this.ownerTable.push({ name, accepted: 0, rejected: 0, work: 0, blockCandidates: 0 });
+      this.ownerTable.push({ name, accepted: 0, rejected: 0, work: 0, blockCandidates: 0, ...newFlow() });
       this.ownerIndex.set(name, i);
     }
     return i;

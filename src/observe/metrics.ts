@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { version as packageVersion } from '../version.js';
 import type { EventBus } from '../core/events.js';
 import { Col, REJECT_REASONS } from './device-store.js';
-import { POOL_RESULTS, type FarmLedger, type FarmSummary } from './farm-ledger.js';
+import { POOL_RESULTS, type FarmLedger, type FarmSummary, type OwnerView } from './farm-ledger.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
 
 /**
@@ -88,6 +88,8 @@ export class ProxyMetrics {
   private readonly fanoutSeconds: Histogram;
   /** The ledger's summary, taken once per scrape (every farm-wide family reads it). */
   private scrapeSummary: FarmSummary | null = null;
+  /** The ledger's owners, taken once per scrape (every per-owner family reads them). */
+  private scrapeOwners: OwnerView[] | null = null;
 
   constructor(
     bus: EventBus,
@@ -129,6 +131,23 @@ export class ProxyMetrics {
     new ScrapedCounter(`${p}forwarded_shares_total`, "Accepted shares sent toward the pool (they met the pool's or the network's target).", [], registry, () => [{ labels: {}, value: summary().forwarded }]);
     new ScrapedGauge(`${p}upstream_in_flight_shares`, "Forwarded shares still waiting for the pool's answer.", [], registry, () => [{ labels: {}, value: summary().inFlight }]);
     new ScrapedCounter(`${p}block_candidates_total`, "Accepted shares that met the network's target.", [], registry, () => [{ labels: {}, value: summary().blockCandidates }]);
+
+    // Per owner: credited when each share was counted, to the owner the device had then (the ledger's
+    // definitions; a changed owners map never moves what was credited). Owners are few: a handful of series.
+    const owners = () => this.scrapeOwners ?? ledger.ownerList();
+    new ScrapedCounter(`${p}owner_shares_total`, "An owner's devices' shares, by result: accepted (met the device's target) or rejected (by the proxy).", ['owner', 'result'], registry, () =>
+      owners().flatMap((o) => [
+        { labels: { owner: o.owner, result: 'accepted' }, value: o.accepted },
+        { labels: { owner: o.owner, result: 'rejected' }, value: o.rejected },
+      ]),
+    );
+    new ScrapedCounter(`${p}owner_work_total`, "Difficulty-weighted accepted work credited to an owner; hashrate = rate() * 2^48/0xFFFF (about 2^32) H/s.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.work })));
+    new ScrapedCounter(`${p}owner_forwarded_shares_total`, "An owner's accepted shares sent toward the pool.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.forwarded })));
+    new ScrapedCounter(`${p}owner_upstream_shares_total`, "An owner's forwarded shares by the pool's verdict (results as in upstream_shares_total).", ['owner', 'result'], registry, () =>
+      owners().flatMap((o) => POOL_RESULTS.map((result) => ({ labels: { owner: o.owner, result }, value: o.results[result] }))),
+    );
+    new ScrapedGauge(`${p}owner_in_flight_shares`, "An owner's forwarded shares still waiting for the pool's answer.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.inFlight })));
+    new ScrapedCounter(`${p}owner_block_candidates_total`, "An owner's accepted shares that met the network's target.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.blockCandidates })));
 
     // Pools and upstream connections.
     new ScrapedGauge(`${p}upstream_up`, '1 while some connection is subscribed and authorized on the pool, else 0.', ['pool'], registry, () => ledger.poolList().map((x) => ({ labels: { pool: x.name }, value: x.up ? 1 : 0 })));
@@ -202,6 +221,7 @@ export class ProxyMetrics {
   async *pieces(): AsyncGenerator<string> {
     const unpin = this.ledger.pin();
     this.scrapeSummary = this.ledger.summary();
+    this.scrapeOwners = this.ledger.ownerList();
     try {
       let since = performance.now();
       let first = true;
@@ -238,6 +258,7 @@ export class ProxyMetrics {
       yield '\n';
     } finally {
       this.scrapeSummary = null;
+      this.scrapeOwners = null;
       unpin();
     }
   }

@@ -231,3 +231,60 @@ t.test('owners: without a map every device is the default farm owner', async (t)
   t.equal(s.ledger.device('alice.rig')!.owner, 'farm');
   t.same(s.ledger.ownerList().map((o) => o.owner), ['farm']);
 });
+
+t.test('owners: forwarded shares and the pool verdicts per owner; the invariant holds per owner, across a map change', async (t) => {
+  const s = ownersSetup(t);
+  let shareId = 0;
+  const forward = (worker: string) => {
+    s.accept(worker, 2);
+    const id = ++shareId;
+    s.bus.emit('share.forwarded', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: id, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: T0 });
+    return id;
+  };
+  const verdict = (worker: string, id: number, v: PoolVerdict) =>
+    s.bus.emit('share.upstream', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: id, verdict: v, latencyMs: 5, at: T0 });
+  s.authorize('rack3.a1');
+  s.authorize('bob.s19');
+  const a = [forward('rack3.a1'), forward('rack3.a1'), forward('rack3.a1'), forward('rack3.a1')];
+  const b = [forward('bob.s19'), forward('bob.s19')];
+  verdict('rack3.a1', a[0]!, { kind: 'accepted' });
+  verdict('rack3.a1', a[1]!, { kind: 'rejected', code: 21, reason: 'stale' });
+  verdict('bob.s19', b[0]!, { kind: 'unanswered', cause: 'timeout', reason: 'no answer' });
+
+  // rack3 moves to bob while two of its shares are in flight: their verdicts still go to alice.
+  s.ledger.setOwners(OwnerMap.compile({ alice: { workers: [], feePercent: 2 }, bob: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'house' }));
+  verdict('rack3.a1', a[2]!, { kind: 'accepted' });
+  const after = forward('rack3.a1');
+  verdict('rack3.a1', after, { kind: 'rejected', code: 23, reason: 'low difficulty' });
+
+  const o = s.byOwner();
+  t.match(o.alice, { forwarded: 4, poolAccepted: 2, poolRejected: 1, poolUnanswered: 0, inFlight: 1 }, "alice keeps her forwards and gets their verdicts after the change");
+  t.match(o.alice!.results, { accepted: 2, stale: 1 });
+  t.match(o.bob, { forwarded: 3, poolAccepted: 0, poolRejected: 1, poolUnanswered: 1, inFlight: 1 }, 'bob: his own and rack3 from the change on');
+  t.match(o.bob!.results, { timeout: 1, low_difficulty: 1 });
+  const sum = s.ledger.summary();
+  for (const x of [...Object.values(o), sum]) {
+    const where = 'owner' in x ? `owner ${x.owner}` : 'farm';
+    t.equal(x.forwarded, x.poolAccepted + x.poolRejected + x.poolUnanswered + x.inFlight, `${where}: forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight`);
+  }
+  for (const k of ['forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight'] as const) {
+    t.equal(
+      Object.values(o).reduce((n, x) => n + x[k], 0),
+      sum[k],
+      `the owners' ${k} sums to the farm's`,
+    );
+  }
+
+  // The last in-flight shares are answered: nothing stays in flight anywhere.
+  verdict('rack3.a1', a[3]!, { kind: 'accepted' });
+  verdict('bob.s19', b[1]!, { kind: 'accepted' });
+  t.match(s.byOwner().alice, { forwarded: 4, poolAccepted: 3, inFlight: 0 });
+  t.match(s.byOwner().bob, { forwarded: 3, poolAccepted: 1, inFlight: 0 });
+});
+
+t.test("owners: a forgotten device's forwarded shares go to its name's owner", async (t) => {
+  const s = ownersSetup(t);
+  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'bob.gone', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 7, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'bob.gone', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 7, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
+  t.match(s.byOwner().bob, { devices: 0, forwarded: 1, poolAccepted: 1, inFlight: 0 });
+});

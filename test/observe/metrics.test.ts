@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { EventBus } from '../../src/core/events.js';
+import { EventBus, type PoolVerdict } from '../../src/core/events.js';
 import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, poolResultOf, type FarmLedgerOptions } from '../../src/observe/farm-ledger.js';
 import { HttpServer } from '../../src/observe/http-server.js';
@@ -432,5 +432,47 @@ t.test('owner label: every per-device series names the owner; a new map relabels
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rack3.a1",owner="bob",ip="10.0.0.1"}'), 64, 'rack3.a1 is now exported under bob');
   t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="alice.s19",owner="farm",ip="10.0.0.2"}'), 32, 'alice is no owner any more: the farm');
-  t.notOk(text.includes('owner="alice"'), 'no series under the old owner (Prometheus keeps its history)');
+  t.notOk(
+    text.split('\n').some((l) => l.startsWith('dash_proxy_device_') && l.includes('owner="alice"')),
+    'no per-device series under the old owner (Prometheus keeps its history)',
+  );
+  t.equal(seriesValue(text, 'dash_proxy_owner_work_total{owner="alice"}'), 96, "the owner family keeps what was credited to alice");
+  t.equal(seriesValue(text, 'dash_proxy_owner_work_total{owner="bob"}'), 0, 'bob has had no share since the change');
+});
+
+t.test('per-owner families: shares, work, forwarded, the pool verdicts and in flight, credited at the time of each share', async (t) => {
+  const s = setup(t, { owners: OwnerMap.compile({ alice: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }) });
+  s.authorize('rack3.a1', 1);
+  s.authorize('rig-9', 2);
+  const forward = (worker: string, shareId: number) =>
+    s.bus.emit('share.forwarded', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId, jobId: 'j', difficulty: 8, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: T0 });
+  const verdict = (worker: string, shareId: number, verdict: PoolVerdict) =>
+    s.bus.emit('share.upstream', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId, verdict, latencyMs: 3, at: T0 });
+  for (let i = 1; i <= 3; i++) {
+    s.accept('rack3.a1', 1, 8);
+    forward('rack3.a1', i);
+  }
+  s.accept('rig-9', 2, 4);
+  forward('rig-9', 4);
+  s.bus.emit('share.rejected', { sessionId: 2, worker: 'rig-9', ip: '10.0.0.2', reason: 'stale', code: 21, message: 'stale', at: T0 });
+  verdict('rack3.a1', 1, { kind: 'accepted' });
+  verdict('rack3.a1', 2, { kind: 'rejected', code: 21, reason: 'stale' });
+  verdict('rig-9', 4, { kind: 'unanswered', cause: 'timeout', reason: 'no answer' });
+  const text = await s.render();
+  const v = (series: string) => seriesValue(text, `dash_proxy_${series}`);
+  t.equal(v('owner_shares_total{owner="alice",result="accepted"}'), 3);
+  t.equal(v('owner_shares_total{owner="farm",result="rejected"}'), 1);
+  t.equal(v('owner_work_total{owner="alice"}'), 24);
+  t.equal(v('owner_work_total{owner="farm"}'), 4);
+  t.equal(v('owner_forwarded_shares_total{owner="alice"}'), 3);
+  t.equal(v('owner_upstream_shares_total{owner="alice",result="accepted"}'), 1);
+  t.equal(v('owner_upstream_shares_total{owner="alice",result="stale"}'), 1);
+  t.equal(v('owner_upstream_shares_total{owner="farm",result="timeout"}'), 1);
+  t.equal(v('owner_in_flight_shares{owner="alice"}'), 1);
+  t.equal(v('owner_in_flight_shares{owner="farm"}'), 0);
+  t.equal(v('owner_block_candidates_total{owner="alice"}'), 0);
+  for (const owner of ['alice', 'farm']) {
+    const verdicts = familyLines(text, 'dash_proxy_owner_upstream_shares_total').filter((l) => l.includes(`owner="${owner}"`)).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+    t.equal(v(`owner_forwarded_shares_total{owner="${owner}"}`), verdicts + v(`owner_in_flight_shares{owner="${owner}"}`)!, `${owner}: forwarded = the verdicts + in flight`);
+  }
 });
