@@ -26,6 +26,7 @@ import { LedgerRetention } from './books/ledger-retention.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
+import { OwnerPayouts } from './observe/owner-payouts.js';
 
 /**
  * The whole proxy wired from a validated configuration: upstream slots, the proxy core, the device server,
@@ -91,12 +92,17 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     log.child({ component: 'devices' }),
   );
 
+  // The books' reader (its own worker thread; null without books): each owner's last payout for the
+  // dashboard and /api/owners is read from it in the background, and /api/ledger/... below serves it.
+  const booksReader = openLedgerReader(config.ledger, { threaded: true });
+  const payouts = booksReader ? new OwnerPayouts({ read: (range) => booksReader.payouts(range), log: log.child({ component: 'dashboard' }) }) : null;
+
   const http = new HttpServer(httpServerOptions(config));
   const metrics = new ProxyMetrics(bus, ledger, { labelIp: metricsOptions(config).labelIp });
   registerMetricsRoute(http, metrics);
-  registerApiRoutes(http, ledger);
+  registerApiRoutes(http, ledger, payouts ? { payouts } : {});
   registerDashboardRoutes(http);
-  const feed = attachFeed(http, ledger, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }) });
+  const feed = attachFeed(http, ledger, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }), ...(payouts ? { payouts } : {}) });
   http.route({ method: 'GET', path: '/healthz', public: true, handler: (_req, res) => sendJson(res, 200, { status: 'alive' }) });
   http.route({
     method: 'GET',
@@ -131,9 +137,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     alerts.watchBooks(books);
   }
   // Reading the books (and recording payouts) over /api/ledger/..., from a worker thread of its own, with the
-  // owners and books in force.
-  const booksReader = openLedgerReader(config.ledger, { threaded: true });
-  if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod });
+  // owners and books in force; a payout recorded there is read again at once for the owners view.
+  if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod, onPayout: () => void payouts?.refresh() });
 
   let started = false;
   return {
@@ -175,6 +180,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       alerts.start();
       summaries.start();
       retention?.start();
+      payouts?.start();
       started = true;
       const scheme = live.config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
       log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: live.config.pools.map((p) => p.url) });
@@ -200,6 +206,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       // finishes its step: the writer closes the store).
       await retention?.stop();
       await books?.stop('stopped');
+      await payouts?.stop();
       await booksReader?.close();
       await devices.close();
       // The feed first: open websockets would otherwise hold the HTTP server's close.

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createProxyApp, type ProxyApp } from '../../src/app.js';
 import { HASHES_PER_DIFF1 } from '../../src/chain/target.js';
 import { loadX11Wasm } from '../../src/chain/x11-wasm.js';
@@ -63,6 +66,8 @@ export interface DashboardSutOptions {
   seed?: number;
   /** Demo only: the owners section of the proxy's configuration (default: none, every device the farm's). */
   owners?: Record<string, { workers?: string[]; feePercent?: number }>;
+  /** Demo only: keep books in a temporary SQLite file (removed at close); default: no books. */
+  books?: boolean;
 }
 
 export function startDashboardSut(opts: DashboardSutOptions = {}): Promise<DashboardSut> {
@@ -96,6 +101,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
   let httpPort = 0;
   let app: ProxyApp | null = null;
   let feed: Feed | null = null;
+  const booksDir = opts.books ? mkdtempSync(join(tmpdir(), 'dash-proxy-dashboard-books-')) : null;
 
   async function startProxy(): Promise<void> {
     const config = buildConfig({
@@ -107,6 +113,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
       difficulty: { start: 2.5e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
       shutdown: { drainSeconds: 1 },
       ...(opts.owners ? { owners: opts.owners } : {}),
+      ...(booksDir ? { ledger: { path: join(booksDir, 'books.sqlite') } } : {}),
     });
     const next = await createProxyApp(config, { hasher, log: silentLogger });
     feed = next.feed;
@@ -167,6 +174,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
       await fleet.stop();
       await stopProxy();
       await pool.close();
+      if (booksDir) rmSync(booksDir, { recursive: true, force: true });
     },
   };
 }

@@ -276,6 +276,14 @@ t.test('/api/owners: each owner with its devices, hashrate and credited work; th
   t.equal(by.alice.shareOfWork, 35_000 / 36_000);
   t.equal(by.bob.shareOfWork, 1000 / 36_000);
   t.equal(by.farm.shareOfWork, 0);
+  // The pool's verdicts per owner: credited with the forward, the invariant per owner, summing to the farm's.
+  const summary = (await s.get('/api/summary')).json();
+  t.match(by.alice, { forwarded: 7, poolAccepted: 1, poolRejected: 1, poolUnanswered: 0, inFlight: 5, results: { accepted: 1, stale: 1 } });
+  for (const o of body.owners) t.equal(o.forwarded, o.poolAccepted + o.poolRejected + o.poolUnanswered + o.inFlight, `${o.owner}: forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight`);
+  for (const k of ['forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight']) {
+    t.equal(body.owners.reduce((n: number, o: any) => n + o[k], 0), summary[k], `the owners' ${k} sums to the farm's`);
+  }
+  t.same(body.payouts, { books: false, lastPayouts: {}, checkedAt: null, error: null }, 'no books: no payouts, and it says so');
 
   const devices = (await s.get('/api/devices')).json().devices;
   t.same(

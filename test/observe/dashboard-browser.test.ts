@@ -154,7 +154,7 @@ t.test('dashboard routes: token, content types, CSP, no inline code, no other ho
 });
 
 t.test('dashboard in headless Chromium against the running farm', { skip, timeout: 240_000 }, async (t) => {
-  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500, owners: OWNERS });
+  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500, owners: OWNERS, books: true });
   const port = Number(new URL(sut.baseUrl).port);
 
   const context = await launch(t);
@@ -239,6 +239,40 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
     'devices per owner by the patterns',
   );
   t.ok(await page.isVisible('#owner-list li[data-owner="alice"]'), 'the owners panel is shown');
+  // What the pool made of each owner's forwarded shares, as the farm counts it (the page may trail it by a tick).
+  for (const o of sut.stats.ownerList()) {
+    const text = await page.textContent(`#owner-list li[data-owner="${o.owner}"] .owner-pool`);
+    const [accepted, rejected, unanswered] = (/^pool (\S+) \/ (\S+) \/ (\S+)$/.exec(text ?? '') ?? []).slice(1).map(number);
+    t.ok(accepted! > 0 && accepted! <= o.poolAccepted && rejected! <= o.poolRejected && unanswered! <= o.poolUnanswered, `${o.owner}: pool verdicts on the page (${text}) are the farm's (${o.poolAccepted} / ${o.poolRejected} / ${o.poolUnanswered}) or just behind`);
+  }
+
+  // The books are on and hold no payout yet: every owner says so. A payout recorded over the API (as the
+  // operator would) then shows as each owner's last payout: its split's total, from the books.
+  await page.waitForFunction(() => document.querySelectorAll('#owner-list li[data-owner] .owner-payout.none').length === 3, undefined, WAIT);
+  t.ok(await page.isHidden('#owner-books'), 'books on: no "books off" note');
+  const paid = await fetch(`${sut.baseUrl}/api/ledger/payouts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ amount: '1.5', from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date().toISOString(), note: 'browser test' }),
+  });
+  t.equal(paid.status, 201, 'payout recorded');
+  const payout = (await paid.json()) as { id: number; amount: string; splits: { owner: string; total: string }[] };
+  t.same(payout.splits.map((x) => x.owner).sort(), ['alice', 'bob', 'farm'], 'split among the three owners');
+  const splitOf = Object.fromEntries(payout.splits.map((x) => [x.owner, x.total]));
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll<HTMLElement>('#owner-list li[data-owner] .owner-payout')].filter((el) => el.dataset.payoutId === String(id)).length === 3,
+    payout.id,
+    WAIT,
+  );
+  for (const owner of ['alice', 'bob', 'farm']) {
+    const shown = await page.$eval(`#owner-list li[data-owner="${owner}"] .owner-payout`, (el) => ({ text: el.textContent ?? '', amount: (el as HTMLElement).dataset.amount, title: (el as HTMLElement).title }));
+    t.equal(shown.amount, splitOf[owner], `${owner}: last payout ${shown.amount} DASH, its split's total`);
+    t.match(shown.text, new RegExp(`^paid ${splitOf[owner]!.replace('.', '\\.')} DASH · \\d+s ago$`), `${owner}: amount and when (${shown.text})`);
+    t.match(shown.title, new RegExp(`^payout #${payout.id} of 1\\.50000000 DASH \\(PROP\\)`), `${owner}: which payout`);
+  }
+  const apiOwners = (await (await fetch(`${sut.baseUrl}/api/owners`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { payouts: { books: boolean; lastPayouts: Record<string, { amount: string; payoutId: number }> } };
+  t.equal(apiOwners.payouts.books, true);
+  t.same(Object.fromEntries(Object.entries(apiOwners.payouts.lastPayouts).map(([o, p]) => [o, p.amount])), splitOf, '/api/owners has the same last payouts');
   // The filter matches owners too.
   await page.fill('#filter', 'bob');
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '10 of 24', undefined, WAIT);
@@ -376,6 +410,8 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '23', undefined, { timeout: 60_000, polling: 100 });
   t.equal(await page.$(`#grid-body .row[data-worker="${victim}"]`), null, 'the killed device is not in the new proxy');
   t.equal(sut.stats.deviceCount, 23, 'the page shows what the restarted proxy knows');
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('#owner-list li[data-owner="alice"] .owner-payout')?.dataset.amount !== undefined, undefined, WAIT);
+  t.equal(await page.getAttribute('#owner-list li[data-owner="alice"] .owner-payout', 'data-amount'), splitOf.alice!, "alice's last payout read again from the books by the restarted proxy");
   t.pass('reconnected by itself and shows the restarted proxy');
 
   const foreign = requests.filter((u) => !u.startsWith(`http://127.0.0.1:${port}/`) && !u.startsWith(`ws://127.0.0.1:${port}/`));
@@ -451,6 +487,10 @@ t.test('10,000 devices: the table stays virtual; update cost measured', { skip, 
     return performance.now() - t0;
   });
   t.comment(`sorting 10,000 devices by hashrate, click to next frame: ${sortMs.toFixed(1)} ms`);
+  // This farm keeps no books: the owners panel says so and shows no payout.
+  t.match(await page.textContent('#owner-books'), /^Books off: /, 'books off: the owners panel says so');
+  t.ok(await page.isVisible('#owner-books'));
+  t.equal(await page.$$eval('#owner-list .owner-payout', (els) => els.length), 0, 'no payout line without books');
   await mkdir(OUT_DIR, { recursive: true });
   const shot = join(OUT_DIR, 'dashboard-10k.png');
   await page.screenshot({ path: shot });

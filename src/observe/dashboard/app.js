@@ -90,6 +90,8 @@
   let connections = [];
   /** OwnerView[] (src/observe/farm-ledger.ts): every owner, with the devices it has now and its credited work. */
   let owners = [];
+  /** PayoutsView (src/observe/owner-payouts.ts): each owner's last payout from the books, or books: false. */
+  let payouts = { books: false, lastPayouts: {}, checkedAt: null, error: null };
   let events = [];
   let sortKey = 'worker';
   let sortDir = 1;
@@ -367,6 +369,7 @@
     pools = msg.pools;
     connections = msg.connections ?? [];
     owners = msg.owners ?? [];
+    if (msg.payouts) payouts = msg.payouts;
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -467,11 +470,23 @@
 
   /**
    * The owners panel: per owner, its share of the farm's work (credited at the time of each share: a
-   * changed owners map never moves it, and a bar shows it), its devices online of all, their hashrate and
-   * its work. Biggest share first.
+   * changed owners map never moves it, and a bar shows it), its devices online of all, their hashrate, its
+   * work, what the pool made of its forwarded shares, and its last payout from the books (or a note that
+   * the proxy keeps no books). Biggest share first.
    */
   function renderOwners() {
     setText('owner-count', owners.length > 1 ? String(owners.length) : '');
+    const books = $('owner-books');
+    const booksNote = !payouts.books
+      ? 'Books off: the proxy keeps no ledger (ledger.path or ledger.url), so there are no payouts to show.'
+      : payouts.error
+        ? `Books unreadable: ${payouts.error}`
+        : payouts.checkedAt === null
+          ? 'Reading the books…'
+          : '';
+    setText('owner-books', booksNote);
+    books.hidden = booksNote === '';
+    books.classList.toggle('bad', payouts.books && payouts.error !== null);
     const sorted = owners.slice().sort((a, b) => b.work - a.work || (a.owner < b.owner ? -1 : 1));
     const items = sorted.map((o) => {
       const li = document.createElement('li');
@@ -494,11 +509,32 @@
         part('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
         part('owner-hashrate', formatHashrate(o.hashrate)),
         part('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
-        bar,
+        part(
+          'owner-pool',
+          `pool ${integer.format(o.poolAccepted)} / ${integer.format(o.poolRejected)} / ${integer.format(o.poolUnanswered)}`,
+          `forwarded: ${o.forwarded} = pool accepted ${o.poolAccepted} + rejected ${o.poolRejected} + unanswered ${o.poolUnanswered} + in flight ${o.inFlight}`,
+        ),
       );
+      if (payouts.books) li.append(payoutPart(part, payouts.lastPayouts[o.owner]));
+      li.append(bar);
       return li;
     });
     fillList($('owner-list'), items, 'No owner yet.');
+  }
+
+  /** "paid 0.12345678 DASH · 2h 05m ago" for an owner's last payout (its split's total), or "no payout yet". */
+  function payoutPart(part, p) {
+    if (!p) return part('owner-payout none', 'no payout yet', 'no recorded payout names this owner');
+    const when = new Date(p.recordedAt).toISOString();
+    const el = part(
+      'owner-payout',
+      `paid ${p.amount} DASH · ${formatAge(serverNow() - p.recordedAt)} ago`,
+      `payout #${p.payoutId} of ${p.payoutAmount} DASH (${p.method.toUpperCase()}) for ${new Date(p.from).toISOString()} to ${new Date(p.to).toISOString()}, recorded ${when}`,
+    );
+    el.dataset.amount = p.amount;
+    el.dataset.recordedAt = String(p.recordedAt);
+    el.dataset.payoutId = String(p.payoutId);
+    return el;
   }
 
   /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
