@@ -6,6 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { startDashboardSut, type DashboardSut } from '../helpers/dashboard-sut.js';
 import type { DeviceView } from '../../src/observe/farm-ledger.js';
+import type { RouteSpec } from '../../src/routing/types.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
@@ -103,7 +104,7 @@ function hashrate(text: string): number {
 }
 
 // Column order in the table (app.js COLUMNS).
-const COL = { worker: 0, owner: 1, status: 2, hashrate: 3, difficulty: 4, accepted: 5, rejected: 6, rejectRate: 7, lastShare: 8, ip: 9 };
+const COL = { worker: 0, owner: 1, target: 2, status: 3, hashrate: 4, difficulty: 5, accepted: 6, rejected: 7, rejectRate: 8, lastShare: 9, ip: 10 };
 
 /** The demo farm's owners: alice owns asic-01..09 by pattern, bob asic-10..19, the farm the rest. */
 const OWNERS = { alice: { workers: ['rack-01.asic-0?'], feePercent: 2 }, bob: { workers: ['rack-01.asic-1?'] } };
@@ -273,6 +274,14 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   const apiOwners = (await (await fetch(`${sut.baseUrl}/api/owners`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { payouts: { books: boolean; lastPayouts: Record<string, { amount: string; payoutId: number }> } };
   t.equal(apiOwners.payouts.books, true);
   t.same(Object.fromEntries(Object.entries(apiOwners.payouts.lastPayouts).map(([o, p]) => [o, p.amount])), splitOf, '/api/owners has the same last payouts');
+  // Where each device mines: today's proxy puts every device on route 'default', target 'default', and the
+  // routes panel shows that one target with weight 100% and all of the work.
+  t.equal(await page.textContent('.head-row .col-target'), 'Target');
+  for (const w of await shownWorkers(page)) t.equal(await cellText(page, w, COL.target), 'default', `${w} mines on target default`);
+  await page.waitForFunction(() => document.querySelector('#route-list li.route-target[data-route="default"][data-target="default"]') !== null, undefined, WAIT);
+  t.equal(await page.textContent('#route-list li.route-target[data-target="default"] .target-weight'), 'weight 100.0%');
+  t.equal(await page.textContent('#route-list li.route-target[data-target="default"] .target-achieved'), '100.0%');
+  t.equal(await page.textContent('#route-list li.route-target[data-target="default"] .target-devices'), '24 / 24 devices');
   // The filter matches owners too.
   await page.fill('#filter', 'bob');
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '10 of 24', undefined, WAIT);
@@ -418,6 +427,72 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   t.same(foreign, [], 'no request to any other host');
   t.ok(requests.some((u) => u.startsWith(`http://127.0.0.1:${port}/api/devices/`)), 'history came from the JSON API');
   t.same(pageErrors, [], 'no script error after the restart');
+});
+
+t.test('routes: which device mines where, and the split achieved against the weights', { skip, timeout: 240_000 }, async (t) => {
+  const pool = (name: string) => ({ name, url: `stratum+tcp://${name}:3333`, user: 'u', password: 'x' });
+  const specs: RouteSpec[] = [
+    { name: 'alice', fallback: 'default', targets: [{ name: 'alice-own', weight: 7, pools: [pool('alice-pool')] }, { name: 'fee', weight: 3, pools: [pool('fee-pool')] }] },
+    { name: 'default', fallback: 'none', targets: [{ name: 'default', weight: 1, pools: [pool('main')] }] },
+  ];
+  // 40 devices: the first 20 are alice's, 14 on her own account and 6 on the fee target; the rest default.
+  const placeOf = (i: number) => (i < 14 ? { route: 'alice', target: 'alice-own' } : i < 20 ? { route: 'alice', target: 'fee' } : { route: 'default', target: 'default' });
+  const sut = await startSut(t, { kind: 'synthetic', devices: 40, intervalMs: 500, routes: { specs, placeOf } });
+  const context = await launch(t);
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(sut.pageUrl);
+  await page.waitForFunction(() => document.getElementById('count')?.textContent === '40', undefined, WAIT);
+
+  // Each row names the target its device mines on (the route in its tooltip), as the farm has it.
+  for (const w of await shownWorkers(page)) {
+    const d = sut.stats.device(w)!;
+    t.equal(await cellText(page, w, COL.target), d.target, `${w} mines on ${d.target}`);
+    t.equal(await page.$eval(`#grid-body .row[data-worker="${w}"]`, (row, c) => (row.children[c] as HTMLElement).title, COL.target), `route ${d.route}, target ${d.target}`);
+  }
+  // Filter by target.
+  await page.fill('#filter', 'alice-own');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '14 of 40', undefined, WAIT);
+  t.ok((await shownWorkers(page)).every((w) => sut.stats.device(w)!.target === 'alice-own'), 'filter by target');
+  await page.fill('#filter', '');
+
+  // The routes panel: each route, then each target with its weight, the split achieved, devices and hashrate.
+  await page.waitForFunction(() => document.querySelectorAll('#route-list li.route-target').length === 3, undefined, WAIT);
+  t.same(await page.$$eval('#route-list li', (items) => items.map((li) => [li.className.split(' ')[0], (li as HTMLElement).dataset.route, (li as HTMLElement).dataset.target ?? null])), [
+    ['route-head', 'alice', null],
+    ['route-target', 'alice', 'alice-own'],
+    ['route-target', 'alice', 'fee'],
+    ['route-head', 'default', null],
+    ['route-target', 'default', 'default'],
+  ]);
+  const shown = await page.$$eval('#route-list li.route-target', (items) =>
+    items.map((li) => ({
+      target: (li as HTMLElement).dataset.target!,
+      achieved: Number((li.querySelector('.target-achieved') as HTMLElement).dataset.share),
+      achievedText: li.querySelector('.target-achieved')!.textContent,
+      weight: li.querySelector('.target-weight')!.textContent,
+      devices: li.querySelector('.target-devices')!.textContent,
+      fill: parseFloat((li.querySelector('.target-fill') as HTMLElement).style.width),
+      mark: parseFloat((li.querySelector('.target-mark') as HTMLElement).style.left),
+    })),
+  );
+  const farm = new Map(sut.stats.routeList().flatMap((r) => r.targets.map((x) => [x.name, x] as const)));
+  t.same(shown.map((x) => [x.target, x.weight, x.devices, x.mark]), [
+    ['alice-own', 'weight 70.0%', '14 / 14 devices', 70],
+    ['fee', 'weight 30.0%', '6 / 6 devices', 30],
+    ['default', 'weight 100.0%', '20 / 20 devices', 100],
+  ], 'weights from the routes in force, devices placed on each target');
+  for (const x of shown) {
+    const f = farm.get(x.target)!;
+    // The page trails the farm by up to a tick; 10 minutes of history make a tick's shares a small part.
+    t.ok(Math.abs(x.achieved - f.workShare) < 0.01, `${x.target}: achieved ${x.achievedText} is the farm's ${(f.workShare * 100).toFixed(2)}%`);
+    t.ok(Math.abs(x.fill - x.achieved * 100) < 0.01, `${x.target}: the bar is the split achieved (${x.fill}%)`);
+  }
+  t.ok(Math.abs(shown[0]!.achieved - 0.7) < 0.1 && Math.abs(shown[1]!.achieved - 0.3) < 0.1, "alice's split: 14 and 6 devices of about the same speed, about 70/30");
+  await mkdir(OUT_DIR, { recursive: true });
+  await page.screenshot({ path: join(OUT_DIR, 'dashboard-routes.png') });
+  t.same(pageErrors, [], 'no script error');
 });
 
 t.test('10,000 devices: the table stays virtual; update cost measured', { skip, timeout: 240_000 }, async (t) => {

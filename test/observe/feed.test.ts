@@ -582,3 +582,23 @@ t.test("payouts: every message carries each owner's last payout from the books, 
   on.feed.tick();
   t.same(((await client.next()) as DeltaMessage).payouts, view, 'a delta has it as it is now');
 });
+
+t.test('routes: every message carries them; a moved device is resent with its new target', async (t) => {
+  const { bus, stats, feed, port, clock } = await setup(t);
+  authorize(bus, 'rig-a', 1);
+  bus.emit('device.route', { sessionId: 1, worker: 'rig-a', route: 'default', target: 'default', reason: 'placed', at: T0 });
+  accept(bus, 'rig-a', 1);
+  feed.tick();
+  const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
+  const snap = (await client.next()) as SnapshotMessage;
+  t.same(snap.routes, stats.routeList(T0), 'the snapshot has FarmLedger.routeList');
+  t.match(snap.routes, [{ name: 'default', devices: 1, work: 1024, targets: [{ name: 'default', weight: 1, devices: 1, work: 1024, workShare: 1 }] }]);
+  t.match(byWorker(snap.devices).get('rig-a'), { route: 'default', target: 'default' });
+
+  clock.now = T0 + 1000;
+  bus.emit('device.route', { sessionId: 1, worker: 'rig-a', route: 'default', target: 'other', reason: 'rebalance', at: T0 + 1000 });
+  feed.tick();
+  const delta = (await client.next()) as DeltaMessage;
+  t.same(delta.devices.map((d) => [d.worker, d.route, d.target]), [['rig-a', 'default', 'other']], 'the moved device is resent');
+  t.same(delta.routes, stats.routeList(T0 + 1000), 'the delta has the routes as they are now');
+});

@@ -92,6 +92,8 @@
   let owners = [];
   /** PayoutsView (src/observe/owner-payouts.ts): each owner's last payout from the books, or books: false. */
   let payouts = { books: false, lastPayouts: {}, checkedAt: null, error: null };
+  /** RouteView[] (src/observe/farm-ledger.ts): each route with its targets' weights and the split achieved. */
+  let routes = [];
   let events = [];
   let sortKey = 'worker';
   let sortDir = 1;
@@ -135,6 +137,8 @@
   const COLUMNS = [
     { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker, title: true },
     { key: 'owner', label: 'Owner', cls: 'c-owner', value: (d) => d.owner, text: (d) => d.owner, title: true },
+    // Where the device mines: its target (names are unique proxy-wide); the tooltip names the route too.
+    { key: 'target', label: 'Target', cls: 'c-target', value: (d) => d.target ?? '', text: (d) => d.target ?? '–', title: (d) => (d.target === null ? 'not placed yet' : `route ${d.route}, target ${d.target}`) },
     { key: 'status', label: 'Status', cls: 'c-status', value: (d) => (d.online ? 0 : 1), text: (d) => (d.online ? 'online' : 'offline') },
     { key: 'hashrate', label: 'Hashrate', cls: 'c-num', value: (d) => d.hashrate, text: (d) => formatHashrate(d.hashrate), firstDir: -1 },
     { key: 'difficulty', label: 'Difficulty', cls: 'c-num', value: (d) => d.difficulty, text: (d) => formatDifficulty(d.difficulty), firstDir: -1 },
@@ -240,7 +244,7 @@
       if (row.texts[c] !== text) {
         row.texts[c] = text;
         row.cells[c].textContent = text;
-        if (COLUMNS[c].title) row.cells[c].title = text;
+        if (COLUMNS[c].title) row.cells[c].title = typeof COLUMNS[c].title === 'function' ? COLUMNS[c].title(d) : text;
       }
     }
     if (row.el.hidden) row.el.hidden = false;
@@ -341,7 +345,7 @@
   function keep(d) {
     const old = devices.get(d.worker);
     d._key = old ? old._key : naturalKey(d.worker);
-    d._search = `${d.worker}\n${d.owner}\n${d.ip}`.toLowerCase();
+    d._search = `${d.worker}\n${d.owner}\n${d.ip}\n${d.route ?? ''}\n${d.target ?? ''}`.toLowerCase();
     devices.set(d.worker, d);
   }
 
@@ -370,6 +374,7 @@
     connections = msg.connections ?? [];
     owners = msg.owners ?? [];
     if (msg.payouts) payouts = msg.payouts;
+    routes = msg.routes ?? [];
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -380,6 +385,7 @@
     renderPools();
     renderConnections();
     renderOwners();
+    renderRoutes();
     if (selected !== null) {
       renderFacts();
       if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
@@ -537,6 +543,70 @@
     return el;
   }
 
+  /**
+   * The routes panel: per route, its devices and fallback; per target, the split achieved (its part of the
+   * route's accepted work, a bar) against its weight (a mark on the bar and the percentage beside it), its
+   * devices and their measured hashrate. A route with one target shows just that target.
+   */
+  function renderRoutes() {
+    setText('route-count', routes.length > 1 ? String(routes.length) : '');
+    const items = [];
+    for (const r of routes) {
+      const head = document.createElement('li');
+      head.className = `route-head${r.configured ? '' : ' unconfigured'}`;
+      head.dataset.route = r.name;
+      const name = document.createElement('span');
+      name.className = 'route-name';
+      name.textContent = r.name;
+      name.title = r.configured ? `route ${r.name}` : `${r.name}: no longer configured; its counts stay`;
+      const meta = document.createElement('span');
+      meta.className = 'route-meta';
+      meta.textContent = `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.fallback === 'default' ? ' · falls back to default' : ''}`;
+      head.append(name, meta);
+      items.push(head);
+      for (const x of r.targets) {
+        const li = document.createElement('li');
+        li.className = `route-target${x.configured ? '' : ' unconfigured'}`;
+        li.dataset.route = r.name;
+        li.dataset.target = x.name;
+        const part = (cls, text, title) => {
+          const el = document.createElement('span');
+          el.className = cls;
+          el.textContent = text;
+          if (title) el.title = title;
+          return el;
+        };
+        const weight = x.weightShare === null ? '–' : formatPercent(x.weightShare);
+        const achieved = part('target-achieved', formatPercent(x.workShare), `split achieved: ${x.work} of the route's accepted work (difficulty units)`);
+        achieved.dataset.share = String(x.workShare);
+        const weightEl = part('target-weight', `weight ${weight}`, x.weight === null ? 'not in the routes in force' : `weight ${x.weight} of the route's ${weight}`);
+        if (x.weightShare !== null) weightEl.dataset.share = String(x.weightShare);
+        const bar = document.createElement('span');
+        bar.className = 'target-bar';
+        const fill = document.createElement('span');
+        fill.className = 'target-fill';
+        fill.style.width = `${Math.min(100, Math.max(0, x.workShare * 100))}%`;
+        bar.append(fill);
+        if (x.weightShare !== null) {
+          const mark = document.createElement('span');
+          mark.className = 'target-mark';
+          mark.style.left = `${Math.min(100, Math.max(0, x.weightShare * 100))}%`;
+          bar.append(mark);
+        }
+        li.append(
+          part('target-name', x.name, x.pools.length ? `pools: ${x.pools.join(' → ')}` : x.name),
+          achieved,
+          weightEl,
+          part('target-devices', `${integer.format(x.devicesOnline)} / ${integer.format(x.devices)} devices`, 'devices placed on it now: online / all'),
+          part('target-hashrate', formatHashrate(x.hashrate), `measured hashrate of its devices (${formatPercent(x.hashrateShare)} of the route's)`),
+          bar,
+        );
+        items.push(li);
+      }
+    }
+    fillList($('route-list'), items, 'No route yet.');
+  }
+
   /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
   function statusItem(o) {
     const li = document.createElement('li');
@@ -627,6 +697,8 @@
     status.className = `count badge ${d.online ? 'ok' : 'bad'}`;
     setText('f-owner', d.owner);
     $('f-owner').title = d.owner;
+    setText('f-target', d.target === null ? '–' : d.target);
+    $('f-target').title = d.target === null ? 'not placed yet' : `route ${d.route}, target ${d.target}`;
     setText('f-hashrate', formatHashrate(d.hashrate));
     setText('f-difficulty', formatDifficulty(d.difficulty));
     setText('f-accepted', integer.format(d.accepted));
