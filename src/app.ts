@@ -16,7 +16,8 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
-import { deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, upstreamSlotOptions } from './options.js';
+import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, upstreamSlotOptions } from './options.js';
+import type { RoutingSpec } from './routing/types.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
@@ -37,6 +38,13 @@ import { OwnerPayouts } from './observe/owner-payouts.js';
 export interface ProxyApp {
   /** The configuration in force (SIGHUP reload replaces it: see src/reload.ts). */
   config: ProxyConfig;
+  /**
+   * The routing in force (every route, its targets, `routeOf(worker)`), made from the configuration with the
+   * owners map in force; a reload that changes routes, pools or owners replaces it (src/reload.ts). Setting it
+   * is the hook the proxy's routing hangs on (Proxy.setRouting): until the proxy applies routes, it runs on
+   * the default route's first target (`defaultTargetPools`).
+   */
+  routing: RoutingSpec;
   /** Device access (worker allow-list, password, CIDR allow-list), replaceable while running. */
   readonly access: AccessPolicy;
   readonly bus: EventBus;
@@ -66,7 +74,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
-  const live = { config };
+  const live = { config, routing: routingSpec(config, ledger.owners) };
   const access = new AccessPolicy(config.access);
 
   const upstreamLog = log.child({ component: 'upstream' });
@@ -78,7 +86,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     // Channels opened later (and after a reload) take the pool list in force.
     createUpstream: (index) =>
       new UpstreamSlot({
-        ...upstreamSlotOptions(live.config),
+        ...upstreamSlotOptions(live.config, defaultTargetPools(live.routing)),
         log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
       }),
     checkAccess: (username, password) => access.checkCredentials(username, password),
@@ -151,6 +159,12 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     set config(next: ProxyConfig) {
       live.config = next;
     },
+    get routing() {
+      return live.routing;
+    },
+    set routing(next: RoutingSpec) {
+      live.routing = next;
+    },
     access,
     bus,
     ledger,
@@ -186,7 +200,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       payouts?.start();
       started = true;
       const scheme = live.config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
-      log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: live.config.pools.map((p) => p.url) });
+      log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: defaultTargetPools(live.routing).map((p) => p.url) });
       return { stratum, http: httpAddr };
     },
     async stop() {

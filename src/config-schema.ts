@@ -11,6 +11,9 @@ import type { PoolConfig } from './upstream/types.js';
 import { numberRuleSchema, scaleNumberRule, type NumberRule } from './util/number-rule.js';
 import { SLOT_DEFAULTS } from './upstream/upstream-slot.js';
 import type { JsonSchema } from './util/json-schema.js';
+import { DEFAULT_FALLBACK, DEFAULT_TARGET_WEIGHT, ROUTE_NAME, type RouteConfig } from './routing/route-table.js';
+import { ROUTING_TIMING_DEFAULTS, ROUTING_TIMING_RULES } from './routing/timing.js';
+import { DEFAULT_ROUTE, DEFAULT_TARGET } from './routing/default-route.js';
 
 /**
  * The configuration's shape, defaults and rules, written once. The defaults are the components' own
@@ -19,7 +22,12 @@ import type { JsonSchema } from './util/json-schema.js';
  * with and that ships as config/proxy.schema.json (`npm run config-schema` writes it) for editors.
  */
 export interface ProxyConfig {
+  /** The default route's one target (`default`); empty when a route without `match` is the default route. */
   pools: PoolConfig[];
+  /** Routes: which workers (owners, patterns) split their hashrate among which targets (pool lists), by weight. */
+  routes: RouteConfig[];
+  /** How often and how far the split is corrected, and how a single device's time is sliced. */
+  routing: { rebalanceSeconds: number; maxMovesPerRebalance: number; slicePeriodSeconds: number; minSliceSeconds: number };
   listen: { host: string; port: number; tls: { cert: string; key: string } | null };
   http: { host: string; port: number; token: string | null; allowedOrigins: string[] };
   /** 'farm': shares go upstream under the pool's user; 'passthrough': under each device's own name. */
@@ -67,6 +75,13 @@ const seconds = (ms: number) => ms / 1000;
 
 export const DEFAULT_CONFIG: ProxyConfig = {
   pools: [],
+  routes: [],
+  routing: {
+    rebalanceSeconds: seconds(ROUTING_TIMING_DEFAULTS.rebalanceMs),
+    maxMovesPerRebalance: ROUTING_TIMING_DEFAULTS.maxMovesPerRebalance,
+    slicePeriodSeconds: seconds(ROUTING_TIMING_DEFAULTS.slicePeriodMs),
+    minSliceSeconds: seconds(ROUTING_TIMING_DEFAULTS.minSliceMs),
+  },
   listen: { host: '0.0.0.0', port: 3333, tls: null },
   http: { host: '0.0.0.0', port: 8080, token: null, allowedOrigins: [] },
   workerMode: PROXY_DEFAULTS.workerMode,
@@ -159,6 +174,39 @@ export const WEBHOOK_SCHEMA: JsonSchema = {
   },
 };
 
+const NAME = (what: string): JsonSchema => ({ type: 'string', pattern: ROUTE_NAME.pattern, description: `${what}: ${ROUTE_NAME.words}` });
+
+const TARGET: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'pools'],
+  properties: {
+    name: NAME(`the target's name, unique across routes ("${DEFAULT_TARGET}" only in the default route)`),
+    weight: num({ positive: true }, DEFAULT_TARGET_WEIGHT, "the target's share of the route's measured hashrate, against the other targets' weights (97 and 3: 97% and 3%)"),
+    pools: { type: 'array', minItems: 1, items: POOL, description: "the target's pools in failover order, each with its own login" },
+  },
+};
+
+const ROUTE: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'targets'],
+  properties: {
+    name: NAME(`the route's name, unique; "${DEFAULT_ROUTE}" is the route without match`),
+    match: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        owners: texts('owners (names in `owners`, or books.farmOwner) whose workers this route takes'),
+        workers: texts('worker patterns this route takes: * any run of characters, ? one, case as written'),
+      },
+      description: 'which workers this route takes (at least one owner or pattern); a route without match is the default route, which takes every worker no route takes',
+    },
+    targets: { type: 'array', minItems: 1, items: TARGET, description: "where the route's hashrate goes, split by weight" },
+    fallback: oneOf(['default', 'none'], DEFAULT_FALLBACK, "when every target is down: 'default' mines on the default route until one is back, 'none' waits"),
+  },
+};
+
 const ALERT_WORDS: Record<keyof typeof ALERT_NUMBER_RULES, string> = {
   offlineGraceSeconds: 'a device is reported offline only when not back within this',
   groupWindowSeconds: 'alerts of one kind within this window become one message',
@@ -195,10 +243,19 @@ export function configSchema(): JsonSchema {
     description: 'Generated from src/config-schema.ts by `npm run config-schema`: do not edit by hand.',
     type: 'object',
     additionalProperties: false,
-    required: ['pools'],
+    // Without a default route in `routes` (one without match), `pools` is it: at least one pool.
+    if: { type: 'object', not: { type: 'object', required: ['routes'], properties: { routes: { type: 'array', contains: { type: 'object', not: { type: 'object', required: ['match'], properties: { match: { type: 'object' } } } } } } } },
+    then: { type: 'object', required: ['pools'], properties: { pools: { type: 'array', minItems: 1 } } },
     properties: {
       $schema: { type: 'string', description: 'this schema, for editors' },
-      pools: { type: 'array', minItems: 1, items: POOL, default: [], description: 'pools in failover order' },
+      pools: { type: 'array', items: POOL, default: [], description: 'pools in failover order: the default route\'s target "default" (leave it out when a route without match is the default route)' },
+      routes: { type: 'array', items: ROUTE, default: [], description: 'routes in any order (their rules may not overlap); a worker no route takes mines on the default route' },
+      routing: section('how the split of each route is kept to its weights', {
+        rebalanceSeconds: fromRule(scaleNumberRule(ROUTING_TIMING_RULES.rebalanceMs, 1 / 1000), d.routing.rebalanceSeconds, "how often each route's split is planned again from the measured hashrate"),
+        maxMovesPerRebalance: fromRule(ROUTING_TIMING_RULES.maxMovesPerRebalance, d.routing.maxMovesPerRebalance, 'whole devices moved per route per rebalance at most (the rest next time)'),
+        slicePeriodSeconds: fromRule(scaleNumberRule(ROUTING_TIMING_RULES.slicePeriodMs, 1 / 1000), d.routing.slicePeriodSeconds, 'a time-sliced device visits each of its targets once in this period'),
+        minSliceSeconds: fromRule(scaleNumberRule(ROUTING_TIMING_RULES.minSliceMs, 1 / 1000), d.routing.minSliceSeconds, 'no slice shorter than this: a smaller fraction makes the period longer'),
+      }),
       listen: section('where devices connect', {
         host: text(d.listen.host, 'address devices connect to'),
         port: int({ min: 0, max: 65535 }, d.listen.port, 'Stratum port for devices'),

@@ -6,10 +6,12 @@ import { ownersProblems, withOwnerDefaults } from './books/owners.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
 import { poolListProblems } from './upstream/upstream-slot.js';
 import type { PoolConfig } from './upstream/types.js';
-import { closestName, schemaChecker, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
+import { closestName, schemaChecker, type FieldMessage, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
 import { duplicateKeys } from './util/json-duplicate-keys.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
 import { ledgerConfigProblems } from './books/ledger-location.js';
+import { routesProblems, withRouteDefaults } from './config-routes.js';
+import { ROUTE_NAME } from './routing/route-table.js';
 
 export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
 
@@ -124,6 +126,14 @@ export function buildConfig(...layers: (Record<string, Json> | undefined)[]): Pr
 
 const SCHEMA = configSchema();
 
+/** The words of a pool list's fields, wherever the list is (`pools`, a target's `pools`). */
+const poolMessages = (at: string): Record<string, FieldMessage> => ({
+  [`${at}[]`]: { text: () => 'must be an object with url, user and password' },
+  [`${at}[].url`]: { text: () => 'must be a string like stratum+tcp://host:port' },
+  [`${at}[].user`]: { text: () => 'must be the pool login (wallet address or account.worker)' },
+});
+const TARGET_POOLS = 'routes[].targets[].pools';
+
 const checker = schemaChecker(SCHEMA, {
   pools: {
     text: (keyword, value) =>
@@ -131,9 +141,19 @@ const checker = schemaChecker(SCHEMA, {
         ? `must be a list of pools, [{"url": ..., "user": ...}], not ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`
         : `must list at least one pool: [{"url": "stratum+tcp://host:port", "user": "...", "password": "${POOL_DEFAULTS.password}"}] (or use --pool URL --user NAME)`,
   },
-  'pools[]': { text: () => 'must be an object with url, user and password' },
-  'pools[].url': { text: () => 'must be a string like stratum+tcp://host:port' },
-  'pools[].user': { text: () => 'must be the pool login (wallet address or account.worker)' },
+  ...poolMessages('pools'),
+  [TARGET_POOLS]: {
+    text: (keyword, value) =>
+      keyword === 'type' && value !== null
+        ? `must be a list of pools, [{"url": ..., "user": ...}], not ${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`
+        : `must list at least one pool, the target's pools in failover order: [{"url": "stratum+tcp://host:port", "user": "...", "password": "${POOL_DEFAULTS.password}"}]`,
+  },
+  ...poolMessages(TARGET_POOLS),
+  'routes[].name': { text: (_keyword, value) => `must be ${ROUTE_NAME.words} (got ${JSON.stringify(value)})` },
+  'routes[].targets[].name': { text: (_keyword, value) => `must be ${ROUTE_NAME.words} (got ${JSON.stringify(value)})` },
+  'routes[].targets[].weight': {
+    text: (_keyword, value) => `must be a finite number > 0, the target's share against the route's other targets (got ${typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value))})`,
+  },
   'listen.tls': { whole: true, text: () => 'must be null or {"cert": "path/to/cert.pem", "key": "path/to/key.pem"}' },
 });
 
@@ -148,20 +168,18 @@ export function validateConfig(input: Json): ProxyConfig {
     if (!seen(path)) problems.push({ path, message });
   };
 
-  const pools = normalizePools(root.pools);
-  for (const p of poolListProblems(pools)) later(p.path, p.message);
-  pools.forEach((pool, i) => {
-    const at = `pools[${i}]`;
-    // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.
-    const host = placeholderHost(pool.url);
-    if (host) later(`${at}.url`, `${at}.url: ${host} is a placeholder from the example: put your pool's address`);
-    if (typeof pool.tlsCa === 'string') {
-      const read = readCaFile(pool.tlsCa);
-      if (typeof read === 'string') pool.tlsCa = read;
-      else later(`${at}.tlsCa`, `${at}.tlsCa: ${read.problem}`);
-    }
-  });
-  root.pools = pools;
+  root.pools = checkedPools(root.pools, 'pools', later);
+  // Routes: each target's pools as the top-level ones, then what concerns several fields (src/config-routes.ts).
+  root.routes = withRouteDefaults(root.routes) as Json;
+  if (Array.isArray(root.routes)) {
+    root.routes.forEach((route, i) => {
+      if (!isTree(route) || !Array.isArray(route.targets)) return;
+      route.targets.forEach((target, j) => {
+        if (isTree(target)) target.pools = checkedPools(target.pools, `routes[${i}].targets[${j}].pools`, later) as unknown as Json;
+      });
+    });
+  }
+  for (const p of routesProblems(root.routes, root.pools, root.owners, root.books)) later(p.path, p.message);
 
   const cidrs = getPath(root, ['access', 'allowCidrs']);
   if (Array.isArray(cidrs)) {
@@ -204,6 +222,33 @@ function placeholderHost(url: unknown): string | null {
   } catch {
     return null;
   }
+}
+
+/** The upstream's rules name a pool list `pools` (`pools[1].url: ...`): the same words for the list at `at`. */
+export function poolsAt(text: string, at: string): string {
+  return text.startsWith('pools') ? at + text.slice('pools'.length) : text;
+}
+
+/**
+ * A pool list (the top-level `pools` or a target's) with its defaults, and what the schema cannot check, each
+ * problem named from `at` (`routes[0].targets[1].pools[0].url`). An empty list is the schema's to refuse.
+ */
+function checkedPools(raw: unknown, at: string, later: (path: string, message: string) => void): PoolConfig[] {
+  const pools = normalizePools(raw);
+  if (pools.length === 0) return pools;
+  for (const p of poolListProblems(pools)) later(poolsAt(p.path, at), poolsAt(p.message, at));
+  pools.forEach((pool, i) => {
+    const field = `${at}[${i}]`;
+    // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.
+    const host = placeholderHost(pool.url);
+    if (host) later(`${field}.url`, `${field}.url: ${host} is a placeholder from the example: put your pool's address`);
+    if (typeof pool.tlsCa === 'string') {
+      const read = readCaFile(pool.tlsCa);
+      if (typeof read === 'string') pool.tlsCa = read;
+      else later(`${field}.tlsCa`, `${field}.tlsCa: ${read.problem}`);
+    }
+  });
+  return pools;
 }
 
 /** Each pool with its defaults: a name by position, password x, certificate checks on. */

@@ -3,6 +3,10 @@ import type { ProxyConfig } from './config-schema.js';
 import type { DeviceLimits, DeviceServerOptions } from './downstream/server.js';
 import type { ProxyLiveOptions, ProxyOptions } from './proxy/proxy.js';
 import type { VardiffOptions } from './proxy/vardiff.js';
+import { DEFAULT_ROUTE } from './routing/default-route.js';
+import { routeTable } from './routing/route-table.js';
+import type { RoutingSpec, RoutingTiming } from './routing/types.js';
+import type { PoolConfig } from './upstream/types.js';
 import type { UpstreamSlotOptions } from './upstream/upstream-slot.js';
 
 /**
@@ -51,10 +55,10 @@ export function deviceServerOptions(c: ProxyConfig): Omit<DeviceServerOptions, '
   return { host: c.listen.host, port: c.listen.port, ...deviceLimits(c.limits) };
 }
 
-/** One upstream slot's options over the configured pool list (the wiring adds its log). */
-export function upstreamSlotOptions(c: ProxyConfig): Omit<UpstreamSlotOptions, 'log'> {
+/** One upstream slot's options over a pool list (a target's: `routing.routes[].targets[].pools`; the wiring adds its log). */
+export function upstreamSlotOptions(c: ProxyConfig, pools: PoolConfig[]): Omit<UpstreamSlotOptions, 'log'> {
   return {
-    pools: c.pools,
+    pools,
     failoverAfter: c.upstream.failoverAfterAttempts,
     probeIntervalMs: ms(c.upstream.probeIntervalSeconds),
     connection: { submitTimeoutMs: ms(c.upstream.submitTimeoutSeconds), connectTimeoutMs: ms(c.upstream.connectTimeoutSeconds) },
@@ -74,4 +78,31 @@ export function metricsOptions(c: ProxyConfig): { labelIp: boolean; retentionSec
 /** The owners map the farm ledger credits work by (compiled; throws OwnersError naming every problem). */
 export function ownerMap(c: ProxyConfig): OwnerMap {
   return OwnerMap.compile(c.owners, c.books);
+}
+
+/**
+ * The routing in force: every route (the default one last) and `routeOf(worker)`, which resolves owners with
+ * `owners` (the owners map in force: a reload that changes owners, routes or pools makes a new one).
+ */
+export function routingSpec(c: ProxyConfig, owners: OwnerMap): RoutingSpec {
+  return routeTable(c, owners);
+}
+
+/** How often and how far the split is corrected, and how a single device's time is sliced. */
+export function routingTiming(c: ProxyConfig): RoutingTiming {
+  return {
+    rebalanceMs: ms(c.routing.rebalanceSeconds),
+    maxMovesPerRebalance: c.routing.maxMovesPerRebalance,
+    slicePeriodMs: ms(c.routing.slicePeriodSeconds),
+    minSliceMs: ms(c.routing.minSliceSeconds),
+  };
+}
+
+/**
+ * The pools a proxy with one pool list runs on: the default route's first target (`pools`, unless a route
+ * without match is the default route). What app.ts and reload.ts give the proxy until it applies every route
+ * (Proxy.setRouting).
+ */
+export function defaultTargetPools(routing: RoutingSpec): PoolConfig[] {
+  return routing.routes.find((r) => r.name === DEFAULT_ROUTE)!.targets[0]!.pools;
 }

@@ -2,25 +2,17 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { problemsOf } from './helpers/config-problems.js';
 import AjvModule from 'ajv';
 import { configSchema, configSchemaText, WEBHOOK_SCHEMA } from '../src/config-schema.js';
 import { DEFAULT_ALERTS_CONFIG, WEBHOOK_FIELDS } from '../src/observe/alerts.js';
 import { getPath, leafPaths } from '../src/util/path.js';
-import { buildConfig, ConfigError, configFromEnv, DEFAULT_CONFIG, readConfigFile, validateConfig } from '../src/config.js';
+import { buildConfig, configFromEnv, DEFAULT_CONFIG, readConfigFile, validateConfig } from '../src/config.js';
 import { configFromFlags } from '../src/commands/start.js';
 import { UsageError } from '../src/commands/command.js';
 
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const pool = { url: 'stratum+tcp://127.0.0.1:3333', user: 'Xaddr.farm' };
-const problemsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-};
 
 t.test('the example config file is valid but for its placeholder pools, which are refused by name', async (t) => {
   const example = readConfigFile(path.resolve('config/proxy.example.json'));

@@ -3,7 +3,9 @@ import { buildConfig, DEFAULT_CONFIG } from '../src/config.js';
 import { EventBus } from '../src/core/events.js';
 import { DEFAULT_DEVICE_LIMITS, DeviceServer } from '../src/downstream/server.js';
 import { DEFAULT_ALERTS_CONFIG } from '../src/observe/alerts.js';
-import { deviceLimits, deviceServerOptions, httpServerOptions, metricsOptions, proxyLiveOptions, proxyOptions, upstreamSlotOptions, vardiffOptions } from '../src/options.js';
+import { defaultTargetPools, deviceLimits, deviceServerOptions, httpServerOptions, metricsOptions, proxyLiveOptions, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions, vardiffOptions } from '../src/options.js';
+import { OwnerMap } from '../src/books/owners.js';
+import { ROUTING_TIMING_DEFAULTS } from '../src/routing/timing.js';
 import { Proxy, PROXY_DEFAULTS } from '../src/proxy/proxy.js';
 import { DEFAULT_START_DIFFICULTY, DEFAULT_VARDIFF } from '../src/proxy/vardiff.js';
 import { DEFAULTS as POOL_CONNECTION_DEFAULTS } from '../src/upstream/pool-connection.js';
@@ -24,13 +26,14 @@ t.test("the configuration's defaults, mapped to options, are each component's ow
   t.same(vardiffOptions(c.difficulty), configurableVardiff, 'vardiff (vardiff.ts)');
   t.same(proxyOptions(c), { ...PROXY_DEFAULTS, vardiff: configurableVardiff }, 'proxy (proxy.ts)');
   t.equal(c.difficulty.start, DEFAULT_START_DIFFICULTY);
-  t.same(upstreamSlotOptions(c), {
+  t.same(upstreamSlotOptions(c, pools), {
     pools,
     failoverAfter: SLOT_DEFAULTS.failoverAfter,
     probeIntervalMs: SLOT_DEFAULTS.probeIntervalMs,
     connection: { submitTimeoutMs: POOL_CONNECTION_DEFAULTS.submitTimeoutMs, connectTimeoutMs: POOL_CONNECTION_DEFAULTS.connectTimeoutMs },
   }, 'upstream (upstream-slot.ts, pool-connection.ts)');
   t.same(c.alerts, DEFAULT_ALERTS_CONFIG, 'alerts (alerts.ts)');
+  t.same(routingTiming(c), ROUTING_TIMING_DEFAULTS, 'routing timings (routing/timing.ts)');
 });
 
 t.test('a component built with no options runs with the limits the default configuration sets', async (t) => {
@@ -70,8 +73,18 @@ t.test('seconds become milliseconds, names become the components\' names', async
   const vardiff = { minDifficulty: 2, maxDifficulty: 5000, targetSharesPerMinute: 6, retargetSeconds: 45, maxStep: 2 };
   t.same(proxyOptions(c), { expectedDevices: 300, minDeviceExtranonce2: 4, maxUpstreamConnections: 2, workerMode: 'passthrough', startDifficulty: 50, vardiff, difficultyMultiplier: 256 });
   t.same(proxyLiveOptions(c), { startDifficulty: 50, vardiff }, 'what SIGHUP applies to the proxy');
-  t.same(upstreamSlotOptions(c), { pools: c.pools, failoverAfter: 2, probeIntervalMs: 12_000, connection: { submitTimeoutMs: 4000, connectTimeoutMs: 500 } });
+  t.same(upstreamSlotOptions(c, c.pools), { pools: c.pools, failoverAfter: 2, probeIntervalMs: 12_000, connection: { submitTimeoutMs: 4000, connectTimeoutMs: 500 } });
   t.same(httpServerOptions(c), { host: '127.0.0.2', port: 9090, token: 'secret' });
   t.same(httpServerOptions(buildConfig({ pools })).token, undefined, 'no token: open');
   t.same(metricsOptions(c), { labelIp: true, retentionSeconds: 7 });
+});
+
+t.test('routing: timings in ms, the routes with the owners map given, and the pools of the default target', async (t) => {
+  const c = buildConfig({ pools, routing: { rebalanceSeconds: 30, maxMovesPerRebalance: 2, slicePeriodSeconds: 120, minSliceSeconds: 2.5 } });
+  t.same(routingTiming(c), { rebalanceMs: 30_000, maxMovesPerRebalance: 2, slicePeriodMs: 120_000, minSliceMs: 2500 });
+  const spec = routingSpec(c, OwnerMap.compile({}));
+  t.same(spec.routes.map((r) => r.name), ['default']);
+  t.same(defaultTargetPools(spec), c.pools, 'no routes: the pools');
+  const routed = buildConfig({ routes: [{ name: 'default', targets: [{ name: 'main', pools: [{ url: 'stratum+tcp://127.0.0.1:4444', user: 'u' }] }, { name: 'b', pools }] }] });
+  t.same(defaultTargetPools(routingSpec(routed, OwnerMap.compile({}))).map((p) => p.url), ['stratum+tcp://127.0.0.1:4444'], "a configured default route: its first target's pools");
 });

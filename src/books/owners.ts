@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { BASIS_POINTS, type HostingFees, type PayoutMethod } from './payouts.js';
-import { commonMatch, hasWildcard, patternProblem, patternRegExp } from './worker-pattern.js';
+import { commonMatch, hasWildcard, patternProblem, patternRegExp } from '../util/worker-pattern.js';
 
 /**
  * Who owns a worker, for a farm that hosts its customers' machines. The rule, in order:

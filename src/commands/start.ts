@@ -34,7 +34,7 @@ export const startHelp = startFlags.helpText({
     'Every config field can also come from the environment: DASH_PROXY_LISTEN_PORT=3334, DASH_PROXY_HTTP_TOKEN=...,',
     'DASH_PROXY_POOLS=\'[{"url":"stratum+tcp://host:3333","user":"..."}]\'. Precedence: flags > environment > file > defaults.',
     'Signals: SIGTERM/SIGINT stop gracefully (devices told to reconnect, pending pool answers awaited).',
-    'SIGHUP reloads the configuration: pools, limits, difficulty and access lists apply at once; the log says what needs a restart.',
+    'SIGHUP reloads the configuration: pools, routes, limits, difficulty and access lists apply at once; the log says what needs a restart.',
   ],
 });
 

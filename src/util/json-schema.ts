@@ -69,6 +69,8 @@ function describeErrors(errors: ErrorObject[], messages: Record<string, FieldMes
     if (!out.has(path)) out.set(path, message);
   };
   for (const e of errors) {
+    // A failed `if`/`then` is reported by the `then` keyword's own problems (e.g. `pools` needs a pool).
+    if (e.keyword === 'if') continue;
     let parts = segments(e.instancePath);
     let value: unknown = e.data;
     let fieldSchema = (e.parentSchema ?? {}) as JsonSchema;

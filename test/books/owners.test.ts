@@ -4,7 +4,7 @@ import path from 'node:path';
 import t from 'tap';
 import { buildConfig, ConfigError, configFromEnv, readConfigFile } from '../../src/config.js';
 import { feeBasisPoints, OWNER_CACHE_SIZE, OwnerMap, OwnersError, ownersProblems } from '../../src/books/owners.js';
-import { commonMatch, patternProblem, patternRegExp } from '../../src/books/worker-pattern.js';
+import { commonMatch, patternProblem, patternRegExp } from '../../src/util/worker-pattern.js';
 import { mulberry32 } from '../helpers/prng.js';
 
 /**

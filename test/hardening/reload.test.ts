@@ -150,7 +150,10 @@ t.test('applyConfig: a new pool list reaches the running upstream (through the p
   await until(() => app.proxy.isReady, 'ready on A');
   const pools: string[] = [];
   app.bus.on('pool.switch', (e) => pools.push(e.to));
-  t.same(applyConfig(app, cfg([{ name: 'B', url: b.url }])), { apply: ['pools'], restartNeeded: [] });
+  const { routing, ...diff } = applyConfig(app, cfg([{ name: 'B', url: b.url }]));
+  t.same(diff, { apply: ['pools'], restartNeeded: [] });
+  t.same(routing?.routes.map((r) => [r.name, r.targets.map((x) => [x.name, x.pools.map((p) => p.name)])]), [['default', [['default', ['B']]]]], 'the new routing: the default route on B');
+  t.equal(app.routing, routing, 'the app holds it for the proxy');
   await until(() => b.connections >= 1 && app.proxy.isReady && pools.includes('B'), () => `switched to B (switches: ${pools.join(', ')})`);
   t.same(app.config.pools.map((p) => p.name), ['B']);
 });
@@ -243,4 +246,70 @@ t.test('SIGHUP owners: a new map applies from then on (devices re-resolved, cred
   t.throws(() => applyConfig(app, unchecked), ConfigError);
   t.equal(app.ledger.owners, mapInForce);
   t.same(app.config.owners, { bob: { workers: ['rig-a*'], feePercent: 0 } });
+});
+
+t.test('SIGHUP routes: a new routing for the proxy (with the owners map in force); bad routes are refused with every field named, the routing in force stays', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool({ extranonce2Size: 8 }) });
+  t.teardown(() => pool.close());
+  const target = (name: string, weight?: number) => ({ name, ...(weight !== undefined ? { weight } : {}), pools: [{ name: `${name}-pool`, url: pool.url, user: `${name}.farm` }] });
+  const cfg = (routes: unknown[], owners: Record<string, unknown> = { alice: {} }) =>
+    buildConfig({
+      pools: [{ name: 'A', url: pool.url, user: 'farm', password: 'x' }],
+      listen: { host: '127.0.0.1', port: 0, tls: null },
+      http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+      owners: owners as never,
+      routes: routes as never,
+    });
+  const app = await runningApp(t, cfg([]));
+  await until(() => app.proxy.isReady, 'ready');
+  const before = app.routing;
+  t.same(before.routes.map((r) => r.name), ['default']);
+
+  const split = [{ name: 'alice', match: { owners: ['alice'] }, targets: [target('alice-own', 98), target('fee', 2)] }];
+  const result = applyConfig(app, cfg(split));
+  t.same([result.apply, result.restartNeeded], [['routes'], []], 'routes apply live');
+  t.equal(app.routing, result.routing, 'the app holds the new routing');
+  t.same(app.routing.routes.map((r) => [r.name, r.targets.map((x) => `${x.name}:${x.weight}`)]), [['alice', ['alice-own:98', 'fee:2']], ['default', ['default:1']]]);
+  t.equal(app.routing.routeOf('alice.rig1'), 'alice', "by the owners map in force (alice's by the convention)");
+  t.match(app.records.find((r) => r.msg === 'routes in force from now on')?.fields, { routes: [{ route: 'alice', targets: [{ target: 'alice-own', weight: 98 }, { target: 'fee', weight: 2 }] }, { route: 'default' }] });
+  t.equal(app.proxy.isReady, true, 'the proxy keeps its pools (the default route did not change)');
+
+  // The owners map changes, the routes not: a new routing, resolving with the new map.
+  const owned = applyConfig(app, cfg(split, { alice: { workers: ['rack3.*'] } }));
+  t.ok(owned.routing, 'a changed owners map makes a new routing');
+  t.equal(app.routing.routeOf('rack3.01'), 'alice');
+
+  const inForce = app.routing;
+  const bad = [
+    { name: 'alice', match: { owners: ['alice', 'nobody'] }, targets: [target('alice-own', 0), { name: 'fee', pools: [] }] },
+    { name: 'racks', match: { workers: ['rack3.0*'] }, targets: [target('fee')] },
+  ];
+  t.equal(reloadConfig(app, () => cfg(bad, { alice: { workers: ['rack3.*'] } })), null, 'refused');
+  const problems = app.records.filter((r) => r.msg === 'configuration reload refused: the running configuration is kept').at(-1)!.fields.problems as string[];
+  for (const field of ['routes[0].targets[0].weight', 'routes[0].targets[1].pools', 'routes[0].match.owners[1]: unknown owner "nobody"', 'routes[1].targets[0].name "fee" is also routes[0].targets[1].name', 'routes[1].match.workers[0] "rack3.0*" overlaps routes[0].match.owners[0] "alice"']) {
+    t.ok(problems.some((p) => p.startsWith(field)), `named: ${field}`);
+  }
+  t.equal(problems.length, 5, problems.join(' | '));
+  t.equal(app.routing, inForce, 'the routing in force stays');
+  t.same(app.config.routes, cfg(split).routes, 'and so do the routes in force');
+  // A configuration that skipped validation is still checked before anything changes.
+  const unchecked = structuredClone(cfg(split, { alice: { workers: ['rack3.*'] } }));
+  unchecked.routes[0]!.targets[1]!.pools[0]!.url = 'http://nope';
+  t.throws(() => applyConfig(app, unchecked), { name: 'ConfigError', problems: [/^routes\[0\]\.targets\[1\]\.pools\[0\]\.url: pool url 'http:\/\/nope'/] });
+  t.equal(app.routing, inForce);
+});
+
+t.test('a route without match as the default route: the proxy starts on its first target (until it applies every route)', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool({ extranonce2Size: 8 }) });
+  t.teardown(() => pool.close());
+  const app = await runningApp(
+    t,
+    buildConfig({
+      listen: { host: '127.0.0.1', port: 0, tls: null },
+      http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+      routes: [{ name: 'default', targets: [{ name: 'main', weight: 70, pools: [{ name: 'M', url: pool.url, user: 'farm' }] }, { name: 'second', weight: 30, pools: [{ name: 'S', url: 'stratum+tcp://127.0.0.1:1', user: 'farm' }] }] }],
+    } as never),
+  );
+  await until(() => app.proxy.isReady && pool.connections >= 1, 'ready on the first target');
+  t.same(app.routing.routes.map((r) => [r.name, r.targets.map((x) => x.name)]), [['default', ['main', 'second']]]);
 });

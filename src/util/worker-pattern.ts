@@ -64,3 +64,59 @@ export function commonMatch(a: string, b: string): string | null {
   }
   return null;
 }
+
+/** Positions a pattern can be at after reading some characters, with every `*` able to match nothing. */
+function closure(tokens: readonly string[], at: Iterable<number>): number[] {
+  const out = new Set<number>();
+  for (let i of at) {
+    out.add(i);
+    while (tokens[i] === '*') out.add(++i);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+function step(tokens: readonly string[], at: readonly number[], char: string): number[] {
+  const next: number[] = [];
+  for (const i of at) {
+    const t = tokens[i];
+    if (t === '*') next.push(i);
+    else if (t === '?' || t === char) next.push(i + 1);
+  }
+  return closure(tokens, next);
+}
+
+/** States searched at most by `nameMatching` (patterns of a configuration never come near it). */
+export const NAME_SEARCH_LIMIT = 20_000;
+
+/**
+ * A non-empty worker name that every pattern of `all` matches and no pattern of `none` matches, or null when
+ * none exists. A breadth-first search over the patterns read side by side (each as the set of positions it can
+ * be at), trying the characters the patterns write and one character none of them writes: the shortest such
+ * name. Gives up (null) past NAME_SEARCH_LIMIT states.
+ */
+export function nameMatching(all: readonly string[], none: readonly string[] = []): string | null {
+  const patterns = [...all, ...none].map((p) => [...p]);
+  const literals = [...new Set(patterns.flat().filter((c) => c !== '*' && c !== '?'))].sort();
+  const other = [...'xyz0123456789abcdefghijklmnopqrstuvw'].find((c) => !literals.includes(c)) ?? '\u00a4';
+  const alphabet = [other, ...literals];
+  const ends = patterns.map((p) => p.length);
+  const accepts = (state: number[][]) =>
+    state.every((at, k) => (k < all.length ? at.includes(ends[k]!) : !at.includes(ends[k]!)));
+  const start = patterns.map((p) => closure(p, [0]));
+  const seen = new Set<string>([JSON.stringify(start)]);
+  const queue: { state: number[][]; name: string }[] = [{ state: start, name: '' }];
+  for (let head = 0; head < queue.length && seen.size <= NAME_SEARCH_LIMIT; head++) {
+    const { state, name } = queue[head]!;
+    for (const char of alphabet) {
+      const next = state.map((at, k) => step(patterns[k]!, at, char));
+      // A pattern of `all` that can no longer match: nothing further down this way.
+      if (next.some((at, k) => k < all.length && at.length === 0)) continue;
+      if (accepts(next)) return name + char;
+      const key = JSON.stringify(next);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      queue.push({ state: next, name: name + char });
+    }
+  }
+  return null;
+}
