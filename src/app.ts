@@ -17,7 +17,7 @@ import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
 import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, upstreamSlotOptions } from './options.js';
-import type { RoutingSpec } from './routing/types.js';
+import type { RouteSpec, RoutingSpec } from './routing/types.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
@@ -26,8 +26,6 @@ import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerRetention } from './books/ledger-retention.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
-import { DEFAULT_ROUTE, DEFAULT_TARGET } from './routing/default-route.js';
-import type { RouteSpec } from './routing/types.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
 import { OwnerPayouts } from './observe/owner-payouts.js';
 
@@ -69,8 +67,10 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const bus = new EventBus();
   // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics
   // retention. Owners are resolved there, where a share is counted (the core's events carry worker names).
-  // The routes in force are read from `live.config` (declared below) when a view asks, so a reload shows at once.
-  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds, owners: ownerMap(config), routes: () => routesInForce(live.config) });
+  // The routes in force (weights and pools for /api/routes, the per-target metrics and the dashboard) are
+  // read from `live.routing` (declared below: it needs the ledger's owners) when a view asks, so a reload
+  // shows at once.
+  const ledger: FarmLedger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds, owners: ownerMap(config), routes: (): readonly RouteSpec[] => live.routing.routes });
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
@@ -234,14 +234,5 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       metrics.close();
     },
   };
-}
-
-/**
- * The routes in force for the observers (weights and pools: /api/routes, the per-target metrics, the
- * dashboard). Until the configuration has `routes`, today's `pools` are the only route: 'default', with
- * the one target 'default' of weight 1.
- */
-function routesInForce(config: ProxyConfig): RouteSpec[] {
-  return [{ name: DEFAULT_ROUTE, fallback: 'none', targets: [{ name: DEFAULT_TARGET, weight: 1, pools: config.pools }] }];
 }
 
