@@ -398,6 +398,15 @@
     invalidateView();
   }
 
+  /** A <span> with a class, its text and, when given, a tooltip (text only: never markup). */
+  function span(cls, text, title) {
+    const el = document.createElement('span');
+    el.className = cls;
+    el.textContent = text;
+    if (title) el.title = title;
+    return el;
+  }
+
   function setText(id, text) {
     const el = $(id);
     if (el.textContent !== text) el.textContent = text;
@@ -498,30 +507,23 @@
       const li = document.createElement('li');
       li.className = `owner${o.farm ? ' farm-owner' : ''}${o.configured ? '' : ' unconfigured'}`;
       li.dataset.owner = o.owner;
-      const part = (cls, text, title) => {
-        const el = document.createElement('span');
-        el.className = cls;
-        el.textContent = text;
-        if (title) el.title = title;
-        return el;
-      };
       const title = o.farm ? `${o.owner}: the farm itself (books.farmOwner)` : o.configured ? o.owner : `${o.owner}: no longer in the owners map; its credited work stays`;
       const bar = document.createElement('span');
       bar.className = 'owner-bar';
       bar.style.width = `${Math.min(100, Math.max(0, o.shareOfWork * 100))}%`;
       li.append(
-        part('owner-name', o.owner, title),
-        part('owner-share', formatPercent(o.shareOfWork), "share of the farm's work"),
-        part('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
-        part('owner-hashrate', formatHashrate(o.hashrate)),
-        part('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
-        part(
+        span('owner-name', o.owner, title),
+        span('owner-share', formatPercent(o.shareOfWork), "share of the farm's work"),
+        span('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
+        span('owner-hashrate', formatHashrate(o.hashrate)),
+        span('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
+        span(
           'owner-pool',
           `pool ${integer.format(o.poolAccepted)} / ${integer.format(o.poolRejected)} / ${integer.format(o.poolUnanswered)}`,
           `forwarded: ${o.forwarded} = pool accepted ${o.poolAccepted} + rejected ${o.poolRejected} + unanswered ${o.poolUnanswered} + in flight ${o.inFlight}`,
         ),
       );
-      if (payouts.books) li.append(payoutPart(part, payouts.lastPayouts[o.owner]));
+      if (payouts.books) li.append(payoutPart(payouts.lastPayouts[o.owner]));
       li.append(bar);
       return li;
     });
@@ -529,10 +531,10 @@
   }
 
   /** "paid 0.12345678 DASH · 2h 05m ago" for an owner's last payout (its split's total), or "no payout yet". */
-  function payoutPart(part, p) {
-    if (!p) return part('owner-payout none', 'no payout yet', 'no recorded payout names this owner');
+  function payoutPart(p) {
+    if (!p) return span('owner-payout none', 'no payout yet', 'no recorded payout names this owner');
     const when = new Date(p.recordedAt).toISOString();
-    const el = part(
+    const el = span(
       'owner-payout',
       `paid ${p.amount} DASH · ${formatAge(serverNow() - p.recordedAt)} ago`,
       `payout #${p.payoutId} of ${p.payoutAmount} DASH (${p.method.toUpperCase()}) for ${new Date(p.from).toISOString()} to ${new Date(p.to).toISOString()}, recorded ${when}`,
@@ -555,31 +557,20 @@
       const head = document.createElement('li');
       head.className = `route-head${r.configured ? '' : ' unconfigured'}`;
       head.dataset.route = r.name;
-      const name = document.createElement('span');
-      name.className = 'route-name';
-      name.textContent = r.name;
-      name.title = r.configured ? `route ${r.name}` : `${r.name}: no longer configured; its counts stay`;
-      const meta = document.createElement('span');
-      meta.className = 'route-meta';
-      meta.textContent = `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.fallback === 'default' ? ' · falls back to default' : ''}`;
-      head.append(name, meta);
+      head.append(
+        span('route-name', r.name, r.configured ? `route ${r.name}` : `${r.name}: no longer configured; its counts stay`),
+        span('route-meta', `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.fallback === 'default' ? ' · falls back to default' : ''}`),
+      );
       items.push(head);
       for (const x of r.targets) {
         const li = document.createElement('li');
         li.className = `route-target${x.configured ? '' : ' unconfigured'}`;
         li.dataset.route = r.name;
         li.dataset.target = x.name;
-        const part = (cls, text, title) => {
-          const el = document.createElement('span');
-          el.className = cls;
-          el.textContent = text;
-          if (title) el.title = title;
-          return el;
-        };
         const weight = x.weightShare === null ? '–' : formatPercent(x.weightShare);
-        const achieved = part('target-achieved', formatPercent(x.workShare), `split achieved: ${x.work} of the route's accepted work (difficulty units)`);
+        const achieved = span('target-achieved', formatPercent(x.workShare), `split achieved: ${x.work} of the route's accepted work (difficulty units)`);
         achieved.dataset.share = String(x.workShare);
-        const weightEl = part('target-weight', `weight ${weight}`, x.weight === null ? 'not in the routes in force' : `weight ${x.weight} of the route's ${weight}`);
+        const weightEl = span('target-weight', `weight ${weight}`, x.weight === null ? 'not in the routes in force' : `weight ${x.weight} of the route's ${weight}`);
         if (x.weightShare !== null) weightEl.dataset.share = String(x.weightShare);
         const bar = document.createElement('span');
         bar.className = 'target-bar';
@@ -594,11 +585,11 @@
           bar.append(mark);
         }
         li.append(
-          part('target-name', x.name, x.pools.length ? `pools: ${x.pools.join(' → ')}` : x.name),
+          span('target-name', x.name, x.pools.length ? `pools: ${x.pools.join(' → ')}` : x.name),
           achieved,
           weightEl,
-          part('target-devices', `${integer.format(x.devicesOnline)} / ${integer.format(x.devices)} devices`, 'devices placed on it now: online / all'),
-          part('target-hashrate', formatHashrate(x.hashrate), `measured hashrate of its devices (${formatPercent(x.hashrateShare)} of the route's)`),
+          span('target-devices', `${integer.format(x.devicesOnline)} / ${integer.format(x.devices)} devices`, 'devices placed on it now: online / all'),
+          span('target-hashrate', formatHashrate(x.hashrate), `measured hashrate of its devices (${formatPercent(x.hashrateShare)} of the route's)`),
           bar,
         );
         items.push(li);
@@ -611,18 +602,12 @@
   function statusItem(o) {
     const li = document.createElement('li');
     li.className = `pool ${o.state}`;
-    const part = (cls, text) => {
-      const el = document.createElement('span');
-      el.className = cls;
-      el.textContent = text;
-      return el;
-    };
-    const dot = part(`pool-dot ${o.dot}`, '');
-    const state = part('pool-state', o.stateText);
+    const dot = span(`pool-dot ${o.dot}`, '');
+    const state = span('pool-state', o.stateText);
     if (o.error) state.title = o.error;
-    const counts = part('pool-counts', o.counts);
+    const counts = span('pool-counts', o.counts);
     counts.title = o.countsTitle;
-    li.append(dot, part('pool-name', o.name), state, part('pool-url', o.detail), counts);
+    li.append(dot, span('pool-name', o.name), state, span('pool-url', o.detail), counts);
     return li;
   }
 
