@@ -490,6 +490,14 @@ t.test('routes: which device mines where, and the split achieved against the wei
     t.ok(Math.abs(x.fill - x.achieved * 100) < 0.01, `${x.target}: the bar is the split achieved (${x.fill}%)`);
   }
   t.ok(Math.abs(shown[0]!.achieved - 0.7) < 0.1 && Math.abs(shown[1]!.achieved - 0.3) < 0.1, "alice's split: 14 and 6 devices of about the same speed, about 70/30");
+  // Each target mines on its own pool: the pool card counts them, the pools and connections name their target.
+  t.equal(await page.textContent('#t-pool'), '3 pools', 'one active pool per target');
+  t.same(await page.$$eval('#pool-list li .pool-url', (els) => els.map((e) => e.textContent)), [
+    'target alice-own · stratum+tcp://alice-pool.pool.example:3333',
+    'target fee · stratum+tcp://fee-pool.pool.example:3333',
+    'target default · stratum+tcp://main.pool.example:3333',
+  ]);
+  t.same(await page.$$eval('#connection-list li', (els) => els.map((e) => (e as HTMLElement).dataset.target)), ['alice-own', 'fee', 'default']);
   await mkdir(OUT_DIR, { recursive: true });
   await page.screenshot({ path: join(OUT_DIR, 'dashboard-routes.png') });
   t.same(pageErrors, [], 'no script error');
