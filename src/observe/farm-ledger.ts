@@ -566,7 +566,7 @@ export class FarmLedger {
   }
 
   /**
-   * Every route: those in force in their configured order, then any other seen in events, by name; each
+   * Every route: those in force in the order the routes getter gives (the routing: the default route last), then any other seen in events, by name; each
    * with its targets (see RouteView). One pass over the devices.
    */
   routeList(at = this.now()): RouteView[] {
