@@ -17,7 +17,7 @@ import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
 import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, upstreamSlotOptions } from './options.js';
-import type { RoutingSpec } from './routing/types.js';
+import type { RouteSpec, RoutingSpec } from './routing/types.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
 import { ThreadedSqliteLedgerStore } from './books/ledger-sqlite-thread.js';
@@ -27,6 +27,7 @@ import { LedgerRetention } from './books/ledger-retention.js';
 import { LedgerWriter } from './books/ledger-writer.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
+import { OwnerPayouts } from './observe/owner-payouts.js';
 
 /**
  * The whole proxy wired from a validated configuration: upstream slots, the proxy core, the device server,
@@ -66,7 +67,10 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   const bus = new EventBus();
   // The farm's live numbers; a disconnected device is kept (and continues its counts) for the metrics
   // retention. Owners are resolved there, where a share is counted (the core's events carry worker names).
-  const ledger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds, owners: ownerMap(config) });
+  // The routes in force (weights and pools for /api/routes, the per-target metrics and the dashboard) are
+  // read from `live.routing` (declared below: it needs the ledger's owners) when a view asks, so a reload
+  // shows at once.
+  const ledger: FarmLedger = new FarmLedger(bus, { retentionSeconds: metricsOptions(config).retentionSeconds, owners: ownerMap(config), routes: (): readonly RouteSpec[] => live.routing.routes });
 
   // [hardening] `live.config` is the configuration in force: a reload (src/reload.ts) replaces it, and
   // everything read after start-up (upstream sessions opened later, the shutdown drain) reads it from here.
@@ -99,12 +103,17 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     log.child({ component: 'devices' }),
   );
 
+  // The books' reader (its own worker thread; null without books): each owner's last payout for the
+  // dashboard and /api/owners is read from it in the background, and /api/ledger/... below serves it.
+  const booksReader = openLedgerReader(config.ledger, { threaded: true });
+  const payouts = booksReader ? new OwnerPayouts({ read: (range) => booksReader.payouts(range), log: log.child({ component: 'dashboard' }) }) : null;
+
   const http = new HttpServer(httpServerOptions(config));
   const metrics = new ProxyMetrics(bus, ledger, { labelIp: metricsOptions(config).labelIp });
   registerMetricsRoute(http, metrics);
-  registerApiRoutes(http, ledger);
+  registerApiRoutes(http, ledger, payouts ? { payouts } : {});
   registerDashboardRoutes(http);
-  const feed = attachFeed(http, ledger, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }) });
+  const feed = attachFeed(http, ledger, { allowedOrigins: config.http.allowedOrigins, log: log.child({ component: 'dashboard' }), ...(payouts ? { payouts } : {}) });
   http.route({ method: 'GET', path: '/healthz', public: true, handler: (_req, res) => sendJson(res, 200, { status: 'alive' }) });
   http.route({
     method: 'GET',
@@ -139,9 +148,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     alerts.watchBooks(books);
   }
   // Reading the books (and recording payouts) over /api/ledger/..., from a worker thread of its own, with the
-  // owners and books in force.
-  const booksReader = openLedgerReader(config.ledger, { threaded: true });
-  if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod });
+  // owners and books in force; a payout recorded there is read again at once for the owners view.
+  if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod, onPayout: () => void payouts?.refresh() });
 
   let started = false;
   return {
@@ -189,6 +197,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       alerts.start();
       summaries.start();
       retention?.start();
+      payouts?.start();
       started = true;
       const scheme = live.config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
       log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: defaultTargetPools(live.routing).map((p) => p.url) });
@@ -214,6 +223,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       // finishes its step: the writer closes the store).
       await retention?.stop();
       await books?.stop('stopped');
+      await payouts?.stop();
       await booksReader?.close();
       await devices.close();
       // The feed first: open websockets would otherwise hold the HTTP server's close.
@@ -225,3 +235,4 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     },
   };
 }
+

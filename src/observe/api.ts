@@ -1,5 +1,6 @@
 import { BUCKETS, BUCKET_SECONDS, HASHRATE_WINDOW_SECONDS, type DeviceView, type FarmLedger } from './farm-ledger.js';
 import { sendJson, type HttpServer } from './http-server.js';
+import { BOOKS_OFF, type PayoutsView } from './owner-payouts.js';
 
 /**
  * The JSON API for scripts, beside /metrics and with the same numbers: everything is read from the farm
@@ -7,20 +8,30 @@ import { sendJson, type HttpServer } from './http-server.js';
  *
  *   GET /api/summary              farm totals (FarmLedger.summary)
  *   GET /api/devices[?state=online|offline]
- *                                 every known worker (FarmLedger.view, with its owner), sorted by name
+ *                                 every known worker (FarmLedger.view, with its owner, route and target),
+ *                                 sorted by name
  *   GET /api/devices/<worker>     one worker, with its hashrate history (FarmLedger.history); the name is
  *                                 percent-encoded in the path (encodeURIComponent)
- *   GET /api/pools                the pools: status and what became of the shares forwarded to each
- *   GET /api/connections          the upstream connections: pool, up, active, version mask, shares
+ *   GET /api/pools                the pools (each of a target): status and what became of the shares
+ *                                 forwarded to each
+ *   GET /api/connections          the upstream connections: route, target, pool, up, active, version mask, shares
+ *   GET /api/routes               every route (FarmLedger.routeList): its fallback, devices, hashrate and
+ *                                 counts, and each target's weight (and weightShare of the route), pools,
+ *                                 devices, hashrate, accepted work and workShare: the split achieved
  *   GET /api/owners               every owner (FarmLedger.ownerList): its devices online and in all, their
- *                                 hashrate, and the accepted shares and work credited to it, with its share
- *                                 of the farm's work
+ *                                 hashrate, the accepted shares and work credited to it, with its share of
+ *                                 the farm's work, and its forwarded shares with the pool's verdicts
+ *                                 (poolAccepted, poolRejected, poolUnanswered, inFlight, by result); and
+ *                                 `payouts`: each owner's last payout from the books (owner-payouts.ts),
+ *                                 `books: false` when the proxy keeps none
  *
  * Hashrates are in H/s. Times are milliseconds since the epoch.
  */
 export interface ApiOptions {
   /** Path prefix (default `/api`). */
   prefix?: string;
+  /** Each owner's last payout from the books (owner-payouts.ts); absent: the proxy keeps no books. */
+  payouts?: { view(): PayoutsView };
   now?: () => number;
 }
 
@@ -48,11 +59,20 @@ export function registerApiRoutes(http: HttpServer, ledger: FarmLedger, opts: Ap
 
   http.route({
     method: 'GET',
+    path: `${prefix}/routes`,
+    handler: (_req, res) => {
+      const at = now();
+      sendJson(res, 200, { at, hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS, routes: ledger.routeList(at) });
+    },
+  });
+
+  http.route({
+    method: 'GET',
     path: `${prefix}/owners`,
     handler: (_req, res) => {
       const at = now();
       const s = ledger.summary(at);
-      sendJson(res, 200, { at, hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS, farmOwner: ledger.owners.farmOwner, work: s.work, owners: ledger.ownerList(at) });
+      sendJson(res, 200, { at, hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS, farmOwner: ledger.owners.farmOwner, work: s.work, owners: ledger.ownerList(at), payouts: opts.payouts?.view() ?? BOOKS_OFF });
     },
   });
 

@@ -3,8 +3,8 @@ import type { RejectReason } from '../stratum/errors.js';
 /**
  * Every device's live numbers in one compact store: one row of doubles per worker name in paged
  * Float64Arrays, plus the worker and ip strings and a Map entry. The row holds the device's counts (see
- * the table in farm-ledger.ts), its state, its owner (a number: an index into the ledger's small owner
- * table, not a string per row), and its work per 10 s bucket for the last 10 minutes (a ring).
+ * the table in farm-ledger.ts), its state, its owner, route and target (numbers: indexes into the ledger's
+ * small tables, not a string per row), and its work per 10 s bucket for the last 10 minutes (a ring).
  * The JSON API, the feed and /metrics all read these rows; no per-device object exists between reads.
  * (prom-client would keep an object per series, about 1.9 KiB per device for 11 series; one JS object per
  * device with its own typed array cost a few hundred bytes more: see src/bench/metrics-scale.ts.)
@@ -49,8 +49,11 @@ export const Col = {
   version: 21,
   /** The device's owner under the owners map in force: an index into the ledger's owner table (farm-ledger.ts). */
   owner: 22,
+  /** The route and target the device mines for (its last `device.route`): indexes into the ledger's route and target tables; -1 before its first placement. */
+  route: 23,
+  target: 24,
   /** First work bucket: BUCKETS numbers, a ring indexed by absolute bucket number modulo BUCKETS. */
-  buckets: 23,
+  buckets: 25,
 } as const;
 
 const STRIDE = Col.buckets + BUCKETS;
@@ -97,6 +100,8 @@ export class DeviceStore {
     page[base + Col.disconnectedAt] = NaN;
     page[base + Col.offlineSince] = at;
     page[base + Col.firstSeenAt] = at;
+    page[base + Col.route] = -1;
+    page[base + Col.target] = -1;
     this.workers[slot] = worker;
     this.ips[slot] = ip;
     this.slotOf.set(worker, slot);

@@ -2,6 +2,8 @@ import { DEFAULT_BOOKS, OwnerMap } from '../books/owners.js';
 import { HASHES_PER_DIFF1 } from '../chain/target.js';
 import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
+import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
+import type { RouteFallback, RouteSpec } from '../routing/types.js';
 import { BUCKETS, BUCKET_SECONDS, Col, DeviceStore, REJECT_REASONS, rejectColumn } from './device-store.js';
 import { copyFlow, countForward, countVerdict, newFlow, poolResultOf, sumFlows, type ShareFlow } from './share-flow.js';
 
@@ -30,32 +32,54 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * | inFlight          | forwarded shares still waiting for the pool's answer                                |
  * | blockCandidates   | accepted shares that met the network's target (`block.candidate`)                   |
  *
- * Invariant, per device, per pool, per connection and farm-wide:
+ * Invariant, per device, per owner, per route, per target, per pool, per connection and farm-wide:
  *   forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight.
  *
  * Kept per device (worker name; a device that reconnects continues its counts, until it has been offline
- * for `retentionSeconds`), per pool (by name), per upstream connection (the proxy's index: its current
- * pool, up, active, version mask) and farm-wide. Farm-wide accepted/rejected/work/blockCandidates are kept
+ * for `retentionSeconds`), per pool (by target and name: each target has its own pool list), per upstream
+ * connection (the proxy's index: its route and target, current pool, up, active, version mask), per route,
+ * per target, and farm-wide. Farm-wide accepted/rejected/work/blockCandidates are kept
  * apart from the devices' (a forgotten device's shares still count, and a share refused before authorize
  * has no device); the pool-side totals are the sums over the pools.
  *
  * Owners (src/books/owners.ts): every device has the owner the map in force gives its worker name, kept
- * in its row as an index into a small owner table. Each owner's accepted, rejected, work and
- * blockCandidates are credited when the share is counted, to the owner the device has at that moment, and
+ * in its row as an index into a small owner table. Each owner's accepted, rejected, work, blockCandidates
+ * and forwarded are credited when the share is counted, to the owner the device has at that moment, and
  * stay with that owner: a new map (`setOwners`, on SIGHUP) re-resolves every device from then on and never
- * moves what was credited before. An owner's devices and hashrate are those it owns now. The owners'
- * accepted, work and blockCandidates sum to the farm's; rejected counts only known devices' shares (as a
- * device's rejected does).
+ * moves what was credited before. The pool's verdict on a forwarded share goes to the owner its forward
+ * was credited to (the share is remembered by its shareId while in flight), so the invariant holds per
+ * owner across a map change. An owner's devices and hashrate are those it owns now. The owners' accepted,
+ * work, blockCandidates, forwarded and verdicts sum to the farm's; rejected counts only known devices'
+ * shares (as a device's rejected does).
+ *
+ * Routes and targets (src/routing/): each device mines for the route and target of its last `device.route`
+ * (its placement after authorizing, then each move: a rebalance, a time slice, a fallback, a reload), kept
+ * in its row as indexes into small route and target tables. A route's and a target's forwarded shares and
+ * verdicts are counted from the place each share event names (a share goes upstream on the target of the
+ * job it was mined on, and its verdict names the same place), so the invariant holds per route and target.
+ * Their accepted and work are credited when the share is counted to the route and target the device mines
+ * for at that moment (a share of an old target's job arriving just after a move counts for the new one: at
+ * most the shares in flight at a switch). A target's devices and hashrate are those placed on it now; a
+ * route's, those whose route it is (a device on its fallback counts for its own route and for the target it
+ * mines on). Weights and pools come from the routes in force (`routes`, a getter the app builds from the
+ * configuration; the ledger never asks the proxy): a target's `workShare` is its part of its route's
+ * targets' work, the split achieved, to be read against its `weightShare`.
  */
 
 /** Seconds a worker with no live session is kept before it is forgotten (its series leave /metrics). */
 export const DEFAULT_RETENTION_SECONDS = 3600;
+
+/** Forwarded shares remembered at most while they wait for the pool's verdict (see inFlightOwner). */
+export const MAX_TRACKED_IN_FLIGHT = 100_000;
 
 /** Hashrate is averaged over this many seconds. */
 export const HASHRATE_WINDOW_SECONDS = 300;
 
 export interface PoolRecord extends ShareFlow {
   name: string;
+  /** The route and target whose pool list it is in (pool names are unique within a target). */
+  route: string;
+  target: string;
   url: string;
   /** Some connection is subscribed and authorized on it. */
   up: boolean;
@@ -68,8 +92,11 @@ export interface PoolRecord extends ShareFlow {
 }
 
 export interface ConnectionRecord extends ShareFlow {
-  /** The proxy's index for this upstream connection (0, 1, ...). */
+  /** The proxy's index for this upstream connection (0, 1, ...; unique across targets). */
   index: number;
+  /** The route and target it serves (null until an event names them). */
+  route: string | null;
+  target: string | null;
   /** The pool it mines on (its last switch), or the pool it is connecting to. */
   pool: string | null;
   url: string | null;
@@ -103,6 +130,9 @@ export interface DeviceView {
   worker: string;
   /** Its owner under the owners map in force. */
   owner: string;
+  /** The route and target it mines for (its last `device.route`); null before its first placement. */
+  route: string | null;
+  target: string | null;
   ip: string;
   online: boolean;
   difficulty: number;
@@ -152,7 +182,7 @@ export interface FarmSummary {
 }
 
 /** One owner's numbers: credited counts (at the time of each share) and the devices it owns now. */
-export interface OwnerView {
+export interface OwnerView extends ShareFlow {
   owner: string;
   /** In the owners map in force (an owner taken out of it keeps what it was credited, with false here). */
   configured: boolean;
@@ -171,7 +201,7 @@ export interface OwnerView {
 }
 
 /** Counts credited to one owner (OwnerView's credited part). */
-interface OwnerTotals {
+interface OwnerTotals extends ShareFlow {
   name: string;
   accepted: number;
   rejected: number;
@@ -179,7 +209,59 @@ interface OwnerTotals {
   blockCandidates: number;
 }
 
+/** One target of a route: its weight and pools in force, and what its devices did (see the class comment). */
+export interface TargetView extends ShareFlow {
+  name: string;
+  /** In the routes in force (false: only seen in events, e.g. taken out by a reload; it keeps its counts). */
+  configured: boolean;
+  /** Its weight in force, and that weight over the sum of its route's weights (0 to 1); null when not configured. */
+  weight: number | null;
+  weightShare: number | null;
+  /** Its pools' names in failover order (empty when not configured). */
+  pools: string[];
+  /** Devices placed on it now (known workers), and those of them online. */
+  devices: number;
+  devicesOnline: number;
+  /** Sum of those devices' hashrates (H/s), and its part of its route's targets' hashrate (0 to 1). */
+  hashrate: number;
+  hashrateShare: number;
+  accepted: number;
+  work: number;
+  /** Its work over its route's targets' work (0 to 1; 0 while they have none): the split achieved. */
+  workShare: number;
+}
+
+/** One route: its fallback in force, its devices, its counts and its targets. */
+export interface RouteView extends ShareFlow {
+  name: string;
+  configured: boolean;
+  /** Where its devices go when none of its targets is available (null when not configured). */
+  fallback: RouteFallback | null;
+  /** Devices whose route it is (wherever they mine now), and those online. */
+  devices: number;
+  devicesOnline: number;
+  hashrate: number;
+  accepted: number;
+  work: number;
+  /** The targets in force in their configured order, then any other seen on this route, by name. */
+  targets: TargetView[];
+}
+
+/** The routes in force when the app passes none: today's `pools` as route 'default', target 'default', weight 1. */
+export const DEFAULT_ROUTES: readonly RouteSpec[] = Object.freeze([{ name: DEFAULT_ROUTE, fallback: 'none', targets: [{ name: DEFAULT_TARGET, weight: 1, pools: [] }] }]);
+
+/** Counts kept per route or target (RouteView's and TargetView's counted part). */
+interface PlaceTotals extends ShareFlow {
+  name: string;
+  /** A target's route as first seen in an event (the routes in force say better); a route's own name. */
+  route: string;
+  accepted: number;
+  work: number;
+}
+
 export interface FarmLedgerOptions {
+  /** The routes in force, read when a view of them is asked for (default DEFAULT_ROUTES). */
+  routes?: () => readonly RouteSpec[];
   /** Who owns each worker (default: no owners, everything the default farm owner's). */
   owners?: OwnerMap;
   /** How many recent farm events (blocks, pool changes, devices offline/online) are kept. */
@@ -216,12 +298,26 @@ export class FarmLedger {
   private readonly ownerIndex = new Map<string, number>();
   /** Readers walking the store in pieces (a /metrics scrape): the sweep waits, so no slot is reused meanwhile. */
   private pins = 0;
+  /**
+   * Forwarded shares waiting for the pool's verdict, by shareId: the owner (index) their forward was
+   * credited to, so the verdict goes to the same owner even after a new owners map. Bounded: every forward
+   * gets exactly one verdict; beyond MAX_TRACKED_IN_FLIGHT the oldest are let go (their verdicts then go
+   * to the device's owner at that time).
+   */
+  private readonly inFlightOwner = new Map<number, number>();
+  private readonly routes: () => readonly RouteSpec[];
+  /** Every route and target ever seen, by index (a device row holds the indexes); only grows, by name. */
+  private readonly routeTable: PlaceTotals[] = [];
+  private readonly routeIndex = new Map<string, number>();
+  private readonly targetTable: PlaceTotals[] = [];
+  private readonly targetIndex = new Map<string, number>();
 
   constructor(bus: EventBus, opts: FarmLedgerOptions = {}) {
     this.eventLog = opts.eventLog ?? 200;
     this.now = opts.now ?? Date.now;
     this.retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
     this.ownerMap = opts.owners ?? OwnerMap.compile({}, DEFAULT_BOOKS);
+    this.routes = opts.routes ?? (() => DEFAULT_ROUTES);
     for (const name of this.ownerMap.names) this.ownerSlot(name);
     if (!(this.retentionSeconds >= 0) || !Number.isFinite(this.retentionSeconds)) throw new RangeError(`retentionSeconds must be a finite number >= 0, got ${opts.retentionSeconds}`);
     const sweepSeconds = opts.sweepIntervalSeconds ?? Math.min(60, Math.max(1, this.retentionSeconds / 4));
@@ -325,9 +421,13 @@ export class FarmLedger {
     const poolAccepted = st.get(slot, Col.poolAccepted);
     const poolRejected = st.get(slot, Col.poolRejected);
     const poolUnanswered = st.get(slot, Col.poolUnanswered);
+    const route = st.get(slot, Col.route);
+    const target = st.get(slot, Col.target);
     return {
       worker: st.worker(slot)!,
       owner: this.ownerOfSlot(slot),
+      route: route < 0 ? null : this.routeTable[route]!.name,
+      target: target < 0 ? null : this.targetTable[target]!.name,
       ip: st.ip(slot),
       online: st.get(slot, Col.sessions) > 0,
       difficulty: st.get(slot, Col.difficulty),
@@ -351,7 +451,7 @@ export class FarmLedger {
 
   /** The pools, in the order first seen. */
   poolList(): PoolRecord[] {
-    return [...this.pools.values()].map((p) => ({ ...copyFlow(p), up: this.poolUp(p.name), active: this.poolActive(p.name) }));
+    return [...this.pools.values()].map((p) => ({ ...copyFlow(p), up: this.poolUp(p), active: this.poolActive(p) }));
   }
 
   /** The upstream connections, by index. */
@@ -369,8 +469,8 @@ export class FarmLedger {
     const flow = sumFlows(this.pools.values());
     let active: string | null = null;
     let up = 0;
-    for (const p of this.pools.keys()) {
-      if (active === null && this.poolActive(p)) active = p;
+    for (const p of this.pools.values()) {
+      if (active === null && this.poolActive(p)) active = p.name;
       if (this.poolUp(p)) up++;
     }
     const connections = this.connections();
@@ -425,16 +525,14 @@ export class FarmLedger {
     const views: OwnerView[] = [];
     this.ownerTable.forEach((t, i) => {
       const configured = this.ownerMap.has(t.name);
-      if (!configured && t.accepted === 0 && t.rejected === 0 && t.blockCandidates === 0 && live[i]!.devices === 0) return;
+      if (!configured && t.accepted === 0 && t.rejected === 0 && t.blockCandidates === 0 && t.forwarded === 0 && live[i]!.devices === 0) return;
+      const { name, ...credited } = copyFlow(t);
       views.push({
-        owner: t.name,
+        owner: name,
         configured,
-        farm: t.name === this.ownerMap.farmOwner,
+        farm: name === this.ownerMap.farmOwner,
         ...live[i]!,
-        accepted: t.accepted,
-        rejected: t.rejected,
-        work: t.work,
-        blockCandidates: t.blockCandidates,
+        ...credited,
         shareOfWork: farmWork > 0 ? t.work / farmWork : 0,
       });
     });
@@ -458,6 +556,81 @@ export class FarmLedger {
       }
     });
     return moved;
+  }
+
+  /** The route and target the device in `slot` mines for (null before its first placement). */
+  placeOfSlot(slot: number): { route: string; target: string } | null {
+    const r = this.store.get(slot, Col.route);
+    const t = this.store.get(slot, Col.target);
+    return r < 0 || t < 0 ? null : { route: this.routeTable[r]!.name, target: this.targetTable[t]!.name };
+  }
+
+  /**
+   * Every route: those in force in their configured order, then any other seen in events, by name; each
+   * with its targets (see RouteView). One pass over the devices.
+   */
+  routeList(at = this.now()): RouteView[] {
+    const specs = this.routes();
+    for (const r of specs) {
+      this.placeSlot(this.routeTable, this.routeIndex, r.name, r.name);
+      for (const t of r.targets) this.placeSlot(this.targetTable, this.targetIndex, t.name, r.name);
+    }
+    const live = (n: number) => Array.from({ length: n }, () => ({ devices: 0, devicesOnline: 0, hashrate: 0 }));
+    const byRoute = live(this.routeTable.length);
+    const byTarget = live(this.targetTable.length);
+    this.store.forEach((s) => {
+      const r = this.store.get(s, Col.route);
+      const t = this.store.get(s, Col.target);
+      if (r < 0 && t < 0) return;
+      const online = this.isOnline(s);
+      const hashrate = this.hashrate(s, at);
+      for (const x of [r < 0 ? undefined : byRoute[r], t < 0 ? undefined : byTarget[t]]) {
+        if (!x) continue;
+        x.devices++;
+        if (online) x.devicesOnline++;
+        x.hashrate += hashrate;
+      }
+    });
+    const routeOfTarget = new Map<string, string>();
+    for (const r of specs) for (const t of r.targets) routeOfTarget.set(t.name, r.name);
+    const targetView = (i: number, spec: RouteSpec | undefined): Omit<TargetView, 'hashrateShare' | 'workShare'> => {
+      const t = this.targetTable[i]!;
+      const ts = spec?.targets.find((x) => x.name === t.name);
+      const weights = spec ? spec.targets.reduce((n, x) => n + x.weight, 0) : 0;
+      const { name, route: _route, ...counted } = copyFlow(t);
+      return { name, configured: ts !== undefined, weight: ts?.weight ?? null, weightShare: ts && weights > 0 ? ts.weight / weights : null, pools: ts?.pools.map((p) => p.name) ?? [], ...byTarget[i]!, ...counted };
+    };
+    const view = (i: number, spec: RouteSpec | undefined): RouteView => {
+      const r = this.routeTable[i]!;
+      const targets: Omit<TargetView, 'hashrateShare' | 'workShare'>[] = [];
+      for (const t of spec?.targets ?? []) targets.push(targetView(this.targetIndex.get(t.name)!, spec));
+      const others = this.targetTable
+        .map((t, j) => ({ t, j }))
+        .filter(({ t }) => (routeOfTarget.get(t.name) ?? t.route) === r.name && !spec?.targets.some((x) => x.name === t.name))
+        .sort((a, b) => byName(a.t.name, b.t.name));
+      for (const { j } of others) targets.push(targetView(j, spec));
+      const work = targets.reduce((n, t) => n + t.work, 0);
+      const hashrate = targets.reduce((n, t) => n + t.hashrate, 0);
+      const { name, route: _route, ...counted } = copyFlow(r);
+      return {
+        name,
+        configured: spec !== undefined,
+        fallback: spec?.fallback ?? null,
+        ...byRoute[i]!,
+        ...counted,
+        targets: targets.map((t) => ({ ...t, hashrateShare: hashrate > 0 ? t.hashrate / hashrate : 0, workShare: work > 0 ? t.work / work : 0 })),
+      };
+    };
+    const out = specs.map((r) => view(this.routeIndex.get(r.name)!, r));
+    const configured = new Set(specs.map((r) => r.name));
+    // Routes seen only in events: those with a device, a count, or a target that is no configured route's.
+    const seen = new Set(this.routeTable.map((r) => r.name));
+    for (const t of this.targetTable) if (!routeOfTarget.has(t.name)) seen.add(t.route);
+    for (const name of [...seen].filter((n) => !configured.has(n)).sort(byName)) {
+      const i = this.placeSlot(this.routeTable, this.routeIndex, name, name);
+      out.push(view(i, undefined));
+    }
+    return out;
   }
 
   // ---- retention -------------------------------------------------------------------------------------------
@@ -528,6 +701,12 @@ export class FarmLedger {
         this.presence({ worker: e.worker, online: false, ip: e.ip, reason: e.reason, at: e.at });
       }
     });
+    this.on(bus, 'device.route', (e) => {
+      const s = this.deviceSlot(e.worker, '', e.at);
+      st.set(s, Col.route, this.placeSlot(this.routeTable, this.routeIndex, e.route, e.route));
+      st.set(s, Col.target, this.placeSlot(this.targetTable, this.targetIndex, e.target, e.route));
+      touch(s);
+    });
     this.on(bus, 'device.difficulty', (e) => {
       const s = this.deviceSlot(e.worker, '', e.at);
       st.set(s, Col.difficulty, e.difficulty);
@@ -540,6 +719,16 @@ export class FarmLedger {
       const owner = this.ownerTable[st.get(s, Col.owner)]!;
       owner.accepted++;
       owner.work += e.difficulty;
+      const route = this.routeTable[st.get(s, Col.route)];
+      const target = this.targetTable[st.get(s, Col.target)];
+      if (route) {
+        route.accepted++;
+        route.work += e.difficulty;
+      }
+      if (target) {
+        target.accepted++;
+        target.work += e.difficulty;
+      }
       st.add(s, Col.accepted, 1);
       st.add(s, Col.work, e.difficulty);
       st.set(s, Col.lastShareAt, e.at);
@@ -558,9 +747,15 @@ export class FarmLedger {
       }
     });
     this.on(bus, 'share.forwarded', (e) => {
-      countForward(this.pool(e.pool, null));
-      countForward(this.connection(e.connection));
+      countForward(this.pool(e, null));
+      countForward(this.connection(e.connection, e));
+      countForward(this.routeTable[this.placeSlot(this.routeTable, this.routeIndex, e.route, e.route)]!);
+      countForward(this.targetTable[this.placeSlot(this.targetTable, this.targetIndex, e.target, e.route)]!);
       const s = st.slot(e.worker);
+      const owner = this.ownerNow(s, e.worker);
+      countForward(this.ownerTable[owner]!);
+      this.inFlightOwner.set(e.shareId, owner);
+      if (this.inFlightOwner.size > MAX_TRACKED_IN_FLIGHT) this.inFlightOwner.delete(this.inFlightOwner.keys().next().value!);
       if (s >= 0) {
         st.add(s, Col.forwarded, 1);
         touch(s);
@@ -568,9 +763,14 @@ export class FarmLedger {
     });
     this.on(bus, 'share.upstream', (e) => {
       const result = poolResultOf(e.verdict);
-      countVerdict(this.pool(e.pool, null), result);
-      countVerdict(this.connection(e.connection), result);
+      countVerdict(this.pool(e, null), result);
+      countVerdict(this.connection(e.connection, e), result);
+      countVerdict(this.routeTable[this.placeSlot(this.routeTable, this.routeIndex, e.route, e.route)]!, result);
+      countVerdict(this.targetTable[this.placeSlot(this.targetTable, this.targetIndex, e.target, e.route)]!, result);
       const s = st.slot(e.worker);
+      const owner = this.inFlightOwner.get(e.shareId) ?? this.ownerNow(s, e.worker);
+      this.inFlightOwner.delete(e.shareId);
+      countVerdict(this.ownerTable[owner]!, result);
       if (s >= 0) {
         st.add(s, e.verdict.kind === 'accepted' ? Col.poolAccepted : e.verdict.kind === 'rejected' ? Col.poolRejected : Col.poolUnanswered, 1);
         touch(s);
@@ -579,8 +779,7 @@ export class FarmLedger {
     this.on(bus, 'block.candidate', (e) => {
       this.farm.blockCandidates++;
       const s = st.slot(e.worker);
-      // The device's owner; a forgotten device's block is its name's owner under the map in force.
-      this.ownerTable[s >= 0 ? st.get(s, Col.owner) : this.ownerSlot(this.ownerMap.ownerOf(e.worker))]!.blockCandidates++;
+      this.ownerTable[this.ownerNow(s, e.worker)]!.blockCandidates++;
       if (s >= 0) {
         st.add(s, Col.blockCandidates, 1);
         touch(s);
@@ -588,11 +787,11 @@ export class FarmLedger {
       this.log({ at: e.at, kind: 'block', message: `Block candidate from ${e.worker}: ${e.hash} (difficulty ${e.shareDifficulty.toPrecision(4)})` });
     });
     this.on(bus, 'pool.up', (e) => {
-      const p = this.pool(e.pool, e.url);
+      const p = this.pool(e, e.url);
       p.lastChange = e.at;
       p.lastError = null;
-      this.upSet(e.pool).add(e.connection);
-      const c = this.connection(e.connection);
+      this.upSet(e).add(e.connection);
+      const c = this.connection(e.connection, e);
       if (c.pool === null) c.pool = e.pool;
       if (c.pool === e.pool) {
         c.url = e.url;
@@ -603,11 +802,11 @@ export class FarmLedger {
       this.log({ at: e.at, kind: 'pool', message: `Pool ${e.pool} is up` });
     });
     this.on(bus, 'pool.down', (e) => {
-      const p = this.pool(e.pool, e.url);
+      const p = this.pool(e, e.url);
       p.lastChange = e.at;
       p.lastError = e.reason;
-      this.upSet(e.pool).delete(e.connection);
-      const c = this.connection(e.connection);
+      this.upSet(e).delete(e.connection);
+      const c = this.connection(e.connection, e);
       if (c.pool === null) c.pool = e.pool;
       if (c.pool === e.pool) {
         c.up = false;
@@ -618,21 +817,22 @@ export class FarmLedger {
       this.log({ at: e.at, kind: 'pool', message: `Pool ${e.pool} is down: ${e.reason}` });
     });
     this.on(bus, 'pool.switch', (e) => {
-      const p = this.pool(e.to, null);
+      const to = { route: e.route, target: e.target, pool: e.to };
+      const p = this.pool(to, null);
       if (e.from !== null) p.switchesTo++;
-      const c = this.connection(e.connection);
+      const c = this.connection(e.connection, e);
       c.pool = e.to;
       c.url = p.url;
       c.active = true;
-      c.up = this.upSet(e.to).has(e.connection);
+      c.up = this.upSet(to).has(e.connection);
       c.lastChange = e.at;
       this.log({ at: e.at, kind: 'pool', message: e.from ? `Switched from pool ${e.from} to ${e.to}: ${e.reason}` : `Mining on pool ${e.to}` });
     });
     this.on(bus, 'pool.version-mask', (e) => {
-      this.connection(e.connection).versionMask = e.mask;
+      this.connection(e.connection, e).versionMask = e.mask;
     });
     this.on(bus, 'pool.connections', (e) => {
-      for (let i = 0; i < e.count; i++) this.connection(i);
+      for (let i = 0; i < e.count; i++) this.connection(i, null);
     });
     this.on(bus, 'limit.refused', (e) => {
       this.refusedByCause[e.cause] = (this.refusedByCause[e.cause] ?? 0) + 1;
@@ -648,47 +848,71 @@ export class FarmLedger {
     return s;
   }
 
+  /** The owner (index) of the device in `slot` now; of a forgotten device (-1), its name's owner under the map in force. */
+  private ownerNow(slot: number, worker: string): number {
+    return slot >= 0 ? this.store.get(slot, Col.owner) : this.ownerSlot(this.ownerMap.ownerOf(worker));
+  }
+
   /** The owner table's index for a name, added (all counts 0) when new. */
   private ownerSlot(name: string): number {
     let i = this.ownerIndex.get(name);
     if (i === undefined) {
       i = this.ownerTable.length;
-      this.ownerTable.push({ name, accepted: 0, rejected: 0, work: 0, blockCandidates: 0 });
+      this.ownerTable.push({ name, accepted: 0, rejected: 0, work: 0, blockCandidates: 0, ...newFlow() });
       this.ownerIndex.set(name, i);
     }
     return i;
   }
 
-  private poolUp(name: string): boolean {
-    return (this.upOn.get(name)?.size ?? 0) > 0;
+  /** A table's index for a route or target name, added (all counts 0) when new. */
+  private placeSlot(table: PlaceTotals[], index: Map<string, number>, name: string, route: string): number {
+    let i = index.get(name);
+    if (i === undefined) {
+      i = table.length;
+      table.push({ name, route, accepted: 0, work: 0, ...newFlow() });
+      index.set(name, i);
+    }
+    return i;
   }
 
-  private poolActive(name: string): boolean {
-    return this.connectionList.some((c) => c !== undefined && c.active && c.pool === name);
+  private poolUp(p: PoolRecord): boolean {
+    return (this.upOn.get(poolKey(p.target, p.name))?.size ?? 0) > 0;
   }
 
-  private upSet(pool: string): Set<number> {
-    let set = this.upOn.get(pool);
-    if (!set) this.upOn.set(pool, (set = new Set()));
+  private poolActive(p: PoolRecord): boolean {
+    return this.connectionList.some((c) => c !== undefined && c.active && c.pool === p.name && c.target === p.target);
+  }
+
+  /** The connections up on a pool of a target. */
+  private upSet(at: { target: string; pool: string }): Set<number> {
+    const key = poolKey(at.target, at.pool);
+    let set = this.upOn.get(key);
+    if (!set) this.upOn.set(key, (set = new Set()));
     return set;
   }
 
-  private pool(name: string, url: string | null): PoolRecord {
-    let p = this.pools.get(name);
+  private pool(at: { route: string; target: string; pool: string }, url: string | null): PoolRecord {
+    const key = poolKey(at.target, at.pool);
+    let p = this.pools.get(key);
     if (!p) {
-      p = { name, url: url ?? '', up: false, active: false, lastChange: 0, lastError: null, switchesTo: 0, ...newFlow() };
-      this.pools.set(name, p);
+      p = { name: at.pool, route: at.route, target: at.target, url: url ?? '', up: false, active: false, lastChange: 0, lastError: null, switchesTo: 0, ...newFlow() };
+      this.pools.set(key, p);
     } else if (url !== null) {
       p.url = url;
     }
     return p;
   }
 
-  private connection(index: number): ConnectionRecord {
+  /** A connection's record; `place` (when an event names it) is the route and target it serves. */
+  private connection(index: number, place: { route: string; target: string } | null): ConnectionRecord {
     let c = this.connectionList[index];
     if (!c) {
-      c = { index, pool: null, url: null, up: false, active: false, versionMask: null, lastChange: 0, lastError: null, ...newFlow() };
+      c = { index, route: null, target: null, pool: null, url: null, up: false, active: false, versionMask: null, lastChange: 0, lastError: null, ...newFlow() };
       this.connectionList[index] = c;
+    }
+    if (place) {
+      c.route = place.route;
+      c.target = place.target;
     }
     return c;
   }
@@ -702,6 +926,15 @@ export class FarmLedger {
     if (this.events.length > this.eventLog) this.events.splice(0, this.events.length - this.eventLog);
     for (const l of this.listeners) l(e);
   }
+}
+
+/** Pools are kept by target and name: two targets may each have a pool of the same name. */
+function poolKey(target: string, pool: string): string {
+  return `${target}\u0000${pool}`;
+}
+
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function orNull(v: number): number | null {

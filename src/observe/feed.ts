@@ -2,18 +2,21 @@ import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { BUCKET_SECONDS, type ConnectionRecord, type DeviceView, type FarmEvent, type FarmLedger, type FarmSummary, type OwnerView, type PoolRecord } from './farm-ledger.js';
+import { BUCKET_SECONDS, type ConnectionRecord, type DeviceView, type FarmEvent, type FarmLedger, type FarmSummary, type OwnerView, type PoolRecord, type RouteView } from './farm-ledger.js';
 import type { HttpServer } from './http-server.js';
+import { BOOKS_OFF, type PayoutsView } from './owner-payouts.js';
 import type { Logger } from '../core/log.js';
 
 /**
  * The dashboard's live feed: a websocket on the proxy's HTTP port (path `/ws`), JSON text frames.
  *
- *   on connect   {type:'snapshot', at, summary, pools, connections, owners:[OwnerView...], devices:[DeviceView...],
- *                 events:[FarmEvent...]}
- *   every tick   {type:'delta', at, summary, pools, connections, owners, devices:[changed DeviceViews], removed:[worker...],
- *                 events:[new FarmEvents]}
- * (owners are few: every message carries all of them, as it does the pools.)
+ *   on connect   {type:'snapshot', at, summary, pools, connections, owners:[OwnerView...], payouts:PayoutsView,
+ *                 routes:[RouteView...], devices:[DeviceView...], events:[FarmEvent...]}
+ *   every tick   {type:'delta', at, summary, pools, connections, owners, payouts, routes, devices:[changed DeviceViews],
+ *                 removed:[worker...], events:[new FarmEvents]}
+ * (owners and routes are few: every message carries all of them, as it does the pools, and each owner's
+ * last payout from the books: `payouts` (owner-payouts.ts), read in the background, `books: false` when
+ * none are kept.)
  *
  * A delta is built and serialized once per tick and the same bytes are written to every client. What
  * changed is found from the ledger's device version, compared with what the previous tick saw: one farm-wide
@@ -59,6 +62,8 @@ export interface FeedOptions {
   heartbeatMs?: number;
   /** Farm events included in a snapshot (default 100). */
   recentEvents?: number;
+  /** Each owner's last payout from the books (owner-payouts.ts); absent: the proxy keeps no books. */
+  payouts?: { view(): PayoutsView };
   now?: () => number;
   log?: Logger;
 }
@@ -95,6 +100,8 @@ export interface SnapshotMessage {
   pools: PoolRecord[];
   connections: ConnectionRecord[];
   owners: OwnerView[];
+  payouts: PayoutsView;
+  routes: RouteView[];
   devices: DeviceView[];
   events: FarmEvent[];
 }
@@ -106,6 +113,8 @@ export interface DeltaMessage {
   pools: PoolRecord[];
   connections: ConnectionRecord[];
   owners: OwnerView[];
+  payouts: PayoutsView;
+  routes: RouteView[];
   devices: DeviceView[];
   removed: string[];
   events: FarmEvent[];
@@ -148,6 +157,7 @@ export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: Fee
   const recentEvents = opts.recentEvents ?? 100;
   const now = opts.now ?? Date.now;
   const log = opts.log;
+  const payouts = () => opts.payouts?.view() ?? BOOKS_OFF;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? []);
 
   const counters: Omit<FeedStats, 'clients'> = { ticks: 0, framesSent: 0, snapshotsSent: 0, framesSkipped: 0, slowClosed: 0, refused: 0, lastTick: null };
@@ -240,7 +250,7 @@ export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: Fee
     // Events still pending will come in the next delta; leave them out here so none is shown twice.
     const logged = ledger.events.length - Math.min(pendingEvents.length, ledger.events.length);
     const events = ledger.events.slice(Math.max(0, logged - recentEvents), logged);
-    const message: SnapshotMessage = { type: 'snapshot', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), devices, events };
+    const message: SnapshotMessage = { type: 'snapshot', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), payouts: payouts(), routes: ledger.routeList(at), devices, events };
     snapshotCache = Buffer.from(JSON.stringify(message));
     return snapshotCache;
   }
@@ -304,7 +314,7 @@ export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: Fee
       counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: 0, buildMs: performance.now() - started };
       return;
     }
-    const message: DeltaMessage = { type: 'delta', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), devices, removed, events };
+    const message: DeltaMessage = { type: 'delta', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), payouts: payouts(), routes: ledger.routeList(at), devices, removed, events };
     const frame = Buffer.from(JSON.stringify(message));
     counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: frame.length, buildMs: performance.now() - started };
 

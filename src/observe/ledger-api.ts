@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { formatReport, payoutData, reportData } from '../books/ledger-format.js';
 import { LedgerInputError, parseAmount, parseBlocks, parseFormat, parseGroup, parseMethod, parseOptionalRange, parseRange } from '../books/ledger-input.js';
 import { recordPayout, type PayoutRules } from '../books/ledger-payout.js';
-import type { LedgerReader } from '../books/ledger-reader.js';
+import type { LedgerReader, RecordedPayout } from '../books/ledger-reader.js';
 import { LedgerFaultError, LedgerRefusedError } from '../books/ledger-store.js';
 import { namedOwner } from '../books/open-reader.js';
 import type { OwnerMap } from '../books/owners.js';
@@ -28,6 +28,8 @@ export interface LedgerApiOptions {
   rules: () => PayoutRules & { owners: OwnerMap };
   /** books.payoutMethod in force. */
   method: () => PayoutMethod;
+  /** Told of each payout recorded here (the owners view reads the books again). */
+  onPayout?: (payout: RecordedPayout) => void;
   now?: () => number;
   prefix?: string;
 }
@@ -104,6 +106,7 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
       const reward = body.blockReward === undefined || body.blockReward === null ? null : parseAmount(body.blockReward, 'blockReward');
       const payout = await recordPayout(reader, { amount, method, period, blocks, blockReward: reward, note: text('note') ?? null }, opts.rules(), now());
       sendJson(res, 201, payoutData(payout));
+      opts.onPayout?.(payout);
     }),
   });
 }

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { version as packageVersion } from '../version.js';
 import type { EventBus } from '../core/events.js';
 import { Col, REJECT_REASONS } from './device-store.js';
-import { POOL_RESULTS, type FarmLedger, type FarmSummary } from './farm-ledger.js';
+import { POOL_RESULTS, type FarmLedger, type FarmSummary, type OwnerView, type RouteView } from './farm-ledger.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
 
 /**
@@ -84,10 +84,14 @@ export class ProxyMetrics {
   private readonly labelIp: boolean;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly deviceFamilies = new Map<string, DeviceFamily>();
-  private readonly upstreamSubmitSeconds: Histogram<'pool'>;
+  private readonly upstreamSubmitSeconds: Histogram<'pool' | 'route' | 'target'>;
   private readonly fanoutSeconds: Histogram;
   /** The ledger's summary, taken once per scrape (every farm-wide family reads it). */
   private scrapeSummary: FarmSummary | null = null;
+  /** The ledger's owners, taken once per scrape (every per-owner family reads them). */
+  private scrapeOwners: OwnerView[] | null = null;
+  /** The ledger's routes, taken once per scrape (every per-target family reads them). */
+  private scrapeRoutes: RouteView[] | null = null;
 
   constructor(
     bus: EventBus,
@@ -130,28 +134,68 @@ export class ProxyMetrics {
     new ScrapedGauge(`${p}upstream_in_flight_shares`, "Forwarded shares still waiting for the pool's answer.", [], registry, () => [{ labels: {}, value: summary().inFlight }]);
     new ScrapedCounter(`${p}block_candidates_total`, "Accepted shares that met the network's target.", [], registry, () => [{ labels: {}, value: summary().blockCandidates }]);
 
-    // Pools and upstream connections.
-    new ScrapedGauge(`${p}upstream_up`, '1 while some connection is subscribed and authorized on the pool, else 0.', ['pool'], registry, () => ledger.poolList().map((x) => ({ labels: { pool: x.name }, value: x.up ? 1 : 0 })));
-    new ScrapedGauge(`${p}upstream_active`, '1 for a pool some connection mines on, else 0.', ['pool'], registry, () => ledger.poolList().map((x) => ({ labels: { pool: x.name }, value: x.active ? 1 : 0 })));
+    // Per owner: credited when each share was counted, to the owner the device had then (the ledger's
+    // definitions; a changed owners map never moves what was credited). Owners are few: a handful of series.
+    const owners = () => this.scrapeOwners ?? ledger.ownerList();
+    new ScrapedCounter(`${p}owner_shares_total`, "An owner's devices' shares, by result: accepted (met the device's target) or rejected (by the proxy).", ['owner', 'result'], registry, () =>
+      owners().flatMap((o) => [
+        { labels: { owner: o.owner, result: 'accepted' }, value: o.accepted },
+        { labels: { owner: o.owner, result: 'rejected' }, value: o.rejected },
+      ]),
+    );
+    new ScrapedCounter(`${p}owner_work_total`, "Difficulty-weighted accepted work credited to an owner; hashrate = rate() * 2^48/0xFFFF (about 2^32) H/s.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.work })));
+    new ScrapedCounter(`${p}owner_forwarded_shares_total`, "An owner's accepted shares sent toward the pool.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.forwarded })));
+    new ScrapedCounter(`${p}owner_upstream_shares_total`, "An owner's forwarded shares by the pool's verdict (results as in upstream_shares_total).", ['owner', 'result'], registry, () =>
+      owners().flatMap((o) => POOL_RESULTS.map((result) => ({ labels: { owner: o.owner, result }, value: o.results[result] }))),
+    );
+    new ScrapedGauge(`${p}owner_in_flight_shares`, "An owner's forwarded shares still waiting for the pool's answer.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.inFlight })));
+    new ScrapedCounter(`${p}owner_block_candidates_total`, "An owner's accepted shares that met the network's target.", ['owner'], registry, () => owners().map((o) => ({ labels: { owner: o.owner }, value: o.blockCandidates })));
+
+    // Pools and upstream connections, each with the route and target whose pool list or connection it is.
+    const poolLabels = (x: { name: string; route: string; target: string }) => ({ pool: x.name, route: x.route, target: x.target });
+    const connectionLabels = (c: { index: number; route: string | null; target: string | null }) => ({ connection: String(c.index), route: c.route ?? '', target: c.target ?? '' });
+    new ScrapedGauge(`${p}upstream_up`, '1 while some connection is subscribed and authorized on the pool, else 0.', ['pool', 'route', 'target'], registry, () => ledger.poolList().map((x) => ({ labels: poolLabels(x), value: x.up ? 1 : 0 })));
+    new ScrapedGauge(`${p}upstream_active`, '1 for a pool some connection mines on, else 0.', ['pool', 'route', 'target'], registry, () => ledger.poolList().map((x) => ({ labels: poolLabels(x), value: x.active ? 1 : 0 })));
     new ScrapedCounter(
       `${p}upstream_shares_total`,
       "Forwarded shares by the pool's verdict: accepted; rejected by the pool's code (stale, duplicate, low_difficulty, unauthorized, other); no verdict by cause (timeout, connection_lost, no_pool).",
-      ['pool', 'result'],
+      ['pool', 'route', 'target', 'result'],
       registry,
-      () => ledger.poolList().flatMap((x) => POOL_RESULTS.map((result) => ({ labels: { pool: x.name, result }, value: x.results[result] }))),
+      () => ledger.poolList().flatMap((x) => POOL_RESULTS.map((result) => ({ labels: { ...poolLabels(x), result }, value: x.results[result] }))),
     );
-    new ScrapedCounter(`${p}upstream_switches_total`, 'Pool failovers, by the pool switched to.', ['to'], registry, () => ledger.poolList().filter((x) => x.switchesTo > 0).map((x) => ({ labels: { to: x.name }, value: x.switchesTo })));
+    new ScrapedCounter(`${p}upstream_switches_total`, 'Pool failovers, by the pool switched to.', ['to', 'route', 'target'], registry, () =>
+      ledger.poolList().filter((x) => x.switchesTo > 0).map((x) => ({ labels: { to: x.name, route: x.route, target: x.target }, value: x.switchesTo })),
+    );
     new ScrapedGauge(`${p}upstream_connections`, 'Open upstream (pool) connections.', [], registry, () => [{ labels: {}, value: summary().connections }]);
-    new ScrapedGauge(`${p}upstream_connection_up`, '1 while upstream connection `connection` is subscribed and authorized on `pool` (the pool it mines on), else 0.', ['connection', 'pool'], registry, () =>
-      ledger.connections().map((c) => ({ labels: { connection: String(c.index), pool: c.pool ?? '' }, value: c.up ? 1 : 0 })),
+    new ScrapedGauge(`${p}upstream_connection_up`, '1 while upstream connection `connection` is subscribed and authorized on `pool` (the pool it mines on), else 0.', ['connection', 'route', 'target', 'pool'], registry, () =>
+      ledger.connections().map((c) => ({ labels: { ...connectionLabels(c), pool: c.pool ?? '' }, value: c.up ? 1 : 0 })),
     );
-    new ScrapedGauge(`${p}upstream_connection_active`, '1 while upstream connection `connection` mines on `pool`, else 0.', ['connection', 'pool'], registry, () =>
-      ledger.connections().map((c) => ({ labels: { connection: String(c.index), pool: c.pool ?? '' }, value: c.active ? 1 : 0 })),
+    new ScrapedGauge(`${p}upstream_connection_active`, '1 while upstream connection `connection` mines on `pool`, else 0.', ['connection', 'route', 'target', 'pool'], registry, () =>
+      ledger.connections().map((c) => ({ labels: { ...connectionLabels(c), pool: c.pool ?? '' }, value: c.active ? 1 : 0 })),
     );
-    new ScrapedCounter(`${p}upstream_connection_shares_total`, 'Forwarded shares by upstream connection and verdict (results as in upstream_shares_total).', ['connection', 'result'], registry, () =>
-      ledger.connections().flatMap((c) => POOL_RESULTS.map((result) => ({ labels: { connection: String(c.index), result }, value: c.results[result] }))),
+    new ScrapedCounter(`${p}upstream_connection_shares_total`, 'Forwarded shares by upstream connection and verdict (results as in upstream_shares_total).', ['connection', 'route', 'target', 'result'], registry, () =>
+      ledger.connections().flatMap((c) => POOL_RESULTS.map((result) => ({ labels: { ...connectionLabels(c), result }, value: c.results[result] }))),
     );
-    this.upstreamSubmitSeconds = new Histogram({ name: `${p}upstream_submit_seconds`, help: "Round trip of a forwarded share: submit written to the pool's answer (shares without an answer excluded).", labelNames: ['pool'], buckets: SUBMIT_BUCKETS, registers });
+
+    // Per target of each route (the ledger's definitions): how the route's work splits against the weights.
+    // Targets are few (a handful per route). Forwarded shares and verdicts per target: the pool series above,
+    // summed by (route, target).
+    const targets = () => (this.scrapeRoutes ?? ledger.routeList()).flatMap((r) => r.targets.map((t) => ({ route: r.name, t })));
+    new ScrapedCounter(`${p}target_work_total`, "Difficulty-weighted accepted work of the devices while they mined for the target; a target's part of its route's rate() is the split achieved.", ['route', 'target'], registry, () =>
+      targets().map(({ route, t }) => ({ labels: { route, target: t.name }, value: t.work })),
+    );
+    new ScrapedCounter(`${p}target_shares_total`, 'Accepted shares of the devices while they mined for the target.', ['route', 'target'], registry, () => targets().map(({ route, t }) => ({ labels: { route, target: t.name }, value: t.accepted })));
+    new ScrapedGauge(`${p}target_devices`, 'Devices placed on the target now, by state (online, offline).', ['route', 'target', 'state'], registry, () =>
+      targets().flatMap(({ route, t }) => [
+        { labels: { route, target: t.name, state: 'online' }, value: t.devicesOnline },
+        { labels: { route, target: t.name, state: 'offline' }, value: t.devices - t.devicesOnline },
+      ]),
+    );
+    new ScrapedGauge(`${p}target_hashrate`, 'Measured hashrate (H/s, 5-minute average) of the devices placed on the target now.', ['route', 'target'], registry, () => targets().map(({ route, t }) => ({ labels: { route, target: t.name }, value: t.hashrate })));
+    new ScrapedGauge(`${p}target_weight_ratio`, "The target's weight in force over the sum of its route's weights (0 to 1): the split the route aims at. Absent for a target no longer in force.", ['route', 'target'], registry, () =>
+      targets().flatMap(({ route, t }) => (t.weightShare === null ? [] : [{ labels: { route, target: t.name }, value: t.weightShare }])),
+    );
+    this.upstreamSubmitSeconds = new Histogram({ name: `${p}upstream_submit_seconds`, help: "Round trip of a forwarded share: submit written to the pool's answer (shares without an answer excluded).", labelNames: ['pool', 'route', 'target'], buckets: SUBMIT_BUCKETS, registers });
     this.fanoutSeconds = new Histogram({ name: `${p}notify_fanout_seconds`, help: 'A job from the pool received to written to every device.', buckets: FANOUT_BUCKETS, registers });
 
     // Per device, rendered from the ledger's device store at scrape time.
@@ -173,7 +217,7 @@ export class ProxyMetrics {
 
     this.unsubscribe.push(
       bus.on('share.upstream', (e) => {
-        if (e.verdict.kind !== 'unanswered') this.upstreamSubmitSeconds.observe({ pool: e.pool }, e.latencyMs / 1000);
+        if (e.verdict.kind !== 'unanswered') this.upstreamSubmitSeconds.observe({ pool: e.pool, route: e.route, target: e.target }, e.latencyMs / 1000);
       }),
       bus.on('job.fanout', (e) => this.fanoutSeconds.observe(e.seconds)),
     );
@@ -202,6 +246,8 @@ export class ProxyMetrics {
   async *pieces(): AsyncGenerator<string> {
     const unpin = this.ledger.pin();
     this.scrapeSummary = this.ledger.summary();
+    this.scrapeOwners = this.ledger.ownerList();
+    this.scrapeRoutes = this.ledger.routeList();
     try {
       let since = performance.now();
       let first = true;
@@ -238,6 +284,8 @@ export class ProxyMetrics {
       yield '\n';
     } finally {
       this.scrapeSummary = null;
+      this.scrapeOwners = null;
+      this.scrapeRoutes = null;
       unpin();
     }
   }

@@ -221,7 +221,7 @@ t.test('every surface tells the same numbers after drops, timeouts, a failover a
   t.equal(m('device_upstream_shares_total', (l) => l.result === 'rejected'), ours.poolRejected, '/metrics sum of device_upstream_shares_total{result="rejected"}');
   t.equal(m('device_upstream_shares_total', (l) => l.result === 'unanswered'), ours.poolUnanswered, '/metrics sum of device_upstream_shares_total{result="unanswered"}');
   t.equal(m('upstream_switches_total', (l) => l.to === 'poolB'), apiPools.find((p) => p.name === 'poolB')!.switchesTo, '/metrics upstream_switches_total');
-  t.equal(seriesValue(metrics, 'dash_proxy_upstream_connection_active{connection="0",pool="poolB"}'), 1, '/metrics: connection 0 mines on pool B');
+  t.equal(seriesValue(metrics, 'dash_proxy_upstream_connection_active{connection="0",route="default",target="default",pool="poolB"}'), 1, '/metrics: connection 0 mines on pool B');
 
   // The fleet heard what the proxy said: accepted only for shares valid locally and not refused or unanswered upstream.
   t.equal(fleetStats.totals.accepted, ours.accepted - ours.poolRejected - ours.poolUnanswered, 'devices heard "accepted" exactly for accepted shares the pool did not refuse or leave unanswered');

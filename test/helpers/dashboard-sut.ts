@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createProxyApp, type ProxyApp } from '../../src/app.js';
 import { HASHES_PER_DIFF1 } from '../../src/chain/target.js';
 import { loadX11Wasm } from '../../src/chain/x11-wasm.js';
@@ -11,6 +14,7 @@ import { HttpServer } from '../../src/observe/http-server.js';
 import { silentLogger } from '../../src/core/log.js';
 import { NO_MISBEHAVIOUR, SimFleet } from '../../src/sim/fleet.js';
 import { SimPool } from '../../src/sim/pool.js';
+import type { RouteSpec } from '../../src/routing/types.js';
 import type { RejectReason } from '../../src/stratum/errors.js';
 import { mulberry32 } from './prng.js';
 
@@ -63,6 +67,14 @@ export interface DashboardSutOptions {
   seed?: number;
   /** Demo only: the owners section of the proxy's configuration (default: none, every device the farm's). */
   owners?: Record<string, { workers?: string[]; feePercent?: number }>;
+  /** Demo only: keep books in a temporary SQLite file (removed at close); default: no books. */
+  books?: boolean;
+  /**
+   * Synthetic only: the routes in force, and where device i mines (a `device.route` after it authorizes;
+   * its forwarded shares go up on that target's connection, to its first pool). Default: every device on
+   * route 'default', target 'default', pool 'primary'.
+   */
+  routes?: { specs: RouteSpec[]; placeOf: (i: number) => { route: string; target: string } };
 }
 
 export function startDashboardSut(opts: DashboardSutOptions = {}): Promise<DashboardSut> {
@@ -96,6 +108,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
   let httpPort = 0;
   let app: ProxyApp | null = null;
   let feed: Feed | null = null;
+  const booksDir = opts.books ? mkdtempSync(join(tmpdir(), 'dash-proxy-dashboard-books-')) : null;
 
   async function startProxy(): Promise<void> {
     const config = buildConfig({
@@ -107,6 +120,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
       difficulty: { start: 2.5e-7, min: 1e-9, max: 1e9, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
       shutdown: { drainSeconds: 1 },
       ...(opts.owners ? { owners: opts.owners } : {}),
+      ...(booksDir ? { ledger: { path: join(booksDir, 'books.sqlite') } } : {}),
     });
     const next = await createProxyApp(config, { hasher, log: silentLogger });
     feed = next.feed;
@@ -167,6 +181,7 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
       await fleet.stop();
       await stopProxy();
       await pool.close();
+      if (booksDir) rmSync(booksDir, { recursive: true, force: true });
     },
   };
 }
@@ -176,6 +191,8 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
 
 interface SyntheticDevice {
   worker: string;
+  /** Where it mines, the upstream connection and pool its forwarded shares go to. */
+  place: { route: string; target: string; connection: number; pool: string };
   ip: string;
   sessionId: number;
   /** Difficulty credited per share. */
@@ -192,11 +209,20 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
   const random = mulberry32(opts.seed ?? 12345);
 
   const devices: SyntheticDevice[] = [];
+  const specs = opts.routes?.specs ?? null;
+  const targetList = specs ? specs.flatMap((r) => r.targets.map((x) => ({ route: r.name, target: x.name, pool: x.pools[0]?.name ?? x.name }))) : [{ route: 'default', target: 'default', pool: 'primary' }];
+  const placeOf = (i: number) => {
+    const at = opts.routes?.placeOf(i) ?? { route: 'default', target: 'default' };
+    const connection = targetList.findIndex((x) => x.target === at.target);
+    if (connection < 0) throw new Error(`device ${i}: no target ${at.target} in the routes`);
+    return { ...at, connection, pool: targetList[connection]!.pool };
+  };
   for (let i = 0; i < count; i++) {
     // A Dash ASIC does about 1-2 TH/s of X11 (e.g. Antminer D9: 1.77 TH/s).
     const hashrate = 1.2e12 + random() * 0.6e12;
     devices.push({
       worker: workerName(i),
+      place: placeOf(i),
       ip: `10.0.${Math.floor(i / 40) + 1}.${(i % 40) + 11}`,
       sessionId: i + 1,
       difficulty: hashrate / (rate * HASHES_PER_DIFF1),
@@ -216,6 +242,7 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
   let port = 0;
   let firstStart = true;
 
+  let shareIds = 0;
   const reject = (bus: EventBus, d: SyntheticDevice, at: number) => {
     const reason: RejectReason = random() < 0.5 ? 'stale' : 'duplicate';
     bus.emit('share.rejected', { sessionId: d.sessionId, worker: d.worker, ip: d.ip, reason, code: reason === 'stale' ? 21 : 22, message: reason, at });
@@ -233,16 +260,17 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       at,
     });
     if (!meetsPool) return;
-    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, route: 'default', target: 'default', connection: 0, pool: 'primary', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
+    const shareId = ++shareIds;
+    bus.emit('share.forwarded', { sessionId: d.sessionId, worker: d.worker, ...d.place, shareId, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
     const verdict = random() > 0.01 ? ({ kind: 'accepted' } as const) : ({ kind: 'rejected', code: 21, reason: 'Stale share' } as const);
-    bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, route: 'default', target: 'default', connection: 0, pool: 'primary', shareId: 0, verdict, latencyMs: 40, at });
+    bus.emit('share.upstream', { sessionId: d.sessionId, worker: d.worker, ...d.place, shareId, verdict, latencyMs: 40, at });
   };
 
   async function startProxy(): Promise<void> {
     const bus = new EventBus();
     // While the history is filled in, the ledger's clock is set back to when the devices "arrived".
     let clockOverride: number | null = null;
-    const stats = new FarmLedger(bus, { now: () => clockOverride ?? Date.now() });
+    const stats = new FarmLedger(bus, { now: () => clockOverride ?? Date.now(), ...(specs ? { routes: () => specs } : {}) });
     const http = new HttpServer({ host: '127.0.0.1', port, token: opts.token });
     registerApiRoutes(http, stats);
     registerDashboardRoutes(http);
@@ -251,12 +279,15 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     const backfill = firstStart && (opts.backfill ?? true);
     const since = backfill ? now - 700_000 : now;
     clockOverride = since;
-    bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'primary', url: 'stratum+tcp://dash.pool.example:3333', at: since });
-    bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: null, to: 'primary', reason: 'first pool up', at: since });
-    bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
+    for (const [connection, x] of targetList.entries()) {
+      bus.emit('pool.up', { route: x.route, target: x.target, connection, pool: x.pool, url: `stratum+tcp://${x.pool}.pool.example:3333`, at: since });
+      bus.emit('pool.switch', { route: x.route, target: x.target, connection, from: null, to: x.pool, reason: 'first pool up', at: since });
+    }
+    if (!specs) bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'backup', url: 'stratum+tcp://backup.pool.example:3333', at: since });
     for (const d of devices) {
       if (!d.alive) continue;
       bus.emit('device.authorized', { sessionId: d.sessionId, worker: d.worker, ip: d.ip, at: since });
+      bus.emit('device.route', { sessionId: d.sessionId, worker: d.worker, route: d.place.route, target: d.place.target, reason: 'placed', at: since });
       bus.emit('device.difficulty', { sessionId: d.sessionId, worker: d.worker, difficulty: d.difficulty, at: since });
     }
     if (backfill) {
@@ -272,6 +303,7 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       const flaky = devices[Math.min(4, devices.length - 1)]!;
       bus.emit('device.disconnected', { sessionId: flaky.sessionId, worker: flaky.worker, ip: flaky.ip, reason: 'connection reset', at: now - 260_000 });
       bus.emit('device.authorized', { sessionId: flaky.sessionId, worker: flaky.worker, ip: flaky.ip, at: now - 228_000 });
+      bus.emit('device.route', { sessionId: flaky.sessionId, worker: flaky.worker, route: flaky.place.route, target: flaky.place.target, reason: 'placed', at: now - 228_000 });
       const lucky = devices[Math.min(2, devices.length - 1)]!;
       bus.emit('block.candidate', {
         sessionId: lucky.sessionId,

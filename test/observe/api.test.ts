@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { OwnerMap } from '../../src/books/owners.js';
+import type { RouteSpec } from '../../src/routing/types.js';
 import { registerApiRoutes } from '../../src/observe/api.js';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { FarmLedger } from '../../src/observe/farm-ledger.js';
@@ -14,12 +15,12 @@ const HASHES_PER_DIFF1 = 2 ** 48 / 0xffff;
 /** A fixed "now", on a 10-second boundary plus 5 s. */
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 5);
 
-async function start(t: Test, token?: string, owners?: OwnerMap) {
+async function start(t: Test, token?: string, owners?: OwnerMap, routes?: () => readonly RouteSpec[]) {
   const bus = new EventBus();
   // The clock follows the events as they are emitted (as in real time), then stays at NOW.
   let now = NOW;
   const clock = () => now;
-  const stats = new FarmLedger(bus, { now: clock, ...(owners && { owners }) });
+  const stats = new FarmLedger(bus, { now: clock, ...(owners && { owners }), ...(routes && { routes }) });
   const metrics = new ProxyMetrics(bus, stats, { processMetrics: false });
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
   registerApiRoutes(http, stats, { now: clock });
@@ -231,7 +232,7 @@ t.test('the API and /metrics give the same numbers', async (t) => {
 
   t.equal(seriesValue(metrics, 'dash_proxy_forwarded_shares_total'), summary.forwarded);
   t.equal(seriesValue(metrics, 'dash_proxy_upstream_in_flight_shares'), summary.inFlight);
-  t.equal(seriesValue(metrics, 'dash_proxy_upstream_shares_total{pool="main",result="accepted"}'), summary.poolAccepted);
+  t.equal(seriesValue(metrics, 'dash_proxy_upstream_shares_total{pool="main",route="default",target="default",result="accepted"}'), summary.poolAccepted);
 
   // When a worker's retention runs out, both forget it together (they read the same ledger).
   s.stats.sweep(NOW + 3600_000);
@@ -276,6 +277,14 @@ t.test('/api/owners: each owner with its devices, hashrate and credited work; th
   t.equal(by.alice.shareOfWork, 35_000 / 36_000);
   t.equal(by.bob.shareOfWork, 1000 / 36_000);
   t.equal(by.farm.shareOfWork, 0);
+  // The pool's verdicts per owner: credited with the forward, the invariant per owner, summing to the farm's.
+  const summary = (await s.get('/api/summary')).json();
+  t.match(by.alice, { forwarded: 7, poolAccepted: 1, poolRejected: 1, poolUnanswered: 0, inFlight: 5, results: { accepted: 1, stale: 1 } });
+  for (const o of body.owners) t.equal(o.forwarded, o.poolAccepted + o.poolRejected + o.poolUnanswered + o.inFlight, `${o.owner}: forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight`);
+  for (const k of ['forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight']) {
+    t.equal(body.owners.reduce((n: number, o: any) => n + o[k], 0), summary[k], `the owners' ${k} sums to the farm's`);
+  }
+  t.same(body.payouts, { books: false, lastPayouts: {}, checkedAt: null, error: null }, 'no books: no payouts, and it says so');
 
   const devices = (await s.get('/api/devices')).json().devices;
   t.same(
@@ -299,3 +308,108 @@ t.test('/api/owners: each owner with its devices, hashrate and credited work; th
     t.equal(lines.reduce((n: number, l: string) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0), o.work, `${o.owner}: sum by (owner) of device_work_total is its work`);
   }
 });
+
+t.test('/api/routes, route and target in /api/devices, and on /metrics: which device mines where, the split achieved against the weights', async (t) => {
+  const pool = (name: string) => ({ name, url: `stratum+tcp://${name}:3333`, user: 'u', password: 'x' });
+  const routes: RouteSpec[] = [
+    { name: 'split', fallback: 'default', targets: [{ name: 'seventy', weight: 7, pools: [pool('p70')] }, { name: 'thirty', weight: 3, pools: [pool('p30'), pool('p30-backup')] }] },
+    { name: 'default', fallback: 'none', targets: [{ name: 'default', weight: 1, pools: [pool('main')] }] },
+  ];
+  const s = await start(t, undefined, undefined, () => routes);
+  const ip = '10.2.2.2';
+  const events: Timed[] = [];
+  const on = <K extends keyof ProxyEventMap>(name: K, event: ProxyEventMap[K]) => events.push({ at: event.at, emit: () => s.bus.emit(name, event) });
+  const places: Record<string, { route: string; target: string; connection: number; pool: string }> = {
+    'fast-1': { route: 'split', target: 'seventy', connection: 0, pool: 'p70' },
+    'fast-2': { route: 'split', target: 'seventy', connection: 0, pool: 'p70' },
+    'slow-1': { route: 'split', target: 'thirty', connection: 1, pool: 'p30' },
+    other: { route: 'default', target: 'default', connection: 2, pool: 'main' },
+  };
+  on('pool.up', { route: 'split', target: 'seventy', connection: 0, pool: 'p70', url: 'stratum+tcp://p70:3333', at: NOW - 600_000 });
+  on('pool.up', { route: 'split', target: 'thirty', connection: 1, pool: 'p30', url: 'stratum+tcp://p30:3333', at: NOW - 600_000 });
+  on('pool.up', { route: 'default', target: 'default', connection: 2, pool: 'main', url: 'stratum+tcp://main:3333', at: NOW - 600_000 });
+  let shareId = 0;
+  for (const [i, [worker, place]] of Object.entries(places).entries()) {
+    on('device.authorized', { sessionId: i, worker, ip, at: NOW - 300_000 });
+    on('device.route', { sessionId: i, worker, route: place.route, target: place.target, reason: 'placed', at: NOW - 300_000 });
+    // fast-1 and fast-2: 35 units of work each, slow-1: 30, other: 10; every share forwarded, the last of each in flight.
+    const shares = worker === 'other' ? 1 : worker === 'slow-1' ? 3 : 5;
+    const difficulty = worker === 'fast-1' || worker === 'fast-2' ? 7 : 10;
+    for (let k = 0; k < shares; k++) {
+      const at = NOW - 200_000 + k * 10_000;
+      const id = ++shareId;
+      on('share.accepted', { sessionId: i, worker, ip, difficulty, shareDifficulty: difficulty, meetsPool: true, meetsNetwork: false, at });
+      on('share.forwarded', { sessionId: i, worker, ...place, shareId: id, jobId: 'j', difficulty, shareDifficulty: difficulty, networkDifficulty: 1e6, blockHash: null, at });
+      if (k < shares - 1) on('share.upstream', { sessionId: i, worker, ...place, shareId: id, verdict: { kind: 'accepted' }, latencyMs: 5, at: at + 1 });
+    }
+  }
+  s.replay(events);
+
+  const body = (await s.get('/api/routes')).json();
+  t.match(body, { at: NOW, hashrateWindowSeconds: 300 });
+  t.same(
+    body.routes.map((r: any) => [r.name, r.configured, r.fallback, r.devices, r.work, r.forwarded, r.poolAccepted, r.inFlight]),
+    [
+      ['split', true, 'default', 3, 100, 13, 10, 3],
+      ['default', true, 'none', 1, 10, 1, 0, 1],
+    ],
+  );
+  const split = body.routes[0];
+  t.same(
+    split.targets.map((x: any) => [x.name, x.weight, x.weightShare, x.pools, x.devices, x.devicesOnline, x.work, x.workShare, x.forwarded, x.poolAccepted, x.inFlight]),
+    [
+      ['seventy', 7, 0.7, ['p70'], 2, 2, 70, 0.7, 10, 8, 2],
+      ['thirty', 3, 0.3, ['p30', 'p30-backup'], 1, 1, 30, 0.3, 3, 2, 1],
+    ],
+    'each target: weight, pools, devices, accepted work and the split achieved',
+  );
+  t.equal(split.targets[0].hashrate, (70 * HASHES_PER_DIFF1) / 300, 'measured hashrate of the devices on it');
+  t.equal(split.targets[0].hashrateShare, 0.7);
+
+  const devices = (await s.get('/api/devices')).json().devices;
+  t.same(
+    devices.map((d: any) => [d.worker, d.route, d.target]),
+    [
+      ['fast-1', 'split', 'seventy'],
+      ['fast-2', 'split', 'seventy'],
+      ['other', 'default', 'default'],
+      ['slow-1', 'split', 'thirty'],
+    ],
+    'which device mines where',
+  );
+  t.match((await s.get('/api/devices/slow-1')).json().device, { route: 'split', target: 'thirty' });
+  t.same(
+    (await s.get('/api/connections')).json().connections.map((c: any) => [c.index, c.route, c.target, c.pool]),
+    [
+      [0, 'split', 'seventy', 'p70'],
+      [1, 'split', 'thirty', 'p30'],
+      [2, 'default', 'default', 'main'],
+    ],
+  );
+  t.same((await s.get('/api/pools')).json().pools.map((p: any) => [p.route, p.target, p.name]), [
+    ['split', 'seventy', 'p70'],
+    ['split', 'thirty', 'p30'],
+    ['default', 'default', 'main'],
+  ]);
+
+  // /metrics: route and target on the pool and connection series; the per-target family is the API's.
+  const metrics = (await s.get('/metrics')).text;
+  const v = (series: string) => seriesValue(metrics, `dash_proxy_${series}`);
+  t.equal(v('upstream_up{pool="p30",route="split",target="thirty"}'), 1);
+  t.equal(v('upstream_shares_total{pool="p70",route="split",target="seventy",result="accepted"}'), 8);
+  t.equal(v('upstream_connection_shares_total{connection="1",route="split",target="thirty",result="accepted"}'), 2);
+  t.equal(v('upstream_connection_up{connection="2",route="default",target="default",pool="main"}'), 1);
+  t.equal(v('upstream_submit_seconds_count{pool="p70",route="split",target="seventy"}'), 8);
+  for (const r of body.routes) {
+    for (const x of r.targets) {
+      const l = `route="${r.name}",target="${x.name}"`;
+      t.equal(v(`target_work_total{${l}}`), x.work, `${r.name}/${x.name}: work`);
+      t.equal(v(`target_shares_total{${l}}`), x.accepted, `${r.name}/${x.name}: accepted shares`);
+      t.equal(v(`target_devices{${l},state="online"}`), x.devicesOnline, `${r.name}/${x.name}: devices online`);
+      t.equal(v(`target_devices{${l},state="offline"}`), x.devices - x.devicesOnline, `${r.name}/${x.name}: devices offline`);
+      t.equal(v(`target_hashrate{${l}}`), x.hashrate, `${r.name}/${x.name}: hashrate`);
+      t.equal(v(`target_weight_ratio{${l}}`), x.weightShare, `${r.name}/${x.name}: weight ratio`);
+    }
+  }
+});
+

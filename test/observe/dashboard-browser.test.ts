@@ -6,6 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { startDashboardSut, type DashboardSut } from '../helpers/dashboard-sut.js';
 import type { DeviceView } from '../../src/observe/farm-ledger.js';
+import type { RouteSpec } from '../../src/routing/types.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
@@ -103,7 +104,7 @@ function hashrate(text: string): number {
 }
 
 // Column order in the table (app.js COLUMNS).
-const COL = { worker: 0, owner: 1, status: 2, hashrate: 3, difficulty: 4, accepted: 5, rejected: 6, rejectRate: 7, lastShare: 8, ip: 9 };
+const COL = { worker: 0, owner: 1, target: 2, status: 3, hashrate: 4, difficulty: 5, accepted: 6, rejected: 7, rejectRate: 8, lastShare: 9, ip: 10 };
 
 /** The demo farm's owners: alice owns asic-01..09 by pattern, bob asic-10..19, the farm the rest. */
 const OWNERS = { alice: { workers: ['rack-01.asic-0?'], feePercent: 2 }, bob: { workers: ['rack-01.asic-1?'] } };
@@ -154,7 +155,7 @@ t.test('dashboard routes: token, content types, CSP, no inline code, no other ho
 });
 
 t.test('dashboard in headless Chromium against the running farm', { skip, timeout: 240_000 }, async (t) => {
-  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500, owners: OWNERS });
+  const sut = await startSut(t, { kind: 'demo', devices: 24, token: TOKEN, intervalMs: 500, owners: OWNERS, books: true });
   const port = Number(new URL(sut.baseUrl).port);
 
   const context = await launch(t);
@@ -239,6 +240,48 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
     'devices per owner by the patterns',
   );
   t.ok(await page.isVisible('#owner-list li[data-owner="alice"]'), 'the owners panel is shown');
+  // What the pool made of each owner's forwarded shares, as the farm counts it (the page may trail it by a tick).
+  for (const o of sut.stats.ownerList()) {
+    const text = await page.textContent(`#owner-list li[data-owner="${o.owner}"] .owner-pool`);
+    const [accepted, rejected, unanswered] = (/^pool (\S+) \/ (\S+) \/ (\S+)$/.exec(text ?? '') ?? []).slice(1).map(number);
+    t.ok(accepted! > 0 && accepted! <= o.poolAccepted && rejected! <= o.poolRejected && unanswered! <= o.poolUnanswered, `${o.owner}: pool verdicts on the page (${text}) are the farm's (${o.poolAccepted} / ${o.poolRejected} / ${o.poolUnanswered}) or just behind`);
+  }
+
+  // The books are on and hold no payout yet: every owner says so. A payout recorded over the API (as the
+  // operator would) then shows as each owner's last payout: its split's total, from the books.
+  await page.waitForFunction(() => document.querySelectorAll('#owner-list li[data-owner] .owner-payout.none').length === 3, undefined, WAIT);
+  t.ok(await page.isHidden('#owner-books'), 'books on: no "books off" note');
+  const paid = await fetch(`${sut.baseUrl}/api/ledger/payouts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ amount: '1.5', from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date().toISOString(), note: 'browser test' }),
+  });
+  t.equal(paid.status, 201, 'payout recorded');
+  const payout = (await paid.json()) as { id: number; amount: string; splits: { owner: string; total: string }[] };
+  t.same(payout.splits.map((x) => x.owner).sort(), ['alice', 'bob', 'farm'], 'split among the three owners');
+  const splitOf = Object.fromEntries(payout.splits.map((x) => [x.owner, x.total]));
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll<HTMLElement>('#owner-list li[data-owner] .owner-payout')].filter((el) => el.dataset.payoutId === String(id)).length === 3,
+    payout.id,
+    WAIT,
+  );
+  for (const owner of ['alice', 'bob', 'farm']) {
+    const shown = await page.$eval(`#owner-list li[data-owner="${owner}"] .owner-payout`, (el) => ({ text: el.textContent ?? '', amount: (el as HTMLElement).dataset.amount, title: (el as HTMLElement).title }));
+    t.equal(shown.amount, splitOf[owner], `${owner}: last payout ${shown.amount} DASH, its split's total`);
+    t.match(shown.text, new RegExp(`^paid ${splitOf[owner]!.replace('.', '\\.')} DASH · \\d+s ago$`), `${owner}: amount and when (${shown.text})`);
+    t.match(shown.title, new RegExp(`^payout #${payout.id} of 1\\.50000000 DASH \\(PROP\\)`), `${owner}: which payout`);
+  }
+  const apiOwners = (await (await fetch(`${sut.baseUrl}/api/owners`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { payouts: { books: boolean; lastPayouts: Record<string, { amount: string; payoutId: number }> } };
+  t.equal(apiOwners.payouts.books, true);
+  t.same(Object.fromEntries(Object.entries(apiOwners.payouts.lastPayouts).map(([o, p]) => [o, p.amount])), splitOf, '/api/owners has the same last payouts');
+  // Where each device mines: today's proxy puts every device on route 'default', target 'default', and the
+  // routes panel shows that one target with weight 100% and all of the work.
+  t.equal(await page.textContent('.head-row .col-target'), 'Target');
+  for (const w of await shownWorkers(page)) t.equal(await cellText(page, w, COL.target), 'default', `${w} mines on target default`);
+  await page.waitForFunction(() => document.querySelector('#route-list li.route-target[data-route="default"][data-target="default"]') !== null, undefined, WAIT);
+  t.equal(await page.textContent('#route-list li.route-target[data-target="default"] .target-weight'), 'weight 100.0%');
+  t.equal(await page.textContent('#route-list li.route-target[data-target="default"] .target-achieved'), '100.0%');
+  t.equal(await page.textContent('#route-list li.route-target[data-target="default"] .target-devices'), '24 / 24 devices');
   // The filter matches owners too.
   await page.fill('#filter', 'bob');
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '10 of 24', undefined, WAIT);
@@ -376,12 +419,80 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '23', undefined, { timeout: 60_000, polling: 100 });
   t.equal(await page.$(`#grid-body .row[data-worker="${victim}"]`), null, 'the killed device is not in the new proxy');
   t.equal(sut.stats.deviceCount, 23, 'the page shows what the restarted proxy knows');
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('#owner-list li[data-owner="alice"] .owner-payout')?.dataset.amount !== undefined, undefined, WAIT);
+  t.equal(await page.getAttribute('#owner-list li[data-owner="alice"] .owner-payout', 'data-amount'), splitOf.alice!, "alice's last payout read again from the books by the restarted proxy");
   t.pass('reconnected by itself and shows the restarted proxy');
 
   const foreign = requests.filter((u) => !u.startsWith(`http://127.0.0.1:${port}/`) && !u.startsWith(`ws://127.0.0.1:${port}/`));
   t.same(foreign, [], 'no request to any other host');
   t.ok(requests.some((u) => u.startsWith(`http://127.0.0.1:${port}/api/devices/`)), 'history came from the JSON API');
   t.same(pageErrors, [], 'no script error after the restart');
+});
+
+t.test('routes: which device mines where, and the split achieved against the weights', { skip, timeout: 240_000 }, async (t) => {
+  const pool = (name: string) => ({ name, url: `stratum+tcp://${name}:3333`, user: 'u', password: 'x' });
+  const specs: RouteSpec[] = [
+    { name: 'alice', fallback: 'default', targets: [{ name: 'alice-own', weight: 7, pools: [pool('alice-pool')] }, { name: 'fee', weight: 3, pools: [pool('fee-pool')] }] },
+    { name: 'default', fallback: 'none', targets: [{ name: 'default', weight: 1, pools: [pool('main')] }] },
+  ];
+  // 40 devices: the first 20 are alice's, 14 on her own account and 6 on the fee target; the rest default.
+  const placeOf = (i: number) => (i < 14 ? { route: 'alice', target: 'alice-own' } : i < 20 ? { route: 'alice', target: 'fee' } : { route: 'default', target: 'default' });
+  const sut = await startSut(t, { kind: 'synthetic', devices: 40, intervalMs: 500, routes: { specs, placeOf } });
+  const context = await launch(t);
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(sut.pageUrl);
+  await page.waitForFunction(() => document.getElementById('count')?.textContent === '40', undefined, WAIT);
+
+  // Each row names the target its device mines on (the route in its tooltip), as the farm has it.
+  for (const w of await shownWorkers(page)) {
+    const d = sut.stats.device(w)!;
+    t.equal(await cellText(page, w, COL.target), d.target, `${w} mines on ${d.target}`);
+    t.equal(await page.$eval(`#grid-body .row[data-worker="${w}"]`, (row, c) => (row.children[c] as HTMLElement).title, COL.target), `route ${d.route}, target ${d.target}`);
+  }
+  // Filter by target.
+  await page.fill('#filter', 'alice-own');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '14 of 40', undefined, WAIT);
+  t.ok((await shownWorkers(page)).every((w) => sut.stats.device(w)!.target === 'alice-own'), 'filter by target');
+  await page.fill('#filter', '');
+
+  // The routes panel: each route, then each target with its weight, the split achieved, devices and hashrate.
+  await page.waitForFunction(() => document.querySelectorAll('#route-list li.route-target').length === 3, undefined, WAIT);
+  t.same(await page.$$eval('#route-list li', (items) => items.map((li) => [li.className.split(' ')[0], (li as HTMLElement).dataset.route, (li as HTMLElement).dataset.target ?? null])), [
+    ['route-head', 'alice', null],
+    ['route-target', 'alice', 'alice-own'],
+    ['route-target', 'alice', 'fee'],
+    ['route-head', 'default', null],
+    ['route-target', 'default', 'default'],
+  ]);
+  const shown = await page.$$eval('#route-list li.route-target', (items) =>
+    items.map((li) => ({
+      target: (li as HTMLElement).dataset.target!,
+      achieved: Number((li.querySelector('.target-achieved') as HTMLElement).dataset.share),
+      achievedText: li.querySelector('.target-achieved')!.textContent,
+      weight: li.querySelector('.target-weight')!.textContent,
+      devices: li.querySelector('.target-devices')!.textContent,
+      fill: parseFloat((li.querySelector('.target-fill') as HTMLElement).style.width),
+      mark: parseFloat((li.querySelector('.target-mark') as HTMLElement).style.left),
+    })),
+  );
+  const farm = new Map(sut.stats.routeList().flatMap((r) => r.targets.map((x) => [x.name, x] as const)));
+  t.same(shown.map((x) => [x.target, x.weight, x.devices, x.mark]), [
+    ['alice-own', 'weight 70.0%', '14 / 14 devices', 70],
+    ['fee', 'weight 30.0%', '6 / 6 devices', 30],
+    ['default', 'weight 100.0%', '20 / 20 devices', 100],
+  ], 'weights from the routes in force, devices placed on each target');
+  for (const x of shown) {
+    const f = farm.get(x.target)!;
+    // The page trails the farm by up to a tick; 10 minutes of history make a tick's shares a small part.
+    t.ok(Math.abs(x.achieved - f.workShare) < 0.01, `${x.target}: achieved ${x.achievedText} is the farm's ${(f.workShare * 100).toFixed(2)}%`);
+    t.ok(Math.abs(x.fill - x.achieved * 100) < 0.01, `${x.target}: the bar is the split achieved (${x.fill}%)`);
+  }
+  t.ok(Math.abs(shown[0]!.achieved - 0.7) < 0.1 && Math.abs(shown[1]!.achieved - 0.3) < 0.1, "alice's split: 14 and 6 devices of about the same speed, about 70/30");
+  await mkdir(OUT_DIR, { recursive: true });
+  await page.screenshot({ path: join(OUT_DIR, 'dashboard-routes.png') });
+  t.same(pageErrors, [], 'no script error');
 });
 
 t.test('10,000 devices: the table stays virtual; update cost measured', { skip, timeout: 240_000 }, async (t) => {
@@ -451,6 +562,10 @@ t.test('10,000 devices: the table stays virtual; update cost measured', { skip, 
     return performance.now() - t0;
   });
   t.comment(`sorting 10,000 devices by hashrate, click to next frame: ${sortMs.toFixed(1)} ms`);
+  // This farm keeps no books: the owners panel says so and shows no payout.
+  t.match(await page.textContent('#owner-books'), /^Books off: /, 'books off: the owners panel says so');
+  t.ok(await page.isVisible('#owner-books'));
+  t.equal(await page.$$eval('#owner-list .owner-payout', (els) => els.length), 0, 'no payout line without books');
   await mkdir(OUT_DIR, { recursive: true });
   const shot = join(OUT_DIR, 'dashboard-10k.png');
   await page.screenshot({ path: shot });

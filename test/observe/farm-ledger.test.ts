@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { EventBus, type PoolVerdict } from '../../src/core/events.js';
 import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, type PresenceChange } from '../../src/observe/farm-ledger.js';
+import type { RouteSpec } from '../../src/routing/types.js';
 
 /**
  * The farm ledger on its own, fed by hand-made core events: the counts as its table defines them, the
@@ -230,4 +231,230 @@ t.test('owners: without a map every device is the default farm owner', async (t)
   s.authorize('alice.rig', 1);
   t.equal(s.ledger.device('alice.rig')!.owner, 'farm');
   t.same(s.ledger.ownerList().map((o) => o.owner), ['farm']);
+});
+
+t.test('owners: forwarded shares and the pool verdicts per owner; the invariant holds per owner, across a map change', async (t) => {
+  const s = ownersSetup(t);
+  let shareId = 0;
+  const forward = (worker: string) => {
+    s.accept(worker, 2);
+    const id = ++shareId;
+    s.bus.emit('share.forwarded', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: id, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: T0 });
+    return id;
+  };
+  const verdict = (worker: string, id: number, v: PoolVerdict) =>
+    s.bus.emit('share.upstream', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: id, verdict: v, latencyMs: 5, at: T0 });
+  s.authorize('rack3.a1');
+  s.authorize('bob.s19');
+  const a = [forward('rack3.a1'), forward('rack3.a1'), forward('rack3.a1'), forward('rack3.a1')];
+  const b = [forward('bob.s19'), forward('bob.s19')];
+  verdict('rack3.a1', a[0]!, { kind: 'accepted' });
+  verdict('rack3.a1', a[1]!, { kind: 'rejected', code: 21, reason: 'stale' });
+  verdict('bob.s19', b[0]!, { kind: 'unanswered', cause: 'timeout', reason: 'no answer' });
+
+  // rack3 moves to bob while two of its shares are in flight: their verdicts still go to alice.
+  s.ledger.setOwners(OwnerMap.compile({ alice: { workers: [], feePercent: 2 }, bob: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'house' }));
+  verdict('rack3.a1', a[2]!, { kind: 'accepted' });
+  const after = forward('rack3.a1');
+  verdict('rack3.a1', after, { kind: 'rejected', code: 23, reason: 'low difficulty' });
+
+  const o = s.byOwner();
+  t.match(o.alice, { forwarded: 4, poolAccepted: 2, poolRejected: 1, poolUnanswered: 0, inFlight: 1 }, "alice keeps her forwards and gets their verdicts after the change");
+  t.match(o.alice!.results, { accepted: 2, stale: 1 });
+  t.match(o.bob, { forwarded: 3, poolAccepted: 0, poolRejected: 1, poolUnanswered: 1, inFlight: 1 }, 'bob: his own and rack3 from the change on');
+  t.match(o.bob!.results, { timeout: 1, low_difficulty: 1 });
+  const sum = s.ledger.summary();
+  for (const x of [...Object.values(o), sum]) {
+    const where = 'owner' in x ? `owner ${x.owner}` : 'farm';
+    t.equal(x.forwarded, x.poolAccepted + x.poolRejected + x.poolUnanswered + x.inFlight, `${where}: forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight`);
+  }
+  for (const k of ['forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight'] as const) {
+    t.equal(
+      Object.values(o).reduce((n, x) => n + x[k], 0),
+      sum[k],
+      `the owners' ${k} sums to the farm's`,
+    );
+  }
+
+  // The last in-flight shares are answered: nothing stays in flight anywhere.
+  verdict('rack3.a1', a[3]!, { kind: 'accepted' });
+  verdict('bob.s19', b[1]!, { kind: 'accepted' });
+  t.match(s.byOwner().alice, { forwarded: 4, poolAccepted: 3, inFlight: 0 });
+  t.match(s.byOwner().bob, { forwarded: 3, poolAccepted: 1, inFlight: 0 });
+});
+
+t.test("owners: a forgotten device's forwarded shares go to its name's owner", async (t) => {
+  const s = ownersSetup(t);
+  s.bus.emit('share.forwarded', { sessionId: 1, worker: 'bob.gone', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 7, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: T0 });
+  s.bus.emit('share.upstream', { sessionId: 1, worker: 'bob.gone', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 7, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
+  t.match(s.byOwner().bob, { devices: 0, forwarded: 1, poolAccepted: 1, inFlight: 0 });
+});
+
+// ---- routes and targets -----------------------------------------------------------------------------------
+
+/** Two routes: 'alice' split 98/2 between her own account and the hosting fee, and the default route. */
+const ROUTES: RouteSpec[] = [
+  {
+    name: 'alice',
+    fallback: 'default',
+    targets: [
+      { name: 'alice-own', weight: 98, pools: [{ name: 'a1', url: 'stratum+tcp://a1:3333', user: 'alice.farm', password: 'x' }] },
+      { name: 'hosting-fee', weight: 2, pools: [{ name: 'fee', url: 'stratum+tcp://fee:3333', user: 'farm.fee', password: 'x' }] },
+    ],
+  },
+  { name: 'default', fallback: 'none', targets: [{ name: 'default', weight: 1, pools: [{ name: 'main', url: 'stratum+tcp://main:3333', user: 'farm', password: 'x' }, { name: 'backup', url: 'stratum+tcp://backup:3333', user: 'farm', password: 'x' }] }] },
+];
+
+function routesSetup(t: Test, routes: () => readonly RouteSpec[] = () => ROUTES) {
+  const bus = new EventBus();
+  let now = T0;
+  const ledger = new FarmLedger(bus, { now: () => now, retentionSeconds: 60, routes });
+  t.teardown(() => ledger.close());
+  let shareId = 0;
+  const authorize = (worker: string) => bus.emit('device.authorized', { sessionId: 1, worker, ip: '10.0.0.1', at: now });
+  const place = (worker: string, route: string, target: string, reason = 'placed') => bus.emit('device.route', { sessionId: 1, worker, route, target, reason, at: now });
+  const accept = (worker: string, difficulty: number) =>
+    bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: true, meetsNetwork: false, at: now });
+  /** A share forwarded on `place` (the target of the job it was mined on); returns its id. */
+  const forward = (worker: string, at: { route: string; target: string; connection: number; pool: string }) => {
+    const id = ++shareId;
+    bus.emit('share.forwarded', { sessionId: 1, worker, ...at, shareId: id, jobId: 'j', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at: now });
+    return id;
+  };
+  const verdict = (worker: string, at: { route: string; target: string; connection: number; pool: string }, id: number, v: PoolVerdict) =>
+    bus.emit('share.upstream', { sessionId: 1, worker, ...at, shareId: id, verdict: v, latencyMs: 5, at: now });
+  const route = (name: string) => ledger.routeList().find((r) => r.name === name)!;
+  const target = (r: string, name: string) => route(r).targets.find((x) => x.name === name)!;
+  return { bus, ledger, authorize, place, accept, forward, verdict, route, target, setNow: (ms: number) => (now = ms) };
+}
+
+const OWN = { route: 'alice', target: 'alice-own', connection: 0, pool: 'a1' };
+const FEE = { route: 'alice', target: 'hosting-fee', connection: 1, pool: 'fee' };
+const MAIN = { route: 'default', target: 'default', connection: 2, pool: 'main' };
+
+t.test('routes: each device mines where its last device.route put it; /api/devices-style views name route and target', async (t) => {
+  const s = routesSetup(t);
+  s.authorize('alice.a');
+  t.match(s.ledger.device('alice.a'), { route: null, target: null }, 'not placed before its first device.route');
+  s.place('alice.a', 'alice', 'alice-own');
+  s.authorize('rig-1');
+  s.place('rig-1', 'default', 'default');
+  t.match(s.ledger.device('alice.a'), { route: 'alice', target: 'alice-own' });
+  const version = s.ledger.version(s.ledger.slotOf('alice.a'));
+  s.place('alice.a', 'alice', 'hosting-fee', 'slice');
+  t.match(s.ledger.device('alice.a'), { route: 'alice', target: 'hosting-fee' }, 'a move');
+  t.not(s.ledger.version(s.ledger.slotOf('alice.a')), version, 'a moved device counts as changed (the feed resends it)');
+  t.same(s.ledger.placeOfSlot(s.ledger.slotOf('rig-1')), { route: 'default', target: 'default' });
+});
+
+t.test('routes: counts per route and target with the same definitions as per pool; the invariant holds for each', async (t) => {
+  const s = routesSetup(t);
+  for (const w of ['alice.a', 'alice.b']) {
+    s.authorize(w);
+    s.place(w, 'alice', 'alice-own');
+  }
+  s.authorize('rig-1');
+  s.place('rig-1', 'default', 'default');
+  s.accept('alice.a', 4);
+  s.accept('alice.b', 4);
+  s.accept('rig-1', 10);
+  const a1 = s.forward('alice.a', OWN);
+  const a2 = s.forward('alice.a', OWN);
+  const r1 = s.forward('rig-1', MAIN);
+  // alice.b moves to the fee target; a share of its old job still goes upstream on alice-own.
+  s.place('alice.b', 'alice', 'hosting-fee', 'slice');
+  const old = s.forward('alice.b', OWN);
+  s.accept('alice.b', 2);
+  const f1 = s.forward('alice.b', FEE);
+  s.verdict('alice.a', OWN, a1, { kind: 'accepted' });
+  s.verdict('alice.a', OWN, a2, { kind: 'rejected', code: 21, reason: 'stale' });
+  s.verdict('alice.b', OWN, old, { kind: 'accepted' });
+  s.verdict('alice.b', FEE, f1, { kind: 'unanswered', cause: 'timeout', reason: 'no answer' });
+  void r1; // still in flight
+
+  const own = s.target('alice', 'alice-own');
+  const fee = s.target('alice', 'hosting-fee');
+  const def = s.target('default', 'default');
+  t.match(own, { configured: true, weight: 98, weightShare: 0.98, pools: ['a1'], devices: 1, accepted: 2, work: 8, forwarded: 3, poolAccepted: 2, poolRejected: 1, poolUnanswered: 0, inFlight: 0 });
+  t.match(fee, { weight: 2, weightShare: 0.02, devices: 1, accepted: 1, work: 2, forwarded: 1, poolUnanswered: 1, results: { timeout: 1 } });
+  t.match(def, { weight: 1, weightShare: 1, pools: ['main', 'backup'], devices: 1, work: 10, forwarded: 1, inFlight: 1 });
+  t.equal(own.workShare, 8 / 10, "the split achieved: alice-own's work over the route's");
+  t.equal(fee.workShare, 2 / 10);
+  t.equal(def.workShare, 1);
+  t.match(s.route('alice'), { configured: true, fallback: 'default', devices: 2, accepted: 3, work: 10, forwarded: 4, poolAccepted: 2, poolRejected: 1, poolUnanswered: 1, inFlight: 0 });
+  t.match(s.route('default'), { fallback: 'none', devices: 1, work: 10, forwarded: 1, inFlight: 1 });
+
+  const sum = s.ledger.summary();
+  const routes = s.ledger.routeList();
+  const flows = [...routes, ...routes.flatMap((r) => r.targets)];
+  for (const f of flows) t.equal(f.forwarded, f.poolAccepted + f.poolRejected + f.poolUnanswered + f.inFlight, `${f.name}: forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight`);
+  for (const k of ['forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight'] as const) {
+    t.equal(routes.reduce((n, r) => n + r[k], 0), sum[k], `the routes' ${k} sums to the farm's`);
+    t.equal(routes.flatMap((r) => r.targets).reduce((n, x) => n + x[k], 0), sum[k], `the targets' ${k} sums to the farm's`);
+  }
+  t.equal(routes.reduce((n, r) => n + r.work, 0), sum.work, "the routes' work sums to the farm's (every device placed)");
+  t.ok(own.hashrate > 0 && fee.hashrate > 0, 'hashrate of the devices placed on each target now');
+  t.equal(own.hashrate, s.ledger.device('alice.a')!.hashrate);
+  t.equal(own.hashrateShare + fee.hashrateShare, 1);
+});
+
+t.test('routes: pools are kept per target (two targets may name a pool alike); connections name their route and target', async (t) => {
+  const s = routesSetup(t);
+  const at = T0;
+  s.bus.emit('pool.up', { route: 'alice', target: 'alice-own', connection: 0, pool: 'p', url: 'stratum+tcp://a:1', at });
+  s.bus.emit('pool.switch', { route: 'alice', target: 'alice-own', connection: 0, from: null, to: 'p', reason: 'first', at });
+  s.bus.emit('pool.up', { route: 'default', target: 'default', connection: 1, pool: 'p', url: 'stratum+tcp://d:1', at });
+  s.bus.emit('pool.down', { route: 'default', target: 'default', connection: 1, pool: 'p', url: 'stratum+tcp://d:1', reason: 'reset', at });
+  t.same(
+    s.ledger.poolList().map((p) => [p.route, p.target, p.name, p.url, p.up, p.active]),
+    [
+      ['alice', 'alice-own', 'p', 'stratum+tcp://a:1', true, true],
+      ['default', 'default', 'p', 'stratum+tcp://d:1', false, false],
+    ],
+  );
+  t.same(
+    s.ledger.connections().map((c) => [c.index, c.route, c.target, c.pool, c.up]),
+    [
+      [0, 'alice', 'alice-own', 'p', true],
+      [1, 'default', 'default', 'p', false],
+    ],
+  );
+  s.authorize('alice.a');
+  s.forward('alice.a', { route: 'alice', target: 'alice-own', connection: 0, pool: 'p' });
+  t.same(s.ledger.poolList().map((p) => p.forwarded), [1, 0], "a share counts for its own target's pool");
+});
+
+t.test('routes: weights and pools come from the routes in force; a target or route no longer in force keeps its counts', async (t) => {
+  let routes: RouteSpec[] = ROUTES;
+  const s = routesSetup(t, () => routes);
+  s.authorize('alice.a');
+  s.place('alice.a', 'alice', 'hosting-fee');
+  s.accept('alice.a', 3);
+  // A reload: the fee is now 5 and the fee target renamed; alice.a is moved by the proxy.
+  routes = [{ ...ROUTES[0]!, targets: [{ ...ROUTES[0]!.targets[0]!, weight: 95 }, { name: 'fee-2', weight: 5, pools: [] }] }, ROUTES[1]!];
+  t.same(
+    s.route('alice').targets.map((x) => [x.name, x.configured, x.weight, x.weightShare, x.work]),
+    [
+      ['alice-own', true, 95, 0.95, 0],
+      ['fee-2', true, 5, 0.05, 0],
+      ['hosting-fee', false, null, null, 3],
+    ],
+    'the weights in force, then the old target with its counts',
+  );
+  // The whole route goes away: listed after the routes in force, not configured.
+  routes = [ROUTES[1]!];
+  const list = s.ledger.routeList();
+  t.same(list.map((r) => [r.name, r.configured, r.fallback]), [
+    ['default', true, 'none'],
+    ['alice', false, null],
+  ]);
+  t.match(list[1], { devices: 1, work: 3 });
+});
+
+t.test('routes: without routes from the app, the default route and target with weight 1', async (t) => {
+  const s = setup(t);
+  s.authorize('rig-1', 1);
+  s.bus.emit('device.route', { sessionId: 1, worker: 'rig-1', route: 'default', target: 'default', reason: 'placed', at: T0 });
+  s.forward('rig-1', 0, 'main');
+  t.match(s.ledger.routeList(), [{ name: 'default', configured: true, fallback: 'none', devices: 1, forwarded: 1, targets: [{ name: 'default', weight: 1, weightShare: 1, devices: 1, forwarded: 1, workShare: 1 }] }]);
 });

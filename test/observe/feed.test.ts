@@ -5,6 +5,7 @@ import vm from 'node:vm';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import { OwnerMap } from '../../src/books/owners.js';
+import type { PayoutsView } from '../../src/observe/owner-payouts.js';
 import { EventBus } from '../../src/core/events.js';
 import { FarmLedger, type DeviceView, type FarmEvent } from '../../src/observe/farm-ledger.js';
 import { attachFeed, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
@@ -566,4 +567,38 @@ t.test('owners: every message carries them; a new map resends the devices it mov
   ], 'both moved devices are resent with their new owner');
   t.same(delta.owners, stats.ownerList(T0 + 1000), 'the delta has the owners as they are now');
   t.match(Object.fromEntries(delta.owners.map((o) => [o.owner, o])), { alice: { configured: false, work: 1024, devices: 0 }, bob: { devices: 1 } });
+});
+
+t.test("payouts: every message carries each owner's last payout from the books, or says there are no books", async (t) => {
+  const off = await setup(t);
+  const plain = await connect(t, `ws://127.0.0.1:${off.port}/ws`);
+  t.same(((await plain.next()) as SnapshotMessage).payouts, { books: false, lastPayouts: {}, checkedAt: null, error: null }, 'no books: books false');
+
+  let view: PayoutsView = { books: true, lastPayouts: {}, checkedAt: T0, error: null };
+  const on = await setup(t, { payouts: { view: () => view } });
+  const client = await connect(t, `ws://127.0.0.1:${on.port}/ws`);
+  t.same(((await client.next()) as SnapshotMessage).payouts, view, 'the snapshot has the payouts view');
+  view = { ...view, lastPayouts: { alice: { payoutId: 1, amount: '0.50000000', amountDuffs: '50000000', payoutAmount: '1.00000000', method: 'prop', recordedAt: T0, from: T0 - 1000, to: T0 } } };
+  on.feed.tick();
+  t.same(((await client.next()) as DeltaMessage).payouts, view, 'a delta has it as it is now');
+});
+
+t.test('routes: every message carries them; a moved device is resent with its new target', async (t) => {
+  const { bus, stats, feed, port, clock } = await setup(t);
+  authorize(bus, 'rig-a', 1);
+  bus.emit('device.route', { sessionId: 1, worker: 'rig-a', route: 'default', target: 'default', reason: 'placed', at: T0 });
+  accept(bus, 'rig-a', 1);
+  feed.tick();
+  const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
+  const snap = (await client.next()) as SnapshotMessage;
+  t.same(snap.routes, stats.routeList(T0), 'the snapshot has FarmLedger.routeList');
+  t.match(snap.routes, [{ name: 'default', devices: 1, work: 1024, targets: [{ name: 'default', weight: 1, devices: 1, work: 1024, workShare: 1 }] }]);
+  t.match(byWorker(snap.devices).get('rig-a'), { route: 'default', target: 'default' });
+
+  clock.now = T0 + 1000;
+  bus.emit('device.route', { sessionId: 1, worker: 'rig-a', route: 'default', target: 'other', reason: 'rebalance', at: T0 + 1000 });
+  feed.tick();
+  const delta = (await client.next()) as DeltaMessage;
+  t.same(delta.devices.map((d) => [d.worker, d.route, d.target]), [['rig-a', 'default', 'other']], 'the moved device is resent');
+  t.same(delta.routes, stats.routeList(T0 + 1000), 'the delta has the routes as they are now');
 });

@@ -14,7 +14,8 @@ async function start(t: Test, token?: string) {
   // The reader the app runs: in a worker thread (its results and errors cross the thread intact).
   const reader = new ThreadedLedgerReader(file);
   const http = new HttpServer({ host: '127.0.0.1', port: 0, token });
-  registerLedgerRoutes(http, { reader, rules: () => payoutRules({ owners: OWNERS, books: BOOKS }), method: () => BOOKS.payoutMethod, now: () => RECORDED_AT });
+  const told: number[] = [];
+  registerLedgerRoutes(http, { reader, rules: () => payoutRules({ owners: OWNERS, books: BOOKS }), method: () => BOOKS.payoutMethod, now: () => RECORDED_AT, onPayout: (p) => told.push(p.id) });
   const { port } = await http.listen();
   t.teardown(async () => {
     await http.close();
@@ -29,7 +30,7 @@ async function start(t: Test, token?: string) {
     const text = await res.body.text();
     return { status: res.statusCode, type: String(res.headers['content-type']), text, json: () => JSON.parse(text) as any };
   };
-  return { file, call };
+  return { file, call, told };
 }
 
 t.test('GET /api/ledger/report: the same numbers as the CLI, as JSON or CSV', async (t) => {
@@ -48,9 +49,10 @@ t.test('GET /api/ledger/report: the same numbers as the CLI, as JSON or CSV', as
 });
 
 t.test('POST /api/ledger/payouts records a payout split exactly; GET payouts and verify show it', async (t) => {
-  const { call, file } = await start(t, TOKEN);
+  const { call, file, told } = await start(t, TOKEN);
   const r = await call('POST', '/api/ledger/payouts', { body: { amount: '0.5', from: '2026-12-05', to: '2026-12-06', note: 'tx 1' } });
   t.equal(r.status, 201, r.text);
+  t.same(told, [1], 'onPayout is told of the recorded payout (the owners view reads the books again)');
   const p = r.json();
   t.match(p, { id: 1, method: 'prop', amount: '0.50000000', recordedAt: '2026-12-07T12:00:00.000Z', note: 'tx 1' });
   t.same(p.splits.map((s: { owner: string; gross: string; fee: string; total: string }) => [s.owner, s.gross, s.fee, s.total]), [

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { EventBus } from '../../src/core/events.js';
+import { EventBus, type PoolVerdict } from '../../src/core/events.js';
 import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, poolResultOf, type FarmLedgerOptions } from '../../src/observe/farm-ledger.js';
 import { HttpServer } from '../../src/observe/http-server.js';
@@ -81,15 +81,15 @@ t.test('device metrics follow the device events', async (t) => {
   // Farm-wide counters move with them.
   t.equal(seriesValue(text, 'dash_proxy_forwarded_shares_total'), 3);
   t.equal(seriesValue(text, 'dash_proxy_upstream_in_flight_shares'), 1, 'forwarded, no verdict yet');
-  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_shares_total{connection="0",result="duplicate"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_shares_total{connection="0",route="default",target="default",result="duplicate"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="accepted"}'), 3);
   t.equal(seriesValue(text, 'dash_proxy_shares_total{result="stale"}'), 2);
   t.equal(seriesValue(text, 'dash_proxy_work_total'), 2048.5);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="main",result="accepted"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="main",result="duplicate"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_count{pool="main"}'), 2);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_sum{pool="main"}'), 0.1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_bucket{le="0.05",pool="main"}'), 1, '40 ms is under 50 ms, 60 ms is not');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="main",route="default",target="default",result="accepted"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="main",route="default",target="default",result="duplicate"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_count{pool="main",route="default",target="default"}'), 2);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_sum{pool="main",route="default",target="default"}'), 0.1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_bucket{le="0.05",pool="main",route="default",target="default"}'), 1, '40 ms is under 50 ms, 60 ms is not');
 
   s.disconnect('rig-1', 1);
   text = await s.render();
@@ -122,16 +122,16 @@ t.test('pool, job, block and limit metrics', async (t) => {
   s.bus.emit('pool.up', { route: 'default', target: 'default', connection: 1, pool: 'main', url: 'stratum+tcp://a:1', at });
   s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 1, from: null, to: 'main', reason: 'start', at });
   let text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",pool="main"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_active{connection="1",pool="main"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="2",pool=""}'), 0, 'a connection not up yet');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",route="default",target="default",pool="main"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_active{connection="1",route="default",target="default",pool="main"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="2",route="",target="",pool=""}'), 0, 'a connection not up yet');
   t.equal(seriesValue(text, 'dash_proxy_build_info{version="9.8.7"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_upstream_connections'), 3);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="backup"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup"}'), 0);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="main"}'), undefined, 'the first pool mined on is no failover');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main",route="default",target="default"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="backup",route="default",target="default"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main",route="default",target="default"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup",route="default",target="default"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="main",route="default",target="default"}'), undefined, 'the first pool mined on is no failover');
 
   s.bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
   s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: 'main', to: 'backup', reason: 'main down', at });
@@ -143,23 +143,23 @@ t.test('pool, job, block and limit metrics', async (t) => {
   s.bus.emit('share.forwarded', { sessionId: 1, worker: 'w', route: 'default', target: 'default', connection: 0, pool: 'backup', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });
   s.bus.emit('share.upstream', { sessionId: 1, worker: 'w', route: 'default', target: 'default', connection: 0, pool: 'backup', shareId: 0, verdict: { kind: 'unanswered', cause: 'timeout', reason: 'pool did not answer in time' }, latencyMs: 10_000, at });
   text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 1, 'connection 1 is still up on main');
-  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 1, 'connection 1 still mines on main');
-  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",pool="backup"}'), 1, 'connection 0 switched to backup, which it had up');
-  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",pool="main"}'), undefined, 'a connection shows only the pool it is on');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main",route="default",target="default"}'), 1, 'connection 1 is still up on main');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main",route="default",target="default"}'), 1, 'connection 1 still mines on main');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",route="default",target="default",pool="backup"}'), 1, 'connection 0 switched to backup, which it had up');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_connection_up{connection="0",route="default",target="default",pool="main"}'), undefined, 'a connection shows only the pool it is on');
   s.bus.emit('pool.down', { route: 'default', target: 'default', connection: 1, pool: 'main', url: 'stratum+tcp://a:1', reason: 'connection reset', at });
   text = await s.render();
-  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main"}'), 0);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main"}'), 0);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="backup"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_up{pool="main",route="default",target="default"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="main",route="default",target="default"}'), 0);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_active{pool="backup",route="default",target="default"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_switches_total{to="backup",route="default",target="default"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_count'), 2);
   t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_bucket{le="0.005"}'), 1);
   t.equal(seriesValue(text, 'dash_proxy_notify_fanout_seconds_bucket{le="0.5"}'), 2);
   t.equal(seriesValue(text, 'dash_proxy_block_candidates_total'), 1);
   t.equal(seriesValue(text, 'dash_proxy_connections_refused_total{cause="max_devices"}'), 2);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="backup",result="timeout"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_count{pool="backup"}'), undefined, 'a timeout is not a round trip');
+  t.equal(seriesValue(text, 'dash_proxy_upstream_shares_total{pool="backup",route="default",target="default",result="timeout"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_upstream_submit_seconds_count{pool="backup",route="default",target="default"}'), undefined, 'a timeout is not a round trip');
 });
 
 t.test('block candidates counter and farm shares exist at 0 before anything happens', async (t) => {
@@ -432,5 +432,47 @@ t.test('owner label: every per-device series names the owner; a new map relabels
   text = await s.render();
   t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="rack3.a1",owner="bob",ip="10.0.0.1"}'), 64, 'rack3.a1 is now exported under bob');
   t.equal(seriesValue(text, 'dash_proxy_device_work_total{worker="alice.s19",owner="farm",ip="10.0.0.2"}'), 32, 'alice is no owner any more: the farm');
-  t.notOk(text.includes('owner="alice"'), 'no series under the old owner (Prometheus keeps its history)');
+  t.notOk(
+    text.split('\n').some((l) => l.startsWith('dash_proxy_device_') && l.includes('owner="alice"')),
+    'no per-device series under the old owner (Prometheus keeps its history)',
+  );
+  t.equal(seriesValue(text, 'dash_proxy_owner_work_total{owner="alice"}'), 96, "the owner family keeps what was credited to alice");
+  t.equal(seriesValue(text, 'dash_proxy_owner_work_total{owner="bob"}'), 0, 'bob has had no share since the change');
+});
+
+t.test('per-owner families: shares, work, forwarded, the pool verdicts and in flight, credited at the time of each share', async (t) => {
+  const s = setup(t, { owners: OwnerMap.compile({ alice: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'farm' }) });
+  s.authorize('rack3.a1', 1);
+  s.authorize('rig-9', 2);
+  const forward = (worker: string, shareId: number) =>
+    s.bus.emit('share.forwarded', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId, jobId: 'j', difficulty: 8, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: T0 });
+  const verdict = (worker: string, shareId: number, verdict: PoolVerdict) =>
+    s.bus.emit('share.upstream', { sessionId: 1, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId, verdict, latencyMs: 3, at: T0 });
+  for (let i = 1; i <= 3; i++) {
+    s.accept('rack3.a1', 1, 8);
+    forward('rack3.a1', i);
+  }
+  s.accept('rig-9', 2, 4);
+  forward('rig-9', 4);
+  s.bus.emit('share.rejected', { sessionId: 2, worker: 'rig-9', ip: '10.0.0.2', reason: 'stale', code: 21, message: 'stale', at: T0 });
+  verdict('rack3.a1', 1, { kind: 'accepted' });
+  verdict('rack3.a1', 2, { kind: 'rejected', code: 21, reason: 'stale' });
+  verdict('rig-9', 4, { kind: 'unanswered', cause: 'timeout', reason: 'no answer' });
+  const text = await s.render();
+  const v = (series: string) => seriesValue(text, `dash_proxy_${series}`);
+  t.equal(v('owner_shares_total{owner="alice",result="accepted"}'), 3);
+  t.equal(v('owner_shares_total{owner="farm",result="rejected"}'), 1);
+  t.equal(v('owner_work_total{owner="alice"}'), 24);
+  t.equal(v('owner_work_total{owner="farm"}'), 4);
+  t.equal(v('owner_forwarded_shares_total{owner="alice"}'), 3);
+  t.equal(v('owner_upstream_shares_total{owner="alice",result="accepted"}'), 1);
+  t.equal(v('owner_upstream_shares_total{owner="alice",result="stale"}'), 1);
+  t.equal(v('owner_upstream_shares_total{owner="farm",result="timeout"}'), 1);
+  t.equal(v('owner_in_flight_shares{owner="alice"}'), 1);
+  t.equal(v('owner_in_flight_shares{owner="farm"}'), 0);
+  t.equal(v('owner_block_candidates_total{owner="alice"}'), 0);
+  for (const owner of ['alice', 'farm']) {
+    const verdicts = familyLines(text, 'dash_proxy_owner_upstream_shares_total').filter((l) => l.includes(`owner="${owner}"`)).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+    t.equal(v(`owner_forwarded_shares_total{owner="${owner}"}`), verdicts + v(`owner_in_flight_shares{owner="${owner}"}`)!, `${owner}: forwarded = the verdicts + in flight`);
+  }
 });

@@ -90,6 +90,10 @@
   let connections = [];
   /** OwnerView[] (src/observe/farm-ledger.ts): every owner, with the devices it has now and its credited work. */
   let owners = [];
+  /** PayoutsView (src/observe/owner-payouts.ts): each owner's last payout from the books, or books: false. */
+  let payouts = { books: false, lastPayouts: {}, checkedAt: null, error: null };
+  /** RouteView[] (src/observe/farm-ledger.ts): each route with its targets' weights and the split achieved. */
+  let routes = [];
   let events = [];
   let sortKey = 'worker';
   let sortDir = 1;
@@ -133,6 +137,8 @@
   const COLUMNS = [
     { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker, title: true },
     { key: 'owner', label: 'Owner', cls: 'c-owner', value: (d) => d.owner, text: (d) => d.owner, title: true },
+    // Where the device mines: its target (names are unique proxy-wide); the tooltip names the route too.
+    { key: 'target', label: 'Target', cls: 'c-target', value: (d) => d.target ?? '', text: (d) => d.target ?? '–', title: (d) => (d.target === null ? 'not placed yet' : `route ${d.route}, target ${d.target}`) },
     { key: 'status', label: 'Status', cls: 'c-status', value: (d) => (d.online ? 0 : 1), text: (d) => (d.online ? 'online' : 'offline') },
     { key: 'hashrate', label: 'Hashrate', cls: 'c-num', value: (d) => d.hashrate, text: (d) => formatHashrate(d.hashrate), firstDir: -1 },
     { key: 'difficulty', label: 'Difficulty', cls: 'c-num', value: (d) => d.difficulty, text: (d) => formatDifficulty(d.difficulty), firstDir: -1 },
@@ -238,7 +244,7 @@
       if (row.texts[c] !== text) {
         row.texts[c] = text;
         row.cells[c].textContent = text;
-        if (COLUMNS[c].title) row.cells[c].title = text;
+        if (COLUMNS[c].title) row.cells[c].title = typeof COLUMNS[c].title === 'function' ? COLUMNS[c].title(d) : text;
       }
     }
     if (row.el.hidden) row.el.hidden = false;
@@ -339,7 +345,7 @@
   function keep(d) {
     const old = devices.get(d.worker);
     d._key = old ? old._key : naturalKey(d.worker);
-    d._search = `${d.worker}\n${d.owner}\n${d.ip}`.toLowerCase();
+    d._search = `${d.worker}\n${d.owner}\n${d.ip}\n${d.route ?? ''}\n${d.target ?? ''}`.toLowerCase();
     devices.set(d.worker, d);
   }
 
@@ -367,6 +373,8 @@
     pools = msg.pools;
     connections = msg.connections ?? [];
     owners = msg.owners ?? [];
+    if (msg.payouts) payouts = msg.payouts;
+    routes = msg.routes ?? [];
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -377,6 +385,7 @@
     renderPools();
     renderConnections();
     renderOwners();
+    renderRoutes();
     if (selected !== null) {
       renderFacts();
       if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
@@ -387,6 +396,15 @@
     perf.lastApplyMs = performance.now() - messageArrivedAt;
     perf.maxApplyMs = Math.max(perf.maxApplyMs, perf.lastApplyMs);
     invalidateView();
+  }
+
+  /** A <span> with a class, its text and, when given, a tooltip (text only: never markup). */
+  function span(cls, text, title) {
+    const el = document.createElement('span');
+    el.className = cls;
+    el.textContent = text;
+    if (title) el.title = title;
+    return el;
   }
 
   function setText(id, text) {
@@ -467,56 +485,129 @@
 
   /**
    * The owners panel: per owner, its share of the farm's work (credited at the time of each share: a
-   * changed owners map never moves it, and a bar shows it), its devices online of all, their hashrate and
-   * its work. Biggest share first.
+   * changed owners map never moves it, and a bar shows it), its devices online of all, their hashrate, its
+   * work, what the pool made of its forwarded shares, and its last payout from the books (or a note that
+   * the proxy keeps no books). Biggest share first.
    */
   function renderOwners() {
     setText('owner-count', owners.length > 1 ? String(owners.length) : '');
+    const books = $('owner-books');
+    const booksNote = !payouts.books
+      ? 'Books off: the proxy keeps no ledger (ledger.path or ledger.url), so there are no payouts to show.'
+      : payouts.error
+        ? `Books unreadable: ${payouts.error}`
+        : payouts.checkedAt === null
+          ? 'Reading the books…'
+          : '';
+    setText('owner-books', booksNote);
+    books.hidden = booksNote === '';
+    books.classList.toggle('bad', payouts.books && payouts.error !== null);
     const sorted = owners.slice().sort((a, b) => b.work - a.work || (a.owner < b.owner ? -1 : 1));
     const items = sorted.map((o) => {
       const li = document.createElement('li');
       li.className = `owner${o.farm ? ' farm-owner' : ''}${o.configured ? '' : ' unconfigured'}`;
       li.dataset.owner = o.owner;
-      const part = (cls, text, title) => {
-        const el = document.createElement('span');
-        el.className = cls;
-        el.textContent = text;
-        if (title) el.title = title;
-        return el;
-      };
       const title = o.farm ? `${o.owner}: the farm itself (books.farmOwner)` : o.configured ? o.owner : `${o.owner}: no longer in the owners map; its credited work stays`;
       const bar = document.createElement('span');
       bar.className = 'owner-bar';
       bar.style.width = `${Math.min(100, Math.max(0, o.shareOfWork * 100))}%`;
       li.append(
-        part('owner-name', o.owner, title),
-        part('owner-share', formatPercent(o.shareOfWork), "share of the farm's work"),
-        part('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
-        part('owner-hashrate', formatHashrate(o.hashrate)),
-        part('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
-        bar,
+        span('owner-name', o.owner, title),
+        span('owner-share', formatPercent(o.shareOfWork), "share of the farm's work"),
+        span('owner-devices', `${integer.format(o.devicesOnline)} / ${integer.format(o.devices)} online`, 'devices online / all its devices'),
+        span('owner-hashrate', formatHashrate(o.hashrate)),
+        span('owner-work', `work ${formatDifficulty(o.work)}`, `work: ${o.work} (difficulty units), ${integer.format(o.accepted)} accepted shares`),
+        span(
+          'owner-pool',
+          `pool ${integer.format(o.poolAccepted)} / ${integer.format(o.poolRejected)} / ${integer.format(o.poolUnanswered)}`,
+          `forwarded: ${o.forwarded} = pool accepted ${o.poolAccepted} + rejected ${o.poolRejected} + unanswered ${o.poolUnanswered} + in flight ${o.inFlight}`,
+        ),
       );
+      if (payouts.books) li.append(payoutPart(payouts.lastPayouts[o.owner]));
+      li.append(bar);
       return li;
     });
     fillList($('owner-list'), items, 'No owner yet.');
+  }
+
+  /** "paid 0.12345678 DASH · 2h 05m ago" for an owner's last payout (its split's total), or "no payout yet". */
+  function payoutPart(p) {
+    if (!p) return span('owner-payout none', 'no payout yet', 'no recorded payout names this owner');
+    const when = new Date(p.recordedAt).toISOString();
+    const el = span(
+      'owner-payout',
+      `paid ${p.amount} DASH · ${formatAge(serverNow() - p.recordedAt)} ago`,
+      `payout #${p.payoutId} of ${p.payoutAmount} DASH (${p.method.toUpperCase()}) for ${new Date(p.from).toISOString()} to ${new Date(p.to).toISOString()}, recorded ${when}`,
+    );
+    el.dataset.amount = p.amount;
+    el.dataset.recordedAt = String(p.recordedAt);
+    el.dataset.payoutId = String(p.payoutId);
+    return el;
+  }
+
+  /**
+   * The routes panel: per route, its devices and fallback; per target, the split achieved (its part of the
+   * route's accepted work, a bar) against its weight (a mark on the bar and the percentage beside it), its
+   * devices and their measured hashrate. A route with one target shows just that target.
+   */
+  function renderRoutes() {
+    setText('route-count', routes.length > 1 ? String(routes.length) : '');
+    const items = [];
+    for (const r of routes) {
+      const head = document.createElement('li');
+      head.className = `route-head${r.configured ? '' : ' unconfigured'}`;
+      head.dataset.route = r.name;
+      head.append(
+        span('route-name', r.name, r.configured ? `route ${r.name}` : `${r.name}: no longer configured; its counts stay`),
+        span('route-meta', `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.fallback === 'default' ? ' · falls back to default' : ''}`),
+      );
+      items.push(head);
+      for (const x of r.targets) {
+        const li = document.createElement('li');
+        li.className = `route-target${x.configured ? '' : ' unconfigured'}`;
+        li.dataset.route = r.name;
+        li.dataset.target = x.name;
+        const weight = x.weightShare === null ? '–' : formatPercent(x.weightShare);
+        const achieved = span('target-achieved', formatPercent(x.workShare), `split achieved: ${x.work} of the route's accepted work (difficulty units)`);
+        achieved.dataset.share = String(x.workShare);
+        const weightEl = span('target-weight', `weight ${weight}`, x.weight === null ? 'not in the routes in force' : `weight ${x.weight} of the route's ${weight}`);
+        if (x.weightShare !== null) weightEl.dataset.share = String(x.weightShare);
+        const bar = document.createElement('span');
+        bar.className = 'target-bar';
+        const fill = document.createElement('span');
+        fill.className = 'target-fill';
+        fill.style.width = `${Math.min(100, Math.max(0, x.workShare * 100))}%`;
+        bar.append(fill);
+        if (x.weightShare !== null) {
+          const mark = document.createElement('span');
+          mark.className = 'target-mark';
+          mark.style.left = `${Math.min(100, Math.max(0, x.weightShare * 100))}%`;
+          bar.append(mark);
+        }
+        li.append(
+          span('target-name', x.name, x.pools.length ? `pools: ${x.pools.join(' → ')}` : x.name),
+          achieved,
+          weightEl,
+          span('target-devices', `${integer.format(x.devicesOnline)} / ${integer.format(x.devices)} devices`, 'devices placed on it now: online / all'),
+          span('target-hashrate', formatHashrate(x.hashrate), `measured hashrate of its devices (${formatPercent(x.hashrateShare)} of the route's)`),
+          bar,
+        );
+        items.push(li);
+      }
+    }
+    fillList($('route-list'), items, 'No route yet.');
   }
 
   /** One line of the pools or connections panel: dot, name, state, a detail line and counts. */
   function statusItem(o) {
     const li = document.createElement('li');
     li.className = `pool ${o.state}`;
-    const part = (cls, text) => {
-      const el = document.createElement('span');
-      el.className = cls;
-      el.textContent = text;
-      return el;
-    };
-    const dot = part(`pool-dot ${o.dot}`, '');
-    const state = part('pool-state', o.stateText);
+    const dot = span(`pool-dot ${o.dot}`, '');
+    const state = span('pool-state', o.stateText);
     if (o.error) state.title = o.error;
-    const counts = part('pool-counts', o.counts);
+    const counts = span('pool-counts', o.counts);
     counts.title = o.countsTitle;
-    li.append(dot, part('pool-name', o.name), state, part('pool-url', o.detail), counts);
+    li.append(dot, span('pool-name', o.name), state, span('pool-url', o.detail), counts);
     return li;
   }
 
@@ -591,6 +682,8 @@
     status.className = `count badge ${d.online ? 'ok' : 'bad'}`;
     setText('f-owner', d.owner);
     $('f-owner').title = d.owner;
+    setText('f-target', d.target === null ? '–' : d.target);
+    $('f-target').title = d.target === null ? 'not placed yet' : `route ${d.route}, target ${d.target}`;
     setText('f-hashrate', formatHashrate(d.hashrate));
     setText('f-difficulty', formatDifficulty(d.difficulty));
     setText('f-accepted', integer.format(d.accepted));
