@@ -117,11 +117,23 @@ export function merge(base: Json, over: Json | undefined): Json {
   return over;
 }
 
-/** Build and validate the configuration from its layers (later layers win). */
+/**
+ * What the configuration is read for. 'proxy' (start, reload, demo): everything, pools required. 'books'
+ * (the `ledger` command): it reads only ledger, owners and books, so a config without pools is fine there;
+ * every other field is checked as for the proxy (pools too, when some are given).
+ */
+export type ConfigUse = 'proxy' | 'books';
+
+/** Build and validate the configuration from its layers (later layers win), for the proxy. */
 export function buildConfig(...layers: (Record<string, Json> | undefined)[]): ProxyConfig {
+  return buildConfigFor('proxy', ...layers);
+}
+
+/** buildConfig for a given use (see ConfigUse). */
+export function buildConfigFor(use: ConfigUse, ...layers: (Record<string, Json> | undefined)[]): ProxyConfig {
   let merged: Json = DEFAULT_CONFIG as unknown as Json;
   for (const l of layers) merged = merge(merged, l);
-  return validateConfig(merged);
+  return validateConfig(merged, use);
 }
 
 const SCHEMA = configSchema();
@@ -158,11 +170,16 @@ const checker = schemaChecker(SCHEMA, {
 });
 
 /** Validate a whole configuration (defaults already merged in); throws ConfigError listing every problem. */
-export function validateConfig(input: Json): ProxyConfig {
+export function validateConfig(input: Json, use: ConfigUse = 'proxy'): ProxyConfig {
   const root = emptyToNull(isTree(input) ? structuredClone(input) : {}, NULLABLE_TEXT);
   delete root.$schema;
+  // A reader of the books may leave the pools out (absent or []): only "at least one pool" is waived.
+  const noPoolsNeeded = use === 'books' && (root.pools === undefined || (Array.isArray(root.pools) && root.pools.length === 0));
   // The alerts section is checked by its component (src/observe/alerts.ts), with the same bounds.
-  const problems: SchemaProblem[] = checker.check(root).filter((p) => !p.path.startsWith('alerts.') && p.path !== 'alerts');
+  const problems: SchemaProblem[] = checker
+    .check(root)
+    .filter((p) => !p.path.startsWith('alerts.') && p.path !== 'alerts')
+    .filter((p) => !(noPoolsNeeded && p.path === 'pools'));
   const seen = (path: string) => problems.some((p) => path === p.path || path.startsWith(p.path + '.') || path.startsWith(p.path + '['));
   const later = (path: string, message: string) => {
     if (!seen(path)) problems.push({ path, message });

@@ -61,7 +61,9 @@ export function payoutData(p: RecordedPayout) {
     to: iso(p.period.to),
     amount: formatDash(p.amount),
     amountDuffs: p.amount.toString(),
-    blocks: p.blocks?.map(iso) ?? null,
+    blocks: p.blocks?.map((b) => iso(b.at)) ?? null,
+    /** Each block's reward (DASH, in the order of blocks) when they were given; null: the amount split equally. */
+    blockRewards: p.blocks?.some((b) => b.reward !== undefined) ? p.blocks.map((b) => formatDash(b.reward ?? 0n)) : null,
     pplnsWindow: p.pplnsWindow,
     blockReward: p.blockReward === null ? null : formatDash(p.blockReward),
     note: p.note,

@@ -1,6 +1,6 @@
 import { AmountError, parseDash, type Duffs } from './duffs.js';
 import { REPORT_GROUPS, type ReportGroup, type TimeRange } from './ledger-reader.js';
-import { PAYOUT_METHODS, type PayoutMethod } from './payouts.js';
+import { PAYOUT_METHODS, type PaidBlock, type PayoutMethod } from './payouts.js';
 
 /**
  * What a person types to read the books or record a payout, checked once for the CLI (`ledger ...`, exit
@@ -68,11 +68,50 @@ export function parseAmount(text: unknown, field: string): Duffs {
   }
 }
 
-/** Block times, comma-separated (PPLNS), each inside `period`. */
-export function parseBlocks(text: string, field: string, period: TimeRange): number[] {
-  const blocks = text.split(',').map((t) => parseTime(t, field));
-  for (const [i, at] of blocks.entries()) {
-    if (at < period.from || at >= period.to) throw new LedgerInputError(`${field}: block ${i + 1} (${new Date(at).toISOString()}) is outside the period [${new Date(period.from).toISOString()}, ${new Date(period.to).toISOString()})`);
+/**
+ * The blocks a PPLNS payout pays for, comma-separated: each a time inside `period`, alone (the amount is then
+ * split equally among the blocks) or with the block's reward in DASH after `=` (`2026-12-05T10:12:00Z=0.8`):
+ * then every block has one, and the rewards sum exactly to the payout (splitPayout checks both).
+ */
+export function parseBlocks(text: string, field: string, period: TimeRange): PaidBlock[] {
+  return checkBlocks(
+    text.split(',').map((item, i) => blockOf(item, field, `${field}: block ${i + 1}'s reward`)),
+    field,
+    period,
+  );
+}
+
+/** One block as text: a time, or time=DASH. */
+function blockOf(text: string, timeField: string, rewardField: string): PaidBlock {
+  const eq = text.indexOf('=');
+  if (eq < 0) return { at: parseTime(text, timeField) };
+  return { at: parseTime(text.slice(0, eq), timeField), reward: parseAmount(text.slice(eq + 1).trim(), rewardField) };
+}
+
+/**
+ * The API's `blocks`: a list whose items are times, "time=DASH" text as on the command line, or objects
+ * {"at": time, "reward": "DASH"}; or one comma-separated text. The same checks as parseBlocks.
+ */
+export function parseBlockList(value: unknown, field: string, period: TimeRange): PaidBlock[] {
+  if (typeof value === 'string') return parseBlocks(value, field, period);
+  if (!Array.isArray(value) || value.length === 0) throw new LedgerInputError(`${field}: expected a list of block times (or {"at": time, "reward": "DASH"}), got ${JSON.stringify(value)}`);
+  const blocks = value.map((item, i): PaidBlock => {
+    const at = `${field}[${i}]`;
+    if (typeof item === 'string') return blockOf(item, at, `${at}: the reward`);
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new LedgerInputError(`${at}: expected a time or {"at": time, "reward": "DASH"}, got ${JSON.stringify(item)}`);
+    const { at: time, reward, ...rest } = item as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length > 0) throw new LedgerInputError(`${at}: unknown field ${extra.join(', ')} (a block has at and reward)`);
+    if (typeof time !== 'string') throw new LedgerInputError(`${at}.at: expected ${TIME_WORDS}, got ${JSON.stringify(time)}`);
+    return { at: parseTime(time, `${at}.at`), ...(reward === undefined || reward === null ? {} : { reward: parseAmount(reward, `${at}.reward`) }) };
+  });
+  return checkBlocks(blocks, field, period);
+}
+
+/** Every block inside the period (that rewards are given for all or none and sum to the amount: splitPayout). */
+function checkBlocks(blocks: PaidBlock[], field: string, period: TimeRange): PaidBlock[] {
+  for (const [i, b] of blocks.entries()) {
+    if (b.at < period.from || b.at >= period.to) throw new LedgerInputError(`${field}: block ${i + 1} (${new Date(b.at).toISOString()}) is outside the period [${new Date(period.from).toISOString()}, ${new Date(period.to).toISOString()})`);
   }
   return blocks;
 }

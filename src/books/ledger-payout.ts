@@ -1,14 +1,15 @@
 import type { Duffs } from './duffs.js';
 import { LedgerInputError } from './ledger-input.js';
 import type { LedgerReader, RecordedPayout, TimeRange } from './ledger-reader.js';
-import { PayoutError, splitPayout, type HostingFees, type PayoutMethod, type PayoutRequest, type PayoutSplit } from './payouts.js';
+import { PayoutError, splitPayout, type HostingFees, type PaidBlock, type PayoutMethod, type PayoutRequest, type PayoutSplit } from './payouts.js';
 
 /**
  * Recording a payout the pool made: the ledger's pool-accepted work is read for the method, split with
  * splitPayout (payouts.ts: fees first, sums exact to the duff), and the payout and its splits are stored
  * in one transaction. The CLI (`ledger payout record`) and the API (`POST /api/ledger/payouts`) both call this.
  *   - prop:  the pool-accepted shares of the period;
- *   - pplns: for each block (a time inside the period), the last `books.pplnsWindow` units of work up to it;
+ *   - pplns: for each block (a time inside the period), the last `books.pplnsWindow` units of work up to it,
+ *            the block's reward (given, summing to the amount; or the amount split equally) split by it;
  *   - pps:   each pool-accepted share of the period at blockReward x difficulty / network difficulty (the
  *            network difficulty of its job, recorded since schema version 2: older shares are refused).
  */
@@ -16,8 +17,8 @@ export interface PayoutInput {
   amount: Duffs;
   method: PayoutMethod;
   period: TimeRange;
-  /** PPLNS: the times of the blocks paid for (required then, refused otherwise). */
-  blocks: number[] | null;
+  /** PPLNS: the blocks paid for, each with its reward or none without (required then, refused otherwise). */
+  blocks: PaidBlock[] | null;
   /** PPS: the block reward (required then, refused otherwise). */
   blockReward: Duffs | null;
   note: string | null;
@@ -40,10 +41,11 @@ export async function splitFromLedger(reader: LedgerReader, input: PayoutInput, 
     const window = rules.pplnsWindow;
     if (window === null) throw new LedgerInputError('pplns: books.pplnsWindow is not set in the configuration (the work counted back from each block)');
     if (input.blocks === null || input.blocks.length === 0) throw new LedgerInputError('blocks: a pplns payout needs the times of the blocks it pays for');
-    const first = Math.min(...input.blocks);
-    const last = Math.max(...input.blocks);
+    const times = input.blocks.map((b) => b.at);
+    const first = Math.min(...times);
+    const last = Math.max(...times);
     const work = await reader.acceptedWork({ from: await reader.windowStart(first, window), to: last + 1 });
-    request = { method: 'pplns', amount: input.amount, window, blocks: input.blocks.map((at) => ({ at })), work };
+    request = { method: 'pplns', amount: input.amount, window, blocks: input.blocks, work };
   } else {
     const reward = input.blockReward;
     if (reward === null) throw new LedgerInputError('block reward: a pps payout needs the block reward its work is valued at');

@@ -138,16 +138,17 @@ export class PgLedgerStore implements LedgerStore {
       // Only the rows actually inserted come back: a share written before (a retried batch) moves no count.
       const inserted = await c.query<{ at: string; worker: string; owner: string; verdict: ShareRecord['verdict']; credited_difficulty: number }>(
         `INSERT INTO shares (run_id, share_id, at, answered_at, worker, owner, pool, connection, job_id, credited_difficulty, share_difficulty,
-           network_difficulty, verdict, reject_code, reason, no_answer_cause, latency_ms, block_candidate, block_hash)
+           network_difficulty, verdict, reject_code, reason, no_answer_cause, latency_ms, block_candidate, block_hash, route, target)
          SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[],
-           $10::float8[], $11::float8[], $12::float8[], $13::text[], $14::bigint[], $15::text[], $16::text[], $17::float8[], $18::bigint[], $19::text[])
+           $10::float8[], $11::float8[], $12::float8[], $13::text[], $14::bigint[], $15::text[], $16::text[], $17::float8[], $18::bigint[], $19::text[],
+           $20::text[], $21::text[])
          ON CONFLICT (run_id, share_id) DO NOTHING
          RETURNING at, worker, owner, verdict, credited_difficulty`,
         [
           run.runId, col((s) => s.shareId), col((s) => s.at), col((s) => s.answeredAt), col((s) => s.worker), col((s) => s.owner), col((s) => s.pool),
           col((s) => s.connection), col((s) => s.jobId), col((s) => s.creditedDifficulty), col((s) => s.shareDifficulty), col((s) => s.networkDifficulty), col((s) => s.verdict),
           col((s) => s.rejectCode), col((s) => s.reason), col((s) => s.noAnswerCause), col((s) => s.latencyMs), col((s) => (s.blockHash === null ? 0 : 1)),
-          col((s) => s.blockHash),
+          col((s) => s.blockHash), col((s) => s.route), col((s) => s.target),
         ],
       );
       for (const r of inserted.rows) minutes.verdict(minuteOf(Number(r.at)), r.worker, r.owner, r.verdict, r.credited_difficulty);
@@ -174,9 +175,12 @@ export class PgLedgerStore implements LedgerStore {
     }
     if (switches.length > 0) {
       await c.query(
-        `INSERT INTO pool_switches (run_id, seq, at, connection, from_pool, to_pool, reason)
-         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) ON CONFLICT (run_id, seq) DO NOTHING`,
-        [run.runId, switches.map((s) => s.seq), switches.map((s) => s.at), switches.map((s) => s.connection), switches.map((s) => s.from), switches.map((s) => s.to), switches.map((s) => s.reason)],
+        `INSERT INTO pool_switches (run_id, seq, at, connection, from_pool, to_pool, reason, route, target)
+         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) ON CONFLICT (run_id, seq) DO NOTHING`,
+        [
+          run.runId, switches.map((s) => s.seq), switches.map((s) => s.at), switches.map((s) => s.connection), switches.map((s) => s.from), switches.map((s) => s.to),
+          switches.map((s) => s.reason), switches.map((s) => s.route), switches.map((s) => s.target),
+        ],
       );
     }
     for (const r of records) {

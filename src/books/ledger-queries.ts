@@ -1,6 +1,6 @@
 import type { AcceptedUnit, PayoutEntry, RecordedPayout, ReportGroup, ReportRow } from './ledger-reader.js';
 import type { MinuteCounts } from './ledger-verify.js';
-import { byName, type OwnerShare, type PayoutMethod } from './payouts.js';
+import { byName, type OwnerShare, type PaidBlock, type PayoutMethod } from './payouts.js';
 
 /**
  * The SQL every store runs to read the books (ledger-reader.ts), written once. Kept to what SQLite and
@@ -15,6 +15,8 @@ const GROUP_EXPRESSION: Record<ReportGroup, string> = {
   owner: 'owner',
   worker: 'worker',
   pool: 'pool',
+  route: 'route',
+  target: 'target',
   day: `(at / ${DAY_MS}) * ${DAY_MS}`,
 };
 
@@ -85,7 +87,7 @@ export function payoutFromRows(row: SqlRow, splits: readonly SqlRow[]): Recorded
     amount: duffs(row.amount_duffs),
     method: row.method as PayoutMethod,
     period: { from: num(row.period_from), to: num(row.period_to) },
-    blocks: row.blocks === null ? null : (JSON.parse(row.blocks as string) as number[]),
+    blocks: row.blocks === null ? null : blocksFromText(row.blocks as string),
     pplnsWindow: row.pplns_window === null ? null : num(row.pplns_window),
     blockReward: row.block_reward_duffs === null ? null : duffs(row.block_reward_duffs),
     note: (row.note as string | null) ?? null,
@@ -104,9 +106,21 @@ export function splitFromRow(row: SqlRow): OwnerShare {
   };
 }
 
+/**
+ * payouts.blocks: a JSON list of block times in ms when no block has its own reward (as written since
+ * version 2), else a list of {"at": ms, "reward": "duffs"} (every block has one then).
+ */
+function blocksText(blocks: readonly PaidBlock[]): string {
+  return JSON.stringify(blocks.map((b) => (b.reward === undefined ? b.at : { at: b.at, reward: b.reward.toString() })));
+}
+
+function blocksFromText(text: string): PaidBlock[] {
+  return (JSON.parse(text) as (number | { at: number; reward: string })[]).map((b) => (typeof b === 'number' ? { at: b } : { at: b.at, reward: BigInt(b.reward) }));
+}
+
 /** The parameters of INSERT_PAYOUT_SQL. */
 export function payoutParams(id: number, p: PayoutEntry): unknown[] {
-  return [id, p.recordedAt, p.amount, p.method, p.period.from, p.period.to, p.blocks === null ? null : JSON.stringify(p.blocks), p.pplnsWindow, p.blockReward, p.note];
+  return [id, p.recordedAt, p.amount, p.method, p.period.from, p.period.to, p.blocks === null ? null : blocksText(p.blocks), p.pplnsWindow, p.blockReward, p.note];
 }
 
 /** The parameters of INSERT_SPLIT_SQL. */

@@ -1,5 +1,5 @@
 import type { Duffs } from './duffs.js';
-import type { OwnerShare, PayoutMethod } from './payouts.js';
+import type { OwnerShare, PaidBlock, PayoutMethod } from './payouts.js';
 
 /**
  * Reading the books, and recording payouts in them: the one interface beside LedgerStore that every store
@@ -12,12 +12,12 @@ export interface TimeRange {
   to: number;
 }
 
-export const REPORT_GROUPS = ['owner', 'worker', 'pool', 'day'] as const;
+export const REPORT_GROUPS = ['owner', 'worker', 'pool', 'route', 'target', 'day'] as const;
 export type ReportGroup = (typeof REPORT_GROUPS)[number];
 
-/** The shares sent to the pool in a range, grouped by owner, worker, pool or day (UTC). */
+/** The shares sent to the pool in a range, grouped by owner, worker, pool, route, target or day (UTC). */
 export interface ReportRow {
-  /** The owner, worker or pool; for `day`, the day's first ms. */
+  /** The owner, worker, pool, route or target; for `day`, the day's first ms. */
   key: string | number;
   /** Shares sent to the pool, and what the pool made of them. */
   shares: number;
@@ -44,8 +44,8 @@ export interface PayoutEntry {
   method: PayoutMethod;
   /** The period it pays for, [from, to). */
   period: TimeRange;
-  /** PPLNS: the times of the blocks it pays for; otherwise null. */
-  blocks: number[] | null;
+  /** PPLNS: the blocks it pays for (times, and each block's reward when they were given); otherwise null. */
+  blocks: PaidBlock[] | null;
   /** PPLNS: the window, in difficulty units; otherwise null. */
   pplnsWindow: number | null;
   /** PPS: the block reward the work was valued at; otherwise null. */

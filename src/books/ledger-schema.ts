@@ -132,6 +132,22 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    description: 'routing: the route and target of each share sent to the pool and of each pool switch',
+    statements: [
+      // Which route took the device and which of its targets the share went to (src/routing/): a share
+      // always goes to the target of the job it was mined on. Rows written before version 3 are the only
+      // route and target there was then: 'default' / 'default'. worker_minutes stays per worker (its local_*
+      // columns count shares accepted at the device, before any target): ledger verify compares it with the
+      // share rows of all targets of the worker, and reports by route or target read the share rows.
+      `ALTER TABLE shares ADD COLUMN route TEXT NOT NULL DEFAULT 'default'`,
+      `ALTER TABLE shares ADD COLUMN target TEXT NOT NULL DEFAULT 'default'`,
+      // The connection that switched pools belongs to this route's target.
+      `ALTER TABLE pool_switches ADD COLUMN route TEXT NOT NULL DEFAULT 'default'`,
+      `ALTER TABLE pool_switches ADD COLUMN target TEXT NOT NULL DEFAULT 'default'`,
+    ],
+  },
 ];
 
 /** The newest schema this code knows. */

@@ -170,8 +170,8 @@ export class SqliteLedgerStore implements LedgerStore {
     ).run(run.runId, run.startedAt, at, run.pid, run.host, run.version);
     const share = db.prepare(
       `INSERT INTO shares (run_id, share_id, at, answered_at, worker, owner, pool, connection, job_id, credited_difficulty, share_difficulty,
-         network_difficulty, verdict, reject_code, reason, no_answer_cause, latency_ms, block_candidate, block_hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, share_id) DO NOTHING`,
+         network_difficulty, verdict, reject_code, reason, no_answer_cause, latency_ms, block_candidate, block_hash, route, target)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, share_id) DO NOTHING`,
     );
     const verdictMinute = db.prepare(
       `INSERT INTO worker_minutes (minute, worker, owner, accepted, rejected, unanswered, accepted_work) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -183,7 +183,7 @@ export class SqliteLedgerStore implements LedgerStore {
        ON CONFLICT (minute, worker, owner) DO UPDATE SET local_shares = local_shares + excluded.local_shares, local_work = local_work + excluded.local_work`,
     );
     const poolSwitch = db.prepare(
-      `INSERT INTO pool_switches (run_id, seq, at, connection, from_pool, to_pool, reason) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING`,
+      `INSERT INTO pool_switches (run_id, seq, at, connection, from_pool, to_pool, reason, route, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING`,
     );
     const stop = db.prepare(`UPDATE proxy_runs SET stopped_at = ?, stop_reason = ? WHERE run_id = ?`);
     for (const r of records) {
@@ -191,7 +191,7 @@ export class SqliteLedgerStore implements LedgerStore {
         case 'share': {
           const inserted = share.run(
             run.runId, r.shareId, r.at, r.answeredAt, r.worker, r.owner, r.pool, r.connection, r.jobId, r.creditedDifficulty, r.shareDifficulty,
-            r.networkDifficulty, r.verdict, r.rejectCode, r.reason, r.noAnswerCause, r.latencyMs, r.blockHash === null ? 0 : 1, r.blockHash,
+            r.networkDifficulty, r.verdict, r.rejectCode, r.reason, r.noAnswerCause, r.latencyMs, r.blockHash === null ? 0 : 1, r.blockHash, r.route, r.target,
           ).changes;
           // The minute's counts move only with a new share row, so they always equal the rows.
           if (inserted === 1) {
@@ -204,7 +204,7 @@ export class SqliteLedgerStore implements LedgerStore {
           localMinute.run(r.minute, r.worker, r.owner, r.shares, r.work);
           break;
         case 'pool-switch':
-          poolSwitch.run(run.runId, r.seq, r.at, r.connection, r.from, r.to, r.reason);
+          poolSwitch.run(run.runId, r.seq, r.at, r.connection, r.from, r.to, r.reason, r.route, r.target);
           break;
         case 'run-stop':
           stop.run(r.at, r.reason, run.runId);

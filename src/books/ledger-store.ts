@@ -23,6 +23,9 @@ export interface ShareRecord {
   answeredAt: number;
   worker: string;
   owner: string;
+  /** The route that took the device and the target the share went to (the target of its job). */
+  route: string;
+  target: string;
   pool: string;
   connection: number;
   jobId: string;
@@ -53,6 +56,9 @@ export interface PoolSwitchRecord {
   /** Order of the switch within its run. */
   seq: number;
   at: number;
+  /** The route and target whose connection switched. */
+  route: string;
+  target: string;
   connection: number;
   from: string | null;
   to: string;

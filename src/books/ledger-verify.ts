@@ -5,7 +5,8 @@ import type { LedgerProblem, RecordedPayout } from './ledger-reader.js';
  * The books' internal consistency (ledger verify), pure: each store reads the rows with the same SQL
  * (ledger-queries.ts) and hands them here.
  *   - minutes: each worker_minutes row's verdict counts and accepted work equal its share rows grouped the
- *     same way (minute, worker, owner), and no share rows lack their minute row;
+ *     same way (minute, worker, owner), and no share rows lack their minute row; work is equal but for the
+ *     rounding of summing in another order, bounded by the number of shares (sameWork);
  *   - payouts: each payout has splits; each split's total is gross - fee + fees received, none negative;
  *     the gross parts and the totals each sum to the payout; the fees taken equal the fees received.
  */
@@ -19,11 +20,22 @@ export interface MinuteCounts {
   acceptedWork: number;
 }
 
-/** Sums of the same floats in another order may differ in the last bits; anything more is a difference. */
-const WORK_TOLERANCE = 1e-9;
+/**
+ * Accepted work is a sum of floating-point difficulties, and the two sides of the check add the same n
+ * pool-accepted shares in different orders: the writer adds each share to its minute row as it is written,
+ * the database sums the share rows in an order of its own (SQLite with compensated summation, PostgreSQL
+ * plainly, in partial sums when parallel). For terms >= 0, any order of summation is within (n - 1) u S of the
+ * exact sum S (u = 2^-53, the unit roundoff of a double; Higham, "Accuracy and Stability of Numerical
+ * Algorithms", 2nd ed., section 4.2), so two correct sums are at most 2 (n - 1) u S apart. The books allow
+ * twice that, WORK_ROUNDING_PER_SHARE x n x the larger sum, and nothing more: a difference beyond it is not
+ * rounding but work that one side has and the other has not. Difficulties travel exactly (SQLite stores the
+ * double; PostgreSQL's float8 text round-trips), so there is no other rounding to allow for.
+ */
+export const WORK_ROUNDING_PER_SHARE = 4 * 2 ** -53;
 
-function sameWork(a: number, b: number): boolean {
-  return Math.abs(a - b) <= WORK_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b));
+/** Whether two sums of the same `shares` terms (each >= 0) are equal but for the order they were added in. */
+export function sameWork(a: number, b: number, shares: number): boolean {
+  return Math.abs(a - b) <= WORK_ROUNDING_PER_SHARE * Math.max(shares, 1) * Math.max(Math.abs(a), Math.abs(b));
 }
 
 const keyOf = (m: MinuteCounts) => `${m.minute}\u0000${m.worker}\u0000${m.owner}`;
@@ -40,7 +52,7 @@ export function minuteProblems(minuteRows: readonly MinuteCounts[], fromShares: 
     for (const field of ['accepted', 'rejected', 'unanswered'] as const) {
       if (m[field] !== s[field]) diffs.push(`${field} ${m[field]}, the share rows say ${s[field]}`);
     }
-    if (!sameWork(m.acceptedWork, s.acceptedWork)) diffs.push(`accepted_work ${m.acceptedWork}, the share rows say ${s.acceptedWork}`);
+    if (!sameWork(m.acceptedWork, s.acceptedWork, Math.max(m.accepted, s.accepted))) diffs.push(`accepted_work ${m.acceptedWork}, the share rows say ${s.acceptedWork}`);
     if (diffs.length > 0) problems.push({ kind: 'minute', message: `worker_minutes ${nameOf(m)}: ${diffs.join('; ')}` });
   }
   for (const s of [...shares.values()].sort((a, b) => a.minute - b.minute)) {

@@ -56,7 +56,7 @@ export type LedgerDropCause = 'queue-full' | 'in-flight-full' | 'unwritten-at-st
 export type LedgerHealth = Pick<LedgerWriter, 'location' | 'fault' | 'faultSince' | 'pending' | 'committed' | 'commits' | 'dropped' | 'droppedBy' | 'failuresBy'>;
 
 /** What a forwarded share's row takes from its forwarding, kept until its verdict. */
-type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'networkDifficulty' | 'blockHash'>;
+type InFlightShare = Pick<ShareRecord, 'at' | 'worker' | 'owner' | 'route' | 'target' | 'pool' | 'connection' | 'jobId' | 'creditedDifficulty' | 'shareDifficulty' | 'networkDifficulty' | 'blockHash'>;
 
 export class LedgerWriter {
   /** Records committed to the store so far. */
@@ -155,7 +155,7 @@ export class LedgerWriter {
     on('share.accepted', (e) => this.onAccepted(e));
     on('share.forwarded', (e) => this.onForwarded(e));
     on('share.upstream', (e) => this.onVerdict(e));
-    on('pool.switch', (e) => this.enqueue({ kind: 'pool-switch', seq: ++this.switchSeq, at: e.at, connection: e.connection, from: e.from, to: e.to, reason: e.reason }));
+    on('pool.switch', (e) => this.enqueue({ kind: 'pool-switch', seq: ++this.switchSeq, at: e.at, route: e.route, target: e.target, connection: e.connection, from: e.from, to: e.to, reason: e.reason }));
     // The start itself is in the books at once (the run row), even before any share.
     this.schedule(this.fault ? this.opts.retryMs : 0);
   }
@@ -211,6 +211,8 @@ export class LedgerWriter {
       at: e.at,
       worker: e.worker,
       owner: this.ownerOf(e.worker),
+      route: e.route,
+      target: e.target,
       pool: e.pool,
       connection: e.connection,
       jobId: e.jobId,
@@ -233,6 +235,8 @@ export class LedgerWriter {
       answeredAt: e.at,
       worker: s.worker,
       owner: s.owner,
+      route: s.route,
+      target: s.target,
       pool: s.pool,
       connection: s.connection,
       jobId: s.jobId,

@@ -1,5 +1,5 @@
 import { apportion } from './apportion.js';
-import { checkDuffs, type Duffs } from './duffs.js';
+import { checkDuffs, formatDash, type Duffs } from './duffs.js';
 import { exactFraction, overCommonDenominator, toNumber, ZERO, type Fraction } from './exact.js';
 
 /**
@@ -165,13 +165,18 @@ function pplnsWeights(request: Extract<PayoutRequest, { method: 'pplns' }>, amou
   if (!Array.isArray(blocks) || blocks.length === 0) throw new PayoutError('blocks: a PPLNS payout pays for at least one block');
   blocks.forEach((b, i) => checkTime(b.at, `blocks[${i}].at`));
   const withReward = blocks.filter((b) => b.reward !== undefined).length;
-  if (withReward !== 0 && withReward !== blocks.length) throw new PayoutError('blocks: give every block its reward, or none (the amount is then split equally)');
+  if (withReward !== 0 && withReward !== blocks.length) {
+    throw new PayoutError(`blocks: ${withReward} of ${blocks.length} blocks have a reward: give every block its reward, or none (the amount is then split equally)`);
+  }
   const ordered = blocks.map((b, i) => ({ ...b, i })).sort((a, b) => a.at - b.at || a.i - b.i);
   let rewards: Duffs[];
   if (withReward > 0) {
     rewards = ordered.map((b) => guard(() => checkDuffs(`blocks[${b.i}].reward`, b.reward)));
     const sum = rewards.reduce((a, b) => a + b, 0n);
-    if (sum !== amount) throw new PayoutError(`blocks: the rewards sum to ${sum} duffs, the amount is ${amount}`);
+    if (sum !== amount) {
+      const gap = sum > amount ? `${formatDash(sum - amount)} DASH more` : `${formatDash(amount - sum)} DASH less`;
+      throw new PayoutError(`blocks: the block rewards sum to ${formatDash(sum)} DASH, ${gap} than the amount, ${formatDash(amount)} DASH: they must sum to it exactly`);
+    }
   } else {
     rewards = apportion(amount, ordered.map(() => 1n))!;
   }

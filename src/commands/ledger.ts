@@ -1,4 +1,4 @@
-import { ConfigError, buildConfig, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
+import { ConfigError, buildConfigFor, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
 import { formatPayouts, formatProblems, formatReport } from '../books/ledger-format.js';
 import { LedgerInputError, parseAmount, parseBlocks, parseMethod, parseOptionalRange, parseRange, REPORT_FORMATS, TIME_WORDS } from '../books/ledger-input.js';
 import { recordPayout } from '../books/ledger-payout.js';
@@ -15,13 +15,13 @@ import { defineFlags, type FlagParser, type FlagDefs } from './flags.js';
  * `ledger.path`, read (and payouts recorded) beside a running proxy. Misuse (a bad date, range, group,
  * format, amount or owner; no books configured; a file missing or not ours) exits 2 naming the thing.
  */
-const config = { type: 'string', short: 'c', placeholder: 'file', help: 'the proxy\'s JSON config file (its ledger.path or ledger.url, owners and books); DASH_PROXY_* variables apply as for start' } as const;
+const config = { type: 'string', short: 'c', placeholder: 'file', help: 'the proxy\'s JSON config file (its ledger.path or ledger.url, owners and books; pools may be left out); DASH_PROXY_* variables apply as for start' } as const;
 const from = (what: string) => ({ type: 'string', placeholder: 'time', help: `${what} from this time on (${TIME_WORDS})` }) as const;
 const to = { type: 'string', placeholder: 'time', help: 'up to this time, not included (the same forms)' } as const;
 const owner = { type: 'string', placeholder: 'name', help: 'only this owner' } as const;
 const format = { type: 'enum', choices: REPORT_FORMATS, default: 'table', help: 'output format' } as const;
 
-const reportFlags = defineFlags({ config, from: from('shares sent to the pool'), to, by: { type: 'enum', choices: REPORT_GROUPS, default: 'owner', help: 'one row per owner, worker, pool or UTC day' }, owner, format });
+const reportFlags = defineFlags({ config, from: from('shares sent to the pool'), to, by: { type: 'enum', choices: REPORT_GROUPS, default: 'owner', help: 'one row per owner, worker, pool, route, target (routing) or UTC day' }, owner, format });
 const payoutsFlags = defineFlags({ config, from: from('payouts recorded'), to, owner: { ...owner, help: 'only payouts with a part for this owner' }, format });
 const recordFlags = defineFlags({
   config,
@@ -29,7 +29,7 @@ const recordFlags = defineFlags({
   from: from('the period it pays for:'),
   to,
   method: { type: 'enum', choices: PAYOUT_METHODS, help: 'how it is split (default: the config\'s books.payoutMethod)' },
-  blocks: { type: 'string', placeholder: 'time,...', help: 'pplns: the times of the blocks it pays for, inside the period' },
+  blocks: { type: 'string', placeholder: 'time[=DASH],...', help: 'pplns: the blocks it pays for, by time inside the period, each with its reward after = (rewards summing exactly to --amount) or none (--amount split equally)' },
   blockReward: { type: 'string', placeholder: 'DASH', help: 'pps: the block reward each share is valued at (x share difficulty / network difficulty)' },
   note: { type: 'string', help: 'a note kept with the payout (e.g. the pool\'s transaction id)' },
   format: { type: 'enum', choices: ['table', 'json'] as const, default: 'table', help: 'output format' },
@@ -49,11 +49,11 @@ interface Sub {
 const subs: Sub[] = [
   {
     name: 'report',
-    summary: 'shares sent to the pool and pool-accepted work, by owner, worker, pool or day',
+    summary: 'shares sent to the pool and pool-accepted work, by owner, worker, pool, route, target or day',
     flags: reportFlags as never,
     help: reportFlags.helpText({
-      summary: 'dash-farm-proxy ledger report: what the pool made of the farm\'s shares in [--from, --to), one row per owner, worker, pool or UTC day: shares sent, accepted, rejected, unanswered, accepted work (sum of credited difficulty) and its part of the total.',
-      usage: 'dash-farm-proxy ledger report --config file --from time --to time [--by owner|worker|pool|day] [--format table|csv|json]',
+      summary: 'dash-farm-proxy ledger report: what the pool made of the farm\'s shares in [--from, --to), one row per owner, worker, pool, route, target or UTC day: shares sent, accepted, rejected, unanswered, accepted work (sum of credited difficulty) and its part of the total.',
+      usage: 'dash-farm-proxy ledger report --config file --from time --to time [--by owner|worker|pool|route|target|day] [--format table|csv|json]',
       footer: ['Example:', '  dash-farm-proxy ledger report --config proxy.json --from 2026-12-01 --to 2026-12-06T12:00:00Z --by owner --format csv'],
     }),
     async run(argv, { reader, config }) {
@@ -87,8 +87,9 @@ const subs: Sub[] = [
       summary: [
         'dash-farm-proxy ledger payout record: record a payout the pool made, split among owners by the books\' pool-accepted work,',
         'hosting fees first, exact to the duff (see the README, "The books: owners and payouts"): prop by the work of the period;',
-        'pplns by the last books.pplnsWindow of work before each of --blocks; pps by each share at --block-reward x its',
-        'difficulty / the network difficulty of its job. The payout and its splits are stored in one transaction.',
+        'pplns by the last books.pplnsWindow of work before each of --blocks (each block\'s own reward when given, else equal parts);',
+        'pps by each share at --block-reward x its difficulty / the network difficulty of its job. The payout and its splits are',
+        'stored in one transaction.',
       ].join('\n'),
       usage: 'dash-farm-proxy ledger payout record --config file --amount DASH --from time --to time [--method prop|pplns|pps] [options]',
       footer: [
@@ -96,6 +97,8 @@ const subs: Sub[] = [
         '  dash-farm-proxy ledger payout record --config proxy.json --amount 1.5 --from 2026-12-05 --to 2026-12-06',
         '  dash-farm-proxy ledger payout record --config proxy.json --amount 2 --from 2026-12-05 --to 2026-12-06 \\',
         '      --method pplns --blocks 2026-12-05T10:12:00Z,2026-12-05T18:40:00Z --note "pool tx 9f3c..."',
+        '  dash-farm-proxy ledger payout record --config proxy.json --amount 2 --from 2026-12-05 --to 2026-12-06 \\',
+        '      --method pplns --blocks 2026-12-05T10:12:00Z=0.75,2026-12-05T18:40:00Z=1.25',
       ],
     }),
     async run(argv, { reader, config }) {
@@ -167,8 +170,9 @@ function pick(argv: readonly string[]): { sub: Sub; rest: string[] } | null {
   return null;
 }
 
+/** The configuration as a reader of the books needs it: checked like the proxy's, but pools may be left out. */
 function configOf(path: string | undefined): ProxyConfig {
-  const c = buildConfig(path === undefined ? undefined : readConfigFile(path), configFromEnv(process.env));
+  const c = buildConfigFor('books', path === undefined ? undefined : readConfigFile(path), configFromEnv(process.env));
   if (c.ledger.path === null && c.ledger.url === null) throw new LedgerInputError(`no books: the configuration${path ? ` (${path})` : ''} has no ledger.path or ledger.url (set one, or DASH_PROXY_LEDGER_PATH / DASH_PROXY_LEDGER_URL)`);
   return c;
 }

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { formatReport, payoutData, reportData } from '../books/ledger-format.js';
-import { LedgerInputError, parseAmount, parseBlocks, parseFormat, parseGroup, parseMethod, parseOptionalRange, parseRange } from '../books/ledger-input.js';
+import { LedgerInputError, parseAmount, parseBlockList, parseFormat, parseGroup, parseMethod, parseOptionalRange, parseRange } from '../books/ledger-input.js';
 import { recordPayout, type PayoutRules } from '../books/ledger-payout.js';
 import type { LedgerReader, RecordedPayout } from '../books/ledger-reader.js';
 import { LedgerFaultError, LedgerRefusedError } from '../books/ledger-store.js';
@@ -13,11 +13,12 @@ import { sendJson, type HttpServer } from './http-server.js';
  * The books over HTTP, the same as `dash-farm-proxy ledger ...` (src/commands/ledger.ts) with the same
  * checks (a bad input is 400 with the field named):
  *
- *   GET  /api/ledger/report?from=&to=[&by=owner|worker|pool|day][&owner=][&format=json|csv|table]
+ *   GET  /api/ledger/report?from=&to=[&by=owner|worker|pool|route|target|day][&owner=][&format=json|csv|table]
  *   GET  /api/ledger/payouts[?from=&to=][&owner=]       recorded payouts with their splits
  *   GET  /api/ledger/verify[?from=&to=]                 {ok, problems}: the books' internal consistency
  *   POST /api/ledger/payouts  {"amount": "1.5", "from": ..., "to": ..., "method"?, "blocks"?: [...],
- *                              "blockReward"?, "note"?}  records a payout (201 with its split)
+ *                              "blockReward"?, "note"?}  records a payout (201 with its split); pplns blocks
+ *                              are times or {"at": time, "reward": "DASH"} (rewards summing to the amount)
  *
  * Recording changes the books, so it needs the HTTP token: with no `http.token` configured it is refused
  * (403), whatever the request carries. Reading follows the server's rule for every route.
@@ -102,7 +103,7 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
       const amount = parseAmount(body.amount, 'amount');
       const period = parseRange(text('from'), text('to'), PARAMS);
       const method = parseMethod(text('method') ?? opts.method(), 'method');
-      const blocks = body.blocks === undefined || body.blocks === null ? null : parseBlocks(Array.isArray(body.blocks) ? body.blocks.map(String).join(',') : String(body.blocks), 'blocks', period);
+      const blocks = body.blocks === undefined || body.blocks === null ? null : parseBlockList(body.blocks, 'blocks', period);
       const reward = body.blockReward === undefined || body.blockReward === null ? null : parseAmount(body.blockReward, 'blockReward');
       const payout = await recordPayout(reader, { amount, method, period, blocks, blockReward: reward, note: text('note') ?? null }, opts.rules(), now());
       sendJson(res, 201, payoutData(payout));

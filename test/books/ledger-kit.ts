@@ -82,6 +82,9 @@ export interface SyntheticShare {
   /** The network's difficulty of the share's job (default NETWORK_DIFFICULTY). */
   networkDifficulty?: number;
   pool?: string;
+  /** The route and target it was sent on (default: 'default' / 'default', today's only ones). */
+  route?: string;
+  target?: string;
   connection?: number;
   jobId?: string;
   blockHash?: string | null;
@@ -100,11 +103,12 @@ export class ShareFeeder {
     const pool = s.pool ?? 'main';
     const connection = s.connection ?? 0;
     const blockHash = s.blockHash ?? null;
+    const place = { route: s.route ?? 'default', target: s.target ?? 'default' };
     this.bus.emit('share.accepted', { sessionId: 1, worker: s.worker, ip: '127.0.0.1', difficulty: s.difficulty, shareDifficulty, meetsPool: s.verdict !== null, meetsNetwork: blockHash !== null, at: s.at });
     if (s.verdict === null) return null;
     const shareId = this.nextId++;
-    this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, route: 'default', target: 'default', connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, networkDifficulty: s.networkDifficulty ?? NETWORK_DIFFICULTY, blockHash, at: s.at });
-    this.bus.emit('share.upstream', { sessionId: 1, worker: s.worker, route: 'default', target: 'default', connection, pool, shareId, verdict: s.verdict, latencyMs: s.latencyMs ?? 10, at: s.at + (s.latencyMs ?? 10) });
+    this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, ...place, connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, networkDifficulty: s.networkDifficulty ?? NETWORK_DIFFICULTY, blockHash, at: s.at });
+    this.bus.emit('share.upstream', { sessionId: 1, worker: s.worker, ...place, connection, pool, shareId, verdict: s.verdict, latencyMs: s.latencyMs ?? 10, at: s.at + (s.latencyMs ?? 10) });
     return shareId;
   }
 }

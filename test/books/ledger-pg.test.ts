@@ -135,7 +135,7 @@ function run(pgs: TestPostgres) {
     const url = await newDb();
     const store = new PgLedgerStore({ url });
     const share: ShareRecord = {
-      kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
+      kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', route: 'default', target: 'default', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
       shareDifficulty: 5, networkDifficulty: 1_000, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
     };
     await store.write(runRow, [share], 2_000);
@@ -207,7 +207,7 @@ function run(pgs: TestPostgres) {
     const rules = payoutRules(buildConfig({ pools: [{ url: 'stratum+tcp://127.0.0.1:1', user: 'X.w' }], owners: { o1: { workers: ['o1.*'], feePercent: 2 } }, books: { pplnsWindow: 20_000 } }));
     const inputs: PayoutInput[] = [
       { amount: 150_000_001n, method: 'prop', period: range, blocks: null, blockReward: null, note: 'week 49' },
-      { amount: 99_999_999n, method: 'pplns', period: range, blocks: [T + 100_000, T + 250_000], blockReward: null, note: null },
+      { amount: 99_999_999n, method: 'pplns', period: range, blocks: [{ at: T + 100_000 }, { at: T + 250_000 }], blockReward: null, note: null },
       { amount: 7n, method: 'pps', period: { from: T, to: T + 100_000 }, blocks: null, blockReward: 180_000_000n, note: "o'brien \"quoted\"" },
     ];
     for (const input of inputs) {

@@ -15,7 +15,7 @@ t.test('the threaded reader answers as the direct one, and the caller\'s thread 
   const file = path.join(tempDir(t), 'books.sqlite');
   const store = new SqliteLedgerStore({ path: file });
   const records: ShareRecord[] = Array.from({ length: SHARES }, (_, i) => ({
-    kind: 'share', shareId: i, at: 60_000 * Math.floor(i / 1000) + (i % 1000), answeredAt: 0, worker: `rig${i % WORKERS}`, owner: i % 2 ? 'alice' : 'farm', pool: 'main', connection: 0, jobId: 'j',
+    kind: 'share', shareId: i, at: 60_000 * Math.floor(i / 1000) + (i % 1000), answeredAt: 0, worker: `rig${i % WORKERS}`, owner: i % 2 ? 'alice' : 'farm', route: 'default', target: 'default', pool: 'main', connection: 0, jobId: 'j',
     creditedDifficulty: 2, shareDifficulty: 3, networkDifficulty: 1e6, verdict: i % 10 ? 'accepted' : 'rejected', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 1, blockHash: null,
   }));
   await store.write({ runId: 'r', startedAt: 0, pid: 1, host: 'h', version: 'v' }, records, 0);

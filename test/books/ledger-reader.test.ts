@@ -105,7 +105,7 @@ t.test('payouts recorded from the books: PROP, PPLNS and PPS split exactly, stor
 
   // PPLNS, window 5500: the block at 10:00:03.5 is paid by farm 1000 + bob 2000 + 2500 of alice's 3000;
   // the one at D2 by alice 1000 + farm 1000 + bob 2000 + 1500 of alice's 3000. 1.1 DASH each.
-  const pplns = await recordPayout(r, { ...base, period: { from: DAY1, to: DAY3 }, amount: parseDash('2.2'), method: 'pplns', blocks: [D1 + 3500, D2] }, rules, DAY3 + 1);
+  const pplns = await recordPayout(r, { ...base, period: { from: DAY1, to: DAY3 }, amount: parseDash('2.2'), method: 'pplns', blocks: [{ at: D1 + 3500 }, { at: D2 }] }, rules, DAY3 + 1);
   t.same(splits(pplns), {
     alice: [5000, '1.00000000', '0.02000000', '0.00000000', '0.98000000'],
     bob: [4000, '0.80000000', '0.00000000', '0.00000000', '0.80000000'],
@@ -124,7 +124,7 @@ t.test('payouts recorded from the books: PROP, PPLNS and PPS split exactly, stor
   t.same(stored, [prop, pplns, pps], 'read back as recorded');
   t.same(stored.map((p) => [p.id, p.method, p.pplnsWindow, p.blocks, p.blockReward, p.note]), [
     [1, 'prop', null, null, null, 'pool tx 1'],
-    [2, 'pplns', 5500, [D1 + 3500, D2], null, null],
+    [2, 'pplns', 5500, [{ at: D1 + 3500 }, { at: D2 }], null, null],
     [3, 'pps', null, null, 150_000_000n, null],
   ]);
   for (const p of stored) t.equal(p.splits.reduce((a, s) => a + s.total, 0n), p.amount, `payout ${p.id}: the splits sum to the payout`);
@@ -150,9 +150,9 @@ t.test('what a payout needs and lacks is refused, naming it', async (t) => {
   const base: PayoutInput = { amount: 100n, method: 'prop', period: TWO_DAYS, blocks: null, blockReward: null, note: null };
   const cases: [string, PayoutInput, RegExp, typeof rules?][] = [
     ['pplns without blocks', { ...base, method: 'pplns' }, /a pplns payout needs the times of the blocks/],
-    ['pplns without a window', { ...base, method: 'pplns', blocks: [D2] }, /books\.pplnsWindow is not set/, { ...rules, pplnsWindow: null }],
+    ['pplns without a window', { ...base, method: 'pplns', blocks: [{ at: D2 }] }, /books\.pplnsWindow is not set/, { ...rules, pplnsWindow: null }],
     ['pps without a reward', { ...base, method: 'pps' }, /a pps payout needs the block reward/],
-    ['blocks for prop', { ...base, blocks: [D2] }, /only a pplns payout pays for blocks/],
+    ['blocks for prop', { ...base, blocks: [{ at: D2 }] }, /only a pplns payout pays for blocks/],
     ['a reward for prop', { ...base, blockReward: 1n }, /only a pps payout values work by a block reward/],
   ];
   for (const [name, input, message, rulesFor] of cases) await t.rejects(recordPayout(r, input, rulesFor ?? rules, 0), { name: 'LedgerInputError', message }, name);

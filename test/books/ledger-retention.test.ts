@@ -22,7 +22,7 @@ const run: LedgerRun = { runId: 'run-1', startedAt: T0 - 1_000, pid: 1, host: 'h
 
 /** Shares over MINUTES minutes from T0 (several per worker and minute, every verdict), local work, a pool switch. */
 function records(): LedgerRecord[] {
-  const out: LedgerRecord[] = [{ kind: 'pool-switch', seq: 1, at: T0, connection: 1, from: null, to: 'pool-a', reason: 'start' }];
+  const out: LedgerRecord[] = [{ kind: 'pool-switch', seq: 1, at: T0, route: 'default', target: 'default', connection: 1, from: null, to: 'pool-a', reason: 'start' }];
   let id = 0;
   for (let m = 0; m < MINUTES; m++) {
     for (let i = 0; i < 9; i++) {
@@ -30,7 +30,7 @@ function records(): LedgerRecord[] {
       const at = T0 + m * MINUTE_MS + i * 6_000 + 17;
       const verdict: ShareRecord['verdict'] = i % 4 === 3 ? 'rejected' : i % 4 === 2 && m % 2 === 0 ? 'unanswered' : 'accepted';
       out.push({
-        kind: 'share', shareId: ++id, at, answeredAt: at + 40, worker, owner: worker.split('.')[0]!, pool: 'pool-a', connection: 1, jobId: `j${m}`,
+        kind: 'share', shareId: ++id, at, answeredAt: at + 40, worker, owner: worker.split('.')[0]!, route: 'default', target: 'default', pool: 'pool-a', connection: 1, jobId: `j${m}`,
         creditedDifficulty: 0.1 * (1 + i) + m / 3, shareDifficulty: 5, networkDifficulty: 1_000_000, verdict,
         rejectCode: verdict === 'rejected' ? 23 : null, reason: verdict === 'rejected' ? 'low difficulty' : null,
         noAnswerCause: verdict === 'unanswered' ? 'timeout' : null, latencyMs: 40, blockHash: null,

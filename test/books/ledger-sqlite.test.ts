@@ -90,7 +90,7 @@ t.test('a share written twice (a retried batch) is one row and counted once in i
   const file = path.join(tempDir(t), 'books.sqlite');
   const store = new SqliteLedgerStore({ path: file });
   const share: ShareRecord = {
-    kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
+    kind: 'share', shareId: 7, at: 120_500, answeredAt: 120_530, worker: 'rig', owner: 'farm', route: 'default', target: 'default', pool: 'main', connection: 0, jobId: 'j', creditedDifficulty: 4,
     shareDifficulty: 5, networkDifficulty: 1e6, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 30, blockHash: null,
   };
   await store.write(run, [share], 2_000);
@@ -107,7 +107,7 @@ t.test('the worker-thread store: same rows, same refusals, and the proxy thread 
   const file = path.join(dir, 'books.sqlite');
   const records = (from: number, n: number): ShareRecord[] =>
     Array.from({ length: n }, (_, i) => ({
-      kind: 'share', shareId: from + i, at: 60_000, answeredAt: 60_010, worker: `rig${i % 100}`, owner: 'farm', pool: 'main', connection: 0, jobId: 'j',
+      kind: 'share', shareId: from + i, at: 60_000, answeredAt: 60_010, worker: `rig${i % 100}`, owner: 'farm', route: 'default', target: 'default', pool: 'main', connection: 0, jobId: 'j',
       creditedDifficulty: 2, shareDifficulty: 3, networkDifficulty: 1e6, verdict: 'accepted', rejectCode: null, reason: null, noAnswerCause: null, latencyMs: 10, blockHash: null,
     }));
   // Count the proxy thread's timer ticks while one 10,000-record commit is under way.

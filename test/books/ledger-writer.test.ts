@@ -58,20 +58,21 @@ function writerTests(b: LedgerBackend) {
     await s.writer.start();
     const T = s.timers.now();
     s.feed.share({ worker: 'alice.rig1', at: T + 1, difficulty: 512, shareDifficulty: 700, jobId: '1a', verdict: ACCEPTED, latencyMs: 30 });
-    s.feed.share({ worker: 'rig2', at: T + 2, difficulty: 256, shareDifficulty: 300, pool: 'backup', connection: 1, jobId: '1b', verdict: { kind: 'rejected', code: 23, reason: 'Low difficulty share' }, latencyMs: 40 });
+    s.feed.share({ worker: 'rig2', at: T + 2, difficulty: 256, shareDifficulty: 300, pool: 'backup', route: 'fee', target: 'hosting-fee', connection: 1, jobId: '1b', verdict: { kind: 'rejected', code: 23, reason: 'Low difficulty share' }, latencyMs: 40 });
     s.feed.share({ worker: 'rig2', at: T + 3, difficulty: 256, shareDifficulty: 260, jobId: '1c', verdict: { kind: 'unanswered', cause: 'timeout', reason: 'no answer in 10 s' }, latencyMs: 10_000 });
     s.feed.share({ worker: 'alice.rig1', at: T + 4, difficulty: 512, shareDifficulty: 9e9, networkDifficulty: 2_500_000, jobId: '1d', blockHash: '00000000000000abcdef', verdict: ACCEPTED, latencyMs: 25 });
     s.feed.share({ worker: 'rig2', at: T + 5, difficulty: 64, verdict: null }); // accepted locally, not forwarded
     s.bus.emit('pool.switch', { route: 'default', target: 'default', connection: 0, from: 'main', to: 'backup', reason: 'main down', at: T + 6 });
+    s.bus.emit('pool.switch', { route: 'fee', target: 'hosting-fee', connection: 1, from: null, to: 'fee-pool', reason: 'connected', at: T + 7 });
     await s.timers.advance(100);
     await s.writer.stop('test over');
 
     const rows = await b.read(s.file);
     const runId = s.writer.run.runId;
-    const base = { run_id: runId, job_id: '', network_difficulty: NETWORK_DIFFICULTY, reject_code: null, reason: null, no_answer_cause: null, block_candidate: 0, block_hash: null };
+    const base = { run_id: runId, job_id: '', network_difficulty: NETWORK_DIFFICULTY, reject_code: null, reason: null, no_answer_cause: null, block_candidate: 0, block_hash: null, route: 'default', target: 'default' };
     t.same(rows.shares, [
       { ...base, share_id: 1, at: T + 1, answered_at: T + 31, worker: 'alice.rig1', owner: 'alice', pool: 'main', connection: 0, job_id: '1a', credited_difficulty: 512, share_difficulty: 700, verdict: 'accepted', latency_ms: 30 },
-      { ...base, share_id: 2, at: T + 2, answered_at: T + 42, worker: 'rig2', owner: 'farm', pool: 'backup', connection: 1, job_id: '1b', credited_difficulty: 256, share_difficulty: 300, verdict: 'rejected', reject_code: 23, reason: 'Low difficulty share', latency_ms: 40 },
+      { ...base, share_id: 2, at: T + 2, answered_at: T + 42, worker: 'rig2', owner: 'farm', pool: 'backup', route: 'fee', target: 'hosting-fee', connection: 1, job_id: '1b', credited_difficulty: 256, share_difficulty: 300, verdict: 'rejected', reject_code: 23, reason: 'Low difficulty share', latency_ms: 40 },
       { ...base, share_id: 3, at: T + 3, answered_at: T + 10_003, worker: 'rig2', owner: 'farm', pool: 'main', connection: 0, job_id: '1c', credited_difficulty: 256, share_difficulty: 260, verdict: 'unanswered', reason: 'no answer in 10 s', no_answer_cause: 'timeout', latency_ms: 10_000 },
       { ...base, share_id: 4, at: T + 4, answered_at: T + 29, worker: 'alice.rig1', owner: 'alice', pool: 'main', connection: 0, job_id: '1d', credited_difficulty: 512, share_difficulty: 9e9, network_difficulty: 2_500_000, verdict: 'accepted', latency_ms: 25, block_candidate: 1, block_hash: '00000000000000abcdef' },
     ]);
@@ -80,7 +81,10 @@ function writerTests(b: LedgerBackend) {
       { minute, worker: 'alice.rig1', owner: 'alice', local_shares: 2, local_work: 1024, accepted: 2, rejected: 0, unanswered: 0, accepted_work: 1024 },
       { minute, worker: 'rig2', owner: 'farm', local_shares: 3, local_work: 576, accepted: 0, rejected: 1, unanswered: 1, accepted_work: 0 },
     ]);
-    t.same(rows.switches, [{ run_id: runId, seq: 1, at: T + 6, connection: 0, from_pool: 'main', to_pool: 'backup', reason: 'main down' }]);
+    t.same(rows.switches, [
+      { run_id: runId, seq: 1, at: T + 6, connection: 0, from_pool: 'main', to_pool: 'backup', reason: 'main down', route: 'default', target: 'default' },
+      { run_id: runId, seq: 2, at: T + 7, connection: 1, from_pool: null, to_pool: 'fee-pool', reason: 'connected', route: 'fee', target: 'hosting-fee' },
+    ]);
     t.equal(rows.runs.length, 1);
     t.match(rows.runs[0], { run_id: runId, started_at: T, stopped_at: T + 100, stop_reason: 'test over', pid: process.pid, version });
     t.same(rows.versions.map((v) => v.version), MIGRATIONS.map((m) => m.version));

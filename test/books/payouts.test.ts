@@ -157,7 +157,7 @@ t.test('bad input is refused with the field named', async (t) => {
     [{ method: 'pplns', amount: 1n, window: 0, blocks: [{ at: 1 }], work: [] }, /^window must be a number of difficulty units > 0 \(got 0\)$/],
     [{ method: 'pplns', amount: 1n, window: 1, blocks: [], work: [] }, /^blocks: a PPLNS payout pays for at least one block$/],
     [{ method: 'pplns', amount: 2n, window: 1, blocks: [{ at: 1, reward: 1n }, { at: 2 }], work: [] }, /give every block its reward, or none/],
-    [{ method: 'pplns', amount: 3n, window: 1, blocks: [{ at: 1, reward: 1n }, { at: 2, reward: 1n }], work: [] }, /^blocks: the rewards sum to 2 duffs, the amount is 3$/],
+    [{ method: 'pplns', amount: 3n, window: 1, blocks: [{ at: 1, reward: 1n }, { at: 2, reward: 1n }], work: [] }, /^blocks: the block rewards sum to 0\.00000002 DASH, 0\.00000001 DASH less than the amount, 0\.00000003 DASH: they must sum to it exactly$/],
     [{ method: 'pplns', amount: 1n, window: 1, blocks: [{ at: NaN }], work: [] }, /^blocks\[0\]\.at must be a time in ms \(got NaN\)$/],
     [{ method: 'pplns', amount: 1n, window: 1, blocks: [{ at: 1 }], work: [{ at: 1, owner: 'a', work: Infinity }] }, /^work\[0\]\.work .* \(got Infinity\)$/],
     [{ method: 'pps', amount: 1n, work: [{ owner: 'a', work: 1, networkDifficulty: 0, blockReward: 1n }] }, /^work\[0\]\.networkDifficulty must be a number > 0 \(got 0\)$/],

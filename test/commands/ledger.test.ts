@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import { mainCaptured as cli } from '../helpers/cli-main.js';
 import { BOOKS, filledBooks, OWNERS } from '../books/books-fixture.js';
+import { buildConfig, buildConfigFor } from '../../src/config.js';
 
 function writeConfig(dir: string, name: string, ledger: { path: string | null }): string {
   const file = path.join(dir, name);
@@ -74,7 +75,7 @@ t.test('bad input: exit 2 with the thing named, nothing recorded', async (t) => 
     [[...report, '--from', '2026-02-30', '--to', '2026-12-05'], /--from: "2026-02-30" is not a real date and time/],
     [[...report, '--from', '2026-12-05T10:00:00+02:00', '--to', '2026-12-06'], /--from: expected an ISO date or UTC date-time/],
     [[...report, '--to', '2026-12-05'], /--from is required/],
-    [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--by', 'rack'], /ledger report: --by: expected one of owner, worker, pool, day, got 'rack'/],
+    [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--by', 'rack'], /ledger report: --by: expected one of owner, worker, pool, route, target, day, got 'rack'/],
     [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--format', 'xml'], /--format: expected one of table, csv, json, got 'xml'/],
     [[...report, '--from', '2026-12-05', '--to', '2026-12-06', '--owner', 'carol'], /--owner: unknown owner "carol" \(the configuration and the books know alice, bob, farm\)/],
     [['ledger', 'payouts', '--config', config, '--owner', 'carol'], /--owner: unknown owner "carol"/],
@@ -119,12 +120,45 @@ t.test('bad input: exit 2 with the thing named, nothing recorded', async (t) => 
   t.ok(file);
 });
 
+t.test('a config without pools is enough to read the books; anything else wrong is still named', async (t) => {
+  const { dir, file } = await setup(t);
+  const write = (name: string, body: Record<string, unknown>) => {
+    const f = path.join(dir, name);
+    writeFileSync(f, JSON.stringify(body));
+    return f;
+  };
+  const bare = write('books-only.json', { ledger: { path: file }, owners: OWNERS, books: BOOKS });
+  const empty = write('empty-pools.json', { pools: [], ledger: { path: file }, owners: OWNERS, books: BOOKS });
+  for (const cfg of [bare, empty]) {
+    const r = await cli(['ledger', 'report', '--config', cfg, '--from', '2026-12-05', '--to', '2026-12-07', '--format', 'csv']);
+    t.equal(r.code, 0, `${path.basename(cfg)}: ${r.err}`);
+    t.match(r.out, /^owner,shares,[\s\S]*\r\nalice,3,2,0,1,4000,57\.14\r\n/, 'the same report as with pools');
+  }
+  const wrong: [Record<string, unknown>, RegExp][] = [
+    [{ ledger: { path: file }, owners: { alice: { workers: ['alice.*'], feePercent: 200 } }, books: BOOKS }, /owners\.alice\.feePercent must be a number from 0 to 100 \(got 200\)/],
+    [{ ledger: { path: file, retentionDays: -1 } }, /ledger\.retentionDays must be an integer from 0 to 36500 \(got -1\)/],
+    [{ ledger: { path: file }, books: { ...BOOKS, payoutMethod: 'fifo' } }, /books\.payoutMethod must be one of/],
+    [{ ledger: { path: file }, pools: [{ url: 'http://x', user: 'u' }] }, /pools\[0\]\.url: pool url 'http:\/\/x': unsupported scheme/],
+    [{ ledger: { path: file }, pools: {} }, /pools must be a list of pools/],
+    [{ ledger: { path: file }, frobnicate: 1 }, /frobnicate: unknown field/],
+  ];
+  for (const [body, message] of wrong) {
+    const r = await cli(['ledger', 'verify', '--config', write('wrong.json', body)]);
+    t.equal(r.code, 2, JSON.stringify(body));
+    t.match(r.err, message);
+    t.equal(r.out, '');
+  }
+  // The proxy itself still needs its pools: the same loader, in its default use.
+  t.throws(() => buildConfig({ ledger: { path: file, url: null, retentionDays: 0 } }), { name: 'ConfigError', message: /pools must list at least one pool/ });
+  t.equal(buildConfigFor('books', { ledger: { path: file, url: null, retentionDays: 0 } }).pools.length, 0);
+});
+
 t.test('--help: the command lists its subcommands; each subcommand explains itself with an example', async (t) => {
   const top = await cli(['ledger', '--help']);
   t.equal(top.code, 0);
   for (const sub of ['report', 'payouts', 'payout record', 'verify']) t.match(top.out, new RegExp(`\\n  ${sub} +\\S`), `lists ${sub}`);
   const expected: [string[], RegExp][] = [
-    [['report'], /ledger report: what the pool made[\s\S]*--by <owner\|worker\|pool\|day>[\s\S]*Example:\n  dash-farm-proxy ledger report/],
+    [['report'], /ledger report: what the pool made[\s\S]*--by <owner\|worker\|pool\|route\|target\|day>[\s\S]*Example:\n  dash-farm-proxy ledger report/],
     [['payouts'], /ledger payouts: the payouts recorded[\s\S]*Example:\n  dash-farm-proxy ledger payouts/],
     [['payout', 'record'], /ledger payout record: record a payout[\s\S]*--amount <DASH>[\s\S]*--blocks[\s\S]*Examples:\n  dash-farm-proxy ledger payout record/],
     [['verify'], /ledger verify: check the books are consistent[\s\S]*Exit status: 0 consistent, 1[\s\S]*Example:\n  dash-farm-proxy ledger verify/],

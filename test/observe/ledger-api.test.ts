@@ -88,7 +88,7 @@ t.test('bad input: HTTP 400 with the field named, nothing recorded', async (t) =
     ['/api/ledger/report?to=2026-12-05', /^from is required/],
     ['/api/ledger/report?from=2026-13-01&to=2026-12-05', /^from: "2026-13-01" is not a real date and time/],
     ['/api/ledger/report?from=2026-12-05&to=soon', /^to: expected an ISO date/],
-    ['/api/ledger/report?from=2026-12-05&to=2026-12-06&by=rack', /^by: expected one of owner, worker, pool, day, got "rack"/],
+    ['/api/ledger/report?from=2026-12-05&to=2026-12-06&by=rack', /^by: expected one of owner, worker, pool, route, target, day, got "rack"/],
     ['/api/ledger/report?from=2026-12-05&to=2026-12-06&format=xml', /^format: expected one of table, csv, json, got "xml"/],
     ['/api/ledger/report?from=2026-12-05&to=2026-12-06&owner=carol', /^owner: unknown owner "carol"/],
     ['/api/ledger/payouts?owner=carol', /^owner: unknown owner "carol"/],
