@@ -1,27 +1,35 @@
 import type { RoutePlace } from '../core/events.js';
 import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
-import type { ExtranonceInfo, Upstream } from '../upstream/types.js';
+import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js';
 import type { DeviceState } from './device-state.js';
-import { ExtranonceAllocator, planSplit, type SplitPlan } from './extranonce-allocator.js';
 import { JobRegistry } from './job-registry.js';
 
 /**
- * One upstream session and what hangs off it: the devices sharing its extranonce space, its jobs under
- * the proxy's ids, and the current job serialized once (the same bytes go to every device).
+ * One upstream session of one target, serving one lane of the proxy-wide extranonce space, and what hangs
+ * off it: the devices mining on it now, its jobs under the proxy's ids (as devices see them), and the current
+ * job serialized once (the same bytes go to every device of the channel).
  */
 export class Channel {
-  /** The devices this connection serves (their records are owned by the proxy's DeviceStates). */
+  /** The devices mining on this connection now (their records are owned by the proxy's DeviceStates). */
   readonly devices = new Set<DeviceState>();
   readonly registry: JobRegistry;
-  allocator: ExtranonceAllocator | null = null;
-  plan: SplitPlan | null = null;
+  /** The pool's extranonce on this session (null before the first `ready`). */
   extranonce: ExtranonceInfo | null = null;
+  /**
+   * Zero bytes after a device's extranonce2 in this pool's extranonce2 (device-job.ts); null while the pool's
+   * extranonce2 is too small for the proxy's layout (the connection cannot serve devices).
+   */
+  pad: number | null = null;
   pool: string | null = null;
   poolUrl: string | null = null;
+  /** The last usable pool job (derived again when the layout changes). */
+  lastPoolJob: UpstreamJob | null = null;
   /** The current outage was logged (one warning per outage, not one per failed reconnect). */
   downLogged = false;
   /** The pool's version-rolling mask on this connection, when it granted one. */
   versionMask = 0;
+  /** Closed: its target was removed (SIGHUP). */
+  closed = false;
   /**
    * The latest job as devices receive it, the same job with clean_jobs forced on (for devices joining) and
    * forced off (sent again after a device's difficulty changes).
@@ -31,7 +39,10 @@ export class Channel {
   private keepWorkLine: Buffer | null = null;
 
   constructor(
+    /** Proxy-wide connection number (events' `connection`). */
     readonly index: number,
+    /** The lane of the extranonce space this connection serves. */
+    readonly lane: number,
     readonly upstream: Upstream,
     opts: { difficultyMultiplier: number; maxJobs?: number },
     /** The route and target this connection mines for (its pools and credentials are the target's). */
@@ -40,32 +51,14 @@ export class Channel {
     this.registry = new JobRegistry({ difficultyMultiplier: opts.difficultyMultiplier, maxJobs: opts.maxJobs ?? 16 });
   }
 
+  /** Up, with a layout that fits its pool: devices can mine on it once a job came. */
   get ready(): boolean {
-    return this.extranonce !== null && this.upstream.isReady;
+    return this.extranonce !== null && this.pad !== null && this.upstream.isReady && !this.closed;
   }
 
-  /** Free prefixes in this channel's extranonce space. */
-  get room(): number {
-    return this.allocator ? this.allocator.available : 0;
-  }
-
-  /** Set up (or re-check) the split for the pool's extranonce. Returns true when existing prefixes still fit. */
-  configure(info: ExtranonceInfo, expectedDevices: number, minDeviceExtranonce2: number): boolean {
-    const previous = this.plan;
-    this.extranonce = info;
-    if (previous && info.extranonce2Size - previous.prefixSize >= 1) {
-      this.plan = { ...previous, deviceExtranonce2Size: info.extranonce2Size - previous.prefixSize };
-      return true;
-    }
-    this.plan = planSplit(info.extranonce2Size, expectedDevices, minDeviceExtranonce2);
-    this.allocator = new ExtranonceAllocator(this.plan);
-    return previous === null;
-  }
-
-  /** A device left: forget it and give its prefix back (reusable once the jobs it could have mined are gone). */
-  leave(device: DeviceState): void {
-    if (!this.devices.delete(device)) return;
-    this.allocator?.release(device.prefix, this.registry.generation);
+  /** Ready with a current job. */
+  get serving(): boolean {
+    return this.ready && this.jobLine !== null;
   }
 
   setJob(line: Buffer, cleanLine: Buffer, keepWorkLine: Buffer): void {

@@ -1,15 +1,21 @@
 /**
- * Splits one upstream session's extranonce2 space between devices. Each device gets a unique prefix of
- * `prefixSize` bytes: its extranonce1 = pool extranonce1 + prefix, its extranonce2 size = pool size - prefix
- * size. Pure bookkeeping, no sockets.
+ * The proxy-wide extranonce space. A device's extranonce1 is its prefix only (`prefixSize` bytes); its
+ * extranonce2 has `deviceExtranonce2Size` bytes. The pool's extranonce1 travels inside the device-facing
+ * job (see device-job.ts), so a prefix is not tied to one pool connection.
  *
- * A freed prefix is quarantined: it is not handed out again while jobs its old owner could still submit on
- * exist, i.e. until the job generation moves past the one in force when it was freed (a clean job or an
- * extranonce change voids every older job).
+ * Every device takes a proxy-wide **slot** n at subscribe: lane = floor(n / 256^P), prefix = n mod 256^P.
+ * Each target serves lane k with its own pool connection (channel), so devices of one lane share that
+ * connection's extranonce space with distinct prefixes, and a device can move between targets keeping its
+ * prefix. Pure bookkeeping, no sockets.
+ *
+ * A freed slot is quarantined: it is not handed out again while a job its old owner could have mined on is
+ * still current on some channel of its lane, i.e. until each such channel's job generation moves past the
+ * one in force at release (a clean job, an extranonce change or a lost connection voids every older job).
  */
 export interface SplitPlan {
   prefixSize: number;
   deviceExtranonce2Size: number;
+  /** Prefixes per lane (256^prefixSize). */
   capacity: number;
 }
 
@@ -18,7 +24,7 @@ export const DEFAULT_MIN_DEVICE_EXTRANONCE2 = 3;
 /**
  * Choose the prefix size: the fewest bytes that give every expected device its own prefix, without leaving
  * a device less than `minDeviceExtranonce2` bytes. When the pool's space cannot hold the expected devices,
- * the largest prefix allowed is used and more upstream sessions are opened (aggregation).
+ * the largest prefix allowed is used and more lanes (pool connections) are opened (aggregation).
  */
 export function planSplit(poolExtranonce2Size: number, expectedDevices: number, minDeviceExtranonce2 = DEFAULT_MIN_DEVICE_EXTRANONCE2): SplitPlan {
   if (!Number.isInteger(poolExtranonce2Size) || poolExtranonce2Size < 1) throw new RangeError(`pool extranonce2 size must be a positive integer, got ${poolExtranonce2Size}`);
@@ -33,55 +39,111 @@ export function planSplit(poolExtranonce2Size: number, expectedDevices: number, 
   return { prefixSize, deviceExtranonce2Size: poolExtranonce2Size - prefixSize, capacity: 256 ** prefixSize };
 }
 
-export class ExtranonceAllocator {
+/** Where slot `slot` sits: its lane and its prefix (hex, `prefixSize` bytes). */
+export interface SlotPlace {
+  slot: number;
+  lane: number;
+  prefix: string;
+}
+
+export function slotPlace(slot: number, prefixSize: number): SlotPlace {
+  const perLane = 256 ** prefixSize;
+  const lane = Math.floor(slot / perLane);
+  return { slot, lane, prefix: (slot % perLane).toString(16).padStart(prefixSize * 2, '0') };
+}
+
+/**
+ * Slots for the whole proxy, lowest free first (so lanes fill in order and few pool connections are
+ * needed). `K` names a channel (anything with identity); quarantined slots wait for channels by key.
+ */
+export class SlotAllocator<K = unknown> {
   readonly prefixSize: number;
+  readonly lanes: number;
   readonly capacity: number;
   private next = 0;
   private readonly inUse = new Set<number>();
+  /** Freed slots below `next`, sorted descending (the lowest is popped). */
   private free: number[] = [];
-  /** Freed prefixes waiting for the job generation to move past the one they were freed in. */
-  private quarantine: { prefix: number; generation: number }[] = [];
+  /** Freed slots and, per channel of their lane that held a current job then, the generation to pass. */
+  private quarantine: { slot: number; waits: Map<K, number> }[] = [];
 
-  constructor(plan: SplitPlan) {
+  constructor(plan: Pick<SplitPlan, 'prefixSize'>, lanes: number) {
+    if (!Number.isInteger(lanes) || lanes < 1) throw new RangeError(`lanes must be a positive integer, got ${lanes}`);
     this.prefixSize = plan.prefixSize;
-    this.capacity = plan.capacity;
+    this.lanes = lanes;
+    this.capacity = 256 ** plan.prefixSize * lanes;
   }
 
   get used(): number {
     return this.inUse.size;
   }
 
-  /** Prefixes neither in use nor quarantined. */
+  /** Slots neither in use nor quarantined. */
   get available(): number {
     return this.capacity - this.inUse.size - this.quarantine.length;
   }
 
-  /** A unique prefix as hex, or null when the space is full. */
-  allocate(): string | null {
-    let prefix: number | undefined = this.free.pop();
-    if (prefix === undefined) {
+  /** Slots of lane `lane` neither in use nor quarantined. */
+  availableIn(lane: number): number {
+    const perLane = 256 ** this.prefixSize;
+    const lo = lane * perLane;
+    const hi = lo + perLane;
+    let taken = 0;
+    for (const s of this.inUse) if (s >= lo && s < hi) taken++;
+    for (const q of this.quarantine) if (q.slot >= lo && q.slot < hi) taken++;
+    return perLane - taken;
+  }
+
+  /** The lowest free slot, or null when every lane is full. */
+  allocate(): SlotPlace | null {
+    let slot = this.free.pop();
+    if (slot === undefined) {
       if (this.next >= this.capacity) return null;
-      prefix = this.next++;
+      slot = this.next++;
     }
-    this.inUse.add(prefix);
-    return prefix.toString(16).padStart(this.prefixSize * 2, '0');
+    this.inUse.add(slot);
+    return slotPlace(slot, this.prefixSize);
   }
 
-  /** Give a prefix back; it becomes reusable once the job generation passes `generation`. */
-  release(prefixHex: string, generation: number): void {
-    const prefix = parseInt(prefixHex, 16);
-    if (!this.inUse.delete(prefix)) return;
-    this.quarantine.push({ prefix, generation });
+  /**
+   * Give a slot back. `waits`: each channel of the slot's lane with a job that may still be current, and its
+   * job generation now; the slot is reusable once every one of them has moved past it (at once when none).
+   */
+  release(slot: number, waits: Iterable<readonly [K, number]>): void {
+    if (!this.inUse.delete(slot)) return;
+    const pending = new Map(waits);
+    if (pending.size === 0) this.makeFree(slot);
+    else this.quarantine.push({ slot, waits: pending });
   }
 
-  /** The job generation moved to `generation` (clean job, extranonce change): older prefixes are free again. */
-  advance(generation: number): void {
+  /** Channel `key` moved to job generation `generation`: slots waiting only on older generations are free. */
+  advance(key: K, generation: number): void {
+    this.settle((waits) => {
+      const g = waits.get(key);
+      if (g !== undefined && g < generation) waits.delete(key);
+    });
+  }
+
+  /** Channel `key` is closed: it holds no job anyone can still submit on. */
+  forget(key: K): void {
+    this.settle((waits) => waits.delete(key));
+  }
+
+  private settle(update: (waits: Map<K, number>) => void): void {
     if (this.quarantine.length === 0) return;
-    const still: { prefix: number; generation: number }[] = [];
+    const still: typeof this.quarantine = [];
     for (const q of this.quarantine) {
-      if (q.generation < generation) this.free.push(q.prefix);
+      update(q.waits);
+      if (q.waits.size === 0) this.makeFree(q.slot);
       else still.push(q);
     }
     this.quarantine = still;
+  }
+
+  private makeFree(slot: number): void {
+    // Descending order: pop() gives the lowest.
+    let i = this.free.length;
+    while (i > 0 && this.free[i - 1]! < slot) i--;
+    this.free.splice(i, 0, slot);
   }
 }

@@ -1,8 +1,10 @@
+import { deviceNotify, padHex } from './device-job.js';
 import { createJob, type Job } from './job.js';
 import type { UpstreamJob } from '../upstream/types.js';
 
 /**
- * The jobs of one upstream session, under the proxy's own ids. Ids are unique for the life of the process
+ * The jobs of one upstream session, under the proxy's own ids, as devices see them (derived from the pool's
+ * job: device-job.ts). Ids are unique for the life of the process
  * (a pool restarting its counter after a reconnect can never make an old share look current). A clean job
  * or an extranonce change voids every older job ("stale"); old jobs are forgotten past `maxJobs`.
  */
@@ -40,9 +42,13 @@ export class JobRegistry {
     return this.latest;
   }
 
-  /** Register a pool job (usable: the upstream judged it and decoded its network target). */
-  add(upstream: UpstreamJob): Job {
-    const job = createJob(upstream.notify, {
+  /**
+   * Register a pool job (usable: the upstream judged it and decoded its network target) as devices get it:
+   * the pool's extranonce1 at the end of coinb1, `padBytes` zero bytes at the start of coinb2.
+   */
+  add(upstream: UpstreamJob, padBytes = 0): Job {
+    const job = createJob(deviceNotify(upstream.notify, upstream.extranonce.extranonce1, padBytes), {
+      pad: padHex(padBytes),
       id: newJobId(),
       networkTarget: upstream.networkTarget,
       poolExtranonce1: upstream.extranonce.extranonce1,

@@ -22,8 +22,10 @@ export interface Job {
   readonly nbits: number;
   readonly ntime: number;
   readonly cleanJobs: boolean;
-  /** The pool's extranonce1 when the job arrived (a device's extranonce1 starts with it). */
+  /** The pool's extranonce1 when the job arrived (devices get it at the end of coinb1: see device-job.ts). */
   readonly poolExtranonce1: string;
+  /** Zero bytes (hex) after the device's extranonce2 in the pool's extranonce2 (at the start of coinb2 for devices). */
+  readonly pad: string;
   readonly poolDifficulty: number;
   /** Little-endian 32-byte targets for the fast comparison. */
   readonly poolTarget: Buffer;
@@ -38,6 +40,8 @@ export interface JobContext {
   /** The network target from the notify's nBits, when the upstream decoded it already (it judged the job usable). */
   networkTarget?: bigint;
   poolExtranonce1: string;
+  /** See Job.pad (default none). */
+  pad?: string;
   poolDifficulty: number;
   difficultyMultiplier?: number;
   receivedAt?: number;
@@ -65,6 +69,7 @@ export function createJob(notify: NotifyParams, ctx: JobContext): Job {
     ntime: parseInt(notify.ntime, 16) >>> 0,
     cleanJobs: notify.cleanJobs,
     poolExtranonce1: ctx.poolExtranonce1.toLowerCase(),
+    pad: ctx.pad ?? '',
     poolDifficulty: ctx.poolDifficulty,
     poolTarget: targetToLe(targetFromDifficulty(ctx.poolDifficulty, multiplier)),
     networkTarget: targetToLe(network),

@@ -7,32 +7,45 @@ import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
 import type { ExtranonceInfo, PoolConfig, PoolVerdict, Upstream, UpstreamJob } from '../upstream/types.js';
 import { checkPools } from '../upstream/upstream-slot.js';
+import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
+import type { TargetSpec } from '../routing/types.js';
 import { Channel } from './channel.js';
-import { DeviceStates, type MiningDevice } from './device-state.js';
+import { DeviceStates, type DeviceState, type MiningDevice } from './device-state.js';
 import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
-import { DEFAULT_MIN_DEVICE_EXTRANONCE2 } from './extranonce-allocator.js';
+import { padSize, upstreamExtranonce2, type ExtranonceLayout } from './device-job.js';
+import { DEFAULT_MIN_DEVICE_EXTRANONCE2, planSplit, SlotAllocator } from './extranonce-allocator.js';
+import { TargetGroup } from './target-group.js';
 import { displayHash } from '../chain/bytes.js';
 import { ShareValidator } from './share-validator.js';
 import { DEFAULT_START_DIFFICULTY, DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
 
 /**
- * The manager in the middle. Pool side: channels (one upstream session each) bring jobs in; the proxy
- * serializes each job once and writes the same bytes to every device of the channel. Device side: sessions
- * ask to subscribe, authorize and submit; shares go through the validator, pool-qualifying ones go upstream
- * with the device's prefix, and the pool's answer comes back to that device. Events report everything.
+ * The manager in the middle. Pool side: channels (one upstream session each, per target and lane) bring jobs
+ * in; the proxy derives each job as devices see it (the pool's extranonce1 inside coinb1: device-job.ts),
+ * serializes it once and writes the same bytes to every device of the channel. Device side: sessions ask to
+ * subscribe (a proxy-wide slot: lane and prefix, the device's extranonce1 for good), authorize (placed on a
+ * target's channel of its lane) and submit; shares are judged with the job they name and pool-qualifying
+ * ones go upstream on the channel that job came from, and the pool's answer comes back to that device.
+ * Events report everything.
  */
 export type WorkerMode = 'farm' | 'passthrough';
 
 export interface ProxyOptions {
   hasher: PowHasher;
-  /** Makes the upstream for channel `index` (all channels talk to the same pool list). */
-  createUpstream: (index: number) => Upstream;
+  /**
+   * Makes the upstream for pool connection `index` (proxy-wide), which mines for `target` (its ordered pool
+   * list and credentials) and serves lane `lane` of the extranonce space.
+   */
+  createUpstream: (index: number, target: TargetSpec, lane: number) => Upstream;
   bus: EventBus;
   log?: Logger;
   /** Devices expected on the farm: sizes the extranonce prefix. */
   expectedDevices?: number;
   minDeviceExtranonce2?: number;
-  /** Upstream sessions the proxy may open when one session's extranonce space is full. */
+  /**
+   * Lanes of the extranonce space (each holds 256^prefix bytes devices): each target opens at most this many
+   * upstream sessions, one per lane it has devices in.
+   */
   maxUpstreamConnections?: number;
   /** 'farm': every share goes upstream under the pool's user; 'passthrough': under the device's own name. */
   workerMode?: WorkerMode;
@@ -43,7 +56,7 @@ export interface ProxyOptions {
   retargetGraceMs?: number;
   /** How long a subscribe may wait for a pool connection before it is refused. */
   subscribeWaitMs?: number;
-  /** Devices told to reconnect per second after an extranonce change they cannot follow. */
+  /** Devices told to reconnect per second after an extranonce2 size change they cannot follow. */
   reconnectPerSecond?: number;
   /** Access check for a device's credentials: return a reason to refuse, or null. */
   checkAccess?: (username: string, password: string, ip: string) => string | null;
@@ -67,9 +80,16 @@ export type ProxyLiveOptions = Pick<ProxyOptions, 'startDifficulty' | 'checkAcce
 const UPSTREAM_FARM_WORKER = '';
 
 export class Proxy implements MiningHost {
+  /** Every pool connection opened, by proxy-wide index. */
   readonly channels: Channel[] = [];
-  /** Each subscribed device's mining state (channel, prefix, target, vardiff), by session. */
+  /** The targets and their connections (one today: the default route's `pools`). */
+  readonly groups: TargetGroup[];
+  /** Each subscribed device's mining state (slot, channel, target, vardiff), by session. */
   private readonly devices = new DeviceStates();
+  /** The cut of the extranonce2 space, chosen at the first pool connection (null before). */
+  private layoutNow: ExtranonceLayout | null = null;
+  /** Proxy-wide slots (lane + prefix), made with the layout. */
+  private slotsNow: SlotAllocator<Channel> | null = null;
   private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff'>> & { vardiff: VardiffOptions };
   private readonly log: Logger;
   private readonly bus: EventBus;
@@ -84,6 +104,8 @@ export class Proxy implements MiningHost {
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Per-process number of each forwarded share (its `share.forwarded` and `share.upstream` carry it). */
   private nextShareId = 1;
+  /** Connections whose pool's extranonce2 is too small to serve devices (logged once each). */
+  private readonly tooSmallLogged = new Set<Channel>();
 
   constructor(options: ProxyOptions) {
     this.opts = {
@@ -112,10 +134,12 @@ export class Proxy implements MiningHost {
       duplicateCacheSize: this.opts.duplicateCacheSize,
       retargetGraceMs: this.opts.retargetGraceMs,
     });
+    this.groups = [new TargetGroup({ name: DEFAULT_TARGET, weight: 1, pools: [] }, DEFAULT_ROUTE)];
   }
 
   start(): void {
-    this.openChannel();
+    // Lane 0 of every target at once: the first connection up fixes the layout, and a target's availability is known.
+    for (const group of this.groups) this.channelOf(group, 0);
     this.tickTimer = setInterval(() => this.vardiffTick(), this.opts.vardiffTickMs);
     this.tickTimer.unref();
   }
@@ -142,12 +166,14 @@ export class Proxy implements MiningHost {
   }
 
   /**
-   * The pool list changed (SIGHUP): every channel's upstream takes the new list (the list is checked once,
-   * before any channel changes). Channels opened later get it from `createUpstream`.
+   * The pool list changed (SIGHUP): every connection of the default target takes the new list (the list is
+   * checked once, before any connection changes). Connections opened later get it from `createUpstream`.
    */
   setPools(pools: PoolConfig[]): void {
     checkPools(pools);
-    for (const channel of this.channels) channel.upstream.setPools?.(pools);
+    const group = this.groups[0]!;
+    group.spec = { ...group.spec, pools };
+    for (const channel of group.channels.values()) channel.upstream.setPools?.(pools);
   }
 
   /** Wait for pool answers still pending (including shares forwarded meanwhile), at most `ms`. */
@@ -164,77 +190,166 @@ export class Proxy implements MiningHost {
 
   /** True when at least one channel has a pool connection and a job. */
   get isReady(): boolean {
-    return this.channels.some((c) => c.ready && c.currentLine !== null);
+    return this.channels.some((c) => c.serving);
   }
 
-  /** Devices placed in a channel (subscribed and not gone). */
+  /** Devices subscribed and not gone. */
   get deviceCount(): number {
     return this.devices.size;
   }
 
+  /** The cut of the extranonce2 space (null before the first pool connection). */
+  get layout(): Readonly<ExtranonceLayout> | null {
+    return this.layoutNow;
+  }
+
+  /** The proxy-wide slots (null before the first pool connection). */
+  get slots(): Pick<SlotAllocator<Channel>, 'used' | 'available' | 'capacity' | 'availableIn'> | null {
+    return this.slotsNow;
+  }
+
   // ---- pool side -------------------------------------------------------------------------------------
 
-  private openChannel(): Channel {
+  /** The target's connection for `lane`, opened now if it has none yet. */
+  private channelOf(group: TargetGroup, lane: number): Channel {
+    const existing = group.channels.get(lane);
+    if (existing) return existing;
     const index = this.channels.length;
-    const upstream = this.opts.createUpstream(index);
-    const channel = new Channel(index, upstream, { difficultyMultiplier: this.opts.difficultyMultiplier });
+    const upstream = this.opts.createUpstream(index, group.spec, lane);
+    const channel = new Channel(index, lane, upstream, { difficultyMultiplier: this.opts.difficultyMultiplier }, group.place);
     this.channels.push(channel);
+    group.channels.set(lane, channel);
+    const where = { channel: index, target: group.name, lane };
     upstream.on('ready', (info) => this.onUpstreamReady(channel, info));
     upstream.on('job', (job) => this.onJob(channel, job));
     // [hardening] The upstream judges its pool's jobs (upstream/pool-health.ts): only usable ones reach onJob;
     // devices keep the last usable job while refused ones are logged here, and a pool judged faulty fails over.
-    upstream.on('jobRefused', (info) => this.log.warn('job from pool refused', { channel: index, pool: info.pool, reason: info.reason, inARow: info.inARow }));
-    upstream.on('fault', (info) => this.log.error('pool fault', { channel: index, pool: info.pool, reason: info.reason, action: 'failing over' }));
+    upstream.on('jobRefused', (info) => this.log.warn('job from pool refused', { ...where, pool: info.pool, reason: info.reason, inARow: info.inARow }));
+    upstream.on('fault', (info) => this.log.error('pool fault', { ...where, pool: info.pool, reason: info.reason, action: 'failing over' }));
     upstream.on('extranonce', (info) => this.onExtranonce(channel, info));
     upstream.on('versionMask', (info) => {
       this.onVersionMask(channel, info.mask);
       this.bus.emit('pool.version-mask', { ...channel.place, connection: index, pool: info.pool, mask: info.mask, at: Date.now() });
     });
     upstream.on('down', (info) => {
-      channel.registry.invalidateAll();
-      channel.clearJob();
+      this.voidJobs(channel);
       // Logged once per outage (the first failure); retries while it stays down are counted by the log summary.
-      if (!channel.downLogged) this.log.warn('pool connection down', { channel: index, pool: info.pool, reason: info.reason });
-      else this.log.debug('pool connection still down', { channel: index, pool: info.pool, reason: info.reason });
+      if (!channel.downLogged) this.log.warn('pool connection down', { ...where, pool: info.pool, reason: info.reason });
+      else this.log.debug('pool connection still down', { ...where, pool: info.pool, reason: info.reason });
       channel.downLogged = true;
       this.bus.emit('pool.down', { ...channel.place, connection: index, pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
     });
     upstream.on('switch', (info) => {
-      this.log.warn('pool switch', { channel: index, ...info });
+      this.log.warn('pool switch', { ...where, ...info });
       this.bus.emit('pool.switch', { ...channel.place, connection: index, from: info.from, to: info.to, reason: info.reason, at: Date.now() });
     });
     upstream.on('message', (info) => this.log.info('message from pool', { pool: info.pool, text: info.text }));
     this.bus.emit('pool.connections', { count: this.channels.length, at: Date.now() });
+    if (lane > 0) this.log.info('opening a pool connection for another lane of the extranonce space', where);
     upstream.start();
     return channel;
   }
 
+  /** Every job of the channel is void (lost connection, new session, new extranonce): quarantined slots may free up. */
+  private voidJobs(channel: Channel): void {
+    channel.registry.invalidateAll();
+    channel.clearJob();
+    channel.lastPoolJob = null;
+    this.slotsNow?.advance(channel, channel.registry.generation);
+  }
+
   private onUpstreamReady(channel: Channel, info: ExtranonceInfo & { pool: string; url: string }): void {
     const first = channel.extranonce === null;
-    const changed = !first && (channel.extranonce!.extranonce1 !== info.extranonce1 || channel.extranonce!.extranonce2Size !== info.extranonce2Size);
+    if (!first) this.voidJobs(channel);
+    channel.extranonce = { extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size };
     channel.pool = info.pool;
     channel.poolUrl = info.url;
     channel.downLogged = false;
-    this.log.info('pool connection ready', { channel: channel.index, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
+    this.log.info('pool connection ready', { channel: channel.index, target: channel.place.target, lane: channel.lane, pool: info.pool, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
     this.bus.emit('pool.up', { ...channel.place, connection: channel.index, pool: info.pool, url: info.url, at: Date.now() });
     if (first) {
       // The first pool mined on: observers learn which pool is active (failovers come as 'switch').
       this.bus.emit('pool.switch', { ...channel.place, connection: channel.index, from: null, to: info.pool, reason: 'first pool connection', at: Date.now() });
-      channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
-      this.log.info('extranonce split', { channel: channel.index, prefixBytes: channel.plan!.prefixSize, deviceExtranonce2Size: channel.plan!.deviceExtranonce2Size, capacity: channel.plan!.capacity });
-    } else if (changed) {
-      this.onExtranonce(channel, info);
-    } else {
-      channel.registry.invalidateAll();
-      channel.allocator?.advance(channel.registry.generation);
     }
+    if (this.layoutNow === null) {
+      const plan = planSplit(info.extranonce2Size, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
+      this.layoutNow = { prefixSize: plan.prefixSize, deviceExtranonce2Size: plan.deviceExtranonce2Size };
+      this.slotsNow = new SlotAllocator<Channel>(plan, this.opts.maxUpstreamConnections);
+      this.log.info('extranonce split', { prefixBytes: plan.prefixSize, deviceExtranonce2Size: plan.deviceExtranonce2Size, devicesPerLane: plan.capacity, lanes: this.opts.maxUpstreamConnections });
+    }
+    this.fitLayout(channel);
     this.wakeWaiters();
+  }
+
+  /**
+   * The pool changed the session's extranonce: its old jobs are void, and its next jobs carry the new
+   * extranonce1 inside coinb1. Devices keep theirs: nothing is sent to them (unless the pool's extranonce2
+   * became too small for the layout: `fitLayout`).
+   */
+  private onExtranonce(channel: Channel, info: ExtranonceInfo): void {
+    this.voidJobs(channel);
+    channel.extranonce = { extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size };
+    this.log.info('pool extranonce changed: devices keep theirs, the next job carries it', { channel: channel.index, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size });
+    this.fitLayout(channel);
+  }
+
+  /**
+   * Make the channel's pool space serve the layout: pad = n2 - P - D. A pool giving fewer bytes than P + D
+   * shrinks D for every device (set_extranonce to the devices that follow it, client.reconnect to the rest,
+   * every channel's current job derived again); a pool giving fewer than P + 1 cannot serve at all.
+   */
+  private fitLayout(channel: Channel): void {
+    const layout = this.layoutNow!;
+    const n2 = channel.extranonce!.extranonce2Size;
+    const pad = padSize(layout, n2);
+    if (pad !== null) {
+      channel.pad = pad;
+      this.tooSmallLogged.delete(channel);
+      return;
+    }
+    const shrunk = n2 - layout.prefixSize;
+    if (shrunk < 1) {
+      channel.pad = null;
+      if (!this.tooSmallLogged.has(channel)) {
+        this.tooSmallLogged.add(channel);
+        this.log.error('pool extranonce2 too small to serve devices: this connection gets no devices\' work', { channel: channel.index, pool: channel.pool, extranonce2Size: n2, prefixBytes: layout.prefixSize });
+      }
+      return;
+    }
+    this.shrinkDeviceExtranonce2(shrunk, channel);
+  }
+
+  private shrinkDeviceExtranonce2(size: number, cause: Channel): void {
+    const layout = this.layoutNow!;
+    this.log.warn('a pool gives less extranonce2 space: every device\'s extranonce2 shrinks', { channel: cause.index, pool: cause.pool, from: layout.deviceExtranonce2Size, to: size });
+    layout.deviceExtranonce2Size = size;
+    for (const c of this.channels) if (c.extranonce) c.pad = padSize(layout, c.extranonce.extranonce2Size);
+    for (const d of this.devices.values()) {
+      // A device whose subscribe answer has not gone out yet would get the new size before the old one.
+      if (d.session.extranonceSubscribed && d.session.state !== 'connected') {
+        d.extranonce2Size = size;
+        d.session.notify(Method.SetExtranonce, [d.extranonce1, size]);
+      } else {
+        d.parked = true;
+        this.reconnectQueue.push(d.session);
+      }
+    }
+    // Jobs cut for the old size are void; each connection's last job is derived again for the new one.
+    for (const c of this.channels) {
+      const last = c.lastPoolJob;
+      this.voidJobs(c);
+      if (c.ready && last) this.onJob(c, { ...last, notify: { ...last.notify, cleanJobs: true } });
+    }
+    this.drainReconnects();
   }
 
   private onJob(channel: Channel, upstreamJob: UpstreamJob): void {
     const started = process.hrtime.bigint();
-    const job = channel.registry.add(upstreamJob);
-    channel.allocator?.advance(channel.registry.generation);
+    const pad = this.layoutNow && !channel.closed ? padSize(this.layoutNow, upstreamJob.extranonce.extranonce2Size) : null;
+    if (pad === null) return; // the connection cannot serve the layout (logged once by fitLayout)
+    channel.lastPoolJob = upstreamJob;
+    const job = channel.registry.add(upstreamJob, pad);
+    this.slotsNow?.advance(channel, channel.registry.generation);
     const n = job.notify;
     const params = [job.id, n.prevhash, n.coinb1, n.coinb2, n.merkleBranch, n.version, n.nbits, n.ntime];
     const line = Buffer.from(notificationLine(Method.Notify, [...params, n.cleanJobs]));
@@ -246,33 +361,14 @@ export class Proxy implements MiningHost {
       if (d.parked || !d.isMining() || d.session.state !== 'authorized') continue;
       // A device's difficulty must never be above the pool's: lower it before the job it applies to.
       if (d.target.difficulty > job.poolDifficulty) this.retargetSession(d, clamp(d.target.difficulty, job.poolDifficulty, this.opts.vardiff), false);
+      // Nor may it roll bits this connection's pool does not allow (it joined before the pool granted its mask).
+      if ((d.session.versionMask & ~channel.versionMask) !== 0) d.session.allowVersionBits(channel.versionMask);
       d.session.write(line);
       devices++;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.bus.emit('job.fanout', { jobId: job.id, clean: job.cleanJobs, devices, seconds, at: Date.now() });
     this.wakeWaiters();
-  }
-
-  /** The pool changed the session's extranonce: devices that can follow get set_extranonce, the rest reconnect. */
-  private onExtranonce(channel: Channel, info: ExtranonceInfo): void {
-    channel.registry.invalidateAll();
-    channel.clearJob();
-    const kept = channel.configure(info, this.opts.expectedDevices, this.opts.minDeviceExtranonce2);
-    channel.allocator?.advance(channel.registry.generation);
-    this.log.warn('pool extranonce changed', { channel: channel.index, extranonce1: info.extranonce1, extranonce2Size: info.extranonce2Size, devicesFollow: kept });
-    for (const d of [...channel.devices]) {
-      // A device whose subscribe answer has not gone out yet would get the new extranonce before the old one.
-      if (kept && d.session.extranonceSubscribed && d.session.state !== 'connected') {
-        d.extranonce1 = info.extranonce1 + d.prefix;
-        d.extranonce2Size = channel.plan!.deviceExtranonce2Size;
-        d.session.notify(Method.SetExtranonce, [d.extranonce1, d.extranonce2Size]);
-      } else {
-        d.parked = true;
-        this.reconnectQueue.push(d.session);
-      }
-    }
-    this.drainReconnects();
   }
 
   /**
@@ -293,7 +389,7 @@ export class Proxy implements MiningHost {
         const s = this.reconnectQueue.shift()!;
         if (s.state === 'closed') continue;
         s.notify(Method.Reconnect, []);
-        s.end('asked to reconnect (pool extranonce changed)');
+        s.end('asked to reconnect (a pool gives less extranonce2 space)');
       }
       if (this.reconnectQueue.length === 0 && this.reconnectTimer) {
         clearInterval(this.reconnectTimer);
@@ -305,25 +401,20 @@ export class Proxy implements MiningHost {
 
   // ---- device side (MiningHost) ----------------------------------------------------------------------
 
+  /**
+   * A slot for the device: its extranonce1 is the slot's prefix and stays so whatever pool connection serves
+   * it. Only the first pool connection ever made must be up (it fixes the layout).
+   */
   async subscribe(session: Session): Promise<SubscribeGrant> {
     const deadline = Date.now() + this.opts.subscribeWaitMs;
     for (;;) {
       if (this.stopped) throw new StratumError(StratumErrorCode.Other, 'Proxy is shutting down');
       if (session.state === 'closed') throw new StratumError(StratumErrorCode.Other, 'Connection closed');
-      const channel = this.channelWithRoom(session.versionMask);
-      if (channel) {
-        const device = this.devices.place(session, channel, channel.allocator!.allocate()!);
-        // Granted before subscribing from every connection's mask; this connection may allow fewer bits.
-        if ((session.versionMask & ~channel.versionMask) !== 0) session.allowVersionBits(session.versionMask & channel.versionMask);
+      if (this.layoutNow && this.slotsNow) {
+        const place = this.slotsNow.allocate();
+        if (!place) throw new StratumError(StratumErrorCode.Other, 'Proxy is full: no extranonce space left');
+        const device = this.devices.add(session, place, this.layoutNow.deviceExtranonce2Size);
         return { extranonce1: device.extranonce1, extranonce2Size: device.extranonce2Size };
-      }
-      // Before start() there is no channel yet: wait for it rather than open one here.
-      const allReady = this.channels.length > 0 && this.channels.every((c) => c.ready);
-      if (allReady && this.channels.length < this.opts.maxUpstreamConnections) {
-        this.log.info('extranonce space full: opening another pool connection', { channels: this.channels.length + 1 });
-        this.openChannel();
-      } else if (allReady) {
-        throw new StratumError(StratumErrorCode.Other, 'Proxy is full: no extranonce space left');
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new StratumError(StratumErrorCode.Other, 'No pool connection yet, try again');
@@ -334,17 +425,19 @@ export class Proxy implements MiningHost {
   async authorize(session: Session, username: string, password: string): Promise<void> {
     const refusal = this.checkAccess?.(username, password, session.ip);
     if (refusal) throw new StratumError(StratumErrorCode.Unauthorized, refusal);
+    const device = this.devices.of(session);
+    if (device && !device.channel) this.joinChannel(device, this.placementOf(username));
     if (this.opts.workerMode === 'passthrough') {
-      const device = this.devices.of(session);
-      if (!device) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
-      const ok = await device.channel.upstream.authorizeWorker(username, password);
+      if (!device?.channel) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
+      const channel = await this.readyChannel(device.channel);
+      const ok = await channel.upstream.authorizeWorker(username, password);
       if (!ok) throw new StratumError(StratumErrorCode.Unauthorized, `The pool refused worker ${username.slice(0, 64)}`);
     }
   }
 
   ready(session: Session): void {
     const device = this.devices.of(session);
-    if (!device) throw new Error('a device finished authorizing without being subscribed');
+    if (!device?.channel) throw new Error('a device finished authorizing without being subscribed');
     const channel = device.channel;
     const now = Date.now();
     const poolDifficulty = channel.registry.current?.poolDifficulty ?? Infinity;
@@ -359,17 +452,15 @@ export class Proxy implements MiningHost {
   }
 
   /**
-   * Only bits the pool allows can be rolled, and each pool connection has its own mask. A subscribed device
-   * gets what its own connection allows. Real miners send mining.configure before mining.subscribe, when the
+   * Only bits the pool allows can be rolled, and each pool connection has its own mask. A placed device gets
+   * what its own connection allows. Real miners send mining.configure before mining.subscribe, when the
    * connection that will serve them is not chosen yet: they get the bits every connection that has been up
-   * allows (the intersection), so any of them can serve the device; subscribe then prefers a connection that
-   * allows every granted bit, and if the one it must use allows fewer (a connection opened later with a
-   * narrower mask), the grant is narrowed with mining.set_version_mask before the subscribe answer. When a
-   * connection's mask changes later (reconnect, failover), its devices follow it (`onVersionMask`).
+   * allows (the intersection); when the device joins a connection that allows fewer, or its connection's mask
+   * changes later (reconnect, failover), it is told with mining.set_version_mask (`onVersionMask`).
    */
   versionMask(session: Session, requested: number): number {
-    const device = this.devices.of(session);
-    const allowed = device ? device.channel.versionMask : this.commonVersionMask();
+    const channel = this.devices.of(session)?.channel;
+    const allowed = channel ? channel.versionMask : this.commonVersionMask();
     return (requested & allowed) >>> 0;
   }
 
@@ -385,8 +476,14 @@ export class Proxy implements MiningHost {
     const device = this.devices.of(session);
     const now = Date.now();
     if (!device?.isMining()) throw new StratumError(StratumErrorCode.Unauthorized, 'Unauthorized worker');
-    const channel = device.channel;
-    const outcome = this.validator.validate(params, device, (id) => channel.registry.lookup(id));
+    // The share is judged with the job it names and goes to the channel that job came from (the device may
+    // have moved since).
+    let channel = device.channel;
+    const outcome = this.validator.validate(params, device, (id) => {
+      const found = device.findJob(id);
+      if (found) channel = found.channel;
+      return found;
+    });
     const worker = session.worker!;
     if (!outcome.ok) {
       this.bus.emit('share.rejected', { sessionId: session.id, worker, ip: session.ip, reason: outcome.reason, code: outcome.error.code, message: outcome.error.message, at: now });
@@ -416,12 +513,12 @@ export class Proxy implements MiningHost {
     if (!outcome.meetsPool && !outcome.meetsNetwork) return;
 
     const shareId = this.nextShareId++;
+    const upstream = channel.upstream;
+    const place = { ...channel.place, connection: channel.index, pool };
     this.bus.emit('share.forwarded', {
       sessionId: session.id,
       worker,
-      ...channel.place,
-      connection: channel.index,
-      pool,
+      ...place,
       shareId,
       jobId: outcome.job.poolJobId,
       difficulty: outcome.creditedDifficulty,
@@ -433,27 +530,63 @@ export class Proxy implements MiningHost {
     const share = {
       worker: this.opts.workerMode === 'passthrough' ? params.worker : UPSTREAM_FARM_WORKER,
       jobId: outcome.job.poolJobId,
-      extranonce2: device.prefix + outcome.extranonce2,
+      extranonce2: upstreamExtranonce2(device.prefix, outcome.extranonce2, outcome.job.pad),
       ntime: outcome.ntime,
       nonce: outcome.nonce,
       ...(outcome.versionBits !== undefined ? { versionBits: outcome.versionBits } : {}),
     };
-    const pending = channel.upstream.submit(share);
+    const pending = upstream.submit(share);
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
     return pending.then(({ latencyMs, ...verdict }) => {
-      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, ...channel.place, connection: channel.index, pool, verdict, latencyMs, at: Date.now() });
+      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, ...place, verdict, latencyMs, at: Date.now() });
       const refusal = deviceRefusal(verdict);
       if (refusal !== null) throw refusal;
     });
   }
 
   disconnected(session: Session, reason: string): void {
-    this.devices.remove(session);
+    const device = this.devices.remove(session);
+    if (device) this.slotsNow?.release(device.place.slot, this.laneWaits(device.lane));
     this.bus.emit('device.disconnected', { sessionId: session.id, worker: session.worker, ip: session.ip, reason, at: Date.now() });
   }
 
   // ---- internals -------------------------------------------------------------------------------------
+
+  /** Where a device that just authorized as `worker` mines: the target group. */
+  private placementOf(_worker: string): TargetGroup {
+    return this.groups[0]!;
+  }
+
+  /** The device mines on `group` from now on: its lane's connection there (opened if needed), with that connection's mask. */
+  private joinChannel(device: DeviceState, group: TargetGroup): Channel {
+    const channel = this.channelOf(group, device.lane);
+    device.moveTo(channel);
+    // Granted before placement from every connection's mask; this connection may allow other bits.
+    if (channel.extranonce !== null) device.session.allowVersionBits(channel.versionMask);
+    return channel;
+  }
+
+  /** `channel` once it is up (bounded by the subscribe wait): pass-through authorizes there. */
+  private async readyChannel(channel: Channel): Promise<Channel> {
+    const deadline = Date.now() + this.opts.subscribeWaitMs;
+    while (!channel.ready && !this.stopped) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await this.waitForChange(left);
+    }
+    return channel;
+  }
+
+  /** For a slot of `lane` given back: each channel of that lane with a job that may still be current, and its generation. */
+  private laneWaits(lane: number): [Channel, number][] {
+    const waits: [Channel, number][] = [];
+    for (const group of this.groups) {
+      const c = group.channels.get(lane);
+      if (c && c.registry.current !== null) waits.push([c, c.registry.generation]);
+    }
+    return waits;
+  }
 
   /**
    * New difficulty for one device. Miners apply mining.set_difficulty from the next job on, so the current
@@ -472,25 +605,12 @@ export class Proxy implements MiningHost {
 
   private vardiffTick(): void {
     const now = Date.now();
-    for (const channel of this.channels) {
-      const pool = channel.registry.current?.poolDifficulty ?? Infinity;
-      for (const d of channel.devices) {
-        if (d.session.state !== 'authorized' || !d.isMining()) continue;
-        const next = vardiffUpdate(d.vardiff, false, pool, this.opts.vardiff, now);
-        if (next !== null) this.retargetSession(d, next);
-      }
+    for (const d of this.devices.values()) {
+      if (d.session.state !== 'authorized' || !d.isMining()) continue;
+      const pool = d.channel.registry.current?.poolDifficulty ?? Infinity;
+      const next = vardiffUpdate(d.vardiff, false, pool, this.opts.vardiff, now);
+      if (next !== null) this.retargetSession(d, next);
     }
-  }
-
-  /** A ready channel with a free prefix, preferring one that allows every bit of `versionMask`. */
-  private channelWithRoom(versionMask: number): Channel | null {
-    let fallback: Channel | null = null;
-    for (const c of this.channels) {
-      if (!c.ready || c.room <= 0) continue;
-      if ((versionMask & ~c.versionMask) === 0) return c;
-      fallback ??= c;
-    }
-    return fallback;
   }
 
   /** The version bits every pool connection that has been up allows (0 before any was). */

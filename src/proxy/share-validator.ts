@@ -23,7 +23,7 @@ import type { Job } from './job.js';
 
 /** What the share path needs to know about the device that submitted. */
 export interface DeviceWork {
-  /** The device's full extranonce1 (the pool's extranonce1 followed by the device's prefix), lower-case hex. */
+  /** The device's extranonce1 as it was told (its prefix: the pool's extranonce1 is inside the job's coinb1), lower-case hex. */
   readonly extranonce1: string;
   readonly extranonce2Size: number;
   /** BIP 310 mask negotiated with `mining.configure`; 0 when the device does not roll the version. */

@@ -19,13 +19,20 @@ async function miningFarm(t: Test, proxy: ProxyOverrides = {}) {
   return { pool, app, fleet };
 }
 
-t.test('the pool drops the connection: the proxy reconnects, devices follow the new extranonce and keep mining', async (t) => {
+/** Every device's extranonce1 (its prefix) and extranonce2 size, by device. */
+const extranonces = (fleet: Awaited<ReturnType<typeof startFleet>>) => fleet.allDeviceStats().map((d) => `${d.extranonce1}/${d.extranonce2Size}`);
+
+t.test('the pool drops the connection: the proxy reconnects under a new extranonce1, devices keep theirs and keep mining', async (t) => {
   const { pool, app, fleet } = await miningFarm(t);
   const en1 = app.proxy.channels[0]!.extranonce!.extranonce1;
+  const before = extranonces(fleet);
   pool.dropAll();
   await until(() => app.proxy.channels[0]!.ready && app.proxy.channels[0]!.extranonce!.extranonce1 !== en1, 'a new pool session', WAIT);
-  await until(() => fleet.stats().extranonceChanges >= 12, 'every device got mining.set_extranonce', WAIT);
+  const acceptedByPool = pool.stats().totals.accepted;
   await mining(fleet, app);
+  await until(() => pool.stats().totals.accepted >= acceptedByPool + 10, 'the pool accepts shares mined under its new extranonce1', WAIT);
+  t.equal(fleet.stats().extranonceChanges, 0, 'no device was sent mining.set_extranonce');
+  t.same(extranonces(fleet), before, 'every device mines with the extranonce it got at subscribe');
   await checkBooks(t, app, fleet, [pool]);
 });
 
@@ -44,10 +51,14 @@ t.test('the pool refuses connections for a while: backoff, then back to mining',
 
 t.test('the pool changes the extranonce and sends client.reconnect', async (t) => {
   const { pool, app, fleet } = await miningFarm(t);
+  const before = extranonces(fleet);
   pool.setExtranonce('all', 'c0ffee01');
   await until(() => app.proxy.channels[0]!.extranonce!.extranonce1 === 'c0ffee01', 'the proxy took the new extranonce1', WAIT);
-  await until(() => fleet.allDeviceStats().every((d) => d.extranonce1?.startsWith('c0ffee01')), 'every device follows', WAIT);
+  const acceptedByPool = pool.stats().totals.accepted;
   await mining(fleet, app);
+  await until(() => pool.stats().totals.accepted >= acceptedByPool + 10, 'the pool accepts shares mined under extranonce1 c0ffee01', WAIT);
+  t.equal(fleet.stats().extranonceChanges, 0, 'nothing was sent to the devices');
+  t.same(extranonces(fleet), before, 'every device keeps its extranonce');
   let opened = 0;
   pool.on('connection', (e) => {
     if (e.state === 'open') opened++;
@@ -56,6 +67,6 @@ t.test('the pool changes the extranonce and sends client.reconnect', async (t) =
   await until(() => opened >= 1, 'the proxy reconnected', WAIT);
   await until(() => app.proxy.isReady, 'ready again', WAIT);
   await mining(fleet, app);
+  t.equal(fleet.stats().extranonceChanges, 0, 'still nothing sent to the devices');
   await checkBooks(t, app, fleet, [pool]);
 });
-

@@ -15,9 +15,9 @@ import { replay, stepsOf } from '../helpers/transcript-replay.js';
  * lines. That pool sends difficulty and jobs before answering authorize, never answers
  * mining.extranonce.subscribe, and the miner reuses id 4 for every submit.
  *
- * The proxy splits the pool's 4-byte extranonce2: the first device gets prefix 00 and 3 bytes of its own, so
- * the recorded extranonce2 00000000 is the device's 000000 behind the prefix, and every forwarded submit must
- * equal the recorded one to the byte.
+ * The proxy splits the pool's 4-byte extranonce2: the first device gets prefix 00 (its whole extranonce1: the
+ * pool's extranonce1 ends the coinb1 it gets) and 3 bytes of its own, so the recorded extranonce2 00000000 is
+ * the device's 000000 behind the prefix, and every forwarded submit must equal the recorded one to the byte.
  */
 t.test('the recorded miner, through the proxy, to the recorded pool: exact answers, exact forwarded submits', async (t) => {
   const transcript = loadTranscript();
@@ -45,7 +45,7 @@ t.test('the recorded miner, through the proxy, to the recorded pool: exact answe
   // subscribe, authorize, extranonce.subscribe: as recorded.
   const [sub, auth, exsub] = minerRequests as NonNullable<(typeof minerRequests)[number]>[];
   const subAnswer = await miner.request(sub!.method, sub!.params, sub!.id as number);
-  t.same(subAnswer.result, [[['mining.set_difficulty', '00000001'], ['mining.notify', '00000001']], '6800000000', 3], 'pool extranonce1 + the device prefix 00; 3 bytes of extranonce2 left');
+  t.same(subAnswer.result, [[['mining.set_difficulty', '00000001'], ['mining.notify', '00000001']], '00', 3], 'extranonce1: the device prefix 00 only (the pool\'s 68000000 travels in coinb1); 3 bytes of extranonce2 left');
   const authAnswer = await miner.request(auth!.method, auth!.params, auth!.id as number);
   t.equal(authAnswer.result, true);
   const exAnswer = await miner.request(exsub!.method, exsub!.params, exsub!.id as number);

@@ -173,9 +173,12 @@ t.test('SIGHUP: pools and limits applied without dropping devices; restart-only 
   const reloaded = await child.waitLog((r) => r.msg === 'configuration reloaded', 'configuration reloaded');
   t.same(reloaded.applied, ['limits.maxConnectionsPerIp', 'pools']);
   t.same(reloaded.restartNeeded, []);
-  await until(() => devices.every((d) => d.current()?.extranonce1.startsWith('bbbb0000') === true), 'devices follow B (set_extranonce, new job)');
+  const extranonce1s = devices.map((d) => d.extranonce1);
+  await until(() => devices.every((d) => d.current()?.notify.coinb1.endsWith('bbbb0000') === true), 'devices follow B (a new job carrying B\'s extranonce1 in coinb1)');
   for (const d of devices) {
     t.notOk(d.client.closed, `${d.worker} stayed connected`);
+    t.same(d.client.notifications('mining.set_extranonce'), [], `${d.worker}: no set_extranonce, its extranonce1 is its own`);
+    t.equal(d.current()?.extranonce1, extranonce1s[devices.indexOf(d)]);
     t.equal((await d.submitOne()).result, true, `${d.worker}: a share on B's job accepted`);
   }
   t.ok(b.clients[0]!.requests.some((r) => r.method === 'mining.submit'), 'B received the shares');

@@ -7,6 +7,7 @@ import { hasher } from '../helpers/share-kit.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { errorOf, LineClient } from '../helpers/line-client.js';
 import { until } from '../helpers/wait.js';
+import { blockNotify } from '../helpers/block-job.js';
 
 /**
  * The proxy's own record of each device (channel, prefix, extranonce, target), driven through real sessions
@@ -65,27 +66,33 @@ t.test('each device gets the version-rolling mask of its own pool connection', a
   const a = device();
   t.same((await a.client.request('mining.configure', configure('ffffffff'))).result, { 'version-rolling': true, 'version-rolling.mask': '1fffe000' });
 
-  // Fill the first connection's extranonce space; A's subscribe then opens the second connection and waits for it.
+  // Fill lane 0 of the extranonce space; A's slot is then in lane 1: its subscribe answer needs no connection.
   const first = Array.from({ length: 256 }, () => device());
   for (const d of first) await proxy.subscribe(d.session);
-  t.equal(proxy.channels[0]!.room, 0, 'the first connection is full');
-  const sub = a.client.request('mining.subscribe', []);
+  t.equal(proxy.slots!.availableIn(0), 0, 'lane 0 is full');
+  const subAnswer = await a.client.request('mining.subscribe', []);
+  t.same((subAnswer.result as unknown[]).slice(1), ['00', 1], 'slot 256: lane 1, prefix 00');
+  t.equal(proxy.channels.length, 1, 'no connection for lane 1 until a device of lane 1 is placed');
+  // Placed at authorize: the default target opens its connection for lane 1.
+  t.equal((await a.client.request('mining.authorize', ['rig-a', 'x'])).result, true);
   await until(() => proxy.channels.length === 2, 'a second pool connection opened');
+  t.equal(proxy.channels[1]!.lane, 1);
   ups[1]!.setVersionMask(MASK1);
   ups[1]!.ready();
-  const subAnswer = await sub;
-  t.same((subAnswer.result as unknown[]).slice(1), ['e15600', 1], 'placed on the second connection');
+  ups[1]!.job(blockNotify('q1'));
+  const firstJob = await a.client.waitFor((l) => l.method === 'mining.notify', 5000, true);
   const narrowed = a.client.lines.filter((l) => l.method === 'mining.set_version_mask');
   t.same(narrowed.map((l) => l.params), [['00ffe000']], 'the grant narrowed to what its connection allows');
-  t.ok(a.client.lines.indexOf(narrowed[0]!) < a.client.lines.indexOf(subAnswer), 'before the subscribe answer');
+  t.ok(a.client.lines.indexOf(narrowed[0]!) < a.client.lines.indexOf(firstJob), 'before its first job');
   t.equal(a.session.versionMask, MASK1);
 
   // Configure before subscribe with both connections up: only bits both allow.
   const b = device();
   t.same((await b.client.request('mining.configure', configure('ffffffff'))).result, { 'version-rolling': true, 'version-rolling.mask': '00ffe000' });
 
-  // Configure after subscribe: the device's own connection decides (not the first connection's mask).
+  // Configure after placement: the device's own connection decides (not the first connection's mask).
   t.same((await a.client.request('mining.configure', configure('1fffe000'))).result, { 'version-rolling': true, 'version-rolling.mask': '00ffe000' });
+  await proxy.authorize(first[0]!.session, 'rig-0', 'x'); // placed on lane 0's connection
   t.equal(proxy.versionMask(first[0]!.session, 0xffffffff), MASK0, 'a device on the first connection: the first connection\'s mask');
   t.equal(proxy.versionMask(a.session, 0xffffffff), MASK1);
 
@@ -110,7 +117,7 @@ t.test('no pool connection has been up: no version rolling is granted', async (t
   t.same((await a.client.request('mining.configure', configure('ffffffff'))).result, { 'version-rolling': false });
 });
 
-t.test('the proxy places a device at subscribe and forgets it when it leaves; a device it does not know cannot submit', async (t) => {
+t.test('the proxy gives a device a slot at subscribe, places it at authorize, and forgets it when it leaves; a device it does not know cannot submit', async (t) => {
   const { proxy, ups, device } = setup(t);
   ups[0]!.ready();
   const a = device();
@@ -120,16 +127,19 @@ t.test('the proxy places a device at subscribe and forgets it when it leaves; a 
   await stranger.client.request('mining.authorize', ['rig', 'x']);
   t.equal(proxy.deviceCount, 1);
   const channel = proxy.channels[0]!;
-  const room = channel.room;
+  const free = proxy.slots!.available;
   await a.client.request('mining.subscribe', []);
   t.equal(proxy.deviceCount, 2);
-  t.equal(channel.devices.size, 2);
-  t.equal(channel.room, room - 1, 'a prefix taken');
+  t.equal(proxy.slots!.available, free - 1, 'a slot taken');
+  t.equal(channel.devices.size, 1, 'not on a connection before it authorizes');
+  await a.client.request('mining.authorize', ['rig-a', 'x']);
+  t.equal(channel.devices.size, 2, 'placed on the default target\'s lane-0 connection');
   a.client.close();
   await until(() => a.session.isClosed, 'the session closed');
   t.equal(proxy.deviceCount, 1, 'forgotten');
   t.equal(channel.devices.size, 1);
-  t.equal(channel.allocator!.used, 1, 'its prefix was given back');
+  t.equal(proxy.slots!.used, 1, 'its slot was given back');
+  t.equal(proxy.slots!.available, free, 'and is free again: no job of its lane was current');
 
   // A session the proxy never placed (subscribed elsewhere) is refused, not crashed on.
   const [, end] = duplexPair();

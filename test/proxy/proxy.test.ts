@@ -1,9 +1,11 @@
 import t, { type Test } from 'tap';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import type { ProxyOptions } from '../../src/proxy/proxy.js';
-import type { SubmitResult } from '../../src/upstream/types.js';
+import type { NotifyParams } from '../../src/stratum/messages.js';
+import type { SubmitResult, UpstreamSubmit } from '../../src/upstream/types.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { mine } from '../helpers/mine.js';
+import { device as shareDevice, jobOf, lookupOf, validator } from '../helpers/share-kit.js';
 import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { blockNotify, jobBlock, jobBlockExtranonces } from '../helpers/block-job.js';
 import { errorOf, type Line } from '../helpers/line-client.js';
@@ -51,10 +53,12 @@ t.test('handshake: unique prefixes, difficulty before the job, one serialized jo
   up.job(blockNotify('p1'));
   const a = await device('rig1');
   const b = await device('rig2');
-  t.same(resultOf(a.sub), [[['mining.set_difficulty', '00000001'], ['mining.notify', '00000001']], 'e1550000', 8]);
-  t.equal((b.sub.result as unknown[])[1], 'e1550001', 'the second device gets the next prefix');
+  t.same(resultOf(a.sub), [[['mining.set_difficulty', '00000001'], ['mining.notify', '00000001']], '0000', 8], 'extranonce1: the device\'s prefix only');
+  t.equal((b.sub.result as unknown[])[1], '0001', 'the second device gets the next prefix');
   t.equal(a.auth.result, true);
   const firstNotify = await a.c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  t.equal(firstNotify.params![2], blockNotify('p1').coinb1 + 'e155', 'the pool\'s extranonce1 travels at the end of coinb1');
+  t.equal(firstNotify.params![3], blockNotify('p1').coinb2, 'no pad: the pool\'s 10 bytes are prefix (2) and the device\'s 8');
   const diffIndex = a.c.lines.findIndex((l) => l.method === 'mining.set_difficulty');
   t.ok(diffIndex >= 0 && diffIndex < a.c.lines.indexOf(firstNotify), 'set_difficulty precedes the job');
   t.same(a.c.lines[diffIndex]!.params, [DEVICE_DIFF]);
@@ -235,19 +239,67 @@ t.test('each pool verdict reaches observers as it came (latency apart) and the d
   t.equal(up.submits.length, cases.length, 'every share went to the pool once');
 });
 
-t.test('pool extranonce change: set_extranonce to subscribers, client.reconnect to the rest', async (t) => {
+/** The job as a device got it (a mining.notify line's params). */
+const notifyOf = (l: Line): NotifyParams => {
+  const [jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs] = l.params as [string, string, string, string, string[], string, string, string, boolean];
+  return { jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs };
+};
+
+/** The pool's own judgement of a forwarded share: its job, its extranonce1, the extranonce2 it received. */
+function poolJudges(poolNotify: NotifyParams, poolExtranonce1: string, submit: UpstreamSubmit, difficulty: number) {
+  const job = jobOf(poolNotify, poolExtranonce1, difficulty);
+  const poolSide = shareDevice(poolExtranonce1, submit.extranonce2.length / 2, difficulty);
+  return validator().validate({ ...submit, jobId: job.id }, poolSide, lookupOf([job]));
+}
+
+t.test('pool extranonce change: nothing reaches the devices, the next job carries it, and their shares on it are the pool\'s', async (t) => {
   const { up, device, proxy } = await setup(t, { reconnectPerSecond: 1000 });
-  up.job(blockNotify('p1'));
+  up.job(blockNotify('p1'), DEVICE_DIFF); // every share the devices find goes to the pool
+  const follower = await device('rig1', true);
+  const other = await device('rig2', false);
+  await follower.c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  await other.c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  up.setExtranonce('abcd', 10);
+  const jobs = [follower, other].map(({ c }) => c.waitFor((l) => l.method === 'mining.notify' && notifyOf(l).coinb1.endsWith('abcd')));
+  up.job(blockNotify('p2'), DEVICE_DIFF);
+  const [jobA, jobB] = await Promise.all(jobs);
+  t.equal(notifyOf(jobA!).coinb1, blockNotify('p2').coinb1 + 'abcd', 'the new extranonce1 ends coinb1');
+  for (const [i, { c, sub }] of [follower, other].entries()) {
+    const en1 = (sub.result as unknown[])[1] as string;
+    const en2 = `00000000000000a${i}`;
+    const share = mine(notifyOf(i === 0 ? jobA! : jobB!), en1, en2, DEVICE_DIFF);
+    const ans = await c.request('mining.submit', [`rig${i + 1}`, notifyOf(i === 0 ? jobA! : jobB!).jobId, en2, share.ntime, share.nonce]);
+    t.equal(ans.result, true, `rig${i + 1}: its share after the change is accepted, with the extranonce1 it got at subscribe`);
+    const sent = up.submits.at(-1)!;
+    t.same(sent, { worker: '', jobId: 'p2', extranonce2: en1 + en2, ntime: share.ntime, nonce: share.nonce }, 'forwarded as prefix + extranonce2');
+    t.equal(poolJudges(blockNotify('p2'), 'abcd', sent, DEVICE_DIFF).ok, true, 'the pool, building its coinbase with its new extranonce1, finds the same valid share');
+  }
+  t.same([...follower.c.notifications('mining.set_extranonce'), ...other.c.notifications('mining.set_extranonce')], [], 'no set_extranonce');
+  t.same([...follower.c.notifications('client.reconnect'), ...other.c.notifications('client.reconnect')], [], 'no reconnect');
+  t.notOk(follower.c.closed || other.c.closed, 'both stay connected');
+  t.equal(proxy.deviceCount, 2);
+});
+
+t.test('a pool extranonce2 too small for the layout: every device\'s extranonce2 shrinks (set_extranonce to subscribers, client.reconnect to the rest)', async (t) => {
+  const { up, device, proxy } = await setup(t, { reconnectPerSecond: 1000 });
+  up.job(blockNotify('p1'), DEVICE_DIFF);
   const follower = await device('rig1', true);
   const other = await device('rig2', false);
   const setEn = follower.c.waitFor((l) => l.method === 'mining.set_extranonce');
   const reconnect = other.c.waitFor((l) => l.method === 'client.reconnect');
-  up.setExtranonce('abcd', 10);
-  t.same((await setEn).params, ['abcd0000', 8]);
+  up.setExtranonce('abcd', 6); // 2 bytes of prefix leave 4 of the device's 8
+  t.same((await setEn).params, ['0000', 4], 'same prefix, 4 bytes of extranonce2');
   await reconnect;
   await other.c.waitClosed();
   t.notOk(follower.c.closed, 'the subscriber stays connected');
   t.equal(proxy.deviceCount, 1);
+  const next = follower.c.waitFor((l) => l.method === 'mining.notify' && notifyOf(l).coinb1.endsWith('abcd'));
+  up.job(blockNotify('p2'), DEVICE_DIFF);
+  const job = notifyOf(await next);
+  const share = mine(job, '0000', '000000b1', DEVICE_DIFF);
+  const ans = await follower.c.request('mining.submit', ['rig1', job.jobId, '000000b1', share.ntime, share.nonce]);
+  t.equal(ans.result, true, 'a 4-byte extranonce2 share on the new job is accepted');
+  t.equal(poolJudges(blockNotify('p2'), 'abcd', up.submits.at(-1)!, DEVICE_DIFF).ok, true, 'and is valid for the pool');
 });
 
 t.test('pass-through worker naming authorizes each device upstream and submits under its name', async (t) => {
