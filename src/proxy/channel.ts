@@ -3,6 +3,7 @@ import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
 import type { ExtranonceInfo, Upstream, UpstreamJob } from '../upstream/types.js';
 import type { DeviceState } from './device-state.js';
 import { JobRegistry } from './job-registry.js';
+import type { TargetGroup } from './target-group.js';
 
 /**
  * One upstream session of one target, serving one lane of the proxy-wide extranonce space, and what hangs
@@ -47,6 +48,8 @@ export class Channel {
     opts: { difficultyMultiplier: number; maxJobs?: number },
     /** The route and target this connection mines for (its pools and credentials are the target's). */
     readonly place: RoutePlace = { route: DEFAULT_ROUTE, target: DEFAULT_TARGET },
+    /** The target group that opened it (null in tests that make a channel alone). */
+    readonly group: TargetGroup | null = null,
   ) {
     this.registry = new JobRegistry({ difficultyMultiplier: opts.difficultyMultiplier, maxJobs: opts.maxJobs ?? 16 });
   }

@@ -1,4 +1,6 @@
 import type { Session } from '../downstream/session.js';
+import type { SliceSchedule } from '../routing/slice-schedule.js';
+import type { WorkMeter } from '../routing/work-meter.js';
 import type { Channel } from './channel.js';
 import type { DeviceTarget } from './device-target.js';
 import type { SlotPlace } from './extranonce-allocator.js';
@@ -26,6 +28,15 @@ export class DeviceState {
   vardiff: VardiffState | null = null;
   /** Set while the device has no usable jobs (waiting for it to reconnect after an extranonce change it cannot follow). */
   parked = false;
+  /** The route its worker belongs to (set when it is placed, at authorize). */
+  route: string | null = null;
+  /** Its measured hashrate for the split planner (from its credited work; set when it starts mining). */
+  meter: WorkMeter | null = null;
+  /** Set while the split time-slices it: its slice schedule, and when its next slice starts (ms). */
+  schedule: SliceSchedule | null = null;
+  nextSliceAt = Infinity;
+  /** Pass-through worker mode: the password it authorized with (authorized again on a target it moves to). */
+  password: string | null = null;
   /** The device's extranonce1: its prefix (lower-case hex). */
   readonly extranonce1: string;
 

@@ -8,12 +8,17 @@ import { Method, type SubmitParams } from '../stratum/messages.js';
 import type { ExtranonceInfo, PoolConfig, PoolVerdict, Upstream, UpstreamJob } from '../upstream/types.js';
 import { checkPools } from '../upstream/upstream-slot.js';
 import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
-import type { TargetSpec } from '../routing/types.js';
+import { mostUnderweight, type PlanTarget } from '../routing/split-planner.js';
+import { sliceAt } from '../routing/slice-schedule.js';
+import { ROUTING_TIMING_DEFAULTS } from '../routing/timing.js';
+import type { RouteSpec, RoutingSpec, RoutingTiming, TargetSpec } from '../routing/types.js';
+import { WorkMeter } from '../routing/work-meter.js';
 import { Channel } from './channel.js';
 import { DeviceStates, type DeviceState, type MiningDevice } from './device-state.js';
 import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-target.js';
 import { padSize, upstreamExtranonce2, type ExtranonceLayout } from './device-job.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2, planSplit, SlotAllocator } from './extranonce-allocator.js';
+import { medianHashrate, routeDecisions, type MoveReason, type RoutedDevice } from './route-moves.js';
 import { TargetGroup } from './target-group.js';
 import { displayHash } from '../chain/bytes.js';
 import { ShareValidator } from './share-validator.js';
@@ -62,6 +67,27 @@ export interface ProxyOptions {
   checkAccess?: (username: string, password: string, ip: string) => string | null;
   /** How often quiet devices are looked at by vardiff (ms). */
   vardiffTickMs?: number;
+  /**
+   * The routes and their targets, and which route a worker takes. Default: one route 'default' with one
+   * target 'default' (whose pools `createUpstream` knows), as a proxy with only `pools` runs.
+   */
+  routing?: RoutingSpec;
+  /** How often the split is planned again, how many devices move per plan, how a device's time is sliced. */
+  routingTiming?: Partial<RoutingTiming>;
+}
+
+/** The routing of a proxy with one pool list: every worker on target 'default' of route 'default'. */
+export function singleTargetRouting(pools: PoolConfig[] = []): RoutingSpec {
+  return {
+    routes: [{ name: DEFAULT_ROUTE, targets: [{ name: DEFAULT_TARGET, weight: 1, pools }], fallback: 'none' }],
+    routeOf: () => DEFAULT_ROUTE,
+  };
+}
+
+/** One route in force: its spec and its targets' groups (in the spec's order). */
+interface RouteState {
+  spec: RouteSpec;
+  groups: TargetGroup[];
 }
 
 /** The defaults of the options the configuration sets (its defaults are these: see src/config-schema.ts). */
@@ -82,15 +108,28 @@ const UPSTREAM_FARM_WORKER = '';
 export class Proxy implements MiningHost {
   /** Every pool connection opened, by proxy-wide index. */
   readonly channels: Channel[] = [];
-  /** The targets and their connections (one today: the default route's `pools`). */
-  readonly groups: TargetGroup[];
+  /** The routing in force, each route's target groups, and every group by target name. */
+  private routing: RoutingSpec;
+  private readonly timing: RoutingTiming;
+  private routes = new Map<string, RouteState>();
+  private groupsByTarget = new Map<string, TargetGroup>();
+  /** Groups of targets a reload removed, kept until their last device has moved off them. */
+  private retiring: TargetGroup[] = [];
+  /** Devices the split time-slices now (their next switch is checked by the slice tick). */
+  private readonly sliced = new Set<DeviceState>();
+  /** Each route's load per target (H/s; unmeasured devices at the median), for placing new devices, refreshed each second. */
+  private readonly loadCache = new Map<string, { at: number; loads: Map<string, number>; median: number }>();
+  private rebalanceTimer: NodeJS.Timeout | null = null;
+  private sliceTimer: NodeJS.Timeout | null = null;
+  private soonTimer: NodeJS.Timeout | null = null;
+  private started = false;
   /** Each subscribed device's mining state (slot, channel, target, vardiff), by session. */
   private readonly devices = new DeviceStates();
   /** The cut of the extranonce2 space, chosen at the first pool connection (null before). */
   private layoutNow: ExtranonceLayout | null = null;
   /** Proxy-wide slots (lane + prefix), made with the layout. */
   private slotsNow: SlotAllocator<Channel> | null = null;
-  private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff'>> & { vardiff: VardiffOptions };
+  private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff' | 'routing' | 'routingTiming'>> & { vardiff: VardiffOptions };
   private readonly log: Logger;
   private readonly bus: EventBus;
   private readonly validator: ShareValidator;
@@ -134,20 +173,35 @@ export class Proxy implements MiningHost {
       duplicateCacheSize: this.opts.duplicateCacheSize,
       retargetGraceMs: this.opts.retargetGraceMs,
     });
-    this.groups = [new TargetGroup({ name: DEFAULT_TARGET, weight: 1, pools: [] }, DEFAULT_ROUTE)];
+    this.timing = { ...ROUTING_TIMING_DEFAULTS, ...options.routingTiming };
+    this.routing = options.routing ?? singleTargetRouting();
+    this.buildRoutes(this.routing);
+  }
+
+  /** Every target group in force (routes in the spec's order, targets in each route's order). */
+  get groups(): TargetGroup[] {
+    return [...this.routes.values()].flatMap((r) => r.groups);
   }
 
   start(): void {
+    this.started = true;
     // Lane 0 of every target at once: the first connection up fixes the layout, and a target's availability is known.
     for (const group of this.groups) this.channelOf(group, 0);
     this.tickTimer = setInterval(() => this.vardiffTick(), this.opts.vardiffTickMs);
     this.tickTimer.unref();
+    this.rebalanceTimer = setInterval(() => this.rebalance(Date.now(), 'rebalance'), this.timing.rebalanceMs);
+    this.rebalanceTimer.unref();
+    this.sliceTimer = setInterval(() => this.sliceTick(Date.now()), Math.max(50, Math.min(1000, this.timing.minSliceMs / 10)));
+    this.sliceTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.reconnectTimer) clearInterval(this.reconnectTimer);
+    if (this.rebalanceTimer) clearInterval(this.rebalanceTimer);
+    if (this.sliceTimer) clearInterval(this.sliceTimer);
+    if (this.soonTimer) clearTimeout(this.soonTimer);
     for (const w of this.waiting.splice(0)) {
       clearTimeout(w.timer);
       w.resolve();
@@ -166,14 +220,47 @@ export class Proxy implements MiningHost {
   }
 
   /**
-   * The pool list changed (SIGHUP): every connection of the default target takes the new list (the list is
-   * checked once, before any connection changes). Connections opened later get it from `createUpstream`.
+   * The pool list of the default route's first target changed (SIGHUP with only `pools`): its connections
+   * take the new list (checked once, before any connection changes). Connections opened later get it from
+   * `createUpstream`.
    */
   setPools(pools: PoolConfig[]): void {
     checkPools(pools);
-    const group = this.groups[0]!;
+    const group = this.routes.get(DEFAULT_ROUTE)!.groups[0]!;
     group.spec = { ...group.spec, pools };
     for (const channel of group.channels.values()) channel.upstream.setPools?.(pools);
+  }
+
+  /**
+   * New routes, targets and weights (SIGHUP), without dropping a device: a target whose route and pools are
+   * unchanged keeps its connections (its weight follows); one whose pools changed takes the new list on its
+   * connections; new targets open their connections; devices are placed again by the new rules (moves with
+   * reason 'reload', at most `maxMovesPerRebalance` whole devices per route at once, the rest at the next
+   * rebalances), and a removed target's connections close once no device mines on them. Throws (nothing
+   * changed) when a target's pool list is invalid.
+   */
+  setRouting(spec: RoutingSpec): void {
+    for (const r of spec.routes) for (const t of r.targets) checkPools(t.pools);
+    const old = this.groupsByTarget;
+    const kept = new Set<TargetGroup>();
+    this.routing = spec;
+    this.buildRoutes(spec, (target, route) => {
+      const g = old.get(target.name);
+      if (!g || g.route !== route) return null;
+      if (!samePoolLists(g.spec.pools, target.pools)) for (const c of g.channels.values()) c.upstream.setPools?.(target.pools);
+      g.spec = target;
+      kept.add(g);
+      return g;
+    });
+    for (const g of old.values()) if (!kept.has(g)) this.retiring.push(g);
+    if (this.started) for (const g of this.groups) this.channelOf(g, 0);
+    this.loadCache.clear();
+    const now = Date.now();
+    for (const d of this.devices.values()) {
+      if (!d.isMining()) continue;
+      d.route = this.routeOfWorker(d.session.worker!);
+    }
+    this.rebalance(now, 'reload');
   }
 
   /** Wait for pool answers still pending (including shares forwarded meanwhile), at most `ms`. */
@@ -210,13 +297,32 @@ export class Proxy implements MiningHost {
 
   // ---- pool side -------------------------------------------------------------------------------------
 
+  /** Make the route state for `spec`, reusing groups `reuse` returns (a reload keeps unchanged targets). */
+  private buildRoutes(spec: RoutingSpec, reuse: (target: TargetSpec, route: string) => TargetGroup | null = () => null): void {
+    if (!spec.routes.some((r) => r.name === DEFAULT_ROUTE)) throw new Error(`routing: no route named '${DEFAULT_ROUTE}'`);
+    const routes = new Map<string, RouteState>();
+    const byTarget = new Map<string, TargetGroup>();
+    for (const r of spec.routes) {
+      if (r.targets.length === 0) throw new Error(`routing: route '${r.name}' has no target`);
+      const groups = r.targets.map((t) => {
+        if (byTarget.has(t.name)) throw new Error(`routing: target name '${t.name}' is used twice`);
+        const g = reuse(t, r.name) ?? new TargetGroup(t, r.name);
+        byTarget.set(t.name, g);
+        return g;
+      });
+      routes.set(r.name, { spec: r, groups });
+    }
+    this.routes = routes;
+    this.groupsByTarget = byTarget;
+  }
+
   /** The target's connection for `lane`, opened now if it has none yet. */
   private channelOf(group: TargetGroup, lane: number): Channel {
     const existing = group.channels.get(lane);
     if (existing) return existing;
     const index = this.channels.length;
     const upstream = this.opts.createUpstream(index, group.spec, lane);
-    const channel = new Channel(index, lane, upstream, { difficultyMultiplier: this.opts.difficultyMultiplier }, group.place);
+    const channel = new Channel(index, lane, upstream, { difficultyMultiplier: this.opts.difficultyMultiplier }, group.place, group);
     this.channels.push(channel);
     group.channels.set(lane, channel);
     const where = { channel: index, target: group.name, lane };
@@ -238,6 +344,7 @@ export class Proxy implements MiningHost {
       else this.log.debug('pool connection still down', { ...where, pool: info.pool, reason: info.reason });
       channel.downLogged = true;
       this.bus.emit('pool.down', { ...channel.place, connection: index, pool: info.pool, url: info.url, reason: info.reason, at: Date.now() });
+      this.rebalanceSoon();
     });
     upstream.on('switch', (info) => {
       this.log.warn('pool switch', { ...where, ...info });
@@ -355,6 +462,8 @@ export class Proxy implements MiningHost {
     const line = Buffer.from(notificationLine(Method.Notify, [...params, n.cleanJobs]));
     const cleanLine = n.cleanJobs ? line : Buffer.from(notificationLine(Method.Notify, [...params, true]));
     const keepWorkLine = n.cleanJobs ? Buffer.from(notificationLine(Method.Notify, [...params, false])) : line;
+    // A connection that starts serving may make its target available again: plan at once.
+    if (!channel.serving) this.rebalanceSoon();
     channel.setJob(line, cleanLine, keepWorkLine);
     let devices = 0;
     for (const d of channel.devices) {
@@ -426,7 +535,11 @@ export class Proxy implements MiningHost {
     const refusal = this.checkAccess?.(username, password, session.ip);
     if (refusal) throw new StratumError(StratumErrorCode.Unauthorized, refusal);
     const device = this.devices.of(session);
-    if (device && !device.channel) this.joinChannel(device, this.placementOf(username));
+    if (device && !device.channel) {
+      device.route = this.routeOfWorker(username);
+      if (this.opts.workerMode === 'passthrough') device.password = password;
+      this.joinChannel(device, this.placementOf(device, Date.now()));
+    }
     if (this.opts.workerMode === 'passthrough') {
       if (!device?.channel) throw new StratumError(StratumErrorCode.NotSubscribed, 'Not subscribed');
       const channel = await this.readyChannel(device.channel);
@@ -443,6 +556,7 @@ export class Proxy implements MiningHost {
     const poolDifficulty = channel.registry.current?.poolDifficulty ?? Infinity;
     device.vardiff = vardiffStart(session.suggestedDifficulty ?? this.opts.startDifficulty, poolDifficulty, this.opts.vardiff, now);
     device.target = initialTarget(device.vardiff.difficulty, this.opts.difficultyMultiplier, now);
+    device.meter = new WorkMeter(now);
     this.bus.emit('device.authorized', { sessionId: session.id, worker: session.worker!, ip: session.ip, at: now });
     this.bus.emit('device.route', { sessionId: session.id, worker: session.worker!, ...channel.place, reason: 'placed', at: now });
     this.bus.emit('device.difficulty', { sessionId: session.id, worker: session.worker!, difficulty: device.target.difficulty, at: now });
@@ -499,6 +613,7 @@ export class Proxy implements MiningHost {
       meetsNetwork: outcome.meetsNetwork,
       at: now,
     });
+    device.meter?.credit(outcome.creditedDifficulty, now);
     const next = vardiffUpdate(device.vardiff, true, outcome.job.poolDifficulty, this.opts.vardiff, now);
     if (next !== null) this.retargetSession(device, next);
     const pool = channel.pool ?? 'unknown';
@@ -547,15 +662,181 @@ export class Proxy implements MiningHost {
 
   disconnected(session: Session, reason: string): void {
     const device = this.devices.remove(session);
-    if (device) this.slotsNow?.release(device.place.slot, this.laneWaits(device.lane));
+    if (device) {
+      this.sliced.delete(device);
+      this.slotsNow?.release(device.place.slot, this.laneWaits(device.lane));
+    }
     this.bus.emit('device.disconnected', { sessionId: session.id, worker: session.worker, ip: session.ip, reason, at: Date.now() });
   }
 
   // ---- internals -------------------------------------------------------------------------------------
 
-  /** Where a device that just authorized as `worker` mines: the target group. */
-  private placementOf(_worker: string): TargetGroup {
-    return this.groups[0]!;
+  /** The route `worker` takes (the default route when the rules name one not in force). */
+  private routeOfWorker(worker: string): string {
+    const route = this.routing.routeOf(worker);
+    return this.routes.has(route) ? route : DEFAULT_ROUTE;
+  }
+
+  /**
+   * Where a device that just authorized mines: the target of its route furthest under its weight (by
+   * measured hashrate, unmeasured devices at the route's median); when no target of the route is available,
+   * the default route's (fallback 'default'), else its route's first target (it mines once that is up).
+   */
+  private placementOf(device: DeviceState, now: number): TargetGroup {
+    const route = this.routes.get(device.route ?? DEFAULT_ROUTE)!;
+    if (route.groups.length === 1 && (route.groups[0]!.available || !this.fallsBack(route))) return route.groups[0]!;
+    const pick = (r: RouteState): TargetGroup | null => {
+      const { loads, median } = this.routeLoads(r, now);
+      const name = mostUnderweight(this.planTargets(r), loads, median);
+      if (name === null) return null;
+      loads.set(name, (loads.get(name) ?? 0) + median);
+      return this.groupsByTarget.get(name) ?? null;
+    };
+    const own = pick(route);
+    if (own) return own;
+    if (this.fallsBack(route)) {
+      const fallback = pick(this.routes.get(DEFAULT_ROUTE)!);
+      if (fallback) return fallback;
+    }
+    return route.groups[0]!;
+  }
+
+  /** The route's devices go to the default route's targets while none of its own is available. */
+  private fallsBack(route: RouteState): boolean {
+    return route.spec.fallback === 'default' && route.spec.name !== DEFAULT_ROUTE;
+  }
+
+  private planTargets(route: RouteState): PlanTarget[] {
+    return route.groups.map((g) => ({ name: g.name, weight: g.spec.weight, available: g.available }));
+  }
+
+  /** The hashrate on each target of the route now (cached for a second; placements add to it meanwhile). */
+  private routeLoads(route: RouteState, now: number): { loads: Map<string, number>; median: number } {
+    const cached = this.loadCache.get(route.spec.name);
+    if (cached && now - cached.at < 1000) return cached;
+    const rates: { hashrate: number | null; group: TargetGroup }[] = [];
+    for (const g of route.groups) for (const c of g.channels.values()) for (const d of c.devices) rates.push({ hashrate: d.meter?.hashrate(now) ?? null, group: g });
+    const median = medianHashrate(rates);
+    const loads = new Map<string, number>();
+    for (const r of rates) loads.set(r.group.name, (loads.get(r.group.name) ?? 0) + (r.hashrate ?? median));
+    const fresh = { at: now, loads, median };
+    this.loadCache.set(route.spec.name, fresh);
+    return fresh;
+  }
+
+  /**
+   * Plan every route with more than one target (or with devices away from its targets) from the devices'
+   * measured hashrate, and move the devices whose target changes. Reloads and availability changes plan at
+   * once; otherwise every `rebalanceMs`.
+   */
+  private rebalance(now: number, why: MoveReason): void {
+    if (this.stopped) return;
+    const byRoute = new Map<string, MiningDevice[]>();
+    for (const d of this.devices.values()) {
+      if (!d.isMining() || d.parked || d.route === null) continue;
+      let list = byRoute.get(d.route);
+      if (!list) byRoute.set(d.route, (list = []));
+      list.push(d);
+    }
+    const fallbackRoute = this.routes.get(DEFAULT_ROUTE)!;
+    for (const [name, devices] of byRoute) {
+      const route = this.routes.get(name);
+      if (!route) continue;
+      const own = new Set(route.groups);
+      // One target, every device on it, nowhere else to go: nothing to plan (a proxy with only `pools`).
+      const only = route.groups.length === 1 ? route.groups[0]! : null;
+      if (only && (only.available || !this.fallsBack(route)) && devices.every((d) => d.channel.group === only || d.channel.group === null)) continue;
+      const routed: RoutedDevice[] = devices.map((d) => ({
+        id: String(d.session.id),
+        key: d.session.id,
+        hashrate: d.meter?.hashrate(now) ?? null,
+        current: d.channel.group && (own.has(d.channel.group) || this.groupsByTarget.get(d.channel.group.name) === d.channel.group) ? d.channel.group.name : null,
+        sliceable: this.opts.workerMode !== 'passthrough',
+        sliced: d.schedule !== null,
+      }));
+      const fallbackLoads = new Map(this.routeLoads(fallbackRoute, now).loads);
+      const decisions = routeDecisions(
+        { targets: this.planTargets(route), fallback: this.fallsBack(route) ? 'default' : 'none' },
+        routed,
+        { targets: this.planTargets(fallbackRoute), fallback: 'none' },
+        fallbackLoads,
+        this.timing,
+        now,
+      );
+      devices.forEach((d, i) => {
+        const decision = decisions[i]!;
+        d.schedule = decision.schedule;
+        d.nextSliceAt = decision.until;
+        if (decision.schedule) this.sliced.add(d);
+        else this.sliced.delete(d);
+        const group = this.groupsByTarget.get(decision.target);
+        if (group && group !== d.channel.group) this.move(d, group, decision.reason === 'fallback' ? 'fallback' : why);
+      });
+    }
+    this.loadCache.clear();
+    this.closeRetired();
+  }
+
+  /** Plan again shortly (a target's availability changed), once for a burst of changes. */
+  private rebalanceSoon(): void {
+    if (this.soonTimer || this.stopped || !this.started) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      this.rebalance(Date.now(), 'rebalance');
+    }, 200);
+    this.soonTimer.unref();
+  }
+
+  /** Time-sliced devices whose slice ended go to their next target. */
+  private sliceTick(now: number): void {
+    for (const d of this.sliced) {
+      if (d.schedule === null || d.nextSliceAt > now || !d.isMining()) continue;
+      const slice = sliceAt(d.schedule, now);
+      d.nextSliceAt = slice.until;
+      const group = this.groupsByTarget.get(slice.target);
+      // Its next target's connection is not serving yet: try again at the next tick.
+      if (group && group !== d.channel.group && !this.move(d, group, 'slice')) d.nextSliceAt = now;
+    }
+  }
+
+  /**
+   * The device mines on `group` from now on: its lane's connection there, with the pool's difficulty and
+   * version mask, and that connection's job at once (clean_jobs on). Shares of the jobs it had still go to
+   * the connection they came from (DeviceState.findJob). Not while that connection has no job to give (it is
+   * opened if it was not: the move is tried again later): false then.
+   */
+  private move(device: MiningDevice, group: TargetGroup, reason: MoveReason): boolean {
+    if (!this.channelOf(group, device.lane).serving) return false;
+    const channel = this.joinChannel(device, group);
+    const session = device.session;
+    if (device.password !== null) {
+      void channel.upstream.authorizeWorker(session.worker!, device.password).then((ok) => {
+        if (!ok) this.log.warn('worker not authorized on the target it moved to', { worker: session.worker, target: group.name });
+      });
+    }
+    const now = Date.now();
+    this.bus.emit('device.route', { sessionId: session.id, worker: session.worker!, ...channel.place, reason, at: now });
+    const job = channel.registry.current;
+    if (!job || device.parked || session.state !== 'authorized') return true;
+    if (device.target.difficulty > job.poolDifficulty) this.retargetSession(device, clamp(device.target.difficulty, job.poolDifficulty, this.opts.vardiff), false);
+    const line = channel.joinLine;
+    if (line) session.write(line);
+    return true;
+  }
+
+  /** Close the connections of removed targets nobody mines on any more. */
+  private closeRetired(): void {
+    if (this.retiring.length === 0) return;
+    this.retiring = this.retiring.filter((g) => {
+      if (g.deviceCount > 0) return true;
+      for (const c of g.channels.values()) {
+        c.closed = true;
+        this.slotsNow?.forget(c);
+        void c.upstream.stop();
+      }
+      this.log.info('target removed by the configuration: its pool connections are closed', { target: g.name, route: g.route });
+      return false;
+    });
   }
 
   /** The device mines on `group` from now on: its lane's connection there (opened if needed), with that connection's mask. */
@@ -581,7 +862,7 @@ export class Proxy implements MiningHost {
   /** For a slot of `lane` given back: each channel of that lane with a job that may still be current, and its generation. */
   private laneWaits(lane: number): [Channel, number][] {
     const waits: [Channel, number][] = [];
-    for (const group of this.groups) {
+    for (const group of [...this.groups, ...this.retiring]) {
       const c = group.channels.get(lane);
       if (c && c.registry.current !== null) waits.push([c, c.registry.generation]);
     }
@@ -643,6 +924,11 @@ export class Proxy implements MiningHost {
   private wakeWaiters(): void {
     for (const w of [...this.waiting]) w.resolve();
   }
+}
+
+/** The same ordered pool list with the same settings. */
+function samePoolLists(a: readonly PoolConfig[], b: readonly PoolConfig[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** What a device hears when the pool's verdict on its forwarded share was not an acceptance (null when it was). */

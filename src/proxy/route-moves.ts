@@ -1,0 +1,80 @@
+import { mostUnderweight, planRoute, type PlanTarget } from '../routing/split-planner.js';
+import { sliceAt, sliceSchedule, type SliceSchedule } from '../routing/slice-schedule.js';
+import type { RouteFallback, RoutingTiming } from '../routing/types.js';
+
+/**
+ * Where each device of one route should mine now, from the split planner's plan (src/routing/): the proxy's
+ * side of a rebalance, pure (time and measurements passed in; no sockets). A sliced device gets its
+ * schedule and the target of its current slice; a route with no available target sends its devices to its
+ * fallback's targets (the default route's) when it has one, or leaves them where they are.
+ */
+
+export type MoveReason = 'placed' | 'rebalance' | 'slice' | 'fallback' | 'reload';
+
+export interface RoutedDevice {
+  /** Unique in the route (the session id as text). */
+  id: string;
+  /** The session id: the key of its slice phase. */
+  key: number;
+  /** Measured hashrate (H/s), or null before its first credited share. */
+  hashrate: number | null;
+  /** The target it mines on now (any route's), or null when it has none. */
+  current: string | null;
+  sliceable: boolean;
+  /** The last plan time-sliced it. */
+  sliced: boolean;
+}
+
+export interface DeviceDecision {
+  target: string;
+  /** Set when the device is time-sliced: its schedule (the target above is the one of its slice now). */
+  schedule: SliceSchedule | null;
+  /** When its next slice starts (Infinity when it is not sliced). */
+  until: number;
+  /** Why, when `target` differs from its current one. */
+  reason: MoveReason;
+}
+
+export interface RouteView {
+  targets: PlanTarget[];
+  fallback: RouteFallback;
+}
+
+/** Each device's decision, in the devices' order. */
+export function routeDecisions(route: RouteView, devices: readonly RoutedDevice[], fallback: RouteView | null, fallbackLoads: Map<string, number>, timing: RoutingTiming, now: number): DeviceDecision[] {
+  const names = new Set(route.targets.map((t) => t.name));
+  if (route.targets.some((t) => t.available && t.weight > 0)) {
+    const plan = planRoute(
+      route.targets,
+      devices.map((d) => ({ id: d.id, hashrate: d.hashrate, current: d.current !== null && names.has(d.current) ? d.current : null, sliceable: d.sliceable, sliced: d.sliced })),
+      { maxMoves: timing.maxMovesPerRebalance },
+    );
+    return devices.map((d, i) => {
+      const p = plan.placements[i]!;
+      if (p.kind === 'whole') return { target: p.target, schedule: null, until: Infinity, reason: 'rebalance' };
+      const schedule = sliceSchedule(p.slices, d.key, timing);
+      const slice = sliceAt(schedule, now);
+      return { target: slice.target, schedule, until: slice.until, reason: 'rebalance' };
+    });
+  }
+  // No target of the route can take devices.
+  const usable = route.fallback === 'default' && fallback !== null ? fallback.targets.filter((t) => t.available && t.weight > 0) : [];
+  const fallbackNames = new Set(usable.map((t) => t.name));
+  const median = medianHashrate(devices);
+  return devices.map((d) => {
+    if (usable.length === 0) return { target: d.current ?? route.targets[0]!.name, schedule: null, until: Infinity, reason: 'fallback' };
+    if (d.current !== null && fallbackNames.has(d.current)) return { target: d.current, schedule: null, until: Infinity, reason: 'fallback' };
+    const rate = d.hashrate ?? median;
+    const target = mostUnderweight(usable, fallbackLoads, rate)!;
+    fallbackLoads.set(target, (fallbackLoads.get(target) ?? 0) + rate);
+    return { target, schedule: null, until: Infinity, reason: 'fallback' };
+  });
+}
+
+/** The median of the measured hashrates (1 when none is measured): what an unmeasured device counts as. */
+export function medianHashrate(devices: readonly { hashrate: number | null }[]): number {
+  const measured = devices.map((d) => d.hashrate).filter((h): h is number => h !== null && Number.isFinite(h) && h >= 0).sort((a, b) => a - b);
+  if (measured.length === 0) return 1;
+  const mid = measured.length >> 1;
+  return measured.length % 2 === 1 ? measured[mid]! : (measured[mid - 1]! + measured[mid]!) / 2;
+}
