@@ -16,7 +16,7 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
-import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, upstreamSlotOptions } from './options.js';
+import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions } from './options.js';
 import type { RouteSpec, RoutingSpec } from './routing/types.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
@@ -84,9 +84,12 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     bus,
     log: log.child({ component: 'proxy' }),
     // Channels opened later (and after a reload) take the pool list in force.
-    createUpstream: (index) =>
+    // Each target's connections on its own pools (the target as in force when the connection opens).
+    routing: live.routing,
+    routingTiming: routingTiming(config),
+    createUpstream: (index, target) =>
       new UpstreamSlot({
-        ...upstreamSlotOptions(live.config, defaultTargetPools(live.routing)),
+        ...upstreamSlotOptions(live.config, target.pools),
         log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
       }),
     checkAccess: (username, password) => access.checkCredentials(username, password),
@@ -164,6 +167,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     },
     set routing(next: RoutingSpec) {
       live.routing = next;
+      proxy.setRouting(next);
     },
     access,
     bus,

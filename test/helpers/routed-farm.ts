@@ -60,7 +60,8 @@ export const poolEntry = (w: WatchedPool, user: string) => ({ name: w.name, url:
 
 /**
  * The proxy's configuration: loopback, free ports, every device and pool at `difficulty` (vardiff pinned, so
- * every share goes upstream and a pool's accepted work is its accepted shares x difficulty), and `over`
+ * every share goes upstream and a pool's accepted work is its accepted shares x difficulty), no submit rate
+ * limit in the way, and `over`
  * (pools, routes, routing, ledger, owners).
  */
 export function routedConfig(difficulty: number, over: Record<string, unknown>): ProxyConfig {
@@ -71,6 +72,8 @@ export function routedConfig(difficulty: number, over: Record<string, unknown>):
       expectedDevices: 100,
       difficulty: { start: difficulty, min: difficulty, max: difficulty, targetSharesPerMinute: 12, retargetSeconds: 30, maxStep: 4, multiplier: 1 },
       upstream: { submitTimeoutSeconds: 10, failoverAfterAttempts: 2, probeIntervalSeconds: 30, connectTimeoutSeconds: 5 },
+      // A simulated device at the pool's (low) difficulty submits ~50 shares a second: above the default limit.
+      limits: { submitsPerSecond: 10_000 },
       shutdown: { drainSeconds: 5 },
     },
     over as never,
