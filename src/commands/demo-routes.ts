@@ -19,6 +19,13 @@ export const DEMO_SPLIT_TARGETS = [
 ] as const;
 
 /**
+ * The pools' share difficulty of the split demo: below what vardiff would give the devices, so a device's
+ * difficulty is its pool's and every share goes to a pool; each pool's count, the split's measure, runs into
+ * thousands in a few minutes (20 devices of 500 H/s: ~12 shares a second).
+ */
+export const DEMO_SPLIT_POOL_DIFFICULTY = 2e-7;
+
+/**
  * The demo's routing timings: a rebalance every 5 s and slices of a 30 s period (the defaults, a minute and
  * ten, are for farms that run for months; a demo of a minute should show the split settle).
  */

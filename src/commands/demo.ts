@@ -11,7 +11,7 @@ import { defineFlags } from './flags.js';
 import { runUntilSignal } from './start.js';
 import { formatHashrate } from '../util/format.js';
 import { DEMO_FARM_OWNER, DEMO_OWNERS, demoBooksFile, demoWorkerName, readDemoBooks, type DemoBooks } from './demo-books.js';
-import { demoSplit, formatDemoSplit, startDemoPools, type DemoSplit } from './demo-routes.js';
+import { DEMO_SPLIT_POOL_DIFFICULTY, demoSplit, formatDemoSplit, startDemoPools, type DemoSplit } from './demo-routes.js';
 
 /**
  * The whole product on one machine: a simulated Dash pool, the proxy in front of it, and a simulated fleet of
@@ -21,6 +21,9 @@ import { demoSplit, formatDemoSplit, startDemoPools, type DemoSplit } from './de
  * simulated pools and the farm's hashrate is split 70/30 between them (demo-routes.ts); the summary then
  * says the split achieved against the weights.
  */
+/** The simulated pool's share difficulty when --pool-difficulty is not given (one pool). */
+const DEMO_POOL_DIFFICULTY = 6e-6;
+
 const flags = defineFlags({
   devices: { type: 'int', default: 20, min: 1, max: 19_000, help: 'simulated ASICs' },
   duration: { type: 'duration', default: 0, min: 0, help: 'stop after this long (e.g. 30s, 5m); 0 runs until Ctrl-C' },
@@ -28,7 +31,11 @@ const flags = defineFlags({
   maxHashrate: { type: 'number', default: 25_000, positive: true, help: 'cap on the whole fleet\'s hashes per second (it shares this machine with the proxy)' },
   port: { type: 'int', default: 3333, min: 0, max: 65535, help: 'Stratum port of the proxy (0: any free port)' },
   httpPort: { type: 'int', default: 8080, min: 0, max: 65535, help: 'HTTP port: dashboard, /metrics, /api (0: any free port)' },
-  poolDifficulty: { type: 'number', default: 6e-6, positive: true, help: 'the simulated pool\'s share difficulty' },
+  poolDifficulty: {
+    type: 'number',
+    positive: true,
+    help: `the simulated pools' share difficulty (default ${DEMO_POOL_DIFFICULTY}; ${DEMO_SPLIT_POOL_DIFFICULTY} with --routes split, so each pool counts thousands of shares)`,
+  },
   routes: {
     type: 'enum',
     choices: ['none', 'split'] as const,
@@ -88,7 +95,8 @@ const command: Command = {
     const v = flags.parse(argv);
     const log = createLogger({ level: v.logLevel, format: 'pretty' });
     const hasher = await loadX11Wasm();
-    const sims = await startDemoPools(v.routes, { difficulty: v.poolDifficulty, hasher });
+    const poolDifficulty = v.poolDifficulty ?? (v.routes === 'split' ? DEMO_SPLIT_POOL_DIFFICULTY : DEMO_POOL_DIFFICULTY);
+    const sims = await startDemoPools(v.routes, { difficulty: poolDifficulty, hasher });
     const books = demoBooksFile(v.books, v.keepBooks);
     // Device difficulty: vardiff aims at 12 shares a minute; start near that for the configured hashrate.
     const ideal = v.hashrate / ((12 / 60) * 2 ** 32);
@@ -130,7 +138,7 @@ const command: Command = {
     out.write(
       [
         'dash-farm-proxy demo',
-        ...sims.describe(v.poolDifficulty),
+        ...sims.describe(poolDifficulty),
         `  proxy (devices)  stratum+tcp://127.0.0.1:${addrs.stratum.port}`,
         `  dashboard        http://127.0.0.1:${addrs.http.port}/`,
         `  metrics          http://127.0.0.1:${addrs.http.port}/metrics   API: http://127.0.0.1:${addrs.http.port}/api/summary`,

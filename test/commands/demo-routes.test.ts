@@ -13,7 +13,7 @@ import { runCli } from '../helpers/cli-run.js';
  */
 
 t.test('demo --routes split: two pools named in the header, the split achieved against 70/30 in the closing line and the summary', async (t) => {
-  const run = runCli(t, ['demo', '--routes', 'split', '--devices', '10', '--duration', '25s', '--port', '0', '--http-port', '0', '--misbehave', '0', '--progress', '5s', '--pool-difficulty', '1e-7']);
+  const run = runCli(t, ['demo', '--routes', 'split', '--devices', '10', '--hashrate', '1000', '--duration', '30s', '--port', '0', '--http-port', '0', '--misbehave', '0', '--progress', '5s', '--pool-difficulty', '1e-7']);
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([run.exit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 90_000)))]);
   clearTimeout(timer);
@@ -45,11 +45,12 @@ t.test('demo --routes split: two pools named in the header, the split achieved a
     t.ok(x.proxy, `${x.target}: the proxy counts it`);
     t.equal(x.proxy?.poolAccepted, x.pool.accepted, `${x.target}: the proxy's pool-accepted count is its pool's own`);
   }
-  // The bound. 10 devices of equal speed at 500 H/s, each share at the pool's difficulty 1e-7 (~430 hashes):
-  // ~11 shares/s, ~250 over the run. Placement by measured hashrate puts 7 devices' worth on main; the count
-  // going to main is then binomial around 0.7 N, sd = sqrt(0.21 / 250) = 2.9 points, and the devices' own
-  // randomness in measurement adds about as much: 10 points is beyond 2.4 sigma of both together (p < 2%), and
-  // beyond 3.4 sigma of the count alone. The tight bounds are the e2e tests' (test/e2e/routing-*.test.ts).
+  // The bound. 10 devices of equal speed at 1000 H/s, each share at the pool's difficulty 1e-7 (~430 hashes):
+  // ~23 shares/s, ~600 over the run. Placement puts 7 devices on main (all unmeasured at first), and the plans
+  // after that follow the measured hashrate: the count going to main is binomial around 0.7 N, sd =
+  // sqrt(0.21 / 600) = 1.9 points, and the measurements the plans rest on (a few hundred shares per device by
+  // the end, fewer early) add about 3 points at most: 10 points is beyond 2.8 sigma of both (p < 0.5%) and
+  // beyond 5 sigma of the count alone. The tight bounds are the e2e tests' (test/e2e/routing-*.test.ts).
   const main = split.targets[0]!.pool.workShare;
   t.ok(Math.abs(main - 0.7) <= 0.1, `main got ${(main * 100).toFixed(1)}% of the pool-accepted work (70 +- 10)`);
 });
