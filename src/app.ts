@@ -39,8 +39,7 @@ export interface ProxyApp {
   /**
    * The routing in force (every route, its targets, `routeOf(worker)`), made from the configuration with the
    * owners map in force; a reload that changes routes, pools or owners replaces it (src/reload.ts). Setting it
-   * is the hook the proxy's routing hangs on (Proxy.setRouting): until the proxy applies routes, it runs on
-   * the default route's first target (`defaultTargetPools`).
+   * applies it to the proxy (Proxy.setRouting: targets, weights and pools, without dropping a device).
    */
   routing: RoutingSpec;
   /** Device access (worker allow-list, password, CIDR allow-list), replaceable while running. */
@@ -83,15 +82,15 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
     hasher,
     bus,
     log: log.child({ component: 'proxy' }),
-    // Channels opened later (and after a reload) take the pool list in force.
-    // Each target's connections on its own pools (the target as in force when the connection opens).
-    routing: live.routing,
-    routingTiming: routingTiming(config),
+    // Each target's connections (one per lane of the extranonce space) over that target's pool list; opened
+    // later (and after a reload) with the settings in force.
     createUpstream: (index, target) =>
       new UpstreamSlot({
         ...upstreamSlotOptions(live.config, target.pools),
-        log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index }),
+        log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index, target: target.name }),
       }),
+    routing: live.routing,
+    routingTiming: routingTiming(config),
     checkAccess: (username, password) => access.checkCredentials(username, password),
   });
 
@@ -166,8 +165,8 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       return live.routing;
     },
     set routing(next: RoutingSpec) {
-      live.routing = next;
       proxy.setRouting(next);
+      live.routing = next;
     },
     access,
     bus,

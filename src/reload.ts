@@ -3,7 +3,7 @@ import { OwnersError, type OwnerMap } from './books/owners.js';
 import { ConfigError, poolsAt, type ProxyConfig } from './config.js';
 import { AccessPolicy } from './downstream/access.js';
 import { checkDeviceLimits } from './downstream/server.js';
-import { defaultTargetPools, deviceLimits, ownerMap, proxyLiveOptions, routingSpec } from './options.js';
+import { deviceLimits, ownerMap, proxyLiveOptions, routingSpec } from './options.js';
 import type { RoutingSpec } from './routing/types.js';
 import { checkPools } from './upstream/upstream-slot.js';
 import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
@@ -104,10 +104,8 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
     app.log.info('owners map in force from now on; work credited before stays with its owner', { owners: owners.names, farmOwner: owners.farmOwner, devicesMoved: moved });
   }
   if (routing) {
-    const pools = defaultTargetPools(routing);
-    const poolsChanged = JSON.stringify(pools) !== JSON.stringify(defaultTargetPools(app.routing));
+    // The proxy takes the new routes, weights and pools (Proxy.setRouting).
     app.routing = routing;
-    if (poolsChanged) app.proxy.setPools(pools);
     app.log.info('routes in force from now on', { routes: routing.routes.map((r) => ({ route: r.name, targets: r.targets.map((t) => ({ target: t.name, weight: t.weight })) })) });
   }
 

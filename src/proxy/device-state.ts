@@ -35,6 +35,8 @@ export class DeviceState {
   /** Set while the split time-slices it: its slice schedule, and when its next slice starts (ms). */
   schedule: SliceSchedule | null = null;
   nextSliceAt = Infinity;
+  /** A reload changed its route or removed its target: its next move is reported as one ('reload'). */
+  reloadMove = false;
   /** Pass-through worker mode: the password it authorized with (authorized again on a target it moves to). */
   password: string | null = null;
   /** The device's extranonce1: its prefix (lower-case hex). */

@@ -104,6 +104,8 @@ export const PROXY_DEFAULTS = {
 export type ProxyLiveOptions = Pick<ProxyOptions, 'startDifficulty' | 'checkAccess'> & { vardiff?: Partial<VardiffOptions> };
 
 const UPSTREAM_FARM_WORKER = '';
+/** A removed target's connections stay this long after its last device left: shares of its jobs still in flight reach its pool. */
+const RETIRE_GRACE_MS = 30_000;
 
 export class Proxy implements MiningHost {
   /** Every pool connection opened, by proxy-wide index. */
@@ -113,8 +115,11 @@ export class Proxy implements MiningHost {
   private readonly timing: RoutingTiming;
   private routes = new Map<string, RouteState>();
   private groupsByTarget = new Map<string, TargetGroup>();
-  /** Groups of targets a reload removed, kept until their last device has moved off them. */
-  private retiring: TargetGroup[] = [];
+  /**
+   * Groups of targets a reload removed, kept until their last device moved off them and the shares of their
+   * jobs had time to come in (`emptySince`: when the last device left).
+   */
+  private retiring: { group: TargetGroup; emptySince: number | null }[] = [];
   /** Devices the split time-slices now (their next switch is checked by the slice tick). */
   private readonly sliced = new Set<DeviceState>();
   /** Each route's load per target (H/s; unmeasured devices at the median), for placing new devices, refreshed each second. */
@@ -189,7 +194,7 @@ export class Proxy implements MiningHost {
     for (const group of this.groups) this.channelOf(group, 0);
     this.tickTimer = setInterval(() => this.vardiffTick(), this.opts.vardiffTickMs);
     this.tickTimer.unref();
-    this.rebalanceTimer = setInterval(() => this.rebalance(Date.now(), 'rebalance'), this.timing.rebalanceMs);
+    this.rebalanceTimer = setInterval(() => this.rebalance(Date.now()), this.timing.rebalanceMs);
     this.rebalanceTimer.unref();
     this.sliceTimer = setInterval(() => this.sliceTick(Date.now()), Math.max(50, Math.min(1000, this.timing.minSliceMs / 10)));
     this.sliceTimer.unref();
@@ -220,18 +225,6 @@ export class Proxy implements MiningHost {
   }
 
   /**
-   * The pool list of the default route's first target changed (SIGHUP with only `pools`): its connections
-   * take the new list (checked once, before any connection changes). Connections opened later get it from
-   * `createUpstream`.
-   */
-  setPools(pools: PoolConfig[]): void {
-    checkPools(pools);
-    const group = this.routes.get(DEFAULT_ROUTE)!.groups[0]!;
-    group.spec = { ...group.spec, pools };
-    for (const channel of group.channels.values()) channel.upstream.setPools?.(pools);
-  }
-
-  /**
    * New routes, targets and weights (SIGHUP), without dropping a device: a target whose route and pools are
    * unchanged keeps its connections (its weight follows); one whose pools changed takes the new list on its
    * connections; new targets open their connections; devices are placed again by the new rules (moves with
@@ -252,15 +245,17 @@ export class Proxy implements MiningHost {
       kept.add(g);
       return g;
     });
-    for (const g of old.values()) if (!kept.has(g)) this.retiring.push(g);
+    for (const g of old.values()) if (!kept.has(g)) this.retiring.push({ group: g, emptySince: null });
     if (this.started) for (const g of this.groups) this.channelOf(g, 0);
     this.loadCache.clear();
     const now = Date.now();
     for (const d of this.devices.values()) {
       if (!d.isMining()) continue;
+      const was = d.route;
       d.route = this.routeOfWorker(d.session.worker!);
+      if (d.route !== was || (d.channel.group !== null && !kept.has(d.channel.group))) d.reloadMove = true;
     }
-    this.rebalance(now, 'reload');
+    this.rebalance(now);
   }
 
   /** Wait for pool answers still pending (including shares forwarded meanwhile), at most `ms`. */
@@ -729,7 +724,7 @@ export class Proxy implements MiningHost {
    * measured hashrate, and move the devices whose target changes. Reloads and availability changes plan at
    * once; otherwise every `rebalanceMs`.
    */
-  private rebalance(now: number, why: MoveReason): void {
+  private rebalance(now: number): void {
     if (this.stopped) return;
     const byRoute = new Map<string, MiningDevice[]>();
     for (const d of this.devices.values()) {
@@ -739,6 +734,7 @@ export class Proxy implements MiningHost {
       list.push(d);
     }
     const fallbackRoute = this.routes.get(DEFAULT_ROUTE)!;
+    const retiring = new Set(this.retiring.map((r) => r.group));
     for (const [name, devices] of byRoute) {
       const route = this.routes.get(name);
       if (!route) continue;
@@ -770,11 +766,15 @@ export class Proxy implements MiningHost {
         if (decision.schedule) this.sliced.add(d);
         else this.sliced.delete(d);
         const group = this.groupsByTarget.get(decision.target);
-        if (group && group !== d.channel.group) this.move(d, group, decision.reason === 'fallback' ? 'fallback' : why);
+        const fallback = decision.reason === 'fallback';
+        // A device on a target a reload removed stays there (it still serves) until its route's new targets are up.
+        if (fallback && d.channel.group !== null && retiring.has(d.channel.group) && d.channel.group.available) return;
+        if (group && group !== d.channel.group) this.move(d, group, d.reloadMove ? 'reload' : fallback ? 'fallback' : 'rebalance');
+        else if (group === d.channel.group && !fallback) d.reloadMove = false;
       });
     }
     this.loadCache.clear();
-    this.closeRetired();
+    this.closeRetired(now);
   }
 
   /** Plan again shortly (a target's availability changed), once for a burst of changes. */
@@ -782,7 +782,7 @@ export class Proxy implements MiningHost {
     if (this.soonTimer || this.stopped || !this.started) return;
     this.soonTimer = setTimeout(() => {
       this.soonTimer = null;
-      this.rebalance(Date.now(), 'rebalance');
+      this.rebalance(Date.now());
     }, 200);
     this.soonTimer.unref();
   }
@@ -809,6 +809,7 @@ export class Proxy implements MiningHost {
     if (!this.channelOf(group, device.lane).serving) return false;
     const channel = this.joinChannel(device, group);
     const session = device.session;
+    device.reloadMove = false;
     if (device.password !== null) {
       void channel.upstream.authorizeWorker(session.worker!, device.password).then((ok) => {
         if (!ok) this.log.warn('worker not authorized on the target it moved to', { worker: session.worker, target: group.name });
@@ -824,11 +825,17 @@ export class Proxy implements MiningHost {
     return true;
   }
 
-  /** Close the connections of removed targets nobody mines on any more. */
-  private closeRetired(): void {
+  /** Close the connections of removed targets nobody has mined on for RETIRE_GRACE_MS. */
+  private closeRetired(now: number): void {
     if (this.retiring.length === 0) return;
-    this.retiring = this.retiring.filter((g) => {
-      if (g.deviceCount > 0) return true;
+    this.retiring = this.retiring.filter((r) => {
+      const g = r.group;
+      if (g.deviceCount > 0) {
+        r.emptySince = null;
+        return true;
+      }
+      r.emptySince ??= now;
+      if (now - r.emptySince < RETIRE_GRACE_MS) return true;
       for (const c of g.channels.values()) {
         c.closed = true;
         this.slotsNow?.forget(c);
@@ -862,7 +869,7 @@ export class Proxy implements MiningHost {
   /** For a slot of `lane` given back: each channel of that lane with a job that may still be current, and its generation. */
   private laneWaits(lane: number): [Channel, number][] {
     const waits: [Channel, number][] = [];
-    for (const group of [...this.groups, ...this.retiring]) {
+    for (const group of [...this.groups, ...this.retiring.map((r) => r.group)]) {
       const c = group.channels.get(lane);
       if (c && c.registry.current !== null) waits.push([c, c.registry.generation]);
     }

@@ -107,6 +107,9 @@ export interface SimPoolShareEvent {
   /** The worker as authorized, or null when the submit named none we know. */
   worker: string | null;
   jobId: string | null;
+  /** The submit's extranonce2 and nonce as sent (hex), so a test can tell shares apart; null when the submit did not parse. */
+  extranonce2: string | null;
+  nonce: string | null;
   accepted: boolean;
   /** The error code when rejected. */
   code: number | null;
@@ -704,7 +707,7 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
     const refuse = (err: StratumError, extra: Partial<SimPoolShareEvent> = {}) => {
       for (const c of counters) countRejected(c, err.code);
       s.send(errorLine(id, err), delay);
-      this.emit('share', { connectionId: s.id, worker, jobId: null, accepted: false, code: err.code, message: err.message, shareDifficulty: null, difficulty: null, block: false, at, ...extra });
+      this.emit('share', { connectionId: s.id, worker, jobId: null, extranonce2: null, nonce: null, accepted: false, code: err.code, message: err.message, shareDifficulty: null, difficulty: null, block: false, at, ...extra });
     };
 
     let submit: SubmitParams;
@@ -719,7 +722,7 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
     const found = this.jobs.lookup(submit.jobId);
     const verdict = this.judge!.judge(submit, found, { extranonce1: s.extranonce1For(found?.seq), versionMask: s.versionMask });
     if (!verdict.accepted) {
-      return refuse(verdict.error, { jobId: submit.jobId, shareDifficulty: verdict.shareDifficulty ?? null, difficulty: found ? found.job.poolDifficulty : null });
+      return refuse(verdict.error, { jobId: submit.jobId, extranonce2: submit.extranonce2, nonce: submit.nonce, shareDifficulty: verdict.shareDifficulty ?? null, difficulty: found ? found.job.poolDifficulty : null });
     }
     // The judge takes a block even when it misses the share target, as a real pool checks the block target first.
     const { block, shareDifficulty } = verdict;
@@ -730,7 +733,7 @@ export class SimPool extends EventEmitter<SimPoolEvents> {
       if (block) c.blocks++;
     }
     s.send(resultLine(id, true), delay);
-    this.emit('share', { connectionId: s.id, worker, jobId: submit.jobId, accepted: true, code: null, message: null, shareDifficulty, difficulty, block, at });
+    this.emit('share', { connectionId: s.id, worker, jobId: submit.jobId, extranonce2: submit.extranonce2, nonce: submit.nonce, accepted: true, code: null, message: null, shareDifficulty, difficulty, block, at });
     if (block) {
       const foundBlock: FoundBlock = {
         height: this.jobs.height,

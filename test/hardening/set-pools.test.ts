@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EventBus } from '../../src/core/events.js';
-import { Proxy } from '../../src/proxy/proxy.js';
+import { Proxy, singleTargetRouting } from '../../src/proxy/proxy.js';
 import type { PoolConfig } from '../../src/upstream/types.js';
 import { UpstreamSlot, type UpstreamSlotOptions } from '../../src/upstream/upstream-slot.js';
 import { healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
@@ -164,7 +164,7 @@ t.test('an invalid list is refused with the field named, and nothing changes', a
   t.match(await r.slot.submit(share), { kind: 'accepted' });
 });
 
-t.test('Proxy.setPools: the pool list changed reaches every channel; an invalid list changes none', async (t) => {
+t.test('Proxy.setRouting with a new pool list for the default target: it reaches every channel; an invalid list changes none', async (t) => {
   const a = await pool(t);
   const b = await pool(t, healthyPool({ extranonce1: 'bbbb0000' }));
   const made: ReturnType<typeof slotOf>[] = [];
@@ -181,9 +181,9 @@ t.test('Proxy.setPools: the pool list changed reaches every channel; an invalid 
   proxy.start();
   await until(() => made.length === 1, 'a channel');
   await made[0]!.until(/^ready:A$/);
-  t.throws(() => proxy.setPools([cfg('B', b), { name: 'B', url: a.url, user: 'u', password: 'x' }]), { message: "pools[1].name: 'B' is used by another pool" });
+  t.throws(() => proxy.setRouting(singleTargetRouting([cfg('B', b), { name: 'B', url: a.url, user: 'u', password: 'x' }])), { message: "pools[1].name: 'B' is used by another pool" });
   t.same(made[0]!.slot.pools.map((p) => p.name), ['A'], 'refused before any channel changed');
-  proxy.setPools([cfg('B', b)]);
+  proxy.setRouting(singleTargetRouting([cfg('B', b)]));
   t.same(made[0]!.slot.pools.map((p) => p.name), ['B']);
   await made[0]!.until(/^ready:B$/);
 });

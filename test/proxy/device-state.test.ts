@@ -5,8 +5,9 @@ import { Proxy } from '../../src/proxy/proxy.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { hasher } from '../helpers/share-kit.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
-import { errorOf, LineClient } from '../helpers/line-client.js';
+import { errorOf } from '../helpers/line-client.js';
 import { until } from '../helpers/wait.js';
+import { proxySessions, SESSION_LIMITS } from '../helpers/proxy-sessions.js';
 import { blockNotify } from '../helpers/block-job.js';
 
 /**
@@ -15,7 +16,6 @@ import { blockNotify } from '../helpers/block-job.js';
  * masks show that a device gets the mask of its own connection.
  */
 
-const LIMITS = { maxLineBytes: 16 * 1024, maxWriteBufferBytes: 256 * 1024, submitsPerSecond: 1000, maxPendingReplies: 1000, maxWorkersPerSession: 64 };
 const MASK0 = 0x1fffe000;
 const MASK1 = 0x00ffe000;
 
@@ -27,31 +27,7 @@ function setup(t: Test) {
   ups[1]!.extranonce = { extranonce1: 'e156', extranonce2Size: 2 };
   ups[1]!.pool = 'fake-2';
   const proxy = new Proxy({ hasher, bus, createUpstream: (i) => ups[i]!, expectedDevices: 1, minDeviceExtranonce2: 1, maxUpstreamConnections: 2 });
-  const failures: string[] = [];
-  const host: SessionHost = {
-    subscribe: (s) => proxy.subscribe(s),
-    authorize: (s, u, p) => proxy.authorize(s, u, p),
-    submit: (s, p) => proxy.submit(s, p),
-    versionMask: (s, m) => proxy.versionMask(s, m),
-    suggestDifficulty: (s, d) => proxy.suggestDifficulty(s, d),
-    ready: (s) => proxy.ready(s),
-    closed: (s, reason) => proxy.disconnected(s, reason),
-    limited: () => {},
-    failed: (_s, e, method) => void failures.push(`${method}: ${e.message}`),
-  };
-  let nextId = 1;
-  const sessions: Session[] = [];
-  const device = () => {
-    const [deviceEnd, proxyEnd] = duplexPair();
-    const session = new Session(nextId++, proxyEnd, '192.0.2.1', host, LIMITS);
-    sessions.push(session);
-    return { session, client: LineClient.over(deviceEnd) };
-  };
-  t.teardown(async () => {
-    for (const s of sessions) s.close('test over');
-    await proxy.stop();
-  });
-  proxy.start();
+  const { device, failures } = proxySessions(t, proxy);
   return { proxy, ups, device, failures };
 }
 
@@ -143,7 +119,7 @@ t.test('the proxy gives a device a slot at subscribe, places it at authorize, an
 
   // A session the proxy never placed (subscribed elsewhere) is refused, not crashed on.
   const [, end] = duplexPair();
-  const unknown = new Session(999, end, '192.0.2.9', { closed() {}, limited() {}, failed() {} } as unknown as SessionHost, LIMITS);
+  const unknown = new Session(999, end, '192.0.2.9', { closed() {}, limited() {}, failed() {} } as unknown as SessionHost, SESSION_LIMITS);
   t.throws(() => proxy.submit(unknown, { worker: 'rig', jobId: '1', extranonce2: '00', ntime: '00000000', nonce: '00000000' }), { code: 24, message: 'Unauthorized worker' });
   t.throws(() => proxy.ready(unknown), { message: 'a device finished authorizing without being subscribed' });
   proxy.disconnected(unknown, 'never placed');

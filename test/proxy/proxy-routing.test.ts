@@ -1,0 +1,218 @@
+import t, { type Test } from 'tap';
+import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
+import { Proxy } from '../../src/proxy/proxy.js';
+import type { RoutingSpec, RoutingTiming, TargetSpec } from '../../src/routing/types.js';
+import type { NotifyParams } from '../../src/stratum/messages.js';
+import type { PoolConfig } from '../../src/upstream/types.js';
+import { blockNotify } from '../helpers/block-job.js';
+import { FakeUpstream } from '../helpers/fake-upstream.js';
+import type { Line } from '../helpers/line-client.js';
+import { mine } from '../helpers/mine.js';
+import { proxySessions } from '../helpers/proxy-sessions.js';
+import { hasher } from '../helpers/share-kit.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * Targets in the proxy, with an in-process upstream per target (FakeUpstream) and devices as real sessions
+ * over in-memory pairs: where a device is placed, how it moves (time slices, fallback, reload), and that a
+ * share always goes to the target whose job it was mined on. Each target's upstream has its own pool
+ * extranonce1, so the jobs of two targets are different coinbases.
+ */
+const DEVICE_DIFF = 1e-6;
+
+class TargetUpstream extends FakeUpstream {
+  readonly poolLists: PoolConfig[][] = [];
+  constructor(readonly target: string) {
+    super();
+  }
+  setPools(pools: PoolConfig[]): void {
+    this.poolLists.push(pools);
+  }
+}
+
+const pools = (name: string, user = `${name}.user`): PoolConfig[] => [{ name: `pool-${name}`, url: `stratum+tcp://${name}.example:3333`, user, password: 'x' }];
+const target = (name: string, weight = 1): TargetSpec => ({ name, weight, pools: pools(name) });
+
+const notifyOf = (l: Line): NotifyParams => {
+  const [jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs] = l.params as [string, string, string, string, string[], string, string, string, boolean];
+  return { jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs };
+};
+
+function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {}) {
+  const bus = new EventBus();
+  const upstreams: TargetUpstream[] = [];
+  const proxy = new Proxy({
+    hasher,
+    bus,
+    createUpstream: (index, spec) => {
+      const up = new TargetUpstream(spec.name);
+      up.pool = spec.pools[0]!.name;
+      up.extranonce = { extranonce1: (0xa000 + index).toString(16), extranonce2Size: 10 };
+      up.difficulty = DEVICE_DIFF; // every share goes to the pool
+      upstreams.push(up);
+      return up;
+    },
+    routing,
+    routingTiming: { rebalanceMs: 3_600_000, ...timing },
+    startDifficulty: DEVICE_DIFF,
+    vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF },
+  });
+  const moves: ProxyEventMap['device.route'][] = [];
+  const forwarded: ProxyEventMap['share.upstream'][] = [];
+  const disconnects: ProxyEventMap['device.disconnected'][] = [];
+  bus.on('device.route', (e) => moves.push(e));
+  bus.on('share.upstream', (e) => forwarded.push(e));
+  bus.on('device.disconnected', (e) => disconnects.push(e));
+  const { device, failures } = proxySessions(t, proxy);
+  const up = (name: string) => upstreams.find((u) => u.target === name)!;
+  /** The target's pool comes up with a job. */
+  const serve = (name: string, job = `${name}-1`) => {
+    up(name).ready();
+    up(name).job(blockNotify(job));
+  };
+  const miner = async (worker: string) => {
+    const d = device();
+    const sub = await d.client.request('mining.subscribe', []);
+    await d.client.request('mining.authorize', [worker, 'x']);
+    return { ...d, worker, extranonce1: (sub.result as unknown[])[1] as string };
+  };
+  /** The device mines a share on the job of its last notify (or `job`) and submits it. */
+  let en2 = 1;
+  const submit = async (m: Awaited<ReturnType<typeof miner>>, job?: NotifyParams) => {
+    const n = job ?? notifyOf(m.client.notifications('mining.notify').at(-1)!);
+    const e2 = (en2++).toString(16).padStart(16, '0');
+    const share = mine(n, m.extranonce1, e2, DEVICE_DIFF);
+    return m.client.request('mining.submit', [m.worker, n.jobId, e2, share.ntime, share.nonce]);
+  };
+  /** Which target a job a device got came from: the pool extranonce1 at the end of its coinb1. */
+  const targetOfJob = (n: NotifyParams) => upstreams.find((u) => n.coinb1.endsWith(u.extranonce.extranonce1))!.target;
+  return { proxy, up, serve, miner, submit, moves, forwarded, disconnects, failures, targetOfJob, upstreams };
+}
+
+t.test('a sliced device: at each switch the new target\'s job (clean), the same extranonce, and a share of the old target\'s job still goes to the old target', async (t) => {
+  const routing: RoutingSpec = { routes: [{ name: 'default', targets: [target('X'), target('Y')], fallback: 'none' }], routeOf: () => 'default' };
+  // One device on a 50/50 route: sliced, 500 ms on each target per 1 s period.
+  const f = setup(t, routing, { slicePeriodMs: 1000, minSliceMs: 100 });
+  f.serve('X');
+  f.serve('Y');
+  await until(() => f.proxy.groups.every((g) => g.available), 'both targets available');
+  const m = await f.miner('rig1');
+  await until(() => m.client.notifications('mining.notify').length > 0, 'a first job');
+  const placed = f.moves[0]!;
+  t.match(placed, { worker: 'rig1', route: 'default', reason: 'placed' });
+  t.equal(f.targetOfJob(notifyOf(m.client.notifications('mining.notify')[0]!)), placed.target, 'its first job is its target\'s');
+
+  await until(() => f.moves.some((e) => e.reason === 'slice'), 'a slice switch', 5000);
+  const at = f.moves.findIndex((e) => e.reason === 'slice');
+  const sw = f.moves[at]!;
+  const from = f.moves[at - 1]!.target;
+  t.not(sw.target, from, 'to the other target');
+  const lines = m.client.notifications('mining.notify');
+  const oldJob = notifyOf(lines.filter((l) => f.targetOfJob(notifyOf(l)) === from).at(-1)!);
+  await until(() => m.client.notifications('mining.notify').slice(lines.length - 1).some((l) => f.targetOfJob(notifyOf(l)) === sw.target), 'the new target\'s job');
+  const newJob = m.client.notifications('mining.notify').filter((l) => f.targetOfJob(notifyOf(l)) === sw.target).at(-1)!;
+  t.equal(newJob.params![8], true, 'sent with clean_jobs on');
+
+  const before = { from: f.up(from).submits.length, to: f.up(sw.target).submits.length };
+  const old = await f.submit(m, oldJob);
+  t.equal(old.result, true, 'a share of the old target\'s job is accepted');
+  t.equal(f.up(from).submits.length, before.from + 1, 'and went to the old target\'s pool');
+  t.equal(f.up(sw.target).submits.length, before.to, 'not to the new one');
+  t.match(f.forwarded.at(-1), { target: from, verdict: { kind: 'accepted' } });
+  const fresh = await f.submit(m, notifyOf(newJob));
+  t.equal(fresh.result, true);
+  t.equal(f.up(sw.target).submits.length, before.to + 1, 'a share of the new target\'s job goes to the new target');
+
+  // More switches: back and forth, never a set_extranonce, never a rejection.
+  await until(() => f.moves.filter((e) => e.reason === 'slice').length >= 3, 'three switches', 5000);
+  t.same(m.client.notifications('mining.set_extranonce'), []);
+  t.same(f.failures, []);
+  t.equal(f.disconnects.length, 0);
+});
+
+t.test('fallback: a route whose targets are all down mines on the default route, and comes back when one recovers', async (t) => {
+  const routing: RoutingSpec = {
+    routes: [
+      { name: 'alice', targets: [target('X')], fallback: 'default' },
+      { name: 'bob', targets: [target('Y')], fallback: 'none' },
+      { name: 'default', targets: [target('D')], fallback: 'none' },
+    ],
+    routeOf: (w) => (w.startsWith('alice.') ? 'alice' : w.startsWith('bob.') ? 'bob' : 'default'),
+  };
+  const f = setup(t, routing);
+  f.serve('D');
+  f.serve('Y');
+  await until(() => f.proxy.groups.find((g) => g.name === 'D')!.available, 'D available');
+  const alice = await f.miner('alice.rig1');
+  const bob = await f.miner('bob.rig1');
+  t.match(f.moves.find((e) => e.worker === 'alice.rig1'), { route: 'default', target: 'D', reason: 'placed' }, 'alice\'s own target is down: placed on the default route\'s');
+  t.match(f.moves.find((e) => e.worker === 'bob.rig1'), { route: 'bob', target: 'Y', reason: 'placed' });
+  t.equal((await f.submit(alice)).result, true);
+  t.equal(f.up('D').submits.length, 1, 'alice mines on D meanwhile');
+
+  f.serve('X');
+  await until(() => f.moves.some((e) => e.worker === 'alice.rig1' && e.target === 'X'), 'alice back on her own target');
+  t.match(f.moves.at(-1), { route: 'alice', target: 'X', reason: 'rebalance' });
+  await until(() => f.targetOfJob(notifyOf(alice.client.notifications('mining.notify').at(-1)!)) === 'X', 'X\'s job');
+  t.equal((await f.submit(alice)).result, true);
+  t.equal(f.up('X').submits.length, 1);
+
+  f.up('X').down('pool gone');
+  await until(() => f.moves.filter((e) => e.worker === 'alice.rig1').length === 3, 'alice falls back');
+  t.match(f.moves.at(-1), { worker: 'alice.rig1', route: 'default', target: 'D', reason: 'fallback' });
+  f.up('Y').down('pool gone');
+  f.serve('X', 'X-2');
+  await until(() => f.moves.filter((e) => e.worker === 'alice.rig1').length === 4, 'alice returns');
+  t.match(f.moves.at(-1), { worker: 'alice.rig1', target: 'X', reason: 'rebalance' });
+  t.equal(f.moves.filter((e) => e.worker === 'bob.rig1').length, 1, 'bob (fallback none) waits on his own target');
+  t.notOk(alice.client.closed || bob.client.closed, 'no device dropped');
+  t.equal(f.disconnects.length, 0);
+  t.same(f.failures, []);
+});
+
+t.test('setRouting (SIGHUP): unchanged targets keep their connections, changed pools are handed over, new targets open, devices move without a disconnect', async (t) => {
+  const before: RoutingSpec = {
+    routes: [
+      { name: 'alice', targets: [target('X')], fallback: 'default' },
+      { name: 'default', targets: [target('D')], fallback: 'none' },
+    ],
+    routeOf: (w) => (w.startsWith('alice.') ? 'alice' : 'default'),
+  };
+  const f = setup(t, before);
+  f.serve('X');
+  f.serve('D');
+  await until(() => f.proxy.groups.every((g) => g.available), 'both available');
+  const alice = await f.miner('alice.rig1');
+  const carol = await f.miner('carol.rig1');
+  await until(() => alice.client.notifications('mining.notify').length > 0 && carol.client.notifications('mining.notify').length > 0, 'jobs');
+  const xJob = notifyOf(alice.client.notifications('mining.notify').at(-1)!);
+  t.equal(f.upstreams.length, 2);
+
+  const bad: RoutingSpec = { ...before, routes: [{ name: 'default', targets: [{ name: 'D', weight: 1, pools: [{ name: 'p', url: 'http://nope', user: 'u', password: 'x' }] }], fallback: 'none' }] };
+  t.throws(() => f.proxy.setRouting(bad), /pools\[0\]\.url/, 'a bad pool list is refused');
+  t.same(f.proxy.groups.map((g) => g.name), ['X', 'D'], 'and nothing changed');
+
+  // alice moves to a new target Z; carol's route changes to alice's; D gets another account.
+  const after: RoutingSpec = {
+    routes: [
+      { name: 'alice', targets: [target('Z')], fallback: 'default' },
+      { name: 'default', targets: [{ name: 'D', weight: 1, pools: pools('D', 'D.other-account') }], fallback: 'none' },
+    ],
+    routeOf: (w) => (w.startsWith('alice.') || w.startsWith('carol.') ? 'alice' : 'default'),
+  };
+  f.proxy.setRouting(after);
+  t.same(f.proxy.groups.map((g) => g.name), ['Z', 'D']);
+  t.equal(f.upstreams.length, 3, 'one new connection: Z\'s');
+  t.same(f.up('D').poolLists, [pools('D', 'D.other-account')], 'D kept its connection and took the new pool list');
+  t.equal(f.up('X').started && f.up('X').isReady, true, 'X stays open while alice is still on it');
+  f.serve('Z');
+  await until(() => f.moves.filter((e) => e.reason === 'reload').length === 2, 'both moved');
+  t.same(f.moves.filter((e) => e.reason === 'reload').map((e) => [e.worker, e.route, e.target]).sort(), [['alice.rig1', 'alice', 'Z'], ['carol.rig1', 'alice', 'Z']]);
+  t.equal((await f.submit(alice, xJob)).result, true, 'a share of X\'s job after the move is accepted');
+  t.equal(f.up('X').submits.length, 1, 'by X, whose job it was');
+  t.equal((await f.submit(carol)).result, true);
+  t.equal(f.up('Z').submits.length, 1);
+  t.notOk(alice.client.closed || carol.client.closed, 'no device dropped');
+  t.equal(f.disconnects.length, 0);
+  t.same(f.failures, []);
+});
