@@ -1,22 +1,29 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { LEDGER_WRITER_DEFAULTS, LedgerWriter } from '../books/ledger-writer.js';
+import { redactLedgerUrl } from '../books/ledger-location.js';
+import { PgLedgerStore } from '../books/ledger-pg.js';
 import { ThreadedSqliteLedgerStore } from '../books/ledger-sqlite-thread.js';
 import type { LedgerRecord, LedgerRun, LedgerStore } from '../books/ledger-store.js';
 import { EventBus } from '../core/events.js';
 import { round, summarize } from './stats.js';
 
 /**
- * The books' own speed and size: a LedgerWriter with the store the app uses (SQLite in a worker thread,
- * WAL, synchronous=FULL) fed synthetic shares on its event bus as fast as it commits them, with the app's
- * defaults (a group commit at most every 100 ms, at most 20,000 records each). Reports records committed per
- * second, each commit's latency (the store's write, on disk when it returns), and the file's bytes per
- * share row, per worker-minute row and per million shares (SQLite's dbstat: pages of each table and index).
+ * The books' own speed and size: a LedgerWriter with a store the app uses (SQLite in a worker thread, WAL,
+ * synchronous=FULL; or PostgreSQL through `pg`, on a server with fsync and synchronous_commit on) fed
+ * synthetic shares on its event bus as fast as it commits them, with the app's defaults (a group commit at
+ * most every 100 ms, at most 20,000 records each). Reports records committed per second, each commit's
+ * latency (the store's write, on disk when it returns), and the database's bytes per share row, per
+ * worker-minute row and per million shares (SQLite: the file, and dbstat's pages of each table and index;
+ * PostgreSQL: pg_total_relation_size of each of the ledger's tables, indexes and TOAST included).
  */
 
+/** Where the commit measurement writes: a new SQLite file, or an empty PostgreSQL database. */
+export type LedgerCommitTarget = { store: 'sqlite'; path: string } | { store: 'postgres'; url: string };
+
 export interface LedgerCommitOptions {
-  /** The SQLite file (must not exist yet). */
-  path: string;
+  target: LedgerCommitTarget;
   /** Shares to write. */
   shares: number;
   /** Distinct workers (devices) the shares come from. */
@@ -28,8 +35,9 @@ export interface LedgerCommitOptions {
 }
 
 export interface LedgerCommitResult {
-  store: 'sqlite';
-  path: string;
+  store: LedgerCommitTarget['store'];
+  /** The file, or the URL without its password. */
+  location: string;
   shares: number;
   workers: number;
   sharesPerWorkerMinute: number;
@@ -43,10 +51,10 @@ export interface LedgerCommitResult {
   /** Each group commit's write (ms), on disk when it returns. */
   commitMs: { p50: number | null; p99: number | null; max: number | null; count: number };
   dropped: number;
-  /** The file after the writer closed (WAL checkpointed into it). */
-  fileBytes: number;
+  /** The database after the writer closed: SQLite's file (WAL checkpointed into it); PostgreSQL's tables of the ledger (pg_total_relation_size, summed). */
+  databaseBytes: number;
   bytesPerMillionShares: number;
-  /** Bytes of each table with its indexes (dbstat), and per row. */
+  /** Bytes of each table with its indexes, and per row. */
   tables: { shares: TableSize; workerMinutes: TableSize };
 }
 
@@ -85,9 +93,10 @@ const CREDITED_DIFFICULTY = 65_536;
 const NETWORK_DIFFICULTY = 150_000_000;
 
 export async function runLedgerCommit(o: LedgerCommitOptions): Promise<LedgerCommitResult> {
-  if (existsSync(o.path)) throw new Error(`ledger bench: ${o.path} exists; it needs a new file`);
+  const target = o.target;
+  if (target.store === 'sqlite' && existsSync(target.path)) throw new Error(`ledger bench: ${target.path} exists; it needs a new file`);
   const bus = new EventBus();
-  const store = new TimedStore(new ThreadedSqliteLedgerStore({ path: o.path }));
+  const store = new TimedStore(target.store === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: target.path }) : new PgLedgerStore({ url: target.url }));
   let commitWaiter: (() => void) | null = null;
   const writer = new LedgerWriter({
     store,
@@ -108,7 +117,7 @@ export async function runLedgerCommit(o: LedgerCommitOptions): Promise<LedgerCom
       };
     });
   await writer.start();
-  await nextCommit(); // the run's row: the file exists and its schema is in place
+  await nextCommit(); // the run's row: the database exists and its schema is in place
 
   const workers = Array.from({ length: o.workers }, (_, i) => `owner${i % 10}.rig${String(i).padStart(5, '0')}`);
   const t0 = Date.UTC(2026, 0, 1);
@@ -148,26 +157,26 @@ export async function runLedgerCommit(o: LedgerCommitOptions): Promise<LedgerCom
   const records = writer.committed - committedBefore;
   await writer.stop('bench done');
 
-  const fileBytes = statSync(o.path).size + (existsSync(`${o.path}-wal`) ? statSync(`${o.path}-wal`).size : 0);
-  const tables = tableSizes(o.path);
+  const size = target.store === 'sqlite' ? sqliteSizes(target.path) : await pgSizes(target.url);
   const writes = store.writeMs.slice(1); // the first write is the run's row, before the feed
+  const shareRows = size.tables.shares.rows;
   return {
-    store: 'sqlite',
-    path: o.path,
-    shares: tables.shares.rows,
+    store: target.store,
+    location: target.store === 'sqlite' ? target.path : redactLedgerUrl(target.url),
+    shares: shareRows,
     workers: o.workers,
     sharesPerWorkerMinute: o.sharesPerWorkerMinute,
     records,
     seconds: round(seconds, 2)!,
     recordsPerSecond: Math.round(records / seconds),
-    sharesPerSecond: Math.round(tables.shares.rows / seconds),
+    sharesPerSecond: Math.round(shareRows / seconds),
     commits: writes.length,
     recordsPerCommit: writes.length ? Math.round(records / writes.length) : 0,
     commitMs: roundSummary(summarize(writes)),
     dropped: writer.dropped,
-    fileBytes,
-    bytesPerMillionShares: tables.shares.rows ? Math.round((fileBytes / tables.shares.rows) * 1e6) : 0,
-    tables,
+    databaseBytes: size.bytes,
+    bytesPerMillionShares: shareRows ? Math.round((size.bytes / shareRows) * 1e6) : 0,
+    tables: size.tables,
   };
 }
 
@@ -175,20 +184,49 @@ function roundSummary(s: ReturnType<typeof summarize>): LedgerCommitResult['comm
   return { p50: round(s.p50, 2), p99: round(s.p99, 2), max: round(s.max, 2), count: s.count };
 }
 
-/** Pages of each table and its indexes (SQLite's dbstat), with the table's rows. */
-function tableSizes(path: string): LedgerCommitResult['tables'] {
+function tableSize(rows: number, bytes: number): TableSize {
+  return { rows, bytes, bytesPerRow: rows ? round(bytes / rows, 1) : null };
+}
+
+interface DatabaseSize {
+  bytes: number;
+  tables: LedgerCommitResult['tables'];
+}
+
+/** The file (and its WAL, if any is left), and the pages of each table with its indexes (SQLite's dbstat). */
+function sqliteSizes(path: string): DatabaseSize {
+  const bytes = statSync(path).size + (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
   const db = new Database(path, { readonly: true });
   try {
-    const bytesOf = (table: string): number =>
-      (db.prepare('SELECT COALESCE(SUM(d.pgsize), 0) AS bytes FROM dbstat d JOIN sqlite_schema s ON s.name = d.name WHERE s.tbl_name = ?').get(table) as { bytes: number }).bytes;
-    const rowsOf = (table: string): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     const size = (table: string): TableSize => {
-      const rows = rowsOf(table);
-      const bytes = bytesOf(table);
-      return { rows, bytes, bytesPerRow: rows ? round(bytes / rows, 1) : null };
+      const rows = (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+      const pages = (db.prepare('SELECT COALESCE(SUM(d.pgsize), 0) AS bytes FROM dbstat d JOIN sqlite_schema s ON s.name = d.name WHERE s.tbl_name = ?').get(table) as { bytes: number }).bytes;
+      return tableSize(rows, pages);
     };
-    return { shares: size('shares'), workerMinutes: size('worker_minutes') };
+    return { bytes, tables: { shares: size('shares'), workerMinutes: size('worker_minutes') } };
   } finally {
     db.close();
+  }
+}
+
+/** Every table of the ledger's schema with its indexes and TOAST (pg_total_relation_size), summed, and each of the two big ones. */
+async function pgSizes(url: string): Promise<DatabaseSize> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    const relations = (
+      await client.query<{ name: string; bytes: string }>(
+        `SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')`,
+      )
+    ).rows;
+    const bytesOf = (table: string) => Number(relations.find((r) => r.name === table)?.bytes ?? 0);
+    const rowsOf = async (table: string) => Number((await client.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${table}`)).rows[0]!.n);
+    return {
+      bytes: relations.reduce((a, r) => a + Number(r.bytes), 0),
+      tables: { shares: tableSize(await rowsOf('shares'), bytesOf('shares')), workerMinutes: tableSize(await rowsOf('worker_minutes'), bytesOf('worker_minutes')) },
+    };
+  } finally {
+    await client.end();
   }
 }

@@ -185,22 +185,36 @@ export function summarizeShares(phases: SharePhaseResult[]): SharesSummary | nul
   };
 }
 
-/** One offered rate of the books' off/on pairs: forwarding latency without and with the ledger. */
+/** One offered rate of the books' on/off pairs: forwarding latency with and without the ledger. */
 export interface BooksRateSummary {
   offeredPerSecond: number;
+  /** Pairs with both runs at this rate (the figures are of those alone). */
   pairs: number;
   validatedOff: Figure;
   validatedOn: Figure;
+  /** The lower of the two validated medians: what the proxy took of the offered rate here. */
+  reachedPerSecond: number | null;
+  /** reachedPerSecond is at least BOOKS_RATE_REACHED of the offered rate (false: the figures are at the proxy's limit, not at this rate). */
+  reached: boolean | null;
   forwardP50Off: Figure;
   forwardP50On: Figure;
   forwardP99Off: Figure;
   forwardP99On: Figure;
-  /** Median over repeats of (p99 with the ledger / p99 without it, same repeat). */
+  /** Median over pairs of (p99 with the ledger / p99 without it, same pair). */
   p99OnToOff: Figure;
+  /** The median on p99 over the median off p99 (a second reading of the same runs). */
+  p99MediansOnToOff: number | null;
+  /**
+   * Both readings at most BOOKS_P99_GOAL. On a noisy machine the two disagree (one pair's stall moves a p99
+   * tenfold); a goal that one reading meets and the other misses is not met. Null (not judged) when the
+   * offered rate was not reached: the runs then compare the proxy at its limit, not at the rate.
+   */
+  goalMet: boolean | null;
 }
 
-/** The books' size per day for a fleet, from the measured bytes per row. */
+/** The books' size per day for a fleet, from the measured bytes per row of one store. */
 export interface BooksSizePerDay {
+  store: LedgerCommitResult['store'];
   devices: number;
   /** Shares sent to the pool per device per minute (the rows of `shares`). */
   poolSharesPerDeviceMinute: number;
@@ -209,18 +223,27 @@ export interface BooksSizePerDay {
 }
 
 export interface BooksSummary {
-  /** The stores measured; PostgreSQL only once `ledger.url` exists. */
-  stores: string[];
-  commit: LedgerCommitResult | null;
+  /** The commit measurements: SQLite, then PostgreSQL when it was measured. */
+  commits: LedgerCommitResult[];
+  /** PostgreSQL's server settings, or why it was not measured. */
+  postgres: BooksPhaseResult['postgres'];
+  pairs: number;
   rates: BooksRateSummary[];
   /** Share rows in each ledger-on run's file (proof the books were written). */
   ledgerShareRows: (number | null)[];
   sizePerDay: BooksSizePerDay[];
+  loadavg: BooksPhaseResult['loadavg'];
 }
 
 /** Device counts and pool shares per device-minute of the size-per-day figures (12: the vardiff target rate, every device share forwarded). */
 export const BOOKS_SIZE_FLEETS = [1_000, 10_000] as const;
 export const BOOKS_POOL_SHARES_PER_DEVICE_MINUTE = [12, 1] as const;
+
+/** The issue's goal for the books: they must not move the share path's forwarding p99 by more than 10%. */
+export const BOOKS_P99_GOAL = 1.1;
+
+/** An offered rate counts as reached when the proxy validated at least this share of it (with the ledger on and off). */
+export const BOOKS_RATE_REACHED = 0.98;
 
 /** Bytes per day: each device's pool shares as rows of `shares`, and one `worker_minutes` row a minute. */
 export function booksBytesPerDay(devices: number, poolSharesPerDeviceMinute: number, bytesPerShareRow: number, bytesPerMinuteRow: number): number {
@@ -229,44 +252,57 @@ export function booksBytesPerDay(devices: number, poolSharesPerDeviceMinute: num
 
 export function summarizeBooks(r: BooksPhaseResult): BooksSummary {
   const rates = [...new Set(r.shareRuns.flatMap((x) => x.phase.steps.map((s) => s.offeredPerSecond)))].filter((x): x is number => x !== null);
-  const stepOf = (ledger: 'off' | 'on', repeat: number, rate: number) =>
-    r.shareRuns.find((x) => x.ledger === ledger && x.repeat === repeat)?.phase.steps.find((s) => s.offeredPerSecond === rate) ?? null;
-  const repeats = [...new Set(r.shareRuns.map((x) => x.repeat))];
+  const stepOf = (ledger: 'off' | 'on', pair: number, rate: number) =>
+    r.shareRuns.find((x) => x.ledger === ledger && x.pair === pair)?.phase.steps.find((s) => s.offeredPerSecond === rate) ?? null;
+  const pairNumbers = [...new Set(r.shareRuns.map((x) => x.pair))];
+  const within = (x: number | null) => (x === null ? null : x <= BOOKS_P99_GOAL);
   const summaries = rates.map((rate): BooksRateSummary => {
-    const pairs = repeats.map((rep) => ({ off: stepOf('off', rep, rate), on: stepOf('on', rep, rate) }));
-    const pick = (side: 'off' | 'on', f: (s: ShareStep) => number | null, digits = 3) => figure(pairs.map((p) => (p[side] ? f(p[side]) : null)), digits);
+    // Complete pairs only: a run whose partner failed is left out of both sides.
+    const pairs = pairNumbers.map((pair) => ({ off: stepOf('off', pair, rate), on: stepOf('on', pair, rate) })).filter((p): p is { off: ShareStep; on: ShareStep } => p.off !== null && p.on !== null);
+    const pick = (side: 'off' | 'on', f: (s: ShareStep) => number | null, digits = 3) => figure(pairs.map((p) => f(p[side])), digits);
+    const validatedOff = pick('off', (s) => s.validatedPerSecond, 0);
+    const validatedOn = pick('on', (s) => s.validatedPerSecond, 0);
+    const reachedPerSecond = validatedOff.median === null || validatedOn.median === null ? null : Math.min(validatedOff.median, validatedOn.median);
+    const forwardP99Off = pick('off', (s) => s.forwardMs.p99);
+    const forwardP99On = pick('on', (s) => s.forwardMs.p99);
+    const p99OnToOff = figure(pairs.map((p) => ratio(p.on.forwardMs.p99, p.off.forwardMs.p99)));
+    const p99MediansOnToOff = round(ratio(forwardP99On.median, forwardP99Off.median), 2);
+    const readings = [within(p99OnToOff.median), within(p99MediansOnToOff)];
+    const reached = reachedPerSecond === null ? null : reachedPerSecond >= BOOKS_RATE_REACHED * rate;
     return {
       offeredPerSecond: rate,
-      pairs: pairs.filter((p) => p.off && p.on).length,
-      validatedOff: pick('off', (s) => s.validatedPerSecond, 0),
-      validatedOn: pick('on', (s) => s.validatedPerSecond, 0),
+      pairs: pairs.length,
+      validatedOff,
+      validatedOn,
+      reachedPerSecond,
+      reached,
       forwardP50Off: pick('off', (s) => s.forwardMs.p50),
       forwardP50On: pick('on', (s) => s.forwardMs.p50),
-      forwardP99Off: pick('off', (s) => s.forwardMs.p99),
-      forwardP99On: pick('on', (s) => s.forwardMs.p99),
-      p99OnToOff: figure(pairs.map((p) => ratio(p.on?.forwardMs.p99, p.off?.forwardMs.p99))),
+      forwardP99Off,
+      forwardP99On,
+      p99OnToOff,
+      p99MediansOnToOff,
+      goalMet: reached !== true || readings.includes(null) ? null : readings.every(Boolean),
     };
   });
-  const c = r.commit;
-  const shareRow = c?.tables.shares.bytesPerRow ?? null;
-  const minuteRow = c?.tables.workerMinutes.bytesPerRow ?? null;
-  const sizePerDay =
-    shareRow === null || minuteRow === null
-      ? []
-      : BOOKS_POOL_SHARES_PER_DEVICE_MINUTE.flatMap((perMinute) =>
-          BOOKS_SIZE_FLEETS.map((devices) => ({ devices, poolSharesPerDeviceMinute: perMinute, bytesPerDay: booksBytesPerDay(devices, perMinute, shareRow, minuteRow) })),
-        );
+  const sizePerDay = r.commits.flatMap((c) => {
+    const shareRow = c.tables.shares.bytesPerRow;
+    const minuteRow = c.tables.workerMinutes.bytesPerRow;
+    if (shareRow === null || minuteRow === null) return [];
+    return BOOKS_POOL_SHARES_PER_DEVICE_MINUTE.flatMap((perMinute) =>
+      BOOKS_SIZE_FLEETS.map((devices) => ({ store: c.store, devices, poolSharesPerDeviceMinute: perMinute, bytesPerDay: booksBytesPerDay(devices, perMinute, shareRow, minuteRow) })),
+    );
+  });
   return {
-    stores: c ? [c.store] : [],
-    commit: c,
+    commits: r.commits,
+    postgres: r.postgres,
+    pairs: pairNumbers.length,
     rates: summaries,
     ledgerShareRows: r.shareRuns.filter((x) => x.ledger === 'on').map((x) => x.ledgerShareRows),
     sizePerDay,
+    loadavg: r.loadavg,
   };
 }
-
-/** The issue's goal for the books: they must not move the share path's forwarding p99 by more than 10%. */
-export const BOOKS_P99_GOAL = 1.1;
 
 export interface Goal {
   goal: string;
@@ -318,12 +354,12 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, bo
     }
   }
   for (const r of books?.rates ?? []) {
-    const x = r.p99OnToOff.median;
+    const at = r.reached === false ? ` (offered ${r.offeredPerSecond.toLocaleString('en-US')}/s, reached ${r.reachedPerSecond?.toLocaleString('en-US') ?? 'n/a'}/s)` : '';
     goals.push({
-      goal: `forwarding p99 with the ledger on / off at ${r.offeredPerSecond.toLocaleString('en-US')} shares/s (same repeat)`,
+      goal: `forwarding p99 with the ledger on / off at ${r.offeredPerSecond.toLocaleString('en-US')} shares/s${at}, median of ${r.pairs} pair(s)`,
       target: `<= ${BOOKS_P99_GOAL}x`,
-      measured: `${fmt(x, 2, 'x')} (${fmt(r.forwardP99On.median, 2, ' ms')} / ${fmt(r.forwardP99Off.median, 2, ' ms')})`,
-      met: x === null ? null : x <= BOOKS_P99_GOAL,
+      measured: `pair ratios ${fmt(r.p99OnToOff.median, 2, 'x')} at the median; medians ${fmt(r.forwardP99On.median, 2, ' ms')} / ${fmt(r.forwardP99Off.median, 2, ' ms')} = ${fmt(r.p99MediansOnToOff, 2, 'x')}`,
+      met: r.goalMet,
     });
   }
   return goals;

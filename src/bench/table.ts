@@ -1,5 +1,6 @@
 import type { FanoutResult } from './fanout.js';
-import type { BooksSummary, Extrapolation, Figure, Goal, SharesSummary, SizeSummary } from './summary.js';
+import type { LedgerCommitResult } from './ledger-commit.js';
+import { BOOKS_P99_GOAL, type BooksSummary, type Extrapolation, type Figure, type Goal, type SharesSummary, type SizeSummary } from './summary.js';
 
 /** The benchmark's figures as plain-text tables (Markdown pipes, so they paste into a README as they are). */
 
@@ -95,62 +96,65 @@ export function sharesTable(shares: SharesSummary): string {
   ]);
 }
 
-/** The books off and on, side by side per offered rate, and the ratio of their p99s. */
+const yesNo = (x: boolean | null) => (x === null ? '-' : x ? 'yes' : 'no');
+
+/** The books on and off, side by side per offered rate, the ratio of their p99s and the goal. */
 export function booksLatencyTable(books: BooksSummary): string {
   return columnsTable(books.rates, [
     ['offered/s', (r) => offered(r.offeredPerSecond)],
-    ['validated/s off', (r) => fig(r.validatedOff, 0)],
-    ['on', (r) => fig(r.validatedOn, 0)],
-    ['forward p50 ms off', (r) => fig(r.forwardP50Off, 2)],
-    ['on', (r) => fig(r.forwardP50On, 2)],
-    ['forward p99 ms off', (r) => fig(r.forwardP99Off, 2)],
-    ['on', (r) => fig(r.forwardP99On, 2)],
-    ['p99 on / off', (r) => fig(r.p99OnToOff, 2)],
+    ['reached', (r) => (r.reached === false ? `no: ${cell(r.reachedPerSecond, 0)}/s` : yesNo(r.reached))],
+    ['validated/s on', (r) => fig(r.validatedOn, 0)],
+    ['off', (r) => fig(r.validatedOff, 0)],
+    ['forward p50 ms on', (r) => fig(r.forwardP50On, 2)],
+    ['off', (r) => fig(r.forwardP50Off, 2)],
+    ['forward p99 ms on', (r) => fig(r.forwardP99On, 2)],
+    ['off', (r) => fig(r.forwardP99Off, 2)],
+    ['p99 on / off, median of pairs', (r) => fig(r.p99OnToOff, 2)],
+    ['of the medians', (r) => cell(r.p99MediansOnToOff, 2)],
+    [`<= ${BOOKS_P99_GOAL}x`, (r) => (r.reached === false ? 'not judged' : yesNo(r.goalMet))],
   ]);
 }
 
-/** The ledger's commit rate, commit latency and size (one row per store measured). */
+const STORE_NAMES: Record<LedgerCommitResult['store'], string> = {
+  sqlite: 'SQLite (WAL, synchronous=FULL, worker thread)',
+  postgres: 'PostgreSQL (fsync, synchronous_commit on)',
+};
+
+/** The ledger's commit rate, commit latency and size, one row per store measured. */
 export function booksCommitTable(books: BooksSummary): string {
-  const c = books.commit;
-  if (!c) return '';
   const mb = (bytes: number) => cell(bytes / 1e6, 1);
-  return table(
-    ['store', 'shares written', 'records/s committed', 'shares/s', 'commits', 'records / commit', 'commit p50 ms', 'commit p99 ms', 'MB per million shares', 'B / share row', 'B / worker-minute row', 'dropped'],
-    [[
-      c.store === 'sqlite' ? 'SQLite (WAL, synchronous=FULL, worker thread)' : c.store,
-      c.shares.toLocaleString('en-US'),
-      cell(c.recordsPerSecond, 0),
-      cell(c.sharesPerSecond, 0),
-      cell(c.commits, 0),
-      cell(c.recordsPerCommit, 0),
-      cell(c.commitMs.p50, 1),
-      cell(c.commitMs.p99, 1),
-      mb(c.bytesPerMillionShares),
-      cell(c.tables.shares.bytesPerRow, 0),
-      cell(c.tables.workerMinutes.bytesPerRow, 0),
-      cell(c.dropped, 0),
-    ]],
-  );
+  return columnsTable(books.commits, [
+    ['store', (c) => STORE_NAMES[c.store]],
+    ['shares written', (c) => c.shares.toLocaleString('en-US')],
+    ['records/s committed', (c) => cell(c.recordsPerSecond, 0)],
+    ['shares/s', (c) => cell(c.sharesPerSecond, 0)],
+    ['commits', (c) => cell(c.commits, 0)],
+    ['records / commit', (c) => cell(c.recordsPerCommit, 0)],
+    ['commit p50 ms', (c) => cell(c.commitMs.p50, 1)],
+    ['commit p99 ms', (c) => cell(c.commitMs.p99, 1)],
+    ['MB per million shares', (c) => mb(c.bytesPerMillionShares)],
+    ['B / share row', (c) => cell(c.tables.shares.bytesPerRow, 0)],
+    ['B / worker-minute row', (c) => cell(c.tables.workerMinutes.bytesPerRow, 0)],
+    ['dropped', (c) => cell(c.dropped, 0)],
+  ]);
 }
 
-/** Size per day for the fleets, from the measured bytes per row. */
+/** Size per day for the fleets, from each store's measured bytes per row. */
 export function booksSizeTable(books: BooksSummary): string {
-  return table(
-    ['devices', 'pool shares / device / minute', 'share rows / day', 'worker-minute rows / day', 'GB / day'],
-    books.sizePerDay.map((d) => [
-      d.devices.toLocaleString('en-US'),
-      String(d.poolSharesPerDeviceMinute),
-      (d.devices * d.poolSharesPerDeviceMinute * 1440).toLocaleString('en-US'),
-      (d.devices * 1440).toLocaleString('en-US'),
-      cell(d.bytesPerDay / 1e9, 2),
-    ]),
-  );
+  return columnsTable(books.sizePerDay, [
+    ['store', (d) => (d.store === 'sqlite' ? 'SQLite' : 'PostgreSQL')],
+    ['devices', (d) => d.devices.toLocaleString('en-US')],
+    ['pool shares / device / minute', (d) => String(d.poolSharesPerDeviceMinute)],
+    ['share rows / day', (d) => (d.devices * d.poolSharesPerDeviceMinute * 1440).toLocaleString('en-US')],
+    ['worker-minute rows / day', (d) => (d.devices * 1440).toLocaleString('en-US')],
+    ['GB / day', (d) => cell(d.bytesPerDay / 1e9, 2)],
+  ]);
 }
 
 export function goalsTable(goals: Goal[]): string {
   return table(
     ['goal', 'target', 'measured', 'met'],
-    goals.map((g) => [g.goal, g.target, g.measured, g.met === null ? '-' : g.met ? 'yes' : 'no']),
+    goals.map((g) => [g.goal, g.target, g.measured, yesNo(g.met)]),
     3,
   );
 }
