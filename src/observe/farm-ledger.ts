@@ -582,14 +582,10 @@ export class FarmLedger {
       const r = this.store.get(s, Col.route);
       const t = this.store.get(s, Col.target);
       if (r < 0 && t < 0) return;
-      const online = this.isOnline(s);
+      const online = this.isOnline(s) ? 1 : 0;
       const hashrate = this.hashrate(s, at);
-      for (const x of [r < 0 ? undefined : byRoute[r], t < 0 ? undefined : byTarget[t]]) {
-        if (!x) continue;
-        x.devices++;
-        if (online) x.devicesOnline++;
-        x.hashrate += hashrate;
-      }
+      if (r >= 0) countLive(byRoute[r]!, online, hashrate);
+      if (t >= 0) countLive(byTarget[t]!, online, hashrate);
     });
     const routeOfTarget = new Map<string, string>();
     for (const r of specs) for (const t of r.targets) routeOfTarget.set(t.name, r.name);
@@ -926,6 +922,13 @@ export class FarmLedger {
     if (this.events.length > this.eventLog) this.events.splice(0, this.events.length - this.eventLog);
     for (const l of this.listeners) l(e);
   }
+}
+
+/** One device in a route's or target's live part. */
+function countLive(x: { devices: number; devicesOnline: number; hashrate: number }, online: number, hashrate: number): void {
+  x.devices++;
+  x.devicesOnline += online;
+  x.hashrate += hashrate;
 }
 
 /** Pools are kept by target and name: two targets may each have a pool of the same name. */

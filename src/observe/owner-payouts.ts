@@ -71,6 +71,7 @@ export class OwnerPayouts {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  private stopped = false;
 
   constructor(opts: OwnerPayoutsOptions) {
     this.read = opts.read;
@@ -82,13 +83,15 @@ export class OwnerPayouts {
 
   /** Read now, then every refreshMs. */
   start(): void {
-    if (this.timer) return;
+    if (this.timer || this.stopped) return;
     void this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.refreshMs);
     this.timer.unref();
   }
 
+  /** No more reads (the books' reader may be closed after this resolves): waits for a read in progress. */
   stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     return this.running ?? Promise.resolve();
@@ -100,6 +103,7 @@ export class OwnerPayouts {
 
   /** Read the payouts recorded since the last read; one read at a time (a call during a read reads once more after it). */
   refresh(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;

@@ -240,7 +240,16 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
     'devices per owner by the patterns',
   );
   t.ok(await page.isVisible('#owner-list li[data-owner="alice"]'), 'the owners panel is shown');
-  // What the pool made of each owner's forwarded shares, as the farm counts it (the page may trail it by a tick).
+  // What the pool made of each owner's forwarded shares, as the farm counts it (the page may trail it by a
+  // tick): first wait (bounded) until the pool has accepted a share of each owner and the page shows it.
+  await page.waitForFunction(
+    () => {
+      const items = [...document.querySelectorAll('#owner-list li[data-owner] .owner-pool')];
+      return items.length === 3 && items.every((el) => Number(/^pool (\S+) /.exec(el.textContent ?? '')?.[1]?.replace(/\D/g, '') ?? 0) > 0);
+    },
+    undefined,
+    { timeout: 60_000, polling: 100 },
+  );
   for (const o of sut.stats.ownerList()) {
     const text = await page.textContent(`#owner-list li[data-owner="${o.owner}"] .owner-pool`);
     const [accepted, rejected, unanswered] = (/^pool (\S+) \/ (\S+) \/ (\S+)$/.exec(text ?? '') ?? []).slice(1).map(number);
@@ -251,6 +260,14 @@ t.test('dashboard in headless Chromium against the running farm', { skip, timeou
   // operator would) then shows as each owner's last payout: its split's total, from the books.
   await page.waitForFunction(() => document.querySelectorAll('#owner-list li[data-owner] .owner-payout.none').length === 3, undefined, WAIT);
   t.ok(await page.isHidden('#owner-books'), 'books on: no "books off" note');
+  // The books have each owner's pool-accepted work (committed behind the share path within 100 ms), so the
+  // payout is split among all three.
+  const range = () => `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 1000).toISOString()}`;
+  for (let i = 0; i < 100; i++) {
+    const report = (await (await fetch(`${sut.baseUrl}/api/ledger/report?${range()}&by=owner`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { rows: { owner: string; acceptedWork: number }[] };
+    if (report.rows.filter((r) => r.acceptedWork > 0).length === 3) break;
+    await sleep(100);
+  }
   const paid = await fetch(`${sut.baseUrl}/api/ledger/payouts`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -490,6 +507,14 @@ t.test('routes: which device mines where, and the split achieved against the wei
     t.ok(Math.abs(x.fill - x.achieved * 100) < 0.01, `${x.target}: the bar is the split achieved (${x.fill}%)`);
   }
   t.ok(Math.abs(shown[0]!.achieved - 0.7) < 0.1 && Math.abs(shown[1]!.achieved - 0.3) < 0.1, "alice's split: 14 and 6 devices of about the same speed, about 70/30");
+  // Each target mines on its own pool: the pool card counts them, the pools and connections name their target.
+  t.equal(await page.textContent('#t-pool'), '3 pools', 'one active pool per target');
+  t.same(await page.$$eval('#pool-list li .pool-url', (els) => els.map((e) => e.textContent)), [
+    'target alice-own · stratum+tcp://alice-pool.pool.example:3333',
+    'target fee · stratum+tcp://fee-pool.pool.example:3333',
+    'target default · stratum+tcp://main.pool.example:3333',
+  ]);
+  t.same(await page.$$eval('#connection-list li', (els) => els.map((e) => (e as HTMLElement).dataset.target)), ['alice-own', 'fee', 'default']);
   await mkdir(OUT_DIR, { recursive: true });
   await page.screenshot({ path: join(OUT_DIR, 'dashboard-routes.png') });
   t.same(pageErrors, [], 'no script error');

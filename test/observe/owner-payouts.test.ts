@@ -91,8 +91,14 @@ t.test('one read at a time: a refresh during a read reads once more after it', a
   await first;
   await new Promise((r) => setImmediate(r));
   t.equal(calls, 2, 'one more read after it, for the refreshes asked meanwhile');
+  void p.refresh();
+  const stopped = p.stop();
   release();
-  await p.stop();
+  await stopped;
+  await new Promise((r) => setImmediate(r));
+  t.equal(calls, 2, 'a refresh asked during the read that stop waits for is not run: the reader may be closed next');
+  await p.refresh();
+  t.equal(calls, 2, 'no read after stop');
 });
 
 t.test('start reads at once and on a timer; stop ends it; bad options are refused', async (t) => {

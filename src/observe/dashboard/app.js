@@ -428,33 +428,46 @@
     $('t-reject-rate').classList.toggle('warn', rate > HIGH_REJECT);
     setText('t-blocks', integer.format(s.blockCandidates));
     setText('t-pools-up', `${s.poolsUp} of ${pools.length} pool${pools.length === 1 ? '' : 's'} up`);
-    const active = activePool();
-    setText('t-pool', active ? active.name : pools.length === 0 ? 'no pool' : s.poolsUp > 0 ? 'standby' : 'all down');
-    $('t-pool-dot').className = `pool-dot ${active ? 'up' : s.poolsUp > 0 ? 'standby' : 'down'}`;
+    const active = activePools();
+    setText('t-pool', active.length === 1 ? active[0].name : active.length > 1 ? `${active.length} pools` : pools.length === 0 ? 'no pool' : s.poolsUp > 0 ? 'standby' : 'all down');
+    $('t-pool').title = active.map((p) => `${p.name} (target ${p.target})`).join(', ');
+    $('t-pool-dot').className = `pool-dot ${active.length > 0 ? 'up' : s.poolsUp > 0 ? 'standby' : 'down'}`;
     setText('t-pool-accepted', integer.format(s.poolAccepted));
     setText('t-pool-rejected', integer.format(s.poolRejected));
     setText('t-pool-unanswered', integer.format(s.poolUnanswered));
   }
 
-  /** The pool being mined: the one marked active, or the only pool that is up (no switch has happened yet). */
-  function activePool() {
-    const marked = pools.find((p) => p.active && p.up);
-    if (marked) return marked;
-    const up = pools.filter((p) => p.up);
-    return up.length === 1 && !pools.some((p) => p.active) ? up[0] : null;
+  /**
+   * The pools being mined, one or more per target (each target has its own pool list): those marked
+   * active, or a target's only pool that is up (no switch has happened yet on it).
+   */
+  function activePools() {
+    const out = [];
+    for (const target of new Set(pools.map((p) => p.target))) {
+      const own = pools.filter((p) => p.target === target);
+      const marked = own.filter((p) => p.active && p.up);
+      const up = own.filter((p) => p.up);
+      if (marked.length > 0) out.push(...marked);
+      else if (up.length === 1 && !own.some((p) => p.active)) out.push(up[0]);
+    }
+    return out;
   }
 
+  /** More than one target: pools and connections name theirs. */
+  const manyTargets = () => new Set(pools.map((p) => p.target)).size > 1;
+
   function renderPools() {
-    const active = activePool();
+    const active = new Set(activePools());
+    const named = manyTargets();
     const items = pools.map((p) => {
-      const isActive = p === active;
+      const isActive = active.has(p);
       return statusItem({
         state: isActive ? 'active' : p.up ? 'up' : 'down',
         dot: isActive ? 'up' : p.up ? 'standby' : 'down',
         name: p.name,
         stateText: isActive ? 'active' : p.up ? 'standby' : 'down',
         error: p.up ? null : p.lastError,
-        detail: p.url,
+        detail: named ? `target ${p.target} · ${p.url}` : p.url,
         counts: `${integer.format(p.poolAccepted)} / ${integer.format(p.poolRejected)} / ${integer.format(p.poolUnanswered)}`,
         countsTitle: 'forwarded shares: accepted / rejected by the pool / unanswered (timeout, connection lost, no pool)',
       });
@@ -465,19 +478,22 @@
   /** Each upstream connection: the pool it mines on, its state, version mask and the shares forwarded on it. */
   function renderConnections() {
     setText('connection-count', connections.length > 1 ? String(connections.length) : '');
+    const named = manyTargets();
     const items = connections.map((c) => {
       const state = c.up && c.active ? 'active' : c.up ? 'up' : 'down';
+      const mask = c.versionMask === null ? 'no version rolling' : `version mask 0x${(c.versionMask >>> 0).toString(16).padStart(8, '0')}`;
       const li = statusItem({
         state,
         dot: state === 'active' ? 'up' : state === 'up' ? 'standby' : 'down',
         name: `#${c.index} ${c.pool ?? '(connecting)'}`,
         stateText: state,
         error: c.up ? null : c.lastError,
-        detail: c.versionMask === null ? 'no version rolling' : `version mask 0x${(c.versionMask >>> 0).toString(16).padStart(8, '0')}`,
+        detail: named && c.target !== null ? `target ${c.target} · ${mask}` : mask,
         counts: `${integer.format(c.forwarded)} → ${integer.format(c.poolAccepted)} / ${integer.format(c.poolRejected)} / ${integer.format(c.poolUnanswered)}`,
         countsTitle: 'forwarded → accepted / rejected by the pool / unanswered',
       });
       li.dataset.connection = String(c.index);
+      if (c.target !== null) li.dataset.target = c.target;
       return li;
     });
     fillList($('connection-list'), items, 'No connection yet.');
