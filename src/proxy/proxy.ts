@@ -6,12 +6,11 @@ import { StratumError, StratumErrorCode } from '../stratum/errors.js';
 import { notificationLine } from '../stratum/jsonrpc.js';
 import { Method, type SubmitParams } from '../stratum/messages.js';
 import type { ExtranonceInfo, PoolConfig, PoolVerdict, Upstream, UpstreamJob } from '../upstream/types.js';
-import { checkPools } from '../upstream/upstream-slot.js';
 import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
-import { mostUnderweight, type PlanTarget } from '../routing/split-planner.js';
+import { mostUnderweight } from '../routing/split-planner.js';
 import { sliceAt } from '../routing/slice-schedule.js';
 import { ROUTING_TIMING_DEFAULTS } from '../routing/timing.js';
-import type { RouteSpec, RoutingSpec, RoutingTiming, TargetSpec } from '../routing/types.js';
+import type { RoutingSpec, RoutingTiming, TargetSpec } from '../routing/types.js';
 import { WorkMeter } from '../routing/work-meter.js';
 import { Channel } from './channel.js';
 import { DeviceStates, type DeviceState, type MiningDevice } from './device-state.js';
@@ -19,7 +18,8 @@ import { DEFAULT_RETARGET_GRACE_MS, initialTarget, retarget } from './device-tar
 import { padSize, upstreamExtranonce2, type ExtranonceLayout } from './device-job.js';
 import { DEFAULT_MIN_DEVICE_EXTRANONCE2, planSplit, SlotAllocator } from './extranonce-allocator.js';
 import { medianHashrate, routeDecisions, type MoveReason, type RoutedDevice } from './route-moves.js';
-import { TargetGroup } from './target-group.js';
+import { RoutesInForce, type RouteState } from './routes-in-force.js';
+import type { TargetGroup } from './target-group.js';
 import { displayHash } from '../chain/bytes.js';
 import { ShareValidator } from './share-validator.js';
 import { DEFAULT_START_DIFFICULTY, DEFAULT_VARDIFF, clamp, vardiffStart, vardiffUpdate, type VardiffOptions } from './vardiff.js';
@@ -84,11 +84,6 @@ export function singleTargetRouting(pools: PoolConfig[] = []): RoutingSpec {
   };
 }
 
-/** One route in force: its spec and its targets' groups (in the spec's order). */
-interface RouteState {
-  spec: RouteSpec;
-  groups: TargetGroup[];
-}
 
 /** The defaults of the options the configuration sets (its defaults are these: see src/config-schema.ts). */
 export const PROXY_DEFAULTS = {
@@ -110,16 +105,9 @@ const RETIRE_GRACE_MS = 30_000;
 export class Proxy implements MiningHost {
   /** Every pool connection opened, by proxy-wide index. */
   readonly channels: Channel[] = [];
-  /** The routing in force, each route's target groups, and every group by target name. */
-  private routing: RoutingSpec;
+  /** The routing in force: each route's target groups, every group by target name, removed ones retiring. */
+  private readonly routes: RoutesInForce;
   private readonly timing: RoutingTiming;
-  private routes = new Map<string, RouteState>();
-  private groupsByTarget = new Map<string, TargetGroup>();
-  /**
-   * Groups of targets a reload removed, kept until their last device moved off them and the shares of their
-   * jobs had time to come in (`emptySince`: when the last device left).
-   */
-  private retiring: { group: TargetGroup; emptySince: number | null }[] = [];
   /** Devices the split time-slices now (their next switch is checked by the slice tick). */
   private readonly sliced = new Set<DeviceState>();
   /** Each route's load per target (H/s; unmeasured devices at the median), for placing new devices, refreshed each second. */
@@ -179,13 +167,12 @@ export class Proxy implements MiningHost {
       retargetGraceMs: this.opts.retargetGraceMs,
     });
     this.timing = { ...ROUTING_TIMING_DEFAULTS, ...options.routingTiming };
-    this.routing = options.routing ?? singleTargetRouting();
-    this.buildRoutes(this.routing);
+    this.routes = new RoutesInForce(options.routing ?? singleTargetRouting());
   }
 
   /** Every target group in force (routes in the spec's order, targets in each route's order). */
   get groups(): TargetGroup[] {
-    return [...this.routes.values()].flatMap((r) => r.groups);
+    return this.routes.groups;
   }
 
   start(): void {
@@ -233,29 +220,17 @@ export class Proxy implements MiningHost {
    * changed) when a target's pool list is invalid.
    */
   setRouting(spec: RoutingSpec): void {
-    for (const r of spec.routes) for (const t of r.targets) checkPools(t.pools);
-    const old = this.groupsByTarget;
-    const kept = new Set<TargetGroup>();
-    this.routing = spec;
-    this.buildRoutes(spec, (target, route) => {
-      const g = old.get(target.name);
-      if (!g || g.route !== route) return null;
-      if (!samePoolLists(g.spec.pools, target.pools)) for (const c of g.channels.values()) c.upstream.setPools?.(target.pools);
-      g.spec = target;
-      kept.add(g);
-      return g;
-    });
-    for (const g of old.values()) if (!kept.has(g)) this.retiring.push({ group: g, emptySince: null });
+    const { kept, changedPools } = this.routes.replace(spec);
+    for (const g of changedPools) for (const c of g.channels.values()) c.upstream.setPools?.(g.spec.pools);
     if (this.started) for (const g of this.groups) this.channelOf(g, 0);
     this.loadCache.clear();
-    const now = Date.now();
     for (const d of this.devices.values()) {
       if (!d.isMining()) continue;
       const was = d.route;
-      d.route = this.routeOfWorker(d.session.worker!);
+      d.route = this.routes.routeOf(d.session.worker!);
       if (d.route !== was || (d.channel.group !== null && !kept.has(d.channel.group))) d.reloadMove = true;
     }
-    this.rebalance(now);
+    this.rebalance(Date.now());
   }
 
   /** Wait for pool answers still pending (including shares forwarded meanwhile), at most `ms`. */
@@ -291,25 +266,6 @@ export class Proxy implements MiningHost {
   }
 
   // ---- pool side -------------------------------------------------------------------------------------
-
-  /** Make the route state for `spec`, reusing groups `reuse` returns (a reload keeps unchanged targets). */
-  private buildRoutes(spec: RoutingSpec, reuse: (target: TargetSpec, route: string) => TargetGroup | null = () => null): void {
-    if (!spec.routes.some((r) => r.name === DEFAULT_ROUTE)) throw new Error(`routing: no route named '${DEFAULT_ROUTE}'`);
-    const routes = new Map<string, RouteState>();
-    const byTarget = new Map<string, TargetGroup>();
-    for (const r of spec.routes) {
-      if (r.targets.length === 0) throw new Error(`routing: route '${r.name}' has no target`);
-      const groups = r.targets.map((t) => {
-        if (byTarget.has(t.name)) throw new Error(`routing: target name '${t.name}' is used twice`);
-        const g = reuse(t, r.name) ?? new TargetGroup(t, r.name);
-        byTarget.set(t.name, g);
-        return g;
-      });
-      routes.set(r.name, { spec: r, groups });
-    }
-    this.routes = routes;
-    this.groupsByTarget = byTarget;
-  }
 
   /** The target's connection for `lane`, opened now if it has none yet. */
   private channelOf(group: TargetGroup, lane: number): Channel {
@@ -531,7 +487,7 @@ export class Proxy implements MiningHost {
     if (refusal) throw new StratumError(StratumErrorCode.Unauthorized, refusal);
     const device = this.devices.of(session);
     if (device && !device.channel) {
-      device.route = this.routeOfWorker(username);
+      device.route = this.routes.routeOf(username);
       if (this.opts.workerMode === 'passthrough') device.password = password;
       this.joinChannel(device, this.placementOf(device, Date.now()));
     }
@@ -666,43 +622,28 @@ export class Proxy implements MiningHost {
 
   // ---- internals -------------------------------------------------------------------------------------
 
-  /** The route `worker` takes (the default route when the rules name one not in force). */
-  private routeOfWorker(worker: string): string {
-    const route = this.routing.routeOf(worker);
-    return this.routes.has(route) ? route : DEFAULT_ROUTE;
-  }
-
   /**
    * Where a device that just authorized mines: the target of its route furthest under its weight (by
    * measured hashrate, unmeasured devices at the route's median); when no target of the route is available,
    * the default route's (fallback 'default'), else its route's first target (it mines once that is up).
    */
   private placementOf(device: DeviceState, now: number): TargetGroup {
-    const route = this.routes.get(device.route ?? DEFAULT_ROUTE)!;
-    if (route.groups.length === 1 && (route.groups[0]!.available || !this.fallsBack(route))) return route.groups[0]!;
+    const route = this.routes.route(device.route ?? DEFAULT_ROUTE) ?? this.routes.defaultRoute;
+    if (route.groups.length === 1 && (route.groups[0]!.available || !this.routes.fallsBack(route))) return route.groups[0]!;
     const pick = (r: RouteState): TargetGroup | null => {
       const { loads, median } = this.routeLoads(r, now);
-      const name = mostUnderweight(this.planTargets(r), loads, median);
+      const name = mostUnderweight(this.routes.planTargets(r), loads, median);
       if (name === null) return null;
       loads.set(name, (loads.get(name) ?? 0) + median);
-      return this.groupsByTarget.get(name) ?? null;
+      return this.routes.group(name) ?? null;
     };
     const own = pick(route);
     if (own) return own;
-    if (this.fallsBack(route)) {
-      const fallback = pick(this.routes.get(DEFAULT_ROUTE)!);
+    if (this.routes.fallsBack(route)) {
+      const fallback = pick(this.routes.defaultRoute);
       if (fallback) return fallback;
     }
     return route.groups[0]!;
-  }
-
-  /** The route's devices go to the default route's targets while none of its own is available. */
-  private fallsBack(route: RouteState): boolean {
-    return route.spec.fallback === 'default' && route.spec.name !== DEFAULT_ROUTE;
-  }
-
-  private planTargets(route: RouteState): PlanTarget[] {
-    return route.groups.map((g) => ({ name: g.name, weight: g.spec.weight, available: g.available }));
   }
 
   /** The hashrate on each target of the route now (cached for a second; placements add to it meanwhile). */
@@ -733,28 +674,27 @@ export class Proxy implements MiningHost {
       if (!list) byRoute.set(d.route, (list = []));
       list.push(d);
     }
-    const fallbackRoute = this.routes.get(DEFAULT_ROUTE)!;
-    const retiring = new Set(this.retiring.map((r) => r.group));
+    const fallbackRoute = this.routes.defaultRoute;
     for (const [name, devices] of byRoute) {
-      const route = this.routes.get(name);
+      const route = this.routes.route(name);
       if (!route) continue;
       const own = new Set(route.groups);
       // One target, every device on it, nowhere else to go: nothing to plan (a proxy with only `pools`).
       const only = route.groups.length === 1 ? route.groups[0]! : null;
-      if (only && (only.available || !this.fallsBack(route)) && devices.every((d) => d.channel.group === only || d.channel.group === null)) continue;
+      if (only && (only.available || !this.routes.fallsBack(route)) && devices.every((d) => d.channel.group === only || d.channel.group === null)) continue;
       const routed: RoutedDevice[] = devices.map((d) => ({
         id: String(d.session.id),
         key: d.session.id,
         hashrate: d.meter?.hashrate(now) ?? null,
-        current: d.channel.group && (own.has(d.channel.group) || this.groupsByTarget.get(d.channel.group.name) === d.channel.group) ? d.channel.group.name : null,
+        current: d.channel.group && (own.has(d.channel.group) || this.routes.group(d.channel.group.name) === d.channel.group) ? d.channel.group.name : null,
         sliceable: this.opts.workerMode !== 'passthrough',
         sliced: d.schedule !== null,
       }));
       const fallbackLoads = new Map(this.routeLoads(fallbackRoute, now).loads);
       const decisions = routeDecisions(
-        { targets: this.planTargets(route), fallback: this.fallsBack(route) ? 'default' : 'none' },
+        { targets: this.routes.planTargets(route), fallback: this.routes.fallsBack(route) ? 'default' : 'none' },
         routed,
-        { targets: this.planTargets(fallbackRoute), fallback: 'none' },
+        { targets: this.routes.planTargets(fallbackRoute), fallback: 'none' },
         fallbackLoads,
         this.timing,
         now,
@@ -765,10 +705,10 @@ export class Proxy implements MiningHost {
         d.nextSliceAt = decision.until;
         if (decision.schedule) this.sliced.add(d);
         else this.sliced.delete(d);
-        const group = this.groupsByTarget.get(decision.target);
+        const group = this.routes.group(decision.target);
         const fallback = decision.reason === 'fallback';
         // A device on a target a reload removed stays there (it still serves) until its route's new targets are up.
-        if (fallback && d.channel.group !== null && retiring.has(d.channel.group) && d.channel.group.available) return;
+        if (fallback && d.channel.group !== null && this.routes.isRetiring(d.channel.group) && d.channel.group.available) return;
         if (group && group !== d.channel.group) this.move(d, group, d.reloadMove ? 'reload' : fallback ? 'fallback' : 'rebalance');
         else if (group === d.channel.group && !fallback) d.reloadMove = false;
       });
@@ -793,7 +733,7 @@ export class Proxy implements MiningHost {
       if (d.schedule === null || d.nextSliceAt > now || !d.isMining()) continue;
       const slice = sliceAt(d.schedule, now);
       d.nextSliceAt = slice.until;
-      const group = this.groupsByTarget.get(slice.target);
+      const group = this.routes.group(slice.target);
       // Its next target's connection is not serving yet: try again at the next tick.
       if (group && group !== d.channel.group && !this.move(d, group, 'slice')) d.nextSliceAt = now;
     }
@@ -827,23 +767,14 @@ export class Proxy implements MiningHost {
 
   /** Close the connections of removed targets nobody has mined on for RETIRE_GRACE_MS. */
   private closeRetired(now: number): void {
-    if (this.retiring.length === 0) return;
-    this.retiring = this.retiring.filter((r) => {
-      const g = r.group;
-      if (g.deviceCount > 0) {
-        r.emptySince = null;
-        return true;
-      }
-      r.emptySince ??= now;
-      if (now - r.emptySince < RETIRE_GRACE_MS) return true;
+    for (const g of this.routes.takeClosable(now, RETIRE_GRACE_MS)) {
       for (const c of g.channels.values()) {
         c.closed = true;
         this.slotsNow?.forget(c);
         void c.upstream.stop();
       }
       this.log.info('target removed by the configuration: its pool connections are closed', { target: g.name, route: g.route });
-      return false;
-    });
+    }
   }
 
   /** The device mines on `group` from now on: its lane's connection there (opened if needed), with that connection's mask. */
@@ -869,7 +800,7 @@ export class Proxy implements MiningHost {
   /** For a slot of `lane` given back: each channel of that lane with a job that may still be current, and its generation. */
   private laneWaits(lane: number): [Channel, number][] {
     const waits: [Channel, number][] = [];
-    for (const group of [...this.groups, ...this.retiring.map((r) => r.group)]) {
+    for (const group of this.routes.allGroups) {
       const c = group.channels.get(lane);
       if (c && c.registry.current !== null) waits.push([c, c.registry.generation]);
     }
@@ -931,11 +862,6 @@ export class Proxy implements MiningHost {
   private wakeWaiters(): void {
     for (const w of [...this.waiting]) w.resolve();
   }
-}
-
-/** The same ordered pool list with the same settings. */
-function samePoolLists(a: readonly PoolConfig[], b: readonly PoolConfig[]): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** What a device hears when the pool's verdict on its forwarded share was not an acceptance (null when it was). */
