@@ -34,7 +34,7 @@ const flags = defineFlags({
   poolDifficulty: {
     type: 'number',
     positive: true,
-    help: `the simulated pools' share difficulty (default ${DEMO_POOL_DIFFICULTY}; ${DEMO_SPLIT_POOL_DIFFICULTY} with --routes split, so each pool counts thousands of shares)`,
+    help: `the simulated pools' share difficulty (default ${DEMO_POOL_DIFFICULTY.toExponential()}; ${DEMO_SPLIT_POOL_DIFFICULTY.toExponential()} with --routes split, so each pool counts thousands of shares)`,
   },
   routes: {
     type: 'enum',
