@@ -56,7 +56,7 @@ export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' 
   /** The proxy's rejections by reason. */
   rejected: Record<string, number>;
   /** The simulated pools' own counts (summed): shares received, accepted and rejected by them, blocks. */
-  pool: { submitted: number; accepted: number; rejected: number; blocks: number };
+  pool: { submitted: number; accepted: number; rejected: number; rejectedByCode: Record<string, number>; blocks: number };
   fleet: {
     submitted: number;
     accepted: number;
@@ -204,7 +204,13 @@ export function demoSummary(s: FarmSummary, pools: SimPoolStats[], f: SimFleetSt
     inFlight: s.inFlight,
     blockCandidates: s.blockCandidates,
     hashrate: Math.round(s.hashrate),
-    pool: { submitted: sum((p) => p.totals.submitted), accepted: sum((p) => p.totals.accepted), rejected: sum((p) => p.totals.rejected), blocks: sum((p) => p.totals.blocks) },
+    pool: {
+      submitted: sum((p) => p.totals.submitted),
+      accepted: sum((p) => p.totals.accepted),
+      rejected: sum((p) => p.totals.rejected),
+      rejectedByCode: rejectedByCode(pools),
+      blocks: sum((p) => p.totals.blocks),
+    },
     fleet: {
       submitted: f.totals.submitted,
       accepted: f.totals.accepted,
@@ -214,6 +220,13 @@ export function demoSummary(s: FarmSummary, pools: SimPoolStats[], f: SimFleetSt
       validRejected: f.byKind.valid.rejected,
     },
   };
+}
+
+/** The pools' rejections by Stratum error code, summed over the pools. */
+function rejectedByCode(pools: SimPoolStats[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of pools) for (const [code, n] of Object.entries(p.totals.rejectedByCode)) out[code] = (out[code] ?? 0) + (n ?? 0);
+  return out;
 }
 
 export default command;
