@@ -566,8 +566,9 @@ export class FarmLedger {
   }
 
   /**
-   * Every route: those in force in their configured order, then any other seen in events, by name; each
-   * with its targets (see RouteView). One pass over the devices.
+   * Every route: those in force in the order the routes getter gives (the routing's: the default route
+   * last), then any other seen in events, by name; each with its targets (see RouteView). One pass over the
+   * devices.
    */
   routeList(at = this.now()): RouteView[] {
     const specs = this.routes();

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LineFramer } from '../../src/stratum/framing.js';
 import { parseLine, type RpcId, type RpcMessage, type RpcRequest, type RpcResponse } from '../../src/stratum/jsonrpc.js';
+import type { NotifyParams } from '../../src/stratum/messages.js';
 
 /**
  * The device side of a Stratum V1 connection for tests, over loopback (from a chosen 127.x.y.z source address
@@ -27,6 +28,12 @@ export interface Line {
 
 /** A Stratum error answer's `[code, message, data]` (null for a success). */
 export const errorOf = (l: Line) => l.error as [number, string, null] | null;
+
+/** The job a mining.notify line carries, as NotifyParams. */
+export const notifyOf = (l: Line): NotifyParams => {
+  const [jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs] = l.params as [string, string, string, string, string[], string, string, string, boolean];
+  return { jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs };
+};
 
 const WAIT_MS = 15_000;
 /** Big enough for any line a test makes the proxy or a pool send (padded jobs included). */

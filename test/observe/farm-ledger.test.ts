@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { EventBus, type PoolVerdict } from '../../src/core/events.js';
 import { OwnerMap } from '../../src/books/owners.js';
-import { FarmLedger, type PresenceChange } from '../../src/observe/farm-ledger.js';
+import { FarmLedger, MAX_TRACKED_IN_FLIGHT, type PresenceChange } from '../../src/observe/farm-ledger.js';
 import type { RouteSpec } from '../../src/routing/types.js';
 
 /**
@@ -457,4 +457,16 @@ t.test('routes: without routes from the app, the default route and target with w
   s.bus.emit('device.route', { sessionId: 1, worker: 'rig-1', route: 'default', target: 'default', reason: 'placed', at: T0 });
   s.forward('rig-1', 0, 'main');
   t.match(s.ledger.routeList(), [{ name: 'default', configured: true, fallback: 'none', devices: 1, forwarded: 1, targets: [{ name: 'default', weight: 1, weightShare: 1, devices: 1, forwarded: 1, workShare: 1 }] }]);
+});
+
+t.test('owners: at most MAX_TRACKED_IN_FLIGHT forwards are remembered; an older one’s verdict goes to the device’s owner then', async (t) => {
+  const s = ownersSetup(t);
+  s.authorize('rack3.a1');
+  const at = { sessionId: 1, worker: 'rack3.a1', route: 'default', target: 'default', connection: 0, pool: 'main' };
+  for (let id = 1; id <= MAX_TRACKED_IN_FLIGHT + 1; id++) s.bus.emit('share.forwarded', { ...at, shareId: id, jobId: 'j', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at: T0 });
+  s.ledger.setOwners(OwnerMap.compile({ alice: { workers: [], feePercent: 0 }, bob: { workers: ['rack3.*'], feePercent: 0 } }, { farmOwner: 'house' }));
+  s.bus.emit('share.upstream', { ...at, shareId: 1, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
+  s.bus.emit('share.upstream', { ...at, shareId: 2, verdict: { kind: 'accepted' }, latencyMs: 5, at: T0 });
+  t.match(s.byOwner().alice, { forwarded: MAX_TRACKED_IN_FLIGHT + 1, poolAccepted: 1 }, 'the newest forwards are remembered: their verdicts go to alice');
+  t.match(s.byOwner().bob, { forwarded: 0, poolAccepted: 1 }, "the oldest was let go: its verdict goes to the device's owner now");
 });

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
-import { Proxy } from '../../src/proxy/proxy.js';
+import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
 import type { RoutingSpec, RoutingTiming, TargetSpec } from '../../src/routing/types.js';
 import type { NotifyParams } from '../../src/stratum/messages.js';
 import type { PoolConfig } from '../../src/upstream/types.js';
 import { blockNotify } from '../helpers/block-job.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
-import type { Line } from '../helpers/line-client.js';
+import { notifyOf } from '../helpers/line-client.js';
 import { mine } from '../helpers/mine.js';
 import { proxySessions } from '../helpers/proxy-sessions.js';
 import { hasher } from '../helpers/share-kit.js';
@@ -33,12 +33,8 @@ class TargetUpstream extends FakeUpstream {
 const pools = (name: string, user = `${name}.user`): PoolConfig[] => [{ name: `pool-${name}`, url: `stratum+tcp://${name}.example:3333`, user, password: 'x' }];
 const target = (name: string, weight = 1): TargetSpec => ({ name, weight, pools: pools(name) });
 
-const notifyOf = (l: Line): NotifyParams => {
-  const [jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs] = l.params as [string, string, string, string, string[], string, string, string, boolean];
-  return { jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs };
-};
 
-function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {}) {
+function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {}, more: { extranonce2Size?: number; proxy?: Partial<ProxyOptions> } = {}) {
   const bus = new EventBus();
   const upstreams: TargetUpstream[] = [];
   const proxy = new Proxy({
@@ -47,7 +43,7 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
     createUpstream: (index, spec) => {
       const up = new TargetUpstream(spec.name);
       up.pool = spec.pools[0]!.name;
-      up.extranonce = { extranonce1: (0xa000 + index).toString(16), extranonce2Size: 10 };
+      up.extranonce = { extranonce1: (0xa000 + index).toString(16), extranonce2Size: more.extranonce2Size ?? 10 };
       up.difficulty = DEVICE_DIFF; // every share goes to the pool
       upstreams.push(up);
       return up;
@@ -56,6 +52,7 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
     routingTiming: { rebalanceMs: 3_600_000, ...timing },
     startDifficulty: DEVICE_DIFF,
     vardiff: { minDifficulty: DEVICE_DIFF, maxDifficulty: DEVICE_DIFF },
+    ...more.proxy,
   });
   const moves: ProxyEventMap['device.route'][] = [];
   const forwarded: ProxyEventMap['share.upstream'][] = [];
@@ -64,7 +61,8 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
   bus.on('share.upstream', (e) => forwarded.push(e));
   bus.on('device.disconnected', (e) => disconnects.push(e));
   const { device, failures } = proxySessions(t, proxy);
-  const up = (name: string) => upstreams.find((u) => u.target === name)!;
+  /** The target's first connection (lane 0), or its connection for `lane`. */
+  const up = (name: string, lane = 0) => upstreams.find((u) => u.target === name && proxy.channels.find((c) => c.upstream === u)!.lane === lane)!;
   /** The target's pool comes up with a job. */
   const serve = (name: string, job = `${name}-1`) => {
     up(name).ready();
@@ -74,19 +72,20 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
     const d = device();
     const sub = await d.client.request('mining.subscribe', []);
     await d.client.request('mining.authorize', [worker, 'x']);
-    return { ...d, worker, extranonce1: (sub.result as unknown[])[1] as string };
+    const [, extranonce1, extranonce2Size] = sub.result as [unknown, string, number];
+    return { ...d, worker, extranonce1, extranonce2Size };
   };
   /** The device mines a share on the job of its last notify (or `job`) and submits it. */
   let en2 = 1;
   const submit = async (m: Awaited<ReturnType<typeof miner>>, job?: NotifyParams) => {
     const n = job ?? notifyOf(m.client.notifications('mining.notify').at(-1)!);
-    const e2 = (en2++).toString(16).padStart(16, '0');
+    const e2 = (en2++ % 256 ** m.extranonce2Size).toString(16).padStart(m.extranonce2Size * 2, '0');
     const share = mine(n, m.extranonce1, e2, DEVICE_DIFF);
     return m.client.request('mining.submit', [m.worker, n.jobId, e2, share.ntime, share.nonce]);
   };
   /** Which target a job a device got came from: the pool extranonce1 at the end of its coinb1. */
   const targetOfJob = (n: NotifyParams) => upstreams.find((u) => n.coinb1.endsWith(u.extranonce.extranonce1))!.target;
-  return { proxy, up, serve, miner, submit, moves, forwarded, disconnects, failures, targetOfJob, upstreams };
+  return { proxy, up, serve, miner, submit, moves, forwarded, disconnects, failures, targetOfJob, upstreams, device };
 }
 
 t.test('a sliced device: at each switch the new target\'s job (clean), the same extranonce, and a share of the old target\'s job still goes to the old target', async (t) => {
@@ -214,5 +213,48 @@ t.test('setRouting (SIGHUP): unchanged targets keep their connections, changed p
   t.equal(f.up('Z').submits.length, 1);
   t.notOk(alice.client.closed || carol.client.closed, 'no device dropped');
   t.equal(f.disconnects.length, 0);
+  t.same(f.failures, []);
+});
+
+t.test('a device of lane 1: each target opens its lane-1 connection when the device comes, and the device keeps its extranonce1 across targets', async (t) => {
+  const routing: RoutingSpec = {
+    routes: [
+      { name: 'alice', targets: [target('X')], fallback: 'default' },
+      { name: 'default', targets: [target('D')], fallback: 'none' },
+    ],
+    routeOf: (w) => (w.startsWith('alice.') ? 'alice' : 'default'),
+  };
+  // 2 bytes of pool extranonce2 and a 1-byte minimum: 1-byte prefixes, 256 devices per lane.
+  const f = setup(t, routing, {}, { extranonce2Size: 2, proxy: { expectedDevices: 1, minDeviceExtranonce2: 1 } });
+  f.serve('X');
+  f.serve('D');
+  await until(() => f.proxy.groups.every((g) => g.available), 'both available');
+  for (let i = 0; i < 256; i++) await f.proxy.subscribe(f.device().session); // lane 0 taken
+  t.equal(f.proxy.channels.length, 2, 'lane 0 of each target');
+  const alice = await f.miner('alice.rig1');
+  t.equal(alice.extranonce1, '00', 'slot 256: lane 1, prefix 00');
+  await until(() => f.proxy.channels.length === 3, 'X opens its lane-1 connection');
+  t.match(f.proxy.channels[2], { lane: 1, place: { target: 'X' } });
+  f.up('X', 1).ready();
+  f.up('X', 1).job(blockNotify('X-lane1'));
+  await until(() => alice.client.notifications('mining.notify').length === 1, 'a job from X\'s lane-1 connection');
+  t.equal(f.targetOfJob(notifyOf(alice.client.notifications('mining.notify')[0]!)), 'X');
+  t.equal((await f.submit(alice)).result, true);
+  t.same(f.up('X', 1).submits.map((s) => s.extranonce2.slice(0, 2)), ['00'], 'forwarded on lane 1 with its prefix');
+  t.equal(f.up('X').submits.length, 0, 'nothing on lane 0');
+
+  // X goes away: alice falls back to D, whose lane-1 connection opens now; she moves once it has a job.
+  f.up('X', 1).down('gone');
+  f.up('X').down('gone');
+  await until(() => f.proxy.channels.length === 4, 'D opens its lane-1 connection');
+  t.equal(f.moves.filter((e) => e.worker === 'alice.rig1').length, 1, 'not moved while D\'s lane-1 connection has no job');
+  f.up('D', 1).ready();
+  f.up('D', 1).job(blockNotify('D-lane1'));
+  await until(() => f.moves.filter((e) => e.worker === 'alice.rig1').length === 2, 'alice moved to D');
+  t.match(f.moves.at(-1), { target: 'D', reason: 'fallback' });
+  await until(() => f.targetOfJob(notifyOf(alice.client.notifications('mining.notify').at(-1)!)) === 'D', 'D\'s job');
+  t.equal((await f.submit(alice)).result, true);
+  t.same(f.up('D', 1).submits.map((s) => s.extranonce2.slice(0, 2)), ['00'], 'the same prefix on D\'s lane 1');
+  t.same(alice.client.notifications('mining.set_extranonce'), [], 'never a set_extranonce');
   t.same(f.failures, []);
 });

@@ -8,7 +8,7 @@ import { mine } from '../helpers/mine.js';
 import { device as shareDevice, jobOf, lookupOf, validator } from '../helpers/share-kit.js';
 import { proxyUnderTest } from '../helpers/proxy-under-test.js';
 import { blockNotify, jobBlock, jobBlockExtranonces } from '../helpers/block-job.js';
-import { errorOf, type Line } from '../helpers/line-client.js';
+import { errorOf, notifyOf, type Line } from '../helpers/line-client.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /**
@@ -239,11 +239,6 @@ t.test('each pool verdict reaches observers as it came (latency apart) and the d
   t.equal(up.submits.length, cases.length, 'every share went to the pool once');
 });
 
-/** The job as a device got it (a mining.notify line's params). */
-const notifyOf = (l: Line): NotifyParams => {
-  const [jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs] = l.params as [string, string, string, string, string[], string, string, string, boolean];
-  return { jobId, prevhash, coinb1, coinb2, merkleBranch, version, nbits, ntime, cleanJobs };
-};
 
 /** The pool's own judgement of a forwarded share: its job, its extranonce1, the extranonce2 it received. */
 function poolJudges(poolNotify: NotifyParams, poolExtranonce1: string, submit: UpstreamSubmit, difficulty: number) {
