@@ -171,7 +171,13 @@ t.test('every surface tells the same numbers after drops, timeouts, a failover a
   t.same(snapshot.summary.poolUnansweredByCause, ours.poolUnansweredByCause, 'feed poolUnansweredByCause');
   for (const k of ['accepted', 'forwarded', 'poolAccepted', 'poolRejected', 'poolUnanswered', 'inFlight', 'blockCandidates'] as const) t.equal(demo[k], ours[k], `demo summary ${k}`);
   t.same(demo.rejected, ours.rejectedByReason, 'demo summary rejected by reason');
-  t.same(demo.pool, { submitted: poolSum('submitted'), accepted: poolSum('accepted'), rejected: poolSum('rejected'), blocks: poolSum('blocks') }, "demo summary: the pools' own counts");
+  const poolRejectedByCode: Record<string, number> = {};
+  for (const p of pools) for (const [code, n] of Object.entries(p.rejectedByCode)) poolRejectedByCode[code] = (poolRejectedByCode[code] ?? 0) + n;
+  t.same(
+    demo.pool,
+    { submitted: poolSum('submitted'), accepted: poolSum('accepted'), rejected: poolSum('rejected'), rejectedByCode: poolRejectedByCode, blocks: poolSum('blocks') },
+    "demo summary: the pools' own counts",
+  );
 
   // Per device (API and feed) and per pool and connection add up to the totals.
   const sumOf = (rows: Record<string, number>[], k: string) => rows.reduce((n, r) => n + (r[k] ?? 0), 0);
