@@ -334,6 +334,7 @@ export class Proxy implements MiningHost {
     this.bus.emit('share.accepted', {
       sessionId: session.id,
       worker,
+      ...channel.place,
       ip: session.ip,
       difficulty: outcome.creditedDifficulty,
       shareDifficulty: outcome.shareDifficulty,

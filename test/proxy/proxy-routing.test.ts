@@ -57,7 +57,9 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
   const moves: ProxyEventMap['device.route'][] = [];
   const forwarded: ProxyEventMap['share.upstream'][] = [];
   const disconnects: ProxyEventMap['device.disconnected'][] = [];
+  const accepted: ProxyEventMap['share.accepted'][] = [];
   bus.on('device.route', (e) => moves.push(e));
+  bus.on('share.accepted', (e) => accepted.push(e));
   bus.on('share.upstream', (e) => forwarded.push(e));
   bus.on('device.disconnected', (e) => disconnects.push(e));
   const { device, failures } = proxySessions(t, proxy);
@@ -85,7 +87,7 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
   };
   /** Which target a job a device got came from: the pool extranonce1 at the end of its coinb1. */
   const targetOfJob = (n: NotifyParams) => upstreams.find((u) => n.coinb1.endsWith(u.extranonce.extranonce1))!.target;
-  return { proxy, up, serve, miner, submit, moves, forwarded, disconnects, failures, targetOfJob, upstreams, device };
+  return { proxy, up, serve, miner, submit, moves, forwarded, accepted, disconnects, failures, targetOfJob, upstreams, device };
 }
 
 t.test('a sliced device: at each switch the new target\'s job (clean), the same extranonce, and a share of the old target\'s job still goes to the old target', async (t) => {
@@ -118,9 +120,11 @@ t.test('a sliced device: at each switch the new target\'s job (clean), the same 
   t.equal(f.up(from).submits.length, before.from + 1, 'and went to the old target\'s pool');
   t.equal(f.up(sw.target).submits.length, before.to, 'not to the new one');
   t.match(f.forwarded.at(-1), { target: from, verdict: { kind: 'accepted' } });
+  t.match(f.accepted.at(-1), { worker: 'rig1', route: 'default', target: from }, 'and its accepted work is credited to the old target');
   const fresh = await f.submit(m, notifyOf(newJob));
   t.equal(fresh.result, true);
   t.equal(f.up(sw.target).submits.length, before.to + 1, 'a share of the new target\'s job goes to the new target');
+  t.match(f.accepted.at(-1), { worker: 'rig1', route: 'default', target: sw.target }, 'and is credited to the new target');
 
   // More switches: back and forth, never a set_extranonce, never a rejection.
   await until(() => f.moves.filter((e) => e.reason === 'slice').length >= 3, 'three switches', 5000);
