@@ -1,14 +1,14 @@
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_ROUTE } from '../routing/default-route.js';
-import { mostUnderweight } from '../routing/split-planner.js';
+import { medianHashrate, mostUnderweight } from '../routing/split-planner.js';
 import { sliceAt } from '../routing/slice-schedule.js';
 import type { RoutingSpec, RoutingTiming } from '../routing/types.js';
 import type { Channel } from './channel.js';
 import type { DeviceDifficulty } from './device-difficulty.js';
 import type { DeviceState, DeviceStates, MiningDevice } from './device-state.js';
 import type { PoolChannels } from './pool-channels.js';
-import { medianHashrate, routeDecisions, type MoveReason, type RoutedDevice } from './route-moves.js';
+import { routeDecisions, type MoveReason, type RoutedDevice } from './route-moves.js';
 import { RoutesInForce, type RouteState } from './routes-in-force.js';
 import type { TargetGroup } from './target-group.js';
 
