@@ -37,6 +37,10 @@ export class RoutingDriver {
   private readonly sliced = new Set<DeviceState>();
   /** Each route's load per target (H/s; unmeasured devices at the median), for placing new devices, refreshed each second. */
   private readonly loadCache = new Map<string, { at: number; loads: Map<string, number>; median: number }>();
+  /** Pass-through devices waiting for a target's pool to answer their worker's authorization before they move there. */
+  private readonly authorizing = new Map<DeviceState, TargetGroup>();
+  /** Pass-through devices whose worker a target's pool refused: they do not move there (until a reload). */
+  private readonly refused = new Map<DeviceState, Set<TargetGroup>>();
   private rebalanceTimer: NodeJS.Timeout | null = null;
   private sliceTimer: NodeJS.Timeout | null = null;
   private soonTimer: NodeJS.Timeout | null = null;
@@ -84,6 +88,8 @@ export class RoutingDriver {
     for (const g of changedPools) for (const c of g.channels.values()) c.upstream.setPools?.(g.spec.pools);
     if (this.started) for (const g of this.groups) this.pool.channelOf(g, 0);
     this.loadCache.clear();
+    // New credentials may be accepted where the old ones were not.
+    this.refused.clear();
     for (const d of this.devices.values()) {
       if (!d.isMining()) continue;
       const was = d.route;
@@ -102,6 +108,8 @@ export class RoutingDriver {
   /** The device left: it is no longer sliced, and its slot goes back (quarantined while its lane's jobs may be current). */
   forget(device: DeviceState): void {
     this.sliced.delete(device);
+    this.authorizing.delete(device);
+    this.refused.delete(device);
     this.pool.slots?.release(device.place.slot, this.pool.laneWaits(this.routes.allGroups, device.lane));
   }
 
@@ -226,26 +234,59 @@ export class RoutingDriver {
    * The device mines on `group` from now on: its lane's connection there, with the pool's difficulty and
    * version mask, and that connection's job at once (clean_jobs on). Shares of the jobs it had still go to
    * the connection they came from (DeviceState.findJob). Not while that connection has no job to give (it is
-   * opened if it was not: the move is tried again later): false then.
+   * opened if it was not: the move is tried again later): false then. A pass-through device moves once the
+   * new pool has authorized its worker (`moveAuthorized`).
    */
   private move(device: MiningDevice, group: TargetGroup, reason: MoveReason): boolean {
-    if (!this.pool.channelOf(group, device.lane).serving) return false;
+    const channel = this.pool.channelOf(group, device.lane);
+    if (!channel.serving) return false;
+    if (device.password !== null) return this.moveAuthorized(device, group, channel, reason);
+    this.switchTo(device, group, reason);
+    return true;
+  }
+
+  /**
+   * Pass-through: the device's shares go upstream under its own worker name, so the new pool must have
+   * authorized it before the first of them arrives. The move waits for the answer (one request at a time per
+   * device; the pool connection bounds the wait) and happens only if the pool accepted the worker, the device
+   * still mines and the target is still in force; a refusal is logged once and the device stays where it is
+   * (it is not sent there again until a reload). True when the move is under way.
+   */
+  private moveAuthorized(device: MiningDevice, group: TargetGroup, channel: Channel, reason: MoveReason): boolean {
+    if (this.refused.get(device)?.has(group)) return false;
+    if (this.authorizing.has(device)) return this.authorizing.get(device) === group;
+    this.authorizing.set(device, group);
+    const worker = device.session.worker!;
+    const answered = (ok: boolean): void => {
+      if (this.authorizing.get(device) !== group) return; // it left, or a reload forgot the request
+      this.authorizing.delete(device);
+      if (this.stopped || !device.isMining() || device.channel.group === group || this.routes.group(group.name) !== group) return;
+      if (!ok) {
+        let refused = this.refused.get(device);
+        if (!refused) this.refused.set(device, (refused = new Set()));
+        refused.add(group);
+        this.log.warn('the pool of the target a pass-through device would move to refused its worker: it stays where it is', { worker, target: group.name, route: group.route, pool: channel.pool, reason });
+        return;
+      }
+      // Its pool may have gone meanwhile: the next plan tries again.
+      if (channel.serving) this.switchTo(device, group, reason);
+    };
+    channel.upstream.authorizeWorker(worker, device.password!).then(answered, () => answered(false));
+    return true;
+  }
+
+  /** The move itself: the device joins the group's channel, is told its difficulty if lower, and gets its job. */
+  private switchTo(device: MiningDevice, group: TargetGroup, reason: MoveReason): void {
     const channel = this.joinChannel(device, group);
     const session = device.session;
     device.reloadMove = false;
-    if (device.password !== null) {
-      void channel.upstream.authorizeWorker(session.worker!, device.password).then((ok) => {
-        if (!ok) this.log.warn('worker not authorized on the target it moved to', { worker: session.worker, target: group.name });
-      });
-    }
     const now = Date.now();
     this.bus.emit('device.route', { sessionId: session.id, worker: session.worker!, ...channel.place, reason, at: now });
     const job = channel.registry.current;
-    if (!job || device.parked || session.state !== 'authorized') return true;
+    if (!job || device.parked || session.state !== 'authorized') return;
     this.difficulty.capAt(device, job.poolDifficulty);
     const line = channel.joinLine;
     if (line) session.write(line);
-    return true;
   }
 
   /** Close the connections of removed targets nobody has mined on for RETIRE_GRACE_MS. */
