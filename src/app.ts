@@ -16,7 +16,7 @@ import { EventBus } from './core/events.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
 import { createLogger, type Logger } from './core/log.js';
-import { defaultTargetPools, deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions } from './options.js';
+import { deviceServerOptions, httpServerOptions, metricsOptions, ownerMap, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions } from './options.js';
 import type { RouteSpec, RoutingSpec } from './routing/types.js';
 import { Proxy } from './proxy/proxy.js';
 import { UpstreamSlot } from './upstream/upstream-slot.js';
@@ -203,7 +203,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       payouts?.start();
       started = true;
       const scheme = live.config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
-      log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, pools: defaultTargetPools(live.routing).map((p) => p.url) });
+      log.info('proxy listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, http: `http://${httpAddr.address}:${httpAddr.port}/`, routes: routesInBrief(live.routing) });
       return { stratum, http: httpAddr };
     },
     async stop() {
@@ -239,3 +239,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   };
 }
 
+/** Each route's targets with their weights and pool urls, for the start-up log line. */
+function routesInBrief(routing: RoutingSpec): { route: string; targets: { target: string; weight: number; pools: string[] }[] }[] {
+  return routing.routes.map((r) => ({ route: r.name, targets: r.targets.map((x) => ({ target: x.name, weight: x.weight, pools: x.pools.map((p) => p.url) })) }));
+}

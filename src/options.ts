@@ -3,7 +3,6 @@ import type { ProxyConfig } from './config-schema.js';
 import type { DeviceLimits, DeviceServerOptions } from './downstream/server.js';
 import type { ProxyLiveOptions, ProxyOptions } from './proxy/proxy.js';
 import type { VardiffOptions } from './proxy/vardiff.js';
-import { DEFAULT_ROUTE } from './routing/default-route.js';
 import { routeTable } from './routing/route-table.js';
 import type { RoutingSpec, RoutingTiming } from './routing/types.js';
 import type { PoolConfig } from './upstream/types.js';
@@ -96,13 +95,4 @@ export function routingTiming(c: ProxyConfig): RoutingTiming {
     slicePeriodMs: ms(c.routing.slicePeriodSeconds),
     minSliceMs: ms(c.routing.minSliceSeconds),
   };
-}
-
-/**
- * The pools a proxy with one pool list runs on: the default route's first target (`pools`, unless a route
- * without match is the default route). What app.ts and reload.ts give the proxy until it applies every route
- * (Proxy.setRouting).
- */
-export function defaultTargetPools(routing: RoutingSpec): PoolConfig[] {
-  return routing.routes.find((r) => r.name === DEFAULT_ROUTE)!.targets[0]!.pools;
 }

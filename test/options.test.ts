@@ -3,7 +3,7 @@ import { buildConfig, DEFAULT_CONFIG } from '../src/config.js';
 import { EventBus } from '../src/core/events.js';
 import { DEFAULT_DEVICE_LIMITS, DeviceServer } from '../src/downstream/server.js';
 import { DEFAULT_ALERTS_CONFIG } from '../src/observe/alerts.js';
-import { defaultTargetPools, deviceLimits, deviceServerOptions, httpServerOptions, metricsOptions, proxyLiveOptions, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions, vardiffOptions } from '../src/options.js';
+import { deviceLimits, deviceServerOptions, httpServerOptions, metricsOptions, proxyLiveOptions, proxyOptions, routingSpec, routingTiming, upstreamSlotOptions, vardiffOptions } from '../src/options.js';
 import { OwnerMap } from '../src/books/owners.js';
 import { ROUTING_TIMING_DEFAULTS } from '../src/routing/timing.js';
 import { Proxy, PROXY_DEFAULTS } from '../src/proxy/proxy.js';
@@ -79,12 +79,16 @@ t.test('seconds become milliseconds, names become the components\' names', async
   t.same(metricsOptions(c), { labelIp: true, retentionSeconds: 7 });
 });
 
-t.test('routing: timings in ms, the routes with the owners map given, and the pools of the default target', async (t) => {
+t.test('routing: timings in ms, the routes with the owners map given, and the pools of each target', async (t) => {
   const c = buildConfig({ pools, routing: { rebalanceSeconds: 30, maxMovesPerRebalance: 2, slicePeriodSeconds: 120, minSliceSeconds: 2.5 } });
   t.same(routingTiming(c), { rebalanceMs: 30_000, maxMovesPerRebalance: 2, slicePeriodMs: 120_000, minSliceMs: 2500 });
   const spec = routingSpec(c, OwnerMap.compile({}));
   t.same(spec.routes.map((r) => r.name), ['default']);
-  t.same(defaultTargetPools(spec), c.pools, 'no routes: the pools');
+  t.same(spec.routes[0]!.targets.map((x) => [x.name, x.pools]), [['default', c.pools]], 'no routes: one target, the pools');
   const routed = buildConfig({ routes: [{ name: 'default', targets: [{ name: 'main', pools: [{ url: 'stratum+tcp://127.0.0.1:4444', user: 'u' }] }, { name: 'b', pools }] }] });
-  t.same(defaultTargetPools(routingSpec(routed, OwnerMap.compile({}))).map((p) => p.url), ['stratum+tcp://127.0.0.1:4444'], "a configured default route: its first target's pools");
+  t.same(
+    routingSpec(routed, OwnerMap.compile({})).routes[0]!.targets.map((x) => [x.name, x.pools.map((p) => p.url)]),
+    [['main', ['stratum+tcp://127.0.0.1:4444']], ['b', pools.map((p) => p.url)]],
+    'a configured default route: its targets and their pools',
+  );
 });

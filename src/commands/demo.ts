@@ -3,7 +3,7 @@ import { buildConfig } from '../config.js';
 import { loadX11Wasm } from '../chain/x11-wasm.js';
 import { createLogger } from '../core/log.js';
 import { SimFleet, type SimFleetStats } from '../sim/fleet.js';
-import { SimPool, type SimPoolStats } from '../sim/pool.js';
+import type { SimPoolStats } from '../sim/pool.js';
 import type { FarmSummary } from '../observe/farm-ledger.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
@@ -11,13 +11,19 @@ import { defineFlags } from './flags.js';
 import { runUntilSignal } from './start.js';
 import { formatHashrate } from '../util/format.js';
 import { DEMO_FARM_OWNER, DEMO_OWNERS, demoBooksFile, demoWorkerName, readDemoBooks, type DemoBooks } from './demo-books.js';
+import { DEMO_SPLIT_POOL_DIFFICULTY, demoSplit, formatDemoSplit, startDemoPools, type DemoSplit } from './demo-routes.js';
 
 /**
  * The whole product on one machine: a simulated Dash pool, the proxy in front of it, and a simulated fleet of
  * ASICs that really hash X11, all on loopback. Progress on stderr; the last stdout line is a JSON summary.
  * The proxy keeps its books (a temporary SQLite file unless told otherwise) for a few demo owners
- * (demo-books.ts); the summary says what the books hold for each of them.
+ * (demo-books.ts); the summary says what the books hold for each of them. With `--routes split` there are two
+ * simulated pools and the farm's hashrate is split 70/30 between them (demo-routes.ts); the summary then
+ * says the split achieved against the weights.
  */
+/** The simulated pool's share difficulty when --pool-difficulty is not given (one pool). */
+const DEMO_POOL_DIFFICULTY = 6e-6;
+
 const flags = defineFlags({
   devices: { type: 'int', default: 20, min: 1, max: 19_000, help: 'simulated ASICs' },
   duration: { type: 'duration', default: 0, min: 0, help: 'stop after this long (e.g. 30s, 5m); 0 runs until Ctrl-C' },
@@ -25,7 +31,17 @@ const flags = defineFlags({
   maxHashrate: { type: 'number', default: 25_000, positive: true, help: 'cap on the whole fleet\'s hashes per second (it shares this machine with the proxy)' },
   port: { type: 'int', default: 3333, min: 0, max: 65535, help: 'Stratum port of the proxy (0: any free port)' },
   httpPort: { type: 'int', default: 8080, min: 0, max: 65535, help: 'HTTP port: dashboard, /metrics, /api (0: any free port)' },
-  poolDifficulty: { type: 'number', default: 6e-6, positive: true, help: 'the simulated pool\'s share difficulty' },
+  poolDifficulty: {
+    type: 'number',
+    positive: true,
+    help: `the simulated pools' share difficulty (default ${DEMO_POOL_DIFFICULTY.toExponential()}; ${DEMO_SPLIT_POOL_DIFFICULTY.toExponential()} with --routes split, so each pool counts thousands of shares)`,
+  },
+  routes: {
+    type: 'enum',
+    choices: ['none', 'split'] as const,
+    default: 'none',
+    help: "split: two simulated pools, the farm's hashrate split 70/30 between them by measured hashrate (a second pool's share); the summary prints the split achieved against the weights",
+  },
   misbehave: { type: 'number', default: 0.01, min: 0, max: 0.5, help: 'share of submits that are duplicate, stale, low-difficulty or malformed (exercises every reject path)' },
   progress: { type: 'duration', default: 5000, min: 500, help: 'how often progress is printed' },
   books: { type: 'string', help: 'keep the books in this SQLite file (kept at exit; default: a temporary file, removed at exit)' },
@@ -40,7 +56,7 @@ export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' 
   /** The proxy's rejections by reason. */
   rejected: Record<string, number>;
   /** The simulated pools' own counts (summed): shares received, accepted and rejected by them, blocks. */
-  pool: { submitted: number; accepted: number; rejected: number; blocks: number };
+  pool: { submitted: number; accepted: number; rejected: number; rejectedByCode: Record<string, number>; blocks: number };
   fleet: {
     submitted: number;
     accepted: number;
@@ -53,6 +69,8 @@ export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' 
   };
   /** The books of this run, per owner, read from the file after the stop (or why they could not be read). */
   books?: DemoBooks | { file: string; kept: boolean; error: string };
+  /** `--routes split`: the split achieved in each pool's accepted work, against the weights. */
+  split?: DemoSplit;
 }
 
 const command: Command = {
@@ -60,20 +78,30 @@ const command: Command = {
   summary: 'simulated pool + proxy + simulated fleet',
   help: flags.helpText({
     summary: 'Runs a simulated Dash pool, the proxy and a fleet of simulated ASICs that really hash X11, all on this machine.\nOpen the printed dashboard address in a browser; the last line on stdout is a JSON summary.',
-    usage: 'dash-farm-proxy demo [--devices N] [--duration 30s] [options]',
-    footer: ['Example:', '  dash-farm-proxy demo --devices 20 --duration 30s'],
+    usage: 'dash-farm-proxy demo [--devices N] [--duration 30s] [--routes split] [options]',
+    footer: [
+      'Examples:',
+      '  dash-farm-proxy demo --devices 20 --duration 30s',
+      '  dash-farm-proxy demo --routes split --duration 1m',
+      '',
+      "--routes split runs two simulated pools: the farm's default route has two targets, 'main' (weight 70) and",
+      "'second-pool-share' (weight 30), each with its own pool login. The proxy measures each device's hashrate,",
+      'places whole devices so the measured hashrate matches the weights and time-slices the device on the cut.',
+      "The closing summary (and its JSON 'split') gives each target's part of the pool-accepted work, counted",
+      "by its simulated pool, beside its weight and the proxy's own per-target count (also at /api/routes).",
+    ],
   }),
   async run(argv) {
     const v = flags.parse(argv);
     const log = createLogger({ level: v.logLevel, format: 'pretty' });
     const hasher = await loadX11Wasm();
-    const pool = new SimPool({ difficulty: v.poolDifficulty, jobIntervalMs: 10_000, blockIntervalMs: 60_000, hasher });
-    const poolAddr = await pool.listen();
+    const poolDifficulty = v.poolDifficulty ?? (v.routes === 'split' ? DEMO_SPLIT_POOL_DIFFICULTY : DEMO_POOL_DIFFICULTY);
+    const sims = await startDemoPools(v.routes, { difficulty: poolDifficulty, hasher });
     const books = demoBooksFile(v.books, v.keepBooks);
     // Device difficulty: vardiff aims at 12 shares a minute; start near that for the configured hashrate.
     const ideal = v.hashrate / ((12 / 60) * 2 ** 32);
     const config = buildConfig({
-      pools: [{ name: 'sim-pool', url: poolAddr.url, user: 'XdemoFarmAddress.farm', password: 'x' }],
+      ...sims.config,
       listen: { host: '127.0.0.1', port: v.port, tls: null },
       http: { host: '127.0.0.1', port: v.httpPort, token: null, allowedOrigins: [] },
       expectedDevices: v.devices,
@@ -90,7 +118,7 @@ const command: Command = {
       addrs = await app.start();
     } catch (err) {
       await app.stop();
-      await pool.close();
+      await sims.close();
       books.cleanup();
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') throw new UsageError(`a port is already in use (${e.message}): pick others with --port and --http-port (0 = any free port)`);
@@ -110,7 +138,7 @@ const command: Command = {
     out.write(
       [
         'dash-farm-proxy demo',
-        `  simulated pool   ${poolAddr.url} (difficulty ${v.poolDifficulty})`,
+        ...sims.describe(poolDifficulty),
         `  proxy (devices)  stratum+tcp://127.0.0.1:${addrs.stratum.port}`,
         `  dashboard        http://127.0.0.1:${addrs.http.port}/`,
         `  metrics          http://127.0.0.1:${addrs.http.port}/metrics   API: http://127.0.0.1:${addrs.http.port}/api/summary`,
@@ -126,8 +154,9 @@ const command: Command = {
     const progress = setInterval(() => {
       const s = app.ledger.summary();
       const rejected = Object.entries(s.rejectedByReason).map(([k, n]) => `${k} ${n}`).join(', ');
+      const split = v.routes === 'split' ? `  split ${formatDemoSplit(demoSplit(sims.pools.map((p) => p.stats()), app.ledger.routeList()))}` : '';
       out.write(
-        `t=${Math.round((Date.now() - started) / 1000)}s  devices ${s.devicesOnline}/${v.devices} online  accepted ${s.accepted}  rejected ${s.rejected}${rejected ? ` (${rejected})` : ''}  forwarded ${s.forwarded}  pool accepted ${s.poolAccepted}  blocks ${s.blockCandidates}  hashrate ${formatHashrate(s.hashrate)}\n`,
+        `t=${Math.round((Date.now() - started) / 1000)}s  devices ${s.devicesOnline}/${v.devices} online  accepted ${s.accepted}  rejected ${s.rejected}${rejected ? ` (${rejected})` : ''}  forwarded ${s.forwarded}  pool accepted ${s.poolAccepted}  blocks ${s.blockCandidates}  hashrate ${formatHashrate(s.hashrate)}${split}\n`,
       );
     }, v.progress);
     progress.unref();
@@ -136,10 +165,15 @@ const command: Command = {
       clearInterval(progress);
       await fleet.stop();
       await app.stop();
-      await pool.close();
+      await sims.close();
     };
     const code = await runUntilSignal(stopAll, v.duration > 0 ? { afterMs: v.duration } : {});
-    const summary: DemoSummary = demoSummary(app.ledger.summary(), [pool.stats()], fleet.stats(), v.devices, (Date.now() - started) / 1000);
+    const poolStats = sims.pools.map((p) => p.stats());
+    const summary: DemoSummary = demoSummary(app.ledger.summary(), poolStats, fleet.stats(), v.devices, (Date.now() - started) / 1000);
+    if (v.routes === 'split') {
+      summary.split = demoSplit(poolStats, app.ledger.routeList());
+      out.write(`split achieved: ${formatDemoSplit(summary.split)}\n`);
+    }
     // The proxy has stopped: the books are closed, with every share the pool answered.
     try {
       summary.books = await readDemoBooks(books.path, { from: app.books!.run.startedAt, to: Date.now() + 1 }, DEMO_OWNERS, DEMO_FARM_OWNER, !books.temporary);
@@ -170,7 +204,13 @@ export function demoSummary(s: FarmSummary, pools: SimPoolStats[], f: SimFleetSt
     inFlight: s.inFlight,
     blockCandidates: s.blockCandidates,
     hashrate: Math.round(s.hashrate),
-    pool: { submitted: sum((p) => p.totals.submitted), accepted: sum((p) => p.totals.accepted), rejected: sum((p) => p.totals.rejected), blocks: sum((p) => p.totals.blocks) },
+    pool: {
+      submitted: sum((p) => p.totals.submitted),
+      accepted: sum((p) => p.totals.accepted),
+      rejected: sum((p) => p.totals.rejected),
+      rejectedByCode: rejectedByCode(pools),
+      blocks: sum((p) => p.totals.blocks),
+    },
     fleet: {
       submitted: f.totals.submitted,
       accepted: f.totals.accepted,
@@ -180,6 +220,13 @@ export function demoSummary(s: FarmSummary, pools: SimPoolStats[], f: SimFleetSt
       validRejected: f.byKind.valid.rejected,
     },
   };
+}
+
+/** The pools' rejections by Stratum error code, summed over the pools. */
+function rejectedByCode(pools: SimPoolStats[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of pools) for (const [code, n] of Object.entries(p.totals.rejectedByCode)) out[code] = (out[code] ?? 0) + (n ?? 0);
+  return out;
 }
 
 export default command;

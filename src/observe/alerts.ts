@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
+import { DEFAULT_TARGET } from '../routing/default-route.js';
 import { formatDifficulty } from '../util/format.js';
 import { numberProblem, type NumberRule } from '../util/number-rule.js';
 import { realTimers, type Timers } from '../util/timers.js';
@@ -371,9 +372,9 @@ export class AlertManager {
     this.running = true;
     const on = this.subscriptions;
     on.push(this.stats.onPresence((c) => (c.online ? this.onOnline(c.worker) : this.onOffline(c.worker, c.ip, c.reason ?? ''))));
-    on.push(this.bus.on('pool.down', (e) => this.onPoolDown(e.pool, e.reason)));
-    on.push(this.bus.on('pool.up', (e) => this.onPoolUp(e.pool)));
-    on.push(this.bus.on('pool.switch', (e) => this.onPoolSwitch(e.from, e.to, e.reason)));
+    on.push(this.bus.on('pool.down', (e) => this.onPoolDown(poolName(e.pool, e.target), e.reason)));
+    on.push(this.bus.on('pool.up', (e) => this.onPoolUp(poolName(e.pool, e.target))));
+    on.push(this.bus.on('pool.switch', (e) => this.onPoolSwitch(e.from === null ? null : poolName(e.from, e.target), poolName(e.to, e.target), e.reason)));
     on.push(
       this.bus.on('block.candidate', (e) =>
         this.emit({
@@ -722,4 +723,12 @@ export function formatSpan(ms: number): string {
   if (m < 120) return `${m} min`;
   const h = m / 60;
   return h < 48 ? `${Number(h.toFixed(1))} h` : `${Number((h / 24).toFixed(1))} d`;
+}
+
+/**
+ * A pool as the alerts name it: its name, and the routing target it serves when that is not the default one
+ * (two targets may use the same pool with different accounts: each is told apart).
+ */
+function poolName(pool: string, target: string): string {
+  return target === DEFAULT_TARGET ? pool : `${pool} (target ${target})`;
 }

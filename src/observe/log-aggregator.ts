@@ -58,6 +58,10 @@ export class LogAggregator {
   private readonly refused = new Map<string, number>();
   private readonly seenCauses = new Set<string>();
   private blocks = 0;
+  /** Each placed device's target now (to name a move's from and to), and the moves of the interval. */
+  private readonly targetOf = new Map<number, string>();
+  private readonly moveReasons = new Map<string, number>();
+  private readonly movePaths = new Map<string, number>();
   /** Pools down (since when); failed reconnects while down are counted, not logged one by one. */
   private readonly poolsDown = new Map<string, { since: number; retries: number; lastReason: string }>();
 
@@ -84,6 +88,7 @@ export class LogAggregator {
     on.push(bus.on('device.authorized', () => void this.authorized++));
     on.push(
       bus.on('device.disconnected', (e) => {
+        this.targetOf.delete(e.sessionId);
         if (e.worker === null) {
           this.closedBeforeAuthorize++;
           return;
@@ -108,6 +113,7 @@ export class LogAggregator {
         }
       }),
     );
+    on.push(bus.on('device.route', (e) => this.onRoute(e.sessionId, e.target, e.reason)));
     on.push(bus.on('pool.up', (e) => this.onPoolUp(e.pool, e.url)));
     on.push(bus.on('pool.down', (e) => this.onPoolDown(e.pool, e.url, e.reason)));
     if (this.immediate.pools) {
@@ -137,8 +143,32 @@ export class LogAggregator {
     this.flushDevices(seconds);
     this.flushRefused(seconds);
     this.flushPools(seconds);
+    this.flushMoves(seconds);
     this.accepted = 0;
     this.blocks = 0;
+  }
+
+  /** A device placed (its first target: nothing to tell) or moved between targets (counted by reason and path). */
+  private onRoute(sessionId: number, target: string, reason: string): void {
+    const from = this.targetOf.get(sessionId);
+    this.targetOf.set(sessionId, target);
+    if (from === undefined || from === target) return;
+    this.moveReasons.set(reason, (this.moveReasons.get(reason) ?? 0) + 1);
+    const path = `${from} → ${target}`;
+    this.movePaths.set(path, (this.movePaths.get(path) ?? 0) + 1);
+  }
+
+  /** One line for the interval's moves between routing targets: how many, why, from where to where. */
+  private flushMoves(seconds: number): void {
+    if (this.moveReasons.size === 0) return;
+    const total = [...this.moveReasons.values()].reduce((a, b) => a + b, 0);
+    const byReason = Object.fromEntries(this.moveReasons);
+    const byPath = Object.fromEntries([...this.movePaths.entries()].sort((a, b) => b[1] - a[1]));
+    const why = Object.entries(byReason).map(([r, n]) => `${r} ${n}`).join(', ');
+    const where = Object.entries(byPath).map(([p, n]) => `${p} ${n}`).join(', ');
+    this.log.info(`routing: ${plural(total, 'device move')} in the last ${seconds} s (${why}): ${where}`, { windowSeconds: seconds, moves: total, byReason, byPath });
+    this.moveReasons.clear();
+    this.movePaths.clear();
   }
 
   private onPoolDown(pool: string, url: string, reason: string): void {

@@ -345,6 +345,25 @@ t.test('pools: down once until back up, switches, back up; grouped per window', 
   t.equal(r.received[0]!.body.severity, 'critical', 'a digest has the highest severity of its alerts');
 });
 
+t.test('pools of two routing targets with the same name are told apart, each naming its target', async (t) => {
+  const r = await Receiver.start(t);
+  const { bus, alerts, step, clock } = await setup(t, config([hook(r.url('/a'))], { groupWindowSeconds: 10 }));
+  const down = (target: string) => bus.emit('pool.down', { route: 'alice', target, connection: 1, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'connection refused', at: clock.now() });
+  down('alice-own');
+  down('alice-own');
+  down('hosting-fee');
+  bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'stratum+tcp://main:3333', reason: 'timeout', at: clock.now() });
+  await step(10_000);
+  t.same(
+    alerts.map((a) => [a.kind, a.lines]),
+    [['pool.down', ['main (target alice-own): connection refused', 'main (target hosting-fee): connection refused', 'main: timeout']]],
+    'one down per target (repeats are not told again); the default target keeps the bare pool name',
+  );
+  bus.emit('pool.up', { route: 'alice', target: 'hosting-fee', connection: 1, pool: 'main', url: 'stratum+tcp://main:3333', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.slice(1).map((a) => [a.kind, a.title]), [['pool.up', 'Pool main (target hosting-fee) is back up']], 'back up names its target; the others stay down');
+});
+
 t.test('block candidate: sent at once, alone, even when the rate limit is spent and the queue is full', async (t) => {
   const r = await Receiver.start(t);
   const cfg = config([hook(r.url('/a'), { maxPerMinute: 1 })], { queueSize: 2, groupWindowSeconds: 0, offlineGraceSeconds: 0 });

@@ -160,3 +160,26 @@ t.test('stop() writes the last, partial interval', async (t) => {
 t.test('intervalSeconds must be positive', async (t) => {
   t.throws(() => new LogAggregator(new EventBus(), createLogger({ write: () => {} }), { intervalSeconds: 0 }), /intervalSeconds must be a positive number, got 0/);
 });
+
+t.test('moves between routing targets: one line per interval, by reason and by path; placements are not moves', async (t) => {
+  const { bus, lines, timers } = setup(t, { intervalSeconds: 60 });
+  const route = (sessionId: number, target: string, reason: string) => bus.emit('device.route', { sessionId, worker: `rig${sessionId}`, route: 'default', target, reason, at: timers.now() });
+  for (let id = 0; id < 10; id++) route(id, id < 7 ? 'main' : 'second', 'placed');
+  timers.advance(60_000);
+  t.same(lines, [], 'placing devices is not a move');
+  route(0, 'second', 'rebalance');
+  route(1, 'second', 'rebalance');
+  route(7, 'main', 'slice');
+  route(7, 'second', 'slice');
+  route(8, 'second', 'rebalance'); // already there: not a move
+  bus.emit('device.disconnected', { sessionId: 9, worker: 'rig9', ip: '10.0.0.9', reason: 'closed by peer', at: timers.now() });
+  route(9, 'main', 'placed'); // a new session with the old id: placed, not moved
+  timers.advance(60_000);
+  const moves = lines.filter((l) => l.msg.startsWith('routing:'));
+  t.equal(moves.length, 1);
+  t.equal(moves[0]!.msg, 'routing: 4 device moves in the last 60 s (rebalance 2, slice 2): main → second 3, second → main 1');
+  t.same(moves[0]!.byReason, { rebalance: 2, slice: 2 });
+  t.equal(moves[0]!.moves, 4);
+  timers.advance(60_000);
+  t.equal(lines.filter((l) => l.msg.startsWith('routing:')).length, 1, 'a quiet interval logs no moves');
+});
