@@ -264,8 +264,11 @@ t.test('a device of lane 1: each target opens its lane-1 connection when the dev
   t.same(f.failures, []);
 });
 
-/** Route alice (target X, falling back to the default route) and the default route (target D), pass-through workers. */
-function passthroughSetup(t: Test) {
+/**
+ * Route alice (target X, falling back to the default route) and the default route (target D), pass-through
+ * workers; both targets serve and device alice.rig1 mines on X.
+ */
+async function passthroughSetup(t: Test) {
   const routing: RoutingSpec = {
     routes: [
       { name: 'alice', targets: [target('X')], fallback: 'default' },
@@ -277,15 +280,16 @@ function passthroughSetup(t: Test) {
   const log: Logger = { ...silentLogger, warn: (msg, fields) => void warnings.push({ msg, fields }), child: () => log };
   // A rebalance every 100 ms: a move that waits is asked for again and again meanwhile.
   const f = setup(t, routing, { rebalanceMs: 100 }, { proxy: { workerMode: 'passthrough', log } });
-  return { ...f, warnings };
-}
-
-t.test('pass-through: a move waits for the new pool to authorize the worker; its shares then go there under the worker\'s name', async (t) => {
-  const f = passthroughSetup(t);
   f.serve('X');
   f.serve('D');
   await until(() => f.proxy.groups.every((g) => g.available), 'both targets available');
   const alice = await f.miner('alice.rig1');
+  return { ...f, warnings, alice };
+}
+
+t.test('pass-through: a move waits for the new pool to authorize the worker; its shares then go there under the worker\'s name', async (t) => {
+  const f = await passthroughSetup(t);
+  const alice = f.alice;
   t.same(f.up('X').authorized, ['alice.rig1'], 'authorized on the target it was placed on');
   t.match(f.moves, [{ worker: 'alice.rig1', target: 'X', reason: 'placed' }]);
   // D's pool answers the authorization when the test says so.
@@ -318,11 +322,8 @@ t.test('pass-through: a move waits for the new pool to authorize the worker; its
 });
 
 t.test('pass-through: when the new pool refuses the worker the device does not move, and why is logged once', async (t) => {
-  const f = passthroughSetup(t);
-  f.serve('X');
-  f.serve('D');
-  await until(() => f.proxy.groups.every((g) => g.available), 'both targets available');
-  const alice = await f.miner('alice.rig1');
+  const f = await passthroughSetup(t);
+  const alice = f.alice;
   f.up('D').acceptWorker = () => false;
 
   f.up('X').down('pool gone');
