@@ -36,6 +36,7 @@ export interface ProxyConfig {
   expectedDevices: number;
   /** Bytes of extranonce2 every device keeps at least. */
   minDeviceExtranonce2: number;
+  /** Upstream connections per target: the lanes of the extranonce space (a target opens one per lane it has devices in). */
   maxUpstreamConnections: number;
   difficulty: {
     start: number;
@@ -277,7 +278,7 @@ export function configSchema(): JsonSchema {
       workerMode: oneOf(['farm', 'passthrough'], d.workerMode, "'farm': shares go upstream under the pool login; 'passthrough': under each device's worker name"),
       expectedDevices: int({ min: 1, max: 16_777_216 }, d.expectedDevices, 'devices on the farm: sizes the extranonce prefix'),
       minDeviceExtranonce2: int({ min: 1, max: 8 }, d.minDeviceExtranonce2, 'bytes of extranonce2 each device keeps at least'),
-      maxUpstreamConnections: int({ min: 1, max: 1024 }, d.maxUpstreamConnections, "pool connections the proxy may open when one's extranonce space is full"),
+      maxUpstreamConnections: int({ min: 1, max: 1024 }, d.maxUpstreamConnections, "upstream connections per target: lanes of the extranonce space (256^prefix bytes devices each); a target opens one per lane it has devices in"),
       difficulty: section('device difficulty and vardiff', {
         start: num({ positive: true }, d.difficulty.start, "a device's first difficulty (clamped to the pool's); between min and max"),
         min: num({ positive: true }, d.difficulty.min, 'lowest vardiff difficulty'),

@@ -131,7 +131,7 @@ export async function runLedgerCommit(o: LedgerCommitOptions): Promise<LedgerCom
       const sessionId = w + 1;
       const shareDifficulty = CREDITED_DIFFICULTY * (1 + ((i * 2654435761) >>> 0) / 2 ** 32);
       const route = { route: 'default', target: 'default', connection: 0, pool: 'pool-a' };
-      bus.emit('share.accepted', { sessionId, worker, ip: '10.0.0.1', difficulty: CREDITED_DIFFICULTY, shareDifficulty, meetsPool: true, meetsNetwork: false, at });
+      bus.emit('share.accepted', { sessionId, worker, route: route.route, target: route.target, ip: '10.0.0.1', difficulty: CREDITED_DIFFICULTY, shareDifficulty, meetsPool: true, meetsNetwork: false, at });
       bus.emit('share.forwarded', { ...route, sessionId, worker, shareId: i + 1, jobId: (0x1a2b0000 + (i >> 12)).toString(16), difficulty: CREDITED_DIFFICULTY, shareDifficulty, networkDifficulty: NETWORK_DIFFICULTY, blockHash: null, at });
       const verdict = i % 100 === 99 ? { kind: 'rejected' as const, code: 23, reason: 'Low difficulty share' } : { kind: 'accepted' as const };
       bus.emit('share.upstream', { ...route, sessionId, worker, shareId: i + 1, verdict, latencyMs: 2 + (i % 7), at: at + 3 });

@@ -67,7 +67,7 @@ function drive(bus: EventBus, workers: string[], ips: string[]): void {
     bus.emit('device.authorized', { sessionId: i, worker, ip, at });
     bus.emit('device.difficulty', { sessionId: i, worker, difficulty: 4096, at });
     for (let k = 0; k < 3; k++) {
-      bus.emit('share.accepted', { sessionId: i, worker, ip, difficulty: 4096, shareDifficulty: 5000, meetsPool: k === 0, meetsNetwork: false, at: at + k });
+      bus.emit('share.accepted', { sessionId: i, worker, route: 'default', target: 'default', ip, difficulty: 4096, shareDifficulty: 5000, meetsPool: k === 0, meetsNetwork: false, at: at + k });
     }
     bus.emit('share.rejected', { sessionId: i, worker, ip, reason: 'stale', code: 21, message: 'job not found', at });
     bus.emit('share.forwarded', { sessionId: i, worker, route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1, shareDifficulty: 1, networkDifficulty: 1e6, blockHash: null, at });

@@ -43,7 +43,11 @@ export interface ProxyEventMap {
    */
   'device.route': RoutePlace & { sessionId: number; worker: string; reason: string; at: number };
   'device.difficulty': { sessionId: number; worker: string; difficulty: number; at: number };
-  'share.accepted': {
+  /**
+   * A share that met the device's target, credited to the route and target of the job it was mined on (the
+   * channel that job came from: after a move, a share of the old target's job still counts for the old one).
+   */
+  'share.accepted': RoutePlace & {
     sessionId: number;
     worker: string;
     ip: string;

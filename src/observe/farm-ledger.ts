@@ -57,11 +57,10 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * in its row as indexes into small route and target tables. A route's and a target's forwarded shares and
  * verdicts are counted from the place each share event names (a share goes upstream on the target of the
  * job it was mined on, and its verdict names the same place), so the invariant holds per route and target.
- * Their accepted and work are credited when the share is counted to the route and target the device mines
- * for at that moment (a share of an old target's job arriving just after a move counts for the new one: at
- * most the shares in flight at a switch). A target's devices and hashrate are those placed on it now; a
- * route's, those whose route it is (a device on its fallback counts for its own route and for the target it
- * mines on). Weights and pools come from the routes in force (`routes`, a getter the app builds from the
+ * Their accepted and work are credited to the route and target `share.accepted` names: those of the job the
+ * share was mined on (a share of an old target's job arriving just after a move counts for the old one). A
+ * target's devices and hashrate are those placed on it now; a route's, those whose route it is (a device on
+ * its fallback counts for its own route and for the target it mines on). Weights and pools come from the routes in force (`routes`, a getter the app builds from the
  * configuration; the ledger never asks the proxy): a target's `workShare` is its part of its route's
  * targets' work, the split achieved, to be read against its `weightShare`.
  */
@@ -716,16 +715,12 @@ export class FarmLedger {
       const owner = this.ownerTable[st.get(s, Col.owner)]!;
       owner.accepted++;
       owner.work += e.difficulty;
-      const route = this.routeTable[st.get(s, Col.route)];
-      const target = this.targetTable[st.get(s, Col.target)];
-      if (route) {
-        route.accepted++;
-        route.work += e.difficulty;
-      }
-      if (target) {
-        target.accepted++;
-        target.work += e.difficulty;
-      }
+      const route = this.routeTable[this.placeSlot(this.routeTable, this.routeIndex, e.route, e.route)]!;
+      const target = this.targetTable[this.placeSlot(this.targetTable, this.targetIndex, e.target, e.route)]!;
+      route.accepted++;
+      route.work += e.difficulty;
+      target.accepted++;
+      target.work += e.difficulty;
       st.add(s, Col.accepted, 1);
       st.add(s, Col.work, e.difficulty);
       st.set(s, Col.lastShareAt, e.at);

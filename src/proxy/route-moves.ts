@@ -1,4 +1,4 @@
-import { mostUnderweight, planRoute, type PlanTarget } from '../routing/split-planner.js';
+import { medianHashrate, mostUnderweight, planRoute, type PlanTarget } from '../routing/split-planner.js';
 import { sliceAt, sliceSchedule, type SliceSchedule } from '../routing/slice-schedule.js';
 import type { RouteFallback, RoutingTiming } from '../routing/types.js';
 
@@ -69,12 +69,4 @@ export function routeDecisions(route: RouteView, devices: readonly RoutedDevice[
     fallbackLoads.set(target, (fallbackLoads.get(target) ?? 0) + rate);
     return { target, schedule: null, until: Infinity, reason: 'fallback' };
   });
-}
-
-/** The median of the measured hashrates (1 when none is measured): what an unmeasured device counts as. */
-export function medianHashrate(devices: readonly { hashrate: number | null }[]): number {
-  const measured = devices.map((d) => d.hashrate).filter((h): h is number => h !== null && Number.isFinite(h) && h >= 0).sort((a, b) => a - b);
-  if (measured.length === 0) return 1;
-  const mid = measured.length >> 1;
-  return measured.length % 2 === 1 ? measured[mid]! : (measured[mid - 1]! + measured[mid]!) / 2;
 }

@@ -79,8 +79,11 @@ const DEFAULT_MIN_FRACTION = 1e-6;
 /** Relative slack in the fit tests, so floating-point rounding never overflows a target that fits exactly. */
 const FIT_EPSILON = 1e-9;
 
-/** The median of the finite non-negative hashrates, or 1 when there is none. */
-function medianOf(devices: readonly PlanDevice[]): number {
+/**
+ * The median of the finite non-negative hashrates, or 1 when there is none: what a device not measured yet
+ * counts as (here and in the proxy's placement of a new device).
+ */
+export function medianHashrate(devices: readonly { hashrate: number | null }[]): number {
   const measured = new Float64Array(devices.length);
   let n = 0;
   for (const d of devices) if (isMeasured(d.hashrate)) measured[n++] = d.hashrate;
@@ -180,7 +183,7 @@ export function planRoute(targets: readonly PlanTarget[], devices: readonly Plan
     return ok;
   });
   const weightSum = targets.reduce((s, t, i) => (usable[i] ? s + t.weight : s), 0);
-  const median = medianOf(devices);
+  const median = medianHashrate(devices);
   const rate = Float64Array.from(devices, (d) => (isMeasured(d.hashrate) ? d.hashrate : median));
   const total = rate.reduce((s, h) => s + h, 0);
   const expected: TargetLoad[] = targets.map((t) => ({ target: t.name, hashrate: 0 }));

@@ -16,7 +16,7 @@ function farm(now: () => number) {
   const stats = new FarmLedger(bus, { now });
   const authorize = (worker: string, at: number) => bus.emit('device.authorized', { sessionId: 1, worker, ip: '10.0.0.1', at });
   const share = (worker: string, difficulty: number, at: number) =>
-    bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: false, meetsNetwork: false, at });
+    bus.emit('share.accepted', { sessionId: 1, worker, route: 'default', target: 'default', ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: false, meetsNetwork: false, at });
   return { bus, stats, authorize, share };
 }
 

@@ -104,7 +104,7 @@ export class ShareFeeder {
     const connection = s.connection ?? 0;
     const blockHash = s.blockHash ?? null;
     const place = { route: s.route ?? 'default', target: s.target ?? 'default' };
-    this.bus.emit('share.accepted', { sessionId: 1, worker: s.worker, ip: '127.0.0.1', difficulty: s.difficulty, shareDifficulty, meetsPool: s.verdict !== null, meetsNetwork: blockHash !== null, at: s.at });
+    this.bus.emit('share.accepted', { sessionId: 1, worker: s.worker, ...place, ip: '127.0.0.1', difficulty: s.difficulty, shareDifficulty, meetsPool: s.verdict !== null, meetsNetwork: blockHash !== null, at: s.at });
     if (s.verdict === null) return null;
     const shareId = this.nextId++;
     this.bus.emit('share.forwarded', { sessionId: 1, worker: s.worker, ...place, connection, pool, shareId, jobId: s.jobId ?? 'j1', difficulty: s.difficulty, shareDifficulty, networkDifficulty: s.networkDifficulty ?? NETWORK_DIFFICULTY, blockHash, at: s.at });

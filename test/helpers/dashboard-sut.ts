@@ -252,6 +252,8 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     bus.emit('share.accepted', {
       sessionId: d.sessionId,
       worker: d.worker,
+      route: d.place.route,
+      target: d.place.target,
       ip: d.ip,
       difficulty: d.difficulty * credit,
       shareDifficulty: d.difficulty * (1 + random() * 3),

@@ -69,15 +69,15 @@ function farm(bus: EventBus): Timed[] {
   }
   // rig-a: 30 shares, one every 10 s, the last at NOW (buckets NOW-290 s .. NOW), plus 5 older than 5 minutes.
   for (let k = 34; k >= 0; k--) {
-    on('share.accepted', { sessionId: 0, worker: 'rig-a', ip, difficulty: 1000, shareDifficulty: 1500, meetsPool: k % 5 === 0, meetsNetwork: false, at: NOW - k * 10_000 });
+    on('share.accepted', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', ip, difficulty: 1000, shareDifficulty: 1500, meetsPool: k % 5 === 0, meetsNetwork: false, at: NOW - k * 10_000 });
     if (k % 5 === 0) on('share.forwarded', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, jobId: '1', difficulty: 1000, shareDifficulty: 1500, networkDifficulty: 1e6, blockHash: null, at: NOW - k * 10_000 });
   }
   on('share.upstream', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'accepted' }, latencyMs: 30, at: NOW });
   on('share.upstream', { sessionId: 0, worker: 'rig-a', route: 'default', target: 'default', connection: 0, pool: 'main', shareId: 0, verdict: { kind: 'rejected', code: 21, reason: 'Stale share' }, latencyMs: 30, at: NOW });
   // rig-b: 2 shares of 500 and 3 rejections.
   on('device.difficulty', { sessionId: 1, worker: 'rig-b', difficulty: 500, at: NOW - 60_000 });
-  on('share.accepted', { sessionId: 1, worker: 'rig-b', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 12_000 });
-  on('share.accepted', { sessionId: 1, worker: 'rig-b', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 1_000 });
+  on('share.accepted', { sessionId: 1, worker: 'rig-b', route: 'default', target: 'default', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 12_000 });
+  on('share.accepted', { sessionId: 1, worker: 'rig-b', route: 'default', target: 'default', ip, difficulty: 500, shareDifficulty: 600, meetsPool: false, meetsNetwork: false, at: NOW - 1_000 });
   for (const reason of ['stale', 'stale', 'duplicate'] as const) {
     on('share.rejected', { sessionId: 1, worker: 'rig-b', ip, reason, code: reason === 'stale' ? 21 : 22, message: reason, at: NOW - 1_000 });
   }
@@ -338,7 +338,7 @@ t.test('/api/routes, route and target in /api/devices, and on /metrics: which de
     for (let k = 0; k < shares; k++) {
       const at = NOW - 200_000 + k * 10_000;
       const id = ++shareId;
-      on('share.accepted', { sessionId: i, worker, ip, difficulty, shareDifficulty: difficulty, meetsPool: true, meetsNetwork: false, at });
+      on('share.accepted', { sessionId: i, worker, route: place.route, target: place.target, ip, difficulty, shareDifficulty: difficulty, meetsPool: true, meetsNetwork: false, at });
       on('share.forwarded', { sessionId: i, worker, ...place, shareId: id, jobId: 'j', difficulty, shareDifficulty: difficulty, networkDifficulty: 1e6, blockHash: null, at });
       if (k < shares - 1) on('share.upstream', { sessionId: i, worker, ...place, shareId: id, verdict: { kind: 'accepted' }, latencyMs: 5, at: at + 1 });
     }

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { EventBus, type PoolVerdict } from '../../src/core/events.js';
+import { EventBus, type PoolVerdict, type RoutePlace } from '../../src/core/events.js';
 import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, MAX_TRACKED_IN_FLIGHT, type PresenceChange } from '../../src/observe/farm-ledger.js';
 import type { RouteSpec } from '../../src/routing/types.js';
@@ -19,7 +19,7 @@ function setup(t: Test) {
   t.teardown(() => ledger.close());
   const authorize = (worker: string, sessionId: number) => bus.emit('device.authorized', { sessionId, worker, ip: '10.0.0.1', at: now });
   const forward = (worker: string, connection: number, pool: string) => {
-    bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty: 2, shareDifficulty: 9, meetsPool: true, meetsNetwork: false, at: now });
+    bus.emit('share.accepted', { sessionId: 1, worker, route: 'default', target: 'default', ip: '10.0.0.1', difficulty: 2, shareDifficulty: 9, meetsPool: true, meetsNetwork: false, at: now });
     bus.emit('share.forwarded', { sessionId: 1, worker, route: 'default', target: 'default', connection, pool, shareId: 0, jobId: '1', difficulty: 2, shareDifficulty: 9, networkDifficulty: 1e6, blockHash: null, at: now });
   };
   const verdict = (worker: string, connection: number, pool: string, v: PoolVerdict) => bus.emit('share.upstream', { sessionId: 1, worker, route: 'default', target: 'default', connection, pool, shareId: 0, verdict: v, latencyMs: 5, at: now });
@@ -144,7 +144,7 @@ function ownersSetup(t: Test) {
   t.teardown(() => ledger.close());
   const authorize = (worker: string) => bus.emit('device.authorized', { sessionId: 1, worker, ip: '10.0.0.1', at: now });
   const accept = (worker: string, difficulty: number) =>
-    bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: false, meetsNetwork: false, at: now });
+    bus.emit('share.accepted', { sessionId: 1, worker, route: 'default', target: 'default', ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: false, meetsNetwork: false, at: now });
   const reject = (worker: string) => bus.emit('share.rejected', { sessionId: 1, worker, ip: '10.0.0.1', reason: 'stale', code: 21, message: 'stale', at: now });
   const byOwner = () => Object.fromEntries(ledger.ownerList().map((o) => [o.owner, o]));
   return { bus, ledger, authorize, accept, reject, byOwner, setNow: (ms: number) => (now = ms) };
@@ -313,8 +313,9 @@ function routesSetup(t: Test, routes: () => readonly RouteSpec[] = () => ROUTES)
   let shareId = 0;
   const authorize = (worker: string) => bus.emit('device.authorized', { sessionId: 1, worker, ip: '10.0.0.1', at: now });
   const place = (worker: string, route: string, target: string, reason = 'placed') => bus.emit('device.route', { sessionId: 1, worker, route, target, reason, at: now });
-  const accept = (worker: string, difficulty: number) =>
-    bus.emit('share.accepted', { sessionId: 1, worker, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: true, meetsNetwork: false, at: now });
+  /** A share accepted on a job of `at` (the route and target of the job's channel). */
+  const accept = (worker: string, difficulty: number, at: RoutePlace) =>
+    bus.emit('share.accepted', { sessionId: 1, worker, route: at.route, target: at.target, ip: '10.0.0.1', difficulty, shareDifficulty: difficulty, meetsPool: true, meetsNetwork: false, at: now });
   /** A share forwarded on `place` (the target of the job it was mined on); returns its id. */
   const forward = (worker: string, at: { route: string; target: string; connection: number; pool: string }) => {
     const id = ++shareId;
@@ -355,16 +356,16 @@ t.test('routes: counts per route and target with the same definitions as per poo
   }
   s.authorize('rig-1');
   s.place('rig-1', 'default', 'default');
-  s.accept('alice.a', 4);
-  s.accept('alice.b', 4);
-  s.accept('rig-1', 10);
+  s.accept('alice.a', 4, OWN);
+  s.accept('alice.b', 4, OWN);
+  s.accept('rig-1', 10, MAIN);
   const a1 = s.forward('alice.a', OWN);
   const a2 = s.forward('alice.a', OWN);
   const r1 = s.forward('rig-1', MAIN);
   // alice.b moves to the fee target; a share of its old job still goes upstream on alice-own.
   s.place('alice.b', 'alice', 'hosting-fee', 'slice');
   const old = s.forward('alice.b', OWN);
-  s.accept('alice.b', 2);
+  s.accept('alice.b', 2, FEE);
   const f1 = s.forward('alice.b', FEE);
   s.verdict('alice.a', OWN, a1, { kind: 'accepted' });
   s.verdict('alice.a', OWN, a2, { kind: 'rejected', code: 21, reason: 'stale' });
@@ -398,6 +399,26 @@ t.test('routes: counts per route and target with the same definitions as per poo
   t.equal(own.hashrateShare + fee.hashrateShare, 1);
 });
 
+t.test('routes: accepted work is credited to the target share.accepted names (the job\'s), not where the device mines now', async (t) => {
+  const s = routesSetup(t);
+  s.authorize('alice.a');
+  s.place('alice.a', 'alice', 'alice-own');
+  s.accept('alice.a', 4, OWN);
+  // It moves to the fee target; a share of its old target's job is accepted just after the move.
+  s.place('alice.a', 'alice', 'hosting-fee', 'slice');
+  s.accept('alice.a', 3, OWN);
+  s.accept('alice.a', 2, FEE);
+  t.match(s.target('alice', 'alice-own'), { accepted: 2, work: 7, devices: 0 }, 'the old target keeps the share of its job');
+  t.match(s.target('alice', 'hosting-fee'), { accepted: 1, work: 2, devices: 1 });
+  t.match(s.route('alice'), { accepted: 3, work: 9 });
+  // A device on its fallback: the work counts for the target and route of the job (the default's).
+  s.place('alice.a', 'default', 'default', 'fallback');
+  s.accept('alice.a', 5, MAIN);
+  t.match(s.target('default', 'default'), { accepted: 1, work: 5 });
+  t.match(s.route('default'), { accepted: 1, work: 5 });
+  t.equal(s.ledger.routeList().reduce((n, r) => n + r.work, 0), s.ledger.summary().work, "the routes' work sums to the farm's");
+});
+
 t.test('routes: pools are kept per target (two targets may name a pool alike); connections name their route and target', async (t) => {
   const s = routesSetup(t);
   const at = T0;
@@ -429,7 +450,7 @@ t.test('routes: weights and pools come from the routes in force; a target or rou
   const s = routesSetup(t, () => routes);
   s.authorize('alice.a');
   s.place('alice.a', 'alice', 'hosting-fee');
-  s.accept('alice.a', 3);
+  s.accept('alice.a', 3, FEE);
   // A reload: the fee is now 5 and the fee target renamed; alice.a is moved by the proxy.
   routes = [{ ...ROUTES[0]!, targets: [{ ...ROUTES[0]!.targets[0]!, weight: 95 }, { name: 'fee-2', weight: 5, pools: [] }] }, ROUTES[1]!];
   t.same(

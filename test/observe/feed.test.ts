@@ -52,7 +52,7 @@ function authorize(bus: EventBus, worker: string, sessionId: number, at = T0) {
 }
 
 function accept(bus: EventBus, worker: string, sessionId: number, at = T0, difficulty = 1024) {
-  bus.emit('share.accepted', { sessionId, worker, ip: `10.0.0.${sessionId}`, difficulty, shareDifficulty: difficulty * 2, meetsPool: false, meetsNetwork: false, at });
+  bus.emit('share.accepted', { sessionId, worker, route: 'default', target: 'default', ip: `10.0.0.${sessionId}`, difficulty, shareDifficulty: difficulty * 2, meetsPool: false, meetsNetwork: false, at });
 }
 
 /** A ws client that queues parsed messages, so a test can await them in order. */

@@ -41,7 +41,7 @@ function setup(t: Test, opts: ConstructorParameters<typeof LogAggregator>[2] = {
   const reject = (worker: string | null, reason: RejectReason, ip = '10.0.0.9') =>
     bus.emit('share.rejected', { sessionId: 1, worker, ip, reason, code: 21, message: 'x', at: timers.now() });
   const accept = () =>
-    bus.emit('share.accepted', { sessionId: 1, worker: 'w', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at: timers.now() });
+    bus.emit('share.accepted', { sessionId: 1, worker: 'w', route: 'default', target: 'default', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at: timers.now() });
   return { bus, lines, timers, agg, reject, accept };
 }
 

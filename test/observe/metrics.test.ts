@@ -36,7 +36,7 @@ function setup(t: Test, opts: ProxyMetricsOptions & Omit<FarmLedgerOptions, 'now
     },
     disconnect: (worker: string | null, sessionId: number, at = now, ip = `10.0.0.${sessionId}`) => bus.emit('device.disconnected', { sessionId, worker, ip, reason: 'closed', at }),
     accept: (worker: string, sessionId: number, difficulty: number, at = now, ip = `10.0.0.${sessionId}`) =>
-      bus.emit('share.accepted', { sessionId, worker, ip, difficulty, shareDifficulty: difficulty * 2, meetsPool: false, meetsNetwork: false, at }),
+      bus.emit('share.accepted', { sessionId, worker, route: 'default', target: 'default', ip, difficulty, shareDifficulty: difficulty * 2, meetsPool: false, meetsNetwork: false, at }),
   };
 }
 
@@ -252,7 +252,7 @@ t.test('retention runs by itself on a timer, and the API and the metrics forget 
   });
   const at = Date.now();
   bus.emit('device.authorized', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', at });
-  bus.emit('share.accepted', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at });
+  bus.emit('share.accepted', { sessionId: 1, worker: 'rig-x', route: 'default', target: 'default', ip: '10.0.0.1', difficulty: 1, shareDifficulty: 1, meetsPool: false, meetsNetwork: false, at });
   bus.emit('device.disconnected', { sessionId: 1, worker: 'rig-x', ip: '10.0.0.1', reason: 'closed', at: Date.now() });
   t.ok(stats.slotOf('rig-x') >= 0);
   t.ok((await metrics.render()).includes('worker="rig-x"'), 'still there right after disconnecting');

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
+import { silentLogger, type Logger } from '../../src/core/log.js';
 import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
 import type { RoutingSpec, RoutingTiming, TargetSpec } from '../../src/routing/types.js';
 import type { NotifyParams } from '../../src/stratum/messages.js';
@@ -10,7 +11,7 @@ import { notifyOf } from '../helpers/line-client.js';
 import { mine } from '../helpers/mine.js';
 import { proxySessions } from '../helpers/proxy-sessions.js';
 import { hasher } from '../helpers/share-kit.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * Targets in the proxy, with an in-process upstream per target (FakeUpstream) and devices as real sessions
@@ -57,7 +58,9 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
   const moves: ProxyEventMap['device.route'][] = [];
   const forwarded: ProxyEventMap['share.upstream'][] = [];
   const disconnects: ProxyEventMap['device.disconnected'][] = [];
+  const accepted: ProxyEventMap['share.accepted'][] = [];
   bus.on('device.route', (e) => moves.push(e));
+  bus.on('share.accepted', (e) => accepted.push(e));
   bus.on('share.upstream', (e) => forwarded.push(e));
   bus.on('device.disconnected', (e) => disconnects.push(e));
   const { device, failures } = proxySessions(t, proxy);
@@ -85,7 +88,7 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
   };
   /** Which target a job a device got came from: the pool extranonce1 at the end of its coinb1. */
   const targetOfJob = (n: NotifyParams) => upstreams.find((u) => n.coinb1.endsWith(u.extranonce.extranonce1))!.target;
-  return { proxy, up, serve, miner, submit, moves, forwarded, disconnects, failures, targetOfJob, upstreams, device };
+  return { proxy, up, serve, miner, submit, moves, forwarded, accepted, disconnects, failures, targetOfJob, upstreams, device };
 }
 
 t.test('a sliced device: at each switch the new target\'s job (clean), the same extranonce, and a share of the old target\'s job still goes to the old target', async (t) => {
@@ -118,9 +121,11 @@ t.test('a sliced device: at each switch the new target\'s job (clean), the same 
   t.equal(f.up(from).submits.length, before.from + 1, 'and went to the old target\'s pool');
   t.equal(f.up(sw.target).submits.length, before.to, 'not to the new one');
   t.match(f.forwarded.at(-1), { target: from, verdict: { kind: 'accepted' } });
+  t.match(f.accepted.at(-1), { worker: 'rig1', route: 'default', target: from }, 'and its accepted work is credited to the old target');
   const fresh = await f.submit(m, notifyOf(newJob));
   t.equal(fresh.result, true);
   t.equal(f.up(sw.target).submits.length, before.to + 1, 'a share of the new target\'s job goes to the new target');
+  t.match(f.accepted.at(-1), { worker: 'rig1', route: 'default', target: sw.target }, 'and is credited to the new target');
 
   // More switches: back and forth, never a set_extranonce, never a rejection.
   await until(() => f.moves.filter((e) => e.reason === 'slice').length >= 3, 'three switches', 5000);
@@ -257,4 +262,87 @@ t.test('a device of lane 1: each target opens its lane-1 connection when the dev
   t.same(f.up('D', 1).submits.map((s) => s.extranonce2.slice(0, 2)), ['00'], 'the same prefix on D\'s lane 1');
   t.same(alice.client.notifications('mining.set_extranonce'), [], 'never a set_extranonce');
   t.same(f.failures, []);
+});
+
+/**
+ * Route alice (target X, falling back to the default route) and the default route (target D), pass-through
+ * workers; both targets serve and device alice.rig1 mines on X.
+ */
+async function passthroughSetup(t: Test) {
+  const routing: RoutingSpec = {
+    routes: [
+      { name: 'alice', targets: [target('X')], fallback: 'default' },
+      { name: 'default', targets: [target('D')], fallback: 'none' },
+    ],
+    routeOf: (w) => (w.startsWith('alice.') ? 'alice' : 'default'),
+  };
+  const warnings: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
+  const log: Logger = { ...silentLogger, warn: (msg, fields) => void warnings.push({ msg, fields }), child: () => log };
+  // A rebalance every 100 ms: a move that waits is asked for again and again meanwhile.
+  const f = setup(t, routing, { rebalanceMs: 100 }, { proxy: { workerMode: 'passthrough', log } });
+  f.serve('X');
+  f.serve('D');
+  await until(() => f.proxy.groups.every((g) => g.available), 'both targets available');
+  const alice = await f.miner('alice.rig1');
+  return { ...f, warnings, alice };
+}
+
+t.test('pass-through: a move waits for the new pool to authorize the worker; its shares then go there under the worker\'s name', async (t) => {
+  const f = await passthroughSetup(t);
+  const alice = f.alice;
+  t.same(f.up('X').authorized, ['alice.rig1'], 'authorized on the target it was placed on');
+  t.match(f.moves, [{ worker: 'alice.rig1', target: 'X', reason: 'placed' }]);
+  // D's pool answers the authorization when the test says so.
+  const d = f.up('D');
+  let answer: ((ok: boolean) => void) | null = null;
+  d.authorizeWorker = async (name) => {
+    d.authorized.push(name);
+    return new Promise<boolean>((resolve) => (answer = resolve));
+  };
+
+  f.up('X').down('pool gone');
+  await until(() => d.authorized.length === 1, 'D is asked to authorize the worker');
+  t.same(d.authorized, ['alice.rig1']);
+  const jobs = alice.client.notifications('mining.notify').length;
+  await sleep(500);
+  t.equal(f.moves.length, 1, 'no move while the answer is awaited (five rebalances)');
+  t.equal(d.authorized.length, 1, 'asked once');
+  t.equal(alice.client.notifications('mining.notify').length, jobs, 'no job of D yet');
+
+  answer!(true);
+  await until(() => f.moves.length === 2, 'the move once D authorized the worker');
+  t.match(f.moves[1], { worker: 'alice.rig1', route: 'default', target: 'D', reason: 'fallback' });
+  await until(() => alice.client.notifications('mining.notify').length > jobs, 'D\'s job');
+  t.equal(f.targetOfJob(notifyOf(alice.client.notifications('mining.notify').at(-1)!)), 'D');
+  t.equal((await f.submit(alice)).result, true, 'its first share on D is accepted');
+  t.match(d.submits, [{ worker: 'alice.rig1' }], 'under its own worker name');
+  t.same(f.warnings.filter((w) => /refused its worker/.test(w.msg)), []);
+  t.same(f.failures, []);
+  t.equal(f.disconnects.length, 0);
+});
+
+t.test('pass-through: when the new pool refuses the worker the device does not move, and why is logged once', async (t) => {
+  const f = await passthroughSetup(t);
+  const alice = f.alice;
+  f.up('D').acceptWorker = () => false;
+
+  f.up('X').down('pool gone');
+  await until(() => f.up('D').authorized.length === 1, 'D is asked to authorize the worker');
+  await until(() => f.warnings.some((w) => /refused its worker/.test(w.msg)), 'the refusal is logged');
+  await sleep(500);
+  t.equal(f.up('D').authorized.length, 1, 'not asked again at the next rebalances');
+  t.match(f.moves, [{ worker: 'alice.rig1', target: 'X', reason: 'placed' }], 'no move');
+  const logged = f.warnings.filter((w) => /refused its worker/.test(w.msg));
+  t.equal(logged.length, 1, 'logged once');
+  t.match(logged[0]!.fields, { worker: 'alice.rig1', target: 'D', route: 'default', pool: 'pool-D' });
+
+  // X comes back: the device mines there again, with no disconnect.
+  const jobs = alice.client.notifications('mining.notify').length;
+  f.serve('X', 'X-2');
+  await until(() => alice.client.notifications('mining.notify').length > jobs, 'X\'s new job');
+  t.equal(f.targetOfJob(notifyOf(alice.client.notifications('mining.notify').at(-1)!)), 'X');
+  t.equal((await f.submit(alice)).result, true);
+  t.equal(f.up('D').submits.length, 0, 'nothing went to the pool that refused the worker');
+  t.same(f.failures, []);
+  t.equal(f.disconnects.length, 0);
 });

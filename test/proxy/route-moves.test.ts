@@ -1,5 +1,5 @@
 import t from 'tap';
-import { medianHashrate, routeDecisions, type RoutedDevice } from '../../src/proxy/route-moves.js';
+import { routeDecisions, type RoutedDevice } from '../../src/proxy/route-moves.js';
 import type { RoutingTiming } from '../../src/routing/types.js';
 
 const timing: RoutingTiming = { rebalanceMs: 60_000, maxMovesPerRebalance: 4, slicePeriodMs: 600_000, minSliceMs: 10_000 };
@@ -35,10 +35,4 @@ t.test('no target of the route available: fallback to the default route\'s targe
   t.same(none.map((d) => d.target), ['own', 'own'], 'fallback none: they wait on the route\'s own target');
   const nowhere = routeDecisions(down, [dev(1, 100, 'own')], { ...fallback, targets: fallback.targets.map((x) => ({ ...x, available: false })) }, new Map(), timing, 0);
   t.same(nowhere.map((d) => d.target), ['own'], 'the fallback down too: they stay');
-});
-
-t.test('median hashrate: of the measured devices, 1 when none is', async (t) => {
-  t.equal(medianHashrate([{ hashrate: 5 }, { hashrate: null }, { hashrate: 1 }, { hashrate: 3 }]), 3);
-  t.equal(medianHashrate([{ hashrate: 4 }, { hashrate: 2 }]), 3);
-  t.equal(medianHashrate([{ hashrate: null }]), 1);
 });

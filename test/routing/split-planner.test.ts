@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { mostUnderweight, planRoute, placesOn, type Placement, type PlanDevice, type PlanTarget, type RoutePlan } from '../../src/routing/split-planner.js';
+import { medianHashrate, mostUnderweight, planRoute, placesOn, type Placement, type PlanDevice, type PlanTarget, type RoutePlan } from '../../src/routing/split-planner.js';
 import { mulberry32 } from '../helpers/prng.js';
 
 /**
@@ -193,6 +193,13 @@ t.test('devices not measured yet count as the median of the measured ones, or 1 
   const none = planRoute(targets, [device('a', null), device('b', null), device('c', null), device('d', null)], UNLIMITED);
   t.equal(none.total, 4);
   t.same(loads(none), { A: 2, B: 2 });
+});
+
+t.test('median hashrate: of the measured devices (finite, non-negative), 1 when none is', async (t) => {
+  t.equal(medianHashrate([{ hashrate: 5 }, { hashrate: null }, { hashrate: 1 }, { hashrate: 3 }]), 3);
+  t.equal(medianHashrate([{ hashrate: 4 }, { hashrate: 2 }]), 3);
+  t.equal(medianHashrate([{ hashrate: null }]), 1);
+  t.equal(medianHashrate([{ hashrate: Number.NaN }, { hashrate: -4 }, { hashrate: 7 }]), 7);
 });
 
 t.test('devices of no hashrate are placed too; a route with no hashrate at all places every device', async (t) => {
