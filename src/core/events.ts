@@ -25,6 +25,14 @@ export interface UpstreamPlace extends RoutePlace {
 }
 
 /**
+ * How a device's time is divided among its route's targets: `whole` (it mines on one target, the one its
+ * last `device.route` names) or `sliced` (it mines on each target in turn, `fraction` of its time on each;
+ * the fractions sum to 1). `wholeBecause` says why a device the split would have time-sliced is kept whole
+ * (e.g. 'pass-through worker mode'); absent on a device that is whole because the split puts it whole.
+ */
+export type DeviceSplit = { kind: 'whole'; wholeBecause?: string } | { kind: 'sliced'; slices: { target: string; fraction: number }[] };
+
+/**
  * The typed event stream: the proxy core emits, observers (the farm ledger, metrics, the websocket feed,
  * webhooks, logs) listen. Observers never call back into the proxy, so data keeps flowing one way.
  *
@@ -42,6 +50,12 @@ export interface ProxyEventMap {
    * (`reason`: a rebalance by measured hashrate, a time slice, a fallback, a reload).
    */
   'device.route': RoutePlace & { sessionId: number; worker: string; reason: string; at: number };
+  /**
+   * The device's split on its route changed (see DeviceSplit). A device starts whole, so this is emitted only
+   * when a plan slices it, keeps it whole against the plan's wish (`wholeBecause`), changes its fractions, or
+   * makes it plainly whole again; each switch between its slices is a `device.route` with reason 'slice'.
+   */
+  'device.split': { sessionId: number; worker: string; route: string; at: number } & DeviceSplit;
   'device.difficulty': { sessionId: number; worker: string; difficulty: number; at: number };
   /**
    * A share that met the device's target, credited to the route and target of the job it was mined on (the

@@ -1,4 +1,4 @@
-import type { EventBus } from '../core/events.js';
+import type { DeviceSplit, EventBus } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_ROUTE } from '../routing/default-route.js';
 import { medianHashrate, mostUnderweight } from '../routing/split-planner.js';
@@ -18,11 +18,15 @@ import type { TargetGroup } from './target-group.js';
  * devices' measured hashrate (src/routing/, via route-moves.ts) and devices move (reason 'rebalance'); time-
  * sliced devices switch on their schedule ('slice'); a route with no available target goes to the default
  * route's ('fallback'); a reload puts new routes in force ('reload'). It asks the pool side for channels and
- * tells devices their new channel's job; it never touches a pool's jobs.
+ * tells devices their new channel's job; it never touches a pool's jobs. A device's split (whole, or sliced
+ * with its fractions) is told as `device.split` when a plan changes it.
  */
 
 /** A removed target's connections stay this long after its last device left: shares of its jobs still in flight reach its pool. */
 const RETIRE_GRACE_MS = 30_000;
+
+/** Every device starts whole: no `device.split` is emitted until a plan makes it anything else. */
+const PLAIN_WHOLE: DeviceSplit = { kind: 'whole' };
 
 export interface RoutingDriverOptions {
   timing: RoutingTiming;
@@ -41,6 +45,10 @@ export class RoutingDriver {
   private readonly authorizing = new Map<DeviceState, TargetGroup>();
   /** Pass-through devices whose worker a target's pool refused: they do not move there (until a reload). */
   private readonly refused = new Map<DeviceState, Set<TargetGroup>>();
+  /** The last `device.split` of each device whose split is not plainly whole (sliced, or kept whole against the plan). */
+  private readonly splits = new Map<DeviceState, DeviceSplit>();
+  /** Why no device can be time-sliced (its shares go upstream under its own worker name), or null when every one can. */
+  private readonly unsliceable: string | null;
   private rebalanceTimer: NodeJS.Timeout | null = null;
   private sliceTimer: NodeJS.Timeout | null = null;
   private soonTimer: NodeJS.Timeout | null = null;
@@ -57,6 +65,7 @@ export class RoutingDriver {
     private readonly log: Logger,
   ) {
     this.routes = new RoutesInForce(spec);
+    this.unsliceable = opts.passthrough ? 'pass-through worker mode' : null;
   }
 
   /** Every target group in force (routes in the spec's order, targets in each route's order). */
@@ -108,6 +117,7 @@ export class RoutingDriver {
   /** The device left: it is no longer sliced, and its slot goes back (quarantined while its lane's jobs may be current). */
   forget(device: DeviceState): void {
     this.sliced.delete(device);
+    this.splits.delete(device);
     this.authorizing.delete(device);
     this.refused.delete(device);
     this.pool.slots?.release(device.place.slot, this.pool.laneWaits(this.routes.allGroups, device.lane));
@@ -182,13 +192,17 @@ export class RoutingDriver {
       const own = new Set(route.groups);
       // One target, every device on it, nowhere else to go: nothing to plan (a proxy with only `pools`).
       const only = route.groups.length === 1 ? route.groups[0]! : null;
-      if (only && (only.available || !this.routes.fallsBack(route)) && devices.every((d) => d.channel.group === only || d.channel.group === null)) continue;
+      if (only && (only.available || !this.routes.fallsBack(route)) && devices.every((d) => d.channel.group === only || d.channel.group === null)) {
+        // Nothing to slice among either (a reload may have left a route one target).
+        for (const d of devices) this.unslice(d, name, now);
+        continue;
+      }
       const routed: RoutedDevice[] = devices.map((d) => ({
         id: String(d.session.id),
         key: d.session.id,
         hashrate: d.meter?.hashrate(now) ?? null,
         current: d.channel.group && (own.has(d.channel.group) || this.routes.group(d.channel.group.name) === d.channel.group) ? d.channel.group.name : null,
-        sliceable: !this.opts.passthrough,
+        sliceable: this.unsliceable === null,
         sliced: d.schedule !== null,
       }));
       const fallbackLoads = new Map(this.routeLoads(fallbackRoute, now).loads);
@@ -206,6 +220,8 @@ export class RoutingDriver {
         d.nextSliceAt = decision.until;
         if (decision.schedule) this.sliced.add(d);
         else this.sliced.delete(d);
+        const split: DeviceSplit = decision.slices ? { kind: 'sliced', slices: decision.slices } : decision.unsliced && this.unsliceable !== null ? { kind: 'whole', wholeBecause: this.unsliceable } : PLAIN_WHOLE;
+        this.noteSplit(d, name, split, now);
         const group = this.routes.group(decision.target);
         const fallback = decision.reason === 'fallback';
         // A device on a target a reload removed stays there (it still serves) until its route's new targets are up.
@@ -216,6 +232,22 @@ export class RoutingDriver {
     }
     this.loadCache.clear();
     this.closeRetired(now);
+  }
+
+  /** The device is no longer time-sliced (and its split is plainly whole). */
+  private unslice(device: MiningDevice, route: string, now: number): void {
+    device.schedule = null;
+    device.nextSliceAt = Infinity;
+    this.sliced.delete(device);
+    this.noteSplit(device, route, PLAIN_WHOLE, now);
+  }
+
+  /** Emits `device.split` when the device's split differs from the last one told (plainly whole before any). */
+  private noteSplit(device: MiningDevice, route: string, split: DeviceSplit, now: number): void {
+    if (sameSplit(this.splits.get(device) ?? PLAIN_WHOLE, split)) return;
+    if (split.kind === 'whole' && split.wholeBecause === undefined) this.splits.delete(device);
+    else this.splits.set(device, split);
+    this.bus.emit('device.split', { sessionId: device.session.id, worker: device.session.worker!, route, ...split, at: now });
   }
 
   /** Time-sliced devices whose slice ended go to their next target. */
@@ -305,4 +337,9 @@ export class RoutingDriver {
     if (channel.extranonce !== null) device.session.allowVersionBits(channel.versionMask);
     return channel;
   }
+}
+
+function sameSplit(a: DeviceSplit, b: DeviceSplit): boolean {
+  if (a.kind === 'whole') return b.kind === 'whole' && a.wholeBecause === b.wholeBecause;
+  return b.kind === 'sliced' && a.slices.length === b.slices.length && a.slices.every((s, i) => s.target === b.slices[i]!.target && s.fraction === b.slices[i]!.fraction);
 }

@@ -56,10 +56,12 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
     ...more.proxy,
   });
   const moves: ProxyEventMap['device.route'][] = [];
+  const splits: ProxyEventMap['device.split'][] = [];
   const forwarded: ProxyEventMap['share.upstream'][] = [];
   const disconnects: ProxyEventMap['device.disconnected'][] = [];
   const accepted: ProxyEventMap['share.accepted'][] = [];
   bus.on('device.route', (e) => moves.push(e));
+  bus.on('device.split', (e) => splits.push(e));
   bus.on('share.accepted', (e) => accepted.push(e));
   bus.on('share.upstream', (e) => forwarded.push(e));
   bus.on('device.disconnected', (e) => disconnects.push(e));
@@ -88,7 +90,7 @@ function setup(t: Test, routing: RoutingSpec, timing: Partial<RoutingTiming> = {
   };
   /** Which target a job a device got came from: the pool extranonce1 at the end of its coinb1. */
   const targetOfJob = (n: NotifyParams) => upstreams.find((u) => n.coinb1.endsWith(u.extranonce.extranonce1))!.target;
-  return { proxy, up, serve, miner, submit, moves, forwarded, accepted, disconnects, failures, targetOfJob, upstreams, device };
+  return { proxy, up, serve, miner, submit, moves, splits, forwarded, accepted, disconnects, failures, targetOfJob, upstreams, device };
 }
 
 t.test('a sliced device: at each switch the new target\'s job (clean), the same extranonce, and a share of the old target\'s job still goes to the old target', async (t) => {
@@ -132,6 +134,8 @@ t.test('a sliced device: at each switch the new target\'s job (clean), the same 
   t.same(m.client.notifications('mining.set_extranonce'), []);
   t.same(f.failures, []);
   t.equal(f.disconnects.length, 0);
+  t.equal(f.splits.length, 1, 'its split is told once (device.split), not at each switch');
+  t.match(f.splits[0], { worker: 'rig1', route: 'default', kind: 'sliced', slices: [{ fraction: 0.5 }, { fraction: 0.5 }] });
 });
 
 t.test('fallback: a route whose targets are all down mines on the default route, and comes back when one recovers', async (t) => {
@@ -345,4 +349,48 @@ t.test('pass-through: when the new pool refuses the worker the device does not m
   t.equal(f.up('D').submits.length, 0, 'nothing went to the pool that refused the worker');
   t.same(f.failures, []);
   t.equal(f.disconnects.length, 0);
+});
+
+/** Route 'default' split 97/3 between targets main and fee, both serving, plans every 50 ms, one device rig1. */
+async function feeSetup(t: Test, proxy: Partial<ProxyOptions> = {}) {
+  const routing: RoutingSpec = { routes: [{ name: 'default', targets: [target('main', 97), target('fee', 3)], fallback: 'none' }], routeOf: () => 'default' };
+  const f = setup(t, routing, { rebalanceMs: 50 }, { proxy });
+  f.serve('main');
+  f.serve('fee');
+  await until(() => f.proxy.groups.every((g) => g.available), 'both targets available');
+  const rig = await f.miner('rig1');
+  await until(() => f.splits.length > 0, 'a device.split');
+  // Several more plans: the split does not change, so nothing more is told.
+  await sleep(300);
+  return { ...f, rig };
+}
+
+t.test('device.split: a single device on a 97/3 route is time-sliced once, with those fractions', async (t) => {
+  const f = await feeSetup(t);
+  t.equal(f.splits.length, 1, 'one event for a split that stays the same over several plans');
+  const [split] = f.splits;
+  t.match(split, { worker: 'rig1', route: 'default', kind: 'sliced' });
+  if (split?.kind !== 'sliced') return;
+  t.same(split.slices.map((s) => s.target), ['main', 'fee']);
+  t.ok(Math.abs(split.slices[0]!.fraction - 0.97) < 1e-9 && Math.abs(split.slices[1]!.fraction - 0.03) < 1e-9, `fractions 0.97 / 0.03 (${split.slices.map((s) => s.fraction)})`);
+  t.notOk('wholeBecause' in split);
+  t.same(f.failures, []);
+});
+
+t.test('device.split: in pass-through worker mode the same device is kept whole, and the event says why', async (t) => {
+  const f = await feeSetup(t, { workerMode: 'passthrough' });
+  t.equal(f.splits.length, 1, 'one event');
+  t.same(f.splits[0], { sessionId: f.splits[0]!.sessionId, worker: 'rig1', route: 'default', kind: 'whole', wholeBecause: 'pass-through worker mode', at: f.splits[0]!.at });
+  t.match(f.moves, [{ worker: 'rig1', target: 'main', reason: 'placed' }], 'whole on the target of its larger share');
+  t.same(f.failures, []);
+});
+
+t.test('device.split: a device on a route with one target is never told (it starts whole and stays so)', async (t) => {
+  const routing: RoutingSpec = { routes: [{ name: 'default', targets: [target('main')], fallback: 'none' }], routeOf: () => 'default' };
+  const f = setup(t, routing, { rebalanceMs: 50 });
+  f.serve('main');
+  await until(() => f.proxy.groups.every((g) => g.available), 'available');
+  await f.miner('rig1');
+  await sleep(300);
+  t.same(f.splits, []);
 });

@@ -16,10 +16,28 @@ t.test('a route with an available target: the plan\'s placements, a sliced devic
   t.ok(one!.schedule!.periodMs >= 600_000 && feeMs >= 10_000, 'no slice under minSliceMs');
   t.ok(['own', 'fee'].includes(one!.target) && one!.until > 0 && Number.isFinite(one!.until), 'its target now and when it changes');
   t.equal(one!.reason, 'rebalance');
+  t.same(one!.slices, [{ target: 'own', fraction: 0.97 }, { target: 'fee', fraction: 0.03 }], 'the plan\'s fractions');
+  t.equal(one!.unsliced, false);
 
   const even = { targets: [{ name: 'a', weight: 1, available: true }, { name: 'b', weight: 1, available: true }], fallback: 'none' as const };
   const whole = routeDecisions(even, [dev(1, 100, 'a'), dev(2, 100, 'b')], null, new Map(), timing, 0);
   t.same(whole.map((d) => [d.target, d.schedule, d.until]), [['a', null, Infinity], ['b', null, Infinity]], 'two equal devices on 50/50: each stays whole where it is');
+  t.same(whole.map((d) => [d.slices, d.unsliced]), [[null, false], [null, false]], 'whole because the plan puts them whole');
+});
+
+t.test('devices that cannot be sliced: whole, and `unsliced` marks those the plan would have sliced', async (t) => {
+  const route = { targets: [{ name: 'a', weight: 70, available: true }, { name: 'b', weight: 30, available: true }], fallback: 'none' as const };
+  const fixed = (id: number, current: string | null): RoutedDevice => ({ ...dev(id, 100, current), sliceable: false });
+  // Ten equal devices on 70/30: seven on a, three on b, nobody on a cut.
+  const even = routeDecisions(route, Array.from({ length: 10 }, (_, i) => fixed(i, i < 7 ? 'a' : 'b')), null, new Map(), timing, 0);
+  t.same(even.map((d) => [d.target, d.slices, d.unsliced]), Array.from({ length: 10 }, (_, i) => [i < 7 ? 'a' : 'b', null, false]), 'a split that needs no slice: nobody is marked');
+  // One device: it would be sliced 70/30; it goes whole to a, marked.
+  const [one] = routeDecisions(route, [fixed(1, null)], null, new Map(), timing, 0);
+  t.same([one!.target, one!.schedule, one!.slices, one!.unsliced], ['a', null, null, true], 'the device on the cut goes whole to its larger part, marked');
+  // Four equal devices: the cut falls inside the third (70% of 4 = 2.8 devices): only that one is marked.
+  const four = routeDecisions(route, [fixed(1, 'a'), fixed(2, 'a'), fixed(3, 'a'), fixed(4, 'b')], null, new Map(), timing, 0);
+  t.equal(four.filter((d) => d.unsliced).length, 1, 'one device on the cut');
+  t.ok(four.every((d) => d.schedule === null && d.slices === null), 'none sliced');
 });
 
 t.test('no target of the route available: fallback to the default route\'s targets, or stay', async (t) => {
