@@ -1,7 +1,7 @@
 import { DEFAULT_BOOKS, OwnerMap } from '../books/owners.js';
 import { HASHES_PER_DIFF1 } from '../chain/target.js';
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
+import type { DeviceSplit, EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
 import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
 import type { RouteFallback, RouteSpec } from '../routing/types.js';
 import { BUCKETS, BUCKET_SECONDS, Col, DeviceStore, REJECT_REASONS, rejectColumn } from './device-store.js';
@@ -62,7 +62,9 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * target's devices and hashrate are those placed on it now; a route's, those whose route it is (a device on
  * its fallback counts for its own route and for the target it mines on). Weights and pools come from the routes in force (`routes`, a getter the app builds from the
  * configuration; the ledger never asks the proxy): a target's `workShare` is its part of its route's
- * targets' work, the split achieved, to be read against its `weightShare`.
+ * targets' work, the split achieved, to be read against its `weightShare`. A device's split is its last
+ * `device.split` while it is online: most devices are plainly whole and have none (no entry is kept for
+ * them); a time-sliced device has its slices and fractions, a device kept whole against the plan the reason.
  */
 
 /** Seconds a worker with no live session is kept before it is forgotten (its series leave /metrics). */
@@ -132,6 +134,12 @@ export interface DeviceView {
   /** The route and target it mines for (its last `device.route`); null before its first placement. */
   route: string | null;
   target: string | null;
+  /** Whole: it mines on its target only; sliced: on each of `slices` in turn (its last `device.split`). */
+  split: 'whole' | 'sliced';
+  /** A sliced device's targets with the fraction of its time on each (summing to 1); empty when whole. */
+  slices: { target: string; fraction: number }[];
+  /** Why a device the split would time-slice is kept whole (e.g. 'pass-through worker mode'); null otherwise. */
+  wholeBecause: string | null;
   ip: string;
   online: boolean;
   difficulty: number;
@@ -239,6 +247,8 @@ export interface RouteView extends ShareFlow {
   /** Devices whose route it is (wherever they mine now), and those online. */
   devices: number;
   devicesOnline: number;
+  /** Its devices time-sliced among its targets now (each also counts in `devices`). */
+  devicesSliced: number;
   hashrate: number;
   accepted: number;
   work: number;
@@ -310,6 +320,8 @@ export class FarmLedger {
   private readonly routeIndex = new Map<string, number>();
   private readonly targetTable: PlaceTotals[] = [];
   private readonly targetIndex = new Map<string, number>();
+  /** Online devices whose split is not plainly whole, by worker: the route (index) and split of their last `device.split`. */
+  private readonly splits = new Map<string, { route: number; split: DeviceSplit }>();
 
   constructor(bus: EventBus, opts: FarmLedgerOptions = {}) {
     this.eventLog = opts.eventLog ?? 200;
@@ -422,11 +434,16 @@ export class FarmLedger {
     const poolUnanswered = st.get(slot, Col.poolUnanswered);
     const route = st.get(slot, Col.route);
     const target = st.get(slot, Col.target);
+    const worker = st.worker(slot)!;
+    const split = this.splits.get(worker)?.split;
     return {
-      worker: st.worker(slot)!,
+      worker,
       owner: this.ownerOfSlot(slot),
       route: route < 0 ? null : this.routeTable[route]!.name,
       target: target < 0 ? null : this.targetTable[target]!.name,
+      split: split?.kind ?? 'whole',
+      slices: split?.kind === 'sliced' ? split.slices.map((x) => ({ ...x })) : [],
+      wholeBecause: split?.kind === 'whole' ? (split.wholeBecause ?? null) : null,
       ip: st.ip(slot),
       online: st.get(slot, Col.sessions) > 0,
       difficulty: st.get(slot, Col.difficulty),
@@ -576,7 +593,7 @@ export class FarmLedger {
       for (const t of r.targets) this.placeSlot(this.targetTable, this.targetIndex, t.name, r.name);
     }
     const live = (n: number) => Array.from({ length: n }, () => ({ devices: 0, devicesOnline: 0, hashrate: 0 }));
-    const byRoute = live(this.routeTable.length);
+    const byRoute = live(this.routeTable.length).map((x) => ({ ...x, devicesSliced: 0 }));
     const byTarget = live(this.targetTable.length);
     this.store.forEach((s) => {
       const r = this.store.get(s, Col.route);
@@ -587,6 +604,7 @@ export class FarmLedger {
       if (r >= 0) countLive(byRoute[r]!, online, hashrate);
       if (t >= 0) countLive(byTarget[t]!, online, hashrate);
     });
+    for (const { route, split } of this.splits.values()) if (split.kind === 'sliced') byRoute[route]!.devicesSliced++;
     const routeOfTarget = new Map<string, string>();
     for (const r of specs) for (const t of r.targets) routeOfTarget.set(t.name, r.name);
     const targetView = (i: number, spec: RouteSpec | undefined): Omit<TargetView, 'hashrateShare' | 'workShare'> => {
@@ -645,6 +663,7 @@ export class FarmLedger {
   /** Forget a worker entirely. */
   forget(worker: string): void {
     if (!this.store.remove(worker)) return;
+    this.splits.delete(worker);
     for (const l of this.forgetListeners) {
       try {
         l(worker);
@@ -691,6 +710,8 @@ export class FarmLedger {
       st.add(s, Col.sessions, -1);
       touch(s);
       if (st.get(s, Col.sessions) === 0) {
+        // Its split ended with its last session (a device that comes back starts whole).
+        this.splits.delete(e.worker);
         st.set(s, Col.disconnectedAt, e.at);
         st.set(s, Col.offlineSince, e.at);
         this.log({ at: e.at, kind: 'device-offline', message: `${e.worker} went offline (${e.reason})` });
@@ -701,6 +722,14 @@ export class FarmLedger {
       const s = this.deviceSlot(e.worker, '', e.at);
       st.set(s, Col.route, this.placeSlot(this.routeTable, this.routeIndex, e.route, e.route));
       st.set(s, Col.target, this.placeSlot(this.targetTable, this.targetIndex, e.target, e.route));
+      touch(s);
+    });
+    this.on(bus, 'device.split', (e) => {
+      const s = this.deviceSlot(e.worker, '', e.at);
+      const route = this.placeSlot(this.routeTable, this.routeIndex, e.route, e.route);
+      if (e.kind === 'sliced') this.splits.set(e.worker, { route, split: { kind: 'sliced', slices: e.slices.map((x) => ({ target: x.target, fraction: x.fraction })) } });
+      else if (e.wholeBecause !== undefined) this.splits.set(e.worker, { route, split: { kind: 'whole', wholeBecause: e.wholeBecause } });
+      else this.splits.delete(e.worker);
       touch(s);
     });
     this.on(bus, 'device.difficulty', (e) => {

@@ -343,15 +343,18 @@ t.test('/api/routes, route and target in /api/devices, and on /metrics: which de
       if (k < shares - 1) on('share.upstream', { sessionId: i, worker, ...place, shareId: id, verdict: { kind: 'accepted' }, latencyMs: 5, at: at + 1 });
     }
   }
+  // slow-1 is time-sliced 60/40 between the route's targets; fast-2 is kept whole although the plan would slice it.
+  on('device.split', { sessionId: 2, worker: 'slow-1', route: 'split', kind: 'sliced', slices: [{ target: 'thirty', fraction: 0.6 }, { target: 'seventy', fraction: 0.4 }], at: NOW - 100_000 });
+  on('device.split', { sessionId: 1, worker: 'fast-2', route: 'split', kind: 'whole', wholeBecause: 'pass-through worker mode', at: NOW - 100_000 });
   s.replay(events);
 
   const body = (await s.get('/api/routes')).json();
   t.match(body, { at: NOW, hashrateWindowSeconds: 300 });
   t.same(
-    body.routes.map((r: any) => [r.name, r.configured, r.fallback, r.devices, r.work, r.forwarded, r.poolAccepted, r.inFlight]),
+    body.routes.map((r: any) => [r.name, r.configured, r.fallback, r.devices, r.devicesSliced, r.work, r.forwarded, r.poolAccepted, r.inFlight]),
     [
-      ['split', true, 'default', 3, 100, 13, 10, 3],
-      ['default', true, 'none', 1, 10, 1, 0, 1],
+      ['split', true, 'default', 3, 1, 100, 13, 10, 3],
+      ['default', true, 'none', 1, 0, 10, 1, 0, 1],
     ],
   );
   const split = body.routes[0];
@@ -368,16 +371,21 @@ t.test('/api/routes, route and target in /api/devices, and on /metrics: which de
 
   const devices = (await s.get('/api/devices')).json().devices;
   t.same(
-    devices.map((d: any) => [d.worker, d.route, d.target]),
+    devices.map((d: any) => [d.worker, d.route, d.target, d.split, d.slices.length, d.wholeBecause]),
     [
-      ['fast-1', 'split', 'seventy'],
-      ['fast-2', 'split', 'seventy'],
-      ['other', 'default', 'default'],
-      ['slow-1', 'split', 'thirty'],
+      ['fast-1', 'split', 'seventy', 'whole', 0, null],
+      ['fast-2', 'split', 'seventy', 'whole', 0, 'pass-through worker mode'],
+      ['other', 'default', 'default', 'whole', 0, null],
+      ['slow-1', 'split', 'thirty', 'sliced', 2, null],
     ],
-    'which device mines where',
+    'which device mines where, which are time-sliced, and why one is kept whole',
   );
-  t.match((await s.get('/api/devices/slow-1')).json().device, { route: 'split', target: 'thirty' });
+  t.same((await s.get('/api/devices/slow-1')).json().device, {
+    ...devices.find((d: any) => d.worker === 'slow-1'),
+    split: 'sliced',
+    slices: [{ target: 'thirty', fraction: 0.6 }, { target: 'seventy', fraction: 0.4 }],
+    wholeBecause: null,
+  }, 'one device: its slices with their fractions');
   t.same(
     (await s.get('/api/connections')).json().connections.map((c: any) => [c.index, c.route, c.target, c.pool]),
     [

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { EventBus, type PoolVerdict, type RoutePlace } from '../../src/core/events.js';
+import { EventBus, type DeviceSplit, type PoolVerdict, type RoutePlace } from '../../src/core/events.js';
 import { OwnerMap } from '../../src/books/owners.js';
 import { FarmLedger, MAX_TRACKED_IN_FLIGHT, type PresenceChange } from '../../src/observe/farm-ledger.js';
 import type { RouteSpec } from '../../src/routing/types.js';
@@ -346,6 +346,39 @@ t.test('routes: each device mines where its last device.route put it; /api/devic
   t.match(s.ledger.device('alice.a'), { route: 'alice', target: 'hosting-fee' }, 'a move');
   t.not(s.ledger.version(s.ledger.slotOf('alice.a')), version, 'a moved device counts as changed (the feed resends it)');
   t.same(s.ledger.placeOfSlot(s.ledger.slotOf('rig-1')), { route: 'default', target: 'default' });
+});
+
+t.test('routes: each device\'s split from its last device.split (whole unless told); /api/routes counts the sliced devices per route', async (t) => {
+  const s = routesSetup(t);
+  const split = (worker: string, e: DeviceSplit) => s.bus.emit('device.split', { sessionId: 1, worker, route: 'alice', ...e, at: T0 });
+  for (const w of ['alice.a', 'alice.b', 'alice.c']) {
+    s.authorize(w);
+    s.place(w, 'alice', 'alice-own');
+  }
+  t.match(s.ledger.device('alice.a'), { split: 'whole', slices: [], wholeBecause: null }, 'whole before any device.split');
+  t.equal(s.route('alice').devicesSliced, 0);
+
+  const version = s.ledger.version(s.ledger.slotOf('alice.a'));
+  split('alice.a', { kind: 'sliced', slices: [{ target: 'alice-own', fraction: 0.98 }, { target: 'hosting-fee', fraction: 0.02 }] });
+  split('alice.b', { kind: 'whole', wholeBecause: 'pass-through worker mode' });
+  t.same(
+    ['alice.a', 'alice.b', 'alice.c'].map((w) => s.ledger.device(w)!).map((d) => [d.worker, d.split, d.slices, d.wholeBecause]),
+    [
+      ['alice.a', 'sliced', [{ target: 'alice-own', fraction: 0.98 }, { target: 'hosting-fee', fraction: 0.02 }], null],
+      ['alice.b', 'whole', [], 'pass-through worker mode'],
+      ['alice.c', 'whole', [], null],
+    ],
+    'a sliced device with its fractions; a device kept whole with the reason; the rest plainly whole',
+  );
+  t.not(s.ledger.version(s.ledger.slotOf('alice.a')), version, 'a changed split counts as a change (the feed resends the device)');
+  t.equal(s.route('alice').devicesSliced, 1, 'one device of the route sliced');
+  t.equal(s.route('default').devicesSliced, 0);
+
+  split('alice.b', { kind: 'whole' });
+  t.match(s.ledger.device('alice.b'), { split: 'whole', wholeBecause: null }, 'plainly whole again');
+  s.bus.emit('device.disconnected', { sessionId: 1, worker: 'alice.a', ip: '10.0.0.1', reason: 'closed', at: T0 });
+  t.match(s.ledger.device('alice.a'), { online: false, split: 'whole', slices: [] }, 'its split ends with its last session');
+  t.equal(s.route('alice').devicesSliced, 0);
 });
 
 t.test('routes: counts per route and target with the same definitions as per pool; the invariant holds for each', async (t) => {
