@@ -30,7 +30,7 @@ export interface UpstreamPlace extends RoutePlace {
  * the fractions sum to 1). `wholeBecause` says why a device the split would have time-sliced is kept whole
  * (e.g. 'pass-through worker mode'); absent on a device that is whole because the split puts it whole.
  */
-export type DeviceSplit = { kind: 'whole'; wholeBecause?: string } | { kind: 'sliced'; slices: { target: string; fraction: number }[] };
+export type DeviceSplit = { kind: 'whole'; wholeBecause?: string } | { kind: 'sliced'; slices: readonly { target: string; fraction: number }[] };
 
 /**
  * The typed event stream: the proxy core emits, observers (the farm ledger, metrics, the websocket feed,

@@ -7,7 +7,7 @@ import { loadX11Wasm } from '../../src/chain/x11-wasm.js';
 import { buildConfig } from '../../src/config.js';
 import { registerApiRoutes } from '../../src/observe/api.js';
 import { registerDashboardRoutes } from '../../src/observe/dashboard.js';
-import { EventBus } from '../../src/core/events.js';
+import { EventBus, type DeviceSplit } from '../../src/core/events.js';
 import { BUCKET_SECONDS, FarmLedger } from '../../src/observe/farm-ledger.js';
 import { attachFeed, type Feed } from '../../src/observe/feed.js';
 import { HttpServer } from '../../src/observe/http-server.js';
@@ -72,9 +72,10 @@ export interface DashboardSutOptions {
   /**
    * Synthetic only: the routes in force, and where device i mines (a `device.route` after it authorizes;
    * its forwarded shares go up on that target's connection, to its first pool). Default: every device on
-   * route 'default', target 'default', pool 'primary'.
+   * route 'default', target 'default', pool 'primary'. `splitOf`: device i's `device.split` after its
+   * placement (none: plainly whole).
    */
-  routes?: { specs: RouteSpec[]; placeOf: (i: number) => { route: string; target: string } };
+  routes?: { specs: RouteSpec[]; placeOf: (i: number) => { route: string; target: string }; splitOf?: (i: number) => DeviceSplit | null };
 }
 
 export function startDashboardSut(opts: DashboardSutOptions = {}): Promise<DashboardSut> {
@@ -290,6 +291,8 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
       if (!d.alive) continue;
       bus.emit('device.authorized', { sessionId: d.sessionId, worker: d.worker, ip: d.ip, at: since });
       bus.emit('device.route', { sessionId: d.sessionId, worker: d.worker, route: d.place.route, target: d.place.target, reason: 'placed', at: since });
+      const split = opts.routes?.splitOf?.(d.sessionId - 1);
+      if (split) bus.emit('device.split', { sessionId: d.sessionId, worker: d.worker, route: d.place.route, ...split, at: since });
       bus.emit('device.difficulty', { sessionId: d.sessionId, worker: d.worker, difficulty: d.difficulty, at: since });
     }
     if (backfill) {

@@ -454,7 +454,9 @@ t.test('routes: which device mines where, and the split achieved against the wei
   ];
   // 40 devices: the first 20 are alice's, 14 on her own account and 6 on the fee target; the rest default.
   const placeOf = (i: number) => (i < 14 ? { route: 'alice', target: 'alice-own' } : i < 20 ? { route: 'alice', target: 'fee' } : { route: 'default', target: 'default' });
-  const sut = await startSut(t, { kind: 'synthetic', devices: 40, intervalMs: 500, routes: { specs, placeOf } });
+  // Device 13 (on alice-own) is time-sliced, 97% there and 3% on the fee target.
+  const splitOf = (i: number) => (i === 13 ? ({ kind: 'sliced', slices: [{ target: 'alice-own', fraction: 0.97 }, { target: 'fee', fraction: 0.03 }] } as const) : null);
+  const sut = await startSut(t, { kind: 'synthetic', devices: 40, intervalMs: 500, routes: { specs, placeOf, splitOf } });
   const context = await launch(t);
   const page = await context.newPage();
   const pageErrors: string[] = [];
@@ -462,9 +464,22 @@ t.test('routes: which device mines where, and the split achieved against the wei
   await page.goto(sut.pageUrl);
   await page.waitForFunction(() => document.getElementById('count')?.textContent === '40', undefined, WAIT);
 
-  // Each row names the target its device mines on (the route in its tooltip), as the farm has it.
+  // Each row names the target its device mines on (the route in its tooltip), as the farm has it; a
+  // time-sliced device its targets with the part of its time on each.
+  const sliced = sut.workers[13]!;
+  t.match(sut.stats.device(sliced), { split: 'sliced', target: 'alice-own' });
+  await page.fill('#filter', sliced);
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 40', undefined, WAIT);
+  t.equal(await cellText(page, sliced, COL.target), 'sliced: alice-own 97% / fee 3%', 'a sliced device shows its split');
+  t.equal(await page.$eval(`#grid-body .row[data-worker="${sliced}"]`, (row, c) => (row.children[c] as HTMLElement).title, COL.target), 'route alice, target alice-own now (time-sliced among its targets)');
+  await page.click(`#grid-body .row[data-worker="${sliced}"]`);
+  await page.waitForFunction(() => document.getElementById('f-split')?.textContent !== '', undefined, WAIT);
+  t.equal(await page.textContent('#f-split'), 'sliced: alice-own 97% / fee 3%', 'and so do its details');
+  await page.fill('#filter', '');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '40', undefined, WAIT);
   for (const w of await shownWorkers(page)) {
     const d = sut.stats.device(w)!;
+    if (d.split === 'sliced') continue;
     t.equal(await cellText(page, w, COL.target), d.target, `${w} mines on ${d.target}`);
     t.equal(await page.$eval(`#grid-body .row[data-worker="${w}"]`, (row, c) => (row.children[c] as HTMLElement).title, COL.target), `route ${d.route}, target ${d.target}`);
   }

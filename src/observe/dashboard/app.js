@@ -58,6 +58,25 @@
     return `${p >= 10 ? p.toFixed(1) : p.toFixed(2)}%`;
   }
 
+  /** A fraction of a device's time, as a plain percentage ("97%", "33.3%"). */
+  function formatFraction(f) {
+    return `${Number((f * 100).toFixed(1))}%`;
+  }
+
+  /** A device's split (DeviceView.split): "sliced: main 97% / fee 3%", or null when it is whole. */
+  function slicedText(d) {
+    if (d.split !== 'sliced') return null;
+    return `sliced: ${d.slices.map((s) => `${s.target} ${formatFraction(s.fraction)}`).join(' / ')}`;
+  }
+
+  /** Where the device mines, for a tooltip: its route and target now, and why it is whole when the split could not slice it. */
+  function placeTitle(d) {
+    if (d.target === null) return 'not placed yet';
+    const now = `route ${d.route}, target ${d.target}`;
+    if (d.split === 'sliced') return `${now} now (time-sliced among its targets)`;
+    return d.wholeBecause ? `${now}; kept whole: ${d.wholeBecause}` : now;
+  }
+
   function formatAge(ms) {
     if (ms === null) return '–';
     const s = Math.max(0, Math.floor(ms / 1000));
@@ -138,7 +157,8 @@
     { key: 'worker', label: 'Worker', cls: 'c-worker', value: (d) => d._key, text: (d) => d.worker, title: true },
     { key: 'owner', label: 'Owner', cls: 'c-owner', value: (d) => d.owner, text: (d) => d.owner, title: true },
     // Where the device mines: its target (names are unique proxy-wide); the tooltip names the route too.
-    { key: 'target', label: 'Target', cls: 'c-target', value: (d) => d.target ?? '', text: (d) => d.target ?? '–', title: (d) => (d.target === null ? 'not placed yet' : `route ${d.route}, target ${d.target}`) },
+    // A time-sliced device shows its targets with the part of its time on each.
+    { key: 'target', label: 'Target', cls: 'c-target', value: (d) => d.target ?? '', text: (d) => slicedText(d) ?? d.target ?? '–', title: placeTitle },
     { key: 'status', label: 'Status', cls: 'c-status', value: (d) => (d.online ? 0 : 1), text: (d) => (d.online ? 'online' : 'offline') },
     { key: 'hashrate', label: 'Hashrate', cls: 'c-num', value: (d) => d.hashrate, text: (d) => formatHashrate(d.hashrate), firstDir: -1 },
     { key: 'difficulty', label: 'Difficulty', cls: 'c-num', value: (d) => d.difficulty, text: (d) => formatDifficulty(d.difficulty), firstDir: -1 },
@@ -575,7 +595,7 @@
       head.dataset.route = r.name;
       head.append(
         span('route-name', r.name, r.configured ? `route ${r.name}` : `${r.name}: no longer configured; its counts stay`),
-        span('route-meta', `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.fallback === 'default' ? ' · falls back to default' : ''}`),
+        span('route-meta', `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.devicesSliced > 0 ? ` · ${integer.format(r.devicesSliced)} time-sliced` : ''}${r.fallback === 'default' ? ' · falls back to default' : ''}`),
       );
       items.push(head);
       for (const x of r.targets) {
@@ -699,7 +719,8 @@
     setText('f-owner', d.owner);
     $('f-owner').title = d.owner;
     setText('f-target', d.target === null ? '–' : d.target);
-    $('f-target').title = d.target === null ? 'not placed yet' : `route ${d.route}, target ${d.target}`;
+    $('f-target').title = placeTitle(d);
+    setText('f-split', slicedText(d) ?? (d.wholeBecause ? `whole (${d.wholeBecause})` : 'whole'));
     setText('f-hashrate', formatHashrate(d.hashrate));
     setText('f-difficulty', formatDifficulty(d.difficulty));
     setText('f-accepted', integer.format(d.accepted));
