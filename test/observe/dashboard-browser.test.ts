@@ -471,7 +471,7 @@ t.test('routes: which device mines where, and the split achieved against the wei
   await page.fill('#filter', sliced);
   await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 40', undefined, WAIT);
   t.equal(await cellText(page, sliced, COL.target), 'sliced: alice-own 97% / fee 3%', 'a sliced device shows its split');
-  t.equal(await page.$eval(`#grid-body .row[data-worker="${sliced}"]`, (row, c) => (row.children[c] as HTMLElement).title, COL.target), 'route alice, target alice-own now (time-sliced among its targets)');
+  t.equal(await page.$eval(`#grid-body .row[data-worker="${sliced}"]`, (row, c) => (row.children[c] as HTMLElement).title, COL.target), 'route alice, target alice-own now; sliced: alice-own 97% / fee 3%', 'its tooltip says where it mines now');
   await page.click(`#grid-body .row[data-worker="${sliced}"]`);
   await page.waitForFunction(() => document.getElementById('f-split')?.textContent !== '', undefined, WAIT);
   t.equal(await page.textContent('#f-split'), 'sliced: alice-own 97% / fee 3%', 'and so do its details');

@@ -73,7 +73,7 @@
   function placeTitle(d) {
     if (d.target === null) return 'not placed yet';
     const now = `route ${d.route}, target ${d.target}`;
-    if (d.split === 'sliced') return `${now} now (time-sliced among its targets)`;
+    if (d.split === 'sliced') return `${now} now; ${slicedText(d)}`;
     return d.wholeBecause ? `${now}; kept whole: ${d.wholeBecause}` : now;
   }
 
@@ -595,7 +595,7 @@
       head.dataset.route = r.name;
       head.append(
         span('route-name', r.name, r.configured ? `route ${r.name}` : `${r.name}: no longer configured; its counts stay`),
-        span('route-meta', `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.devicesSliced > 0 ? ` · ${integer.format(r.devicesSliced)} time-sliced` : ''}${r.fallback === 'default' ? ' · falls back to default' : ''}`),
+        span('route-meta', `${integer.format(r.devicesOnline)} / ${integer.format(r.devices)} online${r.devicesSliced > 0 ? ` · ${integer.format(r.devicesSliced)} sliced` : ''}${r.fallback === 'default' ? ' · falls back to default' : ''}`, r.devicesSliced > 0 ? `${integer.format(r.devicesSliced)} of its devices time-sliced among its targets` : undefined),
       );
       items.push(head);
       for (const x of r.targets) {
