@@ -8,15 +8,15 @@ import { BOOKS_OFF, type PayoutsView } from './owner-payouts.js';
  *
  *   GET /api/summary              farm totals (FarmLedger.summary)
  *   GET /api/devices[?state=online|offline]
- *                                 every known worker (FarmLedger.view, with its owner, route and target),
- *                                 sorted by name
+ *                                 every known worker (FarmLedger.view, with its owner, route and target,
+ *                                 and its split: whole, or sliced with each target's fraction), sorted by name
  *   GET /api/devices/<worker>     one worker, with its hashrate history (FarmLedger.history); the name is
  *                                 percent-encoded in the path (encodeURIComponent)
  *   GET /api/pools                the pools (each of a target): status and what became of the shares
  *                                 forwarded to each
  *   GET /api/connections          the upstream connections: route, target, pool, up, active, version mask, shares
- *   GET /api/routes               every route (FarmLedger.routeList): its fallback, devices, hashrate and
- *                                 counts, and each target's weight (and weightShare of the route), pools,
+ *   GET /api/routes               every route (FarmLedger.routeList): its fallback, devices (and how many
+ *                                 are time-sliced), hashrate and counts, and each target's weight (and weightShare of the route), pools,
  *                                 devices, hashrate, accepted work and workShare: the split achieved
  *   GET /api/owners               every owner (FarmLedger.ownerList): its devices online and in all, their
  *                                 hashrate, the accepted shares and work credited to it, with its share of
