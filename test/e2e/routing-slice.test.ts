@@ -61,6 +61,10 @@ t.test('a 97/3 time split of one device: 3% of pool-accepted work goes to the fe
   const fleet = await startRoutedFleet(t, app, { devices: 1, hashrate: 6000, maxHashrate: 6000, workerName: () => 'rig1' });
   // The first plan slices the device (rebalance every 2 s).
   await until(() => (events['device.route'] ?? []).some((e) => e.reason === 'slice'), () => `the device is time-sliced (moves: ${JSON.stringify(events['device.route'])})`, 20_000);
+  // The farm ledger (what /api/devices and the dashboard show) has it time-sliced, with the weights as fractions.
+  const device = app.ledger.device('rig1')!;
+  t.match(device, { split: 'sliced', wholeBecause: null });
+  t.same(device.slices.map((x) => [x.target, Number(x.fraction.toFixed(9))]), [['main', 0.97], ['fee', 0.03]], 'sliced 97/3 in the API');
 
   const work = () => ({ main: a.pool.stats().totals.acceptedDifficulty, fee: b.pool.stats().totals.acceptedDifficulty, n: a.pool.stats().totals.accepted + b.pool.stats().totals.accepted });
   const start = work();
