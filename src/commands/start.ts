@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
 import { setPath } from '../util/path.js';
+import { WORKERS_WORDS, workersFromText } from '../cluster/worker-count.js';
 
 export const startFlags = defineFlags({
   config: { type: 'string', short: 'c', placeholder: 'file', help: 'JSON config file (see config/proxy.example.json); flags and DASH_PROXY_* variables override it' },
@@ -19,6 +20,7 @@ export const startFlags = defineFlags({
   workerMode: { type: 'enum', choices: ['farm', 'passthrough'] as const, help: `'farm': shares go upstream under --user; 'passthrough': under each device's own name (default ${DEFAULT_CONFIG.workerMode})` },
   expectedDevices: { type: 'int', min: 1, help: `devices on the farm, sizes the extranonce split (default ${DEFAULT_CONFIG.expectedDevices})` },
   startDifficulty: { type: 'number', positive: true, help: `first difficulty of a device before vardiff tunes it, between difficulty.min and max (default ${DEFAULT_CONFIG.difficulty.start})` },
+  workers: { type: 'string', placeholder: 'N|auto', help: `worker processes sharing the device port: ${WORKERS_WORDS}; the HTTP port covers all (default ${DEFAULT_CONFIG.workers})` },
   logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, help: `log level (default ${DEFAULT_CONFIG.log.level})` },
   logFormat: { type: 'enum', choices: ['json', 'pretty'] as const, help: `log format (default ${DEFAULT_CONFIG.log.format})` },
 });
@@ -62,6 +64,7 @@ export function configFromFlags(argv: string[], env: NodeJS.ProcessEnv = process
   if (given.has('workerMode')) set('workerMode', v.workerMode);
   if (given.has('expectedDevices')) set('expectedDevices', v.expectedDevices);
   if (given.has('startDifficulty')) set('difficulty.start', v.startDifficulty);
+  if (given.has('workers')) set('workers', workersFromText(v.workers!));
   if (given.has('logLevel')) set('log.level', v.logLevel);
   if (given.has('logFormat')) set('log.format', v.logFormat);
   return buildConfig(file, configFromEnv(env), flags as never);
