@@ -5,7 +5,13 @@ import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
 import { setPath } from '../util/path.js';
-import { WORKERS_WORDS, workersFromText } from '../cluster/worker-count.js';
+import { WORKERS_WORDS, workerCount, workersFromText } from '../cluster/worker-count.js';
+import cluster from 'node:cluster';
+import { workerIdentity } from '../cluster/messages.js';
+import { runWorker } from '../cluster/worker.js';
+import { ClusterPrimary } from '../cluster/primary.js';
+import { createLogger } from '../core/log.js';
+import { logOpenFiles } from '../util/open-files.js';
 
 export const startFlags = defineFlags({
   config: { type: 'string', short: 'c', placeholder: 'file', help: 'JSON config file (see config/proxy.example.json); flags and DASH_PROXY_* variables override it' },
@@ -37,6 +43,8 @@ export const startHelp = startFlags.helpText({
     'DASH_PROXY_POOLS=\'[{"url":"stratum+tcp://host:3333","user":"..."}]\'. Precedence: flags > environment > file > defaults.',
     'Signals: SIGTERM/SIGINT stop gracefully (devices told to reconnect, pending pool answers awaited).',
     'SIGHUP reloads the configuration: pools, routes, limits, difficulty and access lists apply at once; the log says what needs a restart.',
+    'With --workers N (or auto: one per core), N processes share the device port and the one HTTP port covers them all;',
+    'limits.maxDevices and limits.maxConnectionsPerIp are divided among them; SIGHUP and SIGTERM reach every worker.',
   ],
 });
 
@@ -131,6 +139,14 @@ const command: Command = {
       }
       throw err;
     }
+    // With workers: this process is a worker (the primary forked it) or the primary (src/cluster/).
+    const worker = cluster.isWorker ? workerIdentity(process.env) : null;
+    if (worker) {
+      // A worker exits when it has stopped (its last events sent), whatever handles are left.
+      process.exit(await runWorker(worker, config, () => configFromFlags(argv)));
+    }
+    const workers = workerCount(config.workers);
+    if (workers > 1) return runPrimary(config, workers, argv);
     let app: Awaited<ReturnType<typeof createProxyApp>>;
     try {
       app = await createProxyApp(config);
@@ -150,6 +166,7 @@ const command: Command = {
     process.on('SIGHUP', onHangup);
     try {
       try {
+        logOpenFiles(app.log, config.limits.maxDevices);
         await app.start();
       } catch (err) {
         process.stderr.write(`dash-farm-proxy start: cannot listen: ${(err as Error).message}\n`);
@@ -168,4 +185,41 @@ const command: Command = {
     }
   },
 };
+/** `start` with workers > 1: this process is the primary (src/cluster/primary.ts); it runs until SIGTERM/SIGINT. */
+async function runPrimary(config: ProxyConfig, workers: number, argv: string[]): Promise<number> {
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  let primary: ClusterPrimary;
+  try {
+    primary = new ClusterPrimary(config, { workers, log, load: () => configFromFlags(argv) });
+  } catch (err) {
+    process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+  let stopping = false;
+  const onHangup = () => {
+    if (stopping) return;
+    log.info('SIGHUP: reloading the configuration (and telling every worker)');
+    primary.reload();
+  };
+  process.on('SIGHUP', onHangup);
+  try {
+    try {
+      await primary.start();
+    } catch (err) {
+      process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
+      await primary.stop();
+      return 1;
+    }
+    return await runUntilSignal(
+      () => {
+        stopping = true;
+        return primary.stop();
+      },
+      { report: (level, message, fields) => log[level](message, fields) },
+    );
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
+}
+
 export default command;
