@@ -58,8 +58,10 @@ export async function startPool(t: Teardown): Promise<{ pool: SimPool; shares: S
 }
 
 /** The proxy with 2 workers; resolves once the primary logged "proxy listening" (every worker's port open). */
-export async function startCluster(t: Teardown, pool: SimPool, over: Record<string, unknown> = {}): Promise<ClusterProc> {
+/** `over`: config fields over the base (a function of the test's temp dir, for file paths). */
+export async function startCluster(t: Teardown, pool: SimPool, overIn: Record<string, unknown> | ((dir: string) => Record<string, unknown>) = {}): Promise<ClusterProc> {
   const dir = tempDir(t);
+  const over = typeof overIn === 'function' ? overIn(dir) : overIn;
   const [port, httpPort] = await freePorts(2);
   const configPath = path.join(dir, 'proxy.json');
   const base = {
