@@ -11,6 +11,7 @@ import type { RoutingSpec } from '../routing/types.js';
 import { Backoff } from '../util/backoff.js';
 import { logOpenFiles, type OpenFiles } from '../util/open-files.js';
 import { EventIntake, isEventBatch } from './event-relay.js';
+import { ClusterMetrics } from '../observe/process-metrics.js';
 import { isWorkerMessage, WORKER_ENV, type PrimaryMessage } from './messages.js';
 
 /**
@@ -56,6 +57,8 @@ export class ClusterPrimary {
   readonly bus = new EventBus();
   readonly observers: ObserverSide;
   private readonly intake: EventIntake;
+  /** Every process's own metrics (CPU, memory, event loop) for /metrics, asked of the workers at each scrape. */
+  private readonly processes: ClusterMetrics;
   private readonly slots: Slot[];
   private readonly log: Logger;
   private routing: RoutingSpec;
@@ -71,7 +74,9 @@ export class ClusterPrimary {
     private readonly opts: PrimaryOptions,
   ) {
     this.log = opts.log;
+    this.processes = new ClusterMetrics({ bus: this.bus });
     this.observers = createObserverSide(config, {
+      processes: this.processes,
       bus: this.bus,
       log: this.log,
       routes: () => this.routing.routes,
@@ -170,6 +175,7 @@ export class ClusterPrimary {
     // Every worker's last events are in: the books take them and commit, then the views close.
     await this.observers.closeBooks('stopped');
     await this.observers.close();
+    this.processes.close();
   }
 
   /**

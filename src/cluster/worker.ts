@@ -10,6 +10,7 @@ import { routesInBrief } from '../app.js';
 import { EventForwarder } from './event-relay.js';
 import { firstIdOf, isPrimaryMessage, type WorkerMessage } from './messages.js';
 import { perWorkerLimit } from './worker-count.js';
+import { startWorkerProcessMetrics } from '../observe/process-metrics.js';
 
 /**
  * One worker process of `start --workers N`: the core side of the proxy (src/app-core.ts) for the devices the
@@ -44,6 +45,8 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
       return false;
     }
   };
+  // Its own process metrics (label worker="k"), answered to the primary's /metrics by prom-client's listener.
+  startWorkerProcessMetrics(id.worker);
   const bus = new EventBus();
   const forwarder = new EventForwarder({ bus, incarnation: id.incarnation, send: (batch) => void send(batch) });
 
