@@ -100,7 +100,9 @@ export async function startCluster(t: Teardown, pool: SimPool, overIn: Record<st
     if (child.exitCode === null && child.signalCode === null) {
       // Its workers stop with it (their IPC channel closes); SIGKILL takes the primary only.
       child.kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000)))]);
+      clearTimeout(timer);
       if (!done) child.kill('SIGKILL');
     }
   });
