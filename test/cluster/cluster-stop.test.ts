@@ -40,3 +40,26 @@ t.test('SIGTERM: both workers stop gracefully, exit 0, every forwarded share in 
   t.equal(books.runs.length, 1, 'one run for the host');
   t.ok(books.runs[0]!.stopped_at !== null, 'the run was stopped cleanly');
 });
+
+t.test('a worker whose primary is gone (kill -9) stops by itself', async (t) => {
+  const { pool } = await startPool(t);
+  const proc = await startCluster(t, pool);
+  const view = await clusterUntil(proc, (v) => v.workers.every((w) => w.pid !== null && w.ready), 'both workers ready');
+  const pids = view.workers.map((w) => w.pid!);
+  proc.child.kill('SIGKILL');
+  await proc.exited;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const end = Date.now() + 15_000;
+  while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  const left = pids.filter(alive);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  t.same(left, [], `both workers (${pids.join(', ')}) exited without their primary`);
+  t.ok([0, 1].every((k) => proc.logs.some((l) => l.worker === k && /the primary is gone/.test(l.msg))), 'each said why it stopped');
+});
