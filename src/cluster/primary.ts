@@ -28,16 +28,9 @@ export const HEALTHY_UPTIME_MS = 60_000;
 /** How long past the drain a worker may take to stop before it is killed. */
 export const STOP_GRACE_MS = 10_000;
 
-interface Slot {
-  index: number;
-  worker: Worker | null;
-  pid: number | null;
-  incarnation: number;
-  startedAt: number;
-  restarts: number;
-  devices: number;
-  ready: boolean;
-  openFiles: OpenFiles | null;
+/** One worker's place: what /api/cluster shows of it, and its current fork. */
+interface Slot extends WorkerView {
+  proc: Worker | null;
   /** Its device port is open. */
   listening: boolean;
   backoff: Backoff;
@@ -84,9 +77,9 @@ export class ClusterPrimary {
     });
     this.routing = routingSpec(config, this.observers.ledger.owners);
     this.intake = new EventIntake(this.bus);
-    this.slots = Array.from({ length: opts.workers }, (_, index) => ({
-      index,
-      worker: null,
+    this.slots = Array.from({ length: opts.workers }, (_, worker) => ({
+      worker,
+      proc: null,
       pid: null,
       incarnation: 0,
       startedAt: 0,
@@ -165,9 +158,9 @@ export class ClusterPrimary {
     clearTimeout(timer);
     if (late) {
       for (const s of this.slots) {
-        if (s.worker && !s.worker.isDead()) {
-          this.log.warn(`worker ${s.index} did not stop within ${bound / 1000} s: killed`, { worker: s.index, pid: s.pid });
-          s.worker.process.kill('SIGKILL');
+        if (s.proc && !s.proc.isDead()) {
+          this.log.warn(`worker ${s.worker} did not stop within ${bound / 1000} s: killed`, { worker: s.worker, pid: s.pid });
+          s.proc.process.kill('SIGKILL');
         }
       }
       await allGone();
@@ -184,13 +177,13 @@ export class ClusterPrimary {
    */
   private tell(message: PrimaryMessage): void {
     for (const s of this.slots) {
-      if (s.worker && !s.listening && message.type === 'stop') {
-        s.worker.process.kill('SIGTERM');
+      if (s.proc && !s.listening && message.type === 'stop') {
+        s.proc.process.kill('SIGTERM');
         continue;
       }
-      if (s.worker && s.listening && s.worker.isConnected()) {
+      if (s.proc && s.listening && s.proc.isConnected()) {
         try {
-          s.worker.send(message);
+          s.proc.send(message);
         } catch {
           // its channel closed meanwhile: its exit is handled on its own
         }
@@ -199,16 +192,17 @@ export class ClusterPrimary {
   }
 
   private view(s: Slot): WorkerView {
-    return { worker: s.index, pid: s.pid, incarnation: s.incarnation, startedAt: s.startedAt, restarts: s.restarts, devices: s.devices, ready: s.ready, openFiles: s.openFiles };
+    const { proc: _proc, listening: _listening, backoff: _backoff, restartTimer: _timer, gone: _gone, ...view } = s;
+    return view;
   }
 
   private fork(slot: Slot): void {
     slot.restartTimer = null;
     const incarnation = ++this.incarnations;
-    const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.index), [WORKER_ENV.incarnation]: String(incarnation), [WORKER_ENV.workers]: String(this.slots.length) });
-    Object.assign(slot, { worker, pid: worker.process.pid ?? null, incarnation, startedAt: Date.now(), devices: 0, ready: false, openFiles: null, listening: false });
+    const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.worker), [WORKER_ENV.incarnation]: String(incarnation), [WORKER_ENV.workers]: String(this.slots.length) });
+    Object.assign(slot, { proc: worker, pid: worker.process.pid ?? null, incarnation, startedAt: Date.now(), devices: 0, ready: false, openFiles: null, listening: false });
     worker.on('message', (m: unknown) => {
-      if (isEventBatch(m)) return this.intake.take(slot.index, m);
+      if (isEventBatch(m)) return this.intake.take(slot.worker, m);
       if (!isWorkerMessage(m)) return;
       if (m.type === 'state') {
         slot.devices = m.devices;
@@ -221,7 +215,7 @@ export class ClusterPrimary {
         if (this.lastReloadAt >= slot.startedAt) worker.send({ type: 'reload' } satisfies PrimaryMessage);
         // A stop while it was starting (it was sent SIGTERM, which it may not have been listening for yet).
         if (this.stopping) worker.send({ type: 'stop' } satisfies PrimaryMessage);
-        this.bus.emit('worker.started', { worker: slot.index, pid: slot.pid ?? 0, incarnation, openFiles: eventOpenFiles(m.openFiles), at: Date.now() });
+        this.bus.emit('worker.started', { worker: slot.worker, pid: slot.pid ?? 0, incarnation, openFiles: eventOpenFiles(m.openFiles), at: Date.now() });
       }
     });
     // Gone once it exited and its channel is closed (no batch of it is still on the way).
@@ -236,12 +230,12 @@ export class ClusterPrimary {
   private onGone(slot: Slot, incarnation: number, code: number | null, signal: string | null): void {
     const at = Date.now();
     const pid = slot.pid ?? 0;
-    const devices = this.intake.devicesOf(slot.index);
+    const devices = this.intake.devicesOf(slot.worker);
     const reason = signal ?? `exit code ${code}`;
-    this.intake.workerGone(slot.index, reason, at);
-    Object.assign(slot, { worker: null, ready: false, devices: 0 });
+    this.intake.workerGone(slot.worker, reason, at);
+    Object.assign(slot, { proc: null, ready: false, devices: 0 });
     if (!this.everListened && this.failedStart) {
-      this.failedStart(new Error(`worker ${slot.index} exited before its device port was open (${reason}); its log says why`));
+      this.failedStart(new Error(`worker ${slot.worker} exited before its device port was open (${reason}); its log says why`));
       this.failedStart = null;
     }
     const restart = !this.stopping && this.everListened;
@@ -250,13 +244,13 @@ export class ClusterPrimary {
       if (at - slot.startedAt >= HEALTHY_UPTIME_MS) slot.backoff.reset();
       restartInMs = slot.backoff.next();
     }
-    this.bus.emit('worker.exited', { worker: slot.index, pid, code, signal, devices, restartInMs, at });
+    this.bus.emit('worker.exited', { worker: slot.worker, pid, code, signal, devices, restartInMs, at });
     if (this.stopping) {
-      this.log.info(`worker ${slot.index} stopped`, { worker: slot.index, pid, incarnation, code, signal });
+      this.log.info(`worker ${slot.worker} stopped`, { worker: slot.worker, pid, incarnation, code, signal });
       return;
     }
     if (restartInMs === null) return;
-    this.log.error(`worker ${slot.index} (pid ${pid}) exited (${reason}); its ${devices} devices reconnect to the other workers; restarting in ${restartInMs / 1000} s`, { worker: slot.index, pid, incarnation, code, signal, devices, restartInMs });
+    this.log.error(`worker ${slot.worker} (pid ${pid}) exited (${reason}); its ${devices} devices reconnect to the other workers; restarting in ${restartInMs / 1000} s`, { worker: slot.worker, pid, incarnation, code, signal, devices, restartInMs });
     slot.restarts++;
     slot.restartTimer = setTimeout(() => {
       if (!this.stopping) this.fork(slot);

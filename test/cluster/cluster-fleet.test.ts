@@ -1,5 +1,6 @@
 import t from 'tap';
-import { clusterUntil, parseMetrics, quiesce, startCluster, startFleet, startPool, WAIT } from './cluster-kit.js';
+import { clusterUntil, parseMetrics, startCluster, startFleet, startPool, WAIT } from './cluster-kit.js';
+import { quiesce } from '../helpers/farm.js';
 import { sleep } from '../helpers/wait.js';
 
 /**

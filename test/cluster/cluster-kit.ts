@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../src/bench/processes.js';
-import { SimFleet, type SimFleetOptions, type SimFleetStats } from '../../src/sim/fleet.js';
+import { SimFleet, type SimFleetOptions } from '../../src/sim/fleet.js';
 import { SimPool, type SimPoolShareEvent } from '../../src/sim/pool.js';
 import type { ClusterView } from '../../src/observe/cluster-api.js';
 import { hasher } from '../helpers/share-kit.js';
@@ -120,13 +120,6 @@ export async function startFleet(t: Teardown, port: number, opts: Partial<SimFle
   t.teardown(() => fleet.stop());
   await fleet.start();
   return fleet;
-}
-
-/** Stop hashing and wait until every submit has its answer (or was cut by a closed connection). */
-export async function quiesce(fleet: SimFleet): Promise<SimFleetStats> {
-  fleet.setHashrate(0);
-  await sleep(150);
-  return fleet.waitFor((s) => s.totals.accepted + s.totals.rejected + s.unanswered === s.totals.submitted, WAIT);
 }
 
 /** Poll /api/cluster until `ok` holds (bounded). */

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { buildConfig, ConfigError, configFromEnv } from '../../src/config.js';
+import { buildConfig, configFromEnv } from '../../src/config.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import { configFromFlags, startHelp } from '../../src/commands/start.js';
 import { diffConfig } from '../../src/reload.js';
 import { perWorkerLimit, workerCount, workersFromText, WORKERS_MAX } from '../../src/cluster/worker-count.js';
@@ -9,15 +10,6 @@ import { mainCaptured } from '../helpers/cli-main.js';
 
 /** `workers` (config, --workers, DASH_PROXY_WORKERS), its rules, and the pure parts of the cluster. */
 const pools = [{ url: 'stratum+tcp://127.0.0.1:3333', user: 'farm' }];
-const problemsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-};
 
 t.test('workers: default 1, a whole number or "auto"', async (t) => {
   t.equal(buildConfig({ pools }).workers, 1, 'default: one process');
