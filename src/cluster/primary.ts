@@ -108,7 +108,9 @@ export class ClusterPrimary {
     logOpenFiles(this.log, 0);
     // Round-robin: the primary accepts and hands each connection to the next worker (devices spread evenly).
     cluster.schedulingPolicy = cluster.SCHED_RR;
-    cluster.setupPrimary({ args: process.argv.slice(2) });
+    // 'advanced' serialization: the event batches cost the primary about a tenth less to read than with JSON
+    // (measured: src/bench/relay-ipc.ts).
+    cluster.setupPrimary({ args: process.argv.slice(2), serialization: 'advanced' });
     const listening = new Promise<void>((resolve, reject) => {
       this.failedStart = reject;
       const check = setInterval(() => {
@@ -223,11 +225,11 @@ export class ClusterPrimary {
     const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
     slot.gone = exited.then(async ({ code, signal }) => {
       await Promise.race([disconnected, new Promise((r) => setTimeout(r, 2000).unref())]);
-      this.onGone(slot, incarnation, code, signal);
+      this.onGone(slot, code, signal);
     });
   }
 
-  private onGone(slot: Slot, incarnation: number, code: number | null, signal: string | null): void {
+  private onGone(slot: Slot, code: number | null, signal: string | null): void {
     const at = Date.now();
     const pid = slot.pid ?? 0;
     const devices = this.intake.devicesOf(slot.worker);
@@ -245,12 +247,8 @@ export class ClusterPrimary {
       restartInMs = slot.backoff.next();
     }
     this.bus.emit('worker.exited', { worker: slot.worker, pid, code, signal, devices, restartInMs, at });
-    if (this.stopping) {
-      this.log.info(`worker ${slot.worker} stopped`, { worker: slot.worker, pid, incarnation, code, signal });
-      return;
-    }
+    // The log aggregator (observer side) logs the exit at once, and the alerts raise one outside shutdown.
     if (restartInMs === null) return;
-    this.log.error(`worker ${slot.worker} (pid ${pid}) exited (${reason}); its ${devices} devices reconnect to the other workers; restarting in ${restartInMs / 1000} s`, { worker: slot.worker, pid, incarnation, code, signal, devices, restartInMs });
     slot.restarts++;
     slot.restartTimer = setTimeout(() => {
       if (!this.stopping) this.fork(slot);

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { clusterUntil, startCluster, startFleet, startPool, WAIT } from './cluster-kit.js';
+import { Receiver } from '../helpers/webhook-receiver.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
@@ -10,10 +11,14 @@ import { sleep } from '../helpers/wait.js';
  */
 t.test('kill -9 of a worker: it comes back, its devices reconnect, no share answered wrongly', async (t) => {
   const { pool, shares } = await startPool(t);
-  const proc = await startCluster(t, pool, { difficulty: { start: 1e-6, min: 1e-9, max: 1e9, targetSharesPerMinute: 600, retargetSeconds: 600, maxStep: 4 } });
+  const hooks = await Receiver.start(t);
+  const proc = await startCluster(t, pool, {
+    difficulty: { start: 1e-6, min: 1e-9, max: 1e9, targetSharesPerMinute: 600, retargetSeconds: 600, maxStep: 4 },
+    alerts: { webhooks: [{ url: hooks.url('/alerts'), events: ['worker.exited'] }], instance: 'cluster-test' },
+  });
   const fleet = await startFleet(t, proc.port, { devices: 16, hashrate: 1000 });
   await fleet.whenMining(16, WAIT);
-  const before = await clusterUntil(proc, (v) => v.workers.every((w) => w.devices > 0 && w.ready), 'devices on both workers');
+  const before = await clusterUntil(proc, (v) => v.workers.every((w) => w.devices > 0 && w.ready) && v.workers.reduce((n, w) => n + w.devices, 0) === 16, 'the 16 devices on both workers');
   await fleet.waitFor(() => shares.length >= 20, WAIT);
 
   const victim = before.workers[0]!;
@@ -29,8 +34,12 @@ t.test('kill -9 of a worker: it comes back, its devices reconnect, no share answ
   t.equal(back.workers[1]!.pid, other.pid, 'the other worker was not touched');
   t.equal(back.workers[1]!.restarts, 0);
   await fleet.whenMining(16, WAIT);
-  const exited = proc.logs.find((l) => /^worker 0 \(pid \d+\) exited \(SIGKILL\)/.test(l.msg) || (l.msg.includes('worker 0') && l.msg.includes('SIGKILL')));
-  t.ok(exited, `the primary logged the death: ${exited?.msg}`);
+  const died = proc.logs.find((l) => l.msg.startsWith(`worker 0 (pid ${victim.pid}) died (SIGKILL)`));
+  t.ok(died, `the primary logged the death at once: ${died?.msg}`);
+  await hooks.waitFor(1, '/alerts', WAIT);
+  const alert = JSON.stringify(hooks.received[0]!.body);
+  t.match(alert, `worker 0 (pid ${victim.pid}) died (SIGKILL)`, 'the alert reached the webhook, naming the worker, its pid and the signal');
+  t.match(alert, `its ${victim.devices} devices reconnect to the other workers`, 'and its devices');
 
   // Mine on for a moment across both again, then quiet.
   const settled = shares.length;
