@@ -205,9 +205,10 @@ export const WORKER_EXITED_REASON = 'worker exited';
  * restarted worker's connection k continues the record of its predecessor's connection k. A worker's
  * `pool.connections {count}` is re-emitted with the host-wide count (every host-wide index given so far).
  *
- * Call `workerGone` once a worker's IPC channel is closed (cluster's 'exit' and 'disconnect' both seen:
- * then no batch of it is still on the way). A batch of a gone incarnation arriving anyway is dropped and
- * counted in `late` (never re-opening what workerGone ended).
+ * Call `workerGone` when a worker died, before forking its replacement, best once its IPC channel is closed
+ * (cluster's 'exit' and 'disconnect' both seen: then no batch of it is still on the way). A batch of a gone
+ * incarnation arriving anyway is dropped and counted in `late`, never re-opening what workerGone ended (pass
+ * the dead incarnation to workerGone: a fork that dies before the intake saw any batch of it is then known too).
  */
 export class EventIntake {
   /** Events re-emitted, and events of a gone incarnation dropped. */
@@ -239,12 +240,12 @@ export class EventIntake {
    * Worker `workerIndex` died (`reason`: e.g. 'SIGKILL', 'exit code 1'): end what it left open, at `at`, so
    * every count stays true: each forwarded share without a verdict gets share.upstream with no verdict
    * (cause connection-lost), each open session device.disconnected (reason 'worker exited'), each connection
-   * up pool.down. Its host-wide connection indexes stay its own (its restart continues them).
+   * up pool.down. Its host-wide connection indexes stay its own (its restart continues them). `incarnation`:
+   * the one that died (default: the last one whose batches came).
    */
-  workerGone(workerIndex: number, reason: string, at: number): void {
-    const w = this.workers.get(workerIndex);
-    if (!w) return;
-    if (w.incarnation !== null) w.goneUpTo = Math.max(w.goneUpTo, w.incarnation);
+  workerGone(workerIndex: number, reason: string, at: number, incarnation?: number): void {
+    const w = this.track(workerIndex);
+    w.goneUpTo = Math.max(w.goneUpTo, w.incarnation ?? 0, incarnation ?? 0);
     const why = `worker ${workerIndex} exited (${reason})`;
     for (const f of w.inFlight.values()) {
       this.bus.emit('share.upstream', {
