@@ -36,7 +36,8 @@ t.test('diffConfig: live fields apart from restart-only ones; arrays compare who
     apply: ['access.allowCidrs', 'access.password', 'access.workers', 'difficulty.maxStep', 'difficulty.start', 'limits.maxConnectionsPerIp', 'limits.submitsPerSecond', 'pools', 'shutdown.drainSeconds'],
     restartNeeded: ['difficulty.multiplier', 'http.token', 'listen.port', 'log.level', 'upstream.submitTimeoutSeconds', 'workerMode'],
   });
-  t.same(diffConfig(base, edit({ pools: [{ ...pools[0], password: 'y' }] })), { apply: ['pools'], restartNeeded: [] }, 'a pool password is a pool change');
+  t.same(diffConfig(base, edit({ pools: [{ ...pools[0], password: 'y' }] })), { apply: ['pools'], restartNeeded: [] }, 'a pool password is a pool change');  const behind = edit({ listen: { proxyProtocol: 'required', trustedProxies: ['10.0.0.5'] } });
+  t.same(diffConfig(base, behind), { apply: ['listen.trustedProxies'], restartNeeded: ['listen.proxyProtocol'] }, 'the PROXY protocol: the mode at a restart, the trusted proxies live');
 });
 
 async function runningApp(t: Test, config: ProxyConfig): Promise<ProxyApp & { records: ReturnType<typeof recordingLogger>['records'] }> {
