@@ -260,6 +260,12 @@ export class DeviceServer {
 
   /** PROXY protocol on: a new connection presents its header first (the gate calls back). */
   private beforeProxyHeader(socket: net.Socket): void {
+    // Reset before it was accepted (a balancer's probe): no address to judge, nothing to count.
+    if (socket.remoteAddress === undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
     const peer = normalizeIp(socket.remoteAddress);
     if (!this.accepting) return this.refuse(socket, 'shutting_down', peer, 'proxy is shutting down');
     this.proxyGate!.admit(socket, peer);
