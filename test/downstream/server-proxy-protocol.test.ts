@@ -4,10 +4,9 @@ import t from 'tap';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { AccessPolicy } from '../../src/downstream/access.js';
 import type { DeviceServerOptions } from '../../src/downstream/server.js';
-import type { MiningHost, SubscribeGrant } from '../../src/downstream/session.js';
 import { recordingLogger } from '../hardening/helpers.js';
 import { LineClient } from '../helpers/line-client.js';
-import { devicesUnderTest } from '../helpers/proxy-under-test.js';
+import { devicesUnderTest, scriptedHost } from '../helpers/proxy-under-test.js';
 import { makeCertificate } from '../helpers/tls-cert.js';
 import { until } from '../helpers/wait.js';
 
@@ -19,15 +18,7 @@ import { until } from '../helpers/wait.js';
  */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
-const host: MiningHost = {
-  subscribe: async (): Promise<SubscribeGrant> => ({ extranonce1: 'aabbccdd', extranonce2Size: 4 }),
-  authorize: async () => {},
-  submit: () => {},
-  versionMask: () => 0,
-  suggestDifficulty: () => {},
-  ready: () => {},
-  disconnected: () => {},
-};
+const host = scriptedHost();
 
 const SUBSCRIBE = JSON.stringify({ id: 1, method: 'mining.subscribe', params: [] }) + '\n';
 const v1 = (client: string, port = 40000) => `PROXY TCP4 ${client} 10.9.9.9 ${port} 3333\r\n`;
