@@ -12,21 +12,21 @@ import { PROXY_EVENT_NAMES, type EventBus, type ProxyEventMap, type ProxyEventNa
  *
  * The batch's shape (EventBatch) and the IPC serialization were chosen by measuring (src/bench/relay-ipc.ts:
  * a forked worker emits 1,000 share events a turn, a third each share.accepted, share.forwarded,
- * share.upstream, and sends them; the primary re-emits them through an EventIntake; 4 alternating rounds of
- * 500 batches, node 20 on this 2-core host shared with other work). CPU milliseconds per batch; the
- * primary's side is the one that counts (it takes every worker's events), the worker's includes emitting
- * the events on its own bus:
+ * share.upstream, and sends them; the primary re-emits them through an EventIntake; two runs of 4
+ * alternating rounds of 500 batches, node 20 on this 2-core host shared with other work). CPU milliseconds
+ * per batch; the primary's side is the one that counts (it takes every worker's events), the worker's
+ * includes emitting the events on its own bus:
  *
  *   serialization  shape                          worker      primary     JSON bytes
- *   'json'         EventBatch (below)             8.3-8.7     1.00-1.14   104,672
- *   'advanced'     EventBatch                     7.9-8.7     0.85-1.00   104,672
- *   'json'         [name, event] pairs            9.5-10.2    1.45-1.75   238,548
- *   'advanced'     [name, event] pairs            9.0-9.6     1.65-1.84   238,548
+ *   'json'         EventBatch (below)             8.3-9.0     1.00-1.25   104,672
+ *   'advanced'     EventBatch                     7.9-9.4     0.85-1.05   104,672
+ *   'json'         [name, event] pairs            9.5-10.7    1.45-1.79   238,548
+ *   'advanced'     [name, event] pairs            9.0-10.2    1.65-1.93   238,548
  *
  * So the shape matters most: each distinct key list once per batch, then every event as its shape's index
  * and its values (no key repeated per event: less than half the bytes, a third less work in the primary).
- * With it, 'advanced' (V8's serializer) costs the primary about a tenth less than 'json' (and keeps a NaN a
- * NaN); for plain objects it is no better. The primary should pass
+ * With it, 'advanced' (V8's serializer) cost the primary about a tenth less than 'json' in each of the 8
+ * rounds (and keeps a NaN a NaN); for plain objects it is no better. The primary should pass
  * `serialization: 'advanced'` to cluster.setupPrimary (round-robin handle passing works with it).
  */
 
