@@ -15,7 +15,7 @@ import type { LedgerWriter } from './books/ledger-writer.js';
 import { createCoreSide, type CoreSide } from './app-core.js';
 import { createObserverSide, type ObserverSide } from './app-observers.js';
 import { registerClusterRoute } from './observe/cluster-api.js';
-import { readOpenFiles } from './util/open-files.js';
+import { openFilesCount, readOpenFiles } from './util/open-files.js';
 
 /**
  * The whole proxy in one process, wired from a validated configuration: the core side (upstream slots, the
@@ -68,7 +68,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   });
   core = createCoreSide(config, { hasher, bus, log, owners: observers.ledger.owners });
   const startedAt = Date.now();
-  const openFiles = readOpenFiles();
+  const openFiles = openFilesCount(readOpenFiles());
   // One process: one entry, the same shape a cluster's primary serves (src/cluster/primary.ts).
   registerClusterRoute(observers.http, () => ({
     workers: [{ worker: 0, pid: process.pid, incarnation: 0, startedAt, restarts: 0, devices: core!.devices.sessions.size, ready: core!.proxy.isReady, openFiles }],

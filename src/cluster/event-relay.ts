@@ -237,15 +237,18 @@ export class EventIntake {
   }
 
   /**
-   * Worker `workerIndex` died (`reason`: e.g. 'SIGKILL', 'exit code 1'): end what it left open, at `at`, so
+   * Worker `workerIndex` is gone (`reason`: e.g. 'SIGKILL', 'exit code 1'): end what it left open, at `at`, so
    * every count stays true: each forwarded share without a verdict gets share.upstream with no verdict
    * (cause connection-lost), each open session device.disconnected (reason 'worker exited'), each connection
-   * up pool.down. Its host-wide connection indexes stay its own (its restart continues them). `incarnation`:
-   * the one that died (default: the last one whose batches came).
+   * up pool.down. Its host-wide connection indexes stay its own (its restart continues them).
+   * `incarnation`: the one that is gone (default: the last one whose batches came; pass it, so a fork that
+   * died before any batch of it was read is known too). `stoppedAtShutdown`: its graceful stop finished at
+   * the host's shutdown: its pool connections closed as a one-process proxy closes them at stop, their
+   * records end without pool.down (no pool went down); anything else it left open is ended as above.
    */
-  workerGone(workerIndex: number, reason: string, at: number, incarnation?: number): void {
+  workerGone(workerIndex: number, reason: string, at: number, opts: { incarnation?: number; stoppedAtShutdown?: boolean } = {}): void {
     const w = this.track(workerIndex);
-    w.goneUpTo = Math.max(w.goneUpTo, w.incarnation ?? 0, incarnation ?? 0);
+    w.goneUpTo = Math.max(w.goneUpTo, w.incarnation ?? 0, opts.incarnation ?? 0);
     const why = `worker ${workerIndex} exited (${reason})`;
     for (const f of w.inFlight.values()) {
       this.bus.emit('share.upstream', {
@@ -264,8 +267,10 @@ export class EventIntake {
     for (const s of w.sessions.values()) {
       this.bus.emit('device.disconnected', { sessionId: s.sessionId, worker: 'worker' in s ? s.worker : null, ip: s.ip, reason: WORKER_EXITED_REASON, at });
     }
-    for (const u of w.up.values()) {
-      this.bus.emit('pool.down', { route: u.route, target: u.target, connection: u.connection, pool: u.pool, url: u.url, reason: why, at });
+    if (!opts.stoppedAtShutdown) {
+      for (const u of w.up.values()) {
+        this.bus.emit('pool.down', { route: u.route, target: u.target, connection: u.connection, pool: u.pool, url: u.url, reason: why, at });
+      }
     }
     w.inFlight.clear();
     w.sessions.clear();

@@ -20,8 +20,8 @@ export const WORKER_ENV = {
 export type WorkerMessage =
   /** The device port is open in this worker. */
   | { type: 'listening'; openFiles: OpenFiles | null }
-  /** Sent on a change and every second: devices held, and whether it has a pool connection with a current job. */
-  | { type: 'state'; devices: number; ready: boolean }
+  /** Sent on a change and every second: whether it has a pool connection with a current job. */
+  | { type: 'state'; ready: boolean }
   /** A graceful stop is over: every event was sent before this (the primary may count the worker gone). */
   | { type: 'stopped' };
 

@@ -9,9 +9,10 @@ import { routingSpec } from '../options.js';
 import { applyObserverConfig, reloadConfig } from '../reload.js';
 import type { RoutingSpec } from '../routing/types.js';
 import { Backoff } from '../util/backoff.js';
-import { logOpenFiles, type OpenFiles } from '../util/open-files.js';
+import { logOpenFiles, openFilesCount } from '../util/open-files.js';
 import { EventIntake, isEventBatch } from './event-relay.js';
 import { ClusterMetrics } from '../observe/process-metrics.js';
+import type { WorkerRecord } from '../observe/worker-roster.js';
 import { isWorkerMessage, WORKER_ENV, type PrimaryMessage } from './messages.js';
 
 /**
@@ -28,11 +29,25 @@ export const HEALTHY_UPTIME_MS = 60_000;
 /** How long past the drain a worker may take to stop before it is killed. */
 export const STOP_GRACE_MS = 10_000;
 
-/** One worker's place: what /api/cluster shows of it, and its current fork. */
-interface Slot extends WorkerView {
+/**
+ * One worker's place, as far as running its process needs: its current fork, whether its device port is
+ * open and it is ready (its own messages), its restart backoff. What /api/cluster and /metrics show of it
+ * (pid, incarnation, start time, restarts, open files) is the roster's (src/observe/worker-roster.ts, fed
+ * by the worker.started / worker.exited events this primary emits), its devices the intake's count.
+ */
+interface Slot {
+  worker: number;
   proc: Worker | null;
+  /** The current fork's incarnation (its id range; the one workerGone ends). */
+  incarnation: number;
+  /** When the current fork was forked (its uptime for the restart backoff; a reload told since). */
+  forkedAt: number;
   /** Its device port is open. */
   listening: boolean;
+  /** It has a pool connection with a current job (its 'state' messages). */
+  ready: boolean;
+  /** Its graceful stop is over (its 'stopped' message: every event of it was sent before). */
+  stopped: boolean;
   backoff: Backoff;
   restartTimer: NodeJS.Timeout | null;
   /** Resolves when the current fork is gone (exited and its channel drained). */
@@ -80,19 +95,16 @@ export class ClusterPrimary {
     this.slots = Array.from({ length: opts.workers }, (_, worker) => ({
       worker,
       proc: null,
-      pid: null,
       incarnation: 0,
-      startedAt: 0,
-      restarts: 0,
-      devices: 0,
-      ready: false,
-      openFiles: null,
+      forkedAt: 0,
       listening: false,
+      ready: false,
+      stopped: false,
       backoff: new Backoff(RESTART_BACKOFF),
       restartTimer: null,
       gone: null,
     }));
-    registerClusterRoute(this.observers.http, () => ({ workers: this.slots.map((s) => this.view(s)) }));
+    registerClusterRoute(this.observers.http, () => ({ workers: this.processes.roster.list().map((r) => this.view(r)) }));
   }
 
   /** The books, the HTTP port, then the workers; resolves once every worker has its device port open. */
@@ -130,7 +142,7 @@ export class ClusterPrimary {
       throw err;
     }
     this.observers.start();
-    this.log.info('proxy listening', { workers: this.slots.length, pids: this.slots.map((s) => s.pid), http: `http://${http.address}:${http.port}/` });
+    this.log.info('proxy listening', { workers: this.slots.length, pids: this.slots.map((s) => s.proc?.process.pid ?? null), http: `http://${http.address}:${http.port}/` });
     return { http };
   }
 
@@ -161,7 +173,7 @@ export class ClusterPrimary {
     if (late) {
       for (const s of this.slots) {
         if (s.proc && !s.proc.isDead()) {
-          this.log.warn(`worker ${s.worker} did not stop within ${bound / 1000} s: killed`, { worker: s.worker, pid: s.pid });
+          this.log.warn(`worker ${s.worker} did not stop within ${bound / 1000} s: killed`, { worker: s.worker, pid: s.proc.process.pid });
           s.proc.process.kill('SIGKILL');
         }
       }
@@ -193,31 +205,38 @@ export class ClusterPrimary {
     }
   }
 
-  private view(s: Slot): WorkerView {
-    const { proc: _proc, listening: _listening, backoff: _backoff, restartTimer: _timer, gone: _gone, ...view } = s;
-    return view;
+  /** A worker in /api/cluster: the roster's record, its devices from the intake, its readiness from its messages. */
+  private view(r: WorkerRecord): WorkerView {
+    return {
+      worker: r.worker,
+      pid: r.pid,
+      incarnation: r.incarnation ?? 0,
+      startedAt: r.startedAt ?? 0,
+      restarts: r.restarts,
+      devices: this.intake.devicesOf(r.worker),
+      ready: r.running && (this.slots[r.worker]?.ready ?? false),
+      openFiles: r.openFiles ?? openFilesCount(null),
+    };
   }
 
   private fork(slot: Slot): void {
     slot.restartTimer = null;
     const incarnation = ++this.incarnations;
     const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.worker), [WORKER_ENV.incarnation]: String(incarnation), [WORKER_ENV.workers]: String(this.slots.length) });
-    Object.assign(slot, { proc: worker, pid: worker.process.pid ?? null, incarnation, startedAt: Date.now(), devices: 0, ready: false, openFiles: null, listening: false });
+    Object.assign(slot, { proc: worker, incarnation, forkedAt: Date.now(), listening: false, ready: false, stopped: false });
     worker.on('message', (m: unknown) => {
       if (isEventBatch(m)) return this.intake.take(slot.worker, m);
       if (!isWorkerMessage(m)) return;
-      if (m.type === 'state') {
-        slot.devices = m.devices;
-        slot.ready = m.ready;
-      } else if (m.type === 'listening') {
-        slot.openFiles = m.openFiles;
+      if (m.type === 'state') slot.ready = m.ready;
+      else if (m.type === 'stopped') slot.stopped = true;
+      else if (m.type === 'listening') {
         slot.listening = true;
         this.everListened = true;
         // A reload told while it was starting: it may have read the configuration before the change.
-        if (this.lastReloadAt >= slot.startedAt) worker.send({ type: 'reload' } satisfies PrimaryMessage);
+        if (this.lastReloadAt >= slot.forkedAt) worker.send({ type: 'reload' } satisfies PrimaryMessage);
         // A stop while it was starting (it was sent SIGTERM, which it may not have been listening for yet).
         if (this.stopping) worker.send({ type: 'stop' } satisfies PrimaryMessage);
-        this.bus.emit('worker.started', { worker: slot.worker, pid: slot.pid ?? 0, incarnation, openFiles: eventOpenFiles(m.openFiles), at: Date.now() });
+        this.bus.emit('worker.started', { worker: slot.worker, pid: worker.process.pid ?? 0, incarnation, openFiles: openFilesCount(m.openFiles), at: Date.now() });
       }
     });
     // Gone once it exited and its channel is closed (no batch of it is still on the way).
@@ -225,28 +244,29 @@ export class ClusterPrimary {
     const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
     slot.gone = exited.then(async ({ code, signal }) => {
       await Promise.race([disconnected, new Promise((r) => setTimeout(r, 2000).unref())]);
-      this.onGone(slot, code, signal);
+      this.onGone(slot, worker.process.pid ?? 0, code, signal);
     });
   }
 
-  private onGone(slot: Slot, code: number | null, signal: string | null): void {
+  private onGone(slot: Slot, pid: number, code: number | null, signal: string | null): void {
     const at = Date.now();
-    const pid = slot.pid ?? 0;
     const devices = this.intake.devicesOf(slot.worker);
     const reason = signal ?? `exit code ${code}`;
-    this.intake.workerGone(slot.worker, reason, at);
-    Object.assign(slot, { proc: null, ready: false, devices: 0 });
+    // A worker that finished its graceful stop at the host's shutdown closed its pool connections as a
+    // one-process proxy does at stop (no pool.down); one gone any other way leaves them down.
+    const stoppedAtShutdown = this.stopping && slot.stopped && code === 0;
+    this.intake.workerGone(slot.worker, reason, at, { incarnation: slot.incarnation, stoppedAtShutdown });
+    Object.assign(slot, { proc: null, ready: false });
     if (!this.everListened && this.failedStart) {
       this.failedStart(new Error(`worker ${slot.worker} exited before its device port was open (${reason}); its log says why`));
       this.failedStart = null;
     }
     const restart = !this.stopping && this.everListened;
     let restartInMs: number | null = null;
-    if (restart) restartInMs = restartDelay(slot.backoff, at - slot.startedAt);
+    if (restart) restartInMs = restartDelay(slot.backoff, at - slot.forkedAt);
     this.bus.emit('worker.exited', { worker: slot.worker, pid, code, signal, devices, restartInMs, at });
     // The log aggregator (observer side) logs the exit at once, and the alerts raise one outside shutdown.
     if (restartInMs === null) return;
-    slot.restarts++;
     slot.restartTimer = setTimeout(() => {
       if (!this.stopping) this.fork(slot);
     }, restartInMs);
@@ -257,10 +277,4 @@ export class ClusterPrimary {
 export function restartDelay(backoff: Backoff, livedMs: number): number {
   if (livedMs >= HEALTHY_UPTIME_MS) backoff.reset();
   return backoff.next();
-}
-
-/** The open-files limit as the worker.started event carries it (null: unlimited or not known). */
-function eventOpenFiles(o: OpenFiles | null): { soft: number | null; hard: number | null } {
-  const n = (v: number | 'unlimited' | undefined) => (typeof v === 'number' ? v : null);
-  return { soft: n(o?.soft), hard: n(o?.hard) };
 }

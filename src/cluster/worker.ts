@@ -10,6 +10,7 @@ import { routesInBrief } from '../app.js';
 import { EventForwarder } from './event-relay.js';
 import { firstIdOf, isPrimaryMessage, type WorkerMessage } from './messages.js';
 import { perWorkerLimit } from './worker-count.js';
+import { guardChannel, sendAndWait, sendToPrimary } from './worker-channel.js';
 import { startWorkerProcessMetrics } from '../observe/process-metrics.js';
 
 /**
@@ -44,14 +45,10 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
   const exitEarly = () => process.exit(0);
   process.once('disconnect', exitEarly);
   const log: Logger = createLogger({ level: config.log.level, format: config.log.format }, { worker: id.worker });
-  const send = (message: WorkerMessage | object): boolean => {
-    if (!process.connected || !process.send) return false;
-    try {
-      return process.send(message);
-    } catch {
-      return false;
-    }
-  };
+  // A send that fails once the channel closes (ours, or prom-client's answer to a metrics request) is told
+  // here instead of crashing the worker: the channel's 'disconnect' then stops it gracefully.
+  guardChannel(process, (err) => log.debug('a message to the primary was not sent (IPC channel closed)', { reason: err.message }));
+  const send = (message: WorkerMessage | object): boolean => sendToPrimary(process, message);
   // Its own process metrics (label worker="k"), answered to the primary's /metrics by prom-client's listener.
   startWorkerProcessMetrics(id.worker);
   const bus = new EventBus();
@@ -80,12 +77,13 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
     return 1;
   }
 
-  // What the primary shows in /api/cluster and /readyz: sent on a change, and every second.
-  let last = { devices: -1, ready: false, at: 0 };
+  // What the primary's /readyz and /api/cluster take from the worker itself (its devices it counts from the
+  // events): sent on a change, and every second.
+  let last = { ready: false, at: 0 };
   const report = (force = false) => {
     const now = Date.now();
-    const state = { devices: core.devices.sessions.size, ready: core.proxy.isReady };
-    if (!force && state.devices === last.devices && state.ready === last.ready && now - last.at < STATE_EVERY_MS) return;
+    const state = { ready: core.proxy.isReady };
+    if (!force && state.ready === last.ready && now - last.at < STATE_EVERY_MS) return;
     last = { ...state, at: now };
     send({ type: 'state', ...state } satisfies WorkerMessage);
   };
@@ -119,8 +117,9 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
       process.off('message', onMessage);
       process.off('disconnect', onDisconnect);
       for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
-      if (process.connected && process.send) process.send({ type: 'stopped' } satisfies WorkerMessage, () => resolve(code));
-      else resolve(code);
+      // The last event batches are written to the channel before the worker exits (process.exit drops what
+      // node still queues): `stopped` goes after them, and its write is awaited, bounded.
+      void sendAndWait(process, { type: 'stopped' } satisfies WorkerMessage).then(() => resolve(code));
     };
     const onMessage = (m: unknown) => {
       if (!isPrimaryMessage(m)) return;

@@ -1,4 +1,4 @@
-import type { OpenFiles } from '../util/open-files.js';
+import type { OpenFilesCount } from '../util/open-files.js';
 import { sendJson, type HttpServer } from './http-server.js';
 
 /** One process that holds devices: the one process of `workers: 1`, or a cluster's worker. */
@@ -14,7 +14,8 @@ export interface WorkerView {
   devices: number;
   /** It has a pool connection with a current job. */
   ready: boolean;
-  openFiles: OpenFiles | null;
+  /** Its open-files limit (null: unlimited; null for both: not known). */
+  openFiles: OpenFilesCount;
 }
 
 export interface ClusterView {

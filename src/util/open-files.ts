@@ -12,6 +12,17 @@ export interface OpenFiles {
   hard: number | 'unlimited';
 }
 
+/** The limit as events and /api/cluster carry it: numbers, null for unlimited (or, for both, not known). */
+export interface OpenFilesCount {
+  soft: number | null;
+  hard: number | null;
+}
+
+export function openFilesCount(o: OpenFiles | null): OpenFilesCount {
+  const n = (v: number | 'unlimited' | undefined) => (typeof v === 'number' ? v : null);
+  return { soft: n(o?.soft), hard: n(o?.hard) };
+}
+
 /** Descriptors a process needs besides its devices' sockets: pool connections, HTTP, the books, Node's own. */
 export const OPEN_FILES_MARGIN = 256;
 

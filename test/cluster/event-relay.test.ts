@@ -335,11 +335,11 @@ t.test("late batches: a dead incarnation's never re-open what workerGone ended, 
   b.bus.emit('device.connected', { sessionId: 2 * 2 ** 32 + 1, ip: '10.0.0.2', at: T0 + 2 });
   await turn(); // b's batch arrives while it lives: taken
   t.equal(ledger.summary().sessionsOpen, 1, "b's device");
-  intake.workerGone(0, 'exit code 1', T0 + 3, 2);
+  intake.workerGone(0, 'exit code 1', T0 + 3, { incarnation: 2 });
   t.equal(ledger.summary().sessionsOpen, 0, 'ended');
   // A batch of incarnation 2 still in the pipe, and one of a fork (3) that died before any batch was read.
   const c = new SimWorker(0, 3, intake);
-  intake.workerGone(0, 'exit code 1', T0 + 4, 3);
+  intake.workerGone(0, 'exit code 1', T0 + 4, { incarnation: 3 });
   c.device('c1', T0 + 3);
   b.device('b2', T0 + 2);
   await turn();
@@ -363,4 +363,29 @@ t.test('a malformed batch is counted, not thrown; the events before the fault ar
   t.equal(intake.malformed, 1);
   t.equal(seen.length, 1);
   t.same(seen[0], ['limit.refused', { cause: 'x', ip: '1.2.3.4', at: T0 }]);
+});
+
+t.test("a worker that finished its graceful stop at the host's shutdown: its pool connections end without pool.down", async (t) => {
+  const primary = new EventBus();
+  const seen = record(primary);
+  const intake = new EventIntake(primary);
+  const stopped = new SimWorker(0, 1, intake);
+  const died = new SimWorker(1, 2, intake);
+  stopped.connections(1, ['pool1'], T0);
+  died.connections(1, ['pool1'], T0);
+  await turn();
+  const before = seen.length;
+  intake.workerGone(0, 'exit code 0', T0 + 1, { incarnation: 1, stoppedAtShutdown: true });
+  t.same(seen.slice(before), [], 'a clean stop at shutdown: nothing emitted (as a one-process proxy at stop)');
+  intake.workerGone(1, 'SIGKILL', T0 + 1, { incarnation: 2 });
+  t.same(
+    seen.slice(before).map(([name, e]) => [name, (e as { reason?: string }).reason]),
+    [['pool.down', 'worker 1 exited (SIGKILL)']],
+    'a worker gone any other way: its connection is down',
+  );
+  // Neither record is left to end again.
+  const after = seen.length;
+  intake.workerGone(0, 'exit code 0', T0 + 2);
+  intake.workerGone(1, 'exit code 0', T0 + 2);
+  t.equal(seen.length, after, 'their records were ended once');
 });
