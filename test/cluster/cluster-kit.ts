@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../src/bench/processes.js';
 import { SimFleet, type SimFleetOptions } from '../../src/sim/fleet.js';
-import { SimPool, type SimPoolShareEvent } from '../../src/sim/pool.js';
+import { SimPool, type SimPoolOptions, type SimPoolShareEvent } from '../../src/sim/pool.js';
 import type { ClusterView } from '../../src/observe/cluster-api.js';
 import { hasher } from '../helpers/share-kit.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -48,8 +48,8 @@ export interface ClusterProc {
   text(path: string): Promise<string>;
 }
 
-export async function startPool(t: Teardown): Promise<{ pool: SimPool; shares: SimPoolShareEvent[] }> {
-  const pool = new SimPool({ hasher, jobIntervalMs: 0, blockIntervalMs: 0, difficulty: 1e-6 });
+export async function startPool(t: Teardown, opts: Partial<SimPoolOptions> = {}): Promise<{ pool: SimPool; shares: SimPoolShareEvent[] }> {
+  const pool = new SimPool({ hasher, jobIntervalMs: 0, blockIntervalMs: 0, difficulty: 1e-6, ...opts });
   const shares: SimPoolShareEvent[] = [];
   pool.on('share', (e) => shares.push(e));
   await pool.listen();

@@ -33,6 +33,8 @@ t.test('SIGTERM: both workers stop gracefully, exit 0, every forwarded share in 
   t.same(stopped, [0, 1], 'each worker logged its graceful stop');
   t.ok(proc.logs.some((l) => l.msg === 'stopped' && l.worker === undefined), 'the primary logged "stopped"');
   t.notOk(proc.logs.some((l) => /restarting in/.test(l.msg)), 'no worker restarted at shutdown');
+  const warnings = proc.logs.filter((l) => l.level === 'warn' || l.level === 'error');
+  t.same(warnings, [], 'a normal stop warns of nothing (no pool "down" or "still down" for the workers\' own closed connections)');
 
   const books = readLedger(path.join(proc.dir, 'books.sqlite'));
   t.equal(books.shares.length, shares.length, `every share the pool got (${shares.length}) is in the books`);
@@ -42,6 +44,53 @@ t.test('SIGTERM: both workers stop gracefully, exit 0, every forwarded share in 
   const ids = books.shares.map((r) => Number(r.share_id));
   t.ok(ids.some((id) => id < 2 * 2 ** 32 + 1) && ids.some((id) => id > 2 * 2 ** 32), 'ids from both incarnations (1 and 2) ranges');
   t.equal(books.runs.length, 1, 'one run for the host');
+  t.ok(books.runs[0]!.stopped_at !== null, 'the run was stopped cleanly');
+});
+
+t.test('a worker still running drainSeconds + 10 s after the stop is killed; the primary exits 0 with the books committed', async (t) => {
+  // A pool that never answers (within the test): every forwarded share stays in flight. drainSeconds 1.
+  const { pool, shares } = await startPool(t, { faults: { submitDelayMs: 600_000 } });
+  const proc = await startCluster(t, pool, (dir) => ({
+    ledger: { path: path.join(dir, 'books.sqlite') },
+    shutdown: { drainSeconds: 1 },
+    upstream: { submitTimeoutSeconds: 120, connectTimeoutSeconds: 5 },
+    difficulty: { start: 1e-6, min: 1e-9, max: 1e9, targetSharesPerMinute: 600, retargetSeconds: 600, maxStep: 4 },
+  }));
+  const fleet = await startFleet(t, proc.port, { devices: 8, hashrate: 2000 });
+  await fleet.whenMining(8, WAIT);
+  const view = await clusterUntil(proc, (v) => v.workers.every((w) => w.devices > 0), 'devices on both workers');
+  await fleet.waitFor(() => shares.length >= 20, WAIT);
+  // Worker 1 hangs (a stopped process runs nothing; SIGKILL still ends it).
+  const hung = view.workers[1]!;
+  process.kill(hung.pid!, 'SIGSTOP');
+  t.teardown(() => {
+    try {
+      process.kill(hung.pid!, 'SIGKILL');
+    } catch {
+      // gone, as it should be
+    }
+  });
+  const started = Date.now();
+  proc.child.kill('SIGTERM');
+  const exit = await proc.exited;
+  const took = Date.now() - started;
+  t.same(exit, { code: 0, signal: null }, 'the primary exited 0: its books committed');
+  t.ok(took >= 11_000 && took < 25_000, `it waited the bound, drainSeconds + 10 s, then went on (${took} ms)`);
+  t.throws(() => process.kill(hung.pid!, 0), { code: 'ESRCH' }, 'the hung worker is gone');
+  t.ok(proc.logs.some((l) => l.level === 'warn' && l.msg === 'worker 1 did not stop within 11 s: killed' && l.pid === hung.pid), 'the primary said it killed it');
+  t.ok(proc.logs.some((l) => l.msg === 'stopped' && l.worker === 0), 'the other worker stopped gracefully');
+
+  const books = readLedger(path.join(proc.dir, 'books.sqlite'));
+  const first = hung.incarnation * 2 ** 32 + 1;
+  const ofHung = books.shares.filter((r) => Number(r.share_id) >= first && Number(r.share_id) < first + 2 ** 32);
+  t.ok(ofHung.length > 0, `the hung worker's forwarded shares are in the books (${ofHung.length})`);
+  t.same(
+    [...new Set(ofHung.map((r) => `${String(r.verdict)} ${String(r.no_answer_cause)}`))],
+    ['unanswered connection-lost'],
+    'each counted unanswered (connection-lost): the worker was killed with them in flight',
+  );
+  t.equal(books.shares.filter((r) => r.verdict !== 'unanswered').length, 0, 'no share got a verdict the pool never gave');
+  t.ok(books.shares.length <= shares.length, 'no share the pool did not get');
   t.ok(books.runs[0]!.stopped_at !== null, 'the run was stopped cleanly');
 });
 
