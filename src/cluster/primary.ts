@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
+import { routesInBrief } from '../app.js';
 import { createObserverSide, type ObserverSide } from '../app-observers.js';
 import type { ProxyConfig } from '../config.js';
 import { EventBus } from '../core/events.js';
@@ -142,7 +143,7 @@ export class ClusterPrimary {
       throw err;
     }
     this.observers.start();
-    this.log.info('proxy listening', { workers: this.slots.length, pids: this.slots.map((s) => s.proc?.process.pid ?? null), http: `http://${http.address}:${http.port}/` });
+    this.log.info('proxy listening', { workers: this.slots.length, pids: this.slots.map((s) => s.proc?.process.pid ?? null), http: `http://${http.address}:${http.port}/`, routes: routesInBrief(this.routing) });
     return { http };
   }
 

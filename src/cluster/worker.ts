@@ -5,8 +5,7 @@ import { EventBus } from '../core/events.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ownerMap } from '../options.js';
 import { applyCoreConfig, reloadConfig } from '../reload.js';
-import { logOpenFiles } from '../util/open-files.js';
-import { routesInBrief } from '../app.js';
+import { readOpenFiles, warnOpenFiles } from '../util/open-files.js';
 import { EventForwarder } from './event-relay.js';
 import { firstIdOf, isPrimaryMessage, type WorkerMessage } from './messages.js';
 import { perWorkerLimit } from './worker-count.js';
@@ -65,11 +64,13 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
   }
   try {
     const stratum = await core.listen();
-    const openFiles = logOpenFiles(log, workerLimits(config.limits, id.workers).maxDevices);
+    const openFiles = readOpenFiles();
     send({ type: 'listening', openFiles } satisfies WorkerMessage);
     core.start();
+    // One start-up line per worker (its open-files limit in it); the routes are the host's, in the primary's line.
     const scheme = config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
-    log.info('proxy worker listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, pid: process.pid, incarnation: id.incarnation, routes: routesInBrief(core.routing) });
+    log.info('proxy worker listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, pid: process.pid, incarnation: id.incarnation, openFiles });
+    warnOpenFiles(log, workerLimits(config.limits, id.workers).maxDevices, openFiles);
   } catch (err) {
     process.stderr.write(`dash-farm-proxy start: worker ${id.worker} cannot listen: ${(err as Error).message}\n`);
     forwarder.stop();

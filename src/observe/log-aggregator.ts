@@ -66,8 +66,11 @@ export class LogAggregator {
   private readonly movePaths = new Map<string, number>();
   /** Pools down (since when); failed reconnects while down are counted, not logged one by one. */
   private readonly poolsDown = new Map<string, { since: number; retries: number; lastReason: string }>();
-  /** Worker processes started so far (a start of one of these is a restart). */
-  private readonly workersSeen = new Set<number>();
+  /**
+   * Workers that died and are being started again (their next worker.started is "back"). Kept from their
+   * exits, not from their first starts: a host's workers start before the summaries are subscribed.
+   */
+  private readonly workersRestarting = new Set<number>();
 
   constructor(
     private readonly bus: EventBus,
@@ -131,8 +134,7 @@ export class LogAggregator {
       on.push(bus.on('worker.exited', (e) => this.onWorkerExited(e)));
       on.push(
         bus.on('worker.started', (e) => {
-          if (this.workersSeen.has(e.worker)) this.log.info(`worker ${e.worker} is back (pid ${e.pid})`, { worker: e.worker, pid: e.pid, incarnation: e.incarnation, openFiles: e.openFiles });
-          this.workersSeen.add(e.worker);
+          if (this.workersRestarting.delete(e.worker)) this.log.info(`worker ${e.worker} is back (pid ${e.pid})`, { worker: e.worker, pid: e.pid, incarnation: e.incarnation, openFiles: e.openFiles });
         }),
       );
     }
@@ -189,6 +191,7 @@ export class LogAggregator {
     const how = formatExitCause(e);
     // No restart planned: the host is stopping, and this is one of its workers done.
     if (e.restartInMs === null) return this.log.info(`worker ${e.worker} (pid ${e.pid}) exited (${how})`, fields);
+    this.workersRestarting.add(e.worker);
     const devices = `${plural(e.devices, 'device')} ${e.devices === 1 ? 'reconnects' : 'reconnect'} to the other workers`;
     this.log.warn(`worker ${e.worker} (pid ${e.pid}) died (${how}); ${devices}; restarting in ${formatSpan(e.restartInMs)}`, fields);
   }

@@ -69,10 +69,18 @@ export function openFilesProblems(limits: OpenFiles, devices: number): string[] 
   return problems;
 }
 
+type OpenFilesLog = { info(msg: string): void; warn(msg: string, fields?: Record<string, unknown>): void };
+
 /** Log what this process got, and warn when it is short. */
-export function logOpenFiles(log: { info(msg: string): void; warn(msg: string, fields?: Record<string, unknown>): void }, devices: number, limits: OpenFiles | null = readOpenFiles()): OpenFiles | null {
+export function logOpenFiles(log: OpenFilesLog, devices: number, limits: OpenFiles | null = readOpenFiles()): OpenFiles | null {
   if (limits === null) return null;
   log.info(describeOpenFiles(limits));
-  for (const problem of openFilesProblems(limits, devices)) log.warn(`open files: ${problem}`, { soft: limits.soft, hard: limits.hard, devices });
+  warnOpenFiles(log, devices, limits);
   return limits;
+}
+
+/** Only the warnings of logOpenFiles (a worker says what it got in its start-up line). */
+export function warnOpenFiles(log: OpenFilesLog, devices: number, limits: OpenFiles | null): void {
+  if (limits === null) return;
+  for (const problem of openFilesProblems(limits, devices)) log.warn(`open files: ${problem}`, { soft: limits.soft, hard: limits.hard, devices });
 }

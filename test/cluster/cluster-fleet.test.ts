@@ -20,6 +20,15 @@ t.test('a fleet across 2 workers: /api/cluster, /metrics with each device once a
   t.same(view.workers.map((w) => w.incarnation).sort(), [1, 2], 'incarnations 1 and 2');
   t.not(view.workers[0]!.pid, view.workers[1]!.pid, 'two processes');
   t.same((await proc.get<{ status: string }>('/readyz')).status, 'ready');
+  t.ok(view.workers.every((w) => typeof w.openFiles.soft === 'number' && typeof w.openFiles.hard === 'number' && w.startedAt > 0 && w.restarts === 0), 'each with its open-files limit, start time, no restart');
+
+  // The start-up as an operator reads it: one line per worker (its open-files limit in it), the routes once.
+  const listening = proc.logs.filter((l) => l.msg === 'proxy worker listening');
+  t.same(listening.map((l) => l.worker).sort(), [0, 1], 'one start-up line per worker');
+  t.ok(listening.every((l) => typeof (l.openFiles as { soft?: unknown } | undefined)?.soft === 'number' && l.routes === undefined), 'with its open-files limit, without the routes');
+  t.equal(proc.logs.filter((l) => typeof l.worker === 'number' && /^open files/.test(l.msg) && l.level === 'info').length, 0, 'no separate open-files line of a worker');
+  t.equal(proc.logs.filter((l) => l.routes !== undefined).length, 1, "the routes once, in the primary's line");
+  t.ok(proc.logs.some((l) => l.msg === 'proxy listening' && l.worker === undefined && Array.isArray(l.routes)));
 
   // Shares for a while, then quiet: every submit answered, so a scrape's numbers stand still.
   await fleet.waitFor((s) => s.totals.accepted >= 100, WAIT);

@@ -155,6 +155,16 @@ t.test('worker processes: a death logged at once with its devices and restart; a
   t.equal(lines.length, 4, 'nothing for the summary');
 });
 
+t.test("a restarted worker is \"back\" though its first start came before the summaries listened (a host's workers start first)", async (t) => {
+  const { bus, lines } = setup(t);
+  const openFiles = { soft: 20_000, hard: 20_000 };
+  bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 4, restartInMs: 1000, at: 0 });
+  bus.emit('worker.started', { worker: 1, pid: 102, incarnation: 3, openFiles, at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'worker 1 is back (pid 102)', incarnation: 3 });
+  bus.emit('worker.started', { worker: 0, pid: 103, incarnation: 4, openFiles, at: 0 });
+  t.equal(lines.length, 2, 'a start after no death is not a return');
+});
+
 t.test('immediate lines can be turned off (when the core logs them itself)', async (t) => {
   const { bus, lines } = setup(t, { immediate: { blocks: false, pools: false, refusals: false, workers: false } });
   bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: 0 });
