@@ -14,7 +14,8 @@ t.test('a fleet across 2 workers: /api/cluster, /metrics with each device once a
   const fleet = await startFleet(t, proc.port);
   await fleet.whenMining(20, WAIT);
 
-  const view = await clusterUntil(proc, (v) => v.workers.reduce((n, w) => n + w.devices, 0) === 20, '20 devices over the workers');
+  // Devices are counted from the workers' events, readiness is each worker's own message (checked every 250 ms).
+  const view = await clusterUntil(proc, (v) => v.workers.reduce((n, w) => n + w.devices, 0) === 20 && v.workers.every((w) => w.ready), '20 devices over the ready workers');
   t.equal(view.workers.length, 2, 'two workers');
   t.ok(view.workers.every((w) => w.devices > 0 && w.ready && w.pid !== null && w.pid !== proc.child.pid), `devices on both: ${view.workers.map((w) => w.devices).join(' + ')}`);
   t.same(view.workers.map((w) => w.incarnation).sort(), [1, 2], 'incarnations 1 and 2');
