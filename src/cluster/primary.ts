@@ -225,6 +225,9 @@ export class ClusterPrimary {
     const incarnation = ++this.incarnations;
     const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.worker), [WORKER_ENV.incarnation]: String(incarnation), [WORKER_ENV.workers]: String(this.slots.length) });
     Object.assign(slot, { proc: worker, incarnation, forkedAt: Date.now(), listening: false, ready: false, stopped: false });
+    // A send to it that fails (its channel closed: it is exiting) is emitted as 'error' on the worker; with no
+    // listener that would crash the primary. Its exit is handled on its own ('exit' below).
+    worker.on('error', (err: Error) => this.log.debug('a message to a worker was not sent (IPC channel closed)', { worker: slot.worker, reason: err.message }));
     worker.on('message', (m: unknown) => {
       if (isEventBatch(m)) return this.intake.take(slot.worker, m);
       if (!isWorkerMessage(m)) return;
