@@ -119,6 +119,10 @@ export class ClusterPrimary {
       throw err;
     }
     logOpenFiles(this.log, 0);
+    // The alerts and log summaries listen before the first worker forks, as they do in one process (where
+    // they start in the same turn as the core): they learn every connection up and every worker start, so a
+    // worker dying later is not taken for its pool going down, and its restart is told as one.
+    this.observers.start();
     // Round-robin: the primary accepts and hands each connection to the next worker (devices spread evenly).
     cluster.schedulingPolicy = cluster.SCHED_RR;
     // 'advanced' serialization: the event batches cost the primary about a tenth less to read than with JSON
@@ -142,7 +146,6 @@ export class ClusterPrimary {
       await this.stop();
       throw err;
     }
-    this.observers.start();
     this.log.info('proxy listening', { workers: this.slots.length, pids: this.slots.map((s) => s.proc?.process.pid ?? null), http: `http://${http.address}:${http.port}/`, routes: routesInBrief(this.routing) });
     return { http };
   }
