@@ -1,7 +1,7 @@
 import type { ProxyApp } from './app.js';
 import { OwnersError, type OwnerMap } from './books/owners.js';
 import { ConfigError, poolsAt, type ProxyConfig } from './config.js';
-import { AccessPolicy } from './downstream/access.js';
+import { AccessPolicy, CidrSet } from './downstream/access.js';
 import { checkDeviceLimits } from './downstream/server.js';
 import { deviceLimits, ownerMap, proxyLiveOptions, routingSpec } from './options.js';
 import type { RoutingSpec } from './routing/types.js';
@@ -12,7 +12,7 @@ import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
  * Configuration reload (SIGHUP): what changed, what can change without dropping a device, and applying it.
  *
  * Applied live: the pool list (failover order, logins), device limits, vardiff settings and the start
- * difficulty, access lists (worker names, password, CIDRs), the shutdown drain bound. No device is dropped by
+ * difficulty, access lists (worker names, password, CIDRs), the PROXY protocol's trusted proxies, the shutdown drain bound. No device is dropped by
  * a reload: devices already connected keep their session (a worker taken off the allow-list, an address
  * taken off the CIDR list or a lower per-address limit apply to new connections and authorizations; a new
  * line length to new connections; the start difficulty to devices authorizing from now on; vardiff settings
@@ -50,6 +50,7 @@ const LIVE: readonly string[] = [
   'difficulty.retargetSeconds',
   'difficulty.maxStep',
   'access.',
+  'listen.trustedProxies',
   'shutdown.drainSeconds',
   'owners.',
   'books.farmOwner',
@@ -88,6 +89,7 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
   try {
     if (changed('limits')) checkDeviceLimits(limits);
     if (changed('access')) new AccessPolicy(next.access);
+    if (changed('listen.trustedProxies')) CidrSet.parse(next.listen.trustedProxies);
     if (changed('owners') || changed('books.farmOwner')) owners = ownerMap(next);
     if (changed('routes') || changed('pools') || owners) routing = routingSpec(next, owners ?? app.ledger.owners);
     if (changed('pools') && next.pools.length > 0) checkPools(next.pools);
@@ -97,6 +99,7 @@ export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
   }
 
   if (changed('access')) app.access.update(next.access);
+  if (changed('listen.trustedProxies')) app.devices.setTrustedProxies(next.listen.trustedProxies);
   if (changed('limits')) app.devices.updateLimits(limits);
   if (changed('difficulty')) app.proxy.updateOptions(proxyLiveOptions(next));
   if (owners) {
