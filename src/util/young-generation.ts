@@ -6,10 +6,10 @@ import { setFlagsFromString } from 'node:v8';
  * back only on memory-reducing collections. A proxy taking thousands of devices at once (a farm coming back after
  * a power cut) survives many scavenges, so the new space grew from 1 MiB to 16 MiB per semi-space and stayed: up
  * to 32 MiB resident that holds nothing live, 3.3 KiB per device at 5,000 devices. With the growth factor at 1 the
- * new space stays at 1 MiB per semi-space; measured at 5,000 and 10,000 devices the proxy then holds about 2 KiB
- * less per device (README, "Memory per device"), a scavenge runs more often (a few per job fanned out to 10,000
- * devices, well under a millisecond each) and neither fan-out latency nor shares per CPU second moved beyond the
- * noise.
+ * new space stays at 1 MiB per semi-space, and the proxy's resident memory per device fell by about half at 5,000
+ * and 10,000 devices (README, "Memory per device"); a scavenge runs more often (about two per job fanned out to
+ * 10,000 devices, under a millisecond each), and fan-out latency and shares per CPU second did not move beyond
+ * the shared machine's noise.
  *
  * `--semi-space-growth-factor` is read by V8 each time it would grow the new space, so it works when set at run
  * time; `--max-semi-space-size` would not (it is read once, when the heap is set up), and V8 resets a growth factor
