@@ -53,10 +53,12 @@ export interface DeviceServerOptions {
   checkAddress?: ((ip: string) => string | null) | undefined;
   /** The PROXY protocol (behind a load balancer); absent or mode 'off': none. */
   proxyProtocol?: ProxyProtocolSettings | undefined;
+  /** The first session's id (default 1): a cluster worker starts at its incarnation's own range (src/cluster/), unique host-wide. */
+  firstSessionId?: number;
 }
 
 /** The limits that can change at run time. */
-export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress' | 'proxyProtocol'>>;
+export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress' | 'proxyProtocol' | 'firstSessionId'>>;
 
 export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
   maxDevices: 20_000,
@@ -110,7 +112,7 @@ export class DeviceServer {
   /** With the PROXY protocol and TLS: the TLS handshake follows the header, on the raw socket. */
   private readonly secureContext: tls.SecureContext | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private nextId = 1;
+  private nextId: number;
   /** Causes already logged, so a flood is logged once per cause and counted in metrics, not logged per packet. */
   private readonly loggedCauses = new Set<string>();
   /** Internal errors already logged (bounded), by message. */
@@ -136,6 +138,7 @@ export class DeviceServer {
       maxWorkersPerSession: this.limitsNow.maxWorkersPerSession,
     };
     this.checkAddress = options.checkAddress;
+    this.nextId = options.firstSessionId ?? 1;
     this.sessionHost = {
       subscribe: (s) => this.host.subscribe(s),
       authorize: (s, u, p) => this.host.authorize(s, u, p),

@@ -364,6 +364,35 @@ t.test('pools of two routing targets with the same name are told apart, each nam
   t.same(alerts.slice(1).map((a) => [a.kind, a.title]), [['pool.up', 'Pool main (target hosting-fee) is back up']], 'back up names its target; the others stay down');
 });
 
+t.test('a pool is down when no connection is up on it: one connection of several ending is not (a lane, a dead worker)', async (t) => {
+  const r = await Receiver.start(t);
+  const { bus, alerts, step, clock } = await setup(t, config([hook(r.url('/a'))], { groupWindowSeconds: 10 }));
+  const place = { route: 'default', target: 'default', url: 'stratum+tcp://main:3333' };
+  for (const connection of [0, 1, 2]) {
+    bus.emit('pool.switch', { route: 'default', target: 'default', connection, from: null, to: 'main', reason: 'start', at: clock.now() });
+    bus.emit('pool.up', { ...place, connection, pool: 'main', at: clock.now() });
+  }
+  // A worker holding connection 2 dies (the intake ends it), and its restart brings it back.
+  bus.emit('pool.down', { ...place, connection: 2, pool: 'main', reason: 'worker 1 exited (SIGKILL)', at: clock.now() });
+  await step(10_000);
+  bus.emit('pool.up', { ...place, connection: 2, pool: 'main', at: clock.now() });
+  await step(10_000);
+  t.same(alerts, [], 'the pool was never down: nothing to tell');
+  // Every connection goes: the pool is down, once.
+  for (const connection of [0, 1, 2]) bus.emit('pool.down', { ...place, connection, pool: 'main', reason: 'connection reset', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.map((a) => [a.kind, a.title]), [['pool.down', 'Pool main is down']]);
+  bus.emit('pool.up', { ...place, connection: 1, pool: 'main', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.slice(1).map((a) => [a.kind, a.title]), [['pool.up', 'Pool main is back up']], 'back up with its first connection');
+  // A connection switched back to another pool is no longer up on the one it left.
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 1, from: 'main', to: 'preferred', reason: 'higher-priority pool preferred is healthy again', at: clock.now() });
+  bus.emit('pool.up', { ...place, connection: 1, pool: 'preferred', at: clock.now() });
+  bus.emit('pool.down', { ...place, connection: 0, pool: 'main', reason: 'connect failed', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.slice(2).map((a) => a.title), ['Pool switch: main → preferred', 'Pool main is down']);
+});
+
 t.test('block candidate: sent at once, alone, even when the rate limit is spent and the queue is full', async (t) => {
   const r = await Receiver.start(t);
   const cfg = config([hook(r.url('/a'), { maxPerMinute: 1 })], { queueSize: 2, groupWindowSeconds: 0, offlineGraceSeconds: 0 });
@@ -387,6 +416,37 @@ t.test('block candidate: sent at once, alone, even when the rate limit is spent 
   t.match(block.text, /hash 0000000000000abc/);
   t.match(block.details, { worker: 'rig7', pool: 'main', jobId: '1a', shareDifficulty: 2.5e6, networkDifficulty: 1.2e6 });
   t.equal(r.received.length, 2, 'nothing else went: still rate-limited');
+});
+
+t.test('a worker that died outside shutdown: told at once, naming it, its pid, cause, devices and restart', async (t) => {
+  const r = await Receiver.start(t);
+  const only = validateAlertsConfig({ webhooks: [{ url: 'http://127.0.0.1/x', events: ['worker.exited'] }] });
+  t.same(only.webhooks[0]!.events, ['worker.exited'], 'a webhook may take this kind alone');
+  const cfg = config([hook(r.url('/workers'), { name: 'w', events: ['worker.exited'] })]);
+  const { bus, alerts, clock, manager, step } = await setup(t, cfg);
+  bus.emit('worker.exited', { worker: 2, pid: 4242, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: clock.now() });
+  t.equal(alerts.length, 1, 'at once, without waiting for a tick or a group window');
+  await r.waitFor(1);
+  const a = r.received[0]!.body;
+  t.match(a, { kind: 'worker.exited', severity: 'warning', title: 'Proxy worker 2 (pid 4242) died (SIGKILL)', count: 1 });
+  t.equal(a.text, 'its 812 devices reconnect to the other workers\nrestarting in 1 s');
+  t.same(a.details, { worker: 2, pid: 4242, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
+
+  // An exit with a code, one device, a longer backoff; two workers dying are two alerts (never grouped).
+  bus.emit('worker.exited', { worker: 0, pid: 77, code: 1, signal: null, devices: 1, restartInMs: 30_000, at: clock.now() });
+  bus.emit('worker.exited', { worker: 1, pid: 78, code: 134, signal: null, devices: 0, restartInMs: 0, at: clock.now() });
+  t.same(alerts.slice(1).map((x) => [x.title, ...x.lines]), [
+    ['Proxy worker 0 (pid 77) died (exit code 1)', 'its 1 device reconnects to the other workers', 'restarting in 30 s'],
+    ['Proxy worker 1 (pid 78) died (exit code 134)', 'its 0 devices reconnect to the other workers', 'restarting now'],
+  ]);
+
+  // Shutdown: workers exit with no restart planned; nobody is told.
+  bus.emit('worker.exited', { worker: 0, pid: 79, code: 0, signal: null, devices: 0, restartInMs: null, at: clock.now() });
+  bus.emit('worker.exited', { worker: 1, pid: 80, code: null, signal: 'SIGTERM', devices: 3, restartInMs: null, at: clock.now() });
+  t.equal(alerts.length, 3, 'no alert for exits at shutdown');
+  await step(1000);
+  await manager.idle();
+  t.same(r.received.map((x) => (x.body.kind === 'digest' ? x.body.alerts.map((y: { kind: string }) => y.kind) : [x.body.kind])).flat(), ['worker.exited', 'worker.exited', 'worker.exited']);
 });
 
 t.test('rate limit per webhook: what waits goes out as one digest when the limit allows', async (t) => {
