@@ -21,6 +21,8 @@ export interface FleetOptions {
   /** Jobs that will be expected (warm-up ones included): sizes the arrival table. */
   jobs: number;
   workerPrefix?: string;
+  /** Source address of every connection (e.g. 127.0.0.3); default: the system's choice (127.0.0.1). */
+  localAddress?: string;
 }
 
 export interface ConnectReport {
@@ -152,7 +154,7 @@ export class FanoutFleet {
     d.authorized = false;
     d.hasJob = false;
     this.settingUp++;
-    const socket = connectAndSubscribe(this.opts.port, 'bench-fanout');
+    const socket = connectAndSubscribe(this.opts.port, 'bench-fanout', this.opts.localAddress);
     d.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       const at = performance.now();

@@ -11,6 +11,10 @@ export interface BenchProxyConfigOptions {
   devices: number;
   /** The books' SQLite file (`ledger.path`); absent or null: no books. */
   ledgerPath?: string | null;
+  /** Worker processes (`workers`, issue 15); absent or 1: one process, as before. */
+  workers?: number;
+  /** The HTTP port (the API); absent: 0, one the system picks (nobody reads it). */
+  httpPort?: number;
 }
 
 /** Difficulty for the share runs: so low that every hash meets it (the target clamps to the largest one). */
@@ -19,9 +23,11 @@ export const EVERY_HASH_DIFFICULTY = 1e-12;
 function base(o: BenchProxyConfigOptions) {
   const room = o.devices + 100;
   return {
+    // Only written when above 1, so that a build without workers still reads the file.
+    ...((o.workers ?? 1) > 1 ? { workers: o.workers } : {}),
     pools: [{ name: 'bench', url: `stratum+tcp://127.0.0.1:${o.poolPort}`, user: 'bench.farm', password: 'x' }],
     listen: { host: '127.0.0.1', port: o.port, tls: null },
-    http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+    http: { host: '127.0.0.1', port: o.httpPort ?? 0, token: null, allowedOrigins: [] },
     expectedDevices: Math.max(1, o.devices),
     limits: { maxDevices: room, maxConnectionsPerIp: room },
     log: { level: 'warn', format: 'json' },

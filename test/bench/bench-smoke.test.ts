@@ -137,7 +137,7 @@ t.test('without the shared yardstick (--no-cross-check): fan-out figures from th
   const text = readFileSync(report.files.text, 'utf8');
   t.match(text, /\| devices \| held \|/, 'the fan-out table is written');
   t.notMatch(text, /fanout-bench\.js p50/, 'without the cross-check columns');
-  t.match(text, /\| +30 \| +1 \| +3 \| +30 \| +0 \|/, 'the per-job table has the third job of the run');
+  t.match(text, /\| +30 \| +1 \| +1 \| +3 \| +30 \| +0 \|/, 'the per-job table has the third job of the run (30 devices, 1 worker, repeat 1)');
   t.equal(report.shares.summary, null, 'no share part');
   t.equal(report.books.summary, null, 'no books part');
   t.equal(report.files.svg, null, 'no chart');
@@ -148,7 +148,7 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
   const run = (p99: number, kib: number, client: 'own' | 'yardstick', target: 'proxy' | 'floor') => ({
     client, target, devices: 1000, connected: 1000, complete: true, error: null, rssBeforeKiB: 50_000, rssAfterKiB: 50_000 + kib * 1000, rssEndKiB: 50_000 + kib * 1000,
     kibPerDevice: kib, kibPerDeviceAfterJobs: kib, p50ms: p99 / 2, p99ms: p99, maxms: p99 + 1, minms: 0.5, medianJobP99ms: p99, medianJobMaxms: p99, missed: 0,
-    benchBusyMsMedian: 5, cpu: { proxySecConnect: 0.1, proxySecFanout: 0.2, benchSecFanout: 0.1 }, proxyFileLimit: 20_000, perJob: [], elapsedSeconds: 10,
+    benchBusyMsMedian: 5, cpu: { proxySecConnect: 0.1, proxySecFanout: 0.2, benchSecFanout: 0.1 }, proxyFileLimit: 20_000, connectSeconds: 1, proxyProcesses: 1, perJob: [], elapsedSeconds: 10, workers: 1,
   });
   // Three repeats of: own client, yardstick on the proxy, yardstick on the floor (in that order, as the bench runs them).
   const runs = [
@@ -156,7 +156,7 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
     run(10, 6.5, 'own', 'proxy'), run(10, 6, 'yardstick', 'proxy'), run(10, 5, 'yardstick', 'floor'),
     run(30, 8.5, 'own', 'proxy'), run(20, 8, 'yardstick', 'proxy'), run(40, 5, 'yardstick', 'floor'),
   ];
-  const s = summarizeSize(1000, runs, 10);
+  const s = summarizeSize(1000, 1, runs, 10);
   const fig = (f: Figure) => [f.median, f.range];
   t.same(fig(s.yardstick!.p99ms), [20, [10, 30]], 'median and range of p99');
   t.same(fig(s.yardstick!.kibPerDevice), [7, [6, 8]], 'median and range of memory per device');
@@ -168,7 +168,7 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
   t.same(fig(s.ownToYardstickP99), [1.2, [1, 1.5]], 'own / yardstick per repeat, then the median');
   t.equal(s.ckpool?.p99ms, 23.4, 'ckpool reference at 1,000 devices');
 
-  const alone = summarizeSize(1000, runs.filter((r) => r.client === 'own'), 10);
+  const alone = summarizeSize(1000, 1, runs.filter((r) => r.client === 'own'), 10);
   t.equal(alone.yardstick, null, 'no yardstick runs: no yardstick summary');
   t.equal(alone.floor, null);
   t.same(fig(alone.p99ToFloor), [null, null], 'and no ratio to a floor');
