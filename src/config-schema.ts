@@ -14,6 +14,7 @@ import type { JsonSchema } from './util/json-schema.js';
 import { DEFAULT_FALLBACK, DEFAULT_TARGET_WEIGHT, ROUTE_NAME, type RouteConfig } from './routing/route-table.js';
 import { ROUTING_TIMING_DEFAULTS, ROUTING_TIMING_RULES } from './routing/timing.js';
 import { DEFAULT_ROUTE, DEFAULT_TARGET } from './routing/default-route.js';
+import { DEFAULT_WORKERS, WORKERS_MAX, type WorkersSetting } from './cluster/worker-count.js';
 
 /**
  * The configuration's shape, defaults and rules, written once. The defaults are the components' own
@@ -28,6 +29,8 @@ export interface ProxyConfig {
   routes: RouteConfig[];
   /** How often and how far the split is corrected, and how a single device's time is sliced. */
   routing: { rebalanceSeconds: number; maxMovesPerRebalance: number; slicePeriodSeconds: number; minSliceSeconds: number };
+  /** Worker processes sharing the device port (src/cluster/): 1 runs one process, 'auto' one per core. */
+  workers: WorkersSetting;
   listen: { host: string; port: number; tls: { cert: string; key: string } | null };
   http: { host: string; port: number; token: string | null; allowedOrigins: string[] };
   /** 'farm': shares go upstream under the pool's user; 'passthrough': under each device's own name. */
@@ -83,6 +86,7 @@ export const DEFAULT_CONFIG: ProxyConfig = {
     slicePeriodSeconds: seconds(ROUTING_TIMING_DEFAULTS.slicePeriodMs),
     minSliceSeconds: seconds(ROUTING_TIMING_DEFAULTS.minSliceMs),
   },
+  workers: DEFAULT_WORKERS,
   listen: { host: '0.0.0.0', port: 3333, tls: null },
   http: { host: '0.0.0.0', port: 8080, token: null, allowedOrigins: [] },
   workerMode: PROXY_DEFAULTS.workerMode,
@@ -257,6 +261,14 @@ export function configSchema(): JsonSchema {
         slicePeriodSeconds: fromRule(scaleNumberRule(ROUTING_TIMING_RULES.slicePeriodMs, 1 / 1000), d.routing.slicePeriodSeconds, 'a time-sliced device visits each of its targets once in this period'),
         minSliceSeconds: fromRule(scaleNumberRule(ROUTING_TIMING_RULES.minSliceMs, 1 / 1000), d.routing.minSliceSeconds, 'no slice shorter than this: a smaller fraction makes the period longer'),
       }),
+      workers: {
+        anyOf: [
+          { type: 'integer', minimum: 1, maximum: WORKERS_MAX },
+          { type: 'string', enum: ['auto'] },
+        ],
+        default: d.workers,
+        description: `worker processes sharing the device port (1 to ${WORKERS_MAX}, or "auto": one per core); each holds its share of the devices and its own pool connections, the one HTTP port covers all; limits.maxDevices and limits.maxConnectionsPerIp are divided among them (restart needed)`,
+      },
       listen: section('where devices connect', {
         host: text(d.listen.host, 'address devices connect to'),
         port: int({ min: 0, max: 65535 }, d.listen.port, 'Stratum port for devices'),

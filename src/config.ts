@@ -12,6 +12,7 @@ import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
 import { ledgerConfigProblems } from './books/ledger-location.js';
 import { routesProblems, withRouteDefaults } from './config-routes.js';
 import { ROUTE_NAME } from './routing/route-table.js';
+import { WORKERS_WORDS } from './cluster/worker-count.js';
 
 export { configSchema, DEFAULT_CONFIG, POOL_DEFAULTS, type ProxyConfig };
 
@@ -166,6 +167,7 @@ const checker = schemaChecker(SCHEMA, {
   'routes[].targets[].weight': {
     text: (_keyword, value) => `must be a finite number > 0, the target's share against the route's other targets (got ${typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value))})`,
   },
+  workers: { whole: true, text: (_keyword, value) => `must be ${WORKERS_WORDS} (got ${JSON.stringify(value)})` },
   'listen.tls': { whole: true, text: () => 'must be null or {"cert": "path/to/cert.pem", "key": "path/to/key.pem"}' },
 });
 

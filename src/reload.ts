@@ -1,4 +1,7 @@
 import type { ProxyApp } from './app.js';
+import type { CoreSide } from './app-core.js';
+import type { ObserverSide } from './app-observers.js';
+import type { Logger } from './core/log.js';
 import { OwnersError, type OwnerMap } from './books/owners.js';
 import { ConfigError, poolsAt, type ProxyConfig } from './config.js';
 import { AccessPolicy } from './downstream/access.js';
@@ -24,7 +27,9 @@ import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
  * A configuration with any problem, in its routes too, is refused whole and the routes in force stay.
  * Everything else (listening addresses and ports, the `routing` timings, TLS certificates, the HTTP server
  * and its token, worker mode, the extranonce split, upstream timeouts, metrics and log settings) needs a
- * restart: it is reported, and the running value stays in force.
+ * restart: it is reported, and the running value stays in force (so does `workers`, the number of worker
+ * processes). In a cluster (src/cluster/) the primary applies the observer side's part (the owners map) and
+ * tells every worker, which reads the same file, environment and flags again and applies the core side's.
  */
 export interface ConfigDiff {
   /** Changed fields applied while running (`pools`, `limits.maxConnectionsPerIp`, ...). */
@@ -73,56 +78,109 @@ export function diffConfig(old: ProxyConfig, next: ProxyConfig): ConfigDiff {
 }
 
 /**
- * Apply what can change live from `next` to a running app, and report what needs a restart (logged).
- * Nothing is changed when a part cannot be applied (checked first). Returns the diff; `app.config` becomes
- * the configuration in force: `next`'s live values, the running values for the rest.
+ * A reload checked and ready to apply: the diff, the owners map and routing it makes (when owners, routes or
+ * pools changed) and the configuration in force afterwards (`next`'s live values, the running values for the
+ * rest). Both sides of the proxy apply the same plan: the observer side its owners map, the core side access,
+ * limits, difficulty and routing (in a cluster, the primary and each worker make it from the same file).
  */
-export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
-  const diff = diffConfig(app.config, next);
-  const changed = (prefix: string) => diff.apply.some((p) => p === prefix || p.startsWith(prefix + '.'));
+export interface ReloadPlan extends ConfigDiff {
+  next: ProxyConfig;
+  owners: OwnerMap | null;
+  routing: RoutingSpec | null;
+  inForce: ProxyConfig;
+}
 
-  const limits = deviceLimits(next.limits);
-  // Checks that may refuse, before anything changes.
-  let owners: OwnerMap | null = null;
+/**
+ * Check everything that may refuse a reload, before anything changes; throws ConfigError naming the problems.
+ * `owners` is the owners map in force (routes resolve workers with it when the reload does not replace it).
+ */
+export function planReload(inForce: ProxyConfig, next: ProxyConfig, owners: OwnerMap): ReloadPlan {
+  const diff = diffConfig(inForce, next);
+  const changed = (prefix: string) => diff.apply.some((p) => p === prefix || p.startsWith(prefix + '.'));
+  let newOwners: OwnerMap | null = null;
   let routing: RoutingSpec | null = null;
   try {
-    if (changed('limits')) checkDeviceLimits(limits);
+    if (changed('limits')) checkDeviceLimits(deviceLimits(next.limits));
     if (changed('access')) new AccessPolicy(next.access);
-    if (changed('owners') || changed('books.farmOwner')) owners = ownerMap(next);
-    if (changed('routes') || changed('pools') || owners) routing = routingSpec(next, owners ?? app.ledger.owners);
+    if (changed('owners') || changed('books.farmOwner')) newOwners = ownerMap(next);
+    if (changed('routes') || changed('pools') || newOwners) routing = routingSpec(next, newOwners ?? owners);
     if (changed('pools') && next.pools.length > 0) checkPools(next.pools);
     if (changed('routes')) next.routes.forEach((r, i) => r.targets.forEach((target, j) => checkPoolsAt(`routes[${i}].targets[${j}].pools`, target.pools)));
   } catch (err) {
     throw new ConfigError(err instanceof OwnersError ? err.problems : [(err as Error).message]);
   }
+  const result = structuredClone(inForce) as unknown as Tree;
+  for (const path of diff.apply) setPath(result, path.split('.'), structuredClone(getPath(next, path.split('.'))));
+  for (const section of WHOLE) if (changed(section)) result[section] = structuredClone(getPath(next, [section]));
+  return { ...diff, next, owners: newOwners, routing, inForce: result as unknown as ProxyConfig };
+}
 
-  if (changed('access')) app.access.update(next.access);
-  if (changed('limits')) app.devices.updateLimits(limits);
-  if (changed('difficulty')) app.proxy.updateOptions(proxyLiveOptions(next));
-  if (owners) {
-    const moved = app.ledger.setOwners(owners);
-    app.log.info('owners map in force from now on; work credited before stays with its owner', { owners: owners.names, farmOwner: owners.farmOwner, devicesMoved: moved });
+const changedIn = (plan: ReloadPlan, prefix: string) => plan.apply.some((p) => p === prefix || p.startsWith(prefix + '.'));
+
+/** The observer side's part of a reload: the owners map the farm ledger (and the books) credit work by. */
+export function applyObserverReload(observers: ObserverSide, plan: ReloadPlan): void {
+  if (plan.owners) {
+    const moved = observers.ledger.setOwners(plan.owners);
+    observers.log.info('owners map in force from now on; work credited before stays with its owner', { owners: plan.owners.names, farmOwner: plan.owners.farmOwner, devicesMoved: moved });
   }
-  if (routing) {
+  observers.config = plan.inForce;
+}
+
+/** The core side's part of a reload: access lists, device limits (this process's share), difficulty, routing. */
+export function applyCoreReload(core: CoreSide, plan: ReloadPlan): void {
+  if (changedIn(plan, 'access')) core.access.update(plan.next.access);
+  if (changedIn(plan, 'limits')) core.devices.updateLimits(deviceLimits(core.limits(plan.next)));
+  if (changedIn(plan, 'difficulty')) core.proxy.updateOptions(proxyLiveOptions(plan.next));
+  if (plan.owners) core.owners = plan.owners;
+  if (plan.routing) {
     // The proxy takes the new routes, weights and pools (Proxy.setRouting).
-    app.routing = routing;
-    app.log.info('routes in force from now on', { routes: routing.routes.map((r) => ({ route: r.name, targets: r.targets.map((t) => ({ target: t.name, weight: t.weight })) })) });
+    core.routing = plan.routing;
+    core.log.info('routes in force from now on', { routes: plan.routing.routes.map((r) => ({ route: r.name, targets: r.targets.map((t) => ({ target: t.name, weight: t.weight })) })) });
   }
+  core.config = plan.inForce;
+}
 
-  const inForce = structuredClone(app.config) as unknown as Tree;
-  for (const path of diff.apply) setPath(inForce, path.split('.'), structuredClone(getPath(next, path.split('.'))));
-  for (const section of WHOLE) if (changed(section)) inForce[section] = structuredClone(getPath(next, [section]));
-  app.config = inForce as unknown as ProxyConfig;
-
-  if (diff.apply.length === 0 && diff.restartNeeded.length === 0) {
-    app.log.info('configuration reloaded: nothing changed');
+/** The reload's outcome in the log: what applied, what needs a restart. */
+export function logReload(log: Logger, plan: ConfigDiff): void {
+  if (plan.apply.length === 0 && plan.restartNeeded.length === 0) {
+    log.info('configuration reloaded: nothing changed');
   } else {
-    app.log.info('configuration reloaded', { applied: diff.apply, restartNeeded: diff.restartNeeded });
+    log.info('configuration reloaded', { applied: plan.apply, restartNeeded: plan.restartNeeded });
   }
-  if (diff.restartNeeded.length > 0) {
-    app.log.warn('some changed settings take effect only after a restart; the running values stay in force', { restartNeeded: diff.restartNeeded });
+  if (plan.restartNeeded.length > 0) {
+    log.warn('some changed settings take effect only after a restart; the running values stay in force', { restartNeeded: plan.restartNeeded });
   }
-  return routing ? { ...diff, routing } : diff;
+}
+
+const resultOf = (plan: ReloadPlan): ReloadResult => (plan.routing ? { apply: plan.apply, restartNeeded: plan.restartNeeded, routing: plan.routing } : { apply: plan.apply, restartNeeded: plan.restartNeeded });
+
+/**
+ * Apply what can change live from `next` to a running app, and report what needs a restart (logged).
+ * Nothing is changed when a part cannot be applied (checked first). Returns the diff; `app.config` becomes
+ * the configuration in force: `next`'s live values, the running values for the rest.
+ */
+export function applyConfig(app: ProxyApp, next: ProxyConfig): ReloadResult {
+  const plan = planReload(app.config, next, app.ledger.owners);
+  applyObserverReload(app.observers, plan);
+  applyCoreReload(app.core, plan);
+  logReload(app.log, plan);
+  return resultOf(plan);
+}
+
+/** The core side's reload in a cluster worker (the primary applies the observer side's: src/cluster/primary.ts). */
+export function applyCoreConfig(core: CoreSide, next: ProxyConfig): ReloadResult {
+  const plan = planReload(core.config, next, core.owners);
+  applyCoreReload(core, plan);
+  logReload(core.log, plan);
+  return resultOf(plan);
+}
+
+/** The observer side's reload in a cluster's primary; the routing it returns is the one the views show. */
+export function applyObserverConfig(observers: ObserverSide, next: ProxyConfig): ReloadResult {
+  const plan = planReload(observers.config, next, observers.ledger.owners);
+  applyObserverReload(observers, plan);
+  logReload(observers.log, plan);
+  return resultOf(plan);
 }
 
 /** A target's pool list by the upstream's own rule, the problem named by its field. */
@@ -137,15 +195,18 @@ function checkPoolsAt(at: string, pools: unknown): void {
 /**
  * Reload from `load` (the same file, environment and flags the proxy started with). A configuration with
  * errors is refused, its problems logged, and the running one kept. Returns the diff, or null when refused.
+ * `apply` is applyConfig for the one-process app; a cluster's primary and workers give their side's.
  */
-export function reloadConfig(app: ProxyApp, load: () => ProxyConfig): ReloadResult | null {
+export function reloadConfig(app: ProxyApp, load: () => ProxyConfig): ReloadResult | null;
+export function reloadConfig<S extends { log: Logger }>(side: S, load: () => ProxyConfig, apply: (side: S, next: ProxyConfig) => ReloadResult): ReloadResult | null;
+export function reloadConfig(side: { log: Logger }, load: () => ProxyConfig, apply: (side: never, next: ProxyConfig) => ReloadResult = applyConfig as never): ReloadResult | null {
   let next: ProxyConfig;
   try {
     next = load();
-    return applyConfig(app, next);
+    return apply(side as never, next);
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
-    app.log.error('configuration reload refused: the running configuration is kept', { problems });
+    side.log.error('configuration reload refused: the running configuration is kept', { problems });
     return null;
   }
 }

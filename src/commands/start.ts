@@ -5,6 +5,13 @@ import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags } from './flags.js';
 import { setPath } from '../util/path.js';
+import { WORKERS_WORDS, workerCount, workersFromText } from '../cluster/worker-count.js';
+import cluster from 'node:cluster';
+import { workerIdentity } from '../cluster/messages.js';
+import { runWorker } from '../cluster/worker.js';
+import { ClusterPrimary } from '../cluster/primary.js';
+import { createLogger } from '../core/log.js';
+import { logOpenFiles } from '../util/open-files.js';
 
 export const startFlags = defineFlags({
   config: { type: 'string', short: 'c', placeholder: 'file', help: 'JSON config file (see config/proxy.example.json); flags and DASH_PROXY_* variables override it' },
@@ -19,6 +26,7 @@ export const startFlags = defineFlags({
   workerMode: { type: 'enum', choices: ['farm', 'passthrough'] as const, help: `'farm': shares go upstream under --user; 'passthrough': under each device's own name (default ${DEFAULT_CONFIG.workerMode})` },
   expectedDevices: { type: 'int', min: 1, help: `devices on the farm, sizes the extranonce split (default ${DEFAULT_CONFIG.expectedDevices})` },
   startDifficulty: { type: 'number', positive: true, help: `first difficulty of a device before vardiff tunes it, between difficulty.min and max (default ${DEFAULT_CONFIG.difficulty.start})` },
+  workers: { type: 'string', placeholder: 'N|auto', help: `worker processes sharing the device port: ${WORKERS_WORDS}; the HTTP port covers all (default ${DEFAULT_CONFIG.workers})` },
   logLevel: { type: 'enum', choices: ['debug', 'info', 'warn', 'error'] as const, help: `log level (default ${DEFAULT_CONFIG.log.level})` },
   logFormat: { type: 'enum', choices: ['json', 'pretty'] as const, help: `log format (default ${DEFAULT_CONFIG.log.format})` },
 });
@@ -35,6 +43,8 @@ export const startHelp = startFlags.helpText({
     'DASH_PROXY_POOLS=\'[{"url":"stratum+tcp://host:3333","user":"..."}]\'. Precedence: flags > environment > file > defaults.',
     'Signals: SIGTERM/SIGINT stop gracefully (devices told to reconnect, pending pool answers awaited).',
     'SIGHUP reloads the configuration: pools, routes, limits, difficulty and access lists apply at once; the log says what needs a restart.',
+    'With --workers N (or auto: one per core), N processes share the device port and the one HTTP port covers them all;',
+    'limits.maxDevices and limits.maxConnectionsPerIp are divided among them; SIGHUP and SIGTERM reach every worker.',
   ],
 });
 
@@ -62,6 +72,7 @@ export function configFromFlags(argv: string[], env: NodeJS.ProcessEnv = process
   if (given.has('workerMode')) set('workerMode', v.workerMode);
   if (given.has('expectedDevices')) set('expectedDevices', v.expectedDevices);
   if (given.has('startDifficulty')) set('difficulty.start', v.startDifficulty);
+  if (given.has('workers')) set('workers', workersFromText(v.workers!));
   if (given.has('logLevel')) set('log.level', v.logLevel);
   if (given.has('logFormat')) set('log.format', v.logFormat);
   return buildConfig(file, configFromEnv(env), flags as never);
@@ -128,6 +139,14 @@ const command: Command = {
       }
       throw err;
     }
+    // With workers: this process is a worker (the primary forked it) or the primary (src/cluster/).
+    const worker = cluster.isWorker ? workerIdentity(process.env) : null;
+    if (worker) {
+      // A worker exits when it has stopped (its last events sent), whatever handles are left.
+      process.exit(await runWorker(worker, config, () => configFromFlags(argv)));
+    }
+    const workers = workerCount(config.workers);
+    if (workers > 1) return runPrimary(config, workers, argv);
     let app: Awaited<ReturnType<typeof createProxyApp>>;
     try {
       app = await createProxyApp(config);
@@ -147,6 +166,7 @@ const command: Command = {
     process.on('SIGHUP', onHangup);
     try {
       try {
+        logOpenFiles(app.log, config.limits.maxDevices);
         await app.start();
       } catch (err) {
         process.stderr.write(`dash-farm-proxy start: cannot listen: ${(err as Error).message}\n`);
@@ -165,4 +185,41 @@ const command: Command = {
     }
   },
 };
+/** `start` with workers > 1: this process is the primary (src/cluster/primary.ts); it runs until SIGTERM/SIGINT. */
+async function runPrimary(config: ProxyConfig, workers: number, argv: string[]): Promise<number> {
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  let primary: ClusterPrimary;
+  try {
+    primary = new ClusterPrimary(config, { workers, log, load: () => configFromFlags(argv) });
+  } catch (err) {
+    process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+  let stopping = false;
+  const onHangup = () => {
+    if (stopping) return;
+    log.info('SIGHUP: reloading the configuration (and telling every worker)');
+    primary.reload();
+  };
+  process.on('SIGHUP', onHangup);
+  try {
+    try {
+      await primary.start();
+    } catch (err) {
+      process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
+      await primary.stop();
+      return 1;
+    }
+    return await runUntilSignal(
+      () => {
+        stopping = true;
+        return primary.stop();
+      },
+      { report: (level, message, fields) => log[level](message, fields) },
+    );
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
+}
+
 export default command;

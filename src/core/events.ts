@@ -105,10 +105,49 @@ export interface ProxyEventMap {
   'pool.connections': { count: number; at: number };
   'job.fanout': { jobId: string; clean: boolean; devices: number; seconds: number; at: number };
   'limit.refused': { cause: string; ip: string; at: number };
+  /**
+   * With workers (`start --workers N`), emitted by the primary only: worker `worker` (0 .. N-1) runs as process
+   * `pid`, its `incarnation`-th fork host-wide (1, 2, 3, ...; its session and share ids start at
+   * incarnation * 2**32 + 1), with this open-files limit (null: unlimited, or not known without /proc).
+   */
+  'worker.started': { worker: number; pid: number; incarnation: number; openFiles: { soft: number | null; hard: number | null }; at: number };
+  /**
+   * Worker `worker` (process `pid`) exited with `code` or by `signal`, holding `devices` open device
+   * connections (they reconnect to the other workers); it is started again in `restartInMs`, or null when it
+   * is not restarted (the host is stopping).
+   */
+  'worker.exited': { worker: number; pid: number; code: number | null; signal: string | null; devices: number; restartInMs: number | null; at: number };
 }
 
 export type ProxyEventName = keyof ProxyEventMap;
 export type ProxyEvent<K extends ProxyEventName = ProxyEventName> = ProxyEventMap[K];
+
+/** Each event name once (a name missing here or not in ProxyEventMap does not compile). */
+const EVENT_NAME_SET: Record<ProxyEventName, true> = {
+  'device.connected': true,
+  'device.authorized': true,
+  'device.disconnected': true,
+  'device.route': true,
+  'device.split': true,
+  'device.difficulty': true,
+  'share.accepted': true,
+  'share.rejected': true,
+  'share.forwarded': true,
+  'share.upstream': true,
+  'block.candidate': true,
+  'pool.up': true,
+  'pool.down': true,
+  'pool.switch': true,
+  'pool.version-mask': true,
+  'pool.connections': true,
+  'job.fanout': true,
+  'limit.refused': true,
+  'worker.started': true,
+  'worker.exited': true,
+};
+
+/** Every event name of ProxyEventMap (for a listener of them all: the relay of a worker's events). */
+export const PROXY_EVENT_NAMES: readonly ProxyEventName[] = Object.freeze(Object.keys(EVENT_NAME_SET) as ProxyEventName[]);
 
 export class EventBus {
   private readonly emitter = new EventEmitter();

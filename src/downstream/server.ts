@@ -44,10 +44,12 @@ export interface DeviceServerOptions {
   maxWorkersPerSession?: number;
   /** Optional check of the remote address (CIDR allow-list): return a reason to refuse, or null. */
   checkAddress?: ((ip: string) => string | null) | undefined;
+  /** The first session's id (default 1): a cluster worker starts at its incarnation's own range (src/cluster/), unique host-wide. */
+  firstSessionId?: number;
 }
 
 /** The limits that can change at run time. */
-export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress'>>;
+export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress' | 'firstSessionId'>>;
 
 export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
   maxDevices: 20_000,
@@ -97,7 +99,7 @@ export class DeviceServer {
   private readonly sessionLimits: SessionLimits;
   private checkAddress: ((ip: string) => string | null) | undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private nextId = 1;
+  private nextId: number;
   /** Causes already logged, so a flood is logged once per cause and counted in metrics, not logged per packet. */
   private readonly loggedCauses = new Set<string>();
   /** Internal errors already logged (bounded), by message. */
@@ -123,6 +125,7 @@ export class DeviceServer {
       maxWorkersPerSession: this.limitsNow.maxWorkersPerSession,
     };
     this.checkAddress = options.checkAddress;
+    this.nextId = options.firstSessionId ?? 1;
     this.sessionHost = {
       subscribe: (s) => this.host.subscribe(s),
       authorize: (s, u, p) => this.host.authorize(s, u, p),

@@ -73,6 +73,11 @@ export interface ProxyOptions {
   routing?: RoutingSpec;
   /** How often the split is planned again, how many devices move per plan, how a device's time is sliced. */
   routingTiming?: Partial<RoutingTiming>;
+  /**
+   * The first forwarded share's id (default 1). A worker process of a cluster starts at its incarnation's own
+   * range (src/cluster/), so share ids stay unique across the host's processes without being remapped.
+   */
+  firstShareId?: number;
 }
 
 /** The routing of a proxy with one pool list: every worker on target 'default' of route 'default'. */
@@ -107,7 +112,7 @@ export class Proxy implements MiningHost {
   /** The routing in force, applied: placement, rebalance, slices, fallback, reloads. */
   private readonly routing: RoutingDriver;
   private readonly difficulty: DeviceDifficulty;
-  private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff' | 'routing' | 'routingTiming'>> & { vardiff: VardiffOptions };
+  private readonly opts: Required<Omit<ProxyOptions, 'checkAccess' | 'log' | 'vardiff' | 'routing' | 'routingTiming' | 'firstShareId'>> & { vardiff: VardiffOptions };
   private readonly log: Logger;
   private readonly bus: EventBus;
   private readonly validator: ShareValidator;
@@ -118,9 +123,10 @@ export class Proxy implements MiningHost {
   /** Pool submits not answered yet (shutdown waits for them, bounded). */
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Per-process number of each forwarded share (its `share.forwarded` and `share.upstream` carry it). */
-  private nextShareId = 1;
+  private nextShareId: number;
 
   constructor(options: ProxyOptions) {
+    this.nextShareId = options.firstShareId ?? 1;
     this.opts = {
       hasher: options.hasher,
       createUpstream: options.createUpstream,

@@ -1,0 +1,265 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import { createObserverSide, type ObserverSide } from '../app-observers.js';
+import type { ProxyConfig } from '../config.js';
+import { EventBus } from '../core/events.js';
+import type { Logger } from '../core/log.js';
+import { registerClusterRoute, type WorkerView } from '../observe/cluster-api.js';
+import { routingSpec } from '../options.js';
+import { applyObserverConfig, reloadConfig } from '../reload.js';
+import type { RoutingSpec } from '../routing/types.js';
+import { Backoff } from '../util/backoff.js';
+import { logOpenFiles, type OpenFiles } from '../util/open-files.js';
+import { EventIntake, isEventBatch } from './event-relay.js';
+import { isWorkerMessage, WORKER_ENV, type PrimaryMessage } from './messages.js';
+
+/**
+ * The primary of `start --workers N`: it holds no device. It forks N workers (node's cluster, round-robin:
+ * it accepts each device connection and hands it to the next worker in turn), feeds their events to the
+ * observer side (src/app-observers.ts: farm ledger, metrics, API, dashboard, alerts, books, the one HTTP
+ * port), restarts a worker that dies (1 s, doubling to 30 s while it keeps dying young), relays SIGHUP, and
+ * on stop tells every worker to stop as a one-process proxy does, waits for their last events (bounded:
+ * shutdown.drainSeconds + 10 s, then SIGKILL), then closes the books and the HTTP server.
+ */
+export const RESTART_BACKOFF = { baseMs: 1000, maxMs: 30_000, factor: 2, jitter: 'none' } as const;
+/** A worker that ran this long was not crash-looping: its next restart waits the first delay again. */
+export const HEALTHY_UPTIME_MS = 60_000;
+/** How long past the drain a worker may take to stop before it is killed. */
+export const STOP_GRACE_MS = 10_000;
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  pid: number | null;
+  incarnation: number;
+  startedAt: number;
+  restarts: number;
+  devices: number;
+  ready: boolean;
+  openFiles: OpenFiles | null;
+  /** Its device port is open. */
+  listening: boolean;
+  backoff: Backoff;
+  restartTimer: NodeJS.Timeout | null;
+  /** Resolves when the current fork is gone (exited and its channel drained). */
+  gone: Promise<void> | null;
+}
+
+export interface PrimaryOptions {
+  workers: number;
+  log: Logger;
+  /** The configuration again, from the same file, environment and flags (SIGHUP). */
+  load: () => ProxyConfig;
+}
+
+export class ClusterPrimary {
+  readonly bus = new EventBus();
+  readonly observers: ObserverSide;
+  private readonly intake: EventIntake;
+  private readonly slots: Slot[];
+  private readonly log: Logger;
+  private routing: RoutingSpec;
+  private incarnations = 0;
+  /** When the last reload was told (a worker forked before it and listening after it is told again). */
+  private lastReloadAt = 0;
+  private stopping = false;
+  private everListened = false;
+  private failedStart: ((err: Error) => void) | null = null;
+
+  constructor(
+    config: ProxyConfig,
+    private readonly opts: PrimaryOptions,
+  ) {
+    this.log = opts.log;
+    this.observers = createObserverSide(config, {
+      bus: this.bus,
+      log: this.log,
+      routes: () => this.routing.routes,
+      notReady: () => (this.slots.some((s) => s.ready) ? null : 'no worker has a pool connection with a current job'),
+    });
+    this.routing = routingSpec(config, this.observers.ledger.owners);
+    this.intake = new EventIntake(this.bus);
+    this.slots = Array.from({ length: opts.workers }, (_, index) => ({
+      index,
+      worker: null,
+      pid: null,
+      incarnation: 0,
+      startedAt: 0,
+      restarts: 0,
+      devices: 0,
+      ready: false,
+      openFiles: null,
+      listening: false,
+      backoff: new Backoff(RESTART_BACKOFF),
+      restartTimer: null,
+      gone: null,
+    }));
+    registerClusterRoute(this.observers.http, () => ({ workers: this.slots.map((s) => this.view(s)) }));
+  }
+
+  /** The books, the HTTP port, then the workers; resolves once every worker has its device port open. */
+  async start(): Promise<{ http: AddressInfo }> {
+    await this.observers.openBooks();
+    let http: AddressInfo;
+    try {
+      http = await this.observers.listenHttp();
+    } catch (err) {
+      await this.observers.books?.stop('start failed');
+      throw err;
+    }
+    logOpenFiles(this.log, 0);
+    // Round-robin: the primary accepts and hands each connection to the next worker (devices spread evenly).
+    cluster.schedulingPolicy = cluster.SCHED_RR;
+    cluster.setupPrimary({ args: process.argv.slice(2) });
+    const listening = new Promise<void>((resolve, reject) => {
+      this.failedStart = reject;
+      const check = setInterval(() => {
+        if (this.slots.every((s) => s.listening)) {
+          clearInterval(check);
+          this.failedStart = null;
+          resolve();
+        }
+      }, 50);
+      check.unref();
+    });
+    for (const slot of this.slots) this.fork(slot);
+    try {
+      await listening;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.observers.start();
+    this.log.info('proxy listening', { workers: this.slots.length, pids: this.slots.map((s) => s.pid), http: `http://${http.address}:${http.port}/` });
+    return { http };
+  }
+
+  /** SIGHUP: the observer side's part here, then every worker reads the configuration again for its part. */
+  reload(): void {
+    if (this.stopping) return;
+    const result = reloadConfig(this.observers, this.opts.load, applyObserverConfig);
+    if (result === null) return;
+    if (result.routing) this.routing = result.routing;
+    else if (result.apply.some((p) => p === 'owners' || p.startsWith('owners.') || p === 'books.farmOwner')) this.routing = routingSpec(this.observers.config, this.observers.ledger.owners);
+    this.lastReloadAt = Date.now();
+    this.tell({ type: 'reload' });
+  }
+
+  /** Graceful stop of the whole host; resolves when the books are committed and the HTTP port closed. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    // Alerts stop first, so devices leaving at shutdown are not reported as going offline.
+    void this.observers.stopAlerts();
+    for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
+    this.tell({ type: 'stop' });
+    const allGone = () => Promise.all(this.slots.map((s) => s.gone ?? Promise.resolve()));
+    const bound = this.observers.config.shutdown.drainSeconds * 1000 + STOP_GRACE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([allGone().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), bound)))]);
+    clearTimeout(timer);
+    if (late) {
+      for (const s of this.slots) {
+        if (s.worker && !s.worker.isDead()) {
+          this.log.warn(`worker ${s.index} did not stop within ${bound / 1000} s: killed`, { worker: s.index, pid: s.pid });
+          s.worker.process.kill('SIGKILL');
+        }
+      }
+      await allGone();
+    }
+    // Every worker's last events are in: the books take them and commit, then the views close.
+    await this.observers.closeBooks('stopped');
+    await this.observers.close();
+  }
+
+  /**
+   * A message to every worker whose device port is open (its handlers are set from then on). One still
+   * starting holds no device: a stop kills it (SIGTERM), and a reload reaches it once it listens.
+   */
+  private tell(message: PrimaryMessage): void {
+    for (const s of this.slots) {
+      if (s.worker && !s.listening && message.type === 'stop') {
+        s.worker.process.kill('SIGTERM');
+        continue;
+      }
+      if (s.worker && s.listening && s.worker.isConnected()) {
+        try {
+          s.worker.send(message);
+        } catch {
+          // its channel closed meanwhile: its exit is handled on its own
+        }
+      }
+    }
+  }
+
+  private view(s: Slot): WorkerView {
+    return { worker: s.index, pid: s.pid, incarnation: s.incarnation, startedAt: s.startedAt, restarts: s.restarts, devices: s.devices, ready: s.ready, openFiles: s.openFiles };
+  }
+
+  private fork(slot: Slot): void {
+    slot.restartTimer = null;
+    const incarnation = ++this.incarnations;
+    const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.index), [WORKER_ENV.incarnation]: String(incarnation), [WORKER_ENV.workers]: String(this.slots.length) });
+    Object.assign(slot, { worker, pid: worker.process.pid ?? null, incarnation, startedAt: Date.now(), devices: 0, ready: false, openFiles: null, listening: false });
+    worker.on('message', (m: unknown) => {
+      if (isEventBatch(m)) return this.intake.take(slot.index, m);
+      if (!isWorkerMessage(m)) return;
+      if (m.type === 'state') {
+        slot.devices = m.devices;
+        slot.ready = m.ready;
+      } else if (m.type === 'listening') {
+        slot.openFiles = m.openFiles;
+        slot.listening = true;
+        this.everListened = true;
+        // A reload told while it was starting: it may have read the configuration before the change.
+        if (this.lastReloadAt >= slot.startedAt) worker.send({ type: 'reload' } satisfies PrimaryMessage);
+        // A stop while it was starting (it was sent SIGTERM, which it may not have been listening for yet).
+        if (this.stopping) worker.send({ type: 'stop' } satisfies PrimaryMessage);
+        this.bus.emit('worker.started', { worker: slot.index, pid: slot.pid ?? 0, incarnation, openFiles: eventOpenFiles(m.openFiles), at: Date.now() });
+      }
+    });
+    // Gone once it exited and its channel is closed (no batch of it is still on the way).
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal })));
+    const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
+    slot.gone = exited.then(async ({ code, signal }) => {
+      await Promise.race([disconnected, new Promise((r) => setTimeout(r, 2000).unref())]);
+      this.onGone(slot, incarnation, code, signal);
+    });
+  }
+
+  private onGone(slot: Slot, incarnation: number, code: number | null, signal: string | null): void {
+    const at = Date.now();
+    const pid = slot.pid ?? 0;
+    const devices = this.intake.devicesOf(slot.index);
+    const reason = signal ?? `exit code ${code}`;
+    this.intake.workerGone(slot.index, reason, at);
+    Object.assign(slot, { worker: null, ready: false, devices: 0 });
+    if (!this.everListened && this.failedStart) {
+      this.failedStart(new Error(`worker ${slot.index} exited before its device port was open (${reason}); its log says why`));
+      this.failedStart = null;
+    }
+    const restart = !this.stopping && this.everListened;
+    let restartInMs: number | null = null;
+    if (restart) {
+      if (at - slot.startedAt >= HEALTHY_UPTIME_MS) slot.backoff.reset();
+      restartInMs = slot.backoff.next();
+    }
+    this.bus.emit('worker.exited', { worker: slot.index, pid, code, signal, devices, restartInMs, at });
+    if (this.stopping) {
+      this.log.info(`worker ${slot.index} stopped`, { worker: slot.index, pid, incarnation, code, signal });
+      return;
+    }
+    if (restartInMs === null) return;
+    this.log.error(`worker ${slot.index} (pid ${pid}) exited (${reason}); its ${devices} devices reconnect to the other workers; restarting in ${restartInMs / 1000} s`, { worker: slot.index, pid, incarnation, code, signal, devices, restartInMs });
+    slot.restarts++;
+    slot.restartTimer = setTimeout(() => {
+      if (!this.stopping) this.fork(slot);
+    }, restartInMs);
+  }
+}
+
+/** The open-files limit as the worker.started event carries it (null: unlimited or not known). */
+function eventOpenFiles(o: OpenFiles | null): { soft: number | null; hard: number | null } {
+  const n = (v: number | 'unlimited' | undefined) => (typeof v === 'number' ? v : null);
+  return { soft: n(o?.soft), hard: n(o?.hard) };
+}

@@ -1,0 +1,33 @@
+import { availableParallelism } from 'node:os';
+
+/**
+ * How many worker processes `start` runs (`workers` in the configuration, `--workers N|auto`): a whole number
+ * from 1 to WORKERS_MAX, or 'auto' for one per core the host gives this process. 1 runs the proxy in one
+ * process, nothing forked. Pure but for the core count, which the caller may give.
+ */
+export type WorkersSetting = number | 'auto';
+
+export const DEFAULT_WORKERS: WorkersSetting = 1;
+/** Far above any core count we run on; a typo like 800 instead of 8 would still be refused by the host's memory. */
+export const WORKERS_MAX = 256;
+/** What `workers` must be, in words (the config error and the flag's help say it the same way). */
+export const WORKERS_WORDS = `an integer from 1 to ${WORKERS_MAX}, or "auto" (one per core)`;
+
+/** The number of workers a setting means on this host. */
+export function workerCount(setting: WorkersSetting, cores: number = availableParallelism()): number {
+  return setting === 'auto' ? Math.max(1, Math.min(WORKERS_MAX, cores)) : setting;
+}
+
+/** A `--workers` value as the configuration takes it: digits become a number, anything else stays text (the schema then names the field). */
+export function workersFromText(text: string): WorkersSetting | string {
+  return /^\s*\d+\s*$/.test(text) ? Number(text) : text.trim();
+}
+
+/**
+ * A per-host limit (limits.maxDevices, limits.maxConnectionsPerIp) divided among the workers: each allows
+ * ceil(limit / workers). The primary's round-robin hands connections out in turn, so the host as a whole stays
+ * within one connection per worker of the limit.
+ */
+export function perWorkerLimit(limit: number, workers: number): number {
+  return Math.ceil(limit / Math.max(1, workers));
+}

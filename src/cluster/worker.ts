@@ -1,0 +1,131 @@
+import { createCoreSide, type CoreSide } from '../app-core.js';
+import { loadX11Wasm } from '../chain/x11-wasm.js';
+import type { ProxyConfig } from '../config.js';
+import { EventBus } from '../core/events.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { ownerMap } from '../options.js';
+import { applyCoreConfig, reloadConfig } from '../reload.js';
+import { logOpenFiles } from '../util/open-files.js';
+import { routesInBrief } from '../app.js';
+import { EventForwarder } from './event-relay.js';
+import { firstIdOf, isPrimaryMessage, type WorkerMessage } from './messages.js';
+import { perWorkerLimit } from './worker-count.js';
+
+/**
+ * One worker process of `start --workers N`: the core side of the proxy (src/app-core.ts) for the devices the
+ * primary hands it, its bus's events forwarded to the primary (src/cluster/event-relay.ts), where the observer
+ * side sees the whole host. Its logs carry `worker: k`. It tells the primary when its device port is open
+ * (with its open-files limit), and every second (and on a change) how many devices it holds and whether it
+ * is ready. It stops gracefully on the primary's `stop`, on SIGTERM/SIGINT, and when its IPC channel closes
+ * (the primary died): as a one-process proxy stops, then it exits.
+ */
+export interface WorkerIdentity {
+  worker: number;
+  incarnation: number;
+  workers: number;
+}
+
+/** The per-host device limits as one of `workers` workers applies them: each its ceil share. */
+export function workerLimits(limits: ProxyConfig['limits'], workers: number): ProxyConfig['limits'] {
+  return { ...limits, maxDevices: perWorkerLimit(limits.maxDevices, workers), maxConnectionsPerIp: perWorkerLimit(limits.maxConnectionsPerIp, workers) };
+}
+
+const STATE_CHECK_MS = 250;
+const STATE_EVERY_MS = 1000;
+
+/** Run the worker until it is told to stop (or its primary is gone); resolves with its exit code. */
+export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: () => ProxyConfig): Promise<number> {
+  const log: Logger = createLogger({ level: config.log.level, format: config.log.format }, { worker: id.worker });
+  const send = (message: WorkerMessage | object): boolean => {
+    if (!process.connected || !process.send) return false;
+    try {
+      return process.send(message);
+    } catch {
+      return false;
+    }
+  };
+  const bus = new EventBus();
+  const forwarder = new EventForwarder({ bus, incarnation: id.incarnation, send: (batch) => void send(batch) });
+
+  let core: CoreSide;
+  try {
+    const hasher = await loadX11Wasm();
+    core = createCoreSide(config, { hasher, bus, log, owners: ownerMap(config), firstId: firstIdOf(id.incarnation), limits: (c) => workerLimits(c.limits, id.workers) });
+  } catch (err) {
+    process.stderr.write(`dash-farm-proxy start: worker ${id.worker} cannot start: ${(err as Error).message}\n`);
+    forwarder.stop();
+    return 1;
+  }
+  try {
+    const stratum = await core.listen();
+    const openFiles = logOpenFiles(log, workerLimits(config.limits, id.workers).maxDevices);
+    send({ type: 'listening', openFiles } satisfies WorkerMessage);
+    core.start();
+    const scheme = config.listen.tls ? 'stratum+ssl' : 'stratum+tcp';
+    log.info('proxy worker listening', { stratum: `${scheme}://${stratum.address}:${stratum.port}`, pid: process.pid, incarnation: id.incarnation, routes: routesInBrief(core.routing) });
+  } catch (err) {
+    process.stderr.write(`dash-farm-proxy start: worker ${id.worker} cannot listen: ${(err as Error).message}\n`);
+    forwarder.stop();
+    await core.proxy.stop();
+    return 1;
+  }
+
+  // What the primary shows in /api/cluster and /readyz: sent on a change, and every second.
+  let last = { devices: -1, ready: false, at: 0 };
+  const report = (force = false) => {
+    const now = Date.now();
+    const state = { devices: core.devices.sessions.size, ready: core.proxy.isReady };
+    if (!force && state.devices === last.devices && state.ready === last.ready && now - last.at < STATE_EVERY_MS) return;
+    last = { ...state, at: now };
+    send({ type: 'state', ...state } satisfies WorkerMessage);
+  };
+  const stateTimer = setInterval(report, STATE_CHECK_MS);
+  stateTimer.unref();
+  report(true);
+
+  return new Promise<number>((resolve) => {
+    let stopping: Promise<void> | null = null;
+    const stop = (why: string) => {
+      if (stopping) return;
+      log.info(`${why}: stopping (devices told to reconnect, waiting for pending pool answers)`, { reason: why });
+      clearInterval(stateTimer);
+      stopping = (async () => {
+        await core.drain();
+        await core.close();
+        report(true);
+        // Every event of this worker goes before `stopped`: the primary's books see each verdict.
+        forwarder.stop();
+        log.info('stopped');
+      })();
+      stopping.then(
+        () => finish(0),
+        (err: unknown) => {
+          log.error(`error while stopping: ${(err as Error).message}`);
+          finish(1);
+        },
+      );
+    };
+    const finish = (code: number) => {
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
+      if (process.connected && process.send) process.send({ type: 'stopped' } satisfies WorkerMessage, () => resolve(code));
+      else resolve(code);
+    };
+    const onMessage = (m: unknown) => {
+      if (!isPrimaryMessage(m)) return;
+      if (m.type === 'stop') stop('stop from the primary');
+      else if (m.type === 'reload' && !stopping) {
+        log.info('reloading the configuration (SIGHUP at the primary)');
+        reloadConfig(core, load, applyCoreConfig);
+      }
+    };
+    const onDisconnect = () => stop('the primary is gone (IPC channel closed)');
+    process.on('message', onMessage);
+    process.on('disconnect', onDisconnect);
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    // The primary relays SIGHUP (a hang-up of the terminal reaches every process of the group: not a stop).
+    process.on('SIGHUP', () => {});
+  });
+}
