@@ -57,3 +57,16 @@ export function shareProxyConfig(o: BenchProxyConfigOptions): Record<string, unk
     ledger: { path: o.ledgerPath ?? null },
   };
 }
+
+/**
+ * The soak: device and pool difficulty so low that every hash is a share (so a simulated device's hashrate is
+ * its share rate, and each share is validated, forwarded and judged by the pool); the metrics' retention of
+ * a departed device's series set to `retentionSeconds` (short, so that the soak runs past it many times);
+ * the books in `ledgerPath` when given.
+ */
+export function soakProxyConfig(o: BenchProxyConfigOptions & { retentionSeconds: number }): Record<string, unknown> {
+  return {
+    ...shareProxyConfig(o),
+    metrics: { retentionSeconds: o.retentionSeconds },
+  };
+}
