@@ -74,7 +74,7 @@ const JOB_TX_COUNT = 1023;
 
 /** The bound of one run, for the client's child process: connecting, the jobs, the waits, and room. */
 function runBoundMs(o: FanoutOptions): number {
-  return (Math.ceil(o.devices / o.connectRate) + ((o.jobs + WARMUP_JOBS) * o.intervalMs) / 1000 + (2 * o.settleMs) / 1000 + 300) * 1000;
+  return (Math.ceil((2 * o.devices) / o.connectRate) + ((o.jobs + WARMUP_JOBS) * o.intervalMs) / 1000 + (2 * o.settleMs) / 1000 + 300) * 1000;
 }
 
 export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {

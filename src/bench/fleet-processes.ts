@@ -9,7 +9,8 @@ import { fromSource, shellCommand } from './processes.js';
 /**
  * A fan-out fleet too large for one process: `parts` child processes (fleet-child.ts), each holding its
  * share of the devices under the open-files limit and connecting from its own source address 127.0.0.x
- * (each address has its own ephemeral ports toward the proxy's port), with the surface of FanoutFleet that
+ * (each address has its own ports toward the proxy's port; each part gives them out in turn, see
+ * FleetOptions.localPorts), with the surface of FanoutFleet that
  * the fan-out client uses. Latencies are measured in the children on the host-wide clock (clock.ts) and
  * collected here job by job.
  */
@@ -29,6 +30,9 @@ export interface ProcessFleetOptions {
   /** Source address of part i: 127.0.0.(firstSourceHost + i). */
   firstSourceHost: number;
 }
+
+/** The source ports each part gives out in turn on its own address (above the ports services usually take). */
+export const SOURCE_PORTS = { first: 10_000, last: 65_000 } as const;
 
 /** The host part of the first source address (127.0.0.11 onwards: clear of the 127.0.0.1-3 the tests bind). */
 export const FIRST_SOURCE_HOST = 11;
@@ -66,6 +70,7 @@ export class ProcessFleet {
         jobs: opts.jobs,
         workerPrefix: `fan.p${i + 1}.d`,
         localAddress,
+        localPorts: SOURCE_PORTS,
       };
       // The child's own open-files limit: `ulimit -n` in a shell that then execs node with the IPC channel.
       const argv = [process.execPath, ...(fromSource ? ['--import', 'tsx'] : []), script, JSON.stringify(fleetOptions)];
