@@ -7,7 +7,7 @@ import { registerApiRoutes } from './observe/api.js';
 import { registerDashboardRoutes } from './observe/dashboard.js';
 import { attachFeed, type Feed } from './observe/feed.js';
 import { LogAggregator } from './observe/log-aggregator.js';
-import { ProxyMetrics, registerBooksMetrics } from './observe/metrics.js';
+import { ProxyMetrics, registerBooksMetrics, type ProcessSource } from './observe/metrics.js';
 import { registerMetricsRoute } from './observe/metrics-route.js';
 import { FarmLedger } from './observe/farm-ledger.js';
 import { HttpServer, sendJson } from './observe/http-server.js';
@@ -60,6 +60,8 @@ export interface ObserverSideDeps {
   routes: () => readonly RouteSpec[];
   /** `/readyz`: null when ready, else why not. */
   notReady: () => string | null;
+  /** A cluster's primary: every process's own metrics merged into /metrics, and the workers' families (src/observe/process-metrics.ts). */
+  processes?: ProcessSource;
 }
 
 export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps): ObserverSide {
@@ -75,7 +77,7 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
   const payouts = booksReader ? new OwnerPayouts({ read: (range) => booksReader.payouts(range), log: log.child({ component: 'dashboard' }) }) : null;
 
   const http = new HttpServer(httpServerOptions(config));
-  const metrics = new ProxyMetrics(bus, ledger, { labelIp: metricsOptions(config).labelIp });
+  const metrics = new ProxyMetrics(bus, ledger, { labelIp: metricsOptions(config).labelIp, ...(deps.processes ? { cluster: deps.processes } : {}) });
   registerMetricsRoute(http, metrics);
   registerApiRoutes(http, ledger, payouts ? { payouts } : {});
   registerDashboardRoutes(http);

@@ -10,23 +10,24 @@ import { PROXY_EVENT_NAMES, type EventBus, type ProxyEventMap, type ProxyEventNa
  * after the turn's I/O callbacks, so the IPC cost is per turn, not per share, and a worker that is killed
  * loses at most the events of its last turn.
  *
- * The batch's shape (EventBatch) was chosen by measuring node's IPC with a worker sending 1,000-event
- * batches of shares (a third each share.accepted, share.forwarded, share.upstream; 300 batches; node 20 on
- * this 2-core host; CPU milliseconds per batch, the primary's being the one that counts: it takes every
- * worker's events):
+ * The batch's shape (EventBatch) and the IPC serialization were chosen by measuring (src/bench/relay-ipc.ts:
+ * a forked worker emits 1,000 share events a turn, a third each share.accepted, share.forwarded,
+ * share.upstream, and sends them; the primary re-emits them through an EventIntake; 4 alternating rounds of
+ * 500 batches, node 20 on this 2-core host shared with other work). CPU milliseconds per batch; the
+ * primary's side is the one that counts (it takes every worker's events), the worker's includes emitting
+ * the events on its own bus:
  *
- *   serialization / shape                   worker (send)   primary (receive + decode)
- *   'json'     [name, event] pairs            1.1-1.5         1.22-1.33
- *   'advanced' [name, event] pairs            0.8-1.3         1.64-1.68
- *   'json'     one JSON text per batch        1.8-1.9         1.70-1.77
- *   'advanced' one JSON text per batch        1.6             1.31-1.35
- *   'json'     shapes + flat values (below)   1.2-1.7         0.92-0.96
- *   'advanced' shapes + flat values           1.3-1.4         0.93-1.01
+ *   serialization  shape                          worker      primary     JSON bytes
+ *   'json'         EventBatch (below)             8.3-8.7     1.00-1.14   104,672
+ *   'advanced'     EventBatch                     7.9-8.7     0.85-1.00   104,672
+ *   'json'         [name, event] pairs            9.5-10.2    1.45-1.75   238,548
+ *   'advanced'     [name, event] pairs            9.0-9.6     1.65-1.84   238,548
  *
- * So: the compact shape (each distinct key list once per batch, then every event as its shape's index and
- * its values: no key repeated per event), with node's default 'json' serialization. 'advanced' is no faster
- * for this shape and slower for plain objects; the primary should leave `serialization` at its default in
- * cluster.setupPrimary.
+ * So the shape matters most: each distinct key list once per batch, then every event as its shape's index
+ * and its values (no key repeated per event: less than half the bytes, a third less work in the primary).
+ * With it, 'advanced' (V8's serializer) costs the primary about a tenth less than 'json' (and keeps a NaN a
+ * NaN); for plain objects it is no better. The primary should pass
+ * `serialization: 'advanced'` to cluster.setupPrimary (round-robin handle passing works with it).
  */
 
 /** One IPC message from a worker: the events of one event-loop turn of one worker incarnation, in order. */

@@ -10,6 +10,7 @@ import { routesInBrief } from '../app.js';
 import { EventForwarder } from './event-relay.js';
 import { firstIdOf, isPrimaryMessage, type WorkerMessage } from './messages.js';
 import { perWorkerLimit } from './worker-count.js';
+import { startWorkerProcessMetrics } from '../observe/process-metrics.js';
 
 /**
  * One worker process of `start --workers N`: the core side of the proxy (src/app-core.ts) for the devices the
@@ -35,6 +36,13 @@ const STATE_EVERY_MS = 1000;
 
 /** Run the worker until it is told to stop (or its primary is gone); resolves with its exit code. */
 export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: () => ProxyConfig): Promise<number> {
+  // Node's cluster makes a worker whose channel closes unexpectedly (the primary died) exit at once, with its
+  // devices' sockets cut and their shares in flight unanswered: its own 'disconnect' listener, the only one
+  // there now. This worker stops gracefully instead (below), as a one-process proxy does on SIGTERM.
+  for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+  // Until the graceful stop is ready (the device port open), a worker without its primary holds no device: it exits.
+  const exitEarly = () => process.exit(0);
+  process.once('disconnect', exitEarly);
   const log: Logger = createLogger({ level: config.log.level, format: config.log.format }, { worker: id.worker });
   const send = (message: WorkerMessage | object): boolean => {
     if (!process.connected || !process.send) return false;
@@ -44,6 +52,8 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
       return false;
     }
   };
+  // Its own process metrics (label worker="k"), answered to the primary's /metrics by prom-client's listener.
+  startWorkerProcessMetrics(id.worker);
   const bus = new EventBus();
   const forwarder = new EventForwarder({ bus, incarnation: id.incarnation, send: (batch) => void send(batch) });
 
@@ -122,7 +132,9 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
     };
     const onDisconnect = () => stop('the primary is gone (IPC channel closed)');
     process.on('message', onMessage);
+    process.off('disconnect', exitEarly);
     process.on('disconnect', onDisconnect);
+    if (!process.connected) onDisconnect();
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     // The primary relays SIGHUP (a hang-up of the terminal reaches every process of the group: not a stop).

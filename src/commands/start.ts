@@ -10,7 +10,7 @@ import cluster from 'node:cluster';
 import { workerIdentity } from '../cluster/messages.js';
 import { runWorker } from '../cluster/worker.js';
 import { ClusterPrimary } from '../cluster/primary.js';
-import { createLogger } from '../core/log.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { logOpenFiles } from '../util/open-files.js';
 
 export const startFlags = defineFlags({
@@ -155,36 +155,26 @@ const command: Command = {
       process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
       return err instanceof ConfigError ? 2 : 1;
     }
-    // [hardening] SIGHUP: read the same file, environment and flags again and apply what can change live
-    // (src/reload.ts); a configuration with errors is refused with its problems logged, the running one kept.
-    let stopping = false;
-    const onHangup = () => {
-      if (stopping) return;
-      app.log.info('SIGHUP: reloading the configuration');
-      reloadConfig(app, () => configFromFlags(argv));
-    };
-    process.on('SIGHUP', onHangup);
-    try {
-      try {
-        logOpenFiles(app.log, config.limits.maxDevices);
-        await app.start();
-      } catch (err) {
-        process.stderr.write(`dash-farm-proxy start: cannot listen: ${(err as Error).message}\n`);
-        await app.stop();
-        return 1;
-      }
-      return await runUntilSignal(
-        () => {
-          stopping = true;
-          return app.stop();
+    return runService(
+      {
+        log: app.log,
+        start: async () => {
+          logOpenFiles(app.log, config.limits.maxDevices);
+          await app.start();
         },
-        { report: (level, message, fields) => app.log[level](message, fields) },
-      );
-    } finally {
-      process.off('SIGHUP', onHangup);
-    }
+        stop: () => app.stop(),
+        // [hardening] SIGHUP: read the same file, environment and flags again and apply what can change live
+        // (src/reload.ts); a configuration with errors is refused with its problems logged, the running one kept.
+        reload: () => {
+          app.log.info('SIGHUP: reloading the configuration');
+          reloadConfig(app, () => configFromFlags(argv));
+        },
+      },
+      'cannot listen',
+    );
   },
 };
+
 /** `start` with workers > 1: this process is the primary (src/cluster/primary.ts); it runs until SIGTERM/SIGINT. */
 async function runPrimary(config: ProxyConfig, workers: number, argv: string[]): Promise<number> {
   const log = createLogger({ level: config.log.level, format: config.log.format });
@@ -195,27 +185,50 @@ async function runPrimary(config: ProxyConfig, workers: number, argv: string[]):
     process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
     return err instanceof ConfigError ? 2 : 1;
   }
+  return runService(
+    {
+      log,
+      start: () => primary.start(),
+      stop: () => primary.stop(),
+      reload: () => {
+        log.info('SIGHUP: reloading the configuration (and telling every worker)');
+        primary.reload();
+      },
+    },
+    'cannot start',
+  );
+}
+
+/** What `start` runs: the one-process app or a cluster's primary. */
+interface Service {
+  log: Logger;
+  start(): Promise<unknown>;
+  stop(): Promise<void>;
+  /** SIGHUP (never while stopping). */
+  reload(): void;
+}
+
+/** Start, reload on SIGHUP, and run until SIGINT/SIGTERM, then stop gracefully; resolves with the exit code. */
+async function runService(service: Service, startFailure: string): Promise<number> {
   let stopping = false;
   const onHangup = () => {
-    if (stopping) return;
-    log.info('SIGHUP: reloading the configuration (and telling every worker)');
-    primary.reload();
+    if (!stopping) service.reload();
   };
   process.on('SIGHUP', onHangup);
   try {
     try {
-      await primary.start();
+      await service.start();
     } catch (err) {
-      process.stderr.write(`dash-farm-proxy start: cannot start: ${(err as Error).message}\n`);
-      await primary.stop();
+      process.stderr.write(`dash-farm-proxy start: ${startFailure}: ${(err as Error).message}\n`);
+      await service.stop();
       return 1;
     }
     return await runUntilSignal(
       () => {
         stopping = true;
-        return primary.stop();
+        return service.stop();
       },
-      { report: (level, message, fields) => log[level](message, fields) },
+      { report: (level, message, fields) => service.log[level](message, fields) },
     );
   } finally {
     process.off('SIGHUP', onHangup);

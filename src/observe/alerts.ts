@@ -5,11 +5,11 @@ import { formatDifficulty } from '../util/format.js';
 import { numberProblem, type NumberRule } from '../util/number-rule.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus } from '../core/events.js';
+import type { EventBus, ProxyEventMap } from '../core/events.js';
 import type { FarmSummary, PresenceChange } from './farm-ledger.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
-import { formatHashrate } from '../util/format.js';
+import { formatExitCause, formatHashrate, formatSpan } from '../util/format.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type WebhookConfig, type WebhookFormat } from './webhooks.js';
 
 /**
@@ -29,6 +29,8 @@ import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind
  * - books down / caught up (when the books are kept: `watchBooks`): the books' writer cannot write (missing,
  *   locked, full, read-only, unreachable), told once per episode with the records waiting; then caught up,
  *   with the records written and dropped meanwhile. Read from the writer on the tick; counted there only.
+ * - worker died (`start --workers N`): a worker process exited outside shutdown (worker.exited with a
+ *   restart planned): at once, never grouped (each names its worker, pid, cause, devices and restart).
  *
  * No storm: events of one kind arriving within `groupWindowSeconds` become one message with a count and the
  * first `maxNamesListed` names (1,000 devices going offline at once is one message); each webhook also has a
@@ -388,6 +390,8 @@ export class AlertManager {
         }),
       ),
     );
+    // A worker exiting at shutdown (no restart planned) is the host stopping, not news.
+    on.push(this.bus.on('worker.exited', (e) => e.restartInMs !== null && this.emit(workerDiedAlert(e))));
     this.nextCheckAt = this.timers.now() + this.config.checkIntervalSeconds * 1000;
     if (opts.tick !== false) this.schedule();
   }
@@ -656,7 +660,27 @@ const SEVERITY: Record<AlertKind, AlertSeverity> = {
   'block.candidate': 'info',
   'ledger.down': 'critical',
   'ledger.up': 'info',
+  'worker.exited': 'warning',
 };
+
+/**
+ * "Proxy worker 2 (pid 4242) died (SIGKILL)": its devices reconnect to the other workers (round-robin hands
+ * each new connection to the next worker), and when it is started again.
+ */
+export function workerDiedAlert(e: ProxyEventMap['worker.exited']): Alert {
+  const cause = formatExitCause(e);
+  const devices = e.devices === 1 ? 'its 1 device reconnects' : `its ${e.devices} devices reconnect`;
+  const restart = e.restartInMs === null ? 'not restarted' : e.restartInMs <= 0 ? 'restarting now' : `restarting in ${formatSpan(e.restartInMs)}`;
+  return {
+    kind: 'worker.exited',
+    severity: SEVERITY['worker.exited'],
+    title: `Proxy worker ${e.worker} (pid ${e.pid}) died (${cause})`,
+    lines: [`${devices} to the other workers`, restart],
+    count: 1,
+    at: e.at,
+    details: { worker: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs },
+  };
+}
 
 function tallyText(tally: Map<string, number>): string[] {
   return [...tally.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => (n > 1 ? `${k} (${n}×)` : k));
@@ -715,15 +739,6 @@ function renderGroup(g: Group, config: AlertsConfig, now: number): Alert {
 
 // ---- formatting helpers -----------------------------------------------------------------------------------
 
-/** 42_000 -> "42 s", 300_000 -> "5 min", 7_200_000 -> "2 h". */
-export function formatSpan(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s} s`;
-  const m = Math.round(s / 60);
-  if (m < 120) return `${m} min`;
-  const h = m / 60;
-  return h < 48 ? `${Number(h.toFixed(1))} h` : `${Number((h / 24).toFixed(1))} d`;
-}
 
 /**
  * A pool as the alerts name it: its name, and the routing target it serves when that is not the default one

@@ -1,7 +1,8 @@
 import type { RejectReason } from '../stratum/errors.js';
-import type { EventBus } from '../core/events.js';
+import type { EventBus, ProxyEventMap } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
+import { formatExitCause, formatSpan } from '../util/format.js';
 
 /**
  * Logs for a farm of thousands of devices: per-device noise (rejected shares, connects and disconnects,
@@ -14,7 +15,8 @@ import { realTimers, type Timers } from '../util/timers.js';
  *   pool main still down: 5 failed reconnects in the last 60 s (last: connect ECONNREFUSED)
  *
  * while what a person must see at once is logged at once: block candidates, pool changes (down, up again,
- * switch: the changes, not every failed reconnect), and a refusal whose cause was not seen before.
+ * switch: the changes, not every failed reconnect), a refusal whose cause was not seen before, and worker
+ * processes (`start --workers N`) that exit or are started again (a worker's first start is its own log's).
  * A quiet interval logs nothing.
  *
  * The bus listeners only count; the lines are built on the interval's timer.
@@ -25,8 +27,8 @@ export interface LogAggregatorOptions {
   intervalSeconds?: number;
   /** Device names shown per reason (default 5). */
   maxNames?: number;
-  /** Log block candidates, pool changes and new refusal causes at once (default true for each). */
-  immediate?: { blocks?: boolean; pools?: boolean; refusals?: boolean };
+  /** Log block candidates, pool changes, new refusal causes and worker exits and restarts at once (default true for each). */
+  immediate?: { blocks?: boolean; pools?: boolean; refusals?: boolean; workers?: boolean };
   timers?: Timers;
 }
 
@@ -42,7 +44,7 @@ interface ReasonTally {
 export class LogAggregator {
   private readonly intervalMs: number;
   private readonly maxNames: number;
-  private readonly immediate: { blocks: boolean; pools: boolean; refusals: boolean };
+  private readonly immediate: { blocks: boolean; pools: boolean; refusals: boolean; workers: boolean };
   private readonly timers: Timers;
   private readonly subscriptions: (() => void)[] = [];
   private timer: unknown = null;
@@ -64,6 +66,8 @@ export class LogAggregator {
   private readonly movePaths = new Map<string, number>();
   /** Pools down (since when); failed reconnects while down are counted, not logged one by one. */
   private readonly poolsDown = new Map<string, { since: number; retries: number; lastReason: string }>();
+  /** Worker processes started so far (a start of one of these is a restart). */
+  private readonly workersSeen = new Set<number>();
 
   constructor(
     private readonly bus: EventBus,
@@ -74,7 +78,7 @@ export class LogAggregator {
     if (!(seconds > 0) || !Number.isFinite(seconds)) throw new RangeError(`intervalSeconds must be a positive number, got ${seconds}`);
     this.intervalMs = seconds * 1000;
     this.maxNames = opts.maxNames ?? 5;
-    this.immediate = { blocks: opts.immediate?.blocks ?? true, pools: opts.immediate?.pools ?? true, refusals: opts.immediate?.refusals ?? true };
+    this.immediate = { blocks: opts.immediate?.blocks ?? true, pools: opts.immediate?.pools ?? true, refusals: opts.immediate?.refusals ?? true, workers: opts.immediate?.workers ?? true };
     this.timers = opts.timers ?? realTimers;
   }
 
@@ -123,6 +127,15 @@ export class LogAggregator {
         ),
       );
     }
+    if (this.immediate.workers) {
+      on.push(bus.on('worker.exited', (e) => this.onWorkerExited(e)));
+      on.push(
+        bus.on('worker.started', (e) => {
+          if (this.workersSeen.has(e.worker)) this.log.info(`worker ${e.worker} is back (pid ${e.pid})`, { worker: e.worker, pid: e.pid, incarnation: e.incarnation, openFiles: e.openFiles });
+          this.workersSeen.add(e.worker);
+        }),
+      );
+    }
     this.windowStart = this.timers.now();
     this.schedule();
   }
@@ -169,6 +182,15 @@ export class LogAggregator {
     this.log.info(`routing: ${plural(total, 'device move')} in the last ${seconds} s (${why}): ${where}`, { windowSeconds: seconds, moves: total, byReason, byPath });
     this.moveReasons.clear();
     this.movePaths.clear();
+  }
+
+  private onWorkerExited(e: ProxyEventMap['worker.exited']): void {
+    const fields = { worker: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs };
+    const how = formatExitCause(e);
+    // No restart planned: the host is stopping, and this is one of its workers done.
+    if (e.restartInMs === null) return this.log.info(`worker ${e.worker} (pid ${e.pid}) exited (${how})`, fields);
+    const devices = `${plural(e.devices, 'device')} ${e.devices === 1 ? 'reconnects' : 'reconnect'} to the other workers`;
+    this.log.warn(`worker ${e.worker} (pid ${e.pid}) died (${how}); ${devices}; restarting in ${formatSpan(e.restartInMs)}`, fields);
   }
 
   private onPoolDown(pool: string, url: string, reason: string): void {

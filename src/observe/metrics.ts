@@ -1,10 +1,12 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { version as packageVersion } from '../version.js';
 import type { EventBus } from '../core/events.js';
 import { Col, REJECT_REASONS } from './device-store.js';
 import { POOL_RESULTS, type FarmLedger, type FarmSummary, type OwnerView, type RouteView } from './farm-ledger.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
+import { registerProcessMetrics } from './process-metrics.js';
+import type { WorkerRoster } from './worker-roster.js';
 
 /**
  * Prometheus metrics of the proxy: a view of the farm ledger (farm-ledger.ts), which defines every count.
@@ -33,8 +35,22 @@ export interface ProxyMetricsOptions {
   labelIp?: boolean;
   /** Export the Node process metrics (CPU, memory, event loop, GC) under the same prefix (default true). */
   processMetrics?: boolean;
+  /**
+   * The host runs workers (the primary's /metrics): the process metrics are every process's, merged from
+   * `cluster` (ClusterMetrics in process-metrics.ts: the primary's and each worker's, labelled worker),
+   * instead of this process's alone, and the workers' families (dash_proxy_workers,
+   * dash_proxy_worker_restarts_total) are exported from its roster.
+   */
+  cluster?: ProcessSource;
   /** Version for dash_proxy_build_info (default: package.json). */
   version?: string;
+}
+
+/** Where a host with workers gets every process's metrics (ClusterMetrics), and its workers. */
+export interface ProcessSource {
+  /** The merged process families, fresh for each scrape. */
+  registry(): Promise<Registry>;
+  readonly roster: Pick<WorkerRoster, 'running' | 'list'>;
 }
 
 type SeriesValues = Awaited<ReturnType<Gauge['get']>>['values'];
@@ -86,6 +102,7 @@ export class ProxyMetrics {
   private readonly deviceFamilies = new Map<string, DeviceFamily>();
   private readonly upstreamSubmitSeconds: Histogram<'pool' | 'route' | 'target'>;
   private readonly fanoutSeconds: Histogram;
+  private readonly cluster: ProcessSource | null;
   /** The ledger's summary, taken once per scrape (every farm-wide family reads it). */
   private scrapeSummary: FarmSummary | null = null;
   /** The ledger's owners, taken once per scrape (every per-owner family reads them). */
@@ -103,16 +120,17 @@ export class ProxyMetrics {
     const p = METRIC_PREFIX;
     const registry = this.registry;
 
-    if (opts.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: p });
-      // prom-client also exports `*_active_{handles,requests,resources}_total` gauges, which duplicate the
-      // unsuffixed gauges and break Prometheus naming rules (`promtool check metrics`: "non-counter
-      // metrics should not have _total suffix"). Drop them.
-      for (const m of this.registry.getMetricsAsArray()) {
-        if (m.name.endsWith('_total') && (m as { type?: unknown }).type === 'gauge') this.registry.removeSingleMetric(m.name);
-      }
-    }
+    this.cluster = opts.cluster ?? null;
+    if (this.cluster === null && (opts.processMetrics ?? true)) registerProcessMetrics(this.registry);
     new Gauge({ name: `${p}build_info`, help: 'Always 1; the version of the running dash-farm-proxy.', labelNames: ['version'], registers }).set({ version: opts.version ?? packageVersion }, 1);
+
+    if (this.cluster !== null) {
+      const roster = this.cluster.roster;
+      new ScrapedGauge(`${p}workers`, 'Worker processes running (start --workers N).', [], registry, () => [{ labels: {}, value: roster.running }]);
+      new ScrapedCounter(`${p}worker_restarts_total`, 'Times a worker process exited outside shutdown and was started again, by worker.', ['worker'], registry, () =>
+        roster.list().map((w) => ({ labels: { worker: String(w.worker) }, value: w.restarts })),
+      );
+    }
 
     // Farm-wide (the words are the ledger's: see farm-ledger.ts).
     const summary = () => this.scrapeSummary ?? ledger.summary();
@@ -244,6 +262,8 @@ export class ProxyMetrics {
    * once per scrape even though devices come and go between chunks.
    */
   async *pieces(): AsyncGenerator<string> {
+    // With workers, every process's own metrics (asked of the workers first: the farm's numbers are taken after).
+    const processes = this.cluster === null ? null : await this.cluster.registry();
     const unpin = this.ledger.pin();
     this.scrapeSummary = this.ledger.summary();
     this.scrapeOwners = this.ledger.ownerList();
@@ -251,6 +271,13 @@ export class ProxyMetrics {
     try {
       let since = performance.now();
       let first = true;
+      if (processes !== null) {
+        // First, where one process's own are (registered first).
+        for (const metric of processes.getMetricsAsArray()) {
+          yield (first ? '' : '\n\n') + (await processes.getSingleMetricAsString((metric as { name: string }).name));
+          first = false;
+        }
+      }
       for (const metric of this.registry.getMetricsAsArray()) {
         const name = (metric as { name: string }).name;
         const family = this.deviceFamilies.get(name);

@@ -28,6 +28,7 @@ export const ALERT_KINDS = [
   'block.candidate',
   'ledger.down',
   'ledger.up',
+  'worker.exited',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 

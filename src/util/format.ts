@@ -16,3 +16,18 @@ export function formatDifficulty(d: number): string {
   if (d >= 1e9 || (d > 0 && d < 1e-6)) return d.toExponential(4);
   return Number(d.toPrecision(6)).toString();
 }
+
+/** 42_000 -> "42 s", 300_000 -> "5 min", 7_200_000 -> "2 h". */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 120) return `${m} min`;
+  const h = m / 60;
+  return h < 48 ? `${Number(h.toFixed(1))} h` : `${Number((h / 24).toFixed(1))} d`;
+}
+
+/** How a process ended: its signal, or its exit code. */
+export function formatExitCause(e: { code: number | null; signal: string | null }): string {
+  return e.signal ?? `exit code ${e.code ?? 'unknown'}`;
+}

@@ -389,6 +389,37 @@ t.test('block candidate: sent at once, alone, even when the rate limit is spent 
   t.equal(r.received.length, 2, 'nothing else went: still rate-limited');
 });
 
+t.test('a worker that died outside shutdown: told at once, naming it, its pid, cause, devices and restart', async (t) => {
+  const r = await Receiver.start(t);
+  const only = validateAlertsConfig({ webhooks: [{ url: 'http://127.0.0.1/x', events: ['worker.exited'] }] });
+  t.same(only.webhooks[0]!.events, ['worker.exited'], 'a webhook may take this kind alone');
+  const cfg = config([hook(r.url('/workers'), { name: 'w', events: ['worker.exited'] })]);
+  const { bus, alerts, clock, manager, step } = await setup(t, cfg);
+  bus.emit('worker.exited', { worker: 2, pid: 4242, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: clock.now() });
+  t.equal(alerts.length, 1, 'at once, without waiting for a tick or a group window');
+  await r.waitFor(1);
+  const a = r.received[0]!.body;
+  t.match(a, { kind: 'worker.exited', severity: 'warning', title: 'Proxy worker 2 (pid 4242) died (SIGKILL)', count: 1 });
+  t.equal(a.text, 'its 812 devices reconnect to the other workers\nrestarting in 1 s');
+  t.same(a.details, { worker: 2, pid: 4242, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
+
+  // An exit with a code, one device, a longer backoff; two workers dying are two alerts (never grouped).
+  bus.emit('worker.exited', { worker: 0, pid: 77, code: 1, signal: null, devices: 1, restartInMs: 30_000, at: clock.now() });
+  bus.emit('worker.exited', { worker: 1, pid: 78, code: 134, signal: null, devices: 0, restartInMs: 0, at: clock.now() });
+  t.same(alerts.slice(1).map((x) => [x.title, ...x.lines]), [
+    ['Proxy worker 0 (pid 77) died (exit code 1)', 'its 1 device reconnects to the other workers', 'restarting in 30 s'],
+    ['Proxy worker 1 (pid 78) died (exit code 134)', 'its 0 devices reconnect to the other workers', 'restarting now'],
+  ]);
+
+  // Shutdown: workers exit with no restart planned; nobody is told.
+  bus.emit('worker.exited', { worker: 0, pid: 79, code: 0, signal: null, devices: 0, restartInMs: null, at: clock.now() });
+  bus.emit('worker.exited', { worker: 1, pid: 80, code: null, signal: 'SIGTERM', devices: 3, restartInMs: null, at: clock.now() });
+  t.equal(alerts.length, 3, 'no alert for exits at shutdown');
+  await step(1000);
+  await manager.idle();
+  t.same(r.received.map((x) => (x.body.kind === 'digest' ? x.body.alerts.map((y: { kind: string }) => y.kind) : [x.body.kind])).flat(), ['worker.exited', 'worker.exited', 'worker.exited']);
+});
+
 t.test('rate limit per webhook: what waits goes out as one digest when the limit allows', async (t) => {
   const r = await Receiver.start(t);
   const { log, lines } = capture();

@@ -136,8 +136,28 @@ t.test('a pool that stays down: the change at once, failed reconnects counted in
   t.equal(lines.length, 4, 'a pool that is up has no summary line');
 });
 
+t.test('worker processes: a death logged at once with its devices and restart; a restart; exits at shutdown', async (t) => {
+  const { bus, lines, timers } = setup(t);
+  const openFiles = { soft: 20_000, hard: 20_000 };
+  bus.emit('worker.started', { worker: 0, pid: 100, incarnation: 1, openFiles, at: 0 });
+  bus.emit('worker.started', { worker: 1, pid: 101, incarnation: 2, openFiles, at: 0 });
+  t.same(lines, [], "a worker's first start is its own log's");
+  bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: 0 });
+  t.match(lines.at(-1), { level: 'warn', msg: 'worker 1 (pid 101) died (SIGKILL); 812 devices reconnect to the other workers; restarting in 1 s', worker: 1, pid: 101, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
+  bus.emit('worker.started', { worker: 1, pid: 102, incarnation: 3, openFiles, at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'worker 1 is back (pid 102)', incarnation: 3 });
+  bus.emit('worker.exited', { worker: 1, pid: 102, code: 1, signal: null, devices: 1, restartInMs: 2000, at: 0 });
+  t.match(lines.at(-1), { level: 'warn', msg: 'worker 1 (pid 102) died (exit code 1); 1 device reconnects to the other workers; restarting in 2 s' });
+  bus.emit('worker.exited', { worker: 0, pid: 100, code: 0, signal: null, devices: 0, restartInMs: null, at: 0 });
+  t.match(lines.at(-1), { level: 'info', msg: 'worker 0 (pid 100) exited (exit code 0)' });
+  t.equal(lines.length, 4);
+  timers.advance(60_000);
+  t.equal(lines.length, 4, 'nothing for the summary');
+});
+
 t.test('immediate lines can be turned off (when the core logs them itself)', async (t) => {
-  const { bus, lines } = setup(t, { immediate: { blocks: false, pools: false, refusals: false } });
+  const { bus, lines } = setup(t, { immediate: { blocks: false, pools: false, refusals: false, workers: false } });
+  bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: 0 });
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '00', shareDifficulty: 5, networkDifficulty: 1, at: 0 });
   bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', reason: 'r', at: 0 });
   bus.emit('limit.refused', { cause: 'tls', ip: 'unknown', at: 0 });

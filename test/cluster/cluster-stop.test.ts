@@ -1,0 +1,65 @@
+import t from 'tap';
+import path from 'node:path';
+import { readLedger } from '../books/ledger-kit.js';
+import { clusterUntil, startCluster, startFleet, startPool, WAIT } from './cluster-kit.js';
+
+/**
+ * SIGTERM at the primary stops both workers gracefully (devices told to reconnect, pending pool answers
+ * awaited), their last events reach the primary, the books commit, and the primary exits 0. With books on,
+ * every share the pool got is in the ledger with the pool's verdict, none left without one.
+ */
+t.test('SIGTERM: both workers stop gracefully, exit 0, every forwarded share in the books with its verdict', async (t) => {
+  const { pool, shares } = await startPool(t);
+  // Device difficulty = pool difficulty: every valid share is forwarded, so shares are in flight at the stop.
+  const proc = await startCluster(t, pool, (dir) => ({ ledger: { path: path.join(dir, 'books.sqlite') }, difficulty: { start: 1e-6, min: 1e-9, max: 1e9, targetSharesPerMinute: 600, retargetSeconds: 600, maxStep: 4 } }));
+  const fleet = await startFleet(t, proc.port, { devices: 12, hashrate: 2000 });
+  await fleet.whenMining(12, WAIT);
+  const view = await clusterUntil(proc, (v) => v.workers.every((w) => w.devices > 0), 'devices on both workers');
+  const pids = view.workers.map((w) => w.pid!);
+  await fleet.waitFor(() => shares.length >= 40, WAIT);
+
+  const started = Date.now();
+  proc.child.kill('SIGTERM');
+  const exit = await proc.exited;
+  t.same(exit, { code: 0, signal: null }, `the primary exited 0 (in ${Date.now() - started} ms)`);
+  for (const pid of pids) {
+    t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `worker pid ${pid} is gone`);
+  }
+  const stopped = proc.logs.filter((l) => l.msg === 'stopped' && typeof l.worker === 'number').map((l) => l.worker).sort();
+  t.same(stopped, [0, 1], 'each worker logged its graceful stop');
+  t.ok(proc.logs.some((l) => l.msg === 'stopped' && l.worker === undefined), 'the primary logged "stopped"');
+  t.notOk(proc.logs.some((l) => /restarting in/.test(l.msg)), 'no worker restarted at shutdown');
+
+  const books = readLedger(path.join(proc.dir, 'books.sqlite'));
+  t.equal(books.shares.length, shares.length, `every share the pool got (${shares.length}) is in the books`);
+  t.equal(books.shares.filter((r) => r.verdict === 'accepted').length, shares.filter((s) => s.accepted).length, "with the pool's verdict");
+  t.equal(books.shares.filter((r) => r.verdict === 'unanswered').length, 0, 'none without a verdict');
+  t.equal(new Set(books.shares.map((r) => String(r.share_id))).size, books.shares.length, 'share ids unique host-wide');
+  const ids = books.shares.map((r) => Number(r.share_id));
+  t.ok(ids.some((id) => id < 2 * 2 ** 32 + 1) && ids.some((id) => id > 2 * 2 ** 32), 'ids from both incarnations (1 and 2) ranges');
+  t.equal(books.runs.length, 1, 'one run for the host');
+  t.ok(books.runs[0]!.stopped_at !== null, 'the run was stopped cleanly');
+});
+
+t.test('a worker whose primary is gone (kill -9) stops by itself', async (t) => {
+  const { pool } = await startPool(t);
+  const proc = await startCluster(t, pool);
+  const view = await clusterUntil(proc, (v) => v.workers.every((w) => w.pid !== null && w.ready), 'both workers ready');
+  const pids = view.workers.map((w) => w.pid!);
+  proc.child.kill('SIGKILL');
+  await proc.exited;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const end = Date.now() + 15_000;
+  while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  const left = pids.filter(alive);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  t.same(left, [], `both workers (${pids.join(', ')}) exited without their primary`);
+  t.ok([0, 1].every((k) => proc.logs.some((l) => l.worker === k && /the primary is gone/.test(l.msg))), 'each said why it stopped');
+});
