@@ -1,4 +1,5 @@
 import { DEFAULT_DEVICE_LIMITS, DEVICE_LIMIT_RULES } from './downstream/server.js';
+import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './downstream/proxy-gate.js';
 import { ALERT_NUMBER_RULES, DEFAULT_ALERTS_CONFIG, DEFAULT_WEBHOOK_MAX_PER_MINUTE, WEBHOOK_MAX_PER_MINUTE_RULE, type AlertsConfig } from './observe/alerts.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS } from './observe/webhooks.js';
 import { DEFAULT_RETENTION_SECONDS } from './observe/farm-ledger.js';
@@ -31,7 +32,8 @@ export interface ProxyConfig {
   routing: { rebalanceSeconds: number; maxMovesPerRebalance: number; slicePeriodSeconds: number; minSliceSeconds: number };
   /** Worker processes sharing the device port (src/cluster/): 1 runs one process, 'auto' one per core. */
   workers: WorkersSetting;
-  listen: { host: string; port: number; tls: { cert: string; key: string } | null };
+  /** The device port; behind a load balancer, the PROXY protocol it speaks and the balancers trusted to. */
+  listen: { host: string; port: number; tls: { cert: string; key: string } | null; proxyProtocol: ProxyProtocolMode; trustedProxies: string[] };
   http: { host: string; port: number; token: string | null; allowedOrigins: string[] };
   /** 'farm': shares go upstream under the pool's user; 'passthrough': under each device's own name. */
   workerMode: WorkerMode;
@@ -87,7 +89,7 @@ export const DEFAULT_CONFIG: ProxyConfig = {
     minSliceSeconds: seconds(ROUTING_TIMING_DEFAULTS.minSliceMs),
   },
   workers: DEFAULT_WORKERS,
-  listen: { host: '0.0.0.0', port: 3333, tls: null },
+  listen: { host: '0.0.0.0', port: 3333, tls: null, proxyProtocol: 'off', trustedProxies: [] },
   http: { host: '0.0.0.0', port: 8080, token: null, allowedOrigins: [] },
   workerMode: PROXY_DEFAULTS.workerMode,
   expectedDevices: PROXY_DEFAULTS.expectedDevices,
@@ -280,6 +282,12 @@ export function configSchema(): JsonSchema {
           default: null,
           description: 'PEM file paths: devices then use stratum+ssl://',
         },
+        proxyProtocol: oneOf(
+          PROXY_PROTOCOL_MODES,
+          d.listen.proxyProtocol,
+          "behind a load balancer (HAProxy send-proxy / send-proxy-v2): read the PROXY protocol header (v1 or v2) and use the device's real address; 'optional' also takes connections without a header, 'required' only connections from a trusted proxy with one",
+        ),
+        trustedProxies: texts('addresses or networks of the load balancers allowed to send a PROXY header, e.g. ["10.0.0.5", "10.1.0.0/16"] (required when proxyProtocol is not off)'),
       }),
       http: section('dashboard, /ws, /metrics, /api/*, /healthz, /readyz', {
         host: text(d.http.host, 'address of the HTTP server'),

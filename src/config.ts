@@ -200,15 +200,24 @@ export function validateConfig(input: Json, use: ConfigUse = 'proxy'): ProxyConf
   }
   for (const p of routesProblems(root.routes, root.pools, root.owners, root.books)) later(p.path, p.message);
 
-  const cidrs = getPath(root, ['access', 'allowCidrs']);
-  if (Array.isArray(cidrs)) {
+  for (const field of [['access', 'allowCidrs'], ['listen', 'trustedProxies']]) {
+    const cidrs = getPath(root, field);
+    if (!Array.isArray(cidrs)) continue;
     cidrs.forEach((c, i) => {
       try {
         parseCidr(c as string);
       } catch (e) {
-        later(`access.allowCidrs[${i}]`, `access.allowCidrs[${i}]: ${(e as Error).message}`);
+        later(`${field.join('.')}[${i}]`, `${field.join('.')}[${i}]: ${(e as Error).message}`);
       }
     });
+  }
+  const proxyProtocol = getPath(root, ['listen', 'proxyProtocol']);
+  const trustedProxies = getPath(root, ['listen', 'trustedProxies']);
+  if (typeof proxyProtocol === 'string' && proxyProtocol !== 'off' && Array.isArray(trustedProxies) && trustedProxies.length === 0) {
+    later(
+      'listen.trustedProxies',
+      `listen.trustedProxies must list the load balancers' addresses when listen.proxyProtocol is "${proxyProtocol}" (e.g. ["10.0.0.5"]): a PROXY header is taken only from them`,
+    );
   }
 
   const d = (isTree(root.difficulty) ? root.difficulty : {}) as Record<string, unknown>;

@@ -51,7 +51,7 @@ export function deviceLimits(l: ProxyConfig['limits']): Omit<DeviceLimits, 'maxP
 
 /** The device server's options but TLS material (read from `listen.tls`'s files by the wiring) and the address check. */
 export function deviceServerOptions(c: ProxyConfig): Omit<DeviceServerOptions, 'tls' | 'checkAddress'> {
-  return { host: c.listen.host, port: c.listen.port, ...deviceLimits(c.limits) };
+  return { host: c.listen.host, port: c.listen.port, ...deviceLimits(c.limits), proxyProtocol: { mode: c.listen.proxyProtocol, trustedProxies: c.listen.trustedProxies } };
 }
 
 /** One upstream slot's options over a pool list (a target's: `routing.routes[].targets[].pools`; the wiring adds its log). */

@@ -4,7 +4,7 @@ import type { ObserverSide } from './app-observers.js';
 import type { Logger } from './core/log.js';
 import { OwnersError, type OwnerMap } from './books/owners.js';
 import { ConfigError, poolsAt, type ProxyConfig } from './config.js';
-import { AccessPolicy } from './downstream/access.js';
+import { AccessPolicy, CidrSet } from './downstream/access.js';
 import { checkDeviceLimits } from './downstream/server.js';
 import { deviceLimits, ownerMap, proxyLiveOptions, routingSpec } from './options.js';
 import type { RoutingSpec } from './routing/types.js';
@@ -15,7 +15,7 @@ import { getPath, leafPaths, setPath, type Tree } from './util/path.js';
  * Configuration reload (SIGHUP): what changed, what can change without dropping a device, and applying it.
  *
  * Applied live: the pool list (failover order, logins), device limits, vardiff settings and the start
- * difficulty, access lists (worker names, password, CIDRs), the shutdown drain bound. No device is dropped by
+ * difficulty, access lists (worker names, password, CIDRs), the PROXY protocol's trusted proxies, the shutdown drain bound. No device is dropped by
  * a reload: devices already connected keep their session (a worker taken off the allow-list, an address
  * taken off the CIDR list or a lower per-address limit apply to new connections and authorizations; a new
  * line length to new connections; the start difficulty to devices authorizing from now on; vardiff settings
@@ -55,6 +55,7 @@ const LIVE: readonly string[] = [
   'difficulty.retargetSeconds',
   'difficulty.maxStep',
   'access.',
+  'listen.trustedProxies',
   'shutdown.drainSeconds',
   'owners.',
   'books.farmOwner',
@@ -102,6 +103,7 @@ export function planReload(inForce: ProxyConfig, next: ProxyConfig, owners: Owne
   try {
     if (changed('limits')) checkDeviceLimits(deviceLimits(next.limits));
     if (changed('access')) new AccessPolicy(next.access);
+    if (changed('listen.trustedProxies')) CidrSet.parse(next.listen.trustedProxies);
     if (changed('owners') || changed('books.farmOwner')) newOwners = ownerMap(next);
     if (changed('routes') || changed('pools') || newOwners) routing = routingSpec(next, newOwners ?? owners);
     if (changed('pools') && next.pools.length > 0) checkPools(next.pools);
@@ -129,6 +131,7 @@ export function applyObserverReload(observers: ObserverSide, plan: ReloadPlan): 
 /** The core side's part of a reload: access lists, device limits (this process's share), difficulty, routing. */
 export function applyCoreReload(core: CoreSide, plan: ReloadPlan): void {
   if (changedIn(plan, 'access')) core.access.update(plan.next.access);
+  if (changedIn(plan, 'listen.trustedProxies')) core.devices.setTrustedProxies(plan.next.listen.trustedProxies);
   if (changedIn(plan, 'limits')) core.devices.updateLimits(deviceLimits(core.limits(plan.next)));
   if (changedIn(plan, 'difficulty')) core.proxy.updateOptions(proxyLiveOptions(plan.next));
   if (plan.owners) core.owners = plan.owners;

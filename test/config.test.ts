@@ -209,3 +209,18 @@ t.test('more problems, each naming its field and value: unknown fields with a su
   t.equal(cfg.http.token, null, 'an empty token is no token');
   t.equal(cfg.access.password, null);
 });
+
+t.test('the PROXY protocol settings: a mode, trusted proxies as CIDRs, each problem naming its field', async (t) => {
+  t.same(buildConfig({ pools: [pool] }).listen, { host: '0.0.0.0', port: 3333, tls: null, proxyProtocol: 'off', trustedProxies: [] }, 'off by default');
+  const on = buildConfig({ pools: [pool], listen: { proxyProtocol: 'required', trustedProxies: ['10.0.0.5', 'fd00::/8'] } });
+  t.same([on.listen.proxyProtocol, on.listen.trustedProxies], ['required', ['10.0.0.5', 'fd00::/8']]);
+  t.match(problemsOf(() => buildConfig({ pools: [pool], listen: { proxyProtocol: 'on' } } as never)), [/^listen\.proxyProtocol .*off.*optional.*required.*"on"/]);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], listen: { proxyProtocol: 'optional' } })), [
+    'listen.trustedProxies must list the load balancers\' addresses when listen.proxyProtocol is "optional" (e.g. ["10.0.0.5"]): a PROXY header is taken only from them',
+  ]);
+  t.same(problemsOf(() => buildConfig({ pools: [pool], listen: { proxyProtocol: 'required', trustedProxies: ['10.0.0.0/40', 'balancer'] } })), [
+    "listen.trustedProxies[0]: '10.0.0.0/40': the prefix length must be 0 to 32",
+    "listen.trustedProxies[1]: 'balancer' is not an IPv4 or IPv6 address",
+  ]);
+  t.same(configFromEnv({ DASH_PROXY_LISTEN_PROXY_PROTOCOL: 'required', DASH_PROXY_LISTEN_TRUSTED_PROXIES: '["10.0.0.5", "10.0.0.6"]' }).listen, { proxyProtocol: 'required', trustedProxies: ['10.0.0.5', '10.0.0.6'] }, 'from the environment too');
+});

@@ -48,7 +48,7 @@ t.test('a component built with no options runs with the limits the default confi
 t.test('seconds become milliseconds, names become the components\' names', async (t) => {
   const c = buildConfig({
     pools,
-    listen: { host: '127.0.0.1', port: 4444 },
+    listen: { host: '127.0.0.1', port: 4444, proxyProtocol: 'required', trustedProxies: ['10.0.0.5', '10.1.0.0/16'] },
     http: { host: '127.0.0.2', port: 9090, token: 'secret' },
     workerMode: 'passthrough',
     expectedDevices: 300,
@@ -69,6 +69,7 @@ t.test('seconds become milliseconds, names become the components\' names', async
     maxLineBytes: 1024,
     maxWriteBufferBytes: 8192,
     submitsPerSecond: 2,
+    proxyProtocol: { mode: 'required', trustedProxies: ['10.0.0.5', '10.1.0.0/16'] },
   });
   const vardiff = { minDifficulty: 2, maxDifficulty: 5000, targetSharesPerMinute: 6, retargetSeconds: 45, maxStep: 2 };
   t.same(proxyOptions(c), { expectedDevices: 300, minDeviceExtranonce2: 4, maxUpstreamConnections: 2, workerMode: 'passthrough', startDifficulty: 50, vardiff, difficultyMultiplier: 256 });

@@ -84,6 +84,7 @@ function measure(serialization: Serialization, shape: Shape, batches: number, ev
   const primary = new EventBus();
   const intake = new EventIntake(primary);
   let received = 0;
+  /** The JSON size of the first batch (every batch holds the same events' kinds). */
   let bytes = 0;
   for (const name of NAMES) primary.on(name, () => void received++);
   const c = fork(fileURLToPath(import.meta.url), ['--child', shape, '--batches', String(batches), '--events', String(events)], { serialization });
@@ -94,10 +95,10 @@ function measure(serialization: Serialization, shape: Shape, batches: number, ev
       if (msg.done !== undefined) {
         const cpu = process.cpuUsage(c0 ?? undefined);
         if (received !== batches * events) reject(new Error(`received ${received} of ${batches * events} events`));
-        resolve({ serialization, shape, batches, events, workerCpuMsPerBatch: msg.done / batches, primaryCpuMsPerBatch: (cpu.user + cpu.system) / 1000 / batches, bytesPerBatch: Math.round(bytes / batches) });
+        resolve({ serialization, shape, batches, events, workerCpuMsPerBatch: msg.done / batches, primaryCpuMsPerBatch: (cpu.user + cpu.system) / 1000 / batches, bytesPerBatch: bytes });
         return;
       }
-      if (bytes === 0) bytes = JSON.stringify(m).length * batches; // the first batch's size, as a sample
+      if (bytes === 0) bytes = JSON.stringify(m).length;
       if (msg.pairs) for (const [name, e] of msg.pairs) primary.emit(name, e as never);
       else intake.take(0, m as EventBatch);
     });

@@ -12,21 +12,21 @@ import { PROXY_EVENT_NAMES, type EventBus, type ProxyEventMap, type ProxyEventNa
  *
  * The batch's shape (EventBatch) and the IPC serialization were chosen by measuring (src/bench/relay-ipc.ts:
  * a forked worker emits 1,000 share events a turn, a third each share.accepted, share.forwarded,
- * share.upstream, and sends them; the primary re-emits them through an EventIntake; 4 alternating rounds of
- * 500 batches, node 20 on this 2-core host shared with other work). CPU milliseconds per batch; the
- * primary's side is the one that counts (it takes every worker's events), the worker's includes emitting
- * the events on its own bus:
+ * share.upstream, and sends them; the primary re-emits them through an EventIntake; two runs of 4
+ * alternating rounds of 500 batches, node 20 on this 2-core host shared with other work). CPU milliseconds
+ * per batch; the primary's side is the one that counts (it takes every worker's events), the worker's
+ * includes emitting the events on its own bus:
  *
  *   serialization  shape                          worker      primary     JSON bytes
- *   'json'         EventBatch (below)             8.3-8.7     1.00-1.14   104,672
- *   'advanced'     EventBatch                     7.9-8.7     0.85-1.00   104,672
- *   'json'         [name, event] pairs            9.5-10.2    1.45-1.75   238,548
- *   'advanced'     [name, event] pairs            9.0-9.6     1.65-1.84   238,548
+ *   'json'         EventBatch (below)             8.3-9.0     1.00-1.25   104,672
+ *   'advanced'     EventBatch                     7.9-9.4     0.85-1.05   104,672
+ *   'json'         [name, event] pairs            9.5-10.7    1.45-1.79   238,548
+ *   'advanced'     [name, event] pairs            9.0-10.2    1.65-1.93   238,548
  *
  * So the shape matters most: each distinct key list once per batch, then every event as its shape's index
  * and its values (no key repeated per event: less than half the bytes, a third less work in the primary).
- * With it, 'advanced' (V8's serializer) costs the primary about a tenth less than 'json' (and keeps a NaN a
- * NaN); for plain objects it is no better. The primary should pass
+ * With it, 'advanced' (V8's serializer) cost the primary about a tenth less than 'json' in each of the 8
+ * rounds (and keeps a NaN a NaN); for plain objects it is no better. The primary should pass
  * `serialization: 'advanced'` to cluster.setupPrimary (round-robin handle passing works with it).
  */
 
@@ -205,9 +205,10 @@ export const WORKER_EXITED_REASON = 'worker exited';
  * restarted worker's connection k continues the record of its predecessor's connection k. A worker's
  * `pool.connections {count}` is re-emitted with the host-wide count (every host-wide index given so far).
  *
- * Call `workerGone` once a worker's IPC channel is closed (cluster's 'exit' and 'disconnect' both seen:
- * then no batch of it is still on the way). A batch of a gone incarnation arriving anyway is dropped and
- * counted in `late` (never re-opening what workerGone ended).
+ * Call `workerGone` when a worker died, before forking its replacement, best once its IPC channel is closed
+ * (cluster's 'exit' and 'disconnect' both seen: then no batch of it is still on the way). A batch of a gone
+ * incarnation arriving anyway is dropped and counted in `late`, never re-opening what workerGone ended (pass
+ * the dead incarnation to workerGone: a fork that dies before the intake saw any batch of it is then known too).
  */
 export class EventIntake {
   /** Events re-emitted, and events of a gone incarnation dropped. */
@@ -239,12 +240,12 @@ export class EventIntake {
    * Worker `workerIndex` died (`reason`: e.g. 'SIGKILL', 'exit code 1'): end what it left open, at `at`, so
    * every count stays true: each forwarded share without a verdict gets share.upstream with no verdict
    * (cause connection-lost), each open session device.disconnected (reason 'worker exited'), each connection
-   * up pool.down. Its host-wide connection indexes stay its own (its restart continues them).
+   * up pool.down. Its host-wide connection indexes stay its own (its restart continues them). `incarnation`:
+   * the one that died (default: the last one whose batches came).
    */
-  workerGone(workerIndex: number, reason: string, at: number): void {
-    const w = this.workers.get(workerIndex);
-    if (!w) return;
-    if (w.incarnation !== null) w.goneUpTo = Math.max(w.goneUpTo, w.incarnation);
+  workerGone(workerIndex: number, reason: string, at: number, incarnation?: number): void {
+    const w = this.track(workerIndex);
+    w.goneUpTo = Math.max(w.goneUpTo, w.incarnation ?? 0, incarnation ?? 0);
     const why = `worker ${workerIndex} exited (${reason})`;
     for (const f of w.inFlight.values()) {
       this.bus.emit('share.upstream', {

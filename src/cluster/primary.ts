@@ -242,10 +242,7 @@ export class ClusterPrimary {
     }
     const restart = !this.stopping && this.everListened;
     let restartInMs: number | null = null;
-    if (restart) {
-      if (at - slot.startedAt >= HEALTHY_UPTIME_MS) slot.backoff.reset();
-      restartInMs = slot.backoff.next();
-    }
+    if (restart) restartInMs = restartDelay(slot.backoff, at - slot.startedAt);
     this.bus.emit('worker.exited', { worker: slot.worker, pid, code, signal, devices, restartInMs, at });
     // The log aggregator (observer side) logs the exit at once, and the alerts raise one outside shutdown.
     if (restartInMs === null) return;
@@ -254,6 +251,12 @@ export class ClusterPrimary {
       if (!this.stopping) this.fork(slot);
     }, restartInMs);
   }
+}
+
+/** The wait before a dead worker is started again: 1 s, doubling to 30 s while it keeps dying young (under HEALTHY_UPTIME_MS). */
+export function restartDelay(backoff: Backoff, livedMs: number): number {
+  if (livedMs >= HEALTHY_UPTIME_MS) backoff.reset();
+  return backoff.next();
 }
 
 /** The open-files limit as the worker.started event carries it (null: unlimited or not known). */

@@ -37,12 +37,36 @@ export function parseCidr(text: string): Cidr {
   return { address: addr!, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
+/**
+ * A set of addresses and networks (`10.0.0.0/8`, `192.168.1.7`, `fd00::/8`), checked once when made: the
+ * access list's `access.allowCidrs` and the PROXY protocol's `listen.trustedProxies` are both one.
+ */
+export class CidrSet {
+  private constructor(
+    private readonly list: BlockList,
+    readonly size: number,
+  ) {}
+
+  /** Throws an Error saying which entry is wrong and why (the caller names the field). */
+  static parse(cidrs: readonly string[]): CidrSet {
+    const list = new BlockList();
+    for (const c of cidrs.map((text) => parseCidr(text))) list.addSubnet(c.address, c.prefix, c.family);
+    return new CidrSet(list, cidrs.length);
+  }
+
+  /** True when `ip` (an IPv4 or IPv6 address) is in one of the networks; false for anything else. */
+  has(ip: string): boolean {
+    const version = isIP(ip);
+    return version !== 0 && this.list.check(ip, version === 4 ? 'ipv4' : 'ipv6');
+  }
+}
+
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 export class AccessPolicy {
   private workers = new Set<string>();
   private passwordDigest: Buffer | null = null;
-  private addresses: BlockList | null = null;
+  private addresses: CidrSet | null = null;
 
   constructor(settings: AccessSettings) {
     this.update(settings);
@@ -50,12 +74,7 @@ export class AccessPolicy {
 
   /** Replace the whole policy (validated first: a bad CIDR throws and the old policy stays). */
   update(settings: AccessSettings): void {
-    const cidrs = settings.allowCidrs.map((c) => parseCidr(c));
-    let list: BlockList | null = null;
-    if (cidrs.length > 0) {
-      list = new BlockList();
-      for (const c of cidrs) list.addSubnet(c.address, c.prefix, c.family);
-    }
+    const list = settings.allowCidrs.length > 0 ? CidrSet.parse(settings.allowCidrs) : null;
     this.workers = new Set(settings.workers);
     this.passwordDigest = settings.password === null ? null : digest(settings.password);
     this.addresses = list;
@@ -78,8 +97,7 @@ export class AccessPolicy {
   checkAddress(ip: string): string | null {
     const list = this.addresses;
     if (list === null) return null;
-    const version = isIP(ip);
-    if (version === 0) return `address ${ip.slice(0, 64)} is not an IP address`;
-    return list.check(ip, version === 4 ? 'ipv4' : 'ipv6') ? null : `address ${ip} is not in access.allowCidrs`;
+    if (isIP(ip) === 0) return `address ${ip.slice(0, 64)} is not an IP address`;
+    return list.has(ip) ? null : `address ${ip} is not in access.allowCidrs`;
   }
 }

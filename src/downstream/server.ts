@@ -5,6 +5,7 @@ import type { EventBus } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { numberProblem, type NumberRule } from '../util/number-rule.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../stratum/framing.js';
+import { ProxyGate, type ProxyProtocolSettings } from './proxy-gate.js';
 import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE_MS, Session, type MiningHost, type SessionHost, type SessionLimits } from './session.js';
 
 /**
@@ -18,7 +19,13 @@ import { DEFAULT_MAX_PENDING_REPLIES, DEFAULT_MAX_WORKERS_PER_SESSION, END_GRACE
  * (exported as `dash_proxy_connections_refused_total{cause}`) and is logged once per cause, not per packet.
  * Causes: shutting_down, address, max_devices, max_per_ip, tls, handshake_timeout, idle_timeout, submit_rate,
  * line_too_long, write_buffer, pending_replies, workers_per_connection, authorize_refused (credentials not on
- * the allow-list, a wrong password, or a worker the pool refused).
+ * the allow-list, a wrong password, or a worker the pool refused), and with the PROXY protocol on
+ * (src/downstream/proxy-gate.ts) proxy_untrusted, proxy_malformed, proxy_unsupported, proxy_truncated,
+ * proxy_missing.
+ *
+ * Behind a load balancer (`proxyProtocol` optional or required) the header is read before the Session
+ * exists, and the client's address it carries is the device's address for everything after: the CIDR check,
+ * the per-address limit, every event's `ip`. With TLS the header comes first, then the TLS handshake.
  *
  * Limits can change while running (`updateLimits`, `setAddressCheck`: SIGHUP); devices already connected
  * are never dropped by a change, the new values apply to what they do next (and, for the line length and
@@ -44,12 +51,14 @@ export interface DeviceServerOptions {
   maxWorkersPerSession?: number;
   /** Optional check of the remote address (CIDR allow-list): return a reason to refuse, or null. */
   checkAddress?: ((ip: string) => string | null) | undefined;
+  /** The PROXY protocol (behind a load balancer); absent or mode 'off': none. */
+  proxyProtocol?: ProxyProtocolSettings | undefined;
   /** The first session's id (default 1): a cluster worker starts at its incarnation's own range (src/cluster/), unique host-wide. */
   firstSessionId?: number;
 }
 
 /** The limits that can change at run time. */
-export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress' | 'firstSessionId'>>;
+export type DeviceLimits = Required<Omit<DeviceServerOptions, 'host' | 'port' | 'tls' | 'checkAddress' | 'proxyProtocol' | 'firstSessionId'>>;
 
 export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
   maxDevices: 20_000,
@@ -98,6 +107,10 @@ export class DeviceServer {
   /** Shared with every session: updating it changes the limits of live sessions at once. */
   private readonly sessionLimits: SessionLimits;
   private checkAddress: ((ip: string) => string | null) | undefined;
+  /** With the PROXY protocol on: reads each connection's header first (null: off). */
+  private readonly proxyGate: ProxyGate | null = null;
+  /** With the PROXY protocol and TLS: the TLS handshake follows the header, on the raw socket. */
+  private readonly secureContext: tls.SecureContext | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private nextId: number;
   /** Causes already logged, so a flood is logged once per cause and counted in metrics, not logged per packet. */
@@ -144,7 +157,26 @@ export class DeviceServer {
       failed: (s, error, method) => this.failedOnce(s, error, method),
     };
     const onSocket = (socket: net.Socket) => this.onConnection(socket);
-    if (options.tls) {
+    const proxyProtocol = options.proxyProtocol;
+    if (proxyProtocol !== undefined && proxyProtocol.mode !== 'off') {
+      try {
+        this.proxyGate = new ProxyGate(proxyProtocol.mode, proxyProtocol.trustedProxies, {
+          admitted: (socket, ip) => this.afterProxyHeader(socket, normalizeIp(ip)),
+          refused: (socket, cause, ip, message) => this.refuse(socket, cause, ip, message),
+          timeoutMs: () => this.limitsNow.handshakeTimeoutMs,
+        });
+      } catch (err) {
+        throw new Error(`listen.trustedProxies: ${(err as Error).message}`);
+      }
+      if (options.tls) {
+        try {
+          this.secureContext = tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key });
+        } catch (err) {
+          throw new Error(`listen.tls: the certificate or key cannot be used: ${(err as Error).message}`);
+        }
+      }
+      this.server = net.createServer((socket) => this.beforeProxyHeader(socket));
+    } else if (options.tls) {
       try {
         this.server = tls.createServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: Math.min(this.limitsNow.handshakeTimeoutMs, 120_000) }, onSocket);
       } catch (err) {
@@ -175,6 +207,11 @@ export class DeviceServer {
       this.limitsNow[key] = value;
       if (key in this.sessionLimits) this.sessionLimits[key as keyof SessionLimits] = value;
     }
+  }
+
+  /** Replace the trusted proxies of the PROXY protocol (validated first); applies to new connections. */
+  setTrustedProxies(trustedProxies: readonly string[]): void {
+    this.proxyGate?.setTrustedProxies(trustedProxies);
   }
 
   /** Replace the address check (CIDR allow-list); undefined lets every address in. Applies to new connections. */
@@ -213,6 +250,7 @@ export class DeviceServer {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.accepting = false;
+    this.proxyGate?.closeAll();
     const sockets = [...this.sessions].map((s) => s.stream);
     for (const s of [...this.sessions]) s.end('proxy shutting down');
     if (this.server.listening) this.server.close();
@@ -223,13 +261,53 @@ export class DeviceServer {
     ]);
   }
 
-  private onConnection(socket: net.Socket): void {
-    const ip = normalizeIp(socket.remoteAddress);
-    const refuse = (cause: string, message: string) => {
-      this.refusedOnce(cause, ip, message);
+  /** PROXY protocol on: a new connection presents its header first (the gate calls back). */
+  private beforeProxyHeader(socket: net.Socket): void {
+    // Reset before it was accepted (a balancer's probe): no address to judge, nothing to count.
+    if (socket.remoteAddress === undefined) {
       socket.on('error', () => {});
       socket.destroy();
+      return;
+    }
+    const peer = normalizeIp(socket.remoteAddress);
+    if (!this.accepting) return this.refuse(socket, 'shutting_down', peer, 'proxy is shutting down');
+    this.proxyGate!.admit(socket, peer);
+  }
+
+  /** The header said who the device is: its TLS handshake if any, then the device's checks and Session. */
+  private afterProxyHeader(socket: net.Socket, ip: string): void {
+    if (this.secureContext === null) {
+      this.onConnection(socket, ip);
+      socket.resume();
+      return;
+    }
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: this.secureContext });
+    const timeoutMs = Math.min(this.limitsNow.handshakeTimeoutMs, 120_000);
+    const failed = (message: string) => {
+      clearTimeout(timer);
+      this.refuse(secure, 'tls', ip, message);
     };
+    const timer = setTimeout(() => failed(`TLS handshake not finished within ${timeoutMs} ms`), timeoutMs);
+    timer.unref();
+    const onError = (err: Error) => failed(`TLS handshake failed: ${err.message}`);
+    secure.once('error', onError);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      secure.off('error', onError);
+      this.onConnection(secure, ip);
+    });
+  }
+
+  /** Count and log a refused connection (once per cause), and close it. */
+  private refuse(socket: net.Socket, cause: string, ip: string, message: string): void {
+    this.refusedOnce(cause, ip, message);
+    socket.on('error', () => {});
+    socket.destroy();
+  }
+
+  /** A device connected from `ip` (its socket's address, or the client's from a PROXY header). */
+  private onConnection(socket: net.Socket, ip = normalizeIp(socket.remoteAddress)): void {
+    const refuse = (cause: string, message: string) => this.refuse(socket, cause, ip, message);
     const limits = this.limitsNow;
     if (!this.accepting) return refuse('shutting_down', 'proxy is shutting down');
     const addressRefusal = this.checkAddress?.(ip);

@@ -316,6 +316,12 @@ export class AlertManager {
   /** Workers reported offline, with the time they went. */
   private readonly reportedOffline = new Map<string, number>();
   private readonly downPools = new Set<string>();
+  /**
+   * Each upstream connection that is up, and the pool (as alerts name it) it is up on: a pool is down only
+   * when no connection is up on it. One connection of several ending (a lane, or a worker that died and
+   * took its connections with it, while the others' stay up) is not the pool being down.
+   */
+  private readonly upOn = new Map<number, string>();
   private readonly groups = new Map<AlertKind, Group>();
 
   private nextCheckAt = 0;
@@ -374,9 +380,9 @@ export class AlertManager {
     this.running = true;
     const on = this.subscriptions;
     on.push(this.stats.onPresence((c) => (c.online ? this.onOnline(c.worker) : this.onOffline(c.worker, c.ip, c.reason ?? ''))));
-    on.push(this.bus.on('pool.down', (e) => this.onPoolDown(poolName(e.pool, e.target), e.reason)));
-    on.push(this.bus.on('pool.up', (e) => this.onPoolUp(poolName(e.pool, e.target))));
-    on.push(this.bus.on('pool.switch', (e) => this.onPoolSwitch(e.from === null ? null : poolName(e.from, e.target), poolName(e.to, e.target), e.reason)));
+    on.push(this.bus.on('pool.down', (e) => this.onPoolDown(poolName(e.pool, e.target), e.connection, e.reason)));
+    on.push(this.bus.on('pool.up', (e) => this.onPoolUp(poolName(e.pool, e.target), e.connection)));
+    on.push(this.bus.on('pool.switch', (e) => this.onPoolSwitch(e.from === null ? null : poolName(e.from, e.target), poolName(e.to, e.target), e.connection, e.reason)));
     on.push(
       this.bus.on('block.candidate', (e) =>
         this.emit({
@@ -451,18 +457,23 @@ export class AlertManager {
     this.pendingOffline.set(worker, { since: this.timers.now(), ip, reason });
   }
 
-  private onPoolDown(pool: string, reason: string): void {
+  private onPoolDown(pool: string, connection: number, reason: string): void {
+    if (this.upOn.get(connection) === pool) this.upOn.delete(connection);
+    for (const p of this.upOn.values()) if (p === pool) return; // another connection is up on it
     if (this.downPools.has(pool)) return; // already reported; told again when it is back up
     this.downPools.add(pool);
     this.group('pool.down', { name: pool, note: reason }, `${pool}: ${reason}`, this.timers.now());
   }
 
-  private onPoolUp(pool: string): void {
+  private onPoolUp(pool: string, connection: number): void {
+    this.upOn.set(connection, pool);
     if (!this.downPools.delete(pool)) return; // first connection, or a reconnect nobody was told about
     this.group('pool.up', { name: pool, note: '' }, null, this.timers.now());
   }
 
-  private onPoolSwitch(from: string | null, to: string, reason: string): void {
+  private onPoolSwitch(from: string | null, to: string, connection: number, reason: string): void {
+    // The connection left the pool it was up on (switching back retires it without a pool.down).
+    if (this.upOn.get(connection) !== to) this.upOn.delete(connection);
     if (from === null) return; // the first pool chosen at start-up
     this.group('pool.switch', { name: `${from} → ${to}`, note: reason }, `${from} → ${to}: ${reason}`, this.timers.now());
   }

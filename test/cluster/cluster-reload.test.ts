@@ -21,10 +21,12 @@ t.test('SIGHUP reaches both workers: a new password is in force on each', async 
     clients.push(c);
     await c.request('mining.subscribe', ['test/1.0']);
     t.equal((await c.request('mining.authorize', [`rig${i}`, 'x'])).result, true, `rig${i} authorized before the reload`);
-    const v = await proc.cluster();
+    // Each worker reports what it holds (on a change, within a quarter second): wait until the count is in.
+    const v = await clusterUntil(proc, (v) => v.workers.reduce((n, w) => n + w.devices, 0) === clients.length, `${clients.length} devices reported`);
     if (v.workers.every((w) => w.devices > 0)) break;
   }
-  const view = await clusterUntil(proc, (v) => v.workers.every((w) => w.devices > 0), 'a device on each worker');
+  const view = await proc.cluster();
+  t.ok(view.workers.every((w) => w.devices > 0), `a device on each worker: ${view.workers.map((w) => w.devices).join(' + ')}`);
   t.equal(view.workers.reduce((n, w) => n + w.devices, 0), clients.length, `${clients.length} devices over both workers`);
 
   proc.writeConfig({ access: { password: 'secret' }, workers: 3 });

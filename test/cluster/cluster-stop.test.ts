@@ -1,7 +1,11 @@
 import t from 'tap';
 import path from 'node:path';
-import { readLedger } from '../books/ledger-kit.js';
-import { clusterUntil, startCluster, startFleet, startPool, WAIT } from './cluster-kit.js';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { freePorts } from '../../src/bench/processes.js';
+import { readLedger, tempDir } from '../books/ledger-kit.js';
+import { cliArgv, clusterUntil, startCluster, startFleet, startPool, WAIT } from './cluster-kit.js';
 
 /**
  * SIGTERM at the primary stops both workers gracefully (devices told to reconnect, pending pool answers
@@ -62,4 +66,25 @@ t.test('a worker whose primary is gone (kill -9) stops by itself', async (t) => 
   for (const pid of left) process.kill(pid, 'SIGKILL');
   t.same(left, [], `both workers (${pids.join(', ')}) exited without their primary`);
   t.ok([0, 1].every((k) => proc.logs.some((l) => l.worker === k && /the primary is gone/.test(l.msg))), 'each said why it stopped');
+});
+
+t.test('a device port in use: the workers cannot listen, the primary exits 1 and says why', async (t) => {
+  const { pool } = await startPool(t);
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as net.AddressInfo).port;
+  const [httpPort] = await freePorts(1);
+  const dir = tempDir(t);
+  const configPath = path.join(dir, 'proxy.json');
+  writeFileSync(configPath, JSON.stringify({ workers: 2, pools: [{ url: pool.url, user: 'Xfarm.proxy' }], listen: { host: '127.0.0.1', port }, http: { host: '127.0.0.1', port: httpPort } }));
+  const child = spawn(process.execPath, cliArgv(['start', '--config', configPath]), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  t.equal(code, 1, 'exit 1');
+  t.match(err, /worker \d cannot listen: .*EADDRINUSE/, "a worker's reason");
+  t.match(err, /dash-farm-proxy start: cannot start: worker \d exited before its device port was open/, "the primary's");
 });

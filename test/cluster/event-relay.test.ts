@@ -320,6 +320,40 @@ t.test('two workers into one farm ledger and the books; one dies: workerGone kee
   t.equal(books.dropped, 0, 'nothing dropped (no verdict for a share never forwarded, none twice)');
 });
 
+t.test("late batches: a dead incarnation's never re-open what workerGone ended, even one never seen before", async (t) => {
+  const primary = new EventBus();
+  const intake = new EventIntake(primary);
+  const ledger = new FarmLedger(primary, { now: () => T0 });
+  t.teardown(() => ledger.close());
+  const a = new SimWorker(0, 1, intake);
+  a.device('a1', T0);
+  await turn();
+  t.equal(ledger.summary().sessionsOpen, 1);
+  // Its replacement (incarnation 2) connects a device and dies before the primary read that batch.
+  intake.workerGone(0, 'SIGKILL', T0 + 1);
+  const b = new SimWorker(0, 2, intake);
+  b.bus.emit('device.connected', { sessionId: 2 * 2 ** 32 + 1, ip: '10.0.0.2', at: T0 + 2 });
+  await turn(); // b's batch arrives while it lives: taken
+  t.equal(ledger.summary().sessionsOpen, 1, "b's device");
+  intake.workerGone(0, 'exit code 1', T0 + 3, 2);
+  t.equal(ledger.summary().sessionsOpen, 0, 'ended');
+  // A batch of incarnation 2 still in the pipe, and one of a fork (3) that died before any batch was read.
+  const c = new SimWorker(0, 3, intake);
+  intake.workerGone(0, 'exit code 1', T0 + 4, 3);
+  c.device('c1', T0 + 3);
+  b.device('b2', T0 + 2);
+  await turn();
+  t.equal(intake.late, 4, "both late batches' events dropped (a connect and an authorize each)");
+  t.equal(ledger.summary().sessionsOpen, 0, 'nothing re-opened');
+  t.equal(intake.devicesOf(0), 0);
+  // The next fork is taken.
+  const d = new SimWorker(0, 4, intake);
+  d.device('d1', T0 + 5);
+  await turn();
+  t.equal(ledger.summary().sessionsOpen, 1);
+  t.equal(intake.devicesOf(0), 1);
+});
+
 t.test('a malformed batch is counted, not thrown; the events before the fault are re-emitted', async (t) => {
   const primary = new EventBus();
   const seen = record(primary);

@@ -1,8 +1,7 @@
 import t from 'tap';
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
-import type { MiningHost, SubscribeGrant } from '../../src/downstream/session.js';
 import { firstIdOf } from '../../src/cluster/messages.js';
-import { devicesUnderTest } from '../helpers/proxy-under-test.js';
+import { devicesUnderTest, scriptedHost } from '../helpers/proxy-under-test.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -10,15 +9,7 @@ import { until } from '../helpers/wait.js';
  * as they are: two workers' devices never share an id. (Share ids, the Proxy's firstShareId, are checked in
  * the books of a real cluster: cluster-stop.test.ts.)
  */
-const host: MiningHost = {
-  subscribe: async (): Promise<SubscribeGrant> => ({ extranonce1: 'aabbccdd', extranonce2Size: 4 }),
-  authorize: async () => {},
-  submit: () => {},
-  versionMask: () => 0,
-  suggestDifficulty: () => {},
-  ready: () => {},
-  disconnected: () => {},
-};
+const host = scriptedHost();
 
 t.test('session ids from firstSessionId, one after another; default 1', async (t) => {
   for (const [first, expected] of [

@@ -6,6 +6,8 @@ import { diffConfig } from '../../src/reload.js';
 import { perWorkerLimit, workerCount, workersFromText, WORKERS_MAX } from '../../src/cluster/worker-count.js';
 import { firstIdOf, isPrimaryMessage, isWorkerMessage, WORKER_ENV, workerIdentity } from '../../src/cluster/messages.js';
 import { workerLimits } from '../../src/cluster/worker.js';
+import { HEALTHY_UPTIME_MS, RESTART_BACKOFF, restartDelay } from '../../src/cluster/primary.js';
+import { Backoff } from '../../src/util/backoff.js';
 import { mainCaptured } from '../helpers/cli-main.js';
 
 /** `workers` (config, --workers, DASH_PROXY_WORKERS), its rules, and the pure parts of the cluster. */
@@ -85,4 +87,12 @@ t.test('the IPC contract: identity from the environment, id ranges, message kind
   t.ok(isPrimaryMessage({ type: 'stop' }));
   t.notOk(isPrimaryMessage({ type: 'state' }));
   t.notOk(isPrimaryMessage('stop'));
+});
+
+t.test("a dead worker's restart: 1 s, doubling to 30 s while it dies young, 1 s again after a healthy run", async (t) => {
+  const backoff = new Backoff(RESTART_BACKOFF);
+  const young = HEALTHY_UPTIME_MS - 1;
+  t.same([1, 2, 3, 4, 5, 6, 7].map(() => restartDelay(backoff, young)), [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+  t.equal(restartDelay(backoff, HEALTHY_UPTIME_MS), 1000, 'it had run long enough: not a crash loop');
+  t.equal(restartDelay(backoff, 5), 2000);
 });

@@ -7,7 +7,7 @@ import type { MiningHost, Session, SubscribeGrant } from '../../src/downstream/s
 import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { StratumError } from '../../src/stratum/errors.js';
 import { errorOf, LineClient } from '../helpers/line-client.js';
-import { devicesUnderTest } from '../helpers/proxy-under-test.js';
+import { devicesUnderTest, scriptedHost } from '../helpers/proxy-under-test.js';
 import { makeCertificate } from '../helpers/tls-cert.js';
 import { sleep, until } from '../helpers/wait.js';
 import { recordingLogger } from './helpers.js';
@@ -18,20 +18,6 @@ import { recordingLogger } from './helpers.js';
  * counted as `limit.refused` with its cause.
  */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
-
-/** A host whose every answer the test decides. */
-function scriptedHost(over: Partial<MiningHost> = {}): MiningHost {
-  return {
-    subscribe: async (): Promise<SubscribeGrant> => ({ extranonce1: 'aabbccdd', extranonce2Size: 4 }),
-    authorize: async () => {},
-    submit: () => {},
-    versionMask: () => 0,
-    suggestDifficulty: () => {},
-    ready: () => {},
-    disconnected: () => {},
-    ...over,
-  };
-}
 
 async function serve(t: Test, host: MiningHost, options: Partial<DeviceServerOptions> = {}) {
   const bus = new EventBus();

@@ -36,7 +36,8 @@ t.test('diffConfig: live fields apart from restart-only ones; arrays compare who
     apply: ['access.allowCidrs', 'access.password', 'access.workers', 'difficulty.maxStep', 'difficulty.start', 'limits.maxConnectionsPerIp', 'limits.submitsPerSecond', 'pools', 'shutdown.drainSeconds'],
     restartNeeded: ['difficulty.multiplier', 'http.token', 'listen.port', 'log.level', 'upstream.submitTimeoutSeconds', 'workerMode'],
   });
-  t.same(diffConfig(base, edit({ pools: [{ ...pools[0], password: 'y' }] })), { apply: ['pools'], restartNeeded: [] }, 'a pool password is a pool change');
+  t.same(diffConfig(base, edit({ pools: [{ ...pools[0], password: 'y' }] })), { apply: ['pools'], restartNeeded: [] }, 'a pool password is a pool change');  const behind = edit({ listen: { proxyProtocol: 'required', trustedProxies: ['10.0.0.5'] } });
+  t.same(diffConfig(base, behind), { apply: ['listen.trustedProxies'], restartNeeded: ['listen.proxyProtocol'] }, 'the PROXY protocol: the mode at a restart, the trusted proxies live');
 });
 
 async function runningApp(t: Test, config: ProxyConfig): Promise<ProxyApp & { records: ReturnType<typeof recordingLogger>['records'] }> {
@@ -105,6 +106,40 @@ t.test('applyConfig on a running app: access lists, limits and start difficulty 
 
   // Reload with the same file again: the restart-only change is reported again, nothing else.
   t.same(applyConfig(app, next), { apply: [], restartNeeded: ['listen.port'] });
+});
+
+t.test('applyConfig: the PROXY protocol\'s trusted proxies change live, for new connections', async (t) => {
+  const pool = await ScriptedPool.start({ behaviour: healthyPool() });
+  t.teardown(() => pool.close());
+  const cfg = (trustedProxies: string[]) =>
+    buildConfig({
+      pools: [{ name: 'A', url: pool.url, user: 'farm', password: 'x' }],
+      listen: { host: '127.0.0.1', port: 0, tls: null, proxyProtocol: 'required', trustedProxies },
+      http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
+    });
+  const app = await runningApp(t, cfg(['127.0.0.2']));
+  const port = app.devices.address!.port;
+  const connected: string[] = [];
+  const refused: string[] = [];
+  app.bus.on('device.connected', (e) => connected.push(e.ip));
+  app.bus.on('limit.refused', (e) => refused.push(`${e.cause} ${e.ip}`));
+  const viaBalancer = async (from: string, client: string) => {
+    const c = await LineClient.connect(port, from);
+    t.teardown(() => c.close());
+    c.sendRaw(`PROXY TCP4 ${client} 127.0.0.1 40000 ${port}\r\n`);
+    return c;
+  };
+  const before = await viaBalancer('127.0.0.2', '198.51.100.1');
+  t.ok(Array.isArray((await before.request('mining.subscribe', [])).result));
+  t.same(applyConfig(app, cfg(['127.0.0.3'])), { apply: ['listen.trustedProxies'], restartNeeded: [] });
+  const oldBalancer = await viaBalancer('127.0.0.2', '198.51.100.2');
+  await t.resolves(oldBalancer.waitClosed(5000), 'the balancer taken off the list is refused');
+  const newBalancer = await viaBalancer('127.0.0.3', '198.51.100.3');
+  t.ok(Array.isArray((await newBalancer.request('mining.subscribe', [])).result));
+  t.same(connected, ['198.51.100.1', '198.51.100.3']);
+  t.same(refused, ['proxy_untrusted 127.0.0.2']);
+  t.notOk(before.closed, 'a device already connected through the old balancer stays');
+  t.same(app.config.listen.trustedProxies, ['127.0.0.3'], 'in force');
 });
 
 t.test('a reload that cannot be applied changes nothing; a broken file is refused with its problems logged', async (t) => {

@@ -2,7 +2,7 @@ import type { Test } from 'tap';
 import { EventBus } from '../../src/core/events.js';
 import type { Logger } from '../../src/core/log.js';
 import { DeviceServer, type DeviceServerOptions } from '../../src/downstream/server.js';
-import type { MiningHost } from '../../src/downstream/session.js';
+import type { MiningHost, SubscribeGrant } from '../../src/downstream/session.js';
 import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
 import { LineClient } from './line-client.js';
 import { hasher } from './share-kit.js';
@@ -23,6 +23,20 @@ export interface DevicesUnderTest {
   clients: LineClient[];
   /** A new LineClient from loopback address `from`, closed at teardown. */
   connect(from?: string): Promise<LineClient>;
+}
+
+/** A host whose every answer the test decides (subscribe grants extranonce1 aabbccdd, 4 bytes of extranonce2). */
+export function scriptedHost(over: Partial<MiningHost> = {}): MiningHost {
+  return {
+    subscribe: async (): Promise<SubscribeGrant> => ({ extranonce1: 'aabbccdd', extranonce2Size: 4 }),
+    authorize: async () => {},
+    submit: () => {},
+    versionMask: () => 0,
+    suggestDifficulty: () => {},
+    ready: () => {},
+    disconnected: () => {},
+    ...over,
+  };
 }
 
 /** A DeviceServer on 127.0.0.1:0 (with `options` beyond that) in front of `host`. */

@@ -364,6 +364,35 @@ t.test('pools of two routing targets with the same name are told apart, each nam
   t.same(alerts.slice(1).map((a) => [a.kind, a.title]), [['pool.up', 'Pool main (target hosting-fee) is back up']], 'back up names its target; the others stay down');
 });
 
+t.test('a pool is down when no connection is up on it: one connection of several ending is not (a lane, a dead worker)', async (t) => {
+  const r = await Receiver.start(t);
+  const { bus, alerts, step, clock } = await setup(t, config([hook(r.url('/a'))], { groupWindowSeconds: 10 }));
+  const place = { route: 'default', target: 'default', url: 'stratum+tcp://main:3333' };
+  for (const connection of [0, 1, 2]) {
+    bus.emit('pool.switch', { route: 'default', target: 'default', connection, from: null, to: 'main', reason: 'start', at: clock.now() });
+    bus.emit('pool.up', { ...place, connection, pool: 'main', at: clock.now() });
+  }
+  // A worker holding connection 2 dies (the intake ends it), and its restart brings it back.
+  bus.emit('pool.down', { ...place, connection: 2, pool: 'main', reason: 'worker 1 exited (SIGKILL)', at: clock.now() });
+  await step(10_000);
+  bus.emit('pool.up', { ...place, connection: 2, pool: 'main', at: clock.now() });
+  await step(10_000);
+  t.same(alerts, [], 'the pool was never down: nothing to tell');
+  // Every connection goes: the pool is down, once.
+  for (const connection of [0, 1, 2]) bus.emit('pool.down', { ...place, connection, pool: 'main', reason: 'connection reset', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.map((a) => [a.kind, a.title]), [['pool.down', 'Pool main is down']]);
+  bus.emit('pool.up', { ...place, connection: 1, pool: 'main', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.slice(1).map((a) => [a.kind, a.title]), [['pool.up', 'Pool main is back up']], 'back up with its first connection');
+  // A connection switched back to another pool is no longer up on the one it left.
+  bus.emit('pool.switch', { route: 'default', target: 'default', connection: 1, from: 'main', to: 'preferred', reason: 'higher-priority pool preferred is healthy again', at: clock.now() });
+  bus.emit('pool.up', { ...place, connection: 1, pool: 'preferred', at: clock.now() });
+  bus.emit('pool.down', { ...place, connection: 0, pool: 'main', reason: 'connect failed', at: clock.now() });
+  await step(10_000);
+  t.same(alerts.slice(2).map((a) => a.title), ['Pool switch: main → preferred', 'Pool main is down']);
+});
+
 t.test('block candidate: sent at once, alone, even when the rate limit is spent and the queue is full', async (t) => {
   const r = await Receiver.start(t);
   const cfg = config([hook(r.url('/a'), { maxPerMinute: 1 })], { queueSize: 2, groupWindowSeconds: 0, offlineGraceSeconds: 0 });
