@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from './commands/command.js';
 import { UsageError } from './commands/command.js';
+import { keepYoungGenerationSmall } from './util/young-generation.js';
 
 /** Every sub-command, loaded only when it runs (start-up stays fast and light). */
 const commands: Record<string, () => Promise<Command>> = {
@@ -53,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dash-farm-proxy: unknown command '${name}'\n\n${mainHelp()}\n`);
     return 2;
   }
+  // Before the proxy allocates anything: memory per device (src/util/young-generation.ts).
+  if (name === 'start') keepYoungGenerationSmall();
   const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write((command.helpOf?.(rest) ?? command.help).trimEnd() + '\n');

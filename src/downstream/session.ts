@@ -89,6 +89,10 @@ export const END_GRACE_MS = 2000;
 
 type Reply = { line: string | null };
 
+/** The session a stream carries, for the listeners every session shares. */
+const SESSION = Symbol('session');
+type SessionStream = Duplex & { [SESSION]?: Session };
+
 export class Session {
   state: SessionState = 'connected';
   readonly connectedAt = Date.now();
@@ -110,7 +114,8 @@ export class Session {
   /** Token bucket for submits. */
   private submitTokens: number;
   private submitRefilledAt = Date.now();
-  private readonly replies: Reply[] = [];
+  /** Answers waiting for an earlier one, in request order (null while none waits: most of a device's life). */
+  private replies: Reply[] | null = null;
   private closeReason: string | null = null;
   /** While mining.subscribe waits for the host: resolves true once subscribed (a pipelined authorize waits on it). */
   private subscribing: Promise<boolean> | null = null;
@@ -128,9 +133,24 @@ export class Session {
   ) {
     this.framer = new LineFramer(limits.maxLineBytes);
     this.submitTokens = limits.submitsPerSecond * 2;
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('error', (err: Error) => this.close(`socket error: ${err.message}`));
-    stream.on('close', () => this.close('connection closed by device'));
+    // One set of listeners for every session, finding theirs through the stream (three closures and their
+    // context per connection would cost about 200 bytes a device).
+    (stream as SessionStream)[SESSION] = this;
+    stream.on('data', Session.onStreamData);
+    stream.on('error', Session.onStreamError);
+    stream.on('close', Session.onStreamClose);
+  }
+
+  private static onStreamData(this: Duplex, chunk: Buffer): void {
+    (this as SessionStream)[SESSION]?.onData(chunk);
+  }
+
+  private static onStreamError(this: Duplex, err: Error): void {
+    (this as SessionStream)[SESSION]?.close(`socket error: ${err.message}`);
+  }
+
+  private static onStreamClose(this: Duplex): void {
+    (this as SessionStream)[SESSION]?.close('connection closed by device');
   }
 
   /** Write a pre-serialized line (shared bytes for a job fan-out, or a string). */
@@ -189,7 +209,7 @@ export class Session {
     if (this.state === 'closed') return false;
     this.state = 'closed';
     this.closeReason = reason;
-    this.replies.length = 0;
+    this.replies = null;
     return true;
   }
 
@@ -374,7 +394,7 @@ export class Session {
   }
 
   private emitReply(line: string): void {
-    if (this.replies.length === 0) return this.write(line);
+    if (this.replies === null) return this.write(line);
     if (this.tooManyPending()) return;
     this.replies.push({ line });
   }
@@ -383,13 +403,13 @@ export class Session {
   private deferReply(): Reply | null {
     if (this.tooManyPending()) return null;
     const r: Reply = { line: null };
-    this.replies.push(r);
+    (this.replies ??= []).push(r);
     return r;
   }
 
   private tooManyPending(): boolean {
     if (this.state === 'closed') return true;
-    if (this.replies.length < this.limits.maxPendingReplies) return false;
+    if ((this.replies?.length ?? 0) < this.limits.maxPendingReplies) return false;
     this.host.limited(this, 'pending_replies');
     this.close(`more than ${this.limits.maxPendingReplies} requests waiting for an answer`);
     return true;
@@ -398,7 +418,9 @@ export class Session {
   private resolveReply(r: Reply, line: string): void {
     if (this.state === 'closed') return;
     r.line = line;
-    while (this.replies.length > 0 && this.replies[0]!.line !== null) this.write(this.replies.shift()!.line!);
+    // A write may close the session (a device not reading), which drops what waits.
+    while (this.replies !== null && this.replies.length > 0 && this.replies[0]!.line !== null) this.write(this.replies.shift()!.line!);
+    if (this.replies?.length === 0) this.replies = null;
   }
 
   private safely(what: string, fn: () => void): void {

@@ -8,7 +8,8 @@ export const DEFAULT_MAX_LINE_BYTES = 16 * 1024;
 export type LineHandler = (line: string) => void;
 
 export class LineFramer {
-  private parts: Buffer[] = [];
+  /** The start of an unfinished line, in pieces (null while none: most of the time). */
+  private parts: Buffer[] | null = null;
   private pendingBytes = 0;
   private overflowed = false;
 
@@ -37,11 +38,11 @@ export class LineFramer {
       const nl = chunk.indexOf(10, start);
       if (nl === -1) break;
       let line: Buffer = chunk.subarray(start, nl);
-      if (this.parts.length > 0) {
+      if (this.parts !== null) {
         if (this.pendingBytes + line.length > this.maxLineBytes) return this.overflow();
         this.parts.push(line);
         line = Buffer.concat(this.parts, this.pendingBytes + line.length);
-        this.parts = [];
+        this.parts = null;
         this.pendingBytes = 0;
       } else if (line.length > this.maxLineBytes) {
         return this.overflow();
@@ -56,7 +57,7 @@ export class LineFramer {
       const rest = chunk.length - start;
       if (this.pendingBytes + rest > this.maxLineBytes) return this.overflow();
       // Copy: the caller's chunk may be a slice of a larger pooled buffer.
-      this.parts.push(Buffer.from(chunk.subarray(start)));
+      (this.parts ??= []).push(Buffer.from(chunk.subarray(start)));
       this.pendingBytes += rest;
     }
     return true;
@@ -64,7 +65,7 @@ export class LineFramer {
 
   private overflow(): false {
     this.overflowed = true;
-    this.parts = [];
+    this.parts = null;
     this.pendingBytes = 0;
     return false;
   }
