@@ -75,6 +75,11 @@ export class BenchPool {
     this.prepared ??= this.source.nextBlock(this.opts.difficulty);
   }
 
+  /** The prevhash of the block prepared (and not yet written), or null. */
+  preparedPrevhash(): string | null {
+    return this.prepared?.notify.prevhash ?? null;
+  }
+
   /** The next block: its clean job (prepared, or built now) replaces the current one and goes to every authorized session. */
   writeBlock(): BroadcastJob {
     this.prepareBlock();

@@ -11,9 +11,18 @@ const AUTHORIZE_ID = 2;
 /** Characters of a refusal's error kept in its reason (reasons are counted by text). */
 const REASON_DETAIL_CHARS = 80;
 
-/** A loopback connection to the proxy at `port` that sends mining.subscribe (as `agent`) once connected. */
-export function connectAndSubscribe(port: number, agent: string): net.Socket {
-  const socket = net.connect({ host: '127.0.0.1', port });
+/** Where a device connects from: a source address (127.0.0.x), and its port when the caller picks it. */
+export interface DeviceSource {
+  localAddress: string;
+  localPort?: number;
+}
+
+/**
+ * A loopback connection to the proxy at `port` that sends mining.subscribe (as `agent`) once connected,
+ * from `source` when given (127.0.0.x: each source address has its own ports).
+ */
+export function connectAndSubscribe(port: number, agent: string, source?: DeviceSource): net.Socket {
+  const socket = net.connect({ host: '127.0.0.1', port, ...source });
   socket.setNoDelay(true);
   socket.on('connect', () => socket.write(`{"id":${SUBSCRIBE_ID},"method":"mining.subscribe","params":["${agent}"]}\n`));
   return socket;

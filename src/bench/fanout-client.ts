@@ -2,8 +2,10 @@ import { performance } from 'node:perf_hooks';
 import { BenchPool } from './bench-pool.js';
 import { fanoutFigures, type FanoutMeasurement, type JobReading } from './fanout-figures.js';
 import { FanoutFleet } from './fanout-fleet.js';
-import { cpuSeconds, openFilesLimit, rssKiB } from './proc.js';
+import { FIRST_SOURCE_HOST, ProcessFleet } from './fleet-processes.js';
+import { openFilesLimit, processTree, treeCpuSeconds, treeRssKiB } from './proc.js';
 import { startInBackground, type Background } from './processes.js';
+import { waitForWorkers } from './proxy-cluster.js';
 import { round, summarize } from './stats.js';
 
 /**
@@ -12,8 +14,11 @@ import { round, summarize } from './stats.js';
  *
  *  1. the scripted pool (bench-pool.ts) listens; the proxy is started (`proxyArgv`) and must subscribe and
  *     authorize there; one probe device must get work through it;
- *  2. the proxy's resident memory is read (after `settleMs`), N devices connect (fanout-fleet.ts), and it is
- *     read again once every device holds a job;
+ *     with several workers, every worker must be ready (`/api/cluster`);
+ *  2. the proxy's resident memory is read (after `settleMs`), N devices connect (fanout-fleet.ts: in this
+ *     process, or spread over `fleetParts` child processes from source addresses 127.0.0.x when one process
+ *     cannot hold them, fleet-processes.ts), and it is read again once every device holds a job; the
+ *     proxy's memory and CPU are those of its process and every process below it (its workers);
  *  3. the pool moves to a new block every `intervalMs` (warm-up jobs first) and the fleet records when each
  *     device got each job: latency = device read - pool write, one clock;
  *  4. the proxy is stopped, and one JSON line (FanoutMeasurement) is printed on stdout.
@@ -29,6 +34,13 @@ export interface OwnClientOptions {
   /** The command that starts the proxy in the foreground (configured for poolPort and proxyPort). */
   proxyArgv: string[];
   proxyLog: string;
+  /** The proxy's worker processes (its config says so) and its HTTP port (for `/api/cluster`). */
+  workers: number;
+  httpPort: number;
+  /** 0: the devices connect from this process; K >= 1: from K child processes (fleet-processes.ts). */
+  fleetParts: number;
+  /** Open-files limit of each fleet child. */
+  fileLimit: number;
   devices: number;
   jobs: number;
   warmupJobs: number;
@@ -63,19 +75,30 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolea
 
 /** Proxies started and not yet stopped: ended if this process is told to stop. */
 const running = new Set<Background>();
+/** Fleet children alive: ended likewise. */
+const fleets = new Set<ProcessFleet>();
+
+/** The devices, in this process or spread over child processes: what the measurement needs of them. */
+type Fleet = FanoutFleet | ProcessFleet;
+
+/** How often the progress says how many devices are ready while they connect. */
+const CONNECT_PROGRESS_MS = 5000;
 
 export async function measureFanout(o: OwnClientOptions, say: (line: string) => void = () => {}): Promise<FanoutMeasurement> {
   const pool = new BenchPool({ difficulty: o.poolDifficulty, txCount: o.txCount });
   const writtenAt: number[] = [];
+  const jobLatencies: Float64Array[] = [];
   const busyMs: number[] = [];
   let proxy: Background | null = null;
-  let fleet: FanoutFleet | null = null;
+  let fleet: Fleet | null = null;
   let held = 0;
   let rssBeforeKiB: number | null = null;
   let rssAfterKiB: number | null = null;
   let rssEndKiB: number | null = null;
   const cpu: FanoutMeasurement['cpu'] = { proxySecConnect: null, proxySecFanout: null, benchSecFanout: null };
   let proxyFileLimit: number | null = null;
+  let connectSeconds: number | null = null;
+  let proxyProcesses: number | null = null;
   let error: string | null = null;
   let connectError: string | null = null;
   try {
@@ -102,16 +125,31 @@ export async function measureFanout(o: OwnClientOptions, say: (line: string) => 
       if (!probed) await sleep(200);
     }
     if (!probed) throw new StepFailed(exited ?? `a probe device got no work from the proxy within ${Math.round(o.upstreamWaitMs / 1000)} s`);
+    if (o.workers > 1 && !(await waitForWorkers(o.httpPort, o.workers, o.upstreamWaitMs, () => exited !== null))) {
+      throw new StepFailed(exited ?? `/api/cluster did not list ${o.workers} ready workers within ${Math.round(o.upstreamWaitMs / 1000)} s`);
+    }
     proxyFileLimit = openFilesLimit(pid)?.soft ?? null;
 
     await sleep(o.settleMs);
-    rssBeforeKiB = rssKiB(pid);
+    rssBeforeKiB = treeRssKiB(pid);
     const totalJobs = o.warmupJobs + o.jobs;
-    const f = new FanoutFleet({ port: o.proxyPort, devices: o.devices, connectRate: o.connectRate, maxSettingUp: 500, jobs: totalJobs });
+    const maxSettingUp = 500;
+    let f: Fleet;
+    if (o.fleetParts >= 1) {
+      const pf = new ProcessFleet({ port: o.proxyPort, devices: o.devices, parts: o.fleetParts, connectRate: o.connectRate, maxSettingUp, jobs: totalJobs, fileLimit: o.fileLimit, firstSourceHost: FIRST_SOURCE_HOST });
+      fleets.add(pf);
+      say(`${o.devices.toLocaleString('en-US')} devices from ${o.fleetParts} processes (${pf.sourceAddresses.join(', ')})`);
+      f = pf;
+    } else f = new FanoutFleet({ port: o.proxyPort, devices: o.devices, connectRate: o.connectRate, maxSettingUp, jobs: totalJobs });
     fleet = f;
-    const cpuConnect0 = cpuSeconds(pid);
-    const connected = await f.connect((o.devices / o.connectRate) * 1000 + o.readyWaitMs);
-    cpu.proxySecConnect = difference(cpuConnect0, cpuSeconds(pid));
+    const cpuConnect0 = treeCpuSeconds(pid);
+    const t0 = performance.now();
+    const ticker = setInterval(() => say(`connecting: ${f.ready.toLocaleString('en-US')} of ${o.devices.toLocaleString('en-US')} devices hold a job after ${((performance.now() - t0) / 1000).toFixed(0)} s`), CONNECT_PROGRESS_MS);
+    // Twice the time the connect rate takes, and room: a loaded machine slows the handshakes.
+    const connected = await f.connect((2 * o.devices * 1000) / o.connectRate + o.readyWaitMs).finally(() => clearInterval(ticker));
+    connectSeconds = connected.seconds;
+    cpu.proxySecConnect = difference(cpuConnect0, treeCpuSeconds(pid));
+    proxyProcesses = processCount(pid);
     if (connected.failed > 0) {
       // Reported, and the jobs still go to the devices held (the run is then incomplete).
       const reasons = Object.entries(connected.reasons).map(([r, n]) => `${n} ${r}`).join(', ');
@@ -121,28 +159,29 @@ export async function measureFanout(o: OwnClientOptions, say: (line: string) => 
     if (connected.ready === 0) throw new StepFailed(connectError ?? 'no device got work');
     say(`${connected.ready.toLocaleString('en-US')} devices hold a job after ${connected.seconds.toFixed(1)} s`);
     await sleep(o.settleMs);
-    rssAfterKiB = rssKiB(pid);
+    rssAfterKiB = treeRssKiB(pid);
 
     let cpuFanout0: number | null = null;
-    let benchCpuMicros = 0;
+    let benchCpuSeconds = 0;
     pool.prepareBlock();
     for (let k = 0; k < totalJobs; k++) {
       if (k === o.warmupJobs) {
-        cpuFanout0 = cpuSeconds(pid);
-        benchCpuMicros = 0;
+        cpuFanout0 = treeCpuSeconds(pid);
+        benchCpuSeconds = 0;
       }
-      const cpu0 = process.cpuUsage();
+      const cpu0 = loadCpuSeconds(f);
+      // The devices (in child processes: every one of them) search for the job before it is written.
+      await f.expect(k, pool.preparedPrevhash()!);
       const job = pool.writeBlock();
       const elu0 = performance.eventLoopUtilization();
-      f.expect(k, job.prevhash);
       writtenAt.push(job.writtenAt);
       const last = k === totalJobs - 1;
       // Until every device has it (or the next job is due; after the last one, the tail wait).
       await waitUntil(() => f.allHave(k) || exited !== null, last ? o.tailMs : o.intervalMs);
-      busyMs.push(performance.eventLoopUtilization(elu0).active);
-      const used = process.cpuUsage(cpu0);
-      benchCpuMicros += used.user + used.system;
-      const seen = summarize(f.latencies(k, job.writtenAt));
+      // This process's busy time is the load generator's only when the devices are in it.
+      busyMs.push(f instanceof ProcessFleet ? NaN : performance.eventLoopUtilization(elu0).active);
+      benchCpuSeconds += loadCpuSeconds(f) - cpu0;
+      const seen = summarize(await f.latencies(k, job.writtenAt));
       const name = k < o.warmupJobs ? `warm-up job ${k + 1}` : `job ${k - o.warmupJobs + 1}`;
       say(`${name}: ${seen.count}/${f.ready} delivered, p50 ${round(seen.p50)} p99 ${round(seen.p99)} max ${round(seen.max)} ms`);
       if (exited !== null) throw new StepFailed(exited);
@@ -151,37 +190,56 @@ export async function measureFanout(o: OwnClientOptions, say: (line: string) => 
         await sleep(Math.max(0, job.writtenAt + o.intervalMs - performance.now()));
       }
     }
-    cpu.proxySecFanout = difference(cpuFanout0, cpuSeconds(pid));
-    // This process's CPU while the measured jobs were delivered (writing each job to the devices' last read).
-    cpu.benchSecFanout = benchCpuMicros / 1e6;
-    rssEndKiB = rssKiB(pid);
+    cpu.proxySecFanout = difference(cpuFanout0, treeCpuSeconds(pid));
+    // The load generator's CPU (this process and the fleet's) while the measured jobs were delivered.
+    cpu.benchSecFanout = benchCpuSeconds;
+    rssEndKiB = treeRssKiB(pid);
+    // Read before the proxy stops (stopping it drops every device).
+    for (let k = 0; k < totalJobs; k++) jobLatencies.push(await f.latencies(k, writtenAt[k]!));
   } catch (err) {
     if (!(err instanceof StepFailed)) throw err;
     error = err.message;
   } finally {
     // Devices held are counted before the proxy stops (stopping it drops them all).
     held = fleet?.ready ?? 0;
+    // A run cut short still reports the jobs written so far.
+    if (fleet && jobLatencies.length < writtenAt.length) {
+      jobLatencies.length = 0;
+      for (let k = 0; k < writtenAt.length; k++) jobLatencies.push(await Promise.resolve(fleet.latencies(k, writtenAt[k]!)).catch(() => new Float64Array(0)));
+    }
     if (proxy) {
       await proxy.stop();
       running.delete(proxy);
     }
-    fleet?.close();
+    await fleet?.close();
+    if (fleet instanceof ProcessFleet) fleets.delete(fleet);
     await pool.close();
   }
-  const f = fleet;
   return fanoutFigures({
     devices: o.devices,
     connected: held,
     warmupJobs: o.warmupJobs,
     // Read at the end: a delivery that came after the next job was written still counts for its own job.
-    jobs: writtenAt.map((at, k): JobReading => ({ latencies: f ? f.latencies(k, at) : new Float64Array(0), loadBusyMs: busyMs[k] ?? null })),
+    jobs: writtenAt.map((_, k): JobReading => ({ latencies: jobLatencies[k] ?? new Float64Array(0), loadBusyMs: busyMs[k] ?? null })),
     rssBeforeKiB,
     rssAfterKiB,
     rssEndKiB,
     cpu,
     proxyFileLimit,
+    connectSeconds,
+    proxyProcesses,
     error: error ?? connectError,
   });
+}
+
+/** CPU seconds of the load generator so far: this process, and the fleet's children when there are. */
+function loadCpuSeconds(f: Fleet): number {
+  const own = process.cpuUsage();
+  return (own.user + own.system) / 1e6 + (f instanceof ProcessFleet ? f.cpuSeconds() : 0);
+}
+
+function processCount(pid: number): number {
+  return processTree(pid).length;
 }
 
 function difference(before: number | null, after: number | null): number | null {
@@ -197,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
   const options = JSON.parse(text) as OwnClientOptions;
   const stop = () => {
     for (const p of running) p.child.kill('SIGKILL');
+    for (const f of fleets) f.kill();
     process.exit(2);
   };
   process.once('SIGTERM', stop);
@@ -211,6 +270,7 @@ if (process.argv[1] && /[\\/]bench[\\/]fanout-client\.(js|ts)$/.test(process.arg
     (code) => process.exit(code),
     (err: unknown) => {
       for (const p of running) p.child.kill('SIGKILL');
+      for (const f of fleets) f.kill();
       process.stderr.write(`fanout-client: ${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);
     },

@@ -45,6 +45,10 @@ export interface FanoutMeasurement {
   cpu: { proxySecConnect: number | null; proxySecFanout: number | null; benchSecFanout: number | null };
   /** The proxy's soft open-files limit, read from /proc. */
   proxyFileLimit: number | null;
+  /** From the first connection to the last device holding a job (s); null when not measured (the yardstick's runs). */
+  connectSeconds: number | null;
+  /** The proxy's processes measured (its primary and workers; 1 in one-process mode); null when not counted. */
+  proxyProcesses: number | null;
   perJob: JobFigures[];
 }
 
@@ -67,6 +71,8 @@ export interface FanoutReadings {
   rssEndKiB: number | null;
   cpu: FanoutMeasurement['cpu'];
   proxyFileLimit: number | null;
+  connectSeconds: number | null;
+  proxyProcesses: number | null;
   /** Why the run stopped early, if it did. */
   error: string | null;
 }
@@ -120,6 +126,8 @@ export function fanoutFigures(r: FanoutReadings): FanoutMeasurement {
     benchBusyMsMedian: ms(median(measuredFigures.map((j) => j.loadBusyMs))),
     cpu: { proxySecConnect: round(r.cpu.proxySecConnect, 3), proxySecFanout: round(r.cpu.proxySecFanout, 3), benchSecFanout: round(r.cpu.benchSecFanout, 3) },
     proxyFileLimit: r.proxyFileLimit,
+    connectSeconds: round(r.connectSeconds, 1),
+    proxyProcesses: r.proxyProcesses,
     perJob,
   };
 }

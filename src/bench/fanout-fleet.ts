@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LineFramer } from '../stratum/framing.js';
-import { connectAndSubscribe, handshakeStep, type HandshakeAnswer } from './device-handshake.js';
+import { connectAndSubscribe, handshakeStep, type DeviceSource, type HandshakeAnswer } from './device-handshake.js';
 
 /**
  * The miners of the fan-out benchmark: N device connections to the proxy that subscribe, authorize (after
@@ -21,6 +21,14 @@ export interface FleetOptions {
   /** Jobs that will be expected (warm-up ones included): sizes the arrival table. */
   jobs: number;
   workerPrefix?: string;
+  /** Source address of every connection (e.g. 127.0.0.3); default: the system's choice (127.0.0.1). */
+  localAddress?: string;
+  /**
+   * With localAddress: source ports given out in turn from this range (wrapping), instead of the kernel's
+   * search for a free one, which slows as thousands of an address's ports are taken. The address must be
+   * this fleet's alone.
+   */
+  localPorts?: { first: number; last: number };
 }
 
 export interface ConnectReport {
@@ -145,6 +153,16 @@ export class FanoutFleet {
     for (const d of this.devices) d.socket?.destroy();
   }
 
+  private nextLocalPort = -1;
+
+  private source(): DeviceSource | undefined {
+    const { localAddress, localPorts } = this.opts;
+    if (!localAddress) return undefined;
+    if (!localPorts) return { localAddress };
+    if (this.nextLocalPort < localPorts.first || this.nextLocalPort > localPorts.last) this.nextLocalPort = localPorts.first;
+    return { localAddress, localPort: this.nextLocalPort++ };
+  }
+
   /** `retry` is called when the connection failed before the device was ready and it may be tried again. */
   private open(d: Device, retry: () => void): void {
     d.phase = Phase.SettingUp;
@@ -152,7 +170,7 @@ export class FanoutFleet {
     d.authorized = false;
     d.hasJob = false;
     this.settingUp++;
-    const socket = connectAndSubscribe(this.opts.port, 'bench-fanout');
+    const socket = connectAndSubscribe(this.opts.port, 'bench-fanout', this.source());
     d.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       const at = performance.now();

@@ -25,6 +25,10 @@ export interface FanoutOptions {
   client: FanoutClient;
   target: FanoutTarget;
   devices: number;
+  /** The proxy's worker processes (`workers`); the yardstick and its floor run with 1. */
+  workers: number;
+  /** The most devices one fleet process holds (the own client spreads more over child processes). */
+  devicesPerFleetProcess: number;
   jobs: number;
   intervalMs: number;
   settleMs: number;
@@ -41,6 +45,7 @@ export interface FanoutResult extends FanoutMeasurement {
   client: FanoutClient;
   target: FanoutTarget;
   devices: number;
+  workers: number;
   elapsedSeconds: number;
 }
 
@@ -69,7 +74,7 @@ const JOB_TX_COUNT = 1023;
 
 /** The bound of one run, for the client's child process: connecting, the jobs, the waits, and room. */
 function runBoundMs(o: FanoutOptions): number {
-  return (Math.ceil(o.devices / o.connectRate) + ((o.jobs + WARMUP_JOBS) * o.intervalMs) / 1000 + (2 * o.settleMs) / 1000 + 300) * 1000;
+  return (Math.ceil((2 * o.devices) / o.connectRate) + ((o.jobs + WARMUP_JOBS) * o.intervalMs) / 1000 + (2 * o.settleMs) / 1000 + 300) * 1000;
 }
 
 export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
@@ -78,16 +83,25 @@ export async function runFanout(o: FanoutOptions): Promise<FanoutResult> {
   return runOwnClient(o);
 }
 
+/** Fleet child processes for `devices`: 0 (the client's own process) while one process holds them. */
+export function fleetPartsFor(devices: number, devicesPerProcess: number): number {
+  return devices <= devicesPerProcess ? 0 : Math.ceil(devices / devicesPerProcess);
+}
+
 async function runOwnClient(o: FanoutOptions): Promise<FanoutResult> {
-  const [poolPort, proxyPort] = (await freePorts(2)) as [number, number];
-  const tag = `own-${o.devices}`;
+  const [poolPort, proxyPort, httpPort] = (await freePorts(3)) as [number, number, number];
+  const tag = `own-${o.devices}-w${o.workers}`;
   const configPath = join(o.workDir, `proxy-fanout-${tag}.json`);
-  writeFileSync(configPath, JSON.stringify(fanoutProxyConfig({ poolPort, port: proxyPort, devices: o.devices }), null, 2));
+  writeFileSync(configPath, JSON.stringify(fanoutProxyConfig({ poolPort, port: proxyPort, devices: o.devices, workers: o.workers, httpPort }), null, 2));
   const options: OwnClientOptions = {
     poolPort,
     proxyPort,
     proxyArgv: proxyStartArgv(configPath),
     proxyLog: join(o.workDir, `${tag}.log`),
+    workers: o.workers,
+    httpPort,
+    fleetParts: fleetPartsFor(o.devices, o.devicesPerFleetProcess),
+    fileLimit: o.fileLimit,
     devices: o.devices,
     jobs: o.jobs,
     warmupJobs: WARMUP_JOBS,
@@ -112,7 +126,7 @@ async function runOwnClient(o: FanoutOptions): Promise<FanoutResult> {
   } catch {
     throw new Error(`the fan-out client (${tag}) printed no result (exit ${out.code ?? out.signal}${out.timedOut ? ', timed out' : ''}); see ${options.proxyLog}`);
   }
-  return { client: 'own', target: 'proxy', devices: o.devices, ...measured, elapsedSeconds: round(elapsedSeconds, 1)! };
+  return { client: 'own', target: 'proxy', devices: o.devices, workers: o.workers, ...measured, elapsedSeconds: round(elapsedSeconds, 1)! };
 }
 
 async function runYardstick(o: FanoutOptions): Promise<FanoutResult> {
@@ -159,7 +173,7 @@ async function runYardstick(o: FanoutOptions): Promise<FanoutResult> {
   } catch {
     throw new Error(`fanout-bench (${tag}) printed no JSON (exit ${out.code ?? out.signal}${out.timedOut ? ', timed out' : ''}); see ${join(o.workDir, `${tag}.log`)}`);
   }
-  return { client: 'yardstick', target: o.target, devices: o.devices, ...fromToolJson(json), elapsedSeconds: round(elapsedSeconds, 1)! };
+  return { client: 'yardstick', target: o.target, devices: o.devices, workers: 1, ...fromToolJson(json), elapsedSeconds: round(elapsedSeconds, 1)! };
 }
 
 export function fromToolJson(json: ToolJson): FanoutMeasurement {
@@ -183,6 +197,8 @@ export function fromToolJson(json: ToolJson): FanoutMeasurement {
     benchBusyMsMedian: median(json.perJob.map((j) => j.benchBusyMs)),
     cpu: { proxySecConnect: json.cpu.proxySecConnect ?? null, proxySecFanout: json.cpu.proxySecFanout ?? null, benchSecFanout: json.cpu.benchSecFanout ?? null },
     proxyFileLimit: json.env.proxyFdLimit ?? null,
+    connectSeconds: null,
+    proxyProcesses: 1,
     perJob: json.perJob.map((j) => ({ job: j.job, delivered: j.got, missed: j.missed, p50ms: j.p50ms, p99ms: j.p99ms, maxms: j.maxms, loadBusyMs: j.benchBusyMs })),
   };
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 
 /**
@@ -33,6 +33,51 @@ export function cpuSeconds(pid: number | 'self'): number | null {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / CLOCK_TICKS_PER_SECOND : null;
+}
+
+/**
+ * A process and every process below it (the proxy's primary and its workers), parent first, from
+ * /proc/PID/task/TID/children of each thread (a child is listed under the thread that forked it).
+ */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number) => {
+    if (out.includes(p) || read(`/proc/${p}/stat`) === null) return;
+    out.push(p);
+    for (const tid of listDir(`/proc/${p}/task`)) {
+      for (const child of (read(`/proc/${p}/task/${tid}/children`) ?? '').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+function listDir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+/** The sum of a reading over a process tree; null when none of them could be read. */
+function overTree(pid: number, reading: (p: number) => number | null): number | null {
+  let sum: number | null = null;
+  for (const p of processTree(pid)) {
+    const x = reading(p);
+    if (x !== null) sum = (sum ?? 0) + x;
+  }
+  return sum;
+}
+
+/** Resident memory of a process and its descendants, KiB (the proxy with its workers). */
+export function treeRssKiB(pid: number): number | null {
+  return overTree(pid, rssKiB);
+}
+
+/** CPU time of a process and its descendants, seconds (of those alive now: an exited worker's time is gone). */
+export function treeCpuSeconds(pid: number): number | null {
+  return overTree(pid, cpuSeconds);
 }
 
 export interface FileLimits {

@@ -5,9 +5,14 @@
  *   npm run bench                       sizes 1,000 / 5,000 / 10,000 / the most the open-files limit allows, 3 repeats
  *   npm run bench -- --quick            1,000 devices and a short share run, once (under a minute)
  *   npm run bench -- --sizes 1000,max --repeat 5 --share-rate 500,2000,max --seconds 10 --out /tmp/b
+ *   npm run bench -- --sizes 5000,10000 --workers 1,2 --no-books     one and two proxy workers side by side
+ *   npm run bench -- --sizes 10000,100000 --workers 6 --repeat 1 --no-shares --no-books --interval 5s
+ *                                       100,000 devices: six workers, the fleet over six processes and source addresses
  *
  * Fan-out and memory: our own client (fanout-client.ts: a scripted pool and N miners, one child process, one
- * clock) against `node dist/cli.js start --config FILE`. When the shared yardstick is found beside the
+ * clock) against `node dist/cli.js start --config FILE` (with `workers` in it for --workers above 1; its memory and
+ * CPU are those of all its processes). A fleet larger than one process may hold is spread over child processes
+ * (fleet-processes.ts), each from its own source address 127.0.0.x, latencies on the host-wide clock. When the shared yardstick is found beside the
  * repository (../shared/tools/fanout-bench.js, or $SHARED_DIR/tools/...), it measures the same proxy as a
  * cross-check, then its own trivial relay (the floor), in the same run, alternating, `--repeat` times.
  * Shares: a scripted pool and a load generator (one child process, one clock) with the proxy in between;
@@ -27,17 +32,19 @@ import { loadX11Wasm } from '../chain/x11-wasm.js';
 import { UsageError } from '../commands/command.js';
 import { defineFlags } from '../commands/flags.js';
 import { chartSvg, writeChart } from './chart.js';
-import { runFanout, type FanoutClient, type FanoutResult, type FanoutTarget } from './fanout.js';
+import { fleetPartsFor, runFanout, type FanoutClient, type FanoutResult, type FanoutTarget } from './fanout.js';
 import { machineFacts, openFilesLimit } from './proc.js';
 import { fanoutToolPath, repoRoot } from './processes.js';
 import { runBooksPhase, type BooksPhaseResult } from './books-phase.js';
 import { runSharePhase, type SharePhaseResult } from './share-phase.js';
-import { BOOKS_P99_GOAL, BOOKS_RATE_REACHED, extrapolate, readGoals, summarizeBooks, summarizeShares, summarizeSize, type BooksSummary, type SizeSummary } from './summary.js';
-import { booksCommitTable, booksLatencyTable, booksSizeTable, extrapolationText, fanoutJobsTable, fanoutTable, goalsTable, sharesTable } from './table.js';
+import { BOOKS_P99_GOAL, BOOKS_RATE_REACHED, extrapolate, readGoals, shareScaling, summarizeBooks, summarizeShares, summarizeSize, type BooksSummary, type ShareScaling, type SizeSummary } from './summary.js';
+import { booksCommitTable, booksLatencyTable, booksSizeTable, extrapolationText, fanoutJobsTable, fanoutTable, goalsTable, shareScalingTable, sharesTable } from './table.js';
 
 export const benchFlags = defineFlags({
   quick: { type: 'boolean', help: 'small sizes and a short share run, once: under a minute' },
-  sizes: { type: 'string', placeholder: 'n,n,...|max', help: "device counts for fan-out and memory; 'max' = the open-files limit minus 1,000 (default 1000,5000,10000,max; quick: 1000)" },
+  sizes: { type: 'string', placeholder: 'n,n,...|max', help: "device counts for fan-out and memory; 'max' = the open-files limit minus 1,000 (default 1000,5000,10000,max; quick: 1000); above it, the proxy needs workers (each holds at most that many) and the fleet spreads over processes" },
+  fleetProcessDevices: { type: 'int', min: 1, help: 'the most devices one fleet process of the own client holds; more are spread over child processes from source addresses 127.0.0.11 on (default: the open-files limit minus 1,000)' },
+  workers: { type: 'string', placeholder: 'n,n,...', help: 'proxy worker processes (`start --workers N`): fan-out and shares are measured with each count (default 1)' },
   repeat: { type: 'int', min: 1, max: 50, help: 'runs of everything; figures are medians (default 3; quick: 1)' },
   out: { type: 'string', default: 'bench-results', help: 'directory for the JSON, the table, the chart and the proxy logs' },
   jobs: { type: 'int', min: 1, max: 1000, help: 'measured jobs per fan-out run (default 10; quick: 5)' },
@@ -62,6 +69,10 @@ export const benchFlags = defineFlags({
 
 export interface BenchPlan {
   sizes: number[];
+  /** Proxy worker counts, each measured. */
+  workers: number[];
+  /** The most devices one fleet process holds (more: several processes). */
+  fleetProcessDevices: number;
   /** Sizes asked for above what this machine allows (left out). */
   sizesRefused: number[];
   repeat: number;
@@ -109,13 +120,18 @@ export function planFromArgs(argv: string[]): BenchPlan {
   const limits = openFilesLimit('self') ?? { soft: 1024, hard: 1024 };
   const facts = machineFacts();
   const maxDevices = maxDevicesFor(limits.hard, facts.ephemeralPorts);
+  const workers = [...new Set(parseList('workers', v.workers ?? '1', false) as number[])].sort((a, b) => a - b);
+  // Each worker process holds at most maxDevices; the fleet spreads over as many processes as it needs.
+  const hostMax = maxDevices * Math.max(...workers);
   const sizeList = parseList('sizes', v.sizes ?? (quick ? '1000' : '1000,5000,10000,max'), true).map((n) => n ?? maxDevices);
-  const sizes = [...new Set(sizeList.filter((n) => n <= maxDevices))].sort((a, b) => a - b);
-  const sizesRefused = sizeList.filter((n) => n > maxDevices);
-  const largest = Math.max(0, ...sizes);
+  const sizes = [...new Set(sizeList.filter((n) => n <= hostMax))].sort((a, b) => a - b);
+  const sizesRefused = sizeList.filter((n) => n > hostMax);
+  const largest = Math.min(maxDevices, Math.max(0, ...sizes));
   const used = Number.isFinite(limits.hard) ? limits.hard : Math.max(limits.soft, largest + 1000);
   return {
     sizes,
+    workers,
+    fleetProcessDevices: Math.min(v.fleetProcessDevices ?? maxDevices, maxDevices),
     sizesRefused,
     repeat: v.repeat ?? (quick ? 1 : 3),
     jobs: v.jobs ?? (quick ? 5 : 10),
@@ -146,6 +162,27 @@ export function planFromArgs(argv: string[]): BenchPlan {
   };
 }
 
+export interface FanoutKind {
+  client: FanoutClient;
+  target: FanoutTarget;
+  workers: number;
+  name: string;
+}
+
+/**
+ * The runs of one size in one repeat: the own client against the proxy with each worker count that can hold
+ * the devices (each worker at most maxDevices), then, where one process holds them and the yardstick is
+ * found, the yardstick against the one-process proxy and against its relay floor.
+ */
+export function fanoutKinds(plan: Pick<BenchPlan, 'workers' | 'maxDevices' | 'crossCheck' | 'parts'>, devices: number): FanoutKind[] {
+  const kinds: FanoutKind[] = plan.workers.filter((w) => devices <= w * plan.maxDevices).map((workers) => ({ client: 'own', target: 'proxy', workers, name: 'dash-farm-proxy' }));
+  if (plan.crossCheck && devices <= plan.maxDevices) {
+    if (plan.workers.includes(1)) kinds.push({ client: 'yardstick', target: 'proxy', workers: 1, name: 'dash-farm-proxy, fanout-bench.js' });
+    if (plan.parts.floor) kinds.push({ client: 'yardstick', target: 'floor', workers: 1, name: 'relay floor, fanout-bench.js' });
+  }
+  return kinds;
+}
+
 const T0 = performance.now();
 function printProgress(line: string): void {
   process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(1)}s] ${line}\n`);
@@ -159,7 +196,8 @@ export interface BenchReport {
   env: Record<string, unknown>;
   plan: Omit<BenchPlan, 'out'>;
   fanout: { sizes: SizeSummary[]; runs: FanoutResult[] };
-  shares: { summary: ReturnType<typeof summarizeShares>; runs: SharePhaseResult[]; errors: string[] };
+  /** summary: the fewest workers measured (1 by default); byWorkers: each worker count, and how it scales. */
+  shares: { summary: ReturnType<typeof summarizeShares>; byWorkers: ShareScaling[]; runs: SharePhaseResult[]; errors: string[] };
   books: { summary: BooksSummary | null; result: BooksPhaseResult | null };
   goals: ReturnType<typeof readGoals>;
   extrapolation: ReturnType<typeof extrapolate>;
@@ -176,28 +214,27 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     `open-files limit: soft ${plan.fileLimit.soft}, hard ${plan.fileLimit.hard}; children run under \`ulimit -n ${plan.fileLimit.used}\` ` +
       `(Node cannot raise its own), so at most ${plan.maxDevices.toLocaleString('en-US')} devices per process`,
   );
-  if (plan.sizesRefused.length) progress(`left out: ${plan.sizesRefused.join(', ')} devices (above ${plan.maxDevices} for this limit)`);
+  if (plan.sizesRefused.length) progress(`left out: ${plan.sizesRefused.join(', ')} devices (above ${plan.maxDevices} per proxy process for this limit, times ${Math.max(...plan.workers)} workers)`);
   progress(`load average ${envStart.loadavg.join(' ')} on ${cpus().length} CPUs: other work on this machine moves every figure; compare medians and ratios`);
 
   const runs: FanoutResult[] = [];
   if (plan.parts.fanout) {
-    const kinds: { client: FanoutClient; target: FanoutTarget; name: string }[] = [{ client: 'own', target: 'proxy', name: 'dash-farm-proxy' }];
-    if (plan.crossCheck) {
-      kinds.push({ client: 'yardstick', target: 'proxy', name: 'dash-farm-proxy, fanout-bench.js' });
-      if (plan.parts.floor) kinds.push({ client: 'yardstick', target: 'floor', name: 'relay floor, fanout-bench.js' });
-    }
     progress(
-      `fan-out: ${plan.sizes.map((n) => n.toLocaleString('en-US')).join(', ')} devices, ${plan.repeat} repeat(s), ${plan.jobs} jobs every ${plan.intervalMs} ms, own client; ` +
-        (plan.crossCheck ? `cross-check ${plan.crossCheck}` : `no cross-check (${fanoutToolPath()} ${existsSync(fanoutToolPath()) ? 'left out' : 'not found'})`),
+      `fan-out: ${plan.sizes.map((n) => n.toLocaleString('en-US')).join(', ')} devices with ${plan.workers.join(', ')} proxy worker(s), ${plan.repeat} repeat(s), ${plan.jobs} jobs every ${plan.intervalMs} ms, own client; ` +
+        (plan.crossCheck ? `cross-check ${plan.crossCheck} (one process: up to ${plan.maxDevices.toLocaleString('en-US')} devices, the proxy with 1 worker)` : `no cross-check (${fanoutToolPath()} ${existsSync(fanoutToolPath()) ? 'left out' : 'not found'})`),
     );
     for (let rep = 1; rep <= plan.repeat; rep++) {
       for (const devices of plan.sizes) {
-        for (const kind of kinds) {
-          progress(`fan-out ${rep}/${plan.repeat}: ${kind.name} with ${devices.toLocaleString('en-US')} devices`);
+        for (const kind of fanoutKinds(plan, devices)) {
+          const fleetParts = fleetPartsFor(devices, plan.fleetProcessDevices);
+          const fleetNote = fleetParts > 0 ? `, the fleet in ${fleetParts} processes` : '';
+          progress(`fan-out ${rep}/${plan.repeat}: ${kind.name} with ${devices.toLocaleString('en-US')} devices${kind.target === 'proxy' ? `, ${kind.workers} worker(s)` : ''}${kind.client === 'own' ? fleetNote : ''}; load average ${machineFacts().loadavg.join(' ')}`);
           const r = await runFanout({
             client: kind.client,
             target: kind.target,
             devices,
+            workers: kind.workers,
+            devicesPerFleetProcess: plan.fleetProcessDevices,
             jobs: plan.jobs,
             intervalMs: plan.intervalMs,
             settleMs: plan.settleMs,
@@ -208,43 +245,47 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
           });
           runs.push(r);
           progress(
-            `  held ${r.connected}, ${r.kibPerDevice ?? '?'} KiB/device (after jobs ${r.kibPerDeviceAfterJobs ?? '?'}), ` +
+            `  held ${r.connected}${r.connectSeconds === null ? '' : ` (connected in ${r.connectSeconds} s)`}, ${r.kibPerDevice ?? '?'} KiB/device (after jobs ${r.kibPerDeviceAfterJobs ?? '?'}), ` +
               `fan-out p50 ${r.p50ms ?? '?'} p99 ${r.p99ms ?? '?'} max ${r.maxms ?? '?'} ms${r.complete ? '' : `, INCOMPLETE: ${r.error ?? `${r.missed} deliveries missed`}`}`,
           );
         }
       }
     }
   }
-  const sizes = plan.parts.fanout ? plan.sizes.map((n) => summarizeSize(n, runs, plan.jobs)) : [];
+  const sizes = plan.parts.fanout ? plan.sizes.flatMap((n) => plan.workers.filter((w) => runs.some((r) => r.devices === n && r.workers === w && r.client === 'own')).map((w) => summarizeSize(n, w, runs, plan.jobs))) : [];
 
   const sharePhases: SharePhaseResult[] = [];
   const shareErrors: string[] = [];
   const hasher = plan.parts.shares || plan.parts.books ? await loadX11Wasm() : null;
   if (plan.parts.shares && hasher) {
     for (let rep = 1; rep <= plan.repeat; rep++) {
-      progress(`shares ${rep}/${plan.repeat}: ${plan.shareDevices} devices, rates ${plan.shareRates.map((r) => r ?? 'max').join(', ')}, ${plan.shareSeconds} s each`);
-      const phase = await runSharePhase({
-        devices: plan.shareDevices,
-        rates: plan.shareRates,
-        warmupMs: plan.shareWarmupSeconds * 1000,
-        measureMs: plan.shareSeconds * 1000,
-        windowPerDevice: 4,
-        txCount: plan.txCount,
-        x11Ms: plan.x11Ms,
-        hasher,
-        fileLimit: plan.fileLimit.used,
-        workDir,
-        progress: (l) => progress(`  ${l}`),
-      }).catch((err: unknown) => {
-        // A broken share run is reported and the rest of the figures are still written.
-        shareErrors.push((err as Error).message);
-        progress(`  share run failed: ${(err as Error).message}`);
-        return null;
-      });
-      if (phase) sharePhases.push(phase);
+      for (const workers of plan.workers) {
+        progress(`shares ${rep}/${plan.repeat}: ${plan.shareDevices} devices, ${workers} proxy worker(s), rates ${plan.shareRates.map((r) => r ?? 'max').join(', ')}, ${plan.shareSeconds} s each; load average ${machineFacts().loadavg.join(' ')}`);
+        const phase = await runSharePhase({
+          devices: plan.shareDevices,
+          workers,
+          rates: plan.shareRates,
+          warmupMs: plan.shareWarmupSeconds * 1000,
+          measureMs: plan.shareSeconds * 1000,
+          windowPerDevice: 4,
+          txCount: plan.txCount,
+          x11Ms: plan.x11Ms,
+          hasher,
+          fileLimit: plan.fileLimit.used,
+          workDir,
+          progress: (l) => progress(`  ${l}`),
+        }).catch((err: unknown) => {
+          // A broken share run is reported and the rest of the figures are still written.
+          shareErrors.push(`${workers} worker(s): ${(err as Error).message}`);
+          progress(`  share run failed: ${(err as Error).message}`);
+          return null;
+        });
+        if (phase) sharePhases.push(phase);
+      }
     }
   }
-  const shares = summarizeShares(sharePhases);
+  const byWorkers = shareScaling(plan.workers, sharePhases);
+  const shares = byWorkers[0]?.summary ?? null;
 
   let booksResult: BooksPhaseResult | null = null;
   if (plan.parts.books && hasher) {
@@ -268,15 +309,16 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     });
   }
   const books = booksResult ? summarizeBooks(booksResult) : null;
-  const goals = readGoals(sizes, shares, books);
-  const extrapolation = sizes.length ? extrapolate(sizes, shares, plan.maxDevices) : null;
+  const goals = readGoals(sizes, shares, books, byWorkers);
+  const fewest = sizes.filter((x) => x.workers === plan.workers[0]);
+  const extrapolation = fewest.length && !plan.sizes.some((n) => n >= 100_000) ? extrapolate(fewest, shares, plan.maxDevices) : null;
 
   const finishedAt = new Date();
   const base = join(plan.out, `bench-${stamp}`);
   const files: BenchReport['files'] = { json: `${base}.json`, text: `${base}.txt`, svg: null, png: null, chartNote: null, workDir };
-  if (plan.parts.chart && sizes.length > 0) {
+  if (plan.parts.chart && fewest.length > 0) {
     const subtitle = `dash-farm-proxy ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} · ${cpus().length} CPUs · medians of ${plan.repeat} run(s) · ${plan.jobs} jobs every ${plan.intervalMs} ms · own fan-out client${plan.crossCheck ? ' and fanout-bench.js' : ''}`;
-    const chart = await writeChart(chartSvg(sizes, subtitle), `${base}.svg`, `${base}.png`);
+    const chart = await writeChart(chartSvg(fewest, subtitle), `${base}.svg`, `${base}.png`);
     files.svg = `${base}.svg`;
     files.png = chart.png;
     files.chartNote = chart.why;
@@ -291,7 +333,7 @@ export async function runBench(plan: BenchPlan, progress: (line: string) => void
     env: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, loadavgStart: envStart.loadavg, loadavgEnd: machineFacts().loadavg, somaxconn: envStart.somaxconn, ephemeralPorts: envStart.ephemeralPorts, repo: repoRoot },
     plan: planForJson,
     fanout: { sizes, runs },
-    shares: { summary: shares, runs: sharePhases, errors: shareErrors },
+    shares: { summary: shares, byWorkers, runs: sharePhases, errors: shareErrors },
     books: { summary: books, result: booksResult },
     goals,
     extrapolation,
@@ -316,7 +358,8 @@ export function renderText(r: BenchReport): string {
     parts.push(
       '',
       `Fan-out and memory (own client: ${r.plan.jobs} jobs every ${r.plan.intervalMs} ms after 1 warm-up job, devices connected at ${r.plan.connectRate}/s, ` +
-        `latency from the pool's write to each device's read, job p99 and last delivery = medians over jobs${crossCheck}; ckpool = fanout-bench.README.md, same machine):`,
+        `latency from the pool's write to each device's read, job p99 and last delivery = medians over jobs; the proxy's memory and CPU summed over its processes (primary and workers); ` +
+        `more than ${r.plan.fleetProcessDevices.toLocaleString('en-US')} devices come from several fleet processes, each from its own source address 127.0.0.x, timed on the host-wide monotonic clock${crossCheck}; ckpool = fanout-bench.README.md, same machine):`,
       '',
       fanoutTable(r.fanout.sizes),
       '',
@@ -329,7 +372,7 @@ export function renderText(r: BenchReport): string {
   if (s) {
     parts.push(
       '',
-      `Shares (${s.devices} devices, every submit a unique valid share, fully validated and forwarded; merkle branch ${s.merkleBranch}, coinbase ${s.coinbaseBytes} B; ` +
+      `Shares (${r.shares.byWorkers[0]?.workers ?? 1} proxy worker(s), ${s.devices} devices, every submit a unique valid share, fully validated and forwarded; merkle branch ${s.merkleBranch}, coinbase ${s.coinbaseBytes} B; ` +
         `raw X11 ${s.rawX11HashesPerSecond.median?.toLocaleString('en-US') ?? '?'} hashes/s on one core (${s.rawX11HashesPerCpuSecond.median?.toLocaleString('en-US') ?? '?'} per CPU second), same run; ` +
         'forward = device send -> pool receive; per CPU s = validated shares per second of proxy CPU time against X11 hashes per second of CPU time):',
       '',
@@ -337,6 +380,15 @@ export function renderText(r: BenchReport): string {
       '',
       `Best: ${s.best.validatedPerSecond?.toLocaleString('en-US') ?? '-'} validated shares/s (${s.best.ratioToRawX11 ?? '-'} of raw X11); per second of proxy CPU: ${s.best.validatedPerCpuSecond?.toLocaleString('en-US') ?? '-'} (${s.best.cpuRatioToRawX11 ?? '-'} of raw X11).`,
     );
+  }
+  if (r.shares.byWorkers.length > 1) {
+    parts.push(
+      '',
+      `Shares with ${r.shares.byWorkers.map((x) => x.workers).join(' and ')} proxy workers (the best offered rate of each; the load generator and the pool are one process on the same ${r.env.cpus} cores, its CPU share beside the proxy's):`,
+      '',
+      shareScalingTable(r.shares.byWorkers),
+    );
+    for (const x of r.shares.byWorkers.slice(1)) if (x.summary) parts.push('', `Shares, ${x.workers} workers:`, '', sharesTable(x.summary));
   }
   if (r.shares.errors.length) parts.push('', `Share runs that failed: ${r.shares.errors.join('; ')}`);
   const b = r.books.summary;

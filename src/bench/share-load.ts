@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { LineFramer } from '../stratum/framing.js';
 import { connectAndSubscribe, handshakeStep } from './device-handshake.js';
-import { cpuSeconds, rssKiB } from './proc.js';
+import { treeCpuSeconds, treeRssKiB } from './proc.js';
 import type { ShareTimeline } from './share-timeline.js';
 import { round, summarize } from './stats.js';
 
@@ -30,7 +30,7 @@ export interface StepOptions {
   windowPerDevice: number;
   /** Open loop: the most unanswered submits overall (beyond it the schedule skips: the proxy is saturated). */
   maxInFlight: number;
-  /** The proxy's PID, for its CPU time and memory. */
+  /** The proxy's PID, for its CPU time and memory (with its workers': the processes below it). */
   proxyPid: number | null;
 }
 
@@ -242,7 +242,7 @@ export class ShareLoad {
       w0 = performance.now();
       seqW0 = this.seq;
       skippedAtW0 = skipped;
-      cpuW0 = o.proxyPid === null ? null : cpuSeconds(o.proxyPid);
+      cpuW0 = o.proxyPid === null ? null : treeCpuSeconds(o.proxyPid);
       loadCpu0 = process.cpuUsage();
       elu0 = performance.eventLoopUtilization();
     };
@@ -250,7 +250,7 @@ export class ShareLoad {
     const markEnd = () => {
       w1 = performance.now();
       seqW1 = this.seq;
-      cpuW1 = o.proxyPid === null ? null : cpuSeconds(o.proxyPid);
+      cpuW1 = o.proxyPid === null ? null : treeCpuSeconds(o.proxyPid);
       loadCpu = process.cpuUsage(loadCpu0);
       elu = performance.eventLoopUtilization(elu0).utilization;
       loopDelay.disable();
@@ -358,7 +358,7 @@ export class ShareLoad {
       // The histogram holds the intervals of a 1 ms timer (ns): the delay is what exceeds the period.
       loadLoopDelayP99Ms: round(Math.max(0, loopDelay.percentile(99) / 1e6 - 1), 2)!,
       skippedAtCap: skipped - skippedAtW0,
-      proxyRssKiB: o.proxyPid === null ? null : rssKiB(o.proxyPid),
+      proxyRssKiB: o.proxyPid === null ? null : treeRssKiB(o.proxyPid),
     };
   }
 

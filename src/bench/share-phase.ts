@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PowHasher } from '../chain/hasher.js';
 import { EVERY_HASH_DIFFICULTY, shareProxyConfig } from './proxy-config.js';
-import { freePort, fromSource, proxyStartArgv, startInBackground, withFileLimit, type Background } from './processes.js';
+import { freePorts, fromSource, proxyStartArgv, startInBackground, withFileLimit, type Background } from './processes.js';
+import { waitForWorkers } from './proxy-cluster.js';
 import type { StepResult } from './share-load.js';
 import type { WorkerAnswer, WorkerRequest } from './share-worker.js';
 import { ratio, round } from './stats.js';
@@ -20,6 +21,8 @@ import { measureRawX11, type RawX11 } from './x11-raw.js';
 export interface SharePhaseOptions {
   /** Device connections of the load generator. */
   devices: number;
+  /** The proxy's worker processes (`workers` in its config); absent: 1. */
+  workers?: number;
   /** Offered submits per second, in order; null = as fast as the proxy answers. */
   rates: (number | null)[];
   warmupMs: number;
@@ -46,6 +49,7 @@ export interface ShareStep extends StepResult {
 
 export interface SharePhaseResult {
   devices: number;
+  workers: number;
   merkleBranch: number;
   coinbaseBytes: number;
   /** hashesPerSecond: wall clock (median slice); hashesPerCpuSecond: per second of CPU time; each the higher of before and after. */
@@ -117,19 +121,24 @@ export async function runSharePhase(o: SharePhaseOptions): Promise<SharePhaseRes
   let proxy: Background | null = null;
   try {
     const pool = await worker.request<{ port: number; merkleBranch: number; coinbaseBytes: number }>({ cmd: 'pool', difficulty: EVERY_HASH_DIFFICULTY, txCount: o.txCount }, 30_000);
-    const proxyPort = await freePort();
-    const name = o.ledgerPath ? 'proxy-shares-ledger' : 'proxy-shares';
+    const [proxyPort, httpPort] = (await freePorts(2)) as [number, number];
+    const workers = o.workers ?? 1;
+    const name = `${o.ledgerPath ? 'proxy-shares-ledger' : 'proxy-shares'}${workers > 1 ? `-w${workers}` : ''}`;
     const configPath = join(o.workDir, `${name}.json`);
     const logPath = join(o.workDir, `${name}.log`);
-    writeFileSync(configPath, JSON.stringify(shareProxyConfig({ poolPort: pool.port, port: proxyPort, devices: o.devices, ledgerPath: o.ledgerPath }), null, 2));
+    writeFileSync(configPath, JSON.stringify(shareProxyConfig({ poolPort: pool.port, port: proxyPort, devices: o.devices, ledgerPath: o.ledgerPath, workers, httpPort }), null, 2));
     const [file, args] = withFileLimit(proxyStartArgv(configPath), o.fileLimit);
     proxy = startInBackground(file, args, logPath);
     const early = proxy.exited.then((e) => {
       throw new Error(`the proxy exited during the share run (${e.code ?? e.signal}); see ${logPath}`);
     });
     early.catch(() => {});
+    if (workers > 1) {
+      const up = await Promise.race([waitForWorkers(httpPort, workers, 60_000), early]);
+      if (!up) throw new Error(`/api/cluster did not list ${workers} ready workers within 60 s; see ${logPath}`);
+    }
     await Promise.race([worker.request({ cmd: 'connect', port: proxyPort, devices: o.devices, timeoutMs: 60_000 }, 90_000), early]);
-    o.progress(`shares: ${o.devices} devices mining through the proxy (PID ${proxy.pid}${o.ledgerPath ? `, books in ${o.ledgerPath}` : ''}); merkle branch ${pool.merkleBranch}, coinbase ${pool.coinbaseBytes} B`);
+    o.progress(`shares: ${o.devices} devices mining through the proxy (PID ${proxy.pid}, ${workers} worker(s)${o.ledgerPath ? `, books in ${o.ledgerPath}` : ''}); merkle branch ${pool.merkleBranch}, coinbase ${pool.coinbaseBytes} B`);
 
     const before = measureRawX11(o.hasher, o.x11Ms);
     o.progress(`shares: raw X11 ${before.hashesPerSecond.toLocaleString('en-US')} hashes/s, ${before.hashesPerCpuSecond.toLocaleString('en-US')} per CPU second (one core, this process)`);
@@ -171,6 +180,7 @@ export async function runSharePhase(o: SharePhaseOptions): Promise<SharePhaseRes
     const best = steps.reduce((a, b) => (b.validatedPerSecond > a.validatedPerSecond ? b : a), steps[0]!);
     return {
       devices: o.devices,
+      workers,
       merkleBranch: pool.merkleBranch,
       coinbaseBytes: pool.coinbaseBytes,
       rawX11: { before, after, hashesPerSecond: hps, hashesPerCpuSecond: hpcs },

@@ -43,6 +43,8 @@ export interface FanoutSummary {
   minms: Figure;
   benchBusyMs: Figure;
   proxySecFanoutPerJob: Figure;
+  /** Seconds from the first connection to the last device holding a job (own client only). */
+  connectSeconds: Figure;
   errors: string[];
 }
 
@@ -65,12 +67,15 @@ export function summarizeFanout(client: FanoutClient, target: FanoutTarget, runs
     minms: pick((r) => r.minms),
     benchBusyMs: pick((r) => r.benchBusyMsMedian),
     proxySecFanoutPerJob: pick((r) => (r.cpu.proxySecFanout === null ? null : r.cpu.proxySecFanout / jobs), 4),
+    connectSeconds: pick((r) => r.connectSeconds, 1),
     errors: runs.filter((r) => r.error).map((r) => r.error!),
   };
 }
 
 export interface SizeSummary {
   devices: number;
+  /** The proxy's worker processes in the own client's runs (the yardstick and the floor: one process). */
+  workers: number;
   /** The proxy measured by the benchmark's own client (always there). */
   own: FanoutSummary;
   /** The proxy measured by the shared yardstick, and its relay floor: null when the yardstick was not run. */
@@ -80,24 +85,32 @@ export interface SizeSummary {
   ownToYardstickP99: Figure;
   /** Median over repeats of (yardstick's proxy p99 / its floor p99, same repeat). */
   p99ToFloor: Figure;
+  /** Median over repeats of (own client's p99 / the floor's p99, same repeat): for every worker count. */
+  ownP99ToFloor: Figure;
   /** The same for the median over jobs of the last delivery (steadier than the pooled p99). */
   lastDeliveryToFloor: Figure;
   ckpool: (typeof CKPOOL_REFERENCE)[number] | null;
 }
 
-/** One size's runs of every repeat (in repeat order, so that the n-th runs of each kind were side by side). */
-export function summarizeSize(devices: number, runs: FanoutResult[], jobs: number): SizeSummary {
+/**
+ * One size's runs of every repeat with `workers` proxy processes (in repeat order, so that the n-th runs of
+ * each kind were side by side). The yardstick measures one process only: its runs join the one-worker
+ * summary; the floor (one process by nature) stands beside every worker count.
+ */
+export function summarizeSize(devices: number, workers: number, runs: FanoutResult[], jobs: number): SizeSummary {
   const of = (client: FanoutClient, target: FanoutTarget) => runs.filter((r) => r.devices === devices && r.client === client && r.target === target);
-  const own = of('own', 'proxy');
-  const yardstick = of('yardstick', 'proxy');
+  const own = of('own', 'proxy').filter((r) => r.workers === workers);
+  const yardstick = workers === 1 ? of('yardstick', 'proxy') : [];
   const floor = of('yardstick', 'floor');
   return {
     devices,
+    workers,
     own: summarizeFanout('own', 'proxy', own, jobs),
     yardstick: yardstick.length ? summarizeFanout('yardstick', 'proxy', yardstick, jobs) : null,
     floor: floor.length ? summarizeFanout('yardstick', 'floor', floor, jobs) : null,
     ownToYardstickP99: figure(own.map((o, i) => ratio(o.p99ms, yardstick[i]?.p99ms))),
     p99ToFloor: figure(yardstick.map((p, i) => ratio(p.p99ms, floor[i]?.p99ms))),
+    ownP99ToFloor: figure(own.map((p, i) => ratio(p.p99ms, floor[i]?.p99ms))),
     lastDeliveryToFloor: figure(yardstick.map((p, i) => ratio(p.medianJobMaxms, floor[i]?.medianJobMaxms))),
     ckpool: CKPOOL_REFERENCE.find((c) => c.devices === devices) ?? null,
   };
@@ -183,6 +196,40 @@ export function summarizeShares(phases: SharePhaseResult[]): SharesSummary | nul
       cpuRatioToRawX11: bestBy((r) => r.cpuRatioToRawX11.median),
     },
   };
+}
+
+/** The share runs of one worker count, and how they compare with the fewest workers measured. */
+export interface ShareScaling {
+  workers: number;
+  summary: SharesSummary | null;
+  /** Best validated shares/s (median over repeats, at whichever offered rate did best). */
+  bestValidatedPerSecond: number | null;
+  /** bestValidatedPerSecond / that of the fewest workers (1 for the fewest). */
+  speedup: number | null;
+  /** At the best rate: the proxy's cores busy (all its processes) and the load generator's (pool + devices, one process) on the same cores. */
+  proxyCoresBusy: number | null;
+  loadGeneratorCoresBusy: number | null;
+}
+
+/** The goal of issue 15 for two workers on two cores: at least this many times the validated shares/s of one. */
+export const TWO_WORKER_SPEEDUP_GOAL = 1.7;
+
+/** Share phases grouped by worker count (in the order given), each summarized, with the speed-up over the first. */
+export function shareScaling(workers: readonly number[], phases: SharePhaseResult[]): ShareScaling[] {
+  const rows = workers.map((w) => {
+    const summary = summarizeShares(phases.filter((p) => p.workers === w));
+    const best = summary?.rates.reduce<RateSummary | null>((a, r) => (r.validatedPerSecond.median !== null && (a === null || r.validatedPerSecond.median > a.validatedPerSecond.median!) ? r : a), null) ?? null;
+    return { workers: w, summary, best };
+  }).filter((r) => r.summary !== null);
+  const base = rows[0]?.best?.validatedPerSecond.median ?? null;
+  return rows.map(({ workers: w, summary, best }) => ({
+    workers: w,
+    summary,
+    bestValidatedPerSecond: best?.validatedPerSecond.median ?? null,
+    speedup: round(ratio(best?.validatedPerSecond.median, base), 2),
+    proxyCoresBusy: best?.proxyCpuBusy.median ?? null,
+    loadGeneratorCoresBusy: best?.loadCpuBusy.median ?? null,
+  }));
 }
 
 /** One offered rate of the books' on/off pairs: forwarding latency with and without the ledger. */
@@ -313,9 +360,10 @@ export interface Goal {
 
 const fmt = (x: number | null | undefined, digits = 2, unit = '') => (x === null || x === undefined ? 'n/a' : `${Number(x.toFixed(digits))}${unit}`);
 
-export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, books: BooksSummary | null = null): Goal[] {
+export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, books: BooksSummary | null = null, scaling: ShareScaling[] = []): Goal[] {
   const goals: Goal[] = [];
-  const measuredSizes = sizes.filter((s) => s.own.kibPerDevice.median !== null);
+  // Memory per device: the one-process proxy (the issue's goal is set at one worker).
+  const measuredSizes = sizes.filter((s) => s.workers === 1 && s.own.kibPerDevice.median !== null);
   if (measuredSizes.length) {
     const worst = Math.max(...measuredSizes.map((s) => Math.max(s.own.kibPerDevice.median ?? 0, s.own.kibPerDeviceAfterJobs.median ?? 0)));
     const largest = measuredSizes[measuredSizes.length - 1]!;
@@ -329,7 +377,7 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, bo
       met: worst <= 6,
     });
   }
-  const tenK = sizes.find((s) => s.devices === 10_000);
+  const tenK = sizes.find((s) => s.devices === 10_000 && s.workers === 1);
   if (tenK) {
     const p99 = tenK.own.p99ms.median;
     const crossCheck = tenK.yardstick ? `; fanout-bench.js ${fmt(tenK.yardstick.p99ms.median, 1, ' ms')}` : '';
@@ -352,6 +400,16 @@ export function readGoals(sizes: SizeSummary[], shares: SharesSummary | null, bo
       const p99 = at2000.forwardP99ms.median;
       goals.push({ goal: 'forwarding p99 at 2,000 shares/s', target: '< 2 ms', measured: fmt(p99, 3, ' ms'), met: p99 === null ? null : p99 < 2 });
     }
+  }
+  const one = scaling.find((x) => x.workers === 1);
+  const two = scaling.find((x) => x.workers === 2);
+  if (one && two) {
+    goals.push({
+      goal: 'validated shares/s with 2 workers / with 1 (2 cores, the load generator on the same cores)',
+      target: `>= ${TWO_WORKER_SPEEDUP_GOAL}x`,
+      measured: `${fmt(two.speedup, 2, 'x')}: ${fmt(two.bestValidatedPerSecond, 0)} / ${fmt(one.bestValidatedPerSecond, 0)}; load generator ${fmt(two.loadGeneratorCoresBusy, 2)} / ${fmt(one.loadGeneratorCoresBusy, 2)} cores`,
+      met: two.speedup === null ? null : two.speedup >= TWO_WORKER_SPEEDUP_GOAL,
+    });
   }
   for (const r of books?.rates ?? []) {
     const at = r.reached === false ? ` (offered ${r.offeredPerSecond.toLocaleString('en-US')}/s, reached ${r.reachedPerSecond?.toLocaleString('en-US') ?? 'n/a'}/s)` : '';

@@ -1,6 +1,6 @@
 import type { FanoutResult } from './fanout.js';
 import type { LedgerCommitResult } from './ledger-commit.js';
-import { BOOKS_P99_GOAL, type BooksSummary, type Extrapolation, type Figure, type Goal, type SharesSummary, type SizeSummary } from './summary.js';
+import { BOOKS_P99_GOAL, type BooksSummary, type Extrapolation, type Figure, type Goal, type SharesSummary, type ShareScaling, type SizeSummary } from './summary.js';
 
 /** The benchmark's figures as plain-text tables (Markdown pipes, so they paste into a README as they are). */
 
@@ -30,13 +30,17 @@ function table(header: string[], rows: string[][], alignLeft = 1): string {
  */
 export function fanoutTable(sizes: SizeSummary[]): string {
   const crossChecked = sizes.some((s) => s.yardstick !== null);
-  const header = ['devices', 'held', 'KiB/dev connect', 'KiB/dev after jobs', 'fan-out p50 ms', 'p99 ms', 'max ms', 'job p99 ms', 'last delivery ms'];
-  if (crossChecked) header.push('fanout-bench.js p50 ms', 'p99 ms', 'KiB/dev', 'own / fanout-bench.js p99', 'floor p99 ms', 'p99 / floor', 'floor KiB/dev');
+  const floored = sizes.some((s) => s.floor !== null);
+  const header = ['devices', 'workers', 'held', 'connect s', 'KiB/dev connect', 'KiB/dev after jobs', 'fan-out p50 ms', 'p99 ms', 'max ms', 'job p99 ms', 'last delivery ms', 'proxy CPU s/job'];
+  if (floored) header.push('floor p99 ms', 'p99 / floor', 'floor KiB/dev');
+  if (crossChecked) header.push('fanout-bench.js p50 ms', 'p99 ms', 'KiB/dev', 'own / fanout-bench.js p99', 'its p99 / floor');
   header.push('ckpool p99 ms', 'ckpool KiB/dev');
   const rows = sizes.map((s) => {
     const row = [
       s.devices.toLocaleString('en-US'),
+      String(s.workers),
       fig(s.own.connected, 0),
+      fig(s.own.connectSeconds, 1),
       fig(s.own.kibPerDevice, 2),
       fig(s.own.kibPerDeviceAfterJobs, 2),
       fig(s.own.p50ms),
@@ -44,29 +48,41 @@ export function fanoutTable(sizes: SizeSummary[]): string {
       fig(s.own.maxms),
       fig(s.own.medianJobP99ms),
       fig(s.own.medianJobMaxms),
+      fig(s.own.proxySecFanoutPerJob, 3),
     ];
-    if (crossChecked) {
-      row.push(fig(s.yardstick?.p50ms), fig(s.yardstick?.p99ms), fig(s.yardstick?.kibPerDevice, 2), fig(s.ownToYardstickP99, 2), fig(s.floor?.p99ms), fig(s.p99ToFloor, 2), fig(s.floor?.kibPerDevice, 2));
-    }
+    if (floored) row.push(fig(s.floor?.p99ms), fig(s.ownP99ToFloor, 2), fig(s.floor?.kibPerDevice, 2));
+    if (crossChecked) row.push(fig(s.yardstick?.p50ms), fig(s.yardstick?.p99ms), fig(s.yardstick?.kibPerDevice, 2), fig(s.ownToYardstickP99, 2), fig(s.p99ToFloor, 2));
     row.push(s.ckpool ? cell(s.ckpool.p99ms) : '-', s.ckpool ? cell(s.ckpool.kibPerDevice, 2) : '-');
     return row;
   });
   return table(header, rows);
 }
 
+/** Validated shares per second with each worker count, the speed-up over the fewest, and who used the cores. */
+export function shareScalingTable(rows: ShareScaling[]): string {
+  return columnsTable(rows, [
+    ['proxy workers', (r) => String(r.workers)],
+    ['best validated/s', (r) => cell(r.bestValidatedPerSecond, 0)],
+    ['x fewest workers', (r) => cell(r.speedup, 2)],
+    ['proxy cores busy', (r) => cell(r.proxyCoresBusy, 2)],
+    ['load generator cores busy', (r) => cell(r.loadGeneratorCoresBusy, 2)],
+  ]);
+}
+
 /** Every measured job of our own client's runs: deliveries and latency (ms from the pool's write). */
 export function fanoutJobsTable(runs: FanoutResult[]): string {
   const own = runs.filter((r) => r.client === 'own');
+  const key = (r: FanoutResult) => r.devices * 1000 + r.workers;
   const repeats = new Map<number, number>();
   const rows: string[][] = [];
   for (const r of own) {
-    const rep = (repeats.get(r.devices) ?? 0) + 1;
-    repeats.set(r.devices, rep);
+    const rep = (repeats.get(key(r)) ?? 0) + 1;
+    repeats.set(key(r), rep);
     for (const j of r.perJob.filter((x) => x.job > 0)) {
-      rows.push([r.devices.toLocaleString('en-US'), String(rep), String(j.job), j.delivered.toLocaleString('en-US'), String(j.missed), cell(j.p50ms), cell(j.p99ms), cell(j.maxms), cell(j.loadBusyMs)]);
+      rows.push([r.devices.toLocaleString('en-US'), String(r.workers), String(rep), String(j.job), j.delivered.toLocaleString('en-US'), String(j.missed), cell(j.p50ms), cell(j.p99ms), cell(j.maxms), cell(j.loadBusyMs)]);
     }
   }
-  return table(['devices', 'repeat', 'job', 'delivered', 'missed', 'p50 ms', 'p99 ms', 'max ms', 'client busy ms'], rows, 0);
+  return table(['devices', 'workers', 'repeat', 'job', 'delivered', 'missed', 'p50 ms', 'p99 ms', 'max ms', 'client busy ms'], rows, 0);
 }
 
 /** A table from one row per item, each column its header and how it reads an item. */

@@ -135,12 +135,37 @@ t.test('without the shared yardstick (--no-cross-check): fan-out figures from th
   t.ok(finite(r.kibPerDevice) && finite(r.rssBeforeKiB) && r.rssBeforeKiB > 10_000, `RSS per device (${r.kibPerDevice} KiB over ${r.rssBeforeKiB} KiB)`);
   t.ok(finite(r.cpu.proxySecFanout) && finite(r.cpu.benchSecFanout), 'CPU of the proxy and of the client during the jobs');
   const text = readFileSync(report.files.text, 'utf8');
-  t.match(text, /\| devices \| held \|/, 'the fan-out table is written');
+  t.match(text, /\| devices \| workers \| held \|/, 'the fan-out table is written');
   t.notMatch(text, /fanout-bench\.js p50/, 'without the cross-check columns');
-  t.match(text, /\| +30 \| +1 \| +3 \| +30 \| +0 \|/, 'the per-job table has the third job of the run');
+  t.match(text, /\| +30 \| +1 \| +1 \| +3 \| +30 \| +0 \|/, 'the per-job table has the third job of the run (30 devices, 1 worker, repeat 1)');
   t.equal(report.shares.summary, null, 'no share part');
   t.equal(report.books.summary, null, 'no books part');
   t.equal(report.files.svg, null, 'no chart');
+});
+
+t.test('two proxy workers, devices from two fleet processes: the proxy measured over its processes', { timeout: 120_000 }, async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'bench-workers-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const plan = {
+    ...planFromArgs(['--sizes', '60', '--workers', '2', '--fleet-process-devices', '30', '--repeat', '1', '--jobs', '2', '--interval', '400ms', '--no-cross-check', '--no-books', '--share-rate', 'max', '--seconds', '1', '--share-devices', '20', '--no-chart', '--out', out]),
+    settleMs: 300,
+    x11Ms: 300,
+    shareWarmupSeconds: 0.2,
+  };
+  const lines: string[] = [];
+  const report = await runBench(plan, (l) => lines.push(l));
+  t.ok(lines.some((l) => /60 devices from 2 processes \(127\.0\.0\.11, 127\.0\.0\.12\)/.test(l)), 'the fleet in two processes, each from its own address');
+  const r = report.fanout.runs[0]!;
+  t.same([r.client, r.workers, r.devices, r.connected, r.complete], ['own', 2, 60, 60, true], `two workers held all 60 (${r.error ?? 'no error'})`);
+  t.equal(r.proxyProcesses, 3, 'the primary and its two workers measured');
+  t.ok(finite(r.rssAfterKiB) && r.rssAfterKiB > 3 * 30_000, `RSS summed over the three processes (${r.rssAfterKiB} KiB)`);
+  t.ok(finite(r.connectSeconds) && r.connectSeconds > 0, `connect time (${r.connectSeconds} s)`);
+  t.same(r.perJob.filter((j) => j.job > 0).map((j) => [j.delivered, j.missed]), [[60, 0], [60, 0]], 'both jobs reached all 60 (timed across processes)');
+  t.ok(finite(r.p50ms) && r.p50ms > 0 && r.p50ms <= r.p99ms! && r.p99ms! <= r.maxms!, `0 < p50 <= p99 <= max (${r.p50ms}, ${r.p99ms}, ${r.maxms})`);
+  t.same(report.fanout.sizes.map((s) => [s.devices, s.workers]), [[60, 2]], 'one summary: 60 devices, 2 workers');
+  t.same(report.shares.byWorkers.map((x) => x.workers), [2], 'shares measured with 2 workers');
+  t.ok((report.shares.byWorkers[0]!.bestValidatedPerSecond ?? 0) > 0, 'and validated');
+  t.match(readFileSync(report.files.text, 'utf8'), /\| 60 +\| +2 \| +60 \|/, 'the fan-out table has the workers column');
 });
 
 t.test('figures of repeated runs are medians with their range', async (t) => {
@@ -148,7 +173,7 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
   const run = (p99: number, kib: number, client: 'own' | 'yardstick', target: 'proxy' | 'floor') => ({
     client, target, devices: 1000, connected: 1000, complete: true, error: null, rssBeforeKiB: 50_000, rssAfterKiB: 50_000 + kib * 1000, rssEndKiB: 50_000 + kib * 1000,
     kibPerDevice: kib, kibPerDeviceAfterJobs: kib, p50ms: p99 / 2, p99ms: p99, maxms: p99 + 1, minms: 0.5, medianJobP99ms: p99, medianJobMaxms: p99, missed: 0,
-    benchBusyMsMedian: 5, cpu: { proxySecConnect: 0.1, proxySecFanout: 0.2, benchSecFanout: 0.1 }, proxyFileLimit: 20_000, perJob: [], elapsedSeconds: 10,
+    benchBusyMsMedian: 5, cpu: { proxySecConnect: 0.1, proxySecFanout: 0.2, benchSecFanout: 0.1 }, proxyFileLimit: 20_000, connectSeconds: 1, proxyProcesses: 1, perJob: [], elapsedSeconds: 10, workers: 1,
   });
   // Three repeats of: own client, yardstick on the proxy, yardstick on the floor (in that order, as the bench runs them).
   const runs = [
@@ -156,7 +181,7 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
     run(10, 6.5, 'own', 'proxy'), run(10, 6, 'yardstick', 'proxy'), run(10, 5, 'yardstick', 'floor'),
     run(30, 8.5, 'own', 'proxy'), run(20, 8, 'yardstick', 'proxy'), run(40, 5, 'yardstick', 'floor'),
   ];
-  const s = summarizeSize(1000, runs, 10);
+  const s = summarizeSize(1000, 1, runs, 10);
   const fig = (f: Figure) => [f.median, f.range];
   t.same(fig(s.yardstick!.p99ms), [20, [10, 30]], 'median and range of p99');
   t.same(fig(s.yardstick!.kibPerDevice), [7, [6, 8]], 'median and range of memory per device');
@@ -168,7 +193,7 @@ t.test('figures of repeated runs are medians with their range', async (t) => {
   t.same(fig(s.ownToYardstickP99), [1.2, [1, 1.5]], 'own / yardstick per repeat, then the median');
   t.equal(s.ckpool?.p99ms, 23.4, 'ckpool reference at 1,000 devices');
 
-  const alone = summarizeSize(1000, runs.filter((r) => r.client === 'own'), 10);
+  const alone = summarizeSize(1000, 1, runs.filter((r) => r.client === 'own'), 10);
   t.equal(alone.yardstick, null, 'no yardstick runs: no yardstick summary');
   t.equal(alone.floor, null);
   t.same(fig(alone.p99ToFloor), [null, null], 'and no ratio to a floor');

@@ -29,7 +29,7 @@ function run(pair: number, ledger: 'on' | 'off', at2k: At, at10k: At): BooksShar
     pair,
     ledger,
     ledgerShareRows: ledger === 'on' ? 12_000 : null,
-    phase: { devices: 100, merkleBranch: 7, coinbaseBytes: 100, rawX11: null as never, steps: [step(2000, ...at2k), step(10_000, ...at10k)], bestValidatedPerSecond: 0, bestRatioToRawX11: null },
+    phase: { devices: 100, workers: 1, merkleBranch: 7, coinbaseBytes: 100, rawX11: null as never, steps: [step(2000, ...at2k), step(10_000, ...at10k)], bestValidatedPerSecond: 0, bestRatioToRawX11: null },
   };
 }
 

@@ -17,6 +17,8 @@ const readings = (over: Partial<FanoutReadings> = {}): FanoutReadings => ({
   rssEndKiB: 50_100,
   cpu: { proxySecConnect: 0.12345, proxySecFanout: 0.5, benchSecFanout: null },
   proxyFileLimit: 1024,
+  connectSeconds: 1.234,
+  proxyProcesses: 3,
   error: null,
   ...over,
 });

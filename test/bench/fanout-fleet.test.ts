@@ -114,3 +114,36 @@ t.test('nothing listening: the devices fail after their retries, within the wait
   t.same(report.reasons, { ECONNREFUSED: 2 }, 'connection refused, after three attempts each');
   t.ok(performance.now() - started < 3000, 'well within the wait');
 });
+
+t.test('a fleet over child processes: each part from its own source address, jobs timed on the host-wide clock', { timeout: 60_000 }, async (t) => {
+  const { ProcessFleet, splitEvenly, FIRST_SOURCE_HOST } = await import('../../src/bench/fleet-processes.js');
+  t.same(splitEvenly(10, 3), [4, 3, 3], 'devices split evenly, the first parts one more');
+  t.same(splitEvenly(100_000, 6), [16_667, 16_667, 16_667, 16_667, 16_666, 16_666]);
+
+  const proxy = await standIn();
+  t.teardown(proxy.close);
+  const fleet = new ProcessFleet({ port: proxy.port, devices: 6, parts: 2, connectRate: 1000, maxSettingUp: 4, jobs: 1, fileLimit: 1024, firstSourceHost: FIRST_SOURCE_HOST });
+  t.teardown(() => fleet.close());
+  t.same(fleet.sourceAddresses, [`127.0.0.${FIRST_SOURCE_HOST}`, `127.0.0.${FIRST_SOURCE_HOST + 1}`]);
+  const report = await fleet.connect(10_000);
+  t.same([report.ready, report.failed], [6, 0], 'all six ready');
+  t.same(proxy.sockets.map((s) => s.remoteAddress).sort(), [...Array(3).fill(`127.0.0.${FIRST_SOURCE_HOST}`), ...Array(3).fill(`127.0.0.${FIRST_SOURCE_HOST + 1}`)], 'three devices from each source address');
+  const { SOURCE_PORTS } = await import('../../src/bench/fleet-processes.js');
+  t.same(proxy.sockets.map((s) => s.remotePort! - SOURCE_PORTS.first).sort(), [0, 0, 1, 1, 2, 2], 'each part gives out its source ports in turn from the first');
+  for (let i = 0; i < 200 && fleet.ready < 6; i++) await wait(5);
+  t.equal(fleet.ready, 6, 'the parts report their ready devices');
+
+  await fleet.expect(0, PREVHASH(1));
+  t.notOk(fleet.allHave(0), 'nobody has a job not yet written');
+  const writtenAt = performance.now();
+  for (const s of proxy.sockets) s.write(notify('b', PREVHASH(1)));
+  for (let i = 0; i < 400 && !fleet.allHave(0); i++) await wait(5);
+  t.ok(fleet.allHave(0), 'job 0 reached all six, as the parts report');
+  t.equal(fleet.delivered(0), 6);
+  const elapsed = performance.now() - writtenAt;
+  const lat = await fleet.latencies(0, writtenAt);
+  t.equal(lat.length, 6);
+  // Measured in the children against this process's write time: only a shared clock keeps them in [0, elapsed].
+  t.ok(lat.every((x) => x >= 0 && x <= elapsed), `latencies between 0 and ${elapsed.toFixed(1)} ms (${[...lat].map((x) => x.toFixed(2)).join(', ')})`);
+  t.ok(fleet.cpuSeconds() >= 0, 'the children\'s CPU time is read');
+});
