@@ -185,7 +185,7 @@ export function checkShare(input: unknown, hasher: PowHasher): ShareReport {
     target: initialTarget(deviceDifficulty ?? Number.MIN_VALUE, multiplier, clockMs),
   };
 
-  const validator = new ShareValidator({ hasher, difficultyMultiplier: multiplier, now: () => clockMs, duplicateCacheSize: 1 });
+  const validator = new ShareValidator({ hasher, difficultyMultiplier: multiplier, now: () => clockMs });
   const out = validator.validate(submit, device, (id) => (id === job.id ? { job, stale: false } : undefined));
 
   let rejection: ShareReport['rejection'];

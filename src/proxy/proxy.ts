@@ -56,7 +56,6 @@ export interface ProxyOptions {
   startDifficulty?: number;
   vardiff?: Partial<VardiffOptions>;
   difficultyMultiplier?: number;
-  duplicateCacheSize?: number;
   retargetGraceMs?: number;
   /** How long a subscribe may wait for a pool connection before it is refused. */
   subscribeWaitMs?: number;
@@ -138,7 +137,6 @@ export class Proxy implements MiningHost {
       startDifficulty: options.startDifficulty ?? PROXY_DEFAULTS.startDifficulty,
       vardiff: { ...DEFAULT_VARDIFF, ...options.vardiff },
       difficultyMultiplier: options.difficultyMultiplier ?? PROXY_DEFAULTS.difficultyMultiplier,
-      duplicateCacheSize: options.duplicateCacheSize ?? 250_000,
       retargetGraceMs: options.retargetGraceMs ?? DEFAULT_RETARGET_GRACE_MS,
       subscribeWaitMs: options.subscribeWaitMs ?? 20_000,
       reconnectPerSecond: options.reconnectPerSecond ?? 50,
@@ -150,7 +148,6 @@ export class Proxy implements MiningHost {
     this.validator = new ShareValidator({
       hasher: options.hasher,
       difficultyMultiplier: this.opts.difficultyMultiplier,
-      duplicateCacheSize: this.opts.duplicateCacheSize,
       retargetGraceMs: this.opts.retargetGraceMs,
     });
     this.difficulty = new DeviceDifficulty(this.opts, this.bus);

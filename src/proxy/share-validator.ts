@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { isHex, leLessOrEqual } from '../chain/bytes.js';
 import type { PowHasher } from '../chain/hasher.js';
 import { HEADER_SIZE } from '../chain/header.js';
@@ -19,6 +18,13 @@ import type { Job } from './job.js';
  *   extranonce2 of the assigned length (20); job known (21) and not cleaned (21); ntime 8 hex and within
  *   [job ntime, now + 7200 s] (20); nonce 8 hex (20); version bits inside the negotiated mask (20);
  *   not a duplicate (22); share difficulty at least the device's (23).
+ *
+ * Duplicates are remembered per job, for as long as the job itself is held (the channel's job registry keeps
+ * the current and a few recent ones): a share can only be a duplicate of one on the same job, and once the
+ * registry forgets a job its shares answer "job not found" before any duplicate check, so their memory goes
+ * with the job. (A process-wide LRU of 250,000 share keys did this before: about 300 bytes a share of cons
+ * strings and map entries, filled at a worker's ~100 shares/s over 40 minutes; the soak's workers grew by
+ * ~2 MiB a minute until it was full, and a duplicate on a still-current job went unseen past it.)
  */
 
 /** What the share path needs to know about the device that submitted. */
@@ -68,16 +74,12 @@ export type ShareOutcome = AcceptedShare | RejectedShare;
 export interface ShareValidatorOptions {
   hasher: PowHasher;
   difficultyMultiplier?: number;
-  /** How many recent shares are remembered for duplicate detection. */
-  duplicateCacheSize?: number;
   /** How far ntime may run ahead of the clock (seconds). */
   maxNtimeAheadSeconds?: number;
   /** After a retarget, shares meeting the previous difficulty count for this long (ms), and always for jobs sent before it. */
   retargetGraceMs?: number;
   now?: () => number;
 }
-
-export const DEFAULT_DUPLICATE_CACHE_SIZE = 250_000;
 
 function reject(code: StratumErrorCode, message: string, extra?: Partial<RejectedShare>): RejectedShare {
   return { ok: false, error: new StratumError(code, message), reason: rejectReasonOf[code], ...extra };
@@ -89,7 +91,8 @@ export class ShareValidator {
   private readonly maxAhead: number;
   private readonly graceMs: number;
   private readonly now: () => number;
-  private readonly seen: LRUCache<string, true>;
+  /** Per job, the keys (shareKey) of the shares submitted on it: freed with the job. */
+  private readonly seen = new WeakMap<Job, Set<string>>();
   private coinbase = Buffer.allocUnsafe(1024);
   private readonly header = Buffer.allocUnsafe(HEADER_SIZE);
   /** sha256d(coinbase) then the merkle fold, in place (see foldMerkleBranch). */
@@ -101,12 +104,11 @@ export class ShareValidator {
     this.maxAhead = opts.maxNtimeAheadSeconds ?? 7200;
     this.graceMs = opts.retargetGraceMs ?? DEFAULT_RETARGET_GRACE_MS;
     this.now = opts.now ?? Date.now;
-    this.seen = new LRUCache({ max: opts.duplicateCacheSize ?? DEFAULT_DUPLICATE_CACHE_SIZE });
   }
 
-  /** Shares remembered for duplicate detection. */
-  get remembered(): number {
-    return this.seen.size;
+  /** Shares remembered for duplicate detection on `job`. */
+  remembered(job: Job): number {
+    return this.seen.get(job)?.size ?? 0;
   }
 
   validate(submit: SubmitParams, device: DeviceWork, lookup: JobLookup): ShareOutcome {
@@ -144,9 +146,11 @@ export class ShareValidator {
     const extranonce2 = submit.extranonce2.toLowerCase();
     const ntimeHex = submit.ntime.toLowerCase();
     const nonceHex = submit.nonce.toLowerCase();
-    const key = `${job.id}:${device.extranonce1}:${extranonce2}:${ntimeHex}:${nonceHex}:${versionBits ?? ''}`;
-    if (this.seen.has(key)) return reject(StratumErrorCode.DuplicateShare, 'Duplicate share');
-    this.seen.set(key, true);
+    const key = shareKey(device.extranonce1, extranonce2, ntimeHex, nonceHex, versionBits);
+    let seen = this.seen.get(job);
+    if (!seen) this.seen.set(job, (seen = new Set()));
+    if (seen.has(key)) return reject(StratumErrorCode.DuplicateShare, 'Duplicate share');
+    seen.add(key);
 
     const header = this.buildHeader(job, device.extranonce1, extranonce2, version, ntime, nonce);
     const hash = Buffer.from(this.hasher.hash(header));
@@ -209,4 +213,15 @@ export class ShareValidator {
     h.writeUInt32LE(nonce, 76);
     return h;
   }
+}
+
+/**
+ * One share of a job, as a compact flat string: its bytes (version bits, when sent, behind a flag; then
+ * extranonce1 + extranonce2, which make the coinbase; then ntime and nonce, 4 bytes each) one character per
+ * byte. About 20 characters in one sequential string, where the template string it replaces held a chain of
+ * cons strings over the submit's own strings; the fixed-width parts at both ends keep it unambiguous.
+ */
+export function shareKey(extranonce1: string, extranonce2: string, ntime: string, nonce: string, versionBits: string | undefined): string {
+  const hex = versionBits === undefined ? `00${extranonce1}${extranonce2}${ntime}${nonce}` : `01${versionBits}${extranonce1}${extranonce2}${ntime}${nonce}`;
+  return Buffer.from(hex, 'hex').toString('latin1');
 }

@@ -117,7 +117,7 @@ t.test('the rejections come in the documented order', async (t) => {
   delete sub.versionBits;
   const first = v.validate(sub, dev, lookup);
   t.equal(first.ok, true, 'now accepted');
-  t.equal(v.remembered, 1, 'rejected shares were not remembered; the accepted one is');
+  t.equal(v.remembered(job), 1, 'rejected shares were not remembered; the accepted one is');
   rejected(t, v.validate(sub, dev, lookup), 22, 'Duplicate share', 'duplicate');
   // The duplicate check comes before the difficulty: a low share sent twice is a duplicate the second time.
   const hard = device(EN1, 4, 1, 0);
@@ -233,14 +233,22 @@ t.test('duplicates', async (t) => {
   rejected(t, v.validate(submitOf({ versionBits: '00002000' }), dev, lookup), 22, 'Duplicate share', 'duplicate');
 });
 
-t.test('the duplicate memory is bounded and forgets the oldest', async (t) => {
+t.test('the duplicate memory is per job and lasts as long as the job', async (t) => {
   const job = jobOf(notifyOf('j1'), EN1, 1000, NOW_MS);
-  const v = validator({ now: () => NOW_MS, duplicateCacheSize: 2 });
+  const v = validator({ now: () => NOW_MS });
   const dev = device(EN1, 4, 1e-12);
   for (const n of [1, 2, 3]) t.equal(v.validate(submitOf({ nonce: u32Hex(n) }), dev, lookupOf([job])).ok, true);
-  t.equal(v.remembered, 2);
-  rejected(t, v.validate(submitOf({ nonce: u32Hex(3) }), dev, lookupOf([job])), 22, 'Duplicate share', 'duplicate');
-  t.equal(v.validate(submitOf({ nonce: u32Hex(1) }), dev, lookupOf([job])).ok, true, 'the oldest was forgotten');
+  t.equal(v.remembered(job), 3);
+  // Many shares on later jobs (the registry moved on) do not push the first job's shares out.
+  for (let k = 2; k < 12; k++) {
+    const later = jobOf(notifyOf(`j${k}`), EN1, 1000, NOW_MS);
+    for (const n of [1, 2, 3]) t.equal(v.validate(submitOf({ jobId: `j${k}`, nonce: u32Hex(n) }), dev, lookupOf([later])).ok, true);
+    t.equal(v.remembered(later), 3, `job j${k} holds its own shares`);
+  }
+  for (const n of [1, 2, 3]) rejected(t, v.validate(submitOf({ nonce: u32Hex(n) }), dev, lookupOf([job])), 22, 'Duplicate share', 'duplicate');
+  t.equal(v.remembered(job), 3, 'duplicates are not remembered twice');
+  // A job the registry forgot answers "job not found" before any duplicate check: its shares need no memory.
+  rejected(t, v.validate(submitOf({ nonce: u32Hex(1) }), dev, lookupOf([])), 21, 'Job not found', 'stale');
 });
 
 t.test('low difficulty: code 23 with the achieved difficulty', async (t) => {

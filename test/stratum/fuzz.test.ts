@@ -323,7 +323,7 @@ t.test('submits with random and mutated fields never make the share validator th
     clock = parseInt(notify.ntime, 16) * 1000;
   }
   if (jobs.length !== 3) return t.fail('the transcript has 3 jobs');
-  const v = validator({ now: () => clock, duplicateCacheSize: 1000 });
+  const v = validator({ now: () => clock });
   const submits = lines.filter((r) => r.line.includes('"mining.submit"')).map((r) => r.line);
   const failures: string[] = [];
   const codes = new Map<number | string, number>();
