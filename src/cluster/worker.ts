@@ -48,7 +48,7 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
   // here instead of crashing the worker: the channel's 'disconnect' then stops it gracefully.
   guardChannel(process, (err) => log.debug('a message to the primary was not sent (IPC channel closed)', { reason: err.message }));
   const send = (message: WorkerMessage | object): boolean => sendToPrimary(process, message);
-  // Its own process metrics (label worker="k"), answered to the primary's /metrics by prom-client's listener.
+  // Its own process metrics (label proxy_worker="k"), answered to the primary's /metrics by prom-client's listener.
   startWorkerProcessMetrics(id.worker);
   const bus = new EventBus();
   const forwarder = new EventForwarder({ bus, incarnation: id.incarnation, send: (batch) => void send(batch) });

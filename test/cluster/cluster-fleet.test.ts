@@ -53,6 +53,7 @@ t.test('a fleet across 2 workers: /api/cluster, /metrics with each device once a
   t.equal(upstream, shares.length, "the per-device pool-accepted shares sum to the pool's count");
   t.equal(sum('dash_proxy_workers'), 2, 'dash_proxy_workers: both running');
   const rss = rows.filter((r) => r.name === 'dash_proxy_process_resident_memory_bytes');
-  t.same(rss.map((r) => r.labels.worker).sort(), ['0', '1', 'primary'], 'each process its own memory series, labelled');
+  t.same(rss.map((r) => r.labels.proxy_worker).sort(), ['0', '1', 'primary'], 'each process its own memory series, labelled proxy_worker');
+  t.ok(rss.every((r) => r.labels.worker === undefined), "no process series has the devices' worker label");
   t.equal(new Set(rows.filter((r) => r.name === 'dash_proxy_device_shares_total' && r.labels.result === 'accepted').map((r) => r.labels.worker)).size, 20, 'every device has its share series once');
 });
