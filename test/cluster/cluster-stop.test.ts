@@ -13,7 +13,8 @@ import { cliArgv, clusterUntil, startCluster, startFleet, startPool, WAIT } from
  * every share the pool got is in the ledger with the pool's verdict, none left without one.
  */
 t.test('SIGTERM: both workers stop gracefully, exit 0, every forwarded share in the books with its verdict', async (t) => {
-  const { pool, shares } = await startPool(t);
+  // A network target no share reaches (difficulty 256): a block candidate is a warning of its own, not the stop's.
+  const { pool, shares } = await startPool(t, { nbits: '1c00ffff' });
   // Device difficulty = pool difficulty: every valid share is forwarded, so shares are in flight at the stop.
   const proc = await startCluster(t, pool, (dir) => ({ ledger: { path: path.join(dir, 'books.sqlite') }, difficulty: { start: 1e-6, min: 1e-9, max: 1e9, targetSharesPerMinute: 600, retargetSeconds: 600, maxStep: 4 } }));
   const fleet = await startFleet(t, proc.port, { devices: 12, hashrate: 2000 });
