@@ -1,3 +1,4 @@
+import { runWhenScript } from './script.js';
 import { performance } from 'node:perf_hooks';
 import { BenchPool } from './bench-pool.js';
 import { fanoutFigures, type FanoutMeasurement, type JobReading } from './fanout-figures.js';
@@ -265,14 +266,10 @@ async function main(argv: string[]): Promise<number> {
   return result.complete ? 0 : 2;
 }
 
-if (process.argv[1] && /[\\/]bench[\\/]fanout-client\.(js|ts)$/.test(process.argv[1])) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      for (const p of running) p.child.kill('SIGKILL');
-      for (const f of fleets) f.kill();
-      process.stderr.write(`fanout-client: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenScript({ file: 'fanout-client', name: 'fanout-client' }, main, {
+  exit: 'at-once',
+  onCrash: () => {
+    for (const p of running) p.child.kill('SIGKILL');
+    for (const f of fleets) f.kill();
+  },
+});

@@ -25,6 +25,7 @@
  * Prints the tables on stdout (progress on stderr), writes <out>/bench-<time>.json, .txt, .svg and .png.
  * Reports figures, never fails on them: compare medians of repeated runs and ratios to the floor.
  */
+import { planOrExitCode, runWhenScript } from './script.js';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -444,31 +445,11 @@ function booksText(b: BooksSummary, plan: BenchReport['plan']): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let plan: BenchPlan;
-  try {
-    if (benchFlags.parse(argv).help) {
-      process.stdout.write(benchFlags.helpText({ summary: 'Benchmark: devices held, memory per device, job fan-out latency against the relay floor, share throughput against raw X11, forwarding latency, CPU per share; the books: ledger commits per second and bytes per million shares (SQLite, and PostgreSQL when installed), forwarding latency with the ledger on and off.', usage: 'npm run bench -- [options]' }) + '\n');
-      return 0;
-    }
-    plan = planFromArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const plan = planOrExitCode('bench', argv, benchFlags, { summary: 'Benchmark: devices held, memory per device, job fan-out latency against the relay floor, share throughput against raw X11, forwarding latency, CPU per share; the books: ledger commits per second and bytes per million shares (SQLite, and PostgreSQL when installed), forwarding latency with the ledger on and off.', usage: 'npm run bench -- [options]' }, planFromArgs);
+  if (typeof plan === 'number') return plan;
   const report = await runBench(plan);
   process.stdout.write(renderText(report) + '\n');
   return 0;
 }
 
-if (process.argv[1] && /[\\/]bench[\\/]run\.(js|ts)$/.test(process.argv[1])) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: unknown) => {
-      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenScript({ file: 'run', name: 'bench' }, main);

@@ -1,3 +1,4 @@
+import { planOrExitCode, runWhenScript } from './script.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -316,32 +317,12 @@ export function renderSoak(r: SoakReport): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let plan: SoakPlan;
-  try {
-    if (soakFlags.parse(argv).help) {
-      process.stdout.write(soakFlags.helpText({ summary: 'Soak: the proxy with workers for hours under churning devices; resident memory flat, no worker restarted, every forwarded share answered.', usage: 'node dist/bench/soak.js [options]' }) + '\n');
-      return 0;
-    }
-    plan = soakPlanFromArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`soak: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const plan = planOrExitCode('soak', argv, soakFlags, { summary: 'Soak: the proxy with workers for hours under churning devices; resident memory flat, no worker restarted, every forwarded share answered.', usage: 'node dist/bench/soak.js [options]' }, soakPlanFromArgs);
+  if (typeof plan === 'number') return plan;
   const report = await runSoak(plan);
   process.stdout.write(renderSoak(report) + '\n');
   process.stdout.write(JSON.stringify({ verdict: report.verdict, rss: report.rss.total, shares: report.shares.account, restarted: report.workers.restarted }) + '\n');
   return report.verdict.rssFlat && report.verdict.noRestart && report.verdict.everyShareAnswered ? 0 : 1;
 }
 
-if (process.argv[1] && /[\\/]bench[\\/]soak\.(js|ts)$/.test(process.argv[1])) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`soak: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenScript({ file: 'soak', name: 'soak' }, main, { exit: 'at-once' });

@@ -4,7 +4,7 @@ import { routesInBrief } from '../app.js';
 import { createObserverSide, type ObserverSide } from '../app-observers.js';
 import type { ProxyConfig } from '../config.js';
 import { EventBus } from '../core/events.js';
-import type { Logger } from '../core/log.js';
+import { PROXY_WORKER_FIELD, type Logger } from '../core/log.js';
 import { registerClusterRoute, type WorkerView } from '../observe/cluster-api.js';
 import { routingSpec } from '../options.js';
 import { applyObserverConfig, reloadConfig } from '../reload.js';
@@ -177,7 +177,7 @@ export class ClusterPrimary {
     if (late) {
       for (const s of this.slots) {
         if (s.proc && !s.proc.isDead()) {
-          this.log.warn(`worker ${s.worker} did not stop within ${bound / 1000} s: killed`, { worker: s.worker, pid: s.proc.process.pid });
+          this.log.warn(`worker ${s.worker} did not stop within ${bound / 1000} s: killed`, { [PROXY_WORKER_FIELD]: s.worker, pid: s.proc.process.pid });
           s.proc.process.kill('SIGKILL');
         }
       }
@@ -230,7 +230,7 @@ export class ClusterPrimary {
     Object.assign(slot, { proc: worker, incarnation, forkedAt: Date.now(), listening: false, ready: false, stopped: false });
     // A send to it that fails (its channel closed: it is exiting) is emitted as 'error' on the worker; with no
     // listener that would crash the primary. Its exit is handled on its own ('exit' below).
-    worker.on('error', (err: Error) => this.log.debug('a message to a worker was not sent (IPC channel closed)', { worker: slot.worker, reason: err.message }));
+    worker.on('error', (err: Error) => this.log.debug('a message to a worker was not sent (IPC channel closed)', { [PROXY_WORKER_FIELD]: slot.worker, reason: err.message }));
     worker.on('message', (m: unknown) => {
       if (isEventBatch(m)) return this.intake.take(slot.worker, m);
       if (!isWorkerMessage(m)) return;

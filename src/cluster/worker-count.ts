@@ -25,8 +25,11 @@ export function workersFromText(text: string): WorkersSetting | string {
 
 /**
  * A per-host limit (limits.maxDevices, limits.maxConnectionsPerIp) divided among the workers: each allows
- * ceil(limit / workers). The primary's round-robin hands connections out in turn, so the host as a whole stays
- * within one connection per worker of the limit.
+ * ceil(limit / workers). Node's round-robin hands each connection to the next worker that is free (has taken
+ * the one before), not strictly in turn: spread evenly over time, but under a burst of connects one worker can
+ * take more than its part and refuse at its own share while the host is below the limit (measured: 15 of
+ * 10,000 devices refused with 6 workers). The host as a whole never exceeds workers * ceil(limit / workers).
+ * README, "Workers": leave headroom in limits.maxDevices.
  */
 export function perWorkerLimit(limit: number, workers: number): number {
   return Math.ceil(limit / Math.max(1, workers));

@@ -2,7 +2,7 @@ import { createCoreSide, type CoreSide } from '../app-core.js';
 import { loadX11Wasm } from '../chain/x11-wasm.js';
 import type { ProxyConfig } from '../config.js';
 import { EventBus } from '../core/events.js';
-import { createLogger, type Logger } from '../core/log.js';
+import { createLogger, PROXY_WORKER_FIELD, type Logger, type LoggerOptions } from '../core/log.js';
 import { ownerMap } from '../options.js';
 import { applyCoreConfig, reloadConfig } from '../reload.js';
 import { readOpenFiles, warnOpenFiles } from '../util/open-files.js';
@@ -15,7 +15,7 @@ import { startWorkerProcessMetrics } from '../observe/process-metrics.js';
 /**
  * One worker process of `start --workers N`: the core side of the proxy (src/app-core.ts) for the devices the
  * primary hands it, its bus's events forwarded to the primary (src/cluster/event-relay.ts), where the observer
- * side sees the whole host. Its logs carry `worker: k`. It tells the primary when its device port is open
+ * side sees the whole host. Its logs carry `proxyWorker: k`. It tells the primary when its device port is open
  * (with its open-files limit), and every second (and on a change) how many devices it holds and whether it
  * is ready. It stops gracefully on the primary's `stop`, on SIGTERM/SIGINT, and when its IPC channel closes
  * (the primary died): as a one-process proxy stops, then it exits.
@@ -31,6 +31,14 @@ export function workerLimits(limits: ProxyConfig['limits'], workers: number): Pr
   return { ...limits, maxDevices: perWorkerLimit(limits.maxDevices, workers), maxConnectionsPerIp: perWorkerLimit(limits.maxConnectionsPerIp, workers) };
 }
 
+/**
+ * A worker process's logger: every line names the process (`proxyWorker: k`), beside the fields of the line
+ * itself, a device's `worker` among them.
+ */
+export function workerLogger(worker: number, opts: LoggerOptions): Logger {
+  return createLogger(opts, { [PROXY_WORKER_FIELD]: worker });
+}
+
 const STATE_CHECK_MS = 250;
 const STATE_EVERY_MS = 1000;
 
@@ -43,12 +51,12 @@ export async function runWorker(id: WorkerIdentity, config: ProxyConfig, load: (
   // Until the graceful stop is ready (the device port open), a worker without its primary holds no device: it exits.
   const exitEarly = () => process.exit(0);
   process.once('disconnect', exitEarly);
-  const log: Logger = createLogger({ level: config.log.level, format: config.log.format }, { worker: id.worker });
+  const log: Logger = workerLogger(id.worker, { level: config.log.level, format: config.log.format });
   // A send that fails once the channel closes (ours, or prom-client's answer to a metrics request) is told
   // here instead of crashing the worker: the channel's 'disconnect' then stops it gracefully.
   guardChannel(process, (err) => log.debug('a message to the primary was not sent (IPC channel closed)', { reason: err.message }));
   const send = (message: WorkerMessage | object): boolean => sendToPrimary(process, message);
-  // Its own process metrics (label worker="k"), answered to the primary's /metrics by prom-client's listener.
+  // Its own process metrics (label proxy_worker="k"), answered to the primary's /metrics by prom-client's listener.
   startWorkerProcessMetrics(id.worker);
   const bus = new EventBus();
   const forwarder = new EventForwarder({ bus, incarnation: id.incarnation, send: (batch) => void send(batch) });

@@ -42,6 +42,13 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
   };
 }
 
+/**
+ * The field that names a proxy worker process (`start --workers N`: its index) in a log line and in an alert's
+ * details: every line a worker process logs carries it, and the primary's lines about a worker process use it.
+ * Not `worker`: that is a device's name, which a line about a device (a block candidate) carries as well.
+ */
+export const PROXY_WORKER_FIELD = 'proxyWorker';
+
 /** A logger that drops everything (tests, library use). */
 export const silentLogger: Logger = {
   debug: () => {},

@@ -7,7 +7,7 @@ import { realTimers, type Timers } from '../util/timers.js';
 import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus, ProxyEventMap } from '../core/events.js';
 import type { FarmSummary, PresenceChange } from './farm-ledger.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { PROXY_WORKER_FIELD, silentLogger, type Logger } from '../core/log.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
 import { formatExitCause, formatHashrate, formatSpan } from '../util/format.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type WebhookConfig, type WebhookFormat } from './webhooks.js';
@@ -689,7 +689,7 @@ export function workerDiedAlert(e: ProxyEventMap['worker.exited']): Alert {
     lines: [`${devices} to the other workers`, restart],
     count: 1,
     at: e.at,
-    details: { worker: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs },
+    details: { [PROXY_WORKER_FIELD]: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs },
   };
 }
 

@@ -1,6 +1,6 @@
 import type { RejectReason } from '../stratum/errors.js';
 import type { EventBus, ProxyEventMap } from '../core/events.js';
-import type { Logger } from '../core/log.js';
+import { PROXY_WORKER_FIELD, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { formatExitCause, formatSpan } from '../util/format.js';
 
@@ -134,7 +134,7 @@ export class LogAggregator {
       on.push(bus.on('worker.exited', (e) => this.onWorkerExited(e)));
       on.push(
         bus.on('worker.started', (e) => {
-          if (this.workersRestarting.delete(e.worker)) this.log.info(`worker ${e.worker} is back (pid ${e.pid})`, { worker: e.worker, pid: e.pid, incarnation: e.incarnation, openFiles: e.openFiles });
+          if (this.workersRestarting.delete(e.worker)) this.log.info(`worker ${e.worker} is back (pid ${e.pid})`, { [PROXY_WORKER_FIELD]: e.worker, pid: e.pid, incarnation: e.incarnation, openFiles: e.openFiles });
         }),
       );
     }
@@ -187,7 +187,7 @@ export class LogAggregator {
   }
 
   private onWorkerExited(e: ProxyEventMap['worker.exited']): void {
-    const fields = { worker: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs };
+    const fields = { [PROXY_WORKER_FIELD]: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs };
     const how = formatExitCause(e);
     // No restart planned: the host is stopping, and this is one of its workers done.
     if (e.restartInMs === null) return this.log.info(`worker ${e.worker} (pid ${e.pid}) exited (${how})`, fields);

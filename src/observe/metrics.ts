@@ -5,7 +5,7 @@ import type { EventBus } from '../core/events.js';
 import { Col, REJECT_REASONS } from './device-store.js';
 import { POOL_RESULTS, type FarmLedger, type FarmSummary, type OwnerView, type RouteView } from './farm-ledger.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
-import { registerProcessMetrics } from './process-metrics.js';
+import { PROCESS_LABEL, registerProcessMetrics } from './process-metrics.js';
 import type { WorkerRoster } from './worker-roster.js';
 
 /**
@@ -37,7 +37,7 @@ export interface ProxyMetricsOptions {
   processMetrics?: boolean;
   /**
    * The host runs workers (the primary's /metrics): the process metrics are every process's, merged from
-   * `cluster` (ClusterMetrics in process-metrics.ts: the primary's and each worker's, labelled worker),
+   * `cluster` (ClusterMetrics in process-metrics.ts: the primary's and each worker's, labelled proxy_worker),
    * instead of this process's alone, and the workers' families (dash_proxy_workers,
    * dash_proxy_worker_restarts_total) are exported from its roster.
    */
@@ -127,8 +127,8 @@ export class ProxyMetrics {
     if (this.cluster !== null) {
       const roster = this.cluster.roster;
       new ScrapedGauge(`${p}workers`, 'Worker processes running (start --workers N).', [], registry, () => [{ labels: {}, value: roster.running }]);
-      new ScrapedCounter(`${p}worker_restarts_total`, 'Times a worker process exited outside shutdown and was started again, by worker.', ['worker'], registry, () =>
-        roster.list().map((w) => ({ labels: { worker: String(w.worker) }, value: w.restarts })),
+      new ScrapedCounter(`${p}worker_restarts_total`, 'Times a worker process exited outside shutdown and was started again, by worker process.', [PROCESS_LABEL], registry, () =>
+        roster.list().map((w) => ({ labels: { [PROCESS_LABEL]: String(w.worker) }, value: w.restarts })),
       );
     }
 

@@ -7,8 +7,9 @@ import { WorkerRoster } from './worker-roster.js';
  * The Node process's own metrics (prom-client's collectDefaultMetrics: CPU, memory, event-loop lag, handles,
  * GC), under the proxy's prefix. One process: they are in the proxy's registry (metrics.ts). With workers
  * (`start --workers N`) they are per process: each worker keeps a registry of its own with the label
- * worker="k" (startWorkerProcessMetrics), the primary one of its own with worker="primary", and the
- * primary's /metrics merges them all with prom-client's cluster aggregation (ClusterMetrics).
+ * proxy_worker="k" (startWorkerProcessMetrics), the primary one of its own with proxy_worker="primary", and
+ * the primary's /metrics merges them all with prom-client's cluster aggregation (ClusterMetrics). The label
+ * is not `worker`: that is a device's name in every per-device series, and `by (worker)` must not mix the two.
  *
  * How workers answer (prom-client's lib/cluster.js): an AggregatorRegistry constructed in a cluster worker
  * listens on `process` for {type: 'prom-client:getMetricsReq', requestId} and answers with process.send
@@ -26,8 +27,11 @@ const PREFIX = 'dash_proxy_';
 export const METRICS_REQUEST = 'prom-client:getMetricsReq';
 export const METRICS_RESPONSE = 'prom-client:getMetricsRes';
 
-/** The label that names the process of a process metric: the worker's index, or 'primary'. */
-export const PROCESS_LABEL = 'worker';
+/**
+ * The label that names a proxy process in the metrics: the worker process's index, or 'primary' (the
+ * process metrics, dash_proxy_worker_restarts_total). `worker` is a device's name.
+ */
+export const PROCESS_LABEL = 'proxy_worker';
 export const PRIMARY_PROCESS = 'primary';
 
 /** How long the primary waits for a worker's metrics per scrape. */
@@ -44,7 +48,7 @@ export function registerProcessMetrics(registry: Registry): void {
   }
 }
 
-/** A registry of this process's metrics, every series labelled worker=`process`. */
+/** A registry of this process's metrics, every series labelled proxy_worker=`process`. */
 export function processRegistry(process: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ [PROCESS_LABEL]: process });
@@ -53,7 +57,7 @@ export function processRegistry(process: string): Registry {
 }
 
 /**
- * In a worker, at start: its process metrics (label worker="k"), answered to the primary's requests by
+ * In a worker, at start: its process metrics (label proxy_worker="k"), answered to the primary's requests by
  * prom-client's own listener. Returns the registry (nothing else is needed from it).
  */
 export function startWorkerProcessMetrics(worker: number): Registry {
@@ -68,7 +72,7 @@ type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /**
  * The per-process families of many processes as one registry's text. Every series carries its process's
- * worker label, so no two processes' values are ever combined; prom-client's 'omit' aggregator (the start
+ * proxy_worker label, so no two processes' values are ever combined; prom-client's 'omit' aggregator (the start
  * time's: a cluster-wide start time means nothing) would drop the family, so each process's is kept.
  */
 export function mergeProcessMetrics(perProcess: readonly MetricsJson[]): Registry {

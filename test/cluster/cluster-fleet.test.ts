@@ -25,11 +25,12 @@ t.test('a fleet across 2 workers: /api/cluster, /metrics with each device once a
 
   // The start-up as an operator reads it: one line per worker (its open-files limit in it), the routes once.
   const listening = proc.logs.filter((l) => l.msg === 'proxy worker listening');
-  t.same(listening.map((l) => l.worker).sort(), [0, 1], 'one start-up line per worker');
+  t.same(listening.map((l) => l.proxyWorker).sort(), [0, 1], 'one start-up line per worker');
   t.ok(listening.every((l) => typeof (l.openFiles as { soft?: unknown } | undefined)?.soft === 'number' && l.routes === undefined), 'with its open-files limit, without the routes');
-  t.equal(proc.logs.filter((l) => typeof l.worker === 'number' && /^open files/.test(l.msg) && l.level === 'info').length, 0, 'no separate open-files line of a worker');
+  t.equal(proc.logs.filter((l) => typeof l.proxyWorker === 'number' && /^open files/.test(l.msg) && l.level === 'info').length, 0, 'no separate open-files line of a worker');
   t.equal(proc.logs.filter((l) => l.routes !== undefined).length, 1, "the routes once, in the primary's line");
-  t.ok(proc.logs.some((l) => l.msg === 'proxy listening' && l.worker === undefined && Array.isArray(l.routes)));
+  t.ok(proc.logs.some((l) => l.msg === 'proxy listening' && l.proxyWorker === undefined && Array.isArray(l.routes)));
+  t.notOk(proc.logs.some((l) => typeof l.worker === 'number'), "no line names a worker process in the field of a device's name (worker)");
 
   // Shares for a while, then quiet: every submit answered, so a scrape's numbers stand still.
   await fleet.waitFor((s) => s.totals.accepted >= 100, WAIT);
@@ -53,6 +54,7 @@ t.test('a fleet across 2 workers: /api/cluster, /metrics with each device once a
   t.equal(upstream, shares.length, "the per-device pool-accepted shares sum to the pool's count");
   t.equal(sum('dash_proxy_workers'), 2, 'dash_proxy_workers: both running');
   const rss = rows.filter((r) => r.name === 'dash_proxy_process_resident_memory_bytes');
-  t.same(rss.map((r) => r.labels.worker).sort(), ['0', '1', 'primary'], 'each process its own memory series, labelled');
+  t.same(rss.map((r) => r.labels.proxy_worker).sort(), ['0', '1', 'primary'], 'each process its own memory series, labelled proxy_worker');
+  t.ok(rss.every((r) => r.labels.worker === undefined), "no process series has the devices' worker label");
   t.equal(new Set(rows.filter((r) => r.name === 'dash_proxy_device_shares_total' && r.labels.result === 'accepted').map((r) => r.labels.worker)).size, 20, 'every device has its share series once');
 });

@@ -23,7 +23,7 @@ t.test('kill -9 of a worker: it comes back, its devices reconnect, no share answ
 
   // The victim: the worker whose device port opened last, so the other one's pool connection was most likely
   // up before the host was listening (the alerts must know it is up: the victim's death is no pool down).
-  const opened = proc.logs.filter((l) => l.msg === 'proxy worker listening').map((l) => l.worker!);
+  const opened = proc.logs.filter((l) => l.msg === 'proxy worker listening').map((l) => l.proxyWorker!);
   const k = opened.at(-1)!;
   const victim = before.workers[k]!;
   const other = before.workers[1 - k]!;
@@ -40,6 +40,7 @@ t.test('kill -9 of a worker: it comes back, its devices reconnect, no share answ
   await fleet.whenMining(16, WAIT);
   const died = proc.logs.find((l) => l.msg.startsWith(`worker ${k} (pid ${victim.pid}) died (SIGKILL)`));
   t.ok(died, `the primary logged the death at once: ${died?.msg}`);
+  t.equal(died?.proxyWorker, k, 'naming the worker process in its proxyWorker field');
   t.ok(proc.logs.some((l) => l.msg === `worker ${k} is back (pid ${back.workers[k]!.pid})`), 'and its return');
   await hooks.waitFor(1, '/alerts', WAIT);
   const alert = JSON.stringify(hooks.received[0]!.body);

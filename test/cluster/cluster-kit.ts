@@ -28,7 +28,7 @@ export function cliArgv(args: string[]): string[] {
 export interface LogLine {
   level: string;
   msg: string;
-  worker?: number;
+  proxyWorker?: number;
   [k: string]: unknown;
 }
 
@@ -110,7 +110,7 @@ export async function startCluster(t: Teardown, pool: SimPool, overIn: Record<st
   const get = async <T>(p: string): Promise<T> => (await (await fetch(httpUrl + p)).json()) as T;
   const text = async (p: string): Promise<string> => (await fetch(httpUrl + p)).text();
   const proc: ClusterProc = { child, configPath, dir, port, httpUrl, logs, output: () => out, exited, writeConfig, cluster: () => get<ClusterView>('/api/cluster'), get, text };
-  await until(() => logs.some((l) => l.msg === 'proxy listening' && l.worker === undefined) || child.exitCode !== null, () => `the primary's "proxy listening"; output: ${out}`, WAIT);
+  await until(() => logs.some((l) => l.msg === 'proxy listening' && l.proxyWorker === undefined) || child.exitCode !== null, () => `the primary's "proxy listening"; output: ${out}`, WAIT);
   if (child.exitCode !== null) throw new Error(`the proxy exited (${child.exitCode}): ${out}`);
   return proc;
 }

@@ -31,13 +31,13 @@ t.test('SIGHUP reaches both workers: a new password is in force on each', async 
 
   proc.writeConfig({ access: { password: 'secret' }, workers: 3 });
   proc.child.kill('SIGHUP');
-  await until(() => [0, 1].every((k) => proc.logs.some((l) => l.msg === 'configuration reloaded' && l.worker === k)), () => `both workers reloaded; logs: ${proc.logs.map((l) => `${l.worker ?? 'p'}:${l.msg}`).join(' | ')}`, WAIT);
+  await until(() => [0, 1].every((k) => proc.logs.some((l) => l.msg === 'configuration reloaded' && l.proxyWorker === k)), () => `both workers reloaded; logs: ${proc.logs.map((l) => `${l.proxyWorker ?? 'p'}:${l.msg}`).join(' | ')}`, WAIT);
   for (const k of [0, 1]) {
-    const line = proc.logs.find((l) => l.msg === 'configuration reloaded' && l.worker === k)!;
+    const line = proc.logs.find((l) => l.msg === 'configuration reloaded' && l.proxyWorker === k)!;
     t.same(line.applied, ['access.password'], `worker ${k} applied the password`);
     t.same(line.restartNeeded, ['workers'], `worker ${k}: the worker count needs a restart`);
   }
-  t.ok(proc.logs.some((l) => l.msg === 'configuration reloaded' && l.worker === undefined), 'the primary reloaded its part');
+  t.ok(proc.logs.some((l) => l.msg === 'configuration reloaded' && l.proxyWorker === undefined), 'the primary reloaded its part');
 
   // Every device authorizes again: on both workers the old password is refused now, the new one taken.
   for (const [i, c] of clients.entries()) {

@@ -430,7 +430,7 @@ t.test('a worker that died outside shutdown: told at once, naming it, its pid, c
   const a = r.received[0]!.body;
   t.match(a, { kind: 'worker.exited', severity: 'warning', title: 'Proxy worker 2 (pid 4242) died (SIGKILL)', count: 1 });
   t.equal(a.text, 'its 812 devices reconnect to the other workers\nrestarting in 1 s');
-  t.same(a.details, { worker: 2, pid: 4242, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
+  t.same(a.details, { proxyWorker: 2, pid: 4242, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
 
   // An exit with a code, one device, a longer backoff; two workers dying are two alerts (never grouped).
   bus.emit('worker.exited', { worker: 0, pid: 77, code: 1, signal: null, devices: 1, restartInMs: 30_000, at: clock.now() });

@@ -143,14 +143,15 @@ t.test('worker processes: a death logged at once with its devices and restart; a
   bus.emit('worker.started', { worker: 1, pid: 101, incarnation: 2, openFiles, at: 0 });
   t.same(lines, [], "a worker's first start is its own log's");
   bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: 0 });
-  t.match(lines.at(-1), { level: 'warn', msg: 'worker 1 (pid 101) died (SIGKILL); 812 devices reconnect to the other workers; restarting in 1 s', worker: 1, pid: 101, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
+  t.match(lines.at(-1), { level: 'warn', msg: 'worker 1 (pid 101) died (SIGKILL); 812 devices reconnect to the other workers; restarting in 1 s', proxyWorker: 1, pid: 101, signal: 'SIGKILL', devices: 812, restartInMs: 1000 });
   bus.emit('worker.started', { worker: 1, pid: 102, incarnation: 3, openFiles, at: 0 });
-  t.match(lines.at(-1), { level: 'info', msg: 'worker 1 is back (pid 102)', incarnation: 3 });
+  t.match(lines.at(-1), { level: 'info', msg: 'worker 1 is back (pid 102)', proxyWorker: 1, incarnation: 3 });
   bus.emit('worker.exited', { worker: 1, pid: 102, code: 1, signal: null, devices: 1, restartInMs: 2000, at: 0 });
   t.match(lines.at(-1), { level: 'warn', msg: 'worker 1 (pid 102) died (exit code 1); 1 device reconnects to the other workers; restarting in 2 s' });
   bus.emit('worker.exited', { worker: 0, pid: 100, code: 0, signal: null, devices: 0, restartInMs: null, at: 0 });
   t.match(lines.at(-1), { level: 'info', msg: 'worker 0 (pid 100) exited (exit code 0)' });
   t.equal(lines.length, 4);
+  t.ok(lines.every((l) => !('worker' in l)), "the worker process is named by proxyWorker, never by a device's field (worker)");
   timers.advance(60_000);
   t.equal(lines.length, 4, 'nothing for the summary');
 });
@@ -160,7 +161,7 @@ t.test("a restarted worker is \"back\" though its first start came before the su
   const openFiles = { soft: 20_000, hard: 20_000 };
   bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 4, restartInMs: 1000, at: 0 });
   bus.emit('worker.started', { worker: 1, pid: 102, incarnation: 3, openFiles, at: 0 });
-  t.match(lines.at(-1), { level: 'info', msg: 'worker 1 is back (pid 102)', incarnation: 3 });
+  t.match(lines.at(-1), { level: 'info', msg: 'worker 1 is back (pid 102)', proxyWorker: 1, incarnation: 3 });
   bus.emit('worker.started', { worker: 0, pid: 103, incarnation: 4, openFiles, at: 0 });
   t.equal(lines.length, 2, 'a start after no death is not a return');
 });

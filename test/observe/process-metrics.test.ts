@@ -12,8 +12,8 @@ import { WorkerRoster } from '../../src/observe/worker-roster.js';
 import { familyLines, labelsOf, seriesValue } from '../helpers/metrics-sut.js';
 
 /**
- * Process metrics across processes: each worker's registry (label worker="k") and the primary's
- * (worker="primary") merged with prom-client's cluster aggregation into the one /metrics, with the
+ * Process metrics across processes: each worker's registry (label proxy_worker="k") and the primary's
+ * (proxy_worker="primary") merged with prom-client's cluster aggregation into the one /metrics, with the
  * workers' own families; a one-process proxy's /metrics as before. Without processes (fake workers that
  * answer as prom-client's worker listener does, over a JSON round trip as node's IPC), then once with a
  * real cluster worker.
@@ -69,11 +69,11 @@ t.test('merged: each process\'s series once, labelled; start times kept; promtoo
   registerProcessMetrics(one);
   t.same(families(text), families(await one.metrics()), "the same families as one process's, in the same order");
   for (const name of ['dash_proxy_process_cpu_user_seconds_total', 'dash_proxy_process_resident_memory_bytes', 'dash_proxy_process_start_time_seconds', 'dash_proxy_nodejs_eventloop_lag_seconds', 'dash_proxy_nodejs_heap_size_used_bytes']) {
-    const workers = familyLines(text, name).map((l) => labelsOf(l).worker);
+    const workers = familyLines(text, name).map((l) => labelsOf(l).proxy_worker);
     t.same(workers, ['primary', '0', '1'], `${name}: one series per process`);
   }
   const gc = familyLines(text, 'dash_proxy_nodejs_gc_duration_seconds_count').map((l) => labelsOf(l));
-  t.ok(gc.every((l) => l.worker !== undefined), 'histogram series labelled too');
+  t.ok(gc.every((l) => l.proxy_worker !== undefined), 'histogram series labelled too');
   t.equal(text.match(/^# HELP dash_proxy_process_cpu_user_seconds_total /gm)?.length, 1, 'one header per family');
   t.notOk(/_active_handles_total/.test(text), 'the misnamed _total gauges stay out');
   promtool(t, text);
@@ -93,7 +93,7 @@ t.test('the primary asks every connected worker; one that does not answer is lef
   t.ok(Date.now() - started >= 90, 'waited for the silent worker until the timeout');
   t.equal(fake.requests, 3, 'connected workers only');
   t.same(
-    familyLines(text, 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).worker),
+    familyLines(text, 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).proxy_worker),
     ['primary', '0', '1'],
     'the primary and the two that answered',
   );
@@ -109,14 +109,14 @@ t.test('the primary asks every connected worker; one that does not answer is lef
   const t0 = Date.now();
   const text2 = await (await cm2.registry()).metrics();
   t.ok(Date.now() - t0 < 5000, 'no wait for a timeout');
-  t.same(familyLines(text2, 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).worker), ['primary', '0']);
+  t.same(familyLines(text2, 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).proxy_worker), ['primary', '0']);
   fake2.emit('message', {}, { type: METRICS_RESPONSE, requestId: 'dash-proxy-1', metrics: [] });
   t.equal(cm2.late, 1, 'an answer after its scrape was served is counted, not used');
 
   // No worker at all: the primary's own.
   const cm3 = new ClusterMetrics({ bus, cluster: new FakeCluster(), timeoutMs: 10_000 });
   t.teardown(() => cm3.close());
-  t.same(familyLines(await (await cm3.registry()).metrics(), 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).worker), ['primary']);
+  t.same(familyLines(await (await cm3.registry()).metrics(), 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).proxy_worker), ['primary']);
 });
 
 t.test('the roster of workers from worker.started / worker.exited', async (t) => {
@@ -170,9 +170,13 @@ t.test("/metrics of the primary: every process's metrics, the workers' families,
   const text = await metrics.render();
   const oneProcess = await single.render();
   t.equal(seriesValue(text, 'dash_proxy_workers'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_worker_restarts_total{worker="1"}'), 1);
-  t.equal(seriesValue(text, 'dash_proxy_worker_restarts_total{worker="0"}'), 0);
-  t.same(familyLines(text, 'dash_proxy_process_cpu_user_seconds_total').map((l) => labelsOf(l).worker), ['primary', '0', '1']);
+  t.equal(seriesValue(text, 'dash_proxy_worker_restarts_total{proxy_worker="1"}'), 1);
+  t.equal(seriesValue(text, 'dash_proxy_worker_restarts_total{proxy_worker="0"}'), 0);
+  t.same(familyLines(text, 'dash_proxy_process_cpu_user_seconds_total').map((l) => labelsOf(l).proxy_worker), ['primary', '0', '1']);
+  t.ok(
+    [...familyLines(text, 'dash_proxy_process_cpu_user_seconds_total'), ...familyLines(text, 'dash_proxy_worker_restarts_total')].every((l) => labelsOf(l).worker === undefined),
+    "no process series has a worker label: that is a device's name",
+  );
   t.equal(seriesValue(text, 'dash_proxy_device_connected{worker="rig1",owner="farm"}'), 1, "the farm's series as before");
   const processFamilies = families(oneProcess).filter((f) => !families(text).includes(f));
   t.same(processFamilies, [], 'every family of one process is there');
@@ -210,8 +214,8 @@ t.test('a real cluster worker answers the primary (prom-client\'s listener in th
   const cm = new ClusterMetrics({ bus: new EventBus(), timeoutMs: 10_000 });
   t.teardown(() => cm.close());
   const text = await (await cm.registry()).metrics();
-  t.same(familyLines(text, 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).worker), ['primary', '7']);
-  const pidLine = familyLines(text, 'dash_proxy_process_start_time_seconds').find((l) => labelsOf(l).worker === '7');
+  t.same(familyLines(text, 'dash_proxy_process_resident_memory_bytes').map((l) => labelsOf(l).proxy_worker), ['primary', '7']);
+  const pidLine = familyLines(text, 'dash_proxy_process_start_time_seconds').find((l) => labelsOf(l).proxy_worker === '7');
   t.ok(pidLine, "the worker's own start time");
   t.equal(cm.missed, 0);
   promtool(t, text);
