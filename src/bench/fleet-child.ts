@@ -47,7 +47,11 @@ function main(): void {
   const offset = performanceToMonotonicMs();
   let expected = -1;
   let reportedComplete = -1;
-  const send = (m: FleetChildMessage) => process.send!(m);
+  // After the parent closed the channel (its teardown), a timer's state report has nowhere to go: dropped,
+  // never an uncaught ERR_IPC_CHANNEL_CLOSED (a send with a callback reports its error there, not as 'error').
+  const send = (m: FleetChildMessage) => {
+    if (process.connected) process.send!(m, undefined, undefined, () => {});
+  };
   const state = (): FleetChildState => ({ ready: fleet.ready, delivered: Array.from({ length: expected + 1 }, (_, k) => fleet.delivered(k)) });
   setInterval(() => send({ state: state() }), STATE_EVERY_MS).unref();
   setInterval(() => {
