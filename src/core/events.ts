@@ -1,9 +1,18 @@
 import { EventEmitter } from 'node:events';
 import type { RejectReason } from '../stratum/errors.js';
-import type { PoolVerdict } from '../upstream/types.js';
+import type { BlockSubmission, PoolVerdict } from '../upstream/types.js';
 
 // The pool's verdict is defined where it is produced (the upstream); observers read it from here.
-export { NO_VERDICT_CAUSES, type NoVerdictCause, type PoolVerdict } from '../upstream/types.js';
+export { BLOCK_SUBMIT_RESULTS, NO_VERDICT_CAUSES, type BlockSubmission, type BlockSubmitResult, type NoVerdictCause, type PoolVerdict } from '../upstream/types.js';
+
+/**
+ * Where a submitted block stands on dashd's best chain, as the block watcher last saw it: `in-chain` (on the
+ * best chain, `confirmations` deep), `chainlocked` (a ChainLock covers it: final), `mature` (100
+ * confirmations without a ChainLock: final), `orphaned` (no longer on the best chain, or dashd does not know
+ * it: final, its reward is lost).
+ */
+export type BlockStatus = 'in-chain' | 'chainlocked' | 'mature' | 'orphaned';
+export const BLOCK_STATUSES: readonly BlockStatus[] = ['in-chain', 'chainlocked', 'mature', 'orphaned'];
 
 /**
  * Which route of the routing (src/routing/) and which of its targets a device, a share or an upstream
@@ -94,6 +103,13 @@ export interface ProxyEventMap {
   /** The pool's verdict on a forwarded share (or why it gave none), on the route it was forwarded on. */
   'share.upstream': UpstreamPlace & { sessionId: number; worker: string; shareId: number; verdict: PoolVerdict; latencyMs: number; at: number };
   'block.candidate': { sessionId: number; worker: string; pool: string; jobId: string; hash: string; shareDifficulty: number; networkDifficulty: number; at: number };
+  /**
+   * Solo (a dashd upstream): the block candidate share `shareId` was assembled into a block and sent with
+   * `submitblock`; dashd's answer. Emitted with that share's `share.upstream`.
+   */
+  'block.submitted': UpstreamPlace & BlockSubmission & { sessionId: number; worker: string; shareId: number; at: number };
+  /** A submitted block's place on dashd's best chain changed (see BlockStatus); `reason` in words. */
+  'block.status': { pool: string; hash: string; height: number; status: BlockStatus; confirmations: number; chainlock: boolean; reason: string; at: number };
   /** Upstream connection `connection` (of `target` of `route`) is subscribed and authorized on `pool`. */
   'pool.up': RoutePlace & { connection: number; pool: string; url: string; at: number };
   'pool.down': RoutePlace & { connection: number; pool: string; url: string; reason: string; at: number };
@@ -135,6 +151,8 @@ const EVENT_NAME_SET: Record<ProxyEventName, true> = {
   'share.forwarded': true,
   'share.upstream': true,
   'block.candidate': true,
+  'block.submitted': true,
+  'block.status': true,
   'pool.up': true,
   'pool.down': true,
   'pool.switch': true,

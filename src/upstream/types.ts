@@ -16,6 +16,30 @@ export interface PoolConfig {
   tlsVerify?: boolean;
   /** TLS only: PEM text of extra CA certificate(s) to trust for this pool (the config loader reads the file). */
   tlsCa?: string;
+  /**
+   * Present: this entry is the farm's own dashd (solo mining), not a Stratum pool. `url` is its JSON-RPC
+   * address (`http://127.0.0.1:9998`), `user`/`password` its RPC login ('' for both with `cookieFile`). Work
+   * comes from `getblocktemplate`; a share meeting the network's target is sent with `submitblock`.
+   */
+  dashd?: DashdSettings;
+}
+
+/** A dashd entry's own settings (the defaults are in src/upstream/dashd-settings.ts, once). */
+export interface DashdSettings {
+  /** The address the coinbase pays (checked with dashd's `validateaddress` at start; its scriptPubKey is used). */
+  payoutAddress: string;
+  /** dashd's `.cookie` file (read again when dashd restarts), instead of the entry's user and password. */
+  cookieFile?: string | null;
+  /** The solo "pool's" difficulty: shares meeting it are credited in the books; a device's difficulty never goes above it. */
+  shareDifficulty?: number;
+  /** Text written in every coinbase scriptSig after the extranonce (ASCII). */
+  coinbaseTag?: string;
+  /** How often dashd is asked for its tip, seconds (a new tip makes a clean job at once). */
+  pollSeconds?: number;
+  /** A fresh template at least this often (new transactions and fees), seconds. */
+  templateSeconds?: number;
+  /** How often a found block's place in the best chain (and its ChainLock) is checked, seconds. */
+  blockCheckSeconds?: number;
 }
 
 export interface ExtranonceInfo {
@@ -65,8 +89,34 @@ export type PoolVerdict =
   /** No verdict: the pool never answered. */
   | { kind: 'unanswered'; cause: NoVerdictCause; reason: string };
 
-/** The outcome of a forwarded share: the pool's verdict (or why there was none) and the round trip it took. */
-export type SubmitResult = PoolVerdict & { latencyMs: number };
+/**
+ * dashd's answer to a block the upstream sent with `submitblock` (solo): `accepted` (null, or `duplicate`:
+ * it already had it), `inconclusive` (valid, but not (yet) on its best chain), `rejected` (its reason, such
+ * as `bad-cb-amount`), or `unanswered` (no answer after the retries: `reason` says why).
+ */
+export type BlockSubmitResult = 'accepted' | 'inconclusive' | 'rejected' | 'unanswered';
+export const BLOCK_SUBMIT_RESULTS: readonly BlockSubmitResult[] = ['accepted', 'inconclusive', 'rejected', 'unanswered'];
+
+/** A block the upstream assembled from a share and submitted to dashd, with dashd's answer. */
+export interface BlockSubmission {
+  /** Block hash, display hex. */
+  hash: string;
+  height: number;
+  /** Duffs the coinbase pays the farm's payout address: the template's coinbasevalue less every required payment. */
+  reward: number;
+  /** The template's coinbasevalue (duffs): block subsidy plus fees, before the masternode and superblock payments. */
+  coinbaseValue: number;
+  payoutAddress: string;
+  result: BlockSubmitResult;
+  /** dashd's words for a rejection (`bad-cb-payee`), `duplicate`, or why there was no answer; null when plainly accepted. */
+  reason: string | null;
+}
+
+/**
+ * The outcome of a forwarded share: the pool's verdict (or why there was none) and the round trip it took;
+ * `block` when the upstream is a dashd and the share met the network's target (it was submitted as a block).
+ */
+export type SubmitResult = PoolVerdict & { latencyMs: number; block?: BlockSubmission };
 
 /**
  * Events of an upstream (one connection slot that fails over between pools). Each payload names the pool it
