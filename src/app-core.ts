@@ -77,6 +77,8 @@ export function createCoreSide(config: ProxyConfig, deps: CoreSideDeps): CoreSid
     createUpstream: (index, target) =>
       new UpstreamSlot({
         ...upstreamSlotOptions(live.config, target.pools),
+        // A dashd entry's session judges shares itself (X11).
+        hasher: deps.hasher,
         log: (level, message) => upstreamLog[level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info'](message, { slot: index, target: target.name }),
       }),
     routing: live.routing,

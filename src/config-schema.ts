@@ -11,6 +11,7 @@ import { DEFAULTS as POOL_CONNECTION_DEFAULTS } from './upstream/pool-connection
 import type { PoolConfig } from './upstream/types.js';
 import { numberRuleSchema, scaleNumberRule, type NumberRule } from './util/number-rule.js';
 import { SLOT_DEFAULTS } from './upstream/upstream-slot.js';
+import { COINBASE_TAG_MAX_BYTES, DASHD_DEFAULTS, DASHD_NUMBER_RULES } from './upstream/dashd-settings.js';
 import type { JsonSchema } from './util/json-schema.js';
 import { DEFAULT_FALLBACK, DEFAULT_TARGET_WEIGHT, ROUTE_NAME, type RouteConfig } from './routing/route-table.js';
 import { ROUTING_TIMING_DEFAULTS, ROUTING_TIMING_RULES } from './routing/timing.js';
@@ -152,17 +153,37 @@ const texts = (description: string): JsonSchema => ({ type: 'array', items: { ty
 const section = (description: string, properties: Record<string, JsonSchema>): JsonSchema => ({ type: 'object', description, additionalProperties: false, properties });
 const fromRule = (r: NumberRule, dflt: number, description: string) => number(r.int === true, r, dflt, description);
 
+const DASHD: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['payoutAddress'],
+  description: "this entry is the farm's own dashd (solo): url is its RPC address (http://127.0.0.1:9998), user/password its rpcuser/rpcpassword (or dashd.cookieFile)",
+  properties: {
+    payoutAddress: { type: 'string', minLength: 1, description: "the Dash address the coinbase pays (checked with dashd's validateaddress at start)" },
+    cookieFile: { type: ['string', 'null'], minLength: 1, default: null, description: "dashd's .cookie file (<datadir>/.cookie, read again when dashd restarts), instead of user and password" },
+    shareDifficulty: fromRule(DASHD_NUMBER_RULES.shareDifficulty, DASHD_DEFAULTS.shareDifficulty, 'the solo difficulty: shares meeting it are credited in the books (capped at the network difficulty)'),
+    coinbaseTag: { type: 'string', maxLength: COINBASE_TAG_MAX_BYTES, pattern: '^[\\x20-\\x7e]*$', default: DASHD_DEFAULTS.coinbaseTag, description: 'ASCII text in every coinbase after the extranonce' },
+    pollSeconds: fromRule(DASHD_NUMBER_RULES.pollSeconds, DASHD_DEFAULTS.pollSeconds, "how often dashd's tip is asked (a new tip makes a clean job at once)"),
+    templateSeconds: fromRule(DASHD_NUMBER_RULES.templateSeconds, DASHD_DEFAULTS.templateSeconds, 'a fresh template (new transactions and fees) at least this often'),
+    blockCheckSeconds: fromRule(DASHD_NUMBER_RULES.blockCheckSeconds, DASHD_DEFAULTS.blockCheckSeconds, "how often a found block's place in the best chain and its ChainLock are checked"),
+  },
+};
+
 const POOL: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['url', 'user'],
+  required: ['url'],
+  // A Stratum pool needs its login; a dashd entry may leave user and password empty with dashd.cookieFile.
+  if: { type: 'object', required: ['dashd'], properties: { dashd: { type: 'object' } } },
+  else: { type: 'object', required: ['user'], properties: { user: { type: 'string', minLength: 1 } } },
   properties: {
     name: { type: 'string', minLength: 1, pattern: '\\S', description: 'short name for logs, metrics and the dashboard (default: pool1, pool2, ... by position)' },
-    url: { type: 'string', minLength: 1, description: 'stratum+tcp://host:port or stratum+ssl://host:port' },
-    user: { type: 'string', minLength: 1, description: 'the pool login: wallet address or account.worker' },
-    password: { type: 'string', default: POOL_DEFAULTS.password, description: 'the pool password' },
+    url: { type: 'string', minLength: 1, description: 'stratum+tcp://host:port or stratum+ssl://host:port (a dashd entry: http://host:port, its RPC address)' },
+    user: { type: 'string', description: "the pool login: wallet address or account.worker (a dashd entry: its rpcuser, '' with dashd.cookieFile)" },
+    password: { type: 'string', default: POOL_DEFAULTS.password, description: "the pool password (a dashd entry: its rpcpassword)" },
     tlsVerify: { type: 'boolean', default: POOL_DEFAULTS.tlsVerify, description: 'stratum+ssl only: check the pool certificate' },
     tlsCa: { type: ['string', 'null'], minLength: 1, description: 'stratum+ssl only: path of a PEM file with the private CA that signed the pool certificate' },
+    dashd: DASHD,
   },
 };
 

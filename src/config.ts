@@ -5,7 +5,8 @@ import { checkAlertsConfig } from './observe/alerts.js';
 import { ownersProblems, withOwnerDefaults } from './books/owners.js';
 import { parsePoolUrl } from './upstream/pool-url.js';
 import { poolListProblems } from './upstream/upstream-slot.js';
-import type { PoolConfig } from './upstream/types.js';
+import type { DashdSettings, PoolConfig } from './upstream/types.js';
+import { COINBASE_TAG_MAX_BYTES, withDashdDefaults } from './upstream/dashd-settings.js';
 import { closestName, schemaChecker, type FieldMessage, type JsonSchema, type SchemaProblem } from './util/json-schema.js';
 import { duplicateKeys } from './util/json-duplicate-keys.js';
 import { getPath, isTree, leafPaths, setPath, type Tree } from './util/path.js';
@@ -144,6 +145,9 @@ const poolMessages = (at: string): Record<string, FieldMessage> => ({
   [`${at}[]`]: { text: () => 'must be an object with url, user and password' },
   [`${at}[].url`]: { text: () => 'must be a string like stratum+tcp://host:port' },
   [`${at}[].user`]: { text: () => 'must be the pool login (wallet address or account.worker)' },
+  [`${at}[].dashd`]: { text: () => "must be an object with payoutAddress (this entry is then the farm's own dashd)" },
+  [`${at}[].dashd.payoutAddress`]: { text: () => 'must be the Dash address the coinbase pays' },
+  [`${at}[].dashd.coinbaseTag`]: { text: (_keyword, value) => `must be printable ASCII text of at most ${COINBASE_TAG_MAX_BYTES} characters (got ${JSON.stringify(value)})` },
 });
 const TARGET_POOLS = 'routes[].targets[].pools';
 
@@ -279,18 +283,25 @@ function checkedPools(raw: unknown, at: string, later: (path: string, message: s
   return pools;
 }
 
-/** Each pool with its defaults: a name by position, password x, certificate checks on. */
+/**
+ * Each pool with its defaults: a name by position, password x, certificate checks on. A dashd entry keeps its
+ * `dashd` settings with their defaults (src/upstream/dashd-settings.ts); with a cookie file its user and
+ * password may be left out ('').
+ */
 function normalizePools(raw: unknown): PoolConfig[] {
   if (!Array.isArray(raw)) return [];
   return raw.map((p, i) => {
     if (!isTree(p)) return p as unknown as PoolConfig;
-    const { tlsCa, ...rest } = p;
+    const { tlsCa, dashd, ...rest } = p;
+    const solo = isTree(dashd) && typeof dashd.payoutAddress === 'string';
     return {
       ...rest,
       name: p.name === undefined ? `pool${i + 1}` : p.name,
-      password: p.password === undefined ? POOL_DEFAULTS.password : p.password,
+      ...(solo && p.user === undefined ? { user: '' } : {}),
+      password: p.password === undefined ? (solo ? '' : POOL_DEFAULTS.password) : p.password,
       tlsVerify: p.tlsVerify === undefined ? POOL_DEFAULTS.tlsVerify : p.tlsVerify,
       ...(tlsCa !== undefined && tlsCa !== null ? { tlsCa } : {}),
+      ...(dashd === undefined ? {} : { dashd: solo ? withDashdDefaults(dashd as unknown as DashdSettings) : dashd }),
     } as PoolConfig;
   });
 }

@@ -18,7 +18,8 @@ import { userAgent as ourUserAgent } from '../version.js';
 import type { UsableNotify } from './job-check.js';
 import { POOL_HEALTH_DEFAULTS, PoolHealth, type PoolHealthOptions } from './pool-health.js';
 import { formatPoolUrl, parsePoolUrl, type PoolEndpoint } from './pool-url.js';
-import type { ExtranonceInfo, PoolConfig, SubmitResult, UpstreamEvents, UpstreamSubmit } from './types.js';
+import type { DownCause, PoolDownInfo, PoolSession, PoolSessionEvents, UpstreamLog } from './pool-session.js';
+import type { ExtranonceInfo, PoolConfig, SubmitResult, UpstreamSubmit } from './types.js';
 
 /**
  * ONE session to ONE pool: connect (TCP or TLS), optional `mining.configure`, `mining.subscribe`,
@@ -33,48 +34,9 @@ import type { ExtranonceInfo, PoolConfig, SubmitResult, UpstreamEvents, Upstream
  * refused one comes out as `jobRefused`, and a pool judged faulty as `fault` just before the session ends.
  */
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type UpstreamLog = (level: LogLevel, message: string) => void;
-
-/** Why a connection ended (the `down` reason says it in words). */
-export type DownCause =
-  /** TCP/TLS connect failed or timed out. */
-  | 'connect'
-  /** The pool did not answer subscribe/authorize in time, stopped answering submits, went silent, or sent no usable job in time. */
-  | 'timeout'
-  /** The pool refused mining.subscribe or answered it with nonsense. */
-  | 'subscribe'
-  /** The pool refused mining.authorize. */
-  | 'auth'
-  /** The pool closed the connection (or it broke). */
-  | 'closed'
-  /** Unreadable lines, an over-long line, or unusable jobs in a row. */
-  | 'protocol'
-  /** The pool sent client.reconnect. */
-  | 'reconnect'
-  /** Our owner closed it. */
-  | 'owner';
-
-export type PoolDownInfo = UpstreamEvents['down'][0] & { cause: DownCause };
-
-export interface ReconnectRequest {
-  /** Where to go (the pool's own endpoint when it named another host and that is not allowed). */
-  endpoint: PoolEndpoint;
-  waitMs: number;
-}
-
-export interface PoolConnectionEvents {
-  ready: UpstreamEvents['ready'];
-  job: UpstreamEvents['job'];
-  jobRefused: UpstreamEvents['jobRefused'];
-  fault: UpstreamEvents['fault'];
-  extranonce: UpstreamEvents['extranonce'];
-  versionMask: UpstreamEvents['versionMask'];
-  down: [info: PoolDownInfo];
-  message: UpstreamEvents['message'];
-  /** Emitted just before `down` (cause `reconnect`) when the pool sent client.reconnect. */
-  reconnectRequested: [request: ReconnectRequest];
-}
+export type { DownCause, LogLevel, PoolDownInfo, ReconnectRequest, UpstreamLog } from './pool-session.js';
+/** The events of a Stratum pool session (every PoolSession's). */
+export type PoolConnectionEvents = PoolSessionEvents;
 
 export interface VersionRollingRequest {
   /** The mask we ask for (BIP 310). */
@@ -156,7 +118,7 @@ const SUBMIT_LOST = 'pool connection lost';
 /** Timed-out request ids remembered so a late answer is recognised (the oldest are forgotten). */
 const MAX_LATE_IDS = 1024;
 
-export class PoolConnection extends EventEmitter<PoolConnectionEvents> {
+export class PoolConnection extends EventEmitter<PoolConnectionEvents> implements PoolSession {
   readonly pool: PoolConfig;
   readonly endpoint: PoolEndpoint;
   /** The url actually used (the pool's, or where client.reconnect sent us). */

@@ -1,6 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { Backoff, checkBackoffOptions, type BackoffOptions } from '../util/backoff.js';
-import { PoolConnection, type PoolConnectionOptions, type PoolDownInfo, type UpstreamLog } from './pool-connection.js';
+import type { PowHasher } from '../chain/hasher.js';
+import { DashdConnection, type DashdConnectionOptions } from './dashd-connection.js';
+import { dashdEntryProblems, isDashdEntry, sameDashdSettings } from './dashd-settings.js';
+import { PoolConnection, type PoolConnectionOptions } from './pool-connection.js';
+import type { PoolDownInfo, PoolSession, UpstreamLog } from './pool-session.js';
 import { parsePoolUrl, type PoolEndpoint } from './pool-url.js';
 import type { ExtranonceInfo, PoolConfig, SubmitResult, Upstream, UpstreamEvents, UpstreamSubmit } from './types.js';
 
@@ -36,6 +40,10 @@ export interface UpstreamSlotOptions {
   connection?: Omit<PoolConnectionOptions, 'endpoint' | 'log'>;
   /** Worker names remembered for re-authorization after a reconnect (pass-through mode). Default 100000. */
   maxRememberedWorkers?: number;
+  /** X11, for the dashd entries of the list (a dashd session judges shares itself): required when there is one. */
+  hasher?: PowHasher;
+  /** Options for every dashd session (RPC wait, block submit tries...). */
+  dashd?: Omit<DashdConnectionOptions, 'hasher' | 'log'>;
   log?: UpstreamLog;
 }
 
@@ -60,6 +68,8 @@ export function poolListProblems(pools: unknown): { path: string; message: strin
     if (typeof pool.name !== 'string' || pool.name.trim() === '') problem(`${at}.name`, 'must be a non-empty string');
     else if (names.has(pool.name)) problem(`${at}.name`, `'${pool.name}' is used by another pool`);
     else names.add(pool.name);
+    // The farm's own dashd: an RPC address and login, and its own settings (dashd-settings.ts).
+    if (pool.dashd !== undefined) return out.push(...dashdEntryProblems(pool, at));
     if (typeof pool.url !== 'string') problem(`${at}.url`, 'must be a string');
     else {
       try {
@@ -93,6 +103,8 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   private readonly switchGraceMs: number;
   private readonly maxRememberedWorkers: number;
   private readonly connectionOptions: Omit<PoolConnectionOptions, 'endpoint' | 'log'>;
+  private readonly dashdOptions: Omit<DashdConnectionOptions, 'hasher' | 'log'>;
+  private readonly hasher: PowHasher | null;
   private readonly log: UpstreamLog;
   private readonly backoff: Backoff;
 
@@ -100,8 +112,8 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   private index = 0;
   /** Failed attempts in a row on the current pool. */
   private failures = 0;
-  private active: PoolConnection | null = null;
-  private probe: PoolConnection | null = null;
+  private active: PoolSession | null = null;
+  private probe: PoolSession | null = null;
   private probeIndex = -1;
   private redirect: { index: number; endpoint: PoolEndpoint; waitMs: number } | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -110,11 +122,13 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   private stopped = false;
   private readonly workers = new Map<string, string>();
   /** Every connection not yet down: active, probe, and ones being let go after a switch. */
-  private readonly allConnections = new Set<PoolConnection>();
+  private readonly allConnections = new Set<PoolSession>();
 
   constructor(options: UpstreamSlotOptions) {
     super();
     checkPools(options.pools);
+    this.hasher = options.hasher ?? null;
+    this.checkHasher(options.pools);
     const positiveInt = (v: number | undefined, name: string, dflt: number): number => {
       if (v === undefined) return dflt;
       if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${String(v)}`);
@@ -133,6 +147,7 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     if (options.backoff) checkBackoffOptions(options.backoff);
     this.backoff = new Backoff(options.backoff);
     this.connectionOptions = { ...options.connection };
+    this.dashdOptions = { ...options.dashd };
     this.log = options.log ?? (() => {});
   }
 
@@ -223,6 +238,7 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
    */
   setPools(pools: PoolConfig[]): void {
     checkPools(pools);
+    this.checkHasher(pools);
     const next = pools.map((p) => ({ ...p }));
     const old = this.poolList[this.index];
     this.poolList = next;
@@ -269,8 +285,18 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
 
   // ---- connections ------------------------------------------------------------------------------------------
 
-  private newConnection(index: number, endpoint?: PoolEndpoint): PoolConnection {
-    const conn = new PoolConnection(this.pools[index]!, { ...this.connectionOptions, ...(endpoint ? { endpoint } : {}), log: this.log });
+  /** A dashd entry needs the hasher (its session judges shares itself). */
+  private checkHasher(pools: PoolConfig[]): void {
+    const i = pools.findIndex((p) => isDashdEntry(p));
+    if (i >= 0 && this.hasher === null) throw new Error(`pools[${i}] (${pools[i]!.name}) is a dashd entry: the upstream slot needs the X11 hasher (options.hasher)`);
+  }
+
+  /** A session on the pool at `index`: a Stratum pool, or the farm's own dashd. */
+  private newConnection(index: number, endpoint?: PoolEndpoint): PoolSession {
+    const pool = this.pools[index]!;
+    const conn: PoolSession = isDashdEntry(pool)
+      ? new DashdConnection(pool, { ...this.dashdOptions, hasher: this.hasher!, log: this.log })
+      : new PoolConnection(pool, { ...this.connectionOptions, ...(endpoint ? { endpoint } : {}), log: this.log });
     this.allConnections.add(conn);
     conn.on('ready', (info) => {
       if (this.stopped) return;
@@ -321,7 +347,7 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     conn.start();
   }
 
-  private onActiveDown(conn: PoolConnection, info: PoolDownInfo): void {
+  private onActiveDown(conn: PoolSession, info: PoolDownInfo): void {
     this.active = null;
     this.emit('down', info);
     if (this.stopped) return;
@@ -342,7 +368,12 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     // ('timeout'), or sent unreadable lines or only unusable jobs ('protocol'; the session's judge of its jobs
     // is pool-health.ts). A dropped connection or a failed connect is retried on the same pool first (network
     // trouble passes). With one pool: backoff only.
-    const fault = info.cause === 'auth' || (conn.wasReady && (info.cause === 'timeout' || info.cause === 'protocol'));
+    // A dashd that is still syncing (or whose payout address or login is refused) fails over at once too, and
+    // one whose template fails our checks even before its session was up: there is no work to wait for.
+    const fault =
+      info.cause === 'auth' ||
+      info.cause === 'syncing' ||
+      ((conn.wasReady || isDashdEntry(conn.pool)) && (info.cause === 'timeout' || info.cause === 'protocol'));
     if (this.pools.length > 1 && (fault || this.failures >= this.failoverAfter)) {
       const from = pool.name;
       this.index = (this.index + 1) % this.pools.length;
@@ -416,7 +447,7 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   }
 
   /** A probe to a higher-priority pool is subscribed and authorized: it becomes the active session. */
-  private promote(conn: PoolConnection, info: SlotEvents['ready'][0]): void {
+  private promote(conn: PoolSession, info: SlotEvents['ready'][0]): void {
     const from = this.pools[this.index]!.name;
     const old = this.active;
     this.probe = null;
@@ -438,7 +469,7 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
     this.updateProbing();
   }
 
-  private reauthorizeWorkers(conn: PoolConnection): void {
+  private reauthorizeWorkers(conn: PoolSession): void {
     for (const [name, password] of this.workers) {
       void conn.authorizeWorker(name, password).then((ok) => {
         if (!ok && conn.isReady) this.log('warn', `upstream: worker '${name}' not authorized on ${conn.pool.name}`);
@@ -457,7 +488,15 @@ export class UpstreamSlot extends EventEmitter<SlotEvents> implements Upstream {
   }
 }
 
-/** The same pool with the same settings (a changed url, login or TLS setting makes it another pool). */
+/** The same pool with the same settings (a changed url, login, TLS or dashd setting makes it another pool). */
 function samePool(a: PoolConfig, b: PoolConfig): boolean {
-  return a.name === b.name && a.url === b.url && a.user === b.user && a.password === b.password && (a.tlsVerify ?? true) === (b.tlsVerify ?? true) && (a.tlsCa ?? '') === (b.tlsCa ?? '');
+  return (
+    a.name === b.name &&
+    a.url === b.url &&
+    a.user === b.user &&
+    a.password === b.password &&
+    (a.tlsVerify ?? true) === (b.tlsVerify ?? true) &&
+    (a.tlsCa ?? '') === (b.tlsCa ?? '') &&
+    sameDashdSettings(a.dashd, b.dashd)
+  );
 }
