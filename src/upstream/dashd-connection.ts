@@ -49,12 +49,12 @@ export interface DashdConnectionOptions {
   blockSubmitWindowMs?: number;
   /** Jobs kept for late shares (the oldest are forgotten). Default 16. */
   maxJobs?: number;
+  /** dashd is gone when it answers nothing for 3 poll intervals plus this, milliseconds. Default 10000. */
+  silenceSlackMs?: number;
   log?: UpstreamLog;
 }
 
-export const DASHD_CONNECTION_DEFAULTS = { rpcTimeoutMs: 10_000, blockSubmitTries: 3, blockSubmitWindowMs: 10_000, maxJobs: 16 };
-/** Silence beyond 3 poll intervals plus this is a dashd that stopped answering. */
-const SILENCE_SLACK_MS = 10_000;
+export const DASHD_CONNECTION_DEFAULTS = { rpcTimeoutMs: 10_000, blockSubmitTries: 3, blockSubmitWindowMs: 10_000, maxJobs: 16, silenceSlackMs: 10_000 };
 /** A long poll answered this fast with the same id this many times in a row: dashd does not hold it. */
 const QUICK_LONGPOLL_MS = 500;
 const QUICK_LONGPOLLS_TO_GIVE_UP = 3;
@@ -329,7 +329,7 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
 
   /** A dashd that answers nothing for 3 poll intervals + 10 s is gone (its requests time out meanwhile). */
   private armWatchdog(): void {
-    const limitMs = 3 * this.settings.pollSeconds * 1000 + SILENCE_SLACK_MS;
+    const limitMs = 3 * this.settings.pollSeconds * 1000 + this.opts.silenceSlackMs;
     this.lastAnswerAt = Date.now();
     this.watchdog = setInterval(() => {
       const silentMs = Date.now() - this.lastAnswerAt;

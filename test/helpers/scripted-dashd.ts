@@ -16,7 +16,9 @@ export type Answer =
   /** An HTTP status with a raw body (401 without JSON, a proxy's HTML page...). */
   | { http: number; body?: string }
   /** Never answer (the client's wait runs out). */
-  | 'hang';
+  | 'hang'
+  /** Cut the connection without an answer. */
+  | 'drop';
 
 export type Handler = (params: unknown[], call: RecordedCall) => Answer | Promise<Answer>;
 
@@ -225,6 +227,10 @@ export class ScriptedDashd {
     const handler = this.handlers[isLongpoll ? 'longpoll' : call.method];
     const answer: Answer = handler ? await handler(params, call) : { error: { code: -32601, message: 'Method not found' } };
     if (answer === 'hang') return; // the socket stays open until the client gives up or the server stops
+    if (answer === 'drop') {
+      req.socket.destroy();
+      return;
+    }
     if ('http' in answer) {
       res.writeHead(answer.http).end(answer.body ?? '');
       return;
