@@ -1,4 +1,4 @@
-import type { NoVerdictCause } from '../core/events.js';
+import type { BlockStatus, BlockSubmitResult, NoVerdictCause } from '../core/events.js';
 
 /**
  * What the ledger writes, and the one interface every store (SQLite: ledger-sqlite*.ts; PostgreSQL: ledger-pg*.ts) implements with
@@ -71,7 +71,48 @@ export interface RunStopRecord {
   reason: string;
 }
 
-export type LedgerRecord = ShareRecord | LocalWorkRecord | PoolSwitchRecord | RunStopRecord;
+/**
+ * Where a block stands in the books: `submitted` (or `rejected`, by dashd's answer) when it is recorded, then
+ * as the block watcher last saw it (BlockStatus). `chainlocked` and `mature` are final and paid; `orphaned` is
+ * final and never paid.
+ */
+export type BlockRowStatus = 'submitted' | 'rejected' | BlockStatus;
+export const PAID_BLOCK_STATUSES: readonly BlockRowStatus[] = ['chainlocked', 'mature'];
+
+/** A block the proxy assembled from share `shareId` (of this run) and submitted to its dashd, with the answer. */
+export interface BlockRecord {
+  kind: 'block';
+  hash: string;
+  height: number;
+  /** When dashd answered the submitblock. */
+  at: number;
+  shareId: number;
+  worker: string;
+  owner: string;
+  route: string;
+  target: string;
+  pool: string;
+  connection: number;
+  /** Duffs the coinbase pays the farm. */
+  reward: number;
+  coinbaseValue: number;
+  payoutAddress: string;
+  result: BlockSubmitResult;
+  reason: string | null;
+}
+
+/** A submitted block's new place on dashd's best chain (a row written before at `at` or later is left as it is). */
+export interface BlockStatusRecord {
+  kind: 'block-status';
+  hash: string;
+  status: BlockStatus;
+  confirmations: number;
+  chainlock: boolean;
+  reason: string;
+  at: number;
+}
+
+export type LedgerRecord = ShareRecord | LocalWorkRecord | PoolSwitchRecord | RunStopRecord | BlockRecord | BlockStatusRecord;
 
 export const MINUTE_MS = 60_000;
 /** The first ms of the minute `at` falls in (the key of worker_minutes). */

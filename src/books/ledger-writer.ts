@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { DEFAULT_BOOKS } from './owners.js';
 import { version as packageVersion } from '../version.js';
-import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
+import { LedgerFaultError, LedgerRefusedError, minuteOf, PAID_BLOCK_STATUSES, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
 
 /**
  * Keeps the books behind the share path. It listens to the core's events only, turns them into records in a
@@ -38,6 +38,8 @@ export interface LedgerWriterOptions {
   heartbeatMs?: number;
   /** Called after each commit (tests, benchmarks). */
   onCommit?: (info: { records: number; committed: number; at: number }) => void;
+  /** Called after a commit that made blocks final and payable (chainlocked, mature): their reward can be split now. */
+  onPaidBlocks?: (hashes: string[]) => void;
 }
 
 export const LEDGER_WRITER_DEFAULTS = {
@@ -74,11 +76,12 @@ export class LedgerWriter {
   faultSince: number | null = null;
   readonly run: LedgerRun;
 
-  private readonly opts: Required<Omit<LedgerWriterOptions, 'onCommit' | 'ownerOf' | 'log' | 'timers'>>;
+  private readonly opts: Required<Omit<LedgerWriterOptions, 'onCommit' | 'onPaidBlocks' | 'ownerOf' | 'log' | 'timers'>>;
   private readonly ownerOf: (worker: string) => string;
   private readonly log: Logger;
   private readonly timers: Timers;
   private readonly onCommit: LedgerWriterOptions['onCommit'];
+  private readonly onPaidBlocks: LedgerWriterOptions['onPaidBlocks'];
   private queue: LedgerRecord[] = [];
   private readonly local = new Map<string, LocalWorkRecord>();
   private readonly inFlight = new Map<number, InFlightShare>();
@@ -106,6 +109,7 @@ export class LedgerWriter {
     this.log = opts.log ?? silentLogger;
     this.timers = opts.timers ?? realTimers;
     this.onCommit = opts.onCommit;
+    this.onPaidBlocks = opts.onPaidBlocks;
     this.run = { runId: randomUUID(), startedAt: this.timers.now(), pid: process.pid, host: hostname(), version: packageVersion };
   }
 
@@ -155,6 +159,8 @@ export class LedgerWriter {
     on('share.accepted', (e) => this.onAccepted(e));
     on('share.forwarded', (e) => this.onForwarded(e));
     on('share.upstream', (e) => this.onVerdict(e));
+    on('block.submitted', (e) => this.onBlock(e));
+    on('block.status', (e) => this.enqueue({ kind: 'block-status', hash: e.hash, status: e.status, confirmations: e.confirmations, chainlock: e.chainlock, reason: e.reason, at: e.at }));
     on('pool.switch', (e) => this.enqueue({ kind: 'pool-switch', seq: ++this.switchSeq, at: e.at, route: e.route, target: e.target, connection: e.connection, from: e.from, to: e.to, reason: e.reason }));
     // The start itself is in the books at once (the run row), even before any share.
     this.schedule(this.fault ? this.opts.retryMs : 0);
@@ -252,6 +258,31 @@ export class LedgerWriter {
     });
   }
 
+  /** A solo block (src/upstream/ via the proxy): its row, with the owner of its worker now. */
+  private onBlock(e: ProxyEventMap['block.submitted']): void {
+    for (const [name, v] of [['reward', e.reward], ['coinbaseValue', e.coinbaseValue]] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) return this.drop('bad-event', 1, `block ${e.hash}: ${name} ${v} is not a number of duffs`);
+    }
+    this.enqueue({
+      kind: 'block',
+      hash: e.hash,
+      height: e.height,
+      at: e.at,
+      shareId: e.shareId,
+      worker: e.worker,
+      owner: this.ownerOf(e.worker),
+      route: e.route,
+      target: e.target,
+      pool: e.pool,
+      connection: e.connection,
+      reward: e.reward,
+      coinbaseValue: e.coinbaseValue,
+      payoutAddress: e.payoutAddress,
+      result: e.result,
+      reason: e.reason,
+    });
+  }
+
   private enqueue(record: LedgerRecord): void {
     if (this.queue.length + this.local.size >= this.opts.maxQueued) return this.drop('queue-full', 1, 'the ledger queue is full');
     this.queue.push(record);
@@ -306,6 +337,8 @@ export class LedgerWriter {
         this.logged.clear();
       }
       this.onCommit?.({ records: batch.length, committed: this.committed, at });
+      const paid = batch.filter((r) => r.kind === 'block-status' && PAID_BLOCK_STATUSES.includes(r.status)).map((r) => (r as { hash: string }).hash);
+      if (paid.length > 0) this.onPaidBlocks?.(paid);
     };
     this.flushing = run().finally(() => {
       this.flushing = null;
