@@ -73,8 +73,8 @@ export const BLOCK_PAYOUT_STATE_SQL = `SELECT status, payout_id FROM blocks WHER
 /** Parameters: payout id, hash. */
 export const SET_BLOCK_PAYOUT_SQL = `UPDATE blocks SET payout_id = ? WHERE hash = ? AND payout_id IS NULL`;
 
-/** Columns: started (null: no run yet). The start of the books: the first run's start. */
-export const BOOKS_START_SQL = `SELECT MIN(started_at) AS started FROM proxy_runs`;
+/** Columns: first (null: no share yet). Where the books' work begins: the oldest share row kept. */
+export const FIRST_SHARE_SQL = `SELECT MIN(at) AS first FROM shares`;
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 

@@ -92,7 +92,7 @@ async function payoutEntry(reader: LedgerReader, input: PayoutInput, rules: Payo
  * The payout of solo block `block`'s reward by `method`, from its pool's work (`blocks`: every block of the
  * books, for the round's start):
  *   - prop and pps: the round, from just after the previous block of the same pool that was or may still be
- *     paid (accepted by dashd, not orphaned; the start of the books without one) up to the block; pps values
+ *     paid (accepted by dashd, not orphaned; the books' oldest share without one) up to the block; pps values
  *     that work at the block's reward;
  *   - pplns: the last `books.pplnsWindow` of the pool's work up to the block.
  * The round's end is the block's found_at (when dashd answered), so consecutive rounds tile the pool's work.
@@ -107,7 +107,7 @@ export async function blockPayoutInput(reader: LedgerReader, block: BlockRow, bl
     return { ...base, period: { from, to }, blocks: [{ at: block.foundAt }], blockReward: null };
   }
   const previous = blocks.filter((b) => b.pool === block.pool && b.hash !== block.hash && b.foundAt < block.foundAt && mayPay(b)).at(-1);
-  const from = previous ? previous.foundAt + 1 : Math.min((await reader.started()) ?? block.foundAt, block.foundAt);
+  const from = previous ? previous.foundAt + 1 : Math.min((await reader.firstShareAt()) ?? block.foundAt, block.foundAt);
   return { ...base, period: { from, to }, blocks: null, blockReward: method === 'pps' ? block.reward : null };
 }
 

@@ -1,4 +1,4 @@
-import { BLOCK_PAYOUT_STATE_SQL, blockFromRow, blocksParams, blocksSql, BOOKS_START_SQL, SET_BLOCK_PAYOUT_SQL, type BlockRow } from './ledger-blocks.js';
+import { BLOCK_PAYOUT_STATE_SQL, blockFromRow, blocksParams, blocksSql, FIRST_SHARE_SQL, SET_BLOCK_PAYOUT_SQL, type BlockRow } from './ledger-blocks.js';
 import * as q from './ledger-queries.js';
 import type { AcceptedUnit, LedgerProblem, LedgerReader, PayoutEntry, RecordedPayout, ReportGroup, ReportRow, TimeRange } from './ledger-reader.js';
 import { PgLedgerStore } from './ledger-pg.js';
@@ -37,8 +37,8 @@ export class PgLedgerReader implements LedgerReader {
     return q.windowStartFrom(await this.store.query(q.minuteWorkBackSql(pool !== undefined), q.minuteWorkBackParams(at, pool)), at, window);
   }
 
-  async started(): Promise<number | null> {
-    const v = (await this.store.query(BOOKS_START_SQL))[0]?.started;
+  async firstShareAt(): Promise<number | null> {
+    const v = (await this.store.query(FIRST_SHARE_SQL))[0]?.first;
     return v === null || v === undefined ? null : Number(v);
   }
 

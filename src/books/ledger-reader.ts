@@ -83,8 +83,8 @@ export interface LedgerReader {
    * never does, `at` when there is none.
    */
   windowStart(at: number, window: number, pool?: string): Promise<number>;
-  /** When the books began: the first run's start (null: no run yet). */
-  started(): Promise<number | null>;
+  /** Where the books' work begins: the time of the oldest share row kept (null: none). */
+  firstShareAt(): Promise<number | null>;
   /** The solo blocks (found in `range` when given), by the time found. */
   blocks(range?: TimeRange): Promise<BlockRow[]>;
   /**

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { byName } from './payouts.js';
-import { BLOCK_PAYOUT_STATE_SQL, blockFromRow, blocksParams, blocksSql, BOOKS_START_SQL, SET_BLOCK_PAYOUT_SQL, type BlockRow } from './ledger-blocks.js';
+import { BLOCK_PAYOUT_STATE_SQL, blockFromRow, blocksParams, blocksSql, FIRST_SHARE_SQL, SET_BLOCK_PAYOUT_SQL, type BlockRow } from './ledger-blocks.js';
 import {
   acceptedFromRow,
   acceptedWorkParams,
@@ -77,8 +77,8 @@ export class SqliteLedgerReader implements LedgerReader {
     return windowStartFrom(this.open().prepare(minuteWorkBackSql(pool !== undefined)).iterate(...minuteWorkBackParams(at, pool)) as IterableIterator<SqlRow>, at, window);
   }
 
-  async started(): Promise<number | null> {
-    const v = this.all(BOOKS_START_SQL)[0]?.started;
+  async firstShareAt(): Promise<number | null> {
+    const v = this.all(FIRST_SHARE_SQL)[0]?.first;
     return v === null || v === undefined ? null : Number(v);
   }
 

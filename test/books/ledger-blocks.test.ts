@@ -39,7 +39,7 @@ import { ACCEPTED, ManualTimers, recordingLogger, ShareFeeder, tempDir } from '.
  *   T0+7000  rig9        solo  2000                    accepted
  *   T0+8000  rig9        solo  2000                    accepted: block B (height 2100001), found T0+8010, reward 1 DASH
  *
- * PROP, block A (the books' start to A): alice 3000, bob 2000 of 5000: alice 1.08 (fee 0.0216 to the farm), bob 0.72.
+ * PROP, block A (the books' first share to A): alice 3000, bob 2000 of 5000: alice 1.08 (fee 0.0216 to the farm), bob 0.72.
  * PROP, block B (after A to B): alice 2000, farm 4000: alice 0.33333333 (fee 0.00666666), farm 0.66666667.
  * PPLNS (window 4000), block A: the pool's last 4000 up to A: bob 1000 + 1000, alice 2000 of her 3000: 0.9 each
  *   (the main pool's 5000 at T0+4500 would have been the whole window).
@@ -189,7 +189,7 @@ for (const b of backends) {
     t.equal(payouts.recorded.length, 1, 'paid once the chainlock is committed');
     const pa = payouts.recorded[0]!;
     t.same(splits(pa), [['alice', '1.08000000', '0.02160000', '1.05840000'], ['bob', '0.72000000', '0.00000000', '0.72000000'], ['farm', '0.00000000', '0.00000000', '0.02160000']]);
-    t.same([pa.method, pa.amount, pa.note, pa.period, pa.blockReward], ['prop', 180_000_000n, `solo block 2100000 ${HASH_A}`, { from: T0, to: T0 + 5011 }, null]);
+    t.same([pa.method, pa.amount, pa.note, pa.period, pa.blockReward], ['prop', 180_000_000n, `solo block 2100000 ${HASH_A}`, { from: T0 + 2000, to: T0 + 5011 }, null]);
     t.same(pa.splits.map((s) => [s.owner, s.work]), [['alice', 3000], ['bob', 2000], ['farm', 0]], 'only the solo pool\'s accepted work, none of main\'s');
 
     w.status(HASH_B, 2_100_001, 'mature', T0 + 11_000, 100, false);
@@ -229,7 +229,7 @@ for (const b of backends) {
     t.equal(recorded.length, 1);
     const p = recorded[0]!;
     t.same(splits(p), [['alice', '0.77142857', '0.01542857', '0.75600000'], ['bob', '1.02857143', '0.00000000', '1.02857143'], ['farm', '0.00000000', '0.00000000', '0.01542857']]);
-    t.same([p.method, p.blockReward, p.period], ['pps', 180_000_000n, { from: T0, to: T0 + 5011 }]);
+    t.same([p.method, p.blockReward, p.period], ['pps', 180_000_000n, { from: T0 + 2000, to: T0 + 5011 }]);
     t.same(await reader.verify(), []);
   });
 
@@ -284,7 +284,7 @@ for (const b of backends) {
     await w.timers.advance(200);
     await payouts.settle();
     t.equal(recorded.length, 1);
-    t.same(recorded[0]!.period, { from: T0, to: T0 + 8011 }, 'block B\'s round starts at the books\' start: A was orphaned');
+    t.same(recorded[0]!.period, { from: T0 + 2000, to: T0 + 8011 }, 'block B\'s round starts with the books\' first share: A was orphaned');
     t.same(recorded[0]!.splits.map((s) => [s.owner, s.work]), [['alice', 5000], ['bob', 2000], ['farm', 4000]]);
     const blocks = byHash(await reader.blocks());
     t.same([blocks.get(HASH_A)!.payoutId, blocks.get(HASH_A)!.status], [null, 'orphaned']);
