@@ -138,7 +138,7 @@ export interface LedgerStore {
   /**
    * One bounded step of retention (ledger-prune.ts), in one transaction: removes at most `maxRows` share rows
    * older than `beforeMs` (aligned down to its minute) with the per-minute rows that go with them, keeping the
-   * two equal; payouts, splits, runs and pool switches stay. Resolves to the rows removed (0: nothing left to
+   * two equal; payouts, splits, blocks, runs and pool switches stay. Resolves to the rows removed (0: nothing left to
    * prune). Opens the store when it is not open. Throws `LedgerFaultError` (nothing removed) when it cannot.
    */
   prune(beforeMs: number, maxRows: number): Promise<number>;

@@ -5,12 +5,14 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { DEFAULT_BOOKS } from './owners.js';
 import { version as packageVersion } from '../version.js';
-import { LedgerFaultError, LedgerRefusedError, minuteOf, PAID_BLOCK_STATUSES, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
+import { LedgerFaultError, LedgerRefusedError, minuteOf, PAID_BLOCK_STATUSES, type BlockStatusRecord, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
 
 /**
  * Keeps the books behind the share path. It listens to the core's events only, turns them into records in a
  * bounded in-memory queue, and commits that queue to a store in group commits: one transaction per batch, at
  * most one every `commitIntervalMs`. An event handler never waits on the disk and never throws into the bus.
+ * Solo blocks (`block.submitted`, `block.status`) are records too; a commit that made blocks final and payable
+ * is told to `onPaidBlocks` (the app splits their rewards then: src/books/block-payouts.ts).
  *
  * When the store cannot be written (missing, locked, full, read-only), records stay queued up to `maxQueued`
  * and the writer retries every `retryMs`; it logs each cause once per episode and says when it caught up.
@@ -337,8 +339,8 @@ export class LedgerWriter {
         this.logged.clear();
       }
       this.onCommit?.({ records: batch.length, committed: this.committed, at });
-      const paid = batch.filter((r) => r.kind === 'block-status' && PAID_BLOCK_STATUSES.includes(r.status)).map((r) => (r as { hash: string }).hash);
-      if (paid.length > 0) this.onPaidBlocks?.(paid);
+      const paid = batch.filter((r): r is BlockStatusRecord => r.kind === 'block-status' && PAID_BLOCK_STATUSES.includes(r.status));
+      if (paid.length > 0) this.onPaidBlocks?.(paid.map((r) => r.hash));
     };
     this.flushing = run().finally(() => {
       this.flushing = null;
