@@ -1,7 +1,7 @@
 import type { BlockSubmitResult } from '../core/events.js';
 import type { Duffs } from './duffs.js';
 import type { TimeRange } from './ledger-reader.js';
-import type { BlockRecord, BlockRowStatus, BlockStatusRecord } from './ledger-store.js';
+import type { BlockRecord, BlockRowStatus, BlockStatusRecord, SharePlace } from './ledger-store.js';
 
 /**
  * The blocks table (schema version 4), written once for both stores: the SQL with `?` placeholders (a
@@ -9,18 +9,9 @@ import type { BlockRecord, BlockRowStatus, BlockStatusRecord } from './ledger-st
  */
 
 /** A block as the books hold it. */
-export interface BlockRow {
-  hash: string;
-  height: number;
+export interface BlockRow extends Pick<BlockRecord, 'hash' | 'height' | 'shareId' | keyof SharePlace> {
   foundAt: number;
   runId: string;
-  shareId: number;
-  worker: string;
-  owner: string;
-  route: string;
-  target: string;
-  pool: string;
-  connection: number;
   reward: Duffs;
   coinbaseValue: Duffs;
   payoutAddress: string;

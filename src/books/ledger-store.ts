@@ -79,20 +79,17 @@ export interface RunStopRecord {
 export type BlockRowStatus = 'submitted' | 'rejected' | BlockStatus;
 export const PAID_BLOCK_STATUSES: readonly BlockRowStatus[] = ['chainlocked', 'mature'];
 
+/** Where a share or a block came from: its worker, owner, and the route, target, pool and connection it went to. */
+export type SharePlace = Pick<ShareRecord, 'worker' | 'owner' | 'route' | 'target' | 'pool' | 'connection'>;
+
 /** A block the proxy assembled from share `shareId` (of this run) and submitted to its dashd, with the answer. */
-export interface BlockRecord {
+export interface BlockRecord extends SharePlace {
   kind: 'block';
   hash: string;
   height: number;
   /** When dashd answered the submitblock. */
   at: number;
   shareId: number;
-  worker: string;
-  owner: string;
-  route: string;
-  target: string;
-  pool: string;
-  connection: number;
   /** Duffs the coinbase pays the farm. */
   reward: number;
   coinbaseValue: number;

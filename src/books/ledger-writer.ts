@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { DEFAULT_BOOKS } from './owners.js';
 import { version as packageVersion } from '../version.js';
-import { LedgerFaultError, LedgerRefusedError, minuteOf, PAID_BLOCK_STATUSES, type BlockStatusRecord, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
+import { LedgerFaultError, LedgerRefusedError, minuteOf, PAID_BLOCK_STATUSES, type BlockStatusRecord, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type SharePlace, type ShareRecord } from './ledger-store.js';
 
 /**
  * Keeps the books behind the share path. It listens to the core's events only, turns them into records in a
@@ -217,12 +217,7 @@ export class LedgerWriter {
     }
     this.inFlight.set(e.shareId, {
       at: e.at,
-      worker: e.worker,
-      owner: this.ownerOf(e.worker),
-      route: e.route,
-      target: e.target,
-      pool: e.pool,
-      connection: e.connection,
+      ...this.placeOf(e),
       jobId: e.jobId,
       creditedDifficulty: e.difficulty,
       shareDifficulty: e.shareDifficulty,
@@ -271,18 +266,18 @@ export class LedgerWriter {
       height: e.height,
       at: e.at,
       shareId: e.shareId,
-      worker: e.worker,
-      owner: this.ownerOf(e.worker),
-      route: e.route,
-      target: e.target,
-      pool: e.pool,
-      connection: e.connection,
+      ...this.placeOf(e),
       reward: e.reward,
       coinbaseValue: e.coinbaseValue,
       payoutAddress: e.payoutAddress,
       result: e.result,
       reason: e.reason,
     });
+  }
+
+  /** A share's (or its block's) worker, its owner now, and where it went. */
+  private placeOf(e: ProxyEventMap['share.forwarded'] | ProxyEventMap['block.submitted']): SharePlace {
+    return { worker: e.worker, owner: this.ownerOf(e.worker), route: e.route, target: e.target, pool: e.pool, connection: e.connection };
   }
 
   private enqueue(record: LedgerRecord): void {

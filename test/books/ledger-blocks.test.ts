@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { EventBus, type BlockStatus, type BlockSubmitResult } from '../../src/core/events.js';
 import { BlockPayouts } from '../../src/books/block-payouts.js';
@@ -110,6 +110,18 @@ function payoutsOn(reader: LedgerReader, method: PayoutMethod, timers?: ManualTi
   return { payouts, recorded, log };
 }
 
+/** The scenario's books with block A chainlocked, split by `method` at the start of BlockPayouts: its one payout. */
+async function blockAPaidBy(t: Test, b: LedgerBackend, method: PayoutMethod) {
+  const w = await soloBooks(t, b);
+  w.status(HASH_A, 2_100_000, 'chainlocked', T0 + 10_000);
+  await w.timers.advance(200);
+  const reader = readerOf(t, b, w.location);
+  const { payouts, recorded } = payoutsOn(reader, method);
+  await payouts.start();
+  t.equal(recorded.length, 1, 'one payout');
+  return { reader, p: recorded[0]! };
+}
+
 /** A payout's splits as [owner, gross, fee, total] in DASH. */
 const splits = (p: RecordedPayout) => p.splits.map((s) => [s.owner, formatDash(s.gross), formatDash(s.fee), formatDash(s.total)]);
 const byHash = (blocks: BlockRow[]) => new Map(blocks.map((x) => [x.hash, x]));
@@ -206,28 +218,14 @@ for (const b of backends) {
   });
 
   t.test(`${b.name}: pplns: the last books.pplnsWindow of the block's pool's work`, async (t) => {
-    const w = await soloBooks(t, b);
-    w.status(HASH_A, 2_100_000, 'chainlocked', T0 + 10_000);
-    await w.timers.advance(200);
-    const reader = readerOf(t, b, w.location);
-    const { payouts, recorded } = payoutsOn(reader, 'pplns');
-    await payouts.start();
-    t.equal(recorded.length, 1);
-    const p = recorded[0]!;
+    const { reader, p } = await blockAPaidBy(t, b, 'pplns');
     t.same(splits(p), [['alice', '0.90000000', '0.01800000', '0.88200000'], ['bob', '0.90000000', '0.00000000', '0.90000000'], ['farm', '0.00000000', '0.00000000', '0.01800000']]);
     t.same([p.method, p.pplnsWindow, p.blocks, p.period.to], ['pplns', 4000, [{ at: T0 + 5010 }], T0 + 5011]);
     t.same(await reader.verify(), []);
   });
 
   t.test(`${b.name}: pps: the round's work valued at the block's reward over each share's network difficulty`, async (t) => {
-    const w = await soloBooks(t, b);
-    w.status(HASH_A, 2_100_000, 'chainlocked', T0 + 10_000);
-    await w.timers.advance(200);
-    const reader = readerOf(t, b, w.location);
-    const { payouts, recorded } = payoutsOn(reader, 'pps');
-    await payouts.start();
-    t.equal(recorded.length, 1);
-    const p = recorded[0]!;
+    const { reader, p } = await blockAPaidBy(t, b, 'pps');
     t.same(splits(p), [['alice', '0.77142857', '0.01542857', '0.75600000'], ['bob', '1.02857143', '0.00000000', '1.02857143'], ['farm', '0.00000000', '0.00000000', '0.01542857']]);
     t.same([p.method, p.blockReward, p.period], ['pps', 180_000_000n, { from: T0 + 2000, to: T0 + 5011 }]);
     t.same(await reader.verify(), []);
