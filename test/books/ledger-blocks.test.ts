@@ -10,6 +10,7 @@ import { formatDash } from '../../src/books/duffs.js';
 import type { BlockRow } from '../../src/books/ledger-blocks.js';
 import { formatBlocks } from '../../src/books/ledger-format.js';
 import type { LedgerReader, RecordedPayout } from '../../src/books/ledger-reader.js';
+import { LedgerFaultError } from '../../src/books/ledger-store.js';
 import { LedgerWriter } from '../../src/books/ledger-writer.js';
 import { openLedgerReader, payoutRules } from '../../src/books/open-reader.js';
 import { OwnerMap } from '../../src/books/owners.js';
@@ -390,3 +391,37 @@ for (const b of backends) {
     t.equal((await get('?from=2026-12-06')).status, 400);
   });
 }
+
+t.test('books that cannot be read now: the split is retried every retryMs, the cause logged once, never thrown', async (t) => {
+  const b = backends[0]!;
+  const w = await soloBooks(t, b);
+  w.status(HASH_A, 2_100_000, 'chainlocked', T0 + 10_000);
+  await w.timers.advance(200);
+  const real = readerOf(t, b, w.location);
+  let failures = 3;
+  const reader: LedgerReader = Object.assign(Object.create(real) as LedgerReader, {
+    blocks: async (range?: Parameters<LedgerReader['blocks']>[0]) => {
+      if (failures-- > 0) throw new LedgerFaultError(real.location, 'locked', 'database is locked (SQLITE_BUSY)');
+      return real.blocks(range);
+    },
+  });
+  const timers = new ManualTimers(T0 + 20_000);
+  const log = recordingLogger();
+  const recorded: RecordedPayout[] = [];
+  const payouts = new BlockPayouts({ reader, rules: () => payoutRules({ owners: OWNERS, books: booksOf('prop') }), method: () => 'prop', onPayout: (p) => recorded.push(p), log, timers, retryMs: 1_000 });
+  timers.afterEach = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  await payouts.start();
+  t.equal(recorded.length, 0, 'not yet');
+  await timers.advance(1_000);
+  await timers.advance(1_000);
+  t.equal(recorded.length, 0, 'three failures, three tries');
+  await timers.advance(1_000);
+  t.equal(recorded.length, 1, 'paid on the fourth try');
+  t.same(log.lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.fields.retryMs]), [['ledger: cannot split solo block rewards now; retrying', 1_000]], 'logged once');
+  await timers.advance(5_000);
+  t.equal(recorded.length, 1, 'no more tries once paid');
+  await payouts.stop();
+  t.equal((await real.payouts()).length, 1);
+});
