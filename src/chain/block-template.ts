@@ -167,7 +167,27 @@ function readMasternode(v: unknown): TemplatePayment[] {
   return [readPayment(o, 'masternode')];
 }
 
-/** The CbTx payload starts with u16 version and u32 height (DIP4); its height must be the template's. */
+/**
+ * The size a CbTx payload of a known version must have (DIP4 and its updates), or null for a later version:
+ *   v1: version u16 | height u32 | merkleRootMNList (32)                               = 38 bytes
+ *   v2: v1 | merkleRootQuorums (32)                                                     = 70 bytes
+ *   v3: v2 | bestCLHeightDiff (compact size) | bestCLSignature (96) | creditPoolBalance (int64) = 175+ bytes
+ */
+function cbTxSize(payload: Buffer, version: number): number | null {
+  if (version === 1) return 38;
+  if (version === 2) return 70;
+  if (version !== 3) return null;
+  if (payload.length <= 70) return 71 + 96 + 8;
+  const first = payload[70]!;
+  const diffSize = first < 0xfd ? 1 : first === 0xfd ? 3 : first === 0xfe ? 5 : 9;
+  return 70 + diffSize + 96 + 8;
+}
+
+/**
+ * The CbTx payload (DIP4): u16 version, u32 height, then the version's fields. It is copied into the coinbase
+ * as given; checked here: its height is the template's, and a known version (1 to 3) has exactly its size.
+ * A later version is taken on its version and height alone (dashd made it; the proxy only carries it).
+ */
 function readCoinbasePayload(v: unknown, height: number): Buffer | null {
   if (v === undefined) return null;
   const payload = hexBytes(v, 'coinbase_payload');
@@ -176,6 +196,8 @@ function readCoinbasePayload(v: unknown, height: number): Buffer | null {
   if (version === 0) refuse('coinbase_payload', 'CbTx version 0');
   const payloadHeight = payload.readUInt32LE(2);
   if (payloadHeight !== height) refuse('coinbase_payload', `CbTx height ${payloadHeight} is not the template's height ${height}`);
+  const size = cbTxSize(payload, version);
+  if (size !== null && payload.length !== size) refuse('coinbase_payload', `${payload.length} bytes, a CbTx version ${version} has ${size}`);
   return payload;
 }
 

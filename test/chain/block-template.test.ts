@@ -112,6 +112,12 @@ const refusals: [string, (raw: Raw) => void, string | RegExp][] = [
   ['coinbase_payload empty', (r) => (r.coinbase_payload = ''), 'coinbase_payload: 0 bytes, too short for a CbTx (version and height take 6)'],
   ['coinbase_payload short', (r) => (r.coinbase_payload = '0300a3ff0d'), 'coinbase_payload: 5 bytes, too short for a CbTx (version and height take 6)'],
   ['coinbase_payload version 0', (r) => (r.coinbase_payload = '0000' + r.coinbase_payload.slice(4)), 'coinbase_payload: CbTx version 0'],
+  ['coinbase_payload v3 one byte short', (r) => (r.coinbase_payload = r.coinbase_payload.slice(0, -2)), 'coinbase_payload: 174 bytes, a CbTx version 3 has 175'],
+  ['coinbase_payload v3 with a byte too many', (r) => (r.coinbase_payload += '00'), 'coinbase_payload: 176 bytes, a CbTx version 3 has 175'],
+  ['coinbase_payload v3 cut after the quorum root', (r) => (r.coinbase_payload = r.coinbase_payload.slice(0, 140)), 'coinbase_payload: 70 bytes, a CbTx version 3 has 175'],
+  ['coinbase_payload v3 with a 3-byte height diff and the old size', (r) => (r.coinbase_payload = r.coinbase_payload.slice(0, 140) + 'fd0001' + r.coinbase_payload.slice(142, -4)), 'coinbase_payload: 175 bytes, a CbTx version 3 has 177'],
+  ['coinbase_payload v2 of v3 size', (r) => (r.coinbase_payload = '0200' + r.coinbase_payload.slice(4)), 'coinbase_payload: 175 bytes, a CbTx version 2 has 70'],
+  ['coinbase_payload v1 of v3 size', (r) => (r.coinbase_payload = '0100' + r.coinbase_payload.slice(4)), 'coinbase_payload: 175 bytes, a CbTx version 1 has 38'],
   ['coinbase_payload of another height', (r) => (r.height = 917412), "coinbase_payload: CbTx height 917411 is not the template's height 917412"],
 ];
 
@@ -135,6 +141,11 @@ t.test('accepted variants', async (t) => {
   t.equal(reasonOf(variant((r) => delete r.coinbase_payload)), 'accepted', 'no payload: a version-1 coinbase');
   t.equal(reasonOf(variant((r) => delete r.longpollid)), 'accepted', 'no longpollid: polling only');
   t.equal(reasonOf(variant((r) => delete r.mintime)), 'accepted');
+  t.equal(reasonOf(variant((r) => (r.coinbase_payload = '0200' + r.coinbase_payload.slice(4, 140)))), 'accepted', 'a CbTx v2 (70 bytes)');
+  t.equal(reasonOf(variant((r) => (r.coinbase_payload = '0100' + r.coinbase_payload.slice(4, 76)))), 'accepted', 'a CbTx v1 (38 bytes)');
+  t.equal(reasonOf(variant((r) => (r.coinbase_payload = r.coinbase_payload.slice(0, 140) + 'fd0001' + r.coinbase_payload.slice(142)))), 'accepted', 'a CbTx v3 with a 3-byte height diff (177 bytes)');
+  t.equal(reasonOf(variant((r) => (r.coinbase_payload = '0400' + r.coinbase_payload.slice(4) + 'abcd'))), 'accepted', 'a later CbTx version: its height checked, carried as given');
+
   t.equal(reasonOf(variant((r) => (r.transactions = []))), 'accepted', 'an empty block');
   t.equal(reasonOf(variant((r) => (r.transactions[0].txid = r.transactions[0].hash))), 'accepted', 'a txid field that agrees');
   t.equal(reasonOf(variant((r) => (r.transactions[0].hash = r.transactions[0].hash.toUpperCase()))), 'accepted', 'upper-case hex');
