@@ -135,6 +135,12 @@ function readRules(v: unknown): string[] {
   });
 }
 
+/** A transaction's `hash` (or `txid`) must be the txid of its data. */
+function checkTxid(v: unknown, field: string, txid: string): void {
+  const given = hexBytes(v, field, 32).toString('hex');
+  if (given !== txid) refuse(field, `${given} is not the txid of its data (${txid})`);
+}
+
 function readTransaction(v: unknown, i: number): TemplateTransaction {
   const field = `transactions[${i}]`;
   const o = object(v, field);
@@ -142,11 +148,8 @@ function readTransaction(v: unknown, i: number): TemplateTransaction {
   if (data.length === 0) refuse(`${field}.data`, 'empty');
   const hash = sha256d(data);
   const txid = displayHash(hash);
-  for (const key of ['hash', 'txid'] as const) {
-    if (key === 'txid' && o.txid === undefined) continue;
-    const given = hexBytes(o[key], `${field}.${key}`, 32).toString('hex');
-    if (given !== txid) refuse(`${field}.${key}`, `${given} is not the txid of its data (${txid})`);
-  }
+  checkTxid(o.hash, `${field}.hash`, txid);
+  if (o.txid !== undefined) checkTxid(o.txid, `${field}.txid`, txid);
   return { data, hash, txid };
 }
 
