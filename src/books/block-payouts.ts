@@ -41,6 +41,7 @@ export class BlockPayouts {
   private again = false;
   private retry: unknown = null;
   private stopped = false;
+  private faulted = false;
   private readonly logged = new Set<string>();
 
   constructor(private readonly opts: BlockPayoutsOptions) {
@@ -81,37 +82,48 @@ export class BlockPayouts {
 
   private async pass(): Promise<void> {
     try {
-      const blocks = await this.opts.reader.blocks();
-      for (const block of blocks) {
-        if (block.payoutId !== null || !PAID_BLOCK_STATUSES.includes(block.status)) continue;
-        try {
-          const payout = await recordBlockPayout(this.opts.reader, block, blocks, this.opts.method(), this.opts.rules(), this.timers.now());
-          if (payout === null) continue;
-          this.recorded += 1;
-          this.log.info('ledger: solo block reward split among owners', {
-            block: block.hash,
-            height: block.height,
-            pool: block.pool,
-            status: block.status,
-            payout: payout.id,
-            method: payout.method,
-            reward: `${formatDash(payout.amount)} DASH`,
-            owners: payout.splits.length,
-          });
-          this.opts.onPayout?.(payout);
-        } catch (err) {
-          if (!(err instanceof LedgerInputError)) throw err;
-          if (this.once(`${block.hash}\u0000${err.message}`)) {
-            this.log.error('ledger: a final solo block cannot be split by the configuration; it stays unpaid until it can', { block: block.hash, height: block.height, error: err.message });
-          }
-        }
+      await this.payAll();
+      if (this.faulted) {
+        this.faulted = false;
+        this.log.info('ledger: splitting solo block rewards again');
+        for (const key of this.logged) if (key.startsWith('fault\u0000')) this.logged.delete(key);
       }
     } catch (err) {
       // Books that cannot be read or written now (or anything unexpected): never thrown into the proxy, retried.
       const message = (err as Error).message ?? String(err);
       const known = err instanceof LedgerFaultError || err instanceof LedgerRefusedError;
+      this.faulted = true;
       if (this.once(`fault\u0000${message}`)) this.log[known ? 'warn' : 'error']('ledger: cannot split solo block rewards now; retrying', { error: message, retryMs: this.retryMs });
       this.scheduleRetry();
+    }
+  }
+
+  /** Every final block without a payout, split and recorded (none twice: recordBlockPayout). */
+  private async payAll(): Promise<void> {
+    const blocks = await this.opts.reader.blocks();
+    for (const block of blocks) {
+      if (block.payoutId !== null || !PAID_BLOCK_STATUSES.includes(block.status)) continue;
+      try {
+        const payout = await recordBlockPayout(this.opts.reader, block, blocks, this.opts.method(), this.opts.rules(), this.timers.now());
+        if (payout === null) continue;
+        this.recorded += 1;
+        this.log.info('ledger: solo block reward split among owners', {
+          block: block.hash,
+          height: block.height,
+          pool: block.pool,
+          status: block.status,
+          payout: payout.id,
+          method: payout.method,
+          reward: `${formatDash(payout.amount)} DASH`,
+          owners: payout.splits.length,
+        });
+        this.opts.onPayout?.(payout);
+      } catch (err) {
+        if (!(err instanceof LedgerInputError)) throw err;
+        if (this.once(`${block.hash}\u0000${err.message}`)) {
+          this.log.error('ledger: a final solo block cannot be split by the configuration; it stays unpaid until it can', { block: block.hash, height: block.height, error: err.message });
+        }
+      }
     }
   }
 

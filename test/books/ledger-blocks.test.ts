@@ -420,6 +420,7 @@ t.test('books that cannot be read now: the split is retried every retryMs, the c
   await timers.advance(1_000);
   t.equal(recorded.length, 1, 'paid on the fourth try');
   t.same(log.lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.fields.retryMs]), [['ledger: cannot split solo block rewards now; retrying', 1_000]], 'logged once');
+  t.ok(log.lines.some((l) => l.level === 'info' && l.msg === 'ledger: splitting solo block rewards again'), 'and the end of the episode');
   await timers.advance(5_000);
   t.equal(recorded.length, 1, 'no more tries once paid');
   await payouts.stop();
