@@ -61,7 +61,8 @@ const TX = '01000000' + '01' + 'ab'.repeat(32) + '00000000' + '00' + 'ffffffff' 
 /** A valid Dash Core 20 style template: platform `6a` output first, then a masternode payee; a CbTx payload. */
 export function dashdTemplate(o: TemplateInputs = {}): Record<string, unknown> {
   const height = o.height ?? 2_100_000;
-  const payload = Buffer.alloc(6 + 64);
+  // CbTx v3: version, height, two merkle roots, bestCLHeightDiff (compact size 0), bestCLSignature, creditPoolBalance.
+  const payload = Buffer.alloc(6 + 64 + 1 + 96 + 8);
   payload.writeUInt16LE(3, 0);
   payload.writeUInt32LE(height, 2);
   const bits = o.bits ?? EASY_BITS;
