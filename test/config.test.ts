@@ -54,7 +54,7 @@ t.test('every bad value is reported with the field it concerns', async (t) => {
     /^frobnicate: unknown field/,
     /^pools\[0\]\.url: pool url 'http:\/\/x': unsupported scheme 'http'/,
     /^pools\[0\]\.user must be the pool login/,
-    /^pools\[1\]\.extra: unknown field \(known: name, url, user, password, tlsVerify, tlsCa\)$/,
+    /^pools\[1\]\.extra: unknown field \(known: name, url, user, password, tlsVerify, tlsCa, dashd\)$/,
     /^listen\.port must be an integer from 0 to 65535 \(got 99999\)$/,
     /^http\.token must be a non-empty string or null \(got 5\)$/,
     /^workerMode must be one of farm, passthrough \(got "solo"\)$/,
@@ -185,6 +185,45 @@ t.test('the README configuration table shows the defaults in force', async (t) =
     });
   }
   t.ok(checked >= 30, `${checked} documented defaults checked`);
+});
+
+t.test('a dashd entry (solo): its defaults, a cookie instead of a login, and its problems naming the field', async (t) => {
+  const address = 'yQG3wqDEYrW4sp9UcgF6gJWjjgAgmsSFV7';
+  const cfg = buildConfig({ pools: [pool, { name: 'own-dashd', url: 'http://127.0.0.1:9998', dashd: { payoutAddress: address, cookieFile: '/home/dash/.dashcore/.cookie' } }] });
+  t.same(cfg.pools[1], {
+    name: 'own-dashd',
+    url: 'http://127.0.0.1:9998',
+    user: '',
+    password: '',
+    tlsVerify: true,
+    dashd: { payoutAddress: address, cookieFile: '/home/dash/.dashcore/.cookie', shareDifficulty: 65536, coinbaseTag: '/dash-farm-proxy/', pollSeconds: 1, templateSeconds: 30, blockCheckSeconds: 30 },
+  });
+  const routed = buildConfig({ pools: [pool], routes: [{ name: 'solo', match: { workers: ['solo.*'] }, targets: [{ name: 'own', pools: [{ url: 'http://127.0.0.1:9998', user: 'rpc', password: 'pw', dashd: { payoutAddress: address, shareDifficulty: 1024 } }] }] }] });
+  t.match(routed.routes[0]!.targets[0]!.pools[0], { user: 'rpc', password: 'pw', dashd: { payoutAddress: address, shareDifficulty: 1024, pollSeconds: 1 } }, "a route target's pools take dashd entries too");
+  t.same(
+    problemsOf(() =>
+      buildConfig({
+        pools: [
+          { url: 'http://127.0.0.1:9998', dashd: { payoutAddress: address, pollSeconds: 0, coinbaseTag: 'é' } },
+          { url: 'stratum+tcp://127.0.0.1:9998', user: 'u', dashd: { payoutAddress: 'not-an-address' } },
+          { url: 'http://127.0.0.1:9998', user: 'u' },
+          { url: 'http://127.0.0.1:9998', user: 'u', dashd: { cookieFile: '' } },
+        ],
+        routes: [{ name: 'solo', match: { workers: ['solo.*'] }, targets: [{ name: 'own', pools: [{ url: 'http://127.0.0.1', user: 'u', dashd: { payoutAddress: address } }] }] }],
+      }),
+    ),
+    [
+      'pools[0].dashd.coinbaseTag must be printable ASCII text of at most 40 characters (got "é")',
+      'pools[0].dashd.pollSeconds must be a number from 0.1 to 60 (got 0)',
+      'pools[3].dashd.payoutAddress must be the Dash address the coinbase pays',
+      'pools[3].dashd.cookieFile must be a non-empty string or null (got "")',
+      "pools[0].user: must be dashd's rpcuser (or set dashd.cookieFile to dashd's .cookie file)",
+      "pools[1].url: 'stratum+tcp://127.0.0.1:9998': a dashd entry needs http://host:port (its RPC address, e.g. http://127.0.0.1:9998)",
+      "pools[1].dashd.payoutAddress: 'not-an-address' is not a Dash address (base58, 25 to 36 characters)",
+      'pools[2].url: pool url \'http://127.0.0.1:9998\': unsupported scheme \'http\' (use stratum+tcp:// or stratum+ssl://); an http:// address is a dashd\'s: give the entry a "dashd" object (solo)',
+      "routes[0].targets[0].pools[0].url: 'http://127.0.0.1': missing port: a dashd entry needs http://host:port (its RPC address, e.g. http://127.0.0.1:9998)",
+    ],
+  );
 });
 
 t.test('more problems, each naming its field and value: unknown fields with a suggestion, start outside [min, max], pools', async (t) => {

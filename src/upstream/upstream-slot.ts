@@ -75,7 +75,8 @@ export function poolListProblems(pools: unknown): { path: string; message: strin
       try {
         parsePoolUrl(pool.url);
       } catch (e) {
-        problem(`${at}.url`, (e as Error).message);
+        const rpc = /^https?:\/\//i.test(pool.url) ? `; an http:// address is a dashd's: give the entry a "dashd" object (solo)` : '';
+        problem(`${at}.url`, (e as Error).message + rpc);
       }
     }
     if (typeof pool.user !== 'string' || pool.user === '') problem(`${at}.user`, 'must be a non-empty string');
