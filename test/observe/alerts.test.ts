@@ -7,6 +7,7 @@ import { FarmLedger, type FarmSummary } from '../../src/observe/farm-ledger.js';
 import { createLogger, type Logger } from '../../src/core/log.js';
 import { ALERT_KINDS, WebhookSender, type Alert, type WebhookConfig } from '../../src/observe/webhooks.js';
 import type { Timers } from '../../src/util/timers.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { sleep } from '../helpers/wait.js';
 import { Receiver } from '../helpers/webhook-receiver.js';
 
@@ -16,34 +17,6 @@ import { Receiver } from '../helpers/webhook-receiver.js';
  */
 
 // ---- test kit -------------------------------------------------------------------------------------------
-
-/** A clock that moves only when told to; timers fire when the clock passes them. */
-class FakeTimers implements Timers {
-  private t = Date.UTC(2026, 0, 1);
-  private seq = 0;
-  private readonly pending = new Map<number, { at: number; fn: () => void }>();
-  now = () => this.t;
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const id = ++this.seq;
-    this.pending.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clearTimeout = (h: unknown): void => {
-    this.pending.delete(h as number);
-  };
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.pending) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.pending.delete(next[0]);
-      this.t = Math.max(this.t, next[1].at);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 function capture(): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
