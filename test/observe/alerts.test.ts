@@ -41,6 +41,7 @@ function summary(over: Partial<FarmSummary> = {}): FarmSummary {
     poolUnansweredByCause: { timeout: 0, 'connection-lost': 0, 'no-pool': 0 },
     inFlight: 0,
     blockCandidates: 0,
+    blocksSubmitted: { accepted: 0, inconclusive: 0, rejected: 0, unanswered: 0 },
     activePool: null,
     poolsUp: 0,
     connections: 0,
