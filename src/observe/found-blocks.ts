@@ -141,11 +141,11 @@ const SUBMIT_WORDS: Record<BlockSubmitResult, string> = {
 
 /**
  * One line on a submitted block, the same in the log, the dashboard's events and the alerts:
- * "BLOCK ACCEPTED by dashd own-dashd: height 2100000 hash 0000... reward 1.68000000 DASH to Xabc..., found by rig1".
+ * "*** BLOCK ACCEPTED by dashd own-dashd *** height 2100000 hash 0000... reward 1.68000000 DASH to Xabc..., found by rig1".
  */
 export function submittedText(e: ProxyEventMap['block.submitted']): string {
-  const why = e.reason !== null ? ` (${e.reason})` : '';
-  return `${SUBMIT_WORDS[e.result]} by dashd ${e.pool}${why}: height ${e.height} hash ${e.hash} reward ${dashText(e.reward)} to ${e.payoutAddress}, found by ${e.worker}`;
+  const why = e.reason !== null && e.reason !== e.result ? ` (${e.reason})` : '';
+  return `*** ${SUBMIT_WORDS[e.result]} by dashd ${e.pool}${why} *** height ${e.height} hash ${e.hash} reward ${dashText(e.reward)} to ${e.payoutAddress}, found by ${e.worker}`;
 }
 
 /** "block 2100000 0000... on dashd own-dashd: chainlocked (a ChainLock covers it (2 confirmations))". */

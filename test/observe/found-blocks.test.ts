@@ -79,15 +79,15 @@ t.test('the words: DASH amounts, the submitted and status lines', async (t) => {
   t.equal(dashText(0), '0.00000000 DASH');
   t.equal(
     submittedText(submitted('00ab')),
-    'BLOCK ACCEPTED by dashd own-dashd: height 2100000 hash 00ab reward 1.68123456 DASH to XfarmPayoutAddress, found by rack1.rig4',
+    '*** BLOCK ACCEPTED by dashd own-dashd *** height 2100000 hash 00ab reward 1.68123456 DASH to XfarmPayoutAddress, found by rack1.rig4',
   );
   t.equal(
     submittedText(submitted('00ab', { result: 'rejected', reason: 'bad-cb-amount' })),
-    'BLOCK REJECTED by dashd own-dashd (bad-cb-amount): height 2100000 hash 00ab reward 1.68123456 DASH to XfarmPayoutAddress, found by rack1.rig4',
+    '*** BLOCK REJECTED by dashd own-dashd (bad-cb-amount) *** height 2100000 hash 00ab reward 1.68123456 DASH to XfarmPayoutAddress, found by rack1.rig4',
   );
-  t.match(submittedText(submitted('00ab', { result: 'accepted', reason: 'duplicate' })), /^BLOCK ACCEPTED by dashd own-dashd \(duplicate\): /);
-  t.match(submittedText(submitted('00ab', { result: 'inconclusive', reason: 'inconclusive' })), /^BLOCK SUBMITTED \(inconclusive: valid, not on the best chain yet\) by dashd own-dashd/);
-  t.match(submittedText(submitted('00ab', { result: 'unanswered', reason: 'dashd did not answer in 10 s' })), /^BLOCK NOT CONFIRMED SUBMITTED \(no answer\) by dashd own-dashd \(dashd did not answer in 10 s\)/);
+  t.match(submittedText(submitted('00ab', { result: 'accepted', reason: 'duplicate' })), /^\*\*\* BLOCK ACCEPTED by dashd own-dashd \(duplicate\) \*\*\* /);
+  t.match(submittedText(submitted('00ab', { result: 'inconclusive', reason: 'inconclusive' })), /^\*\*\* BLOCK SUBMITTED \(inconclusive: valid, not on the best chain yet\) by dashd own-dashd/);
+  t.match(submittedText(submitted('00ab', { result: 'unanswered', reason: 'dashd did not answer in 10 s' })), /^\*\*\* BLOCK NOT CONFIRMED SUBMITTED \(no answer\) by dashd own-dashd \(dashd did not answer in 10 s\) \*\*\* height/);
   t.equal(statusText(status('00ab', { status: 'orphaned', confirmations: -1, reason: 'dashd does not know it after 3 checks' })), 'block 2100000 00ab on dashd own-dashd: orphaned (dashd does not know it after 3 checks)');
 });
 
@@ -137,7 +137,7 @@ t.test('the ledger, /metrics and /api/blocks: the same numbers', async (t) => {
   t.same(ledger.summary().blocksSubmitted, { accepted: 2, inconclusive: 1, rejected: 1, unanswered: 0 }, 'the summary');
   const lines = ledger.events.filter((e) => e.kind === 'block').map((e) => e.message);
   t.equal(lines.length, 8, 'each submitted block and each status change is a farm event (the dashboard shows them)');
-  t.match(lines[2], /^BLOCK REJECTED by dashd own-dashd \(bad-cb-payee\): height 2100006/);
+  t.match(lines[2], /^\*\*\* BLOCK REJECTED by dashd own-dashd \(bad-cb-payee\) \*\*\* height 2100006/);
   t.equal(lines[6], 'block 2100000 aa01 on dashd own-dashd: chainlocked (a ChainLock covers it (2 confirmations))');
 
   const metrics = (await get('/metrics')).text;
