@@ -1,4 +1,4 @@
-import { formatDash } from '../books/duffs.js';
+import { formatDash } from '../util/format.js';
 import { BLOCK_STATUSES, BLOCK_SUBMIT_RESULTS, type BlockStatus, type BlockSubmitResult, type ProxyEventMap } from '../core/events.js';
 
 /**
