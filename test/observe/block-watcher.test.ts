@@ -3,6 +3,7 @@ import { EventBus, type ProxyEventMap } from '../../src/core/events.js';
 import { createLogger } from '../../src/core/log.js';
 import { BlockWatcher, judgeBlock, MATURE_CONFIRMATIONS, NOT_SEEN_CHECKS, type BlockCheck } from '../../src/observe/block-watcher.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { blockSubmitted } from '../helpers/solo-blocks.js';
 
 /**
  * The block watcher with a scripted dashd (the RPC is a function answering from a per-hash script) on a fake
@@ -14,26 +15,7 @@ const CHECK_SECONDS = 30;
 type Status = ProxyEventMap['block.status'];
 type Answer = BlockCheck | null | Error | Promise<BlockCheck>;
 
-function submitted(hash: string, over: Partial<ProxyEventMap['block.submitted']> = {}): ProxyEventMap['block.submitted'] {
-  return {
-    route: 'default',
-    target: 'default',
-    connection: 0,
-    pool: 'own-dashd',
-    sessionId: 1,
-    worker: 'rig1',
-    shareId: 1,
-    hash,
-    height: 2_100_000,
-    reward: 168_000_000,
-    coinbaseValue: 300_000_000,
-    payoutAddress: 'XfarmPayout',
-    result: 'accepted',
-    reason: null,
-    at: 0,
-    ...over,
-  };
-}
+const submitted = blockSubmitted;
 
 function setup(t: Test, opts: { maxBlocks?: number } = {}) {
   const bus = new EventBus();

@@ -8,6 +8,7 @@ import { HttpServer } from '../../src/observe/http-server.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
 import { registerMetricsRoute } from '../../src/observe/metrics-route.js';
 import { seriesValue } from '../helpers/metrics-sut.js';
+import { blockSubmitted } from '../helpers/solo-blocks.js';
 
 /**
  * Solo blocks in the farm ledger and what reads it: the recent blocks with their status, the counts by pool
@@ -16,25 +17,9 @@ import { seriesValue } from '../helpers/metrics-sut.js';
 
 const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
 
+/** A block found by rack1.rig4 at T0 (its reward has every decimal place in use). */
 function submitted(hash: string, over: Partial<ProxyEventMap['block.submitted']> = {}): ProxyEventMap['block.submitted'] {
-  return {
-    route: 'default',
-    target: 'default',
-    connection: 1,
-    pool: 'own-dashd',
-    sessionId: 7,
-    worker: 'rack1.rig4',
-    shareId: 12,
-    hash,
-    height: 2_100_000,
-    reward: 168_123_456,
-    coinbaseValue: 300_000_000,
-    payoutAddress: 'XfarmPayoutAddress',
-    result: 'accepted',
-    reason: null,
-    at: T0,
-    ...over,
-  };
+  return blockSubmitted(hash, { worker: 'rack1.rig4', reward: 168_123_456, payoutAddress: 'XfarmPayoutAddress', at: T0, ...over });
 }
 
 function status(hash: string, over: Partial<ProxyEventMap['block.status']> = {}): ProxyEventMap['block.status'] {
