@@ -18,6 +18,7 @@ import { ledgerLocation } from './books/ledger-location.js';
 import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerRetention } from './books/ledger-retention.js';
 import { LedgerWriter } from './books/ledger-writer.js';
+import { BlockPayouts } from './books/block-payouts.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
 import { OwnerPayouts } from './observe/owner-payouts.js';
@@ -116,7 +117,12 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
   // PostgreSQL database (asynchronous already).
   const where = ledgerLocation(config.ledger);
   const store = where === null ? null : where.kind === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: where.path }) : new PgLedgerStore({ url: where.url });
-  const books = store === null ? null : new LedgerWriter({ store, bus, ownerOf, log: log.child({ component: 'ledger' }) });
+  // A solo block's reward is split among owners (books.payoutMethod) once it is final (chainlocked or mature):
+  // when the writer has committed that, and at start for one left unpaid; through the reader, exactly once.
+  const blockPayouts = booksReader
+    ? new BlockPayouts({ reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod, onPayout: () => void payouts?.refresh(), log: log.child({ component: 'ledger' }) })
+    : null;
+  const books = store === null ? null : new LedgerWriter({ store, bus, ownerOf, log: log.child({ component: 'ledger' }), onPaidBlocks: () => void blockPayouts?.settle() });
   // Old share and per-minute rows pruned in the background (ledger.retentionDays; 0: kept), through the
   // writer's store: the same connection or thread, so pruning and commits never contend for a lock.
   const retention = store === null ? null : new LedgerRetention({ store, retentionDays: config.ledger.retentionDays, log: log.child({ component: 'ledger' }) });
@@ -161,6 +167,7 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
       summaries.start();
       retention?.start();
       payouts?.start();
+      void blockPayouts?.start();
     },
     stopAlerts() {
       alertsStopped ??= alerts.stop(2000);
@@ -169,6 +176,7 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
     async closeBooks(reason) {
       await retention?.stop();
       await books?.stop(reason);
+      await blockPayouts?.stop();
       await payouts?.stop();
       await booksReader?.close();
     },
