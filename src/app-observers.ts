@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { ProxyConfig } from './config.js';
+import { poolEntryNamed, type ProxyConfig } from './config.js';
 import type { EventBus } from './core/events.js';
 import type { Logger } from './core/log.js';
 import { AlertManager } from './observe/alerts.js';
@@ -23,7 +23,6 @@ import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
 import { OwnerPayouts } from './observe/owner-payouts.js';
 import { BlockWatcher, FALLBACK_CHECK_SECONDS, type BlockLookup } from './observe/block-watcher.js';
-import type { DashdSettings } from './upstream/types.js';
 
 /**
  * The observer side of the proxy: everything that watches the event bus and shows or keeps what it sees, and
@@ -138,7 +137,7 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
   // Solo: each block dashd took is followed on its best chain until final (block.status), every
   // `blockCheckSeconds` of its dashd entry in the configuration in force. With workers: here, in the primary.
   const blockWatcher = deps.blockLookup
-    ? new BlockWatcher({ bus, lookup: deps.blockLookup, checkSeconds: (pool) => dashdNamed(live.config, pool)?.blockCheckSeconds ?? FALLBACK_CHECK_SECONDS, log: log.child({ component: 'blocks' }) })
+    ? new BlockWatcher({ bus, lookup: deps.blockLookup, checkSeconds: (pool) => poolEntryNamed(live.config, pool)?.dashd?.blockCheckSeconds ?? FALLBACK_CHECK_SECONDS, log: log.child({ component: 'blocks' }) })
     : null;
 
   let alertsStopped: Promise<void> | null = null;
@@ -190,11 +189,4 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
       metrics.close();
     },
   };
-}
-
-/** The dashd settings of the pool entry named `pool` (the top-level pools, then each route target's), if it is a dashd. */
-function dashdNamed(config: ProxyConfig, pool: string): DashdSettings | undefined {
-  const lists = [config.pools, ...config.routes.flatMap((r) => r.targets.map((t) => t.pools))];
-  for (const list of lists) for (const p of list) if (p.name === pool && p.dashd) return p.dashd;
-  return undefined;
 }

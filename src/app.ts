@@ -14,6 +14,8 @@ import type { Proxy } from './proxy/proxy.js';
 import type { LedgerWriter } from './books/ledger-writer.js';
 import { createCoreSide, type CoreSide } from './app-core.js';
 import { createObserverSide, type ObserverSide } from './app-observers.js';
+import { poolEntryNamed } from './config.js';
+import { DashdBlocks } from './upstream/dashd-blocks.js';
 import { registerClusterRoute } from './observe/cluster-api.js';
 import { openFilesCount, readOpenFiles } from './util/open-files.js';
 
@@ -60,11 +62,14 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
   // The observers first: the routes resolve owners with the farm ledger's owners map (the one a reload
   // replaces), and the ledger reads the routes in force from the core when a view asks.
   let core: CoreSide | null = null;
+  // Solo: the block watcher asks the dashd entry (in the configuration in force) a found block came from.
+  const dashdBlocks = new DashdBlocks((pool) => poolEntryNamed(observers.config, pool));
   const observers = createObserverSide(config, {
     bus,
     log,
     routes: () => core!.routing.routes,
     notReady: () => (core!.proxy.isReady ? null : 'no pool connection with a current job'),
+    blockLookup: (pool, hash) => dashdBlocks.lookup(pool, hash),
   });
   core = createCoreSide(config, { hasher, bus, log, owners: observers.ledger.owners });
   const startedAt = Date.now();
@@ -141,6 +146,7 @@ export async function createProxyApp(config: ProxyConfig, deps: { hasher?: PowHa
       await observers.closeBooks('stopped');
       await side.close();
       await observers.close();
+      await dashdBlocks.close();
     },
   };
 }

@@ -306,6 +306,15 @@ function normalizePools(raw: unknown): PoolConfig[] {
   });
 }
 
+/** The pool entry named `pool` in force (the top-level pools, then each route target's), if any. */
+export function poolEntryNamed(config: Pick<ProxyConfig, 'pools' | 'routes'>, pool: string): PoolConfig | undefined {
+  for (const list of [config.pools, ...config.routes.flatMap((r) => r.targets.map((t) => t.pools))]) {
+    const found = list.find((p) => p.name === pool);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /** tlsCa: a PEM file with the CA that signed a pool's certificate (a private CA). Its text, or the problem. */
 function readCaFile(path: string): string | { problem: string } {
   let text: string;

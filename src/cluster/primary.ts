@@ -2,7 +2,8 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { routesInBrief } from '../app.js';
 import { createObserverSide, type ObserverSide } from '../app-observers.js';
-import type { ProxyConfig } from '../config.js';
+import { poolEntryNamed, type ProxyConfig } from '../config.js';
+import { DashdBlocks } from '../upstream/dashd-blocks.js';
 import { EventBus } from '../core/events.js';
 import { PROXY_WORKER_FIELD, type Logger } from '../core/log.js';
 import { registerClusterRoute, type WorkerView } from '../observe/cluster-api.js';
@@ -78,6 +79,9 @@ export class ClusterPrimary {
   private everListened = false;
   private failedStart: ((err: Error) => void) | null = null;
 
+  /** Solo: the block watcher (here, in the primary) asks the dashd entry a found block came from. */
+  private readonly dashdBlocks = new DashdBlocks((pool) => poolEntryNamed(this.observers.config, pool));
+
   constructor(
     config: ProxyConfig,
     private readonly opts: PrimaryOptions,
@@ -90,6 +94,7 @@ export class ClusterPrimary {
       log: this.log,
       routes: () => this.routing.routes,
       notReady: () => (this.slots.some((s) => s.ready) ? null : 'no worker has a pool connection with a current job'),
+      blockLookup: (pool, hash) => this.dashdBlocks.lookup(pool, hash),
     });
     this.routing = routingSpec(config, this.observers.ledger.owners);
     this.intake = new EventIntake(this.bus);
@@ -186,6 +191,7 @@ export class ClusterPrimary {
     // Every worker's last events are in: the books take them and commit, then the views close.
     await this.observers.closeBooks('stopped');
     await this.observers.close();
+    await this.dashdBlocks.close();
     this.processes.close();
   }
 
