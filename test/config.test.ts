@@ -214,7 +214,7 @@ t.test('a dashd entry (solo): its defaults, a cookie instead of a login, and its
     ),
     [
       'pools[0].dashd.coinbaseTag must be printable ASCII text of at most 40 characters (got "é")',
-      'pools[0].dashd.pollSeconds must be a number from 0.1 to 60 (got 0)',
+      'pools[0].dashd.pollSeconds must be a number from 0.05 to 60 (got 0)',
       'pools[3].dashd.payoutAddress must be the Dash address the coinbase pays',
       'pools[3].dashd.cookieFile must be a non-empty string or null (got "")',
       "pools[0].user: must be dashd's rpcuser (or set dashd.cookieFile to dashd's .cookie file)",

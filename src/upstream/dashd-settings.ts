@@ -19,9 +19,10 @@ export const DASHD_DEFAULTS = {
 /** The rules of a dashd entry's numbers (one place: the schema and the checks below read them). */
 export const DASHD_NUMBER_RULES = {
   shareDifficulty: { positive: true },
-  pollSeconds: { min: 0.1, max: 60 },
-  templateSeconds: { min: 1, max: 3600 },
-  blockCheckSeconds: { min: 1, max: 3600 },
+  // Short intervals are for tests and simulators on loopback; a real dashd is fine with the defaults.
+  pollSeconds: { min: 0.05, max: 60 },
+  templateSeconds: { min: 0.1, max: 3600 },
+  blockCheckSeconds: { min: 0.05, max: 3600 },
 } as const satisfies Record<string, NumberRule>;
 
 /**

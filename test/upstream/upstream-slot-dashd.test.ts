@@ -160,7 +160,7 @@ t.test('a dashd entry needs the hasher; its problems name the field', async (t) 
       "pools[1].url: 'stratum+tcp://127.0.0.1:9998': a dashd entry needs http://host:port (its RPC address, e.g. http://127.0.0.1:9998)",
       "pools[1].user: must be dashd's rpcuser (or set dashd.cookieFile to dashd's .cookie file)",
       "pools[1].dashd.payoutAddress: 'Xbad0' is not a Dash address (base58, 25 to 36 characters)",
-      'pools[1].dashd.pollSeconds must be a number from 0.1 to 60 (got 0)',
+      'pools[1].dashd.pollSeconds must be a number from 0.05 to 60 (got 0)',
       'pools[1].dashd.coinbaseTag: is 41 characters, at most 40 fit in the coinbase',
       "pools[2].tlsCa: does not apply to a dashd entry (dashd's RPC is plain http: keep it on the farm's network)",
       "pools[3].url: 'http://u:p@127.0.0.1:9998': credentials do not belong in the url (set user and password, or dashd.cookieFile)",
