@@ -371,6 +371,7 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
     // The tip moved (ours, if accepted): new work at once.
     if (!this.isClosed()) void this.fetchTemplate('after submitting a block');
     if (this.leaving !== null && this.pendingBlocks === 0) this.fail('owner', this.leaving);
+    if (this.isClosed() && this.pendingBlocks === 0) this.closeRpc();
     return done;
   }
 
@@ -407,10 +408,16 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
     this.pollTimer = this.templateTimer = this.retireTimer = this.watchdog = null;
     this.longpollAbort.abort();
     this.jobs.clear();
-    void this.rpc.close().then(() => this.resolveClosed());
+    // A block being submitted is never cut off (the session's end waits for its answer, bounded by the
+    // submit window); everything else ends now.
+    if (this.pendingBlocks === 0) this.closeRpc();
     this.downInfo = { pool: this.pool.name, url: this.url, reason, cause };
     this.log(cause === 'owner' ? 'info' : this.wasReady ? 'warn' : 'debug', `dashd ${this.pool.name} down: ${reason}`);
     this.emitSafely('down', this.downInfo);
+  }
+
+  private closeRpc(): void {
+    void this.rpc.close().then(() => this.resolveClosed());
   }
 
   private isClosed(): boolean {

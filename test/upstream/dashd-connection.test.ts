@@ -379,3 +379,23 @@ t.test('retire waits for a block being submitted, refusing new shares meanwhile'
   t.same([down.cause, down.reason], ['owner', 'switching back to the pool']);
   await s.conn.closed;
 });
+
+t.test('close() during a block submission: the session is down at once, the block still gets its answer', async (t) => {
+  const d = await dashd(t);
+  const s = session(t, entry(d.url, { pollSeconds: 60 }));
+  const job = await firstJob(s);
+  let release!: () => void;
+  d.handlers.submitblock = () => new Promise((r) => (release = () => r({ result: null })));
+  const found = mine(job.notify, extranonce1(s), EN2, difficultyFromBits(0x207fffff));
+  const pending = s.conn.submit({ worker: '', jobId: job.notify.jobId, extranonce2: EN2, ...found });
+  await until(() => d.count('submitblock') === 1, 'the block sent', 3000);
+  s.conn.close('upstream stopped');
+  t.same((await s.down).cause, 'owner');
+  let closed = false;
+  void s.conn.closed.then(() => (closed = true));
+  await sleep(50);
+  t.equal(closed, false, 'the RPC client stays open for the block');
+  release();
+  t.match(await pending, { kind: 'accepted', block: { result: 'accepted', reason: null } });
+  await s.conn.closed;
+});
