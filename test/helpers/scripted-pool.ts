@@ -281,6 +281,14 @@ export function healthyPool(script: HealthyPoolScript = {}): Behaviour {
 }
 
 /** A port nothing listens on (taken from the OS, then released). */
+/** Short failover timings for slot tests (two attempts, fast probes and backoff). */
+export const FAST_SLOT = {
+  failoverAfter: 2,
+  probeIntervalMs: 100,
+  backoff: { baseMs: 20, maxMs: 100, factor: 2, jitter: 'none' as const },
+  connection: { handshakeTimeoutMs: 5000, connectTimeoutMs: 5000 },
+};
+
 export async function closedPort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -361,17 +361,23 @@ t.test('submitblock is tried again on transport errors (3 tries), then unanswere
   t.match(lost, { kind: 'accepted', block: { result: 'unanswered', reason: /^no answer from dashd after 3 tries: / } });
 });
 
-t.test('retire waits for a block being submitted, refusing new shares meanwhile', async (t) => {
+/** A session with a block waiting for dashd's answer to submitblock (`release` answers it: accepted). */
+async function blockInFlight(t: Test) {
   const d = await dashd(t);
   const s = session(t, entry(d.url, { pollSeconds: 60 }));
   const job = await firstJob(s);
   let release!: () => void;
   d.handlers.submitblock = () => new Promise((r) => (release = () => r({ result: null })));
-  const found = mine(job.notify, extranonce1(s), EN2, difficultyFromBits(0x207fffff));
-  const pending = s.conn.submit({ worker: '', jobId: job.notify.jobId, extranonce2: EN2, ...found });
+  const share = { worker: '', jobId: job.notify.jobId, extranonce2: EN2, ...mine(job.notify, extranonce1(s), EN2, difficultyFromBits(0x207fffff)) };
+  const pending = s.conn.submit(share);
   await until(() => d.count('submitblock') === 1, 'the block sent', 3000);
+  return { s, share, pending, release: () => release() };
+}
+
+t.test('retire waits for a block being submitted, refusing new shares meanwhile', async (t) => {
+  const { s, share, pending, release } = await blockInFlight(t);
   s.conn.retire('switching back to the pool', 5000);
-  t.match(await s.conn.submit({ worker: '', jobId: job.notify.jobId, extranonce2: EN2, ...found }), { kind: 'unanswered', cause: 'no-pool', reason: 'dashd session is closing' });
+  t.match(await s.conn.submit(share), { kind: 'unanswered', cause: 'no-pool', reason: 'dashd session is closing' });
   t.equal(s.downInfo(), null, 'not down while the block waits for its answer');
   release();
   t.match(await pending, { kind: 'accepted', block: { result: 'accepted' } });
@@ -381,14 +387,7 @@ t.test('retire waits for a block being submitted, refusing new shares meanwhile'
 });
 
 t.test('close() during a block submission: the session is down at once, the block still gets its answer', async (t) => {
-  const d = await dashd(t);
-  const s = session(t, entry(d.url, { pollSeconds: 60 }));
-  const job = await firstJob(s);
-  let release!: () => void;
-  d.handlers.submitblock = () => new Promise((r) => (release = () => r({ result: null })));
-  const found = mine(job.notify, extranonce1(s), EN2, difficultyFromBits(0x207fffff));
-  const pending = s.conn.submit({ worker: '', jobId: job.notify.jobId, extranonce2: EN2, ...found });
-  await until(() => d.count('submitblock') === 1, 'the block sent', 3000);
+  const { s, pending, release } = await blockInFlight(t);
   s.conn.close('upstream stopped');
   t.same((await s.down).cause, 'owner');
   let closed = false;

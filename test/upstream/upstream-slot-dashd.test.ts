@@ -2,7 +2,7 @@ import t from 'tap';
 import { poolListProblems, UpstreamSlot, type UpstreamSlotOptions } from '../../src/upstream/upstream-slot.js';
 import type { PoolConfig, UpstreamJob } from '../../src/upstream/types.js';
 import { PAYOUT_ADDRESS, ScriptedDashd } from '../helpers/scripted-dashd.js';
-import { healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
+import { FAST_SLOT, healthyPool, ScriptedPool } from '../helpers/scripted-pool.js';
 import { mine } from '../helpers/mine.js';
 import { hasher } from '../helpers/share-kit.js';
 import { until } from '../helpers/wait.js';
@@ -11,13 +11,7 @@ import { until } from '../helpers/wait.js';
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
-const FAST: Partial<UpstreamSlotOptions> = {
-  failoverAfter: 2,
-  probeIntervalMs: 100,
-  backoff: { baseMs: 20, maxMs: 100, factor: 2, jitter: 'none' },
-  connection: { handshakeTimeoutMs: 5000, connectTimeoutMs: 5000 },
-  hasher,
-};
+const FAST: Partial<UpstreamSlotOptions> = { ...FAST_SLOT, hasher };
 
 async function pool(t: Test, behaviour = healthyPool()): Promise<ScriptedPool> {
   const p = await ScriptedPool.start({ behaviour });

@@ -1,18 +1,13 @@
 import t from 'tap';
 import { UpstreamSlot, type UpstreamSlotOptions } from '../../src/upstream/upstream-slot.js';
 import type { PoolConfig, UpstreamJob } from '../../src/upstream/types.js';
-import { closedPort, healthyPool, notifyParams, ScriptedPool } from '../helpers/scripted-pool.js';
+import { closedPort, FAST_SLOT, healthyPool, notifyParams, ScriptedPool } from '../helpers/scripted-pool.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /** The subtest object tap hands to a test function. */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
-const FAST: Partial<UpstreamSlotOptions> = {
-  failoverAfter: 2,
-  probeIntervalMs: 100,
-  backoff: { baseMs: 20, maxMs: 100, factor: 2, jitter: 'none' },
-  connection: { handshakeTimeoutMs: 5000, connectTimeoutMs: 5000 },
-};
+const FAST: Partial<UpstreamSlotOptions> = FAST_SLOT;
 
 async function pool(t: Test, behaviour = healthyPool()): Promise<ScriptedPool> {
   const p = await ScriptedPool.start({ behaviour });
