@@ -61,6 +61,7 @@ export function upstreamSlotOptions(c: ProxyConfig, pools: PoolConfig[]): Omit<U
     failoverAfter: c.upstream.failoverAfterAttempts,
     probeIntervalMs: ms(c.upstream.probeIntervalSeconds),
     connection: { submitTimeoutMs: ms(c.upstream.submitTimeoutSeconds), connectTimeoutMs: ms(c.upstream.connectTimeoutSeconds) },
+    dashd: { difficultyMultiplier: c.difficulty.multiplier },
   };
 }
 

@@ -31,6 +31,7 @@ t.test("the configuration's defaults, mapped to options, are each component's ow
     failoverAfter: SLOT_DEFAULTS.failoverAfter,
     probeIntervalMs: SLOT_DEFAULTS.probeIntervalMs,
     connection: { submitTimeoutMs: POOL_CONNECTION_DEFAULTS.submitTimeoutMs, connectTimeoutMs: POOL_CONNECTION_DEFAULTS.connectTimeoutMs },
+    dashd: { difficultyMultiplier: 1 },
   }, 'upstream (upstream-slot.ts, pool-connection.ts)');
   t.same(c.alerts, DEFAULT_ALERTS_CONFIG, 'alerts (alerts.ts)');
   t.same(routingTiming(c), ROUTING_TIMING_DEFAULTS, 'routing timings (routing/timing.ts)');
@@ -74,7 +75,7 @@ t.test('seconds become milliseconds, names become the components\' names', async
   const vardiff = { minDifficulty: 2, maxDifficulty: 5000, targetSharesPerMinute: 6, retargetSeconds: 45, maxStep: 2 };
   t.same(proxyOptions(c), { expectedDevices: 300, minDeviceExtranonce2: 4, maxUpstreamConnections: 2, workerMode: 'passthrough', startDifficulty: 50, vardiff, difficultyMultiplier: 256 });
   t.same(proxyLiveOptions(c), { startDifficulty: 50, vardiff }, 'what SIGHUP applies to the proxy');
-  t.same(upstreamSlotOptions(c, c.pools), { pools: c.pools, failoverAfter: 2, probeIntervalMs: 12_000, connection: { submitTimeoutMs: 4000, connectTimeoutMs: 500 } });
+  t.same(upstreamSlotOptions(c, c.pools), { pools: c.pools, failoverAfter: 2, probeIntervalMs: 12_000, connection: { submitTimeoutMs: 4000, connectTimeoutMs: 500 }, dashd: { difficultyMultiplier: c.difficulty.multiplier } });
   t.same(httpServerOptions(c), { host: '127.0.0.2', port: 9090, token: 'secret' });
   t.same(httpServerOptions(buildConfig({ pools })).token, undefined, 'no token: open');
   t.same(metricsOptions(c), { labelIp: true, retentionSeconds: 7 });

@@ -51,10 +51,15 @@ export interface DashdConnectionOptions {
   maxJobs?: number;
   /** dashd is gone when it answers nothing for 3 poll intervals plus this, milliseconds. Default 10000. */
   silenceSlackMs?: number;
+  /**
+   * The proxy's difficulty unit (`difficulty.multiplier`): a job's difficulty is said in it, so the target the
+   * proxy forwards shares at is the one this session judges them by. Default 1.
+   */
+  difficultyMultiplier?: number;
   log?: UpstreamLog;
 }
 
-export const DASHD_CONNECTION_DEFAULTS = { rpcTimeoutMs: 10_000, blockSubmitTries: 3, blockSubmitWindowMs: 10_000, maxJobs: 16, silenceSlackMs: 10_000 };
+export const DASHD_CONNECTION_DEFAULTS = { rpcTimeoutMs: 10_000, blockSubmitTries: 3, blockSubmitWindowMs: 10_000, maxJobs: 16, silenceSlackMs: 10_000, difficultyMultiplier: 1 };
 /** A long poll answered this fast with the same id this many times in a row: dashd does not hold it. */
 const QUICK_LONGPOLL_MS = 500;
 const QUICK_LONGPOLLS_TO_GIVE_UP = 3;
@@ -244,7 +249,7 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
       url: this.url,
       notify: job.notify,
       networkTarget: job.networkTarget,
-      difficulty: job.difficulty,
+      difficulty: job.difficulty * this.opts.difficultyMultiplier,
       extranonce: { extranonce1: this.extranonce1, extranonce2Size: DASHD_EXTRANONCE2_BYTES },
       receivedAt: Date.now(),
     });

@@ -114,6 +114,9 @@ t.test('the share difficulty is the setting when the network is harder', async (
   d.bits = '1b0404cb'; // difficulty about 16307
   const s = session(t, entry(d.url, { shareDifficulty: 1024 }));
   t.equal((await firstJob(s)).difficulty, 1024);
+  // In the proxy's difficulty unit (difficulty.multiplier): the target it forwards at, diff1 * 256 / (1024 * 256), is the session's.
+  const scaled = session(t, entry(d.url, { shareDifficulty: 1024 }), { difficultyMultiplier: 256 });
+  t.equal((await firstJob(scaled)).difficulty, 1024 * 256);
 });
 
 t.test('faults at start, each a down with its cause and a sentence an operator understands', async (t) => {
