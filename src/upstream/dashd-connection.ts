@@ -186,7 +186,7 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
 
   private async begin(): Promise<void> {
     const info = await this.call('getblockchaininfo');
-    if (!info) return;
+    if (info === undefined) return;
     const chain = readChainInfo(info);
     if (typeof chain === 'string') return this.fail('protocol', `dashd at ${this.url}: ${chain}`);
     this.chain = chain.chain;
@@ -195,7 +195,7 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
       return this.fail('syncing', `dashd at ${this.url} is still syncing (initialblockdownload${progress}): no work from it until it is done`);
     }
     const address = await this.call('validateaddress', [this.settings.payoutAddress]);
-    if (!address) return;
+    if (address === undefined) return;
     const script = readAddress(address);
     if (typeof script === 'string') return this.fail('auth', `dashd at ${this.url} (chain ${this.chain}): the payout address ${this.settings.payoutAddress} ${script}: fix dashd.payoutAddress`);
     this.payoutScript = script;
@@ -382,7 +382,7 @@ export class DashdConnection extends EventEmitter<PoolSessionEvents> implements 
 
   // ---- RPC and ending -------------------------------------------------------------------------------------
 
-  /** One RPC of the session: its result, or undefined when it failed (the session is then down, or closed). */
+  /** One RPC of the session: its result (JSON: never undefined), or undefined when it failed (the session is then down, or closed). */
   private async call(method: string, params: unknown[] = []): Promise<unknown> {
     if (this.isClosed()) return undefined;
     const out: RpcOutcome = await this.rpc.call(method, params);

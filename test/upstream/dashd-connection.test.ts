@@ -163,12 +163,19 @@ t.test('faults at start, each a down with its cause and a sentence an operator u
     t.equal(down.reason, `dashd at ${d.url} (chain test): the payout address XsomethingElseNotThisChain1234567 is not valid on this chain: fix dashd.payoutAddress`);
     t.equal(d.count('getblocktemplate'), 0, 'no work asked for');
   });
-  t.test('an answer that is not chain info', async (t) => {
+  t.test('answers that are not chain info or an address check', async (t) => {
     const d = await dashd(t);
-    d.handlers.getblockchaininfo = () => ({ result: 'hello' });
+    for (const answer of ['hello', null]) {
+      d.handlers.getblockchaininfo = () => ({ result: answer });
+      const down = await session(t, entry(d.url)).down;
+      t.equal(down.cause, 'protocol');
+      t.match(down.reason, 'getblockchaininfo did not answer an object');
+    }
+    d.handlers.getblockchaininfo = () => ({ result: { chain: 'test', initialblockdownload: false } });
+    d.handlers.validateaddress = () => ({ result: null });
     const down = await session(t, entry(d.url)).down;
-    t.equal(down.cause, 'protocol');
-    t.match(down.reason, 'getblockchaininfo did not answer an object');
+    t.equal(down.cause, 'auth');
+    t.match(down.reason, 'could not be checked (validateaddress did not answer an object)');
   });
 });
 
