@@ -113,7 +113,7 @@ t.test('getblocktemplate: Dash Core 20 shape, payments first the platform then t
   const payee = readAddress(tpl.masternode[1]!.payee, 'main');
   t.ok(payee.isvalid && payee.scriptPubKey.toString('hex') === tpl.masternode[1]!.script, 'the masternode payee address is its script');
   const [platform, masternode] = [tpl.masternode[0]!.amount, tpl.masternode[1]!.amount];
-  t.equal(platform / (platform + masternode), 0.375, 'the platform takes 37.5% of the masternode share');
+  t.equal(BigInt(platform), (BigInt(platform + masternode) * 375n) / 1000n, 'the platform takes 37.5% of the masternode share (rounded down)');
   const fees = tpl.transactions.reduce((s, tx) => s + tx.fee, 0);
   t.equal(tpl.coinbasevalue, 258_471_640 + fees, 'coinbasevalue = subsidy + fees');
   t.equal(Math.round(((platform + masternode) / tpl.coinbasevalue) * 100), 60);
