@@ -1,10 +1,13 @@
+import { DUFFS_PER_DASH } from '../util/format.js';
+
 /**
  * Money in the books: integers of duffs, never floats. 1 DASH = 100,000,000 duffs. Amounts are bigints so
  * no arithmetic on them can silently lose a duff; text in DASH ("1.23456789") is read and written exactly.
  */
 export type Duffs = bigint;
 
-export const DUFFS_PER_DASH = 100_000_000n;
+export { DUFFS_PER_DASH, formatDash } from '../util/format.js';
+
 const DECIMALS = 8;
 
 /** An amount that cannot be money: the text says why, naming the value. */
@@ -31,12 +34,6 @@ export function parseDash(text: string): Duffs {
   return BigInt(m[1] || '0') * DUFFS_PER_DASH + BigInt(fraction.padEnd(DECIMALS, '0'));
 }
 
-/** Duffs as DASH text with all 8 decimals: 123456789n -> "1.23456789", -5n -> "-0.00000005". */
-export function formatDash(duffs: Duffs): string {
-  const sign = duffs < 0n ? '-' : '';
-  const abs = duffs < 0n ? -duffs : duffs;
-  return `${sign}${abs / DUFFS_PER_DASH}.${(abs % DUFFS_PER_DASH).toString().padStart(DECIMALS, '0')}`;
-}
 
 /** A count of duffs given as a JavaScript number (from a database row): must be a safe, non-negative integer. */
 export function duffsFromInteger(n: number): Duffs {

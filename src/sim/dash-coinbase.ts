@@ -16,6 +16,8 @@
  * coinb2 starts right after them.
  */
 
+import { compactSizeBytes as compactSize } from '../chain/script.js';
+
 export const COINBASE_TX_VERSION = 3;
 export const COINBASE_TX_TYPE = 5;
 export const CBTX_VERSION = 3;
@@ -67,23 +69,8 @@ export interface CoinbaseParts {
   payload: Buffer;
 }
 
-export function compactSize(n: number): Buffer {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`compactSize: ${n}`);
-  if (n < 0xfd) return Buffer.from([n]);
-  if (n <= 0xffff) {
-    const b = Buffer.alloc(3);
-    b[0] = 0xfd;
-    b.writeUInt16LE(n, 1);
-    return b;
-  }
-  if (n <= 0xffffffff) {
-    const b = Buffer.alloc(5);
-    b[0] = 0xfe;
-    b.writeUInt32LE(n, 1);
-    return b;
-  }
-  throw new RangeError(`compactSize: ${n} too large`);
-}
+/** The compact-size length prefix (an encoding, not a judgment: the one in src/chain/script.ts). */
+export { compactSize };
 
 /** A minimal script number push (BIP34 height): OP_0, OP_1..OP_16, or a push of the little-endian bytes with a sign byte when needed. */
 export function scriptNumPush(n: number): Buffer {

@@ -1,3 +1,13 @@
+/** 1 DASH = 100,000,000 duffs (money is counted in duffs everywhere: src/books/duffs.ts, src/chain/). */
+export const DUFFS_PER_DASH = 100_000_000n;
+
+/** Duffs as DASH text with all 8 decimals: 123456789n -> "1.23456789", -5n -> "-0.00000005". */
+export function formatDash(duffs: bigint): string {
+  const sign = duffs < 0n ? '-' : '';
+  const abs = duffs < 0n ? -duffs : duffs;
+  return `${sign}${abs / DUFFS_PER_DASH}.${(abs % DUFFS_PER_DASH).toString().padStart(8, '0')}`;
+}
+
 /** Human units for hashrates and difficulties (logs, alerts, demo output). */
 export function formatHashrate(hps: number): string {
   const units = ['H/s', 'kH/s', 'MH/s', 'GH/s', 'TH/s', 'PH/s', 'EH/s'];
