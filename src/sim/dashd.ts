@@ -8,7 +8,7 @@ import { loadX11Wasm } from '../chain/x11-wasm.js';
 import { readAddress, type DashChain } from './dash-address.js';
 import { judgeBlock } from './dashd-block-judge.js';
 import { SimChain, type BlockSource, type ChainBlock } from './dashd-chain.js';
-import { hashHex } from './dashd-hashes.js';
+import { doubleSha256, hashHex } from './dashd-hashes.js';
 import { RpcCode, RpcError, RpcHttpServer } from './dashd-http.js';
 import { otherMinerBlock } from './dashd-other-miner.js';
 import { planBlock, renderTemplate, type BlockPlan, type PlanOptions, type TemplateFault } from './dashd-template.js';
@@ -216,14 +216,14 @@ export class SimDashd extends EventEmitter<SimDashdEvents> {
     }
     if (opts.cookieFile === undefined && opts.user === undefined && opts.password !== undefined) throw new RangeError('password without user');
 
-    // The start block: the tip the first template builds on, made like another miner's.
+    // The start block: the tip the first template builds on, made like another miner's. Its parent is made
+    // up and its hash is not X11 (the hasher loads in start()): sha256d of its header with the leading zeros
+    // of a block hash, unique all the same.
     const seconds = Math.floor(this.now() / 1000) - 150;
     const parentPlan = planBlock({ hash: this.random(32), height: startHeight - 2, time: seconds - 150, bits: this.bits }, this.planOptionsNow());
     const made = otherMinerBlock(parentPlan, seconds, this.random);
-    this.chain = new SimChain(
-      { hash: this.provisionalHash(made.header), height: startHeight - 1, prevId: '', time: seconds, bits: this.bits, txids: made.txids.map(hashHex), raw: made.raw },
-      this.now(),
-    );
+    const startHash = doubleSha256(made.header).fill(0, 28);
+    this.chain = new SimChain({ hash: startHash, height: startHeight - 1, prevId: '', time: seconds, bits: this.bits, txids: made.txids.map(hashHex), raw: made.raw }, this.now());
     this.plan = this.planOnTip();
 
     this.http = new RpcHttpServer({
@@ -269,6 +269,7 @@ export class SimDashd extends EventEmitter<SimDashdEvents> {
 
   /** Listen (the first time on `port`, later on the same port again), write the cookie file, start the other miners. */
   async start(): Promise<{ port: number; url: string }> {
+    if (this.http.listening) throw new Error('SimDashd: already started');
     this.hasher ??= this.opts.hasher ?? (await loadX11Wasm());
     if (this.opts.cookieFile !== undefined) {
       this.cookiePassword = randomBytes(32).toString('hex');
@@ -325,7 +326,7 @@ export class SimDashd extends EventEmitter<SimDashdEvents> {
   mineOtherBlock(): string {
     const made = otherMinerBlock(this.plan, Math.max(Math.floor(this.now() / 1000), this.plan.mintime), this.random);
     this.counts.otherMinerBlocks++;
-    return this.connect({ hash: Buffer.from(this.hasherNow().hash(made.header)), raw: made.raw, txids: made.txids, time: made.header.readUInt32LE(68) }, 'other-miner');
+    return this.connect({ hash: Buffer.from(this.hasherNow().hash(made.header)), raw: made.raw, txids: made.txids.map(hashHex), time: made.header.readUInt32LE(68) }, 'other-miner');
   }
 
   /**
@@ -376,19 +377,13 @@ export class SimDashd extends EventEmitter<SimDashdEvents> {
     return this.hasher;
   }
 
-  /** The start block's hash before the hasher is loaded: only its uniqueness matters. */
-  private provisionalHash(header: Buffer): Buffer {
-    return this.opts.hasher ? Buffer.from(this.opts.hasher.hash(header)) : this.random(32);
-  }
-
   private get longpollId(): string {
     return `${this.chain.tip.id}${this.tipSeq}`;
   }
 
   /** Add a block on the tip: it becomes the tip, a new plan is made and waiting long-polls are answered. */
-  private connect(b: { hash: Buffer; raw: Buffer; txids: readonly Buffer[] | readonly string[]; time: number }, source: BlockSource): string {
-    const txids = b.txids.map((id) => (typeof id === 'string' ? id : hashHex(id)));
-    this.chain.add({ hash: b.hash, height: this.plan.height, prevId: this.chain.tip.id, time: b.time, bits: this.bits, txids, raw: b.raw, source }, this.now());
+  private connect(b: { hash: Buffer; raw: Buffer; txids: readonly string[]; time: number }, source: BlockSource): string {
+    this.chain.add({ hash: b.hash, height: this.plan.height, prevId: this.chain.tip.id, time: b.time, bits: this.bits, txids: b.txids, raw: b.raw, source }, this.now());
     this.tipSeq++;
     this.plan = this.planOnTip();
     for (const wake of this.tipWaiters) wake();

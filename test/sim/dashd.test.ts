@@ -316,6 +316,8 @@ t.test('ChainLocks after chainlockMs; reorg orphans a block (confirmations -1) a
   t.match(await call(dashd.url, 'getblock', [replacement], AUTH), { chainlock: true, confirmations: 1 });
   t.throws(() => dashd.reorg(replacement), /is chainlocked/);
   t.throws(() => dashd.reorg(mine.hash), /not on the best chain/);
+  t.throws(() => dashd.reorg(tpl.previousblockhash), /the start block stays/);
+  await t.rejects(dashd.start(), /already started/);
   const next = await gbt(dashd);
   t.equal(next.previousblockhash, replacement, 'templates build on the new tip');
 });
