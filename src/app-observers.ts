@@ -18,14 +18,18 @@ import { ledgerLocation } from './books/ledger-location.js';
 import { PgLedgerStore } from './books/ledger-pg.js';
 import { LedgerRetention } from './books/ledger-retention.js';
 import { LedgerWriter } from './books/ledger-writer.js';
+import { BlockPayouts } from './books/block-payouts.js';
 import { openLedgerReader, payoutRules } from './books/open-reader.js';
 import { registerLedgerRoutes } from './observe/ledger-api.js';
 import { OwnerPayouts } from './observe/owner-payouts.js';
+import { BlockWatcher, FALLBACK_CHECK_SECONDS, type BlockLookup } from './observe/block-watcher.js';
+import type { DashdSettings } from './upstream/types.js';
 
 /**
  * The observer side of the proxy: everything that watches the event bus and shows or keeps what it sees, and
  * the one HTTP server. The farm ledger (live numbers), the Prometheus metrics, the JSON API, the dashboard and
- * its feed, the alerts and webhooks, the log aggregator, the books (one writer, one store, the reader),
+ * its feed, the alerts and webhooks, the log aggregator, the books (one writer, one store, the reader), the
+ * solo block watcher (when given a lookup),
  * `/healthz` and `/readyz`. It runs in the one process of `workers: 1` (src/app.ts) and in a cluster's
  * primary (src/cluster/primary.ts), where its bus is fed every worker's events. It never calls the core.
  */
@@ -62,6 +66,12 @@ export interface ObserverSideDeps {
   notReady: () => string | null;
   /** A cluster's primary: every process's own metrics merged into /metrics, and the workers' families (src/observe/process-metrics.ts). */
   processes?: ProcessSource;
+  /**
+   * Solo: asks the dashd of a pool entry about a block (`getblock <hash>`, verbosity 1), for the block watcher.
+   * Absent: no block is followed on the best chain (no `block.status`). The app builds it on the dashd RPC
+   * client (src/upstream/dashd-rpc.ts) for the dashd entries of the configuration in force.
+   */
+  blockLookup?: BlockLookup;
 }
 
 export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps): ObserverSide {
@@ -107,7 +117,12 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
   // PostgreSQL database (asynchronous already).
   const where = ledgerLocation(config.ledger);
   const store = where === null ? null : where.kind === 'sqlite' ? new ThreadedSqliteLedgerStore({ path: where.path }) : new PgLedgerStore({ url: where.url });
-  const books = store === null ? null : new LedgerWriter({ store, bus, ownerOf, log: log.child({ component: 'ledger' }) });
+  // A solo block's reward is split among owners (books.payoutMethod) once it is final (chainlocked or mature):
+  // when the writer has committed that, and at start for one left unpaid; through the reader, exactly once.
+  const blockPayouts = booksReader
+    ? new BlockPayouts({ reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod, onPayout: () => void payouts?.refresh(), log: log.child({ component: 'ledger' }) })
+    : null;
+  const books = store === null ? null : new LedgerWriter({ store, bus, ownerOf, log: log.child({ component: 'ledger' }), onPaidBlocks: () => void blockPayouts?.settle() });
   // Old share and per-minute rows pruned in the background (ledger.retentionDays; 0: kept), through the
   // writer's store: the same connection or thread, so pruning and commits never contend for a lock.
   const retention = store === null ? null : new LedgerRetention({ store, retentionDays: config.ledger.retentionDays, log: log.child({ component: 'ledger' }) });
@@ -119,6 +134,12 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
   // Reading the books (and recording payouts) over /api/ledger/..., from a worker thread of its own, with the
   // owners and books in force; a payout recorded there is read again at once for the owners view.
   if (booksReader) registerLedgerRoutes(http, { reader: booksReader, rules: () => payoutRules(live.config), method: () => live.config.books.payoutMethod, onPayout: () => void payouts?.refresh() });
+
+  // Solo: each block dashd took is followed on its best chain until final (block.status), every
+  // `blockCheckSeconds` of its dashd entry in the configuration in force. With workers: here, in the primary.
+  const blockWatcher = deps.blockLookup
+    ? new BlockWatcher({ bus, lookup: deps.blockLookup, checkSeconds: (pool) => dashdNamed(live.config, pool)?.blockCheckSeconds ?? FALLBACK_CHECK_SECONDS, log: log.child({ component: 'blocks' }) })
+    : null;
 
   let alertsStopped: Promise<void> | null = null;
   return {
@@ -141,10 +162,12 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
     },
     listenHttp: () => http.listen(),
     start() {
+      blockWatcher?.start();
       alerts.start();
       summaries.start();
       retention?.start();
       payouts?.start();
+      void blockPayouts?.start();
     },
     stopAlerts() {
       alertsStopped ??= alerts.stop(2000);
@@ -153,6 +176,7 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
     async closeBooks(reason) {
       await retention?.stop();
       await books?.stop(reason);
+      await blockPayouts?.stop();
       await payouts?.stop();
       await booksReader?.close();
     },
@@ -161,8 +185,16 @@ export function createObserverSide(config: ProxyConfig, deps: ObserverSideDeps):
       await feed.close();
       await http.close();
       await alertsStopped;
+      blockWatcher?.stop();
       summaries.stop();
       metrics.close();
     },
   };
+}
+
+/** The dashd settings of the pool entry named `pool` (the top-level pools, then each route target's), if it is a dashd. */
+function dashdNamed(config: ProxyConfig, pool: string): DashdSettings | undefined {
+  const lists = [config.pools, ...config.routes.flatMap((r) => r.targets.map((t) => t.pools))];
+  for (const list of lists) for (const p of list) if (p.name === pool && p.dashd) return p.dashd;
+  return undefined;
 }

@@ -1,4 +1,5 @@
 import { formatDash } from './duffs.js';
+import type { BlockRow } from './ledger-blocks.js';
 import type { ReportFormat } from './ledger-input.js';
 import type { LedgerProblem, RecordedPayout, ReportGroup, ReportRow, TimeRange } from './ledger-reader.js';
 
@@ -100,8 +101,47 @@ export function formatPayouts(payouts: readonly RecordedPayout[], format: Report
     .join('\n');
 }
 
+/** A solo block as JSON data: DASH text and exact duffs. */
+export function blockData(b: BlockRow) {
+  return {
+    hash: b.hash,
+    height: b.height,
+    foundAt: iso(b.foundAt),
+    worker: b.worker,
+    owner: b.owner,
+    route: b.route,
+    target: b.target,
+    pool: b.pool,
+    reward: formatDash(b.reward),
+    rewardDuffs: b.reward.toString(),
+    coinbaseValue: formatDash(b.coinbaseValue),
+    payoutAddress: b.payoutAddress,
+    submitResult: b.submitResult,
+    submitReason: b.submitReason,
+    status: b.status,
+    statusReason: b.statusReason,
+    confirmations: b.confirmations,
+    chainlock: b.chainlock,
+    statusAt: iso(b.statusAt),
+    /** The payout that split the reward among owners (ledger payouts), or null. */
+    payout: b.payoutId,
+  };
+}
+
+export function formatBlocks(blocks: readonly BlockRow[], format: ReportFormat): string {
+  if (format === 'json') return JSON.stringify({ blocks: blocks.map(blockData) }, null, 2) + '\n';
+  const header = ['height', 'hash', 'found_at', 'worker', 'owner', 'pool', 'reward', 'submit_result', 'submit_reason', 'status', 'confirmations', 'chainlock', 'payout'];
+  const body = blocks.map((b) => [
+    String(b.height), b.hash, iso(b.foundAt), b.worker, b.owner, b.pool, formatDash(b.reward), b.submitResult, b.submitReason ?? '-',
+    b.status, String(b.confirmations), b.chainlock ? 'yes' : 'no', b.payoutId === null ? '-' : String(b.payoutId),
+  ]);
+  if (format === 'csv') return csv([header, ...body]);
+  if (blocks.length === 0) return 'no blocks recorded\n';
+  return table([header, ...body]);
+}
+
 export function formatProblems(location: string, problems: readonly LedgerProblem[]): string {
-  if (problems.length === 0) return `ledger ${location}: consistent (per-minute totals equal the share rows; every payout equals its splits)\n`;
+  if (problems.length === 0) return `ledger ${location}: consistent (per-minute totals equal the share rows; every payout equals its splits; every paid block's payout is its reward)\n`;
   return `ledger ${location}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${p.message}\n`).join('')}`;
 }
 

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { LEDGER_MARK, LEDGER_SCHEMA_VERSION, pendingMigrations, SCHEMA_VERSION_TABLE } from './ledger-schema.js';
+import { blockParams, blockStatusParams, INSERT_BLOCK_SQL, UPDATE_BLOCK_STATUS_SQL } from './ledger-blocks.js';
 import { redactLedgerUrl } from './ledger-location.js';
 import { pruneStep } from './ledger-prune.js';
 import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type ShareRecord } from './ledger-store.js';
@@ -182,6 +183,11 @@ export class PgLedgerStore implements LedgerStore {
           switches.map((s) => s.reason), switches.map((s) => s.route), switches.map((s) => s.target),
         ],
       );
+    }
+    // Blocks are rare (a solo block now and then): one statement each, in order (a block's row before its status).
+    for (const r of records) {
+      if (r.kind === 'block') await c.query(numbered(INSERT_BLOCK_SQL), blockParams(run.runId, r));
+      else if (r.kind === 'block-status') await c.query(numbered(UPDATE_BLOCK_STATUS_SQL), blockStatusParams(r));
     }
     for (const r of records) {
       if (r.kind === 'run-stop') await c.query(`UPDATE proxy_runs SET stopped_at = $1, stop_reason = $2 WHERE run_id = $3`, [r.at, r.reason, run.runId]);

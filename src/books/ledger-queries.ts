@@ -1,4 +1,4 @@
-import type { AcceptedUnit, PayoutEntry, RecordedPayout, ReportGroup, ReportRow } from './ledger-reader.js';
+import type { AcceptedUnit, PayoutEntry, RecordedPayout, ReportGroup, ReportRow, TimeRange } from './ledger-reader.js';
 import type { MinuteCounts } from './ledger-verify.js';
 import { byName, type OwnerShare, type PaidBlock, type PayoutMethod } from './payouts.js';
 
@@ -34,12 +34,31 @@ export function reportSql(by: ReportGroup, withOwner: boolean): string {
 /** Columns: owner. */
 export const OWNERS_SQL = `SELECT DISTINCT owner FROM worker_minutes UNION SELECT DISTINCT owner FROM payout_splits`;
 
-/** Parameters: from, to. Columns: at, owner, work, network_difficulty; by time, then as written. */
-export const ACCEPTED_WORK_SQL = `SELECT at, owner, credited_difficulty AS work, network_difficulty FROM shares
-  WHERE verdict = 'accepted' AND at >= ? AND at < ? ORDER BY at, run_id, share_id`;
+/** Parameters: from, to (, pool). Columns: at, owner, work, network_difficulty; by time, then as written. */
+export function acceptedWorkSql(withPool: boolean): string {
+  return `SELECT at, owner, credited_difficulty AS work, network_difficulty FROM shares
+  WHERE verdict = 'accepted' AND at >= ? AND at < ?${withPool ? ' AND pool = ?' : ''} ORDER BY at, run_id, share_id`;
+}
 
-/** Parameters: at. Columns: minute, work; the latest minute first (read until the window is full). */
-export const MINUTE_WORK_BACK_SQL = `SELECT minute, SUM(accepted_work) AS work FROM worker_minutes WHERE minute <= ? GROUP BY minute ORDER BY minute DESC`;
+/** The parameters of acceptedWorkSql. */
+export function acceptedWorkParams(range: TimeRange, pool?: string): unknown[] {
+  return pool === undefined ? [range.from, range.to] : [range.from, range.to, pool];
+}
+
+/**
+ * Parameters: at (, pool). Columns: minute, work; the latest minute first (read until the window is full). The
+ * farm's work from the per-minute rows; one pool's from its share rows (worker_minutes has no pool).
+ */
+export function minuteWorkBackSql(withPool: boolean): string {
+  if (!withPool) return `SELECT minute, SUM(accepted_work) AS work FROM worker_minutes WHERE minute <= ? GROUP BY minute ORDER BY minute DESC`;
+  const minute = `(at / ${MINUTE_MS}) * ${MINUTE_MS}`;
+  return `SELECT ${minute} AS minute, SUM(credited_difficulty) AS work FROM shares WHERE verdict = 'accepted' AND at <= ? AND pool = ? GROUP BY ${minute} ORDER BY minute DESC`;
+}
+
+/** The parameters of minuteWorkBackSql. */
+export function minuteWorkBackParams(at: number, pool?: string): unknown[] {
+  return pool === undefined ? [at] : [at, pool];
+}
 
 /** Columns: next_id (1 for the first payout). Run inside the recording transaction. */
 export const NEXT_PAYOUT_ID_SQL = `SELECT COALESCE(MAX(id), 0) + 1 AS next_id FROM payouts`;

@@ -27,7 +27,10 @@ export class ThreadedLedgerReader implements LedgerReader {
   owners: LedgerReader['owners'] = () => this.call('owners', []);
   acceptedWork: LedgerReader['acceptedWork'] = (...args) => this.call('acceptedWork', args);
   windowStart: LedgerReader['windowStart'] = (...args) => this.call('windowStart', args);
+  firstShareAt: LedgerReader['firstShareAt'] = () => this.call('firstShareAt', []);
+  blocks: LedgerReader['blocks'] = (...args) => this.call('blocks', args);
   addPayout: LedgerReader['addPayout'] = (...args) => this.call('addPayout', args);
+  addBlockPayout: LedgerReader['addBlockPayout'] = (...args) => this.call('addBlockPayout', args);
   payouts: LedgerReader['payouts'] = (...args) => this.call('payouts', args);
   verify: LedgerReader['verify'] = (...args) => this.call('verify', args);
 

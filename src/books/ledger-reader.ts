@@ -1,4 +1,5 @@
 import type { Duffs } from './duffs.js';
+import type { BlockRow } from './ledger-blocks.js';
 import type { OwnerShare, PaidBlock, PayoutMethod } from './payouts.js';
 
 /**
@@ -62,8 +63,8 @@ export interface RecordedPayout extends PayoutEntry {
 
 /** Something in the books that does not add up, named (ledger verify). */
 export interface LedgerProblem {
-  /** 'minute' (per-minute totals against share rows) or 'payout' (a payout against its splits). */
-  kind: 'minute' | 'payout';
+  /** 'minute' (per-minute totals against share rows), 'payout' (a payout against its splits), 'block' (a solo block against its payout). */
+  kind: 'minute' | 'payout' | 'block';
   message: string;
 }
 
@@ -74,13 +75,24 @@ export interface LedgerReader {
   report(range: TimeRange, by: ReportGroup, owner?: string): Promise<ReportRow[]>;
   /** Every owner the books have seen (in share rows or splits), sorted. */
   owners(): Promise<string[]>;
-  /** The pool-accepted shares in `range`, by time (PROP, PPLNS, PPS weigh these). */
-  acceptedWork(range: TimeRange): Promise<AcceptedUnit[]>;
+  /** The pool-accepted shares in `range` (only those sent to `pool` when given), by time (PROP, PPLNS, PPS weigh these). */
+  acceptedWork(range: TimeRange, pool?: string): Promise<AcceptedUnit[]>;
   /**
    * PPLNS: the first ms of the minute from which the farm's pool-accepted work up to `at` (by the per-minute
-   * rows) reaches `window`; the first minute of the books when it never does, `at` when there is none.
+   * rows; only `pool`'s, by its share rows, when given) reaches `window`; the first minute of the books when it
+   * never does, `at` when there is none.
    */
-  windowStart(at: number, window: number): Promise<number>;
+  windowStart(at: number, window: number, pool?: string): Promise<number>;
+  /** Where the books' work begins: the time of the oldest share row kept (null: none). */
+  firstShareAt(): Promise<number | null>;
+  /** The solo blocks (found in `range` when given), by the time found. */
+  blocks(range?: TimeRange): Promise<BlockRow[]>;
+  /**
+   * Store the payout of solo block `hash`'s reward and its splits, and the payout's id on the block's row, in
+   * one transaction, only if the block is final and payable (chainlocked, mature) and has no payout yet; else
+   * nothing is stored and the answer is null (exactly once, whoever tries and however often).
+   */
+  addBlockPayout(hash: string, entry: PayoutEntry): Promise<RecordedPayout | null>;
   /** Store a payout and its splits in one transaction; its id. */
   addPayout(entry: PayoutEntry): Promise<RecordedPayout>;
   /** Recorded payouts (recorded in `range` when given; with a split for `owner` when given), by id. */

@@ -148,6 +148,44 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE pool_switches ADD COLUMN target TEXT NOT NULL DEFAULT 'default'`,
     ],
   },
+  {
+    version: 4,
+    description: 'solo mining: the blocks the proxy submitted to its dashd, their place on the best chain, and the payout of each final one',
+    statements: [
+      // A block assembled from share share_id of run run_id and sent with submitblock (src/upstream/, issue 16);
+      // found_at: when dashd answered. reward_duffs: what the coinbase pays the farm (payout_address), the
+      // template's coinbase_value_duffs less the masternode and superblock payments. submit_result: dashd's
+      // answer (accepted, inconclusive, rejected, unanswered) with submit_reason. status: submitted (or
+      // rejected) at first, then as the block watcher last saw it (in-chain, chainlocked, mature, orphaned)
+      // at status_at. payout_id: the payout that split reward_duffs among owners, set in the transaction that
+      // recorded it, once (only a chainlocked or mature block is paid; an orphaned one never).
+      `CREATE TABLE blocks (
+        hash TEXT PRIMARY KEY,
+        height BIGINT NOT NULL,
+        found_at BIGINT NOT NULL,
+        run_id TEXT NOT NULL,
+        share_id BIGINT NOT NULL,
+        worker TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        route TEXT NOT NULL,
+        target TEXT NOT NULL,
+        pool TEXT NOT NULL,
+        connection BIGINT NOT NULL,
+        reward_duffs BIGINT NOT NULL CHECK (reward_duffs >= 0),
+        coinbase_value_duffs BIGINT NOT NULL CHECK (coinbase_value_duffs >= 0),
+        payout_address TEXT NOT NULL,
+        submit_result TEXT NOT NULL CHECK (submit_result IN ('accepted', 'inconclusive', 'rejected', 'unanswered')),
+        submit_reason TEXT,
+        status TEXT NOT NULL CHECK (status IN ('submitted', 'in-chain', 'chainlocked', 'mature', 'orphaned', 'rejected')),
+        status_reason TEXT,
+        confirmations BIGINT NOT NULL,
+        chainlock BIGINT NOT NULL CHECK (chainlock IN (0, 1)),
+        status_at BIGINT NOT NULL,
+        payout_id BIGINT REFERENCES payouts (id)
+      )`,
+      `CREATE INDEX blocks_found_at ON blocks (found_at)`,
+    ],
+  },
 ];
 
 /** The newest schema this code knows. */

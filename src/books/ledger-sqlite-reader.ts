@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { byName } from './payouts.js';
+import { BLOCK_PAYOUT_STATE_SQL, blockFromRow, blocksParams, blocksSql, FIRST_SHARE_SQL, SET_BLOCK_PAYOUT_SQL, type BlockRow } from './ledger-blocks.js';
 import {
   acceptedFromRow,
-  ACCEPTED_WORK_SQL,
+  acceptedWorkParams,
+  acceptedWorkSql,
   INSERT_PAYOUT_SQL,
   INSERT_SPLIT_SQL,
-  MINUTE_WORK_BACK_SQL,
+  minuteWorkBackParams,
+  minuteWorkBackSql,
   minuteFromRow,
   minuteRowsSql,
   minuteSharesSql,
@@ -24,8 +27,8 @@ import {
 } from './ledger-queries.js';
 import type { AcceptedUnit, LedgerProblem, LedgerReader, PayoutEntry, RecordedPayout, ReportGroup, ReportRow, TimeRange } from './ledger-reader.js';
 import { SqliteLedgerStore } from './ledger-sqlite.js';
-import { LedgerRefusedError } from './ledger-store.js';
-import { minuteProblems, payoutProblems } from './ledger-verify.js';
+import { LedgerRefusedError, PAID_BLOCK_STATUSES } from './ledger-store.js';
+import { blockProblems, minuteProblems, payoutProblems } from './ledger-verify.js';
 
 /**
  * The books of one SQLite file, read (and payouts recorded) through a connection of its own, beside the
@@ -66,26 +69,50 @@ export class SqliteLedgerReader implements LedgerReader {
       .sort(byName);
   }
 
-  async acceptedWork(range: TimeRange): Promise<AcceptedUnit[]> {
-    return this.all(ACCEPTED_WORK_SQL, [range.from, range.to]).map(acceptedFromRow);
+  async acceptedWork(range: TimeRange, pool?: string): Promise<AcceptedUnit[]> {
+    return this.all(acceptedWorkSql(pool !== undefined), acceptedWorkParams(range, pool)).map(acceptedFromRow);
   }
 
-  async windowStart(at: number, window: number): Promise<number> {
-    return windowStartFrom(this.open().prepare(MINUTE_WORK_BACK_SQL).iterate(at) as IterableIterator<SqlRow>, at, window);
+  async windowStart(at: number, window: number, pool?: string): Promise<number> {
+    return windowStartFrom(this.open().prepare(minuteWorkBackSql(pool !== undefined)).iterate(...minuteWorkBackParams(at, pool)) as IterableIterator<SqlRow>, at, window);
+  }
+
+  async firstShareAt(): Promise<number | null> {
+    const v = this.all(FIRST_SHARE_SQL)[0]?.first;
+    return v === null || v === undefined ? null : Number(v);
+  }
+
+  async blocks(range?: TimeRange): Promise<BlockRow[]> {
+    return this.all(blocksSql(range !== undefined), blocksParams(range)).map(blockFromRow);
   }
 
   async addPayout(entry: PayoutEntry): Promise<RecordedPayout> {
     const db = this.open();
+    return { ...entry, id: db.transaction(() => this.insertPayout(db, entry)).immediate() };
+  }
+
+  async addBlockPayout(hash: string, entry: PayoutEntry): Promise<RecordedPayout | null> {
+    const db = this.open();
+    // BEGIN IMMEDIATE: one recorder at a time, so the check and the payout are one step.
     const id = db
       .transaction(() => {
-        const next = Number((db.prepare(NEXT_PAYOUT_ID_SQL).get() as SqlRow).next_id);
-        db.prepare(INSERT_PAYOUT_SQL).run(...payoutParams(next, entry));
-        const split = db.prepare(INSERT_SPLIT_SQL);
-        for (const s of entry.splits) split.run(...splitParams(next, s));
+        const state = db.prepare(BLOCK_PAYOUT_STATE_SQL).get(hash) as SqlRow | undefined;
+        if (!state || state.payout_id !== null || !PAID_BLOCK_STATUSES.includes(state.status as never)) return null;
+        const next = this.insertPayout(db, entry);
+        db.prepare(SET_BLOCK_PAYOUT_SQL).run(next, hash);
         return next;
       })
       .immediate();
-    return { ...entry, id };
+    return id === null ? null : { ...entry, id };
+  }
+
+  /** A payout and its splits, inside the caller's transaction; its id. */
+  private insertPayout(db: Database.Database, entry: PayoutEntry): number {
+    const next = Number((db.prepare(NEXT_PAYOUT_ID_SQL).get() as SqlRow).next_id);
+    db.prepare(INSERT_PAYOUT_SQL).run(...payoutParams(next, entry));
+    const split = db.prepare(INSERT_SPLIT_SQL);
+    for (const s of entry.splits) split.run(...splitParams(next, s));
+    return next;
   }
 
   async payouts(range?: TimeRange, owner?: string): Promise<RecordedPayout[]> {
@@ -96,7 +123,8 @@ export class SqliteLedgerReader implements LedgerReader {
     const params = range ? [range.from, range.to] : [];
     const minutes = this.all(minuteRowsSql(range !== undefined), params).map(minuteFromRow);
     const fromShares = this.all(minuteSharesSql(range !== undefined), params).map(minuteFromRow);
-    return [...minuteProblems(minutes, fromShares), ...payoutProblems(await this.payouts())];
+    const payouts = await this.payouts();
+    return [...minuteProblems(minutes, fromShares), ...payoutProblems(payouts), ...blockProblems(await this.blocks(), payouts)];
   }
 
   async close(): Promise<void> {

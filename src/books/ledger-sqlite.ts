@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { blockParams, blockStatusParams, INSERT_BLOCK_SQL, UPDATE_BLOCK_STATUS_SQL } from './ledger-blocks.js';
 import { pruneStep } from './ledger-prune.js';
 import { LEDGER_MARK, LEDGER_SCHEMA_VERSION, pendingMigrations, SCHEMA_VERSION_TABLE } from './ledger-schema.js';
 import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore } from './ledger-store.js';
@@ -186,6 +187,8 @@ export class SqliteLedgerStore implements LedgerStore {
       `INSERT INTO pool_switches (run_id, seq, at, connection, from_pool, to_pool, reason, route, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING`,
     );
     const stop = db.prepare(`UPDATE proxy_runs SET stopped_at = ?, stop_reason = ? WHERE run_id = ?`);
+    const block = db.prepare(INSERT_BLOCK_SQL);
+    const blockStatus = db.prepare(UPDATE_BLOCK_STATUS_SQL);
     for (const r of records) {
       switch (r.kind) {
         case 'share': {
@@ -208,6 +211,12 @@ export class SqliteLedgerStore implements LedgerStore {
           break;
         case 'run-stop':
           stop.run(r.at, r.reason, run.runId);
+          break;
+        case 'block':
+          block.run(...blockParams(run.runId, r));
+          break;
+        case 'block-status':
+          blockStatus.run(...blockStatusParams(r));
           break;
       }
     }

@@ -1,4 +1,4 @@
-import type { NoVerdictCause } from '../core/events.js';
+import type { BlockStatus, BlockSubmitResult, NoVerdictCause } from '../core/events.js';
 
 /**
  * What the ledger writes, and the one interface every store (SQLite: ledger-sqlite*.ts; PostgreSQL: ledger-pg*.ts) implements with
@@ -71,7 +71,45 @@ export interface RunStopRecord {
   reason: string;
 }
 
-export type LedgerRecord = ShareRecord | LocalWorkRecord | PoolSwitchRecord | RunStopRecord;
+/**
+ * Where a block stands in the books: `submitted` (or `rejected`, by dashd's answer) when it is recorded, then
+ * as the block watcher last saw it (BlockStatus). `chainlocked` and `mature` are final and paid; `orphaned` is
+ * final and never paid.
+ */
+export type BlockRowStatus = 'submitted' | 'rejected' | BlockStatus;
+export const PAID_BLOCK_STATUSES: readonly BlockRowStatus[] = ['chainlocked', 'mature'];
+
+/** Where a share or a block came from: its worker, owner, and the route, target, pool and connection it went to. */
+export type SharePlace = Pick<ShareRecord, 'worker' | 'owner' | 'route' | 'target' | 'pool' | 'connection'>;
+
+/** A block the proxy assembled from share `shareId` (of this run) and submitted to its dashd, with the answer. */
+export interface BlockRecord extends SharePlace {
+  kind: 'block';
+  hash: string;
+  height: number;
+  /** When dashd answered the submitblock. */
+  at: number;
+  shareId: number;
+  /** Duffs the coinbase pays the farm. */
+  reward: number;
+  coinbaseValue: number;
+  payoutAddress: string;
+  result: BlockSubmitResult;
+  reason: string | null;
+}
+
+/** A submitted block's new place on dashd's best chain (a row written before at `at` or later is left as it is). */
+export interface BlockStatusRecord {
+  kind: 'block-status';
+  hash: string;
+  status: BlockStatus;
+  confirmations: number;
+  chainlock: boolean;
+  reason: string;
+  at: number;
+}
+
+export type LedgerRecord = ShareRecord | LocalWorkRecord | PoolSwitchRecord | RunStopRecord | BlockRecord | BlockStatusRecord;
 
 export const MINUTE_MS = 60_000;
 /** The first ms of the minute `at` falls in (the key of worker_minutes). */
@@ -97,7 +135,7 @@ export interface LedgerStore {
   /**
    * One bounded step of retention (ledger-prune.ts), in one transaction: removes at most `maxRows` share rows
    * older than `beforeMs` (aligned down to its minute) with the per-minute rows that go with them, keeping the
-   * two equal; payouts, splits, runs and pool switches stay. Resolves to the rows removed (0: nothing left to
+   * two equal; payouts, splits, blocks, runs and pool switches stay. Resolves to the rows removed (0: nothing left to
    * prune). Opens the store when it is not open. Throws `LedgerFaultError` (nothing removed) when it cannot.
    */
   prune(beforeMs: number, maxRows: number): Promise<number>;

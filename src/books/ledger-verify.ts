@@ -1,5 +1,7 @@
 import { formatDash } from './duffs.js';
+import type { BlockRow } from './ledger-blocks.js';
 import type { LedgerProblem, RecordedPayout } from './ledger-reader.js';
+import { PAID_BLOCK_STATUSES } from './ledger-store.js';
 
 /**
  * The books' internal consistency (ledger verify), pure: each store reads the rows with the same SQL
@@ -8,7 +10,9 @@ import type { LedgerProblem, RecordedPayout } from './ledger-reader.js';
  *     same way (minute, worker, owner), and no share rows lack their minute row; work is equal but for the
  *     rounding of summing in another order, bounded by the number of shares (sameWork);
  *   - payouts: each payout has splits; each split's total is gross - fee + fees received, none negative;
- *     the gross parts and the totals each sum to the payout; the fees taken equal the fees received.
+ *     the gross parts and the totals each sum to the payout; the fees taken equal the fees received;
+ *   - blocks: a solo block's payout exists, is its alone, and is its reward (its splits sum to it: above); only
+ *     a final payable block (chainlocked, mature) has one.
  */
 export interface MinuteCounts {
   minute: number;
@@ -86,6 +90,27 @@ export function payoutProblems(payouts: readonly RecordedPayout[]): LedgerProble
     if (total !== p.amount) problems.push({ kind: 'payout', message: `${at}: the splits total ${formatDash(total)} DASH` });
     if (gross !== p.amount) problems.push({ kind: 'payout', message: `${at}: the gross parts sum to ${formatDash(gross)} DASH` });
     if (fees !== received) problems.push({ kind: 'payout', message: `${at}: fees taken ${formatDash(fees)} DASH, fees received ${formatDash(received)} DASH` });
+  }
+  return problems;
+}
+
+export function blockProblems(blocks: readonly BlockRow[], payouts: readonly RecordedPayout[]): LedgerProblem[] {
+  const problems: LedgerProblem[] = [];
+  const byId = new Map(payouts.map((p) => [p.id, p]));
+  const paidBy = new Map<number, string>();
+  for (const b of blocks) {
+    if (b.payoutId === null) continue;
+    const at = `block ${b.height} ${b.hash} (${formatDash(b.reward)} DASH, ${b.status})`;
+    const p = byId.get(b.payoutId);
+    if (!p) {
+      problems.push({ kind: 'block', message: `${at}: its payout ${b.payoutId} is not in the books` });
+      continue;
+    }
+    if (p.amount !== b.reward) problems.push({ kind: 'block', message: `${at}: its payout ${p.id} is ${formatDash(p.amount)} DASH, not its reward` });
+    if (!PAID_BLOCK_STATUSES.includes(b.status)) problems.push({ kind: 'block', message: `${at}: paid (payout ${p.id}) but not chainlocked or mature` });
+    const other = paidBy.get(p.id);
+    if (other !== undefined) problems.push({ kind: 'block', message: `${at}: its payout ${p.id} is block ${other}'s too` });
+    paidBy.set(p.id, b.hash);
   }
   return problems;
 }

@@ -5,12 +5,14 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { DEFAULT_BOOKS } from './owners.js';
 import { version as packageVersion } from '../version.js';
-import { LedgerFaultError, LedgerRefusedError, minuteOf, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type ShareRecord } from './ledger-store.js';
+import { LedgerFaultError, LedgerRefusedError, minuteOf, PAID_BLOCK_STATUSES, type BlockStatusRecord, type LedgerFaultCause, type LedgerRecord, type LedgerRun, type LedgerStore, type LocalWorkRecord, type SharePlace, type ShareRecord } from './ledger-store.js';
 
 /**
  * Keeps the books behind the share path. It listens to the core's events only, turns them into records in a
  * bounded in-memory queue, and commits that queue to a store in group commits: one transaction per batch, at
  * most one every `commitIntervalMs`. An event handler never waits on the disk and never throws into the bus.
+ * Solo blocks (`block.submitted`, `block.status`) are records too; a commit that made blocks final and payable
+ * is told to `onPaidBlocks` (the app splits their rewards then: src/books/block-payouts.ts).
  *
  * When the store cannot be written (missing, locked, full, read-only), records stay queued up to `maxQueued`
  * and the writer retries every `retryMs`; it logs each cause once per episode and says when it caught up.
@@ -38,6 +40,8 @@ export interface LedgerWriterOptions {
   heartbeatMs?: number;
   /** Called after each commit (tests, benchmarks). */
   onCommit?: (info: { records: number; committed: number; at: number }) => void;
+  /** Called after a commit that made blocks final and payable (chainlocked, mature): their reward can be split now. */
+  onPaidBlocks?: (hashes: string[]) => void;
 }
 
 export const LEDGER_WRITER_DEFAULTS = {
@@ -74,11 +78,12 @@ export class LedgerWriter {
   faultSince: number | null = null;
   readonly run: LedgerRun;
 
-  private readonly opts: Required<Omit<LedgerWriterOptions, 'onCommit' | 'ownerOf' | 'log' | 'timers'>>;
+  private readonly opts: Required<Omit<LedgerWriterOptions, 'onCommit' | 'onPaidBlocks' | 'ownerOf' | 'log' | 'timers'>>;
   private readonly ownerOf: (worker: string) => string;
   private readonly log: Logger;
   private readonly timers: Timers;
   private readonly onCommit: LedgerWriterOptions['onCommit'];
+  private readonly onPaidBlocks: LedgerWriterOptions['onPaidBlocks'];
   private queue: LedgerRecord[] = [];
   private readonly local = new Map<string, LocalWorkRecord>();
   private readonly inFlight = new Map<number, InFlightShare>();
@@ -106,6 +111,7 @@ export class LedgerWriter {
     this.log = opts.log ?? silentLogger;
     this.timers = opts.timers ?? realTimers;
     this.onCommit = opts.onCommit;
+    this.onPaidBlocks = opts.onPaidBlocks;
     this.run = { runId: randomUUID(), startedAt: this.timers.now(), pid: process.pid, host: hostname(), version: packageVersion };
   }
 
@@ -155,6 +161,8 @@ export class LedgerWriter {
     on('share.accepted', (e) => this.onAccepted(e));
     on('share.forwarded', (e) => this.onForwarded(e));
     on('share.upstream', (e) => this.onVerdict(e));
+    on('block.submitted', (e) => this.onBlock(e));
+    on('block.status', (e) => this.enqueue({ kind: 'block-status', hash: e.hash, status: e.status, confirmations: e.confirmations, chainlock: e.chainlock, reason: e.reason, at: e.at }));
     on('pool.switch', (e) => this.enqueue({ kind: 'pool-switch', seq: ++this.switchSeq, at: e.at, route: e.route, target: e.target, connection: e.connection, from: e.from, to: e.to, reason: e.reason }));
     // The start itself is in the books at once (the run row), even before any share.
     this.schedule(this.fault ? this.opts.retryMs : 0);
@@ -209,12 +217,7 @@ export class LedgerWriter {
     }
     this.inFlight.set(e.shareId, {
       at: e.at,
-      worker: e.worker,
-      owner: this.ownerOf(e.worker),
-      route: e.route,
-      target: e.target,
-      pool: e.pool,
-      connection: e.connection,
+      ...this.placeOf(e),
       jobId: e.jobId,
       creditedDifficulty: e.difficulty,
       shareDifficulty: e.shareDifficulty,
@@ -250,6 +253,31 @@ export class LedgerWriter {
       latencyMs: e.latencyMs,
       blockHash: s.blockHash,
     });
+  }
+
+  /** A solo block (src/upstream/ via the proxy): its row, with the owner of its worker now. */
+  private onBlock(e: ProxyEventMap['block.submitted']): void {
+    for (const [name, v] of [['reward', e.reward], ['coinbaseValue', e.coinbaseValue]] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) return this.drop('bad-event', 1, `block ${e.hash}: ${name} ${v} is not a number of duffs`);
+    }
+    this.enqueue({
+      kind: 'block',
+      hash: e.hash,
+      height: e.height,
+      at: e.at,
+      shareId: e.shareId,
+      ...this.placeOf(e),
+      reward: e.reward,
+      coinbaseValue: e.coinbaseValue,
+      payoutAddress: e.payoutAddress,
+      result: e.result,
+      reason: e.reason,
+    });
+  }
+
+  /** A share's (or its block's) worker, its owner now, and where it went. */
+  private placeOf(e: ProxyEventMap['share.forwarded'] | ProxyEventMap['block.submitted']): SharePlace {
+    return { worker: e.worker, owner: this.ownerOf(e.worker), route: e.route, target: e.target, pool: e.pool, connection: e.connection };
   }
 
   private enqueue(record: LedgerRecord): void {
@@ -306,6 +334,8 @@ export class LedgerWriter {
         this.logged.clear();
       }
       this.onCommit?.({ records: batch.length, committed: this.committed, at });
+      const paid = batch.filter((r): r is BlockStatusRecord => r.kind === 'block-status' && PAID_BLOCK_STATUSES.includes(r.status));
+      if (paid.length > 0) this.onPaidBlocks?.(paid.map((r) => r.hash));
     };
     this.flushing = run().finally(() => {
       this.flushing = null;

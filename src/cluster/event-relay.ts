@@ -346,8 +346,10 @@ export class EventIntake {
         break;
       }
       case 'pool.switch':
-      case 'pool.version-mask': {
-        const e = event as ProxyEventMap['pool.switch' | 'pool.version-mask'];
+      case 'pool.version-mask':
+      case 'block.submitted': {
+        // A submitted block (solo) names the connection its share went up on, as share.upstream does.
+        const e = event as ProxyEventMap['pool.switch' | 'pool.version-mask' | 'block.submitted'];
         e.connection = this.hostConnection(w, e.connection);
         break;
       }

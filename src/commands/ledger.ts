@@ -1,5 +1,5 @@
 import { ConfigError, buildConfigFor, configFromEnv, readConfigFile, type ProxyConfig } from '../config.js';
-import { formatPayouts, formatProblems, formatReport } from '../books/ledger-format.js';
+import { formatBlocks, formatPayouts, formatProblems, formatReport } from '../books/ledger-format.js';
 import { LedgerInputError, parseAmount, parseBlocks, parseMethod, parseOptionalRange, parseRange, REPORT_FORMATS, TIME_WORDS } from '../books/ledger-input.js';
 import { recordPayout } from '../books/ledger-payout.js';
 import { REPORT_GROUPS, type LedgerReader } from '../books/ledger-reader.js';
@@ -11,7 +11,7 @@ import { UsageError } from './command.js';
 import { defineFlags, type FlagParser, type FlagDefs } from './flags.js';
 
 /**
- * `dash-farm-proxy ledger <report|payouts|payout record|verify>`: the books of the configuration's
+ * `dash-farm-proxy ledger <report|payouts|payout record|blocks|verify>`: the books of the configuration's
  * `ledger.path`, read (and payouts recorded) beside a running proxy. Misuse (a bad date, range, group,
  * format, amount or owner; no books configured; a file missing or not ours) exits 2 naming the thing.
  */
@@ -34,6 +34,7 @@ const recordFlags = defineFlags({
   note: { type: 'string', help: 'a note kept with the payout (e.g. the pool\'s transaction id)' },
   format: { type: 'enum', choices: ['table', 'json'] as const, default: 'table', help: 'output format' },
 });
+const blocksFlags = defineFlags({ config, from: from('solo blocks found'), to, format });
 const verifyFlags = defineFlags({ config, from: from('minutes'), to });
 /** How the range's ends are named in messages. */
 const FLAGS = { from: '--from', to: '--to' };
@@ -124,14 +125,34 @@ const subs: Sub[] = [
     },
   },
   {
+    name: 'blocks',
+    summary: 'the solo blocks submitted to dashd: result, place on the chain, reward and its payout',
+    flags: blocksFlags as never,
+    help: blocksFlags.helpText({
+      summary: [
+        'dash-farm-proxy ledger blocks: the blocks the proxy submitted to its dashd (solo; all, or those found in [--from, --to)): height,',
+        'hash, worker and owner of the share, pool, the farm\'s reward, dashd\'s answer, status (submitted, in-chain, chainlocked,',
+        'mature, orphaned, rejected), confirmations, ChainLock, and the payout that split the reward among owners once it was final',
+        '(chainlocked or mature; by books.payoutMethod; see `ledger payouts`).',
+      ].join('\n'),
+      usage: 'dash-farm-proxy ledger blocks --config file [--from time --to time] [--format table|csv|json]',
+      footer: ['Example:', '  dash-farm-proxy ledger blocks --config proxy.json --from 2026-12-01 --to 2026-12-07 --format csv'],
+    }),
+    async run(argv, { reader }) {
+      const v = blocksFlags.parse(argv);
+      return { code: 0, out: formatBlocks(await reader.blocks(parseOptionalRange(v.from, v.to, FLAGS)), v.format) };
+    },
+  },
+  {
     name: 'verify',
-    summary: 'check the books add up: per-minute totals against share rows, payouts against their splits',
+    summary: 'check the books add up: per-minute totals against share rows, payouts against their splits, blocks against their payouts',
     flags: verifyFlags as never,
     help: verifyFlags.helpText({
       summary: [
         'dash-farm-proxy ledger verify: check the books are consistent. Each worker_minutes row\'s counts by verdict and accepted',
         'work must equal its share rows; every payout\'s splits must sum to it (gross parts and totals), each total be gross - fee +',
-        'fees received, and the fees taken equal the fees received. Exit status: 0 consistent, 1 with each problem named.',
+        'fees received, and the fees taken equal the fees received; a paid solo block\'s payout must be its reward, its own, and the block',
+        'chainlocked or mature. Exit status: 0 consistent, 1 with each problem named.',
       ].join('\n'),
       usage: 'dash-farm-proxy ledger verify --config file [--from time --to time]',
       footer: ['Example:', '  dash-farm-proxy ledger verify --config proxy.json && echo "books consistent"'],
@@ -179,7 +200,7 @@ function configOf(path: string | undefined): ProxyConfig {
 
 const command: Command = {
   name: 'ledger',
-  summary: 'read the books (report, payouts, verify) and record payouts',
+  summary: 'read the books (report, payouts, blocks, verify) and record payouts',
   help,
   helpOf(argv) {
     return pick(argv)?.sub.help ?? help;

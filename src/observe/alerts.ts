@@ -10,6 +10,7 @@ import type { FarmSummary, PresenceChange } from './farm-ledger.js';
 import { PROXY_WORKER_FIELD, silentLogger, type Logger } from '../core/log.js';
 import type { LedgerHealth } from '../books/ledger-writer.js';
 import { formatExitCause, formatHashrate, formatSpan } from '../util/format.js';
+import { dashText } from './found-blocks.js';
 import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind, type AlertSeverity, type WebhookConfig, type WebhookFormat } from './webhooks.js';
 
 /**
@@ -26,6 +27,10 @@ import { ALERT_KINDS, WEBHOOK_FORMATS, WebhookSender, type Alert, type AlertKind
  * - reject rate high: rejected / (accepted + rejected) farm-wide over `rejectRateWindowMinutes`, with at
  *   least `rejectRateMinShares` shares in the window; back to normal below half the threshold.
  * - block candidate: at once, alone, never grouped, never rate-limited.
+ * - solo blocks (a dashd upstream), at once and alone like a candidate: `block.accepted` (dashd took it, or
+ *   found it inconclusive: info), `block.rejected` (dashd refused it, with its reason, or never answered:
+ *   critical), then from the block watcher `block.orphaned` (its reward is lost: warning) or `block.final`
+ *   (chainlocked, or mature: info).
  * - books down / caught up (when the books are kept: `watchBooks`): the books' writer cannot write (missing,
  *   locked, full, read-only, unreachable), told once per episode with the records waiting; then caught up,
  *   with the records written and dropped meanwhile. Read from the writer on the tick; counted there only.
@@ -396,6 +401,13 @@ export class AlertManager {
         }),
       ),
     );
+    on.push(this.bus.on('block.submitted', (e) => this.emit(blockSubmittedAlert(e))));
+    on.push(
+      this.bus.on('block.status', (e) => {
+        const alert = blockStatusAlert(e);
+        if (alert !== null) this.emit(alert);
+      }),
+    );
     // A worker exiting at shutdown (no restart planned) is the host stopping, not news.
     on.push(this.bus.on('worker.exited', (e) => e.restartInMs !== null && this.emit(workerDiedAlert(e))));
     this.nextCheckAt = this.timers.now() + this.config.checkIntervalSeconds * 1000;
@@ -669,6 +681,10 @@ const SEVERITY: Record<AlertKind, AlertSeverity> = {
   'rejects.high': 'warning',
   'rejects.normal': 'info',
   'block.candidate': 'info',
+  'block.accepted': 'info',
+  'block.rejected': 'critical',
+  'block.orphaned': 'warning',
+  'block.final': 'info',
   'ledger.down': 'critical',
   'ledger.up': 'info',
   'worker.exited': 'warning',
@@ -690,6 +706,43 @@ export function workerDiedAlert(e: ProxyEventMap['worker.exited']): Alert {
     count: 1,
     at: e.at,
     details: { [PROXY_WORKER_FIELD]: e.worker, pid: e.pid, code: e.code, signal: e.signal, devices: e.devices, restartInMs: e.restartInMs },
+  };
+}
+
+/**
+ * A solo block sent to dashd: "Block 2100000 accepted by dashd own-dashd" (info), or rejected with dashd's
+ * reason, or not answered (critical); with its hash, reward, payout address and the device that found it.
+ */
+export function blockSubmittedAlert(e: ProxyEventMap['block.submitted']): Alert {
+  const took = e.result === 'accepted' || e.result === 'inconclusive';
+  const kind: AlertKind = took ? 'block.accepted' : 'block.rejected';
+  const why = e.reason !== null && e.reason !== e.result ? `: ${e.reason}` : '';
+  const verb = { accepted: 'accepted by', inconclusive: 'inconclusive at', rejected: 'rejected by', unanswered: 'not answered by' }[e.result];
+  const place = e.target === DEFAULT_TARGET ? '' : ` (target ${e.target})`;
+  return {
+    kind,
+    severity: SEVERITY[kind],
+    title: `Block ${e.height} ${verb} dashd ${e.pool}${why}`,
+    lines: [`hash ${e.hash}`, `reward ${dashText(e.reward)} to ${e.payoutAddress}`, `found by ${e.worker}${place}`],
+    count: 1,
+    at: e.at,
+    details: { pool: e.pool, hash: e.hash, height: e.height, result: e.result, reason: e.reason, reward: e.reward, coinbaseValue: e.coinbaseValue, payoutAddress: e.payoutAddress, worker: e.worker, route: e.route, target: e.target },
+  };
+}
+
+/** A solo block's fate: orphaned (warning) or final (chainlocked or mature: info); null for `in-chain` (no news). */
+export function blockStatusAlert(e: ProxyEventMap['block.status']): Alert | null {
+  if (e.status === 'in-chain') return null;
+  const kind: AlertKind = e.status === 'orphaned' ? 'block.orphaned' : 'block.final';
+  const title = e.status === 'orphaned' ? `Block ${e.height} orphaned on dashd ${e.pool}: its reward is lost` : `Block ${e.height} ${e.status} on dashd ${e.pool}: its reward is final`;
+  return {
+    kind,
+    severity: SEVERITY[kind],
+    title,
+    lines: [`hash ${e.hash}`, e.reason],
+    count: 1,
+    at: e.at,
+    details: { pool: e.pool, hash: e.hash, height: e.height, status: e.status, confirmations: e.confirmations, chainlock: e.chainlock, reason: e.reason },
   };
 }
 

@@ -1,5 +1,6 @@
 import { BUCKETS, BUCKET_SECONDS, HASHRATE_WINDOW_SECONDS, type DeviceView, type FarmLedger } from './farm-ledger.js';
 import { sendJson, type HttpServer } from './http-server.js';
+import { DEFAULT_RECENT_BLOCKS } from './found-blocks.js';
 import { BOOKS_OFF, type PayoutsView } from './owner-payouts.js';
 
 /**
@@ -24,6 +25,9 @@ import { BOOKS_OFF, type PayoutsView } from './owner-payouts.js';
  *                                 (poolAccepted, poolRejected, poolUnanswered, inFlight, by result); and
  *                                 `payouts`: each owner's last payout from the books (owner-payouts.ts),
  *                                 `books: false` when the proxy keeps none
+ *   GET /api/blocks[?limit=N]     solo: the most recent blocks sent to dashd, newest first (FoundBlock in
+ *                                 found-blocks.ts: height, hash, pool, worker, reward, dashd's answer and
+ *                                 the block's place on the best chain now), and the counts by pool
  *
  * Hashrates are in H/s. Times are milliseconds since the epoch.
  */
@@ -73,6 +77,19 @@ export function registerApiRoutes(http: HttpServer, ledger: FarmLedger, opts: Ap
       const at = now();
       const s = ledger.summary(at);
       sendJson(res, 200, { at, hashrateWindowSeconds: HASHRATE_WINDOW_SECONDS, farmOwner: ledger.owners.farmOwner, work: s.work, owners: ledger.ownerList(at), payouts: opts.payouts?.view() ?? BOOKS_OFF });
+    },
+  });
+
+  http.route({
+    method: 'GET',
+    path: `${prefix}/blocks`,
+    handler: (_req, res, url) => {
+      const raw = url.searchParams.get('limit');
+      const limit = raw === null ? DEFAULT_RECENT_BLOCKS : Number(raw);
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > DEFAULT_RECENT_BLOCKS) {
+        return sendJson(res, 400, { error: `limit must be a whole number from 1 to ${DEFAULT_RECENT_BLOCKS}, got "${raw}"` });
+      }
+      sendJson(res, 200, { at: now(), submitted: ledger.blocks.submittedCounts(), statuses: ledger.blocks.statusCounts(), blocks: ledger.blocks.recent(limit) });
     },
   });
 

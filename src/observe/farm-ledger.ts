@@ -1,10 +1,11 @@
 import { DEFAULT_BOOKS, OwnerMap } from '../books/owners.js';
 import { HASHES_PER_DIFF1 } from '../chain/target.js';
 import type { RejectReason } from '../stratum/errors.js';
-import type { DeviceSplit, EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
+import type { BlockSubmitResult, DeviceSplit, EventBus, NoVerdictCause, ProxyEventMap } from '../core/events.js';
 import { DEFAULT_ROUTE, DEFAULT_TARGET } from '../routing/default-route.js';
 import type { RouteFallback, RouteSpec } from '../routing/types.js';
 import { BUCKETS, BUCKET_SECONDS, Col, DeviceStore, REJECT_REASONS, rejectColumn } from './device-store.js';
+import { FoundBlocks, statusText, submittedText } from './found-blocks.js';
 import { copyFlow, countForward, countVerdict, newFlow, poolResultOf, sumFlows, type ShareFlow } from './share-flow.js';
 
 export { POOL_RESULTS, poolResultOf, type PoolResult, type ShareFlow } from './share-flow.js';
@@ -31,6 +32,8 @@ export { BUCKETS, BUCKET_SECONDS } from './device-store.js';
  * |                   | (no pool connection to send it on)                                                  |
  * | inFlight          | forwarded shares still waiting for the pool's answer                                |
  * | blockCandidates   | accepted shares that met the network's target (`block.candidate`)                   |
+ * | blocksSubmitted   | solo: blocks sent to dashd, by its answer (`block.submitted`); the recent blocks and |
+ * |                   | their place on the best chain (`block.status`) are kept in `blocks` (found-blocks.ts) |
  *
  * Invariant, per device, per owner, per route, per target, per pool, per connection and farm-wide:
  *   forwarded = poolAccepted + poolRejected + poolUnanswered + inFlight.
@@ -179,6 +182,8 @@ export interface FarmSummary {
   poolUnansweredByCause: Record<NoVerdictCause, number>;
   inFlight: number;
   blockCandidates: number;
+  /** Solo: blocks sent to dashd with submitblock, by its answer. */
+  blocksSubmitted: Record<BlockSubmitResult, number>;
   activePool: string | null;
   poolsUp: number;
   /** Upstream connections the proxy has opened, and how many are up. */
@@ -286,6 +291,8 @@ export class FarmLedger {
   /** Every device's row (see device-store.ts). Read through the methods below. */
   readonly store = new DeviceStore();
   readonly events: FarmEvent[] = [];
+  /** Solo: the blocks found and sent to dashd, their place on the best chain, their counts. */
+  readonly blocks = new FoundBlocks();
   readonly retentionSeconds: number;
   private readonly pools = new Map<string, PoolRecord>();
   private readonly connectionList: ConnectionRecord[] = [];
@@ -507,6 +514,7 @@ export class FarmLedger {
       poolUnansweredByCause: { timeout: flow.results.timeout, 'connection-lost': flow.results.connection_lost, 'no-pool': flow.results.no_pool },
       inFlight: flow.inFlight,
       blockCandidates: this.farm.blockCandidates,
+      blocksSubmitted: this.blocks.totals(),
       activePool: active,
       poolsUp: up,
       connections: connections.length,
@@ -806,6 +814,14 @@ export class FarmLedger {
         touch(s);
       }
       this.log({ at: e.at, kind: 'block', message: `Block candidate from ${e.worker}: ${e.hash} (difficulty ${e.shareDifficulty.toPrecision(4)})` });
+    });
+    this.on(bus, 'block.submitted', (e) => {
+      this.blocks.submitted(e);
+      this.log({ at: e.at, kind: 'block', message: submittedText(e) });
+    });
+    this.on(bus, 'block.status', (e) => {
+      this.blocks.status(e);
+      this.log({ at: e.at, kind: 'block', message: statusText(e) });
     });
     this.on(bus, 'pool.up', (e) => {
       const p = this.pool(e, e.url);

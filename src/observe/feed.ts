@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { BUCKET_SECONDS, type ConnectionRecord, type DeviceView, type FarmEvent, type FarmLedger, type FarmSummary, type OwnerView, type PoolRecord, type RouteView } from './farm-ledger.js';
+import type { FoundBlock } from './found-blocks.js';
 import type { HttpServer } from './http-server.js';
 import { BOOKS_OFF, type PayoutsView } from './owner-payouts.js';
 import type { Logger } from '../core/log.js';
@@ -11,9 +12,11 @@ import type { Logger } from '../core/log.js';
  * The dashboard's live feed: a websocket on the proxy's HTTP port (path `/ws`), JSON text frames.
  *
  *   on connect   {type:'snapshot', at, summary, pools, connections, owners:[OwnerView...], payouts:PayoutsView,
- *                 routes:[RouteView...], devices:[DeviceView...], events:[FarmEvent...]}
- *   every tick   {type:'delta', at, summary, pools, connections, owners, payouts, routes, devices:[changed DeviceViews],
+ *                 routes:[RouteView...], blocks:[FoundBlock...], devices:[DeviceView...], events:[FarmEvent...]}
+ *   every tick   {type:'delta', at, summary, pools, connections, owners, payouts, routes, [blocks,] devices:[changed DeviceViews],
  *                 removed:[worker...], events:[new FarmEvents]}
+ * `blocks`: the FEED_BLOCKS most recent solo blocks (found-blocks.ts), newest first; in a delta only when
+ * they changed since the previous tick (a block sent to dashd, or its place on the best chain).
  * (owners and routes are few: every message carries all of them, as it does the pools, and each owner's
  * last payout from the books: `payouts` (owner-payouts.ts), read in the background, `books: false` when
  * none are kept.)
@@ -102,6 +105,7 @@ export interface SnapshotMessage {
   owners: OwnerView[];
   payouts: PayoutsView;
   routes: RouteView[];
+  blocks: FoundBlock[];
   devices: DeviceView[];
   events: FarmEvent[];
 }
@@ -115,6 +119,8 @@ export interface DeltaMessage {
   owners: OwnerView[];
   payouts: PayoutsView;
   routes: RouteView[];
+  /** Present when the recent blocks changed since the previous tick. */
+  blocks?: FoundBlock[];
   devices: DeviceView[];
   removed: string[];
   events: FarmEvent[];
@@ -125,6 +131,9 @@ export type FeedMessage = SnapshotMessage | DeltaMessage;
 /** WebSocket close codes used (RFC 6455 section 7.4.1 and the IANA registry). */
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+
+/** Solo blocks in a snapshot (and a delta that has them), newest first. */
+export const FEED_BLOCKS = 20;
 
 /** New farm events held between two ticks at most; older ones are dropped from the delta (the log keeps them). */
 const MAX_PENDING_EVENTS = 500;
@@ -166,6 +175,8 @@ export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: Fee
   let pendingEvents: FarmEvent[] = [];
   let tickNo = 0;
   let lastBucket = -1;
+  /** The recent blocks' version the previous tick saw (a delta carries them when it moved). */
+  let blocksVersion = ledger.blocks.version;
   /** The snapshot built since the last tick, shared by every client that needs one until the next tick. */
   let snapshotCache: Buffer | null = null;
   let closed = false;
@@ -250,7 +261,7 @@ export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: Fee
     // Events still pending will come in the next delta; leave them out here so none is shown twice.
     const logged = ledger.events.length - Math.min(pendingEvents.length, ledger.events.length);
     const events = ledger.events.slice(Math.max(0, logged - recentEvents), logged);
-    const message: SnapshotMessage = { type: 'snapshot', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), payouts: payouts(), routes: ledger.routeList(at), devices, events };
+    const message: SnapshotMessage = { type: 'snapshot', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), payouts: payouts(), routes: ledger.routeList(at), blocks: ledger.blocks.recent(FEED_BLOCKS), devices, events };
     snapshotCache = Buffer.from(JSON.stringify(message));
     return snapshotCache;
   }
@@ -310,11 +321,27 @@ export function attachFeed(httpServer: HttpServer, ledger: FarmLedger, opts: Fee
     pendingEvents = [];
     const wanted = clients.size > 0;
     const { devices, removed } = diff(at, wanted);
+    // Seen even with no client: one connecting later gets the blocks in its snapshot.
+    const blocksMoved = ledger.blocks.version !== blocksVersion;
+    blocksVersion = ledger.blocks.version;
     if (!wanted) {
       counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: 0, buildMs: performance.now() - started };
       return;
     }
-    const message: DeltaMessage = { type: 'delta', at, summary: ledger.summary(at), pools: poolList(), connections: ledger.connections(), owners: ledger.ownerList(at), payouts: payouts(), routes: ledger.routeList(at), devices, removed, events };
+    const message: DeltaMessage = {
+      type: 'delta',
+      at,
+      summary: ledger.summary(at),
+      pools: poolList(),
+      connections: ledger.connections(),
+      owners: ledger.ownerList(at),
+      payouts: payouts(),
+      routes: ledger.routeList(at),
+      ...(blocksMoved ? { blocks: ledger.blocks.recent(FEED_BLOCKS) } : {}),
+      devices,
+      removed,
+      events,
+    };
     const frame = Buffer.from(JSON.stringify(message));
     counters.lastTick = { changed: devices.length, removed: removed.length, events: events.length, bytes: frame.length, buildMs: performance.now() - started };
 

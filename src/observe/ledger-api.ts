@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { formatReport, payoutData, reportData } from '../books/ledger-format.js';
+import { blockData, formatBlocks, formatReport, payoutData, reportData } from '../books/ledger-format.js';
 import { LedgerInputError, parseAmount, parseBlockList, parseFormat, parseGroup, parseMethod, parseOptionalRange, parseRange } from '../books/ledger-input.js';
 import { recordPayout, type PayoutRules } from '../books/ledger-payout.js';
 import type { LedgerReader, RecordedPayout } from '../books/ledger-reader.js';
@@ -15,6 +15,7 @@ import { sendJson, type HttpServer } from './http-server.js';
  *
  *   GET  /api/ledger/report?from=&to=[&by=owner|worker|pool|route|target|day][&owner=][&format=json|csv|table]
  *   GET  /api/ledger/payouts[?from=&to=][&owner=]       recorded payouts with their splits
+ *   GET  /api/ledger/blocks[?from=&to=][&format=json|csv|table]  solo blocks: result, status, reward, payout
  *   GET  /api/ledger/verify[?from=&to=]                 {ok, problems}: the books' internal consistency
  *   POST /api/ledger/payouts  {"amount": "1.5", "from": ..., "to": ..., "method"?, "blocks"?: [...],
  *                              "blockReward"?, "note"?}  records a payout (201 with its split); pplns blocks
@@ -59,9 +60,7 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
       const format = parseFormat(param(url, 'format') ?? 'json', 'format');
       const rows = await reader.report(range, by, await owner(url));
       if (format === 'json') return sendJson(res, 200, reportData(range, by, rows));
-      const text = formatReport(range, by, rows, format);
-      res.writeHead(200, { 'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(text);
+      sendText(res, format, formatReport(range, by, rows, format));
     }),
   });
 
@@ -71,6 +70,18 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
     handler: guarded(async (_req, res, url) => {
       const range = parseOptionalRange(param(url, 'from'), param(url, 'to'), PARAMS);
       sendJson(res, 200, { payouts: (await reader.payouts(range, await owner(url))).map(payoutData) });
+    }),
+  });
+
+  server.route({
+    method: 'GET',
+    path: `${prefix}/blocks`,
+    handler: guarded(async (_req, res, url) => {
+      const range = parseOptionalRange(param(url, 'from'), param(url, 'to'), PARAMS);
+      const format = parseFormat(param(url, 'format') ?? 'json', 'format');
+      const blocks = await reader.blocks(range);
+      if (format === 'json') return sendJson(res, 200, { blocks: blocks.map(blockData) });
+      sendText(res, format, formatBlocks(blocks, format));
     }),
   });
 
@@ -110,6 +121,12 @@ export function registerLedgerRoutes(server: HttpServer, opts: LedgerApiOptions)
       opts.onPayout?.(payout);
     }),
   });
+}
+
+/** A CSV or table answer. */
+function sendText(res: http.ServerResponse, format: 'csv' | 'table', text: string): void {
+  res.writeHead(200, { 'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void>;

@@ -3,6 +3,7 @@ import type { EventBus, ProxyEventMap } from '../core/events.js';
 import { PROXY_WORKER_FIELD, type Logger } from '../core/log.js';
 import { realTimers, type Timers } from '../util/timers.js';
 import { formatExitCause, formatSpan } from '../util/format.js';
+import { statusText, submittedText } from './found-blocks.js';
 
 /**
  * Logs for a farm of thousands of devices: per-device noise (rejected shares, connects and disconnects,
@@ -14,7 +15,9 @@ import { formatExitCause, formatSpan } from '../util/format.js';
  *
  *   pool main still down: 5 failed reconnects in the last 60 s (last: connect ECONNREFUSED)
  *
- * while what a person must see at once is logged at once: block candidates, pool changes (down, up again,
+ * while what a person must see at once is logged at once: block candidates, solo blocks (each block sent to
+ * dashd with its answer: accepted at info, rejected or unanswered at error; each change of its place on the
+ * best chain: orphaned at warn, the others at info), pool changes (down, up again,
  * switch: the changes, not every failed reconnect), a refusal whose cause was not seen before, and worker
  * processes (`start --workers N`) that exit or are started again (a worker's first start is its own log's).
  * A quiet interval logs nothing.
@@ -27,8 +30,8 @@ export interface LogAggregatorOptions {
   intervalSeconds?: number;
   /** Device names shown per reason (default 5). */
   maxNames?: number;
-  /** Log block candidates, pool changes, new refusal causes and worker exits and restarts at once (default true for each). */
-  immediate?: { blocks?: boolean; pools?: boolean; refusals?: boolean; workers?: boolean };
+  /** Log block candidates, solo blocks, pool changes, new refusal causes and worker exits and restarts at once (default true for each). */
+  immediate?: { blocks?: boolean; soloBlocks?: boolean; pools?: boolean; refusals?: boolean; workers?: boolean };
   timers?: Timers;
 }
 
@@ -44,7 +47,7 @@ interface ReasonTally {
 export class LogAggregator {
   private readonly intervalMs: number;
   private readonly maxNames: number;
-  private readonly immediate: { blocks: boolean; pools: boolean; refusals: boolean; workers: boolean };
+  private readonly immediate: { blocks: boolean; soloBlocks: boolean; pools: boolean; refusals: boolean; workers: boolean };
   private readonly timers: Timers;
   private readonly subscriptions: (() => void)[] = [];
   private timer: unknown = null;
@@ -81,7 +84,7 @@ export class LogAggregator {
     if (!(seconds > 0) || !Number.isFinite(seconds)) throw new RangeError(`intervalSeconds must be a positive number, got ${seconds}`);
     this.intervalMs = seconds * 1000;
     this.maxNames = opts.maxNames ?? 5;
-    this.immediate = { blocks: opts.immediate?.blocks ?? true, pools: opts.immediate?.pools ?? true, refusals: opts.immediate?.refusals ?? true, workers: opts.immediate?.workers ?? true };
+    this.immediate = { blocks: opts.immediate?.blocks ?? true, soloBlocks: opts.immediate?.soloBlocks ?? true, pools: opts.immediate?.pools ?? true, refusals: opts.immediate?.refusals ?? true, workers: opts.immediate?.workers ?? true };
     this.timers = opts.timers ?? realTimers;
   }
 
@@ -120,6 +123,22 @@ export class LogAggregator {
         }
       }),
     );
+    if (this.immediate.soloBlocks) {
+      on.push(
+        bus.on('block.submitted', (e) => {
+          const fields = { pool: e.pool, worker: e.worker, hash: e.hash, height: e.height, result: e.result, reason: e.reason, reward: e.reward, payoutAddress: e.payoutAddress, route: e.route, target: e.target };
+          if (e.result === 'accepted' || e.result === 'inconclusive') this.log.info(submittedText(e), fields);
+          else this.log.error(submittedText(e), fields);
+        }),
+      );
+      on.push(
+        bus.on('block.status', (e) => {
+          const fields = { pool: e.pool, hash: e.hash, height: e.height, status: e.status, confirmations: e.confirmations, chainlock: e.chainlock };
+          if (e.status === 'orphaned') this.log.warn(statusText(e), fields);
+          else this.log.info(statusText(e), fields);
+        }),
+      );
+    }
     on.push(bus.on('device.route', (e) => this.onRoute(e.sessionId, e.target, e.reason)));
     on.push(bus.on('pool.up', (e) => this.onPoolUp(e.pool, e.url)));
     on.push(bus.on('pool.down', (e) => this.onPoolDown(e.pool, e.url, e.reason)));

@@ -151,6 +151,13 @@ export class ProxyMetrics {
     new ScrapedCounter(`${p}forwarded_shares_total`, "Accepted shares sent toward the pool (they met the pool's or the network's target).", [], registry, () => [{ labels: {}, value: summary().forwarded }]);
     new ScrapedGauge(`${p}upstream_in_flight_shares`, "Forwarded shares still waiting for the pool's answer.", [], registry, () => [{ labels: {}, value: summary().inFlight }]);
     new ScrapedCounter(`${p}block_candidates_total`, "Accepted shares that met the network's target.", [], registry, () => [{ labels: {}, value: summary().blockCandidates }]);
+    // Solo (a dashd upstream): the blocks sent with submitblock, and their place on dashd's best chain (found-blocks.ts).
+    new ScrapedCounter(`${p}blocks_submitted_total`, "Blocks sent to dashd with submitblock (solo), by pool and dashd's answer: accepted, inconclusive, rejected, unanswered.", ['pool', 'result'], registry, () =>
+      ledger.blocks.submittedCounts().map((c) => ({ labels: { pool: c.pool, result: c.result }, value: c.count })),
+    );
+    new ScrapedCounter(`${p}block_status_total`, "Submitted blocks' changes of place on dashd's best chain, by pool and the status reached: in-chain, chainlocked, mature, orphaned.", ['pool', 'status'], registry, () =>
+      ledger.blocks.statusCounts().map((c) => ({ labels: { pool: c.pool, status: c.status }, value: c.count })),
+    );
 
     // Per owner: credited when each share was counted, to the owner the device had then (the ledger's
     // definitions; a changed owners map never moves what was credited). Owners are few: a handful of series.

@@ -26,11 +26,21 @@ export const ALERT_KINDS = [
   'rejects.high',
   'rejects.normal',
   'block.candidate',
+  'block.accepted',
+  'block.rejected',
+  'block.orphaned',
+  'block.final',
   'ledger.down',
   'ledger.up',
   'worker.exited',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/**
+ * Blocks: a candidate, and solo blocks (sent to dashd, then their fate). Each goes at once, alone, whatever
+ * the rate limit says, and is never the one dropped from a full queue while others remain.
+ */
+export const BLOCK_ALERT_KINDS: ReadonlySet<AlertKind> = new Set<AlertKind>(['block.candidate', 'block.accepted', 'block.rejected', 'block.orphaned', 'block.final']);
 
 export type AlertSeverity = 'info' | 'warning' | 'critical';
 
@@ -73,7 +83,7 @@ export interface DeliveryOptions {
   requestTimeoutMs: number;
   /** Attempts per message before giving up (1 = no retry). */
   maxAttempts: number;
-  /** Alerts waiting per webhook; beyond this the oldest (never a block candidate while others remain) is dropped. */
+  /** Alerts waiting per webhook; beyond this the oldest (never a block alert while others remain) is dropped. */
   queueSize: number;
   /** Waits between attempts. */
   backoff: BackoffOptions;
@@ -381,7 +391,7 @@ export class WebhookSender {
   }
 
   private dropOldest(): void {
-    let i = this.queue.findIndex((a) => a.kind !== 'block.candidate');
+    let i = this.queue.findIndex((a) => !BLOCK_ALERT_KINDS.has(a.kind));
     if (i < 0) i = 0;
     this.queue.splice(i, 1);
     this.stats.dropped++;
@@ -405,16 +415,16 @@ export class WebhookSender {
     if (this.queue.length === 0) return this.settleIdle();
     const now = this.timers.now();
     let batch: Alert[];
-    const block = this.queue.findIndex((a) => a.kind === 'block.candidate');
+    const block = this.queue.findIndex((a) => BLOCK_ALERT_KINDS.has(a.kind));
     if (block >= 0) {
-      // A block candidate goes at once, alone, whatever the rate limit says.
+      // A block alert goes at once, alone, whatever the rate limit says.
       batch = this.queue.splice(block, 1);
     } else {
       const freeAt = this.nextFreeAt(now);
       if (freeAt > now) return this.sleepUntil(freeAt, now);
       batch = [];
       for (let i = 0; i < this.queue.length && batch.length < this.delivery.maxBatch; ) {
-        if (this.queue[i]!.kind === 'block.candidate') i++;
+        if (BLOCK_ALERT_KINDS.has(this.queue[i]!.kind)) i++;
         else batch.push(this.queue.splice(i, 1)[0]!);
       }
     }

@@ -385,8 +385,11 @@ export class Proxy implements MiningHost {
     const pending = upstream.submit(share);
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
-    return pending.then(({ latencyMs, ...verdict }) => {
-      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, ...place, verdict, latencyMs, at: Date.now() });
+    return pending.then(({ latencyMs, block, ...verdict }) => {
+      const at = Date.now();
+      this.bus.emit('share.upstream', { sessionId: session.id, worker, shareId, ...place, verdict, latencyMs, at });
+      // Solo: the share was a block the upstream (a dashd) assembled and submitted; dashd's answer follows its verdict.
+      if (block !== undefined) this.bus.emit('block.submitted', { sessionId: session.id, worker, shareId, ...place, ...block, at });
       const refusal = deviceRefusal(verdict);
       if (refusal !== null) throw refusal;
     });

@@ -6,7 +6,8 @@ import { silentLogger } from '../../src/core/log.js';
 import { hasher } from '../helpers/share-kit.js';
 import { quiesce, startFleet, startPool, startProxy, WAIT } from '../helpers/farm.js';
 import { until } from '../helpers/wait.js';
-import { readLedger, tempDir } from './ledger-kit.js';
+import { request } from 'undici';
+import { ACCEPTED, readLedger, ShareFeeder, tempDir } from './ledger-kit.js';
 
 /** The books in the whole proxy: a simulated farm on loopback mines through it, the ledger matches the pool's own counts. */
 
@@ -60,4 +61,35 @@ t.test('a ledger file that is not ours fails the start, naming the file', async 
   const app = await createProxyApp(config, { hasher, log: silentLogger });
   await t.rejects(app.start(), new RegExp(`ledger ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not an SQLite database`));
   await app.stop();
+});
+
+t.test('in the app: a solo block that becomes chainlocked is split among owners by the books, once, and shown by /api/ledger/blocks', async (t) => {
+  const file = path.join(tempDir(t), 'books.sqlite');
+  const pool = await startPool(t, { difficulty: 1e-7 });
+  const app = await startProxy(t, [pool], { ledgerPath: file, owners: { alice: { workers: ['alice.*'], feePercent: 0 } } });
+  // The events as the proxy (a dashd upstream) and the block watcher emit them.
+  const feed = new ShareFeeder(app.bus);
+  const now = Date.now();
+  const place = { route: 'default', target: 'default', connection: 0, pool: 'own-dashd' };
+  feed.share({ worker: 'alice.rig1', at: now - 3000, difficulty: 3000, pool: 'own-dashd', verdict: ACCEPTED });
+  const shareId = feed.share({ worker: 'rig9', at: now - 2000, difficulty: 1000, pool: 'own-dashd', blockHash: 'ab'.repeat(32), verdict: ACCEPTED })!;
+  const hash = 'ab'.repeat(32);
+  app.bus.emit('block.submitted', { ...place, sessionId: 1, worker: 'rig9', shareId, at: now - 1000, hash, height: 2_100_000, reward: 200_000_000, coinbaseValue: 450_000_000, payoutAddress: 'Xfarm', result: 'accepted', reason: null });
+  app.bus.emit('block.status', { pool: 'own-dashd', hash, height: 2_100_000, status: 'in-chain', confirmations: 1, chainlock: false, reason: 'on the best chain', at: now - 500 });
+  app.bus.emit('block.status', { pool: 'own-dashd', hash, height: 2_100_000, status: 'chainlocked', confirmations: 1, chainlock: true, reason: 'ChainLock', at: now });
+  const get = async (what: string) => (await (await request(`${app.httpUrl}/api/ledger/${what}`)).body.json()) as any;
+  let paid = false;
+  const poll = async () => {
+    for (const end = Date.now() + WAIT; !paid && Date.now() < end; await new Promise((r) => setTimeout(r, 50))) paid = (await get('blocks')).blocks[0]?.payout === 1;
+  };
+  await poll();
+  t.ok(paid, 'the block paid');
+  const payouts = (await get('payouts')).payouts;
+  t.equal(payouts.length, 1);
+  t.match(payouts[0], { id: 1, method: 'prop', amount: '2.00000000', note: `solo block 2100000 ${hash}` });
+  t.same(payouts[0].splits.map((s: { owner: string; total: string }) => [s.owner, s.total]), [['alice', '1.50000000'], ['farm', '0.50000000']]);
+  t.match((await get('blocks')).blocks[0], { hash, status: 'chainlocked', chainlock: true, worker: 'rig9', owner: 'farm', pool: 'own-dashd', reward: '2.00000000' });
+  t.same((await get('verify')).problems, []);
+  await app.stop();
+  t.equal(readLedger(file).runs.length, 1);
 });

@@ -25,7 +25,7 @@ t.test('an empty file (new or zero bytes) is migrated to the current version, in
     const db = new Database(file, { readonly: true });
     t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     t.equal(db.pragma('application_id', { simple: true }), LEDGER_APPLICATION_ID);
-    t.same((db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name), ['payout_splits', 'payouts', 'pool_switches', 'proxy_runs', 'schema_version', 'shares', 'worker_minutes']);
+    t.same((db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name), ['blocks', 'payout_splits', 'payouts', 'pool_switches', 'proxy_runs', 'schema_version', 'shares', 'worker_minutes']);
     db.close();
     // Opening again changes nothing (migrations run once).
     const again = new SqliteLedgerStore({ path: file });

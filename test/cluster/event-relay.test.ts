@@ -152,6 +152,36 @@ t.test('the intake: events re-emitted in order; connections made host-wide; pool
   t.equal(intake.taken, 7);
 });
 
+t.test('solo blocks: block.submitted keeps its null reason and gets the host-wide connection; block.status passes as it is', async (t) => {
+  const primary = new EventBus();
+  const seen = record(primary);
+  const intake = new EventIntake(primary);
+  const place = { route: 'solo', target: 'own' };
+  const w0 = new EventBus();
+  const w1 = new EventBus();
+  // Worker 0 over 'json' IPC, worker 1 over 'advanced': both must carry the null reason alike.
+  new EventForwarder({ bus: w0, incarnation: 1, send: (b) => intake.take(0, overIpc(b)) });
+  new EventForwarder({ bus: w1, incarnation: 2, send: (b) => intake.take(1, overAdvancedIpc(b)) });
+  w0.emit('pool.connections', { count: 1, at: T0 });
+  await turn();
+  const block = { hash: '00000000000000112233', height: 2_100_000, reward: 168_000_000, coinbaseValue: 300_000_000, payoutAddress: 'XfarmPayout', at: T0 };
+  const accepted = { ...place, connection: 0, pool: 'own-dashd', sessionId: 2 * 2 ** 32 + 1, worker: 'rig1', shareId: 2 * 2 ** 32 + 5, ...block, result: 'accepted' as const, reason: null };
+  w1.emit('share.upstream', { ...place, connection: 0, pool: 'own-dashd', sessionId: accepted.sessionId, worker: 'rig1', shareId: accepted.shareId, verdict: { kind: 'accepted' }, latencyMs: 4, at: T0 });
+  w1.emit('block.submitted', accepted);
+  const rejected = { ...accepted, hash: '000000000000009999', shareId: accepted.shareId + 1, result: 'rejected' as const, reason: 'bad-cb-payee' };
+  w1.emit('block.submitted', rejected);
+  const status = { pool: 'own-dashd', hash: block.hash, height: block.height, status: 'chainlocked' as const, confirmations: 2, chainlock: true, reason: 'a ChainLock covers it', at: T0 + 5000 };
+  w1.emit('block.status', status);
+  await turn();
+  const relayed = seen.filter(([n]) => n.startsWith('block.') || n === 'share.upstream');
+  t.same(relayed.map(([n]) => n), ['share.upstream', 'block.submitted', 'block.submitted', 'block.status'], 'in order, right after the share\'s verdict');
+  t.same(relayed[1]![1], { ...accepted, connection: 1 }, 'worker 1\'s connection 0 is host-wide 1, every other field as sent (reason null kept)');
+  t.equal((relayed[1]![1] as { reason: unknown }).reason, null);
+  t.same(relayed[2]![1], { ...rejected, connection: 1 });
+  t.equal((relayed[0]![1] as { connection: number }).connection, (relayed[1]![1] as { connection: number }).connection, 'the block names the connection its share\'s verdict names');
+  t.same(relayed[3]![1], status, 'block.status has no connection: as it is');
+});
+
 /** A worker as the proxy core emits: sessions, shares, connections; ids from its incarnation. */
 class SimWorker {
   readonly bus = new EventBus();

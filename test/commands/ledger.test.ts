@@ -91,7 +91,7 @@ t.test('bad input: exit 2 with the thing named, nothing recorded', async (t) => 
     [[...record, '--amount', '1', '--method', 'pps', '--block-reward', '-2'], /--block-reward: amount "-2" is negative/],
     [['ledger', 'report', '--config', config, '--bogus'], /unknown flag '--bogus'/],
     [['ledger', 'audit'], /unknown subcommand 'audit'/],
-    [['ledger'], /a subcommand is needed: report, payouts, payout record, verify/],
+    [['ledger'], /a subcommand is needed: report, payouts, payout record, blocks, verify/],
   ];
   for (const [argv, message] of cases) {
     const r = await cli(argv);

@@ -39,6 +39,8 @@ export interface DashboardSut {
   readonly workers: readonly string[];
   /** The running proxy's live state (a new one after a restart). */
   readonly stats: FarmLedger;
+  /** The running proxy's event bus (a test plays events the farm cannot make here on it, such as solo blocks). */
+  readonly bus: EventBus;
   /** The running proxy's websocket feed (null for the synthetic farm before it starts). */
   readonly feed: Feed | null;
   /** Stop a device abruptly (as if unplugged); it stays down. */
@@ -165,6 +167,10 @@ async function startDemoSut(opts: DashboardSutOptions): Promise<DashboardSut> {
     get stats() {
       if (!app) throw new Error('the proxy is stopped');
       return app.ledger;
+    },
+    get bus() {
+      if (!app) throw new Error('the proxy is stopped');
+      return app.bus;
     },
     get feed() {
       return feed;
@@ -364,6 +370,10 @@ async function startSyntheticSut(opts: DashboardSutOptions): Promise<DashboardSu
     get stats() {
       if (!proxy) throw new Error('the proxy is stopped');
       return proxy.stats;
+    },
+    get bus() {
+      if (!proxy) throw new Error('the proxy is stopped');
+      return proxy.bus;
     },
     get feed() {
       return proxy?.feed ?? null;

@@ -7,6 +7,7 @@ import { FarmLedger, type FarmSummary } from '../../src/observe/farm-ledger.js';
 import { createLogger, type Logger } from '../../src/core/log.js';
 import { ALERT_KINDS, WebhookSender, type Alert, type WebhookConfig } from '../../src/observe/webhooks.js';
 import type { Timers } from '../../src/util/timers.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { sleep } from '../helpers/wait.js';
 import { Receiver } from '../helpers/webhook-receiver.js';
 
@@ -16,34 +17,6 @@ import { Receiver } from '../helpers/webhook-receiver.js';
  */
 
 // ---- test kit -------------------------------------------------------------------------------------------
-
-/** A clock that moves only when told to; timers fire when the clock passes them. */
-class FakeTimers implements Timers {
-  private t = Date.UTC(2026, 0, 1);
-  private seq = 0;
-  private readonly pending = new Map<number, { at: number; fn: () => void }>();
-  now = () => this.t;
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const id = ++this.seq;
-    this.pending.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clearTimeout = (h: unknown): void => {
-    this.pending.delete(h as number);
-  };
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.pending) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.pending.delete(next[0]);
-      this.t = Math.max(this.t, next[1].at);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 function capture(): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
@@ -68,6 +41,7 @@ function summary(over: Partial<FarmSummary> = {}): FarmSummary {
     poolUnansweredByCause: { timeout: 0, 'connection-lost': 0, 'no-pool': 0 },
     inFlight: 0,
     blockCandidates: 0,
+    blocksSubmitted: { accepted: 0, inconclusive: 0, rejected: 0, unanswered: 0 },
     activePool: null,
     poolsUp: 0,
     connections: 0,
@@ -416,6 +390,54 @@ t.test('block candidate: sent at once, alone, even when the rate limit is spent 
   t.match(block.text, /hash 0000000000000abc/);
   t.match(block.details, { worker: 'rig7', pool: 'main', jobId: '1a', shareDifficulty: 2.5e6, networkDifficulty: 1.2e6 });
   t.equal(r.received.length, 2, 'nothing else went: still rate-limited');
+});
+
+t.test('solo blocks: accepted, rejected, orphaned and final told at once, alone, ahead of a spent rate limit; in-chain is no news', async (t) => {
+  const r = await Receiver.start(t);
+  const cfg = config([hook(r.url('/a'), { maxPerMinute: 1 })], { groupWindowSeconds: 0, offlineGraceSeconds: 0 });
+  const { bus, alerts, clock, connect, disconnect, step } = await setup(t, cfg);
+  disconnect(connect('rig0'), 'rig0');
+  await step(1000);
+  await r.waitFor(1); // the only message of this minute
+  disconnect(connect('rig1'), 'rig1');
+  await step(1000);
+  t.equal(alerts.length, 2, 'rig1 offline waits for the rate limit');
+
+  const block = { route: 'solo', target: 'own', connection: 0, pool: 'own-dashd', sessionId: 1, worker: 'rig7', shareId: 9, hash: '0000000000000abc', height: 2_100_000, reward: 168_000_000, coinbaseValue: 300_000_000, payoutAddress: 'XfarmPayout', at: clock.now() };
+  bus.emit('block.submitted', { ...block, result: 'accepted', reason: null });
+  bus.emit('block.submitted', { ...block, hash: '0000000000000def', height: 2_100_001, result: 'rejected', reason: 'bad-cb-payee' });
+  bus.emit('block.submitted', { ...block, hash: '0000000000000eee', height: 2_100_002, result: 'inconclusive', reason: 'inconclusive' });
+  bus.emit('block.submitted', { ...block, hash: '0000000000000fff', height: 2_100_003, result: 'unanswered', reason: 'no answer after 3 attempts in 10 s' });
+  const status = { pool: 'own-dashd', hash: block.hash, height: block.height, at: clock.now() };
+  bus.emit('block.status', { ...status, status: 'in-chain', confirmations: 1, chainlock: false, reason: "on dashd's best chain, 1 confirmation" });
+  bus.emit('block.status', { ...status, status: 'chainlocked', confirmations: 2, chainlock: true, reason: 'a ChainLock covers it (2 confirmations)' });
+  bus.emit('block.status', { ...status, hash: '0000000000000eee', height: 2_100_002, status: 'orphaned', confirmations: -1, chainlock: false, reason: 'not on the best chain (confirmations -1) after 3 checks' });
+  bus.emit('block.status', { ...status, hash: '0000000000000aaa', height: 2_099_990, status: 'mature', confirmations: 100, chainlock: false, reason: '100 confirmations without a ChainLock: mature' });
+  t.same(
+    alerts.slice(2).map((a) => [a.kind, a.severity, a.title]),
+    [
+      ['block.accepted', 'info', 'Block 2100000 accepted by dashd own-dashd'],
+      ['block.rejected', 'critical', 'Block 2100001 rejected by dashd own-dashd: bad-cb-payee'],
+      ['block.accepted', 'info', 'Block 2100002 inconclusive at dashd own-dashd'],
+      ['block.rejected', 'critical', 'Block 2100003 not answered by dashd own-dashd: no answer after 3 attempts in 10 s'],
+      ['block.final', 'info', 'Block 2100000 chainlocked on dashd own-dashd: its reward is final'],
+      ['block.orphaned', 'warning', 'Block 2100002 orphaned on dashd own-dashd: its reward is lost'],
+      ['block.final', 'info', 'Block 2099990 mature on dashd own-dashd: its reward is final'],
+    ],
+    'made at once, without waiting for a tick; in-chain makes none',
+  );
+  await r.waitFor(8);
+  await sleep(50);
+  const sent = r.received.slice(1).map((x) => x.body);
+  t.equal(sent.length, 7, 'each block alert went alone (no digest), though the rate limit is spent; rig1 offline still waits');
+  t.same(sent.map((b) => b.kind), ['block.accepted', 'block.rejected', 'block.accepted', 'block.rejected', 'block.final', 'block.orphaned', 'block.final']);
+  t.equal(sent[0].text, 'hash 0000000000000abc\nreward 1.68000000 DASH to XfarmPayout\nfound by rig7 (target own)');
+  t.same(sent[1].details, { pool: 'own-dashd', hash: '0000000000000def', height: 2_100_001, result: 'rejected', reason: 'bad-cb-payee', reward: 168_000_000, coinbaseValue: 300_000_000, payoutAddress: 'XfarmPayout', worker: 'rig7', route: 'solo', target: 'own' });
+  t.same(sent[5].details, { pool: 'own-dashd', hash: '0000000000000eee', height: 2_100_002, status: 'orphaned', confirmations: -1, chainlock: false, reason: 'not on the best chain (confirmations -1) after 3 checks' });
+  t.equal(sent[5].text, 'hash 0000000000000eee\nnot on the best chain (confirmations -1) after 3 checks');
+
+  const only = validateAlertsConfig({ webhooks: [{ url: 'http://127.0.0.1/x', events: ['block.rejected', 'block.orphaned'] }] });
+  t.same(only.webhooks[0]!.events, ['block.rejected', 'block.orphaned'], 'a webhook may take only the bad news');
 });
 
 t.test('a worker that died outside shutdown: told at once, naming it, its pid, cause, devices and restart', async (t) => {

@@ -535,6 +535,93 @@ t.test('routes: which device mines where, and the split achieved against the wei
   t.same(pageErrors, [], 'no script error');
 });
 
+t.test('blocks: each solo block with its height, hash, worker, dashd\'s answer, its place on the best chain and reward; updated live', { skip, timeout: 240_000 }, async (t) => {
+  const sut = await startSut(t, { kind: 'synthetic', devices: 6, intervalMs: 300 });
+  const context = await launch(t);
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(sut.pageUrl);
+  await page.waitForFunction(() => document.getElementById('count')?.textContent === '6', undefined, WAIT);
+  t.equal(await page.textContent('#block-list'), 'No block found solo yet.', 'no solo block: a note');
+
+  const [w0, w1, w2] = sut.workers;
+  const hash = (n: number) => `0000000000000${n}a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6071829${n}`.slice(0, 64);
+  const base = { route: 'default', target: 'default', connection: 0, pool: 'own-dashd', sessionId: 1, shareId: 1, coinbaseValue: 300_000_000, payoutAddress: 'XfarmPayoutAddress1234567890', at: Date.now() };
+  sut.bus.emit('block.submitted', { ...base, worker: w0!, hash: hash(1), height: 2_100_000, reward: 168_123_456, result: 'accepted', reason: null });
+  sut.bus.emit('block.submitted', { ...base, worker: w1!, hash: hash(2), height: 2_100_001, reward: 150_000_000, result: 'rejected', reason: 'bad-cb-payee' });
+  sut.bus.emit('block.submitted', { ...base, worker: w2!, hash: hash(3), height: 2_100_002, reward: 150_000_000, result: 'inconclusive', reason: 'inconclusive' });
+  await page.waitForFunction(() => document.querySelectorAll('#block-list li.block').length === 3, undefined, WAIT);
+  const items = () =>
+    page.$$eval('#block-list li.block', (els) =>
+      els.map((li) => ({
+        hash: (li as HTMLElement).dataset.hash,
+        cls: li.className,
+        height: li.querySelector('.block-height')!.textContent,
+        state: li.querySelector('.block-state')!.textContent,
+        reward: li.querySelector('.block-reward')!.textContent,
+        worker: li.querySelector('.block-worker')!.textContent,
+        where: li.querySelector('.block-where')!.textContent,
+        hashTitle: (li.querySelector('.block-hash') as HTMLElement).title,
+        reason: li.querySelector('.block-reason')?.textContent ?? null,
+      })),
+    );
+  const first = await items();
+  t.same(
+    first.map((b) => [b.hash, b.cls, b.height, b.state, b.reward, b.reason]),
+    [
+      [hash(3), 'block waiting', '#2100002', 'inconclusive', '1.50000000 DASH', null],
+      [hash(2), 'block bad', '#2100001', 'rejected', '1.50000000 DASH', 'bad-cb-payee'],
+      [hash(1), 'block good', '#2100000', 'accepted', '1.68123456 DASH', null],
+    ],
+    'newest first; dashd\'s answer; a rejection with its reason',
+  );
+  t.same(first.map((b) => b.worker), [w2, w1, w0], 'the device that found each');
+  t.equal(first[2]!.where, `${hash(1).slice(0, 8)}…${hash(1).slice(-8)} · dashd own-dashd`, 'the hash (shortened), the dashd');
+  t.equal(first[2]!.hashTitle, hash(1), 'the whole hash in its tooltip');
+  t.equal(await page.textContent('#block-count'), '3');
+
+  // The watcher's news reaches the page: in the chain, then chainlocked; the inconclusive one orphaned.
+  sut.bus.emit('block.status', { pool: 'own-dashd', hash: hash(1), height: 2_100_000, status: 'in-chain', confirmations: 1, chainlock: false, reason: "on dashd's best chain, 1 confirmation", at: Date.now() });
+  await page.waitForFunction((h) => document.querySelector(`#block-list li[data-hash="${h}"]`)?.getAttribute('data-status') === 'in-chain', hash(1), WAIT);
+  t.equal((await items())[2]!.state, 'accepted · in chain (1 conf.)');
+  sut.bus.emit('block.status', { pool: 'own-dashd', hash: hash(1), height: 2_100_000, status: 'chainlocked', confirmations: 2, chainlock: true, reason: 'a ChainLock covers it (2 confirmations)', at: Date.now() });
+  sut.bus.emit('block.status', { pool: 'own-dashd', hash: hash(3), height: 2_100_002, status: 'orphaned', confirmations: -1, chainlock: false, reason: 'not on the best chain (confirmations -1) after 3 checks', at: Date.now() });
+  await page.waitForFunction((h) => document.querySelector(`#block-list li[data-hash="${h}"]`)?.getAttribute('data-status') === 'orphaned', hash(3), WAIT);
+  await page.waitForFunction((h) => document.querySelector(`#block-list li[data-hash="${h}"]`)?.getAttribute('data-status') === 'chainlocked', hash(1), WAIT);
+  const after = await items();
+  t.same(
+    after.map((b) => [b.cls, b.state, b.reason]),
+    [
+      ['block bad', 'inconclusive · orphaned', 'not on the best chain (confirmations -1) after 3 checks'],
+      ['block bad', 'rejected', 'bad-cb-payee'],
+      ['block good', 'accepted · chainlocked', null],
+    ],
+  );
+  t.same(
+    await page.$$eval('#block-list li.block', (els) => els.map((li) => getComputedStyle(li.querySelector('.block-state')!).color)),
+    // The colours of the variables, as the page computes them (no named function inside: the page has no __name).
+    await page.evaluate(() =>
+      ['--bad', '--bad', '--gold'].map((v) => {
+        const probe = document.createElement('span');
+        probe.style.color = getComputedStyle(document.documentElement).getPropertyValue(v).trim();
+        document.body.append(probe);
+        const c = getComputedStyle(probe).color;
+        probe.remove();
+        return c;
+      }),
+    ),
+    'lost blocks in red, the chainlocked one in gold',
+  );
+  // The events panel has each block's line too.
+  const events = await page.$$eval('#event-list li.ev-block .msg', (els) => els.map((e) => e.textContent));
+  t.ok(events.some((m) => m!.startsWith('*** BLOCK REJECTED by dashd own-dashd (bad-cb-payee) *** height 2100001')), 'the rejection in the events');
+  t.ok(events.some((m) => m === `block 2100000 ${hash(1)} on dashd own-dashd: chainlocked (a ChainLock covers it (2 confirmations))`), 'the ChainLock in the events');
+  await mkdir(OUT_DIR, { recursive: true });
+  await page.locator('section.blocks').screenshot({ path: join(OUT_DIR, 'dashboard-blocks.png') });
+  t.same(pageErrors, [], 'no script error');
+});
+
 t.test('10,000 devices: the table stays virtual; update cost measured', { skip, timeout: 240_000 }, async (t) => {
   const DEVICES = 10_000;
   const started = Date.now();

@@ -8,7 +8,7 @@ import { OwnerMap } from '../../src/books/owners.js';
 import type { PayoutsView } from '../../src/observe/owner-payouts.js';
 import { EventBus } from '../../src/core/events.js';
 import { FarmLedger, type DeviceView, type FarmEvent } from '../../src/observe/farm-ledger.js';
-import { attachFeed, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
+import { attachFeed, FEED_BLOCKS, originAllowed, type DeltaMessage, type Feed, type FeedMessage, type FeedOptions, type SnapshotMessage } from '../../src/observe/feed.js';
 import { HttpServer } from '../../src/observe/http-server.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -606,4 +606,29 @@ t.test('routes: every message carries them; a moved device is resent with its ne
   const delta = (await client.next()) as DeltaMessage;
   t.same(delta.devices.map((d) => [d.worker, d.route, d.target]), [['rig-a', 'default', 'other']], 'the moved device is resent');
   t.same(delta.routes, stats.routeList(T0 + 1000), 'the delta has the routes as they are now');
+});
+
+t.test('solo blocks: the snapshot has the recent ones; a delta has them only when they changed', async (t) => {
+  const { bus, stats, feed, port, clock } = await setup(t);
+  const block = { route: 'default', target: 'default', connection: 0, pool: 'own-dashd', sessionId: 1, worker: 'rig-a', shareId: 1, height: 2_100_000, reward: 168_000_000, coinbaseValue: 300_000_000, payoutAddress: 'XfarmPayout', at: T0 };
+  for (let i = 0; i < FEED_BLOCKS + 5; i++) bus.emit('block.submitted', { ...block, hash: `h${i}`, height: block.height + i, result: 'accepted', reason: null });
+  feed.tick();
+  const client = await connect(t, `ws://127.0.0.1:${port}/ws`);
+  const snap = (await client.next()) as SnapshotMessage;
+  t.equal(snap.blocks.length, FEED_BLOCKS, `the ${FEED_BLOCKS} most recent`);
+  t.same(snap.blocks, stats.blocks.recent(FEED_BLOCKS), 'as the ledger keeps them, newest first');
+  t.equal(snap.blocks[0]!.hash, `h${FEED_BLOCKS + 4}`);
+
+  clock.now = T0 + 1000;
+  feed.tick();
+  const quiet = (await client.next()) as DeltaMessage;
+  t.notOk('blocks' in quiet, 'nothing changed: no blocks in the delta');
+
+  clock.now = T0 + 2000;
+  bus.emit('block.status', { pool: 'own-dashd', hash: `h${FEED_BLOCKS + 4}`, height: block.height + FEED_BLOCKS + 4, status: 'chainlocked', confirmations: 2, chainlock: true, reason: 'a ChainLock covers it (2 confirmations)', at: T0 + 2000 });
+  feed.tick();
+  const moved = (await client.next()) as DeltaMessage;
+  t.same(moved.blocks, stats.blocks.recent(FEED_BLOCKS), 'a status change: the blocks again');
+  t.match(moved.blocks![0], { status: 'chainlocked', chainlock: true, confirmations: 2 });
+  t.match(moved.events.map((e) => e.message), [/^block 2100024 h24 on dashd own-dashd: chainlocked/], 'and its event line');
 });

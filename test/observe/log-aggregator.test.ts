@@ -116,6 +116,25 @@ t.test('block candidates, pool changes and a new refusal cause are logged at onc
   t.match(lines.at(-1), { msg: '1 refusal in the last 60 s: 1 max_connections_per_ip' });
 });
 
+t.test('solo blocks are logged at once: accepted at info, rejected and unanswered at error, orphaned at warn', async (t) => {
+  const { bus, lines } = setup(t);
+  const block = { route: 'default', target: 'default', connection: 0, pool: 'own-dashd', sessionId: 1, worker: 'rig7', shareId: 9, hash: '0000000000000000aa', height: 2_100_000, reward: 123_000_000, coinbaseValue: 300_000_000, payoutAddress: 'XfarmAddr', at: 0 };
+  bus.emit('block.submitted', { ...block, result: 'accepted', reason: null });
+  t.match(lines.at(-1), { level: 'info', msg: '*** BLOCK ACCEPTED by dashd own-dashd *** height 2100000 hash 0000000000000000aa reward 1.23000000 DASH to XfarmAddr, found by rig7', pool: 'own-dashd', worker: 'rig7', height: 2_100_000, result: 'accepted', reward: 123_000_000 });
+  bus.emit('block.submitted', { ...block, result: 'inconclusive', reason: 'inconclusive' });
+  t.match(lines.at(-1), { level: 'info', result: 'inconclusive' });
+  bus.emit('block.submitted', { ...block, result: 'rejected', reason: 'bad-cb-payee' });
+  t.match(lines.at(-1), { level: 'error', msg: '*** BLOCK REJECTED by dashd own-dashd (bad-cb-payee) *** height 2100000 hash 0000000000000000aa reward 1.23000000 DASH to XfarmAddr, found by rig7', reason: 'bad-cb-payee' });
+  bus.emit('block.submitted', { ...block, result: 'unanswered', reason: 'no answer after 3 attempts in 10 s' });
+  t.match(lines.at(-1), { level: 'error', result: 'unanswered', reason: 'no answer after 3 attempts in 10 s' });
+  const status = { pool: 'own-dashd', hash: block.hash, height: block.height, at: 0 };
+  bus.emit('block.status', { ...status, status: 'chainlocked', confirmations: 2, chainlock: true, reason: 'a ChainLock covers it (2 confirmations)' });
+  t.match(lines.at(-1), { level: 'info', msg: 'block 2100000 0000000000000000aa on dashd own-dashd: chainlocked (a ChainLock covers it (2 confirmations))', status: 'chainlocked', chainlock: true });
+  bus.emit('block.status', { ...status, status: 'orphaned', confirmations: -1, chainlock: false, reason: 'dashd does not know it after 3 checks' });
+  t.match(lines.at(-1), { level: 'warn', msg: 'block 2100000 0000000000000000aa on dashd own-dashd: orphaned (dashd does not know it after 3 checks)', confirmations: -1 });
+  t.equal(lines.length, 6, 'one line each');
+});
+
 t.test('a pool that stays down: the change at once, failed reconnects counted in the summary', async (t) => {
   const { bus, lines, timers } = setup(t);
   bus.emit('pool.up', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', at: 0 });
@@ -167,7 +186,9 @@ t.test("a restarted worker is \"back\" though its first start came before the su
 });
 
 t.test('immediate lines can be turned off (when the core logs them itself)', async (t) => {
-  const { bus, lines } = setup(t, { immediate: { blocks: false, pools: false, refusals: false, workers: false } });
+  const { bus, lines } = setup(t, { immediate: { blocks: false, soloBlocks: false, pools: false, refusals: false, workers: false } });
+  bus.emit('block.submitted', { route: 'default', target: 'default', connection: 0, pool: 'own-dashd', sessionId: 1, worker: 'rig7', shareId: 9, hash: '00', height: 5, reward: 1, coinbaseValue: 2, payoutAddress: 'X', result: 'rejected', reason: 'high-hash', at: 0 });
+  bus.emit('block.status', { pool: 'own-dashd', hash: '00', height: 5, status: 'orphaned', confirmations: -1, chainlock: false, reason: 'r', at: 0 });
   bus.emit('worker.exited', { worker: 1, pid: 101, code: null, signal: 'SIGKILL', devices: 812, restartInMs: 1000, at: 0 });
   bus.emit('block.candidate', { sessionId: 1, worker: 'rig7', pool: 'main', jobId: '1a', hash: '00', shareDifficulty: 5, networkDifficulty: 1, at: 0 });
   bus.emit('pool.down', { route: 'default', target: 'default', connection: 0, pool: 'main', url: 'u', reason: 'r', at: 0 });

@@ -28,7 +28,7 @@ async function setup(t: Test, options: Partial<ProxyOptions> = {}) {
   const up = new FakeUpstream();
   up.difficulty = 0.001;
   const events: Events = {};
-  for (const name of ['share.accepted', 'share.rejected', 'share.upstream', 'block.candidate', 'device.disconnected', 'job.fanout'] as const) {
+  for (const name of ['share.accepted', 'share.rejected', 'share.upstream', 'block.candidate', 'block.submitted', 'device.disconnected', 'job.fanout'] as const) {
     bus.on(name, (e) => ((events[name] ??= []) as unknown[]).push(e));
   }
   const { proxy, server, port, connect } = await proxyUnderTest(t, {
@@ -114,6 +114,34 @@ t.test('the block\'s own share: accepted, forwarded with the device prefix, flag
   t.equal(events['block.candidate']?.length, 1);
   t.equal(events['block.candidate']![0]!.hash, block.hash);
   t.same(events['share.upstream']?.[0]?.verdict, { kind: 'accepted' });
+});
+
+t.test('solo: a verdict carrying a submitted block is followed by block.submitted with the share\'s place', async (t) => {
+  const { up, device, events, bus } = await setup(t);
+  const order: string[] = [];
+  bus.on('share.upstream', () => order.push('share.upstream'));
+  bus.on('block.submitted', () => order.push('block.submitted'));
+  const submission = { hash: block.hash, height: 844898, reward: 168_000_000, coinbaseValue: 300_000_000, payoutAddress: 'XpayoutAddressOfTheFarm', result: 'rejected' as const, reason: 'bad-cb-payee' };
+  up.answer = () => ({ kind: 'accepted', latencyMs: 3, block: submission });
+  up.job(blockNotify('p1'), DEVICE_DIFF); // every share the device finds goes to the pool
+  const { c } = await device('rig1');
+  const job = await c.waitFor((l) => l.method === 'mining.notify', 5000, true);
+  const ans = await c.request('mining.submit', ['rig1', job.params![0], BLOCK_EN2, block.stratum.ntime, block.stratum.nonce]);
+  t.equal(ans.result, true, 'the device gets the verdict on its share');
+  t.same(order, ['share.upstream', 'block.submitted'], 'right after the share\'s verdict');
+  const up0 = events['share.upstream']![0]!;
+  t.same(up0.verdict, { kind: 'accepted' }, 'the verdict itself carries no block');
+  const sub = events['block.submitted'];
+  t.equal(sub?.length, 1);
+  t.same(sub![0], { sessionId: up0.sessionId, worker: 'rig1', shareId: up0.shareId, route: up0.route, target: up0.target, connection: up0.connection, pool: 'fake', ...submission, at: up0.at });
+
+  // A share without a block (a pool's verdict) never makes one.
+  up.answer = () => ({ kind: 'accepted', latencyMs: 1 });
+  const plain = mine(blockNotify('p1'), 'e1550000', '0000000000000005', DEVICE_DIFF);
+  const plainAns = await c.request('mining.submit', ['rig1', job.params![0], '0000000000000005', plain.ntime, plain.nonce]);
+  t.equal(plainAns.result, true);
+  t.equal(events['share.upstream']?.length, 2, 'the second share went to the pool too');
+  t.equal(events['block.submitted']?.length, 1, 'still one block');
 });
 
 t.test('every rejection path gets its standard code, and the connection stays', async (t) => {

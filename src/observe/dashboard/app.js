@@ -109,6 +109,8 @@
   let connections = [];
   /** OwnerView[] (src/observe/farm-ledger.ts): every owner, with the devices it has now and its credited work. */
   let owners = [];
+  /** The recent solo blocks (FoundBlock in src/observe/found-blocks.ts), newest first: a delta has them when they changed. */
+  let blocks = [];
   /** PayoutsView (src/observe/owner-payouts.ts): each owner's last payout from the books, or books: false. */
   let payouts = { books: false, lastPayouts: {}, checkedAt: null, error: null };
   /** RouteView[] (src/observe/farm-ledger.ts): each route with its targets' weights and the split achieved. */
@@ -395,6 +397,8 @@
     owners = msg.owners ?? [];
     if (msg.payouts) payouts = msg.payouts;
     routes = msg.routes ?? [];
+    const blocksCame = Array.isArray(msg.blocks);
+    if (blocksCame) blocks = msg.blocks;
     if (msg.events.length) {
       events = msg.events.slice().reverse().concat(events).slice(0, MAX_EVENTS);
       renderEvents();
@@ -406,6 +410,7 @@
     renderConnections();
     renderOwners();
     renderRoutes();
+    if (blocksCame || msg.type === 'snapshot') renderBlocks();
     if (selected !== null) {
       renderFacts();
       if (msg.type === 'snapshot' || msg.devices.some((d) => d.worker === selected)) maybeRefreshHistory();
@@ -655,6 +660,47 @@
       items.push(li);
     }
     list.replaceChildren(...items);
+  }
+
+  /** Duffs as DASH with its 8 decimals (1 DASH = 100,000,000 duffs), in whole-number arithmetic. */
+  function formatDash(duffs) {
+    const whole = Math.floor(duffs / 1e8);
+    return `${integer.format(whole)}.${String(duffs - whole * 1e8).padStart(8, '0')} DASH`;
+  }
+
+  /** A hash shortened for the list (the whole one in its tooltip): 00000000…d4e59f3c. */
+  const shortHash = (h) => (h.length > 20 ? `${h.slice(0, 8)}…${h.slice(-8)}` : h);
+
+  const SUBMIT_WORDS = { accepted: 'accepted', inconclusive: 'inconclusive', rejected: 'rejected', unanswered: 'no answer' };
+
+  /**
+   * The blocks panel: each solo block sent to dashd, newest first: its height, dashd's answer and its place on
+   * the best chain now (in-chain with its confirmations, chainlocked, mature, orphaned), the reward to the
+   * farm's address; the hash, the device that found it and the dashd; dashd's reason for a rejection.
+   */
+  function renderBlocks() {
+    setText('block-count', blocks.length ? String(blocks.length) : '');
+    const items = blocks.map((b) => {
+      const li = document.createElement('li');
+      const lost = b.result === 'rejected' || b.result === 'unanswered' || b.status === 'orphaned';
+      const good = !lost && (b.result === 'accepted' || b.status !== null);
+      li.className = `block ${lost ? 'bad' : good ? 'good' : 'waiting'}`;
+      li.dataset.hash = b.hash;
+      li.dataset.result = b.result;
+      li.dataset.status = b.status ?? '';
+      const place = b.status === null ? '' : b.status === 'in-chain' ? ` · in chain (${b.confirmations} conf.)` : ` · ${b.status}`;
+      const state = span('block-state', `${SUBMIT_WORDS[b.result] ?? b.result}${place}`, b.statusReason ?? undefined);
+      const where = document.createElement('span');
+      where.className = 'block-where';
+      where.append(span('block-hash', shortHash(b.hash), b.hash), ` · dashd ${b.pool}`);
+      const worker = span('block-worker', b.worker, `found ${new Date(b.foundAt).toISOString()} by ${b.worker} (route ${b.route}, target ${b.target}); paid to ${b.payoutAddress}`);
+      const reward = span('block-reward', formatDash(b.reward), `coinbase value ${formatDash(b.coinbaseValue)} (the masternode and superblock payments are the rest)`);
+      li.append(span('block-height', `#${b.height}`), state, worker, reward, where);
+      if (b.result !== 'accepted' && b.reason !== null && b.reason !== b.result) li.append(span('block-reason', b.reason));
+      else if (b.status === 'orphaned' && b.statusReason) li.append(span('block-reason', b.statusReason));
+      return li;
+    });
+    fillList($('block-list'), items, 'No block found solo yet.');
   }
 
   const EVENT_LABELS = { block: 'Block', pool: 'Pool', 'device-offline': 'Offline', 'device-online': 'Online' };
