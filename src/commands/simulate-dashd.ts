@@ -3,11 +3,10 @@ import { difficultyFromBits } from '../chain/target.js';
 import { formatDifficulty } from '../util/format.js';
 import { DASH_CHAINS, readAddress } from '../sim/dash-address.js';
 import { SimDashd, type SimDashdOptions } from '../sim/dashd.js';
-import { untilAborted } from '../sim/stop-signal.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { defineFlags, formatDuration, type FlagValues } from './flags.js';
-import { runUntilStopped, type RunOutput } from './run-output.js';
+import { reportUntilAborted, runUntilStopped, type RunOutput } from './run-output.js';
 
 export const simulateDashdFlags = defineFlags({
   host: { type: 'string', default: '127.0.0.1', placeholder: 'address', help: 'address to listen on' },
@@ -133,10 +132,7 @@ export async function runSimulateDashd(v: SimulateDashdValues, signal: AbortSign
       );
     }
   };
-  const statsTimer = v.printStatsEvery > 0 ? setInterval(report, v.printStatsEvery) : undefined;
-  await untilAborted(signal);
-  if (statsTimer) clearInterval(statsTimer);
-  report();
+  await reportUntilAborted(signal, v.printStatsEvery, report);
   await dashd.stop();
   io.out('simulate-dashd: stopped');
   return 0;
