@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'check-share': async () => (await import('./commands/check-share.js')).default,
   'simulate-pool': async () => (await import('./commands/simulate-pool.js')).default,
   'simulate-fleet': async () => (await import('./commands/simulate-fleet.js')).default,
+  'simulate-dashd': async () => (await import('./commands/simulate-dashd.js')).default,
   ledger: async () => (await import('./commands/ledger.js')).default,
 };
 
@@ -21,6 +22,7 @@ const summaries: Record<string, string> = {
   'check-share': 'explain why a share is valid or not (header, hash, difficulty, verdicts)',
   'simulate-pool': 'a Dash pool that sends realistic jobs and validates shares on its own',
   'simulate-fleet': 'simulated ASICs that really hash X11, pointed at any Stratum server',
+  'simulate-dashd': 'a dashd for solo mining: templates, long-poll, submitblock that checks blocks itself',
   ledger: 'read the books (report, payouts, verify) and record payouts',
 };
 

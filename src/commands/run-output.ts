@@ -1,4 +1,4 @@
-import { stopSignal } from '../sim/stop-signal.js';
+import { stopSignal, untilAborted } from '../sim/stop-signal.js';
 
 /** Where a command that runs until stopped writes its lines (tests pass their own). */
 export interface RunOutput {
@@ -23,4 +23,12 @@ export async function runUntilStopped(run: (signal: AbortSignal, io: RunOutput) 
   } finally {
     stop.dispose();
   }
+}
+
+/** Call `report` every `everyMs` (0: never) until `signal` fires, then once more (the final stats). */
+export async function reportUntilAborted(signal: AbortSignal, everyMs: number, report: () => void): Promise<void> {
+  const timer = everyMs > 0 ? setInterval(report, everyMs) : undefined;
+  await untilAborted(signal);
+  if (timer) clearInterval(timer);
+  report();
 }

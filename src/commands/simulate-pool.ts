@@ -3,10 +3,9 @@ import { difficultyFromBits } from '../chain/target.js';
 import { formatDifficulty } from '../util/format.js';
 import type { ShareCounters } from '../sim/counters.js';
 import { SimPool, type SimPoolOptions } from '../sim/pool.js';
-import { untilAborted } from '../sim/stop-signal.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { runUntilStopped, type RunOutput } from './run-output.js';
+import { reportUntilAborted, runUntilStopped, type RunOutput } from './run-output.js';
 import { defineFlags, formatDuration, type FlagValues } from './flags.js';
 
 export const simulatePoolFlags = defineFlags({
@@ -108,10 +107,7 @@ export async function runSimulatePool(v: SimulatePoolValues, signal: AbortSignal
       );
     }
   };
-  const statsTimer = v.printStatsEvery > 0 ? setInterval(report, v.printStatsEvery) : undefined;
-  await untilAborted(signal);
-  if (statsTimer) clearInterval(statsTimer);
-  report();
+  await reportUntilAborted(signal, v.printStatsEvery, report);
   await pool.close();
   io.out('simulate-pool: stopped');
   return 0;

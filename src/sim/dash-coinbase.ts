@@ -31,6 +31,15 @@ export interface P2pkhOutput {
   pubKeyHash: Uint8Array;
 }
 
+/** An output paying any script as given (a P2SH payee, or the platform's `6a` OP_RETURN whose payee is empty). */
+export interface ScriptOutput {
+  /** Duffs (1 DASH = 1e8). */
+  value: bigint;
+  script: Uint8Array;
+}
+
+export type CoinbaseOutput = P2pkhOutput | ScriptOutput;
+
 export interface CbTxPayload {
   height: number;
   merkleRootMNList: Uint8Array;
@@ -49,7 +58,7 @@ export interface CoinbaseSpec {
   extranonce2Size: number;
   /** ASCII tag pushed after the extranonce (trimmed so the scriptSig stays within 100 bytes). */
   poolTag: string;
-  outputs: readonly P2pkhOutput[];
+  outputs: readonly CoinbaseOutput[];
   payload: CbTxPayload;
 }
 
@@ -79,13 +88,13 @@ function pushData(data: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from([data.length]), data]);
 }
 
-function u32le(n: number): Buffer {
+export function u32le(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n >>> 0, 0);
   return b;
 }
 
-function i64le(n: bigint): Buffer {
+export function i64le(n: bigint): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigInt64LE(n, 0);
   return b;
@@ -95,6 +104,23 @@ export function p2pkhScript(pubKeyHash: Uint8Array): Buffer {
   if (pubKeyHash.length !== 20) throw new RangeError('p2pkhScript: the public key hash must be 20 bytes');
   // OP_DUP OP_HASH160 <20 bytes> OP_EQUALVERIFY OP_CHECKSIG
   return Buffer.concat([Buffer.from([0x76, 0xa9, 0x14]), pubKeyHash, Buffer.from([0x88, 0xac])]);
+}
+
+export function p2shScript(scriptHash: Uint8Array): Buffer {
+  if (scriptHash.length !== 20) throw new RangeError('p2shScript: the script hash must be 20 bytes');
+  // OP_HASH160 <20 bytes> OP_EQUAL
+  return Buffer.concat([Buffer.from([0xa9, 0x14]), scriptHash, Buffer.from([0x87])]);
+}
+
+/** The script an output pays: its own, or the P2PKH script of its public key hash. */
+export function outputScript(o: CoinbaseOutput): Uint8Array {
+  return 'script' in o ? o.script : p2pkhScript(o.pubKeyHash);
+}
+
+/** One transaction output: value (int64 LE), compact-size script length, script. */
+export function serializeOutput(o: CoinbaseOutput): Buffer {
+  const script = outputScript(o);
+  return Buffer.concat([i64le(o.value), compactSize(script.length), script]);
 }
 
 export function serializeCbTxPayload(p: CbTxPayload): Buffer {
@@ -139,10 +165,7 @@ export function buildCoinbase(spec: CoinbaseSpec): CoinbaseParts {
   ]);
 
   const payload = serializeCbTxPayload(spec.payload);
-  const outputs = spec.outputs.map((o) => {
-    const script = p2pkhScript(o.pubKeyHash);
-    return Buffer.concat([i64le(o.value), compactSize(script.length), script]);
-  });
+  const outputs = spec.outputs.map(serializeOutput);
   const coinb2 = Buffer.concat([
     tagPush,
     u32le(0xffffffff), // sequence

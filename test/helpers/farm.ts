@@ -10,6 +10,8 @@ import { sleep, until } from './wait.js';
 
 /** A whole farm on loopback for end-to-end tests: simulated pool(s) -> the proxy app -> a simulated fleet. */
 type Teardown = { teardown(fn: () => unknown): void };
+/** A value of a config layer as buildConfig takes it. */
+type Json = NonNullable<Parameters<typeof buildConfig>[0]>[string];
 export const WAIT = 45_000;
 
 export async function startPool(t: Teardown, opts: SimPoolOptions = {}): Promise<SimPool> {
@@ -31,12 +33,17 @@ export interface ProxyOverrides {
   /** The books in PostgreSQL instead (ledger.url). */
   ledgerUrl?: string;
   owners?: Record<string, { workers: string[]; feePercent?: number }>;
+  /** The books' rules (payoutMethod, pplnsWindow, farmOwner). */
+  books?: Record<string, Json>;
 }
 
+/** A pool list entry: a simulated pool (named poolA, poolB, ... by place), or an entry as the config writes it (a dashd). */
+export type PoolEntry = SimPool | Record<string, Json>;
+
 /** The proxy app on loopback; `httpUrl` is where its dashboard, /api and /metrics answer. */
-export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverrides = {}): Promise<ProxyApp & { httpUrl: string }> {
+export async function startProxy(t: Teardown, pools: PoolEntry[], o: ProxyOverrides = {}): Promise<ProxyApp & { httpUrl: string }> {
   const config = buildConfig({
-    pools: pools.map((p, i) => ({ name: `pool${String.fromCharCode(65 + i)}`, url: p.url, user: 'Xfarm.proxy', password: 'x' })),
+    pools: pools.map((p, i) => (p instanceof SimPool ? { name: `pool${String.fromCharCode(65 + i)}`, url: p.url, user: 'Xfarm.proxy', password: 'x' } : p)),
     listen: { host: '127.0.0.1', port: 0, tls: null },
     http: { host: '127.0.0.1', port: 0, token: null, allowedOrigins: [] },
     expectedDevices: o.expectedDevices ?? 100,
@@ -45,6 +52,7 @@ export async function startProxy(t: Teardown, pools: SimPool[], o: ProxyOverride
     shutdown: { drainSeconds: 5 },
     ledger: { path: o.ledgerPath ?? null, url: o.ledgerUrl ?? null },
     ...(o.owners ? { owners: o.owners } : {}),
+    ...(o.books ? { books: o.books } : {}),
   });
   const app = await createProxyApp(config, { hasher, log: silentLogger });
   const { http } = await app.start();
