@@ -12,6 +12,7 @@ import { runUntilSignal } from './start.js';
 import { formatHashrate } from '../util/format.js';
 import { DEMO_FARM_OWNER, DEMO_OWNERS, demoBooksFile, demoWorkerName, readDemoBooks, type DemoBooks } from './demo-books.js';
 import { DEMO_SPLIT_POOL_DIFFICULTY, demoSplit, formatDemoSplit, startDemoPools, type DemoSplit } from './demo-routes.js';
+import { DEMO_DASHD_NAME, DEMO_SOLO_UPSTREAM, demoSoloDashd, readDemoSoloBooks, scheduleOutage, startDemoDashd, type DemoDashd, type DemoSoloSummary } from './demo-solo.js';
 
 /**
  * The whole product on one machine: a simulated Dash pool, the proxy in front of it, and a simulated fleet of
@@ -42,6 +43,12 @@ const flags = defineFlags({
     default: 'none',
     help: "split: two simulated pools, the farm's hashrate split 70/30 between them by measured hashrate (a second pool's share); the summary prints the split achieved against the weights",
   },
+  solo: {
+    type: 'enum',
+    choices: ['none', 'failover', 'only'] as const,
+    default: 'none',
+    help: "a simulated dashd too (solo mining): 'only' mines solo on it (blocks submitted, ChainLocked and their reward split among the owners); 'failover' puts it after the pool, which goes away for the middle third of the run and comes back",
+  },
   misbehave: { type: 'number', default: 0.01, min: 0, max: 0.5, help: 'share of submits that are duplicate, stale, low-difficulty or malformed (exercises every reject path)' },
   progress: { type: 'duration', default: 5000, min: 500, help: 'how often progress is printed' },
   books: { type: 'string', help: 'keep the books in this SQLite file (kept at exit; default: a temporary file, removed at exit)' },
@@ -71,6 +78,8 @@ export interface DemoSummary extends Pick<FarmSummary, 'accepted' | 'forwarded' 
   books?: DemoBooks | { file: string; kept: boolean; error: string };
   /** `--routes split`: the split achieved in each pool's accepted work, against the weights. */
   split?: DemoSplit;
+  /** `--solo`: the blocks dashd accepted (its own count), the proxy submitted and the books split. */
+  solo?: DemoSoloSummary;
 }
 
 const command: Command = {
@@ -89,19 +98,39 @@ const command: Command = {
       'places whole devices so the measured hashrate matches the weights and time-slices the device on the cut.',
       "The closing summary (and its JSON 'split') gives each target's part of the pool-accepted work, counted",
       "by its simulated pool, beside its weight and the proxy's own per-target count (also at /api/routes).",
+      '',
+      '--solo only mines on a simulated dashd (the farm\'s own pool): every block found is sent with submitblock,',
+      "judged by the simulator's own code, followed to its ChainLock, and its reward split among the owners in",
+      "the books. --solo failover puts the dashd after the pool: the pool goes away for the middle third of the",
+      'run, the proxy mines solo meanwhile and returns to the pool when it is back, without dropping a device.',
+      "The summary's 'solo' part gives dashd's own block counts beside the proxy's and the books'.",
     ],
   }),
   async run(argv) {
     const v = flags.parse(argv);
+    if (v.solo !== 'none' && v.routes === 'split') throw new UsageError('--solo and --routes split: pick one (the split demo has no dashd)');
     const log = createLogger({ level: v.logLevel, format: 'pretty' });
     const hasher = await loadX11Wasm();
     const poolDifficulty = v.poolDifficulty ?? (v.routes === 'split' ? DEMO_SPLIT_POOL_DIFFICULTY : DEMO_POOL_DIFFICULTY);
     const sims = await startDemoPools(v.routes, { difficulty: poolDifficulty, hasher });
+    let solo: DemoDashd | null = null;
+    if (v.solo !== 'none') {
+      try {
+        solo = await startDemoDashd({ hasher, shareDifficulty: poolDifficulty });
+      } catch (err) {
+        await sims.close();
+        throw err;
+      }
+    }
+    // Solo only: the dashd is the pool list (the simulated pool stays idle); failover: after the pool.
+    const pools = solo === null ? sims.config.pools : v.solo === 'only' ? [solo.entry] : [...sims.config.pools, solo.entry];
     const books = demoBooksFile(v.books, v.keepBooks);
     // Device difficulty: vardiff aims at 12 shares a minute; start near that for the configured hashrate.
     const ideal = v.hashrate / ((12 / 60) * 2 ** 32);
     const config = buildConfig({
       ...sims.config,
+      pools,
+      ...(solo !== null && { upstream: DEMO_SOLO_UPSTREAM }),
       listen: { host: '127.0.0.1', port: v.port, tls: null },
       http: { host: '127.0.0.1', port: v.httpPort, token: null, allowedOrigins: [] },
       expectedDevices: v.devices,
@@ -119,6 +148,7 @@ const command: Command = {
     } catch (err) {
       await app.stop();
       await sims.close();
+      await solo?.close();
       books.cleanup();
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') throw new UsageError(`a port is already in use (${e.message}): pick others with --port and --http-port (0 = any free port)`);
@@ -138,7 +168,9 @@ const command: Command = {
     out.write(
       [
         'dash-farm-proxy demo',
-        ...sims.describe(poolDifficulty),
+        ...(v.solo === 'only' ? [] : sims.describe(poolDifficulty)),
+        ...(solo?.describe() ?? []),
+        ...(v.solo === 'failover' ? [`  outage           the simulated pool goes away ${v.duration > 0 ? `from ${Math.round(v.duration / 3000)} s to ${Math.round(v.duration / 1500)} s` : 'from 30 s to 60 s'}: the proxy mines solo on ${DEMO_DASHD_NAME} meanwhile`] : []),
         `  proxy (devices)  stratum+tcp://127.0.0.1:${addrs.stratum.port}`,
         `  dashboard        http://127.0.0.1:${addrs.http.port}/`,
         `  metrics          http://127.0.0.1:${addrs.http.port}/metrics   API: http://127.0.0.1:${addrs.http.port}/api/summary`,
@@ -151,21 +183,25 @@ const command: Command = {
     );
     const started = Date.now();
     await fleet.start();
+    const cancelOutage = v.solo === 'failover' ? scheduleOutage(sims.pools[0]!, v.duration, (line) => out.write(line)) : () => {};
     const progress = setInterval(() => {
       const s = app.ledger.summary();
       const rejected = Object.entries(s.rejectedByReason).map(([k, n]) => `${k} ${n}`).join(', ');
       const split = v.routes === 'split' ? `  split ${formatDemoSplit(demoSplit(sims.pools.map((p) => p.stats()), app.ledger.routeList()))}` : '';
+      const mining = solo === null ? '' : `  on ${app.ledger.poolList().filter((p) => p.active).map((p) => p.name).join(', ') || 'no pool'}  solo blocks ${s.blocksSubmitted.accepted} accepted${s.blocksSubmitted.rejected > 0 ? `, ${s.blocksSubmitted.rejected} rejected` : ''}`;
       out.write(
-        `t=${Math.round((Date.now() - started) / 1000)}s  devices ${s.devicesOnline}/${v.devices} online  accepted ${s.accepted}  rejected ${s.rejected}${rejected ? ` (${rejected})` : ''}  forwarded ${s.forwarded}  pool accepted ${s.poolAccepted}  blocks ${s.blockCandidates}  hashrate ${formatHashrate(s.hashrate)}${split}\n`,
+        `t=${Math.round((Date.now() - started) / 1000)}s  devices ${s.devicesOnline}/${v.devices} online  accepted ${s.accepted}  rejected ${s.rejected}${rejected ? ` (${rejected})` : ''}  forwarded ${s.forwarded}  pool accepted ${s.poolAccepted}  blocks ${s.blockCandidates}  hashrate ${formatHashrate(s.hashrate)}${split}${mining}\n`,
       );
     }, v.progress);
     progress.unref();
 
     const stopAll = async () => {
       clearInterval(progress);
+      cancelOutage();
       await fleet.stop();
       await app.stop();
       await sims.close();
+      await solo?.close();
     };
     const code = await runUntilSignal(stopAll, v.duration > 0 ? { afterMs: v.duration } : {});
     const poolStats = sims.pools.map((p) => p.stats());
@@ -174,9 +210,12 @@ const command: Command = {
       summary.split = demoSplit(poolStats, app.ledger.routeList());
       out.write(`split achieved: ${formatDemoSplit(summary.split)}\n`);
     }
+    if (solo !== null) summary.solo = { mode: v.solo as DemoSoloSummary['mode'], dashd: demoSoloDashd(solo.dashd.stats()), proxy: { ...app.ledger.summary().blocksSubmitted } };
     // The proxy has stopped: the books are closed, with every share the pool answered.
+    const range = { from: app.books!.run.startedAt, to: Date.now() + 1 };
     try {
-      summary.books = await readDemoBooks(books.path, { from: app.books!.run.startedAt, to: Date.now() + 1 }, DEMO_OWNERS, DEMO_FARM_OWNER, !books.temporary);
+      summary.books = await readDemoBooks(books.path, range, DEMO_OWNERS, DEMO_FARM_OWNER, !books.temporary);
+      if (summary.solo) summary.solo.books = await readDemoSoloBooks(books.path, range).catch((err: Error) => ({ error: err.message }));
     } catch (err) {
       summary.books = { file: books.path, kept: !books.temporary, error: (err as Error).message };
     } finally {
