@@ -20,6 +20,23 @@ export function targetFromBits(bits: number): bigint {
 }
 
 /**
+ * The compact nBits of a target (Bitcoin's GetCompact): the largest encodable target not above it, with a
+ * 3-byte mantissa whose top bit is clear (a set bit would read as negative). Pure; throws on a target that is
+ * not in 0 .. 2^256 - 1.
+ */
+export function bitsFromTarget(target: bigint): number {
+  if (target < 0n || target > MAX_TARGET) throw new RangeError(`target must be from 0 to 2^256 - 1, got ${target}`);
+  let size = 0;
+  for (let t = target; t > 0n; t >>= 8n) size++;
+  let mantissa = size <= 3 ? Number(target << BigInt(8 * (3 - size))) : Number(target >> BigInt(8 * (size - 3)));
+  if (mantissa & 0x00800000) {
+    mantissa >>>= 8;
+    size++;
+  }
+  return ((size << 24) | mantissa) >>> 0;
+}
+
+/**
  * The target a job's nBits gives shares to meet, or why it gives none: a negative or overflowing encoding,
  * or a zero target (no hash meets it). A value, never an exception.
  */

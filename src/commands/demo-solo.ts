@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { PowHasher } from '../chain/hasher.js';
+import { bitsFromTarget } from '../chain/target.js';
 import { SqliteLedgerReader } from '../books/ledger-sqlite-reader.js';
 import { formatDash } from '../util/format.js';
 import { p2pkhAddress } from '../sim/dash-address.js';
@@ -51,11 +52,23 @@ export interface DemoDashd {
   close(): Promise<void>;
 }
 
-/** Start the simulated dashd on loopback; its entry credits shares at `shareDifficulty` (the demo pool's). */
-export async function startDemoDashd(opts: { hasher: PowHasher; shareDifficulty: number }): Promise<DemoDashd> {
+/**
+ * The network's nBits at which hashing at `hashesPerSecond` finds a block every `seconds` on average: the
+ * target is 2^256 / (hashes per block). Pure.
+ */
+export function demoNetworkBits(hashesPerSecond: number, seconds: number): number {
+  const hashesPerBlock = BigInt(Math.max(1, Math.round(hashesPerSecond * seconds)));
+  return bitsFromTarget((1n << 256n) / hashesPerBlock);
+}
+
+/**
+ * Start the simulated dashd on loopback, its network difficulty set so the fleet's `hashesPerSecond` finds a
+ * block every `blockSeconds` on average; its entry credits shares at `shareDifficulty` (the demo pool's).
+ */
+export async function startDemoDashd(opts: { hasher: PowHasher; shareDifficulty: number; hashesPerSecond: number; blockSeconds: number }): Promise<DemoDashd> {
   const user = 'demo';
   const password = randomBytes(8).toString('hex');
-  const dashd = new SimDashd({ user, password, chain: 'main', hasher: opts.hasher, otherMinerIntervalMs: 45_000, chainlockMs: 2_000, longpollSeconds: 30, expectPayoutAddress: DEMO_PAYOUT_ADDRESS });
+  const dashd = new SimDashd({ user, password, chain: 'main', bits: demoNetworkBits(opts.hashesPerSecond, opts.blockSeconds), hasher: opts.hasher, otherMinerIntervalMs: 45_000, chainlockMs: 2_000, longpollSeconds: 30, expectPayoutAddress: DEMO_PAYOUT_ADDRESS });
   await dashd.start();
   return {
     dashd,
@@ -67,7 +80,7 @@ export async function startDemoDashd(opts: { hasher: PowHasher; shareDifficulty:
       dashd: { payoutAddress: DEMO_PAYOUT_ADDRESS, shareDifficulty: opts.shareDifficulty, pollSeconds: 1, blockCheckSeconds: 2 },
     },
     describe: () => [
-      `  simulated dashd  ${dashd.url} (network difficulty ${dashd.networkDifficulty.toPrecision(3)}, height ${dashd.height}; another miner's block every 45 s, ChainLocks after 2 s)`,
+      `  simulated dashd  ${dashd.url} (network difficulty ${dashd.networkDifficulty.toPrecision(3)}: a block every ${opts.blockSeconds} s at the fleet's hashrate; height ${dashd.height}; another miner's block every 45 s, ChainLocks after 2 s)`,
       `  solo payout      ${DEMO_PAYOUT_ADDRESS}`,
     ],
     close: () => dashd.stop(),

@@ -49,6 +49,7 @@ const flags = defineFlags({
     default: 'none',
     help: "a simulated dashd too (solo mining): 'only' mines solo on it (blocks submitted, ChainLocked and their reward split among the owners); 'failover' puts it after the pool, which goes away for the middle third of the run and comes back",
   },
+  soloBlockSeconds: { type: 'number', default: 10, positive: true, help: "--solo: how often the fleet finds a block on the simulated dashd, on average (sets the dashd's network difficulty from the fleet's hashrate)" },
   misbehave: { type: 'number', default: 0.01, min: 0, max: 0.5, help: 'share of submits that are duplicate, stale, low-difficulty or malformed (exercises every reject path)' },
   progress: { type: 'duration', default: 5000, min: 500, help: 'how often progress is printed' },
   books: { type: 'string', help: 'keep the books in this SQLite file (kept at exit; default: a temporary file, removed at exit)' },
@@ -116,7 +117,7 @@ const command: Command = {
     let solo: DemoDashd | null = null;
     if (v.solo !== 'none') {
       try {
-        solo = await startDemoDashd({ hasher, shareDifficulty: poolDifficulty });
+        solo = await startDemoDashd({ hasher, shareDifficulty: poolDifficulty, hashesPerSecond: Math.min(v.devices * v.hashrate, v.maxHashrate), blockSeconds: v.soloBlockSeconds });
       } catch (err) {
         await sims.close();
         throw err;

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { leLessOrEqual, leToBigInt, reversed } from '../../src/chain/bytes.js';
+import { readFileSync } from 'node:fs';
 import {
   DIFF1_TARGET,
+  bitsFromTarget,
   HASHES_PER_DIFF1,
   difficultyFromBits,
   difficultyFromHash,
@@ -209,4 +211,21 @@ t.test('miningTargetFromBits: the target shares must meet, or why nBits gives no
   t.same(miningTargetFromBits(0x22010000), { ok: false, reason: 'nbits 22010000 overflows 256 bits' });
   t.same(miningTargetFromBits(0), { ok: false, reason: 'nbits 00000000 encodes a zero target' });
   t.same(miningTargetFromBits(0x01003456), { ok: false, reason: 'nbits 01003456 encodes a zero target' }, 'a mantissa shifted out entirely');
+});
+
+t.test('bitsFromTarget: the compact nBits of a target, the inverse of targetFromBits on real and edge encodings', async (t) => {
+  const blocks = (JSON.parse(readFileSync(new URL('../fixtures/dash-blocks.json', import.meta.url), 'utf8')) as { blocks: { id: string; bits: string }[] }).blocks;
+  for (const b of blocks) {
+    const bits = parseInt(b.bits, 16);
+    t.equal(bitsFromTarget(targetFromBits(bits)), bits, `${b.id}: ${b.bits} round-trips`);
+  }
+  for (const bits of [0x1f00ffff, 0x207fffff, 0x1d00ffff, 0x1e012a59, 0x03123456, 0x01120000]) {
+    t.equal(bitsFromTarget(targetFromBits(bits)).toString(16), bits.toString(16), `${bits.toString(16)} round-trips`);
+  }
+  t.equal(bitsFromTarget(0n), 0, 'zero');
+  t.equal(bitsFromTarget(0x80n).toString(16), '2008000', 'a mantissa with its top bit set moves one byte up (never negative)');
+  const target = (1n << 240n) + 12345n;
+  t.ok(targetFromBits(bitsFromTarget(target)) <= target, 'never above the target it encodes');
+  t.throws(() => bitsFromTarget(-1n), /target must be from 0/);
+  t.throws(() => bitsFromTarget(1n << 256n), /target must be from 0/);
 });
