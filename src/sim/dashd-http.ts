@@ -91,7 +91,8 @@ export class RpcHttpServer {
 
   /** Listen on the configured port (port 0: a free one, kept for the next `listen` after `close`). */
   async listen(): Promise<number> {
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    // A client that goes away mid-request (its body cut short) ends that exchange, never the process.
+    const server = http.createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
     server.keepAliveTimeout = 30_000;
     server.headersTimeout = 0; // a long-poll may wait long before its answer
     server.requestTimeout = 0;

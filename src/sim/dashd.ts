@@ -556,7 +556,7 @@ export class SimDashd extends EventEmitter<SimDashdEvents> {
       case 'rejected':
         this.counts.blocksRejected[verdict.reason] = (this.counts.blocksRejected[verdict.reason] ?? 0) + 1;
         if (verdict.reason !== 'prev-blk-not-found') this.rememberInvalid(verdict.id);
-        report('rejected', verdict.id, this.plan.height, verdict.reason);
+        report('rejected', verdict.id, verdict.reason === 'prev-blk-not-found' ? null : this.plan.height, verdict.reason);
         return verdict.reason;
       case 'accepted': {
         const height = this.plan.height;
