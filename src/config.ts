@@ -246,6 +246,9 @@ export function validateConfig(input: Json, use: ConfigUse = 'proxy'): ProxyConf
   return root as unknown as ProxyConfig;
 }
 
+/** The payout address of config/proxy.example.json's dashd entry: a placeholder, never a real address. */
+export const EXAMPLE_PAYOUT_ADDRESS = 'XyourDashPayoutAddressHere1234567';
+
 /** The host of a pool url under .example (RFC 2606), or null (also for a url that does not parse). */
 function placeholderHost(url: unknown): string | null {
   try {
@@ -274,6 +277,9 @@ function checkedPools(raw: unknown, at: string, later: (path: string, message: s
     // RFC 2606 reserves .example: it never resolves. It is the example file's placeholder.
     const host = placeholderHost(pool.url);
     if (host) later(`${field}.url`, `${field}.url: ${host} is a placeholder from the example: put your pool's address`);
+    if (pool.dashd?.payoutAddress === EXAMPLE_PAYOUT_ADDRESS) {
+      later(`${field}.dashd.payoutAddress`, `${field}.dashd.payoutAddress: ${EXAMPLE_PAYOUT_ADDRESS} is a placeholder from the example: put the farm's Dash address, or remove the entry when the farm runs no dashd`);
+    }
     if (typeof pool.tlsCa === 'string') {
       const read = readCaFile(pool.tlsCa);
       if (typeof read === 'string') pool.tlsCa = read;

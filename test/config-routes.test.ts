@@ -77,7 +77,7 @@ t.test('every route problem at once, each naming its field', async (t) => {
     'routes[2].targets[2].pools[0].user must be the pool login (wallet address or account.worker)',
     'routes[4].targets must be a non-empty list of objects (got [])',
     'routes[5].fallback must be one of default, none (got "other")',
-    "routes[2].targets[2].pools[0].url: pool url 'http://x': unsupported scheme 'http' (use stratum+tcp:// or stratum+ssl://)",
+    "routes[2].targets[2].pools[0].url: pool url 'http://x': unsupported scheme 'http' (use stratum+tcp:// or stratum+ssl://); an http:// address is a dashd's: give the entry a \"dashd\" object (solo)",
     'routes[1].match.owners[0]: unknown owner "carol" (owners: alice, bob; the farm owner: farm)',
     'routes[1].match.owners[1]: unknown owner "alise" (did you mean alice? owners: alice, bob; the farm owner: farm)',
     "routes[1].match.workers[0] must use only * and ? as wildcards ('[' is not one) (got \"rig[1]\")",

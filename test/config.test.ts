@@ -14,11 +14,12 @@ import { UsageError } from '../src/commands/command.js';
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const pool = { url: 'stratum+tcp://127.0.0.1:3333', user: 'Xaddr.farm' };
 
-t.test('the example config file is valid but for its placeholder pools, which are refused by name', async (t) => {
+t.test('the example config file is valid but for its placeholder pools and payout address, which are refused by name', async (t) => {
   const example = readConfigFile(path.resolve('config/proxy.example.json'));
   t.same(problemsOf(() => buildConfig(example)), [
     "pools[0].url: dash.pool.example is a placeholder from the example: put your pool's address",
     "pools[1].url: backup.pool.example is a placeholder from the example: put your pool's address",
+    "pools[2].dashd.payoutAddress: XyourDashPayoutAddressHere1234567 is a placeholder from the example: put the farm's Dash address, or remove the entry when the farm runs no dashd",
   ]);
   const cfg = buildConfig(example, { pools: [pool] });
   t.equal(cfg.pools.length, 1);
